@@ -1,0 +1,257 @@
+"""Corpus in, integer streams out.
+
+Reads corpus files strictly, builds the character vocabulary, encodes text to a compact integer
+array, splits it into train / validation, and cuts batches for truncated backpropagation through
+time. Knows nothing of models, checkpoints or the terminal.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+
+
+class CorpusError(ValueError):
+    """A corpus that cannot be used; the message is one line that names the file and the fix."""
+
+
+#: Name of the bundled corpus used when `charlstm train` is given none.
+DEFAULT_CORPUS = "shakespeare.txt"
+
+
+def bundled_corpora_dir() -> Path:
+    """Where the bundled corpora live: inside the wheel, or corpora/ of a source checkout."""
+    packaged = Path(__file__).resolve().parent / "corpora"
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parent.parent / "corpora"
+
+
+def default_corpus_path() -> Path:
+    return bundled_corpora_dir() / DEFAULT_CORPUS
+
+
+# --------------------------------------------------------------------------------------------
+# Reading
+
+
+def _decode(raw: bytes, name: str, encoding: str) -> str:
+    if b"\x00" in raw[:65536] and encoding.lower().replace("-", "").replace("_", "") in ("utf8", "ascii"):
+        offset = raw.index(b"\x00")
+        raise CorpusError(f"{name}: looks like a binary file (NUL byte at offset {offset}); give a text file")
+    try:
+        text = raw.decode(encoding)
+    except UnicodeDecodeError as error:
+        raise CorpusError(
+            f"{name}: not valid {error.encoding} at byte offset {error.start} "
+            f"(byte 0x{raw[error.start]:02x}); pass --encoding (e.g. latin-1) if the file uses another encoding"
+        ) from None
+    except LookupError:
+        raise CorpusError(f"unknown encoding {encoding!r}") from None
+    # A UTF-8 byte-order mark is an encoding artefact, not a character of the text.
+    return text[1:] if text.startswith("\ufeff") else text
+
+
+def corpus_files(paths: Sequence[str | os.PathLike], glob: str | None = None) -> list[Path | str]:
+    """Expand the user's corpus arguments: files stay, directories become their matching files.
+
+    '-' stands for standard input and is kept as the string '-'.
+    """
+    files: list[Path | str] = []
+    for item in paths:
+        if str(item) == "-":
+            files.append("-")
+            continue
+        path = Path(item)
+        if path.is_dir():
+            pattern = glob or "*"
+            found = sorted(
+                p for p in path.rglob("*")
+                if p.is_file() and fnmatch.fnmatch(p.name, pattern) and not any(part.startswith(".") for part in p.relative_to(path).parts)
+            )
+            if not found:
+                raise CorpusError(f"{path}: no files matching {pattern!r} in this directory")
+            files.extend(found)
+        elif path.is_file():
+            files.append(path)
+        elif path.exists():
+            raise CorpusError(f"{path}: not a regular file")
+        else:
+            raise CorpusError(f"{path}: no such file or directory")
+    return files
+
+
+def read_corpus(paths: Sequence[str | os.PathLike], glob: str | None = None, encoding: str = "utf-8") -> str:
+    """Read and concatenate the corpus files (strict decoding). Several files are joined as they are."""
+    files = corpus_files(paths, glob)
+    if not files:
+        raise CorpusError("no corpus given")
+    parts = []
+    for file in files:
+        if file == "-":
+            raw, name = sys.stdin.buffer.read(), "<stdin>"
+        else:
+            try:
+                raw, name = Path(file).read_bytes(), str(file)
+            except OSError as error:
+                raise CorpusError(f"{file}: cannot read ({error.strerror})") from None
+        parts.append(_decode(raw, name, encoding))
+    text = "".join(parts)
+    if len(text) < 2:
+        where = str(files[0]) if len(files) == 1 else f"{len(files)} files"
+        raise CorpusError(f"{where}: corpus is empty (need at least a few characters of text)")
+    return text
+
+
+# --------------------------------------------------------------------------------------------
+# Vocabulary
+
+
+class Vocab:
+    """The characters a model knows, in a fixed order; id i is chars[i].
+
+    Built from the characters seen in the corpus (sorted by code point, so the same text always
+    gives the same ids) and stored with every checkpoint.
+    """
+
+    def __init__(self, chars: Iterable[str]):
+        self.chars: list[str] = list(chars)
+        if any(len(c) != 1 for c in self.chars):
+            raise ValueError("vocabulary entries must be single characters")
+        self.index = {c: i for i, c in enumerate(self.chars)}
+        if len(self.index) != len(self.chars):
+            raise ValueError("vocabulary has repeated characters")
+        codes = np.array([ord(c) for c in self.chars], dtype=np.uint32)
+        self._ids_by_code = np.argsort(codes, kind="stable")   # position in code order -> id
+        self._sorted_codes = codes[self._ids_by_code]
+
+    @classmethod
+    def from_text(cls, text: str) -> "Vocab":
+        return cls(sorted(set(text)))
+
+    def __len__(self) -> int:
+        return len(self.chars)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Vocab) and self.chars == other.chars
+
+    def __contains__(self, char: str) -> bool:
+        return char in self.index
+
+    def unknown(self, text: str) -> list[str]:
+        """Characters of text the vocabulary lacks, in order of first appearance."""
+        return list(dict.fromkeys(c for c in text if c not in self.index))
+
+    def encode(self, text: str) -> np.ndarray:
+        """Text to ids, vectorised over code points: a 1 MB corpus encodes in milliseconds."""
+        codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
+        pos = np.searchsorted(self._sorted_codes, codes).clip(0, max(len(self.chars) - 1, 0))
+        if len(codes) and (not len(self.chars) or not np.array_equal(self._sorted_codes[pos], codes)):
+            raise KeyError(f"characters not in the vocabulary: {self.unknown(text)[:10]!r}")
+        return self._ids_by_code[pos].astype(id_dtype(len(self)), copy=False)
+
+    def decode(self, ids: Iterable[int]) -> str:
+        chars = self.chars
+        return "".join(chars[int(i)] for i in ids)
+
+
+def id_dtype(vocab_size: int) -> np.dtype:
+    """The smallest integer type for ids: a byte per character for ordinary text."""
+    if vocab_size <= 256:
+        return np.dtype(np.uint8)
+    if vocab_size <= 65536:
+        return np.dtype(np.uint16)
+    return np.dtype(np.int32)
+
+
+# --------------------------------------------------------------------------------------------
+# Split and batches
+
+
+def split(ids: np.ndarray, val_fraction: float, min_val: int = 2) -> tuple[np.ndarray, np.ndarray]:
+    """Contiguous split: the last val_fraction of the corpus is held out for validation.
+
+    Contiguous (not shuffled) so the validation text is text the model has never seen, not
+    windows that overlap the training text.
+    """
+    if not 0.0 <= val_fraction < 1.0:
+        raise ValueError("val_fraction must be in [0, 1)")
+    n_val = int(round(len(ids) * val_fraction))
+    if val_fraction > 0:
+        n_val = max(n_val, min_val)
+    if len(ids) - n_val < 2:
+        raise CorpusError(f"corpus too small to split: {len(ids)} characters")
+    return ids[: len(ids) - n_val], ids[len(ids) - n_val:]
+
+
+@dataclass(frozen=True)
+class StreamLayout:
+    """How training text is cut for truncated BPTT.
+
+    The training ids are laid out as B parallel streams, each a contiguous slice of the text;
+    batch k holds characters [k*T, (k+1)*T) of every stream, so the hidden state at the end of
+    batch k is the right starting state for batch k+1:
+
+        text:    a0 a1 a2 ... | b0 b1 b2 ... | c0 c1 c2 ...      (B = 3 streams)
+        batch 0: [a0..aT-1]     [b0..bT-1]     [c0..cT-1]
+        batch 1: [aT..a2T-1]    [bT..b2T-1]    [cT..c2T-1]
+
+    Each epoch starts the streams at a different offset (0 ≤ offset < T, from the seed and the
+    epoch number) so the model does not see the same window boundaries every epoch.
+    """
+
+    n_chars: int
+    batch_size: int
+    seq_len: int
+    seed: int = 0
+
+    @property
+    def stream_len(self) -> int:
+        return self.n_chars // self.batch_size
+
+    @property
+    def batches_per_epoch(self) -> int:
+        # One character of every stream is needed as the final target; the offset uses up to T-1.
+        return max((self.stream_len - self.seq_len) // self.seq_len, 1)
+
+    def offset(self, epoch: int) -> int:
+        if epoch == 0:
+            return 0
+        rng = np.random.default_rng([self.seed, epoch])
+        room = self.stream_len - 1 - self.batches_per_epoch * self.seq_len
+        return int(rng.integers(0, max(min(room, self.seq_len - 1), 0) + 1))
+
+    def position(self, step: int) -> tuple[int, int]:
+        """(epoch, batch index within the epoch) of the given global step."""
+        return divmod(step, self.batches_per_epoch)
+
+
+def fit_layout(n_chars: int, batch_size: int, seq_len: int, seed: int = 0) -> StreamLayout:
+    """A layout for this much text: shrink B (then T) when the corpus is too short for the request."""
+    if n_chars < 2:
+        raise CorpusError(f"training text too short: {n_chars} characters")
+    seq_len = max(1, min(seq_len, n_chars - 1))
+    batch_size = max(1, min(batch_size, n_chars // (seq_len + 1)))
+    return StreamLayout(n_chars, batch_size, seq_len, seed)
+
+
+def stream_batch(ids: np.ndarray, layout: StreamLayout, step: int) -> tuple[np.ndarray, np.ndarray]:
+    """Inputs and targets (each (B, T)) of the given global step."""
+    epoch, k = layout.position(step)
+    start = layout.offset(epoch) + k * layout.seq_len
+    streams = ids[: layout.stream_len * layout.batch_size].reshape(layout.batch_size, layout.stream_len)
+    window = streams[:, start : start + layout.seq_len + 1]  # (B, T+1)
+    return window[:, :-1], window[:, 1:]
+
+
+def eval_streams(ids: np.ndarray, num_streams: int) -> np.ndarray:
+    """Validation ids as (S, L) contiguous streams, evaluated chunk by chunk with carried state."""
+    num_streams = max(1, min(num_streams, (len(ids) - 1) // 2 or 1))
+    length = len(ids) // num_streams
+    return ids[: num_streams * length].reshape(num_streams, length)

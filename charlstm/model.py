@@ -1,0 +1,236 @@
+"""The character model: embedding → stacked recurrent layers → linear head.
+
+Holds `ModelConfig` and `CharModel`. Two routes through the same weights:
+
+* `CharModel.forward` runs the fused `nn.LSTM` / `nn.GRU` / `nn.RNN` over whole sequences — the fast
+  path for training and for scoring text.
+* `CharModel.stepper()` returns a `Stepper` that advances every layer by one character with plain
+  matrix products. It serves sampling (a batch-1 step through the fused module takes the slow
+  oneDNN route on CPU) and inspection: with `record=True` it returns every gate of every layer.
+  Tests pin it to the fused forward.
+
+Imports no data, click, rich or tqdm.
+
+Shape legend: B batch, T time, V vocab, E embedding, H hidden, L layers, G gates per cell.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Mapping
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+#: What a trace records for each cell type, in the order the step computes them.
+CELL_VECTORS: Mapping[str, tuple[str, ...]] = {
+    "lstm": ("input", "forget", "candidate", "output", "cell", "hidden"),
+    "gru": ("reset", "update", "candidate", "hidden"),
+    "rnn": ("hidden",),
+}
+#: Vectors bounded in 0..1 (gates); the rest are signed.
+GATE_VECTORS = frozenset({"input", "forget", "output", "reset", "update"})
+
+_GATES_PER_CELL = {"lstm": 4, "gru": 3, "rnn": 1}
+_FUSED = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
+
+State = tuple[torch.Tensor, ...]  # LSTM: (h, c); GRU, RNN: (h,); each (L, B, H)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Architecture of a character model; stored in every checkpoint."""
+
+    vocab_size: int
+    cell: str = "lstm"          # lstm | gru | rnn
+    embedding_size: int = 64    # E: width of a character's learned vector
+    hidden_size: int = 256      # H: units per layer
+    num_layers: int = 2         # L
+    dropout: float = 0.0        # between layers and before the head, training only
+
+    def __post_init__(self) -> None:
+        if self.cell not in _FUSED:
+            raise ValueError(f"cell must be one of {', '.join(_FUSED)}, not {self.cell!r}")
+        if min(self.vocab_size, self.embedding_size, self.hidden_size, self.num_layers) < 1:
+            raise ValueError("vocab_size, embedding_size, hidden_size and num_layers must be positive")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError("dropout must be in [0, 1)")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @property
+    def vectors(self) -> tuple[str, ...]:
+        return CELL_VECTORS[self.cell]
+
+
+class CharModel(nn.Module):
+    """Predicts the next character from the characters so far, carrying a recurrent state."""
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = config
+        self.embed = nn.Embedding(config.vocab_size, config.embedding_size)
+        self.rnn = _FUSED[config.cell](
+            config.embedding_size,
+            config.hidden_size,
+            config.num_layers,
+            batch_first=True,
+            dropout=config.dropout if config.num_layers > 1 else 0.0,
+        )
+        self.drop = nn.Dropout(config.dropout)
+        self.head = nn.Linear(config.hidden_size, config.vocab_size)
+        if config.cell == "lstm":
+            # nn.LSTM packs gates as (i, f, g, o); a forget bias of 1 lets early training keep
+            # memory instead of forgetting it at every step (as char-rnn does).
+            H = config.hidden_size
+            with torch.no_grad():
+                for layer in range(config.num_layers):
+                    getattr(self.rnn, f"bias_ih_l{layer}")[H : 2 * H].fill_(1.0)
+                    getattr(self.rnn, f"bias_hh_l{layer}")[H : 2 * H].zero_()
+
+    def init_state(self, batch_size: int, device: torch.device | str | None = None) -> State:
+        c = self.config
+        device = device if device is not None else self.head.weight.device
+        zeros = lambda: torch.zeros(c.num_layers, batch_size, c.hidden_size, device=device)  # noqa: E731
+        return (zeros(), zeros()) if c.cell == "lstm" else (zeros(),)
+
+    def forward(self, idx: torch.Tensor, state: State | None = None) -> tuple[torch.Tensor, State]:
+        emb = self.drop(self.embed(idx))                    # (B, T, E)
+        if state is None:
+            out, new = self.rnn(emb)
+        else:
+            out, new = self.rnn(emb, state if self.config.cell == "lstm" else state[0])
+        logits = self.head(self.drop(out))                  # out (B, T, H) → logits (B, T, V)
+        return logits, (tuple(new) if self.config.cell == "lstm" else (new,))
+
+    def layer_weights(self, layer: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(W_ih (G·H, in), W_hh (G·H, H), b_ih (G·H,), b_hh (G·H,)) of one layer, 0-based."""
+        r = self.rnn
+        return (getattr(r, f"weight_ih_l{layer}"), getattr(r, f"weight_hh_l{layer}"),
+                getattr(r, f"bias_ih_l{layer}"), getattr(r, f"bias_hh_l{layer}"))
+
+    def stepper(self) -> "Stepper":
+        return Stepper(self)
+
+    @property
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+
+Edits = Mapping[tuple[int, int], float]  # (layer, unit) → value forced into the cell (LSTM) or hidden state
+
+
+class Stepper:
+    """One character at a time through every layer, with plain matrix products.
+
+    Weights are rearranged once, up front, for the step:
+    * layer 0's input projection is folded into the embedding table — a row lookup instead of a
+      matrix product — together with both biases;
+    * deeper layers multiply [x, h] by one stacked matrix, one GEMM instead of two.
+    The math is exactly the fused module's (gate order and equations as in PyTorch's docs), so it
+    serves sampling, tracing and neuron edits. Build it after training: it copies the weights.
+    """
+
+    @torch.no_grad()
+    def __init__(self, model: CharModel):
+        self.config = c = model.config
+        self.cell = c.cell
+        H = c.hidden_size
+        w_ih, w_hh, b_ih, b_hh = model.layer_weights(0)
+        emb = model.embed.weight                                           # (V, E)
+        if c.cell == "gru":
+            # The GRU candidate sees r ⊙ (W_hn h + b_hn), so the hidden bias stays separate.
+            self.table0 = torch.addmm(b_ih, emb, w_ih.t())                  # (V, 3H)
+        else:
+            self.table0 = torch.addmm(b_ih + b_hh, emb, w_ih.t())           # (V, G·H)
+        self.w_hh0 = w_hh.t().contiguous()                                  # (H, G·H)
+        self.layers = []
+        for layer in range(1, c.num_layers):
+            w_ih, w_hh, b_ih, b_hh = model.layer_weights(layer)
+            if c.cell == "gru":
+                self.layers.append((w_ih.t().contiguous(), b_ih.clone(), w_hh.t().contiguous(), b_hh.clone()))
+            else:
+                stacked = torch.cat([w_ih, w_hh], dim=1).t().contiguous()   # (2H, G·H)
+                self.layers.append((stacked, (b_ih + b_hh).contiguous()))
+        self.b_hh0 = model.layer_weights(0)[3].clone()
+        self.head_w = model.head.weight.t().contiguous()                   # (H, V)
+        self.head_b = model.head.bias.clone()
+        self.H = H
+        self.device = emb.device
+
+    def init_state(self, batch_size: int) -> State:
+        zeros = lambda: torch.zeros(self.config.num_layers, batch_size, self.H, device=self.device)  # noqa: E731
+        return (zeros(), zeros()) if self.cell == "lstm" else (zeros(),)
+
+    @torch.inference_mode()
+    def step(self, ids: torch.Tensor, state: State, record: bool = False, edits: Edits | None = None):
+        """Advance one character. ids (B,) → logits (B, V), new state, and per-layer gate dicts if record.
+
+        `edits` forces units of the cell state (LSTM) or hidden state (GRU, RNN) to fixed values
+        after each update, so what the model does next is what it does with that unit pinned.
+        """
+        H = self.H
+        hs, cs = list(state[0].unbind(0)), (list(state[1].unbind(0)) if self.cell == "lstm" else None)
+        recorded = [] if record else None
+        x = None
+        for layer in range(self.config.num_layers):
+            h = hs[layer]                                                   # (B, H)
+            if self.cell == "gru":
+                if layer == 0:
+                    gi = self.table0[ids]                                   # (B, 3H)
+                    gh = torch.addmm(self.b_hh0, h, self.w_hh0)             # (B, 3H)
+                else:
+                    w_ih, b_ih, w_hh, b_hh = self.layers[layer - 1]
+                    gi = torch.addmm(b_ih, x, w_ih)
+                    gh = torch.addmm(b_hh, h, w_hh)
+                r = torch.sigmoid(gi[:, :H] + gh[:, :H])
+                z = torch.sigmoid(gi[:, H : 2 * H] + gh[:, H : 2 * H])
+                n = torch.tanh(gi[:, 2 * H :] + r * gh[:, 2 * H :])
+                h = torch.lerp(n, h, z)                                     # (1 − z) n + z h
+                h = _apply_edits(h, layer, edits)
+                if record:
+                    recorded.append({"reset": r, "update": z, "candidate": n, "hidden": h})
+            else:
+                if layer == 0:
+                    gates = torch.addmm(self.table0[ids], h, self.w_hh0)    # (B, G·H)
+                else:
+                    stacked, bias = self.layers[layer - 1]
+                    gates = torch.addmm(bias, torch.cat([x, h], dim=1), stacked)
+                if self.cell == "lstm":
+                    i, f, g, o = gates.chunk(4, dim=1)
+                    i, f, o, g = torch.sigmoid(i), torch.sigmoid(f), torch.sigmoid(o), torch.tanh(g)
+                    c = torch.addcmul(f * cs[layer], i, g)                  # c = f c + i g
+                    c = _apply_edits(c, layer, edits)
+                    h = o * torch.tanh(c)
+                    cs[layer] = c
+                    if record:
+                        recorded.append({"input": i, "forget": f, "candidate": g, "output": o, "cell": c, "hidden": h})
+                else:
+                    h = _apply_edits(torch.tanh(gates), layer, edits)
+                    if record:
+                        recorded.append({"hidden": h})
+            hs[layer] = h
+            x = h
+        logits = torch.addmm(self.head_b, x, self.head_w)                  # (B, V)
+        new_state = (torch.stack(hs), torch.stack(cs)) if self.cell == "lstm" else (torch.stack(hs),)
+        return logits, new_state, recorded
+
+
+def _apply_edits(values: torch.Tensor, layer: int, edits: Edits | None) -> torch.Tensor:
+    if not edits:
+        return values
+    targets = [(unit, v) for (l, unit), v in edits.items() if l == layer]
+    if not targets:
+        return values
+    values = values.clone()
+    for unit, v in targets:
+        values[:, unit] = v
+    return values
+
+
+def surprisal_bits(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Per-character surprisal in bits: −log2 p(target)."""
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1).long(), reduction="none").view(targets.shape) / math.log(2.0)

@@ -1,0 +1,84 @@
+"""Corpus reading, vocabulary and BPTT batching on real text."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from charlstm.data import CorpusError, Vocab, corpus_files, fit_layout, read_corpus, split, stream_batch
+
+
+@pytest.mark.parametrize("text", ["To be, or not to be", "床前明月光，疑是地上霜。\n", "emoji 😀🎉 ok", "a\r\nb\r\n", "tab\there"])
+def test_vocab_round_trip(text):
+    vocab = Vocab.from_text(text)
+    ids = vocab.encode(text)
+    assert len(ids) == len(text)
+    assert vocab.decode(ids) == text
+    assert sorted(vocab.chars) == vocab.chars  # code-point order: the same text gives the same ids
+
+
+def test_vocab_round_trip_on_bundled_chinese(chinese_text):
+    vocab = Vocab.from_text(chinese_text)
+    assert len(vocab) > 300 and vocab.encode(chinese_text).dtype == np.uint16
+    assert vocab.decode(vocab.encode(chinese_text)) == chinese_text
+
+
+def test_encode_rejects_unknown_characters():
+    vocab = Vocab.from_text("abc")
+    with pytest.raises(KeyError, match="世"):
+        vocab.encode("ab世")
+    assert vocab.unknown("xaby世x") == ["x", "y", "世"]
+
+
+def test_streams_are_contiguous_across_batches(shakespeare_text):
+    vocab = Vocab.from_text(shakespeare_text)
+    ids = vocab.encode(shakespeare_text)
+    layout = fit_layout(len(ids), batch_size=8, seq_len=50)
+    x0, y0 = stream_batch(ids, layout, 0)
+    x1, _ = stream_batch(ids, layout, 1)
+    assert x0.shape == (8, 50)
+    np.testing.assert_array_equal(y0[:, :-1], x0[:, 1:])       # targets are the next characters
+    np.testing.assert_array_equal(x1[:, 0], y0[:, -1])          # batch k+1 continues batch k in every stream
+    stream_len = len(ids) // 8
+    for b in range(8):                                         # stream b is the b-th contiguous slice
+        assert vocab.decode(x0[b]) == shakespeare_text[b * stream_len : b * stream_len + 50]
+
+
+def test_short_corpus_shrinks_the_batch():
+    layout = fit_layout(300, batch_size=64, seq_len=100)
+    assert layout.batch_size == 2 and layout.seq_len == 100
+    x, y = stream_batch(np.arange(300), layout, 0)
+    assert x.shape == (2, 100) and y.shape == (2, 100)
+
+
+def test_split_is_contiguous():
+    ids = np.arange(1000)
+    train, val = split(ids, 0.1)
+    assert len(val) == 100 and train[-1] + 1 == val[0]
+
+
+def test_read_corpus_errors(tmp_path):
+    with pytest.raises(CorpusError, match="no such file"):
+        read_corpus([tmp_path / "missing.txt"])
+    (tmp_path / "empty.txt").write_text("")
+    with pytest.raises(CorpusError, match="empty"):
+        read_corpus([tmp_path / "empty.txt"])
+    (tmp_path / "latin.txt").write_bytes("caf\u00e9 ok".encode("latin-1"))
+    with pytest.raises(CorpusError, match=r"latin.txt: not valid utf-8 at byte offset 3"):
+        read_corpus([tmp_path / "latin.txt"])
+    assert read_corpus([tmp_path / "latin.txt"], encoding="latin-1") == "café ok"
+    (tmp_path / "blob.bin").write_bytes(b"\x7fELF\x00\x01\x02" * 20)
+    with pytest.raises(CorpusError, match="binary"):
+        read_corpus([tmp_path / "blob.bin"])
+
+
+def test_directory_with_glob_and_bom(tmp_path):
+    (tmp_path / "b.py").write_bytes("\ufeffprint(2)\r\n".encode("utf-8"))
+    (tmp_path / "a.py").write_text("print(1)\n")
+    (tmp_path / "notes.md").write_text("# not code\n")
+    (tmp_path / ".hidden").mkdir()
+    (tmp_path / ".hidden" / "c.py").write_text("secret\n")
+    assert [p.name for p in corpus_files([tmp_path], "*.py")] == ["a.py", "b.py"]
+    assert read_corpus([tmp_path], glob="*.py") == "print(1)\nprint(2)\r\n"
+    with pytest.raises(CorpusError, match="no files matching"):
+        read_corpus([tmp_path], glob="*.rs")
