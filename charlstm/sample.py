@@ -1,0 +1,150 @@
+"""Generation: an iterator of characters from a trained model.
+
+Prime text, temperature (0 = argmax), top-k, top-p, stop strings, seeds through an explicit
+`torch.Generator`, many samples as one batch, and optional neuron edits. Yields text as it is
+made and never buffers the whole output. Knows nothing of the terminal.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterator, Sequence
+
+import torch
+
+from .data import Vocab
+from .model import CharModel, Edits
+
+
+class PrimeError(ValueError):
+    """A prime text the model cannot read."""
+
+
+UNKNOWN_POLICIES = ("error", "skip", "replace")
+
+
+@dataclass(frozen=True)
+class SampleConfig:
+    length: int = 1000                  # characters to generate per sample (the prime not counted)
+    temperature: float = 0.8            # 0 = always the most likely character
+    top_k: int | None = None            # keep only the k most likely characters
+    top_p: float | None = None          # keep the smallest set whose probability reaches p
+    num_samples: int = 1                # generated together as one batch
+    seed: int | None = None             # same seed, same text
+    stop: tuple[str, ...] = field(default_factory=tuple)  # end a sample when one appears (not emitted)
+    unknown: str = "error"              # prime characters the model never saw: error | skip | replace
+
+
+def prepare_prime(vocab: Vocab, prime: str, policy: str = "error", what: str = "prime") -> str:
+    """The prime (or other text) as the model will read it, or a PrimeError listing the characters
+    it never saw."""
+    missing = vocab.unknown(prime)
+    if not missing:
+        return prime
+    if policy == "skip":
+        return "".join(c for c in prime if c in vocab)
+    if policy == "replace":
+        substitute = " " if " " in vocab else vocab.chars[0]
+        return "".join(c if c in vocab else substitute for c in prime)
+    shown = ", ".join(repr(c) for c in missing[:12]) + (f" and {len(missing) - 12} more" if len(missing) > 12 else "")
+    raise PrimeError(f"the {what} has characters this model never saw: {shown} (use --unknown skip or --unknown replace)")
+
+
+def start_character(vocab: Vocab) -> str:
+    """What an unprimed sample is conditioned on: a line break if the model knows one."""
+    return "\n" if "\n" in vocab else vocab.chars[0]
+
+
+def next_ids(logits: torch.Tensor, config: SampleConfig, generator: torch.Generator | None) -> torch.Tensor:
+    """Pick the next character of every sample from logits (B, V) → ids (B,)."""
+    if config.temperature <= 0:
+        return logits.argmax(dim=-1)
+    logits = logits / config.temperature
+    if config.top_k is not None and config.top_k < logits.shape[-1]:
+        kth = torch.topk(logits, config.top_k, dim=-1).values[:, -1:]          # (B, 1)
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    probs = torch.softmax(logits, dim=-1)                                     # (B, V)
+    if config.top_p is not None and config.top_p < 1.0:
+        sorted_probs, order = probs.sort(dim=-1, descending=True)
+        # Drop a character when the ones more likely than it already reach p; the first stays.
+        drop_sorted = (sorted_probs.cumsum(dim=-1) - sorted_probs) >= config.top_p
+        drop = torch.zeros_like(drop_sorted).scatter(-1, order, drop_sorted)
+        probs = probs.masked_fill(drop, 0.0)
+    return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+
+
+class _StopFilter:
+    """Holds back characters that might begin a stop string, so a stop string is never emitted."""
+
+    def __init__(self, stops: Sequence[str]):
+        self.stops = [s for s in stops if s]
+        self.pending = ""
+        self.done = False
+
+    def push(self, char: str) -> str:
+        if self.done:
+            return ""
+        if not self.stops:
+            return char
+        self.pending += char
+        hits = [self.pending.find(s) for s in self.stops if s in self.pending]
+        if hits:
+            self.done = True
+            out, self.pending = self.pending[: min(hits)], ""
+            return out
+        keep = 0  # longest suffix of pending that is a prefix of some stop string
+        for n in range(1, min(len(self.pending), max(map(len, self.stops))) + 1):
+            if any(s.startswith(self.pending[-n:]) for s in self.stops):
+                keep = n
+        out = self.pending[: len(self.pending) - keep]
+        self.pending = self.pending[len(self.pending) - keep :]
+        return out
+
+    def flush(self) -> str:
+        out, self.pending = self.pending, ""
+        return out
+
+
+@torch.inference_mode()
+def generate(model: CharModel, vocab: Vocab, prime: str = "", config: SampleConfig = SampleConfig(),
+             edits: Edits | None = None) -> Iterator[list[str]]:
+    """Yield, step by step, the new text of each of the B samples (a list of B strings; '' for a
+    sample that has nothing new, e.g. one that has stopped). The prime is not repeated."""
+    prime = prepare_prime(vocab, prime, config.unknown)
+    device = next(model.parameters()).device
+    stepper = model.stepper()
+    B = config.num_samples
+    generator = None
+    if config.seed is not None:
+        generator = torch.Generator(device=device)
+        generator.manual_seed(config.seed)
+    context = prime or start_character(vocab)
+    state = stepper.init_state(B)
+    ids = torch.as_tensor(vocab.encode(context).astype("int64"), device=device)
+    logits = None
+    for char_id in ids:                                                   # read the prime
+        logits, state, _ = stepper.step(char_id.expand(B), state, edits=edits)
+    filters = [_StopFilter(config.stop) for _ in range(B)]
+    chars = vocab.chars
+    for _ in range(config.length):
+        nxt = next_ids(logits, config, generator)                         # (B,)
+        out = []
+        for b, char_id in enumerate(nxt.tolist()):
+            out.append(filters[b].push(chars[char_id]))
+        yield out
+        if all(f.done for f in filters):
+            return
+        logits, state, _ = stepper.step(nxt, state, edits=edits)
+    tail = [f.flush() for f in filters]
+    if any(tail):
+        yield tail
+
+
+def sample_text(model: CharModel, vocab: Vocab, prime: str = "", config: SampleConfig = SampleConfig(),
+                edits: Edits | None = None) -> list[str]:
+    """Whole samples as strings (the prime not included): convenient for the Python API and tests."""
+    parts: list[list[str]] = [[] for _ in range(config.num_samples)]
+    for step in generate(model, vocab, prime, config, edits):
+        for b, piece in enumerate(step):
+            parts[b].append(piece)
+    return ["".join(p) for p in parts]

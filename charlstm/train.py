@@ -1,0 +1,411 @@
+"""Training loop. Knows batches, loss and checkpoints; nothing of the command line or the terminal.
+
+Truncated BPTT over B contiguous streams with the hidden state carried from batch to batch,
+AdamW, linear warmup then cosine decay, gradient-norm clipping, periodic validation in bits per
+character with a short sample preview, best/latest checkpoints, a wall-clock budget, exact
+resume, a clean stop on request (Ctrl-C, SIGTERM) and a NaN guard. Progress goes to a callback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import signal
+import threading
+import time
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from . import checkpoint as ckpt
+from .data import StreamLayout, Vocab, eval_streams, fit_layout, split, stream_batch
+from .model import CharModel, ModelConfig, State
+from .sample import SampleConfig, sample_text
+
+LOG2E = 1.0 / math.log(2.0)
+
+
+class TrainingError(RuntimeError):
+    """Training cannot go on; the message says why and what was kept."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How to train. The CLI's defaults are read from here."""
+
+    batch_size: int = 64              # B parallel streams
+    seq_len: int = 100                # T characters per BPTT window
+    learning_rate: float = 2e-3       # peak, after warmup
+    min_lr_ratio: float = 0.1         # cosine decays to learning_rate * this
+    warmup_steps: int = 50
+    weight_decay: float = 0.01        # AdamW, on matrices only
+    grad_clip: float = 5.0            # max global gradient norm
+    max_steps: int | None = None      # budget in steps …
+    time_budget: float | None = 300.0  # … and/or in wall-clock seconds, evaluation included
+    eval_every: int = 200             # steps between validations (and checkpoints)
+    eval_chars: int = 250_000         # validation characters scored per evaluation (a prefix)
+    val_fraction: float = 0.05
+    log_every: int = 10               # steps between metrics.jsonl lines
+    preview_chars: int = 200          # sample shown at each evaluation; 0 for none
+    seed: int = 1337
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "TrainConfig":
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in known})
+
+
+@dataclass
+class Event:
+    """What the loop reports to its callback."""
+
+    kind: str                        # "start" | "step" | "eval" | "notice"
+    step: int
+    max_steps: int | None = None
+    elapsed_s: float = 0.0
+    time_budget: float | None = None
+    train_loss: float | None = None  # nats per character
+    val_bpc: float | None = None
+    lr: float | None = None
+    chars_per_s: float | None = None
+    text: str = ""                   # preview sample or notice
+
+
+@dataclass
+class TrainResult:
+    out_dir: Path
+    step: int
+    elapsed_s: float
+    best_val_bpc: float | None
+    last_val_bpc: float | None
+    chars_per_s: float
+    interrupted: bool
+
+
+def learning_rate(config: TrainConfig, step: int, progress: float) -> float:
+    """Linear warmup over warmup_steps, then cosine from the peak to min_lr_ratio·peak as progress → 1."""
+    peak = config.learning_rate
+    if step < config.warmup_steps:
+        return peak * (step + 1) / config.warmup_steps
+    floor = peak * config.min_lr_ratio
+    return floor + (peak - floor) * 0.5 * (1.0 + math.cos(math.pi * min(max(progress, 0.0), 1.0)))
+
+
+def pick_device(device: str | None = None) -> torch.device:
+    if device:
+        return torch.device(device)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+@contextlib.contextmanager
+def stop_on_signals(stop: threading.Event) -> Iterator[None]:
+    """Turn Ctrl-C and SIGTERM into a stop request the loop honours between steps (so a step is
+    never half-applied); a second Ctrl-C interrupts at once."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        if stop.is_set() and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        stop.set()
+
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
+# --------------------------------------------------------------------------------------------
+# Optimizer state ⇄ checkpoint tensors (no pickle: moments as tensors, the rest as JSON)
+
+
+def _optimizer_to_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], list[dict]]:
+    sd = optimizer.state_dict()
+    tensors = {}
+    for index, values in sd["state"].items():
+        for name, value in values.items():
+            tensors[f"optim.{index}.{name}"] = value if torch.is_tensor(value) else torch.tensor(value)
+    groups = [{k: v for k, v in g.items()} for g in sd["param_groups"]]
+    return tensors, groups
+
+
+def _optimizer_from_tensors(tensors: dict[str, torch.Tensor], groups: list[dict]) -> dict:
+    state: dict[int, dict[str, torch.Tensor]] = {}
+    for key, value in tensors.items():
+        if key.startswith("optim."):
+            _, index, name = key.split(".", 2)
+            state.setdefault(int(index), {})[name] = value
+    return {"state": state, "param_groups": groups}
+
+
+# --------------------------------------------------------------------------------------------
+
+
+@torch.inference_mode()
+def evaluate(model: CharModel, val_ids: np.ndarray, seq_len: int, device: torch.device, max_chars: int | None = None,
+             num_streams: int = 32) -> float:
+    """Validation bits per character: the text as contiguous streams, state carried chunk to chunk."""
+    if max_chars:
+        val_ids = val_ids[: max_chars + 1]
+    streams = torch.as_tensor(eval_streams(val_ids, num_streams).astype(np.int64), device=device)  # (S, L)
+    was_training = model.training
+    model.eval()
+    total, count, state = 0.0, 0, None
+    chunk = max(seq_len, 256)
+    for start in range(0, streams.shape[1] - 1, chunk):
+        x = streams[:, start : start + chunk]
+        y = streams[:, start + 1 : start + chunk + 1]
+        x = x[:, : y.shape[1]]
+        logits, state = model(x, state)
+        total += F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1), reduction="sum").item()
+        count += y.numel()
+    model.train(was_training)
+    return total / max(count, 1) * LOG2E
+
+
+def _corpus_fingerprint(ids: np.ndarray) -> str:
+    import hashlib
+
+    return hashlib.sha256(np.ascontiguousarray(ids).tobytes()).hexdigest()[:16]
+
+
+def train(
+    text: str,
+    out_dir: str | os.PathLike,
+    model_config: ModelConfig | None = None,
+    config: TrainConfig = TrainConfig(),
+    *,
+    resume: bool = False,
+    corpus: dict | None = None,
+    on_event: Callable[[Event], None] | None = None,
+    stop: threading.Event | None = None,
+    device: str | None = None,
+) -> TrainResult:
+    """Train a character model on `text`, writing checkpoints, metrics and previews to `out_dir`.
+
+    model_config's vocab_size is filled in from the text. With resume=True the model, optimizer,
+    carried state, RNG and position come from out_dir/latest.safetensors, and the run goes on as if
+    it had never stopped; `config` then only changes the budget and cadence.
+    """
+    emit = on_event or (lambda event: None)
+    stop = stop or threading.Event()
+    out = Path(out_dir)
+    dev = pick_device(device)
+    vocab = Vocab.from_text(text)
+    ids = vocab.encode(text)
+    fingerprint = _corpus_fingerprint(ids)
+
+    if resume:
+        latest = out / ckpt.LATEST
+        if not latest.is_file():
+            raise TrainingError(f"{out}: nothing to resume (no {ckpt.LATEST})")
+        saved = ckpt.load(latest)
+        if saved.vocab != vocab:
+            extra, lost = set(vocab.chars) - set(saved.vocab.chars), set(saved.vocab.chars) - set(vocab.chars)
+            raise TrainingError(f"{latest}: the corpus has a different character set than the run "
+                                f"(new: {sorted(extra)[:8]}, missing: {sorted(lost)[:8]}); resume with the same corpus")
+        if saved.train.get("corpus_fingerprint") not in (None, fingerprint):
+            raise TrainingError(f"{latest}: the corpus differs from the one this run was trained on "
+                                f"({saved.train.get('corpus_chars')} characters then, {len(ids)} now); resume with the same corpus")
+        model_config = saved.config
+    else:
+        base = model_config or ModelConfig(vocab_size=len(vocab))
+        model_config = replace(base, vocab_size=len(vocab))
+
+    torch.manual_seed(config.seed)
+    model = CharModel(model_config).to(dev)
+    decay = [p for n, p in model.named_parameters() if p.dim() >= 2 and not n.startswith("embed")]
+    no_decay = [p for n, p in model.named_parameters() if not (p.dim() >= 2 and not n.startswith("embed"))]
+    optimizer = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=config.learning_rate, betas=(0.9, 0.99),
+    )
+
+    train_ids, val_ids = split(ids, config.val_fraction)
+    layout = fit_layout(len(train_ids), config.batch_size, config.seq_len, config.seed)
+    step, elapsed_before, best_val, last_val = 0, 0.0, None, None
+    state: State | None = None
+
+    if resume:
+        model.load_state_dict(saved.model_state)
+        optimizer.load_state_dict(_optimizer_from_tensors(saved.tensors, saved.train["optimizer_groups"]))
+        step = int(saved.train["step"])
+        elapsed_before = float(saved.train.get("elapsed_s", 0.0))
+        best_val, last_val = saved.train.get("best_val_bpc"), saved.train.get("last_val_bpc")
+        layout = StreamLayout(**saved.train["layout"])
+        if "state.0" in saved.tensors:
+            state = tuple(saved.tensors[f"state.{i}"].to(dev) for i in range(len(model.init_state(1))))
+        if "rng.torch" in saved.tensors:
+            torch.set_rng_state(saved.tensors["rng.torch"])
+        _truncate_metrics(out / "metrics.jsonl", step)
+    elif (out / ckpt.LATEST).exists():
+        raise TrainingError(f"{out} already holds a run; pass --resume to continue it or --out to start another")
+
+    if (layout.batch_size, layout.seq_len) != (config.batch_size, config.seq_len) and not resume:
+        emit(Event("notice", step, text=f"corpus is short ({len(train_ids)} training characters): "
+                                        f"using batch size {layout.batch_size}, sequence length {layout.seq_len}"))
+    out.mkdir(parents=True, exist_ok=True)
+    metrics = open(out / "metrics.jsonl", "a", encoding="utf-8")
+    chars_per_step = layout.batch_size * layout.seq_len
+    train_tensor = torch.as_tensor(train_ids.astype(np.int64))
+
+    def progress_of(step: int, elapsed: float) -> float:
+        parts = []
+        if config.max_steps:
+            parts.append(step / config.max_steps)
+        if config.time_budget:
+            parts.append(elapsed / config.time_budget)
+        return max(parts) if parts else 0.0
+
+    def save(name: str) -> Path:
+        opt_tensors, groups = _optimizer_to_tensors(optimizer)
+        extra = dict(opt_tensors)
+        if state is not None:
+            extra.update({f"state.{i}": s for i, s in enumerate(state)})
+        extra["rng.torch"] = torch.get_rng_state()
+        meta = {
+            "step": step,
+            "elapsed_s": round(elapsed_before + (time.perf_counter() - t0), 3),
+            "best_val_bpc": best_val,
+            "last_val_bpc": last_val,
+            "train_config": config.to_dict(),
+            "layout": asdict(layout),
+            "optimizer_groups": groups,
+            "corpus": corpus or {},
+            "corpus_chars": int(len(ids)),
+            "corpus_fingerprint": fingerprint,
+            "torch": torch.__version__,
+        }
+        return ckpt.save(out / name, ckpt.Checkpoint(model_config, vocab, model.state_dict(), meta, extra))
+
+    def log(record: dict[str, Any]) -> None:
+        metrics.write(json.dumps(record) + "\n")
+        metrics.flush()
+
+    def run_eval() -> tuple[float, str]:
+        nonlocal best_val, last_val
+        val_bpc = evaluate(model, val_ids, layout.seq_len, dev, config.eval_chars) if len(val_ids) > 1 else float("nan")
+        last_val = val_bpc
+        improved = best_val is None or (val_bpc == val_bpc and val_bpc < best_val)
+        if improved and val_bpc == val_bpc:
+            best_val = val_bpc
+        preview = ""
+        if config.preview_chars:
+            preview = sample_text(model, vocab, "", SampleConfig(length=config.preview_chars, temperature=0.8, seed=step))[0]
+            with open(out / "samples.txt", "a", encoding="utf-8") as f:
+                f.write(f"--- step {step}, val {val_bpc:.3f} bpc ---\n{preview}\n\n")
+        save(ckpt.LATEST)
+        if improved:
+            save(ckpt.BEST)
+        return val_bpc, preview
+
+    model.train()
+    t0 = time.perf_counter()
+    emit(Event("start", step, config.max_steps, elapsed_before, config.time_budget,
+               text=f"{model.num_parameters:,} parameters, {len(vocab)} characters, {len(train_ids):,} training / "
+                    f"{len(val_ids):,} validation characters, device {dev}"))
+    window_loss, window_steps, window_t = 0.0, 0, time.perf_counter()
+    train_time, train_chars = 0.0, 0
+    last_eval_cost = 0.0
+    interrupted = False
+    try:
+        while True:
+            elapsed = elapsed_before + time.perf_counter() - t0
+            if config.max_steps is not None and step >= config.max_steps:
+                break
+            if config.time_budget is not None and elapsed + last_eval_cost >= config.time_budget:
+                break
+            if stop.is_set():
+                interrupted = True
+                break
+            t_step = time.perf_counter()
+            epoch, k = layout.position(step)
+            if k == 0:  # a new epoch starts the streams at a new offset: the carried state is stale
+                state = None
+            x, y = _batch(train_tensor, layout, step, dev)
+            lr = learning_rate(config, step, progress_of(step, elapsed))
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            logits, new_state = model(x, state)                               # (B, T, V)
+            loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
+            if not torch.isfinite(loss):
+                raise TrainingError(f"loss became {loss.item()} at step {step} (try a lower --lr); "
+                                    f"the last good checkpoint is {out / ckpt.LATEST}")
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+            optimizer.step()
+            state = tuple(s.detach() for s in new_state)                      # a BPTT boundary
+            step += 1
+            loss_value = loss.item()
+            window_loss += loss_value
+            window_steps += 1
+            train_time += time.perf_counter() - t_step
+            train_chars += chars_per_step
+            rate = train_chars / max(train_time, 1e-9)
+            elapsed = elapsed_before + time.perf_counter() - t0
+            if step % config.log_every == 0:
+                log({"step": step, "elapsed_s": round(elapsed, 3), "train_loss": round(window_loss / window_steps, 5),
+                     "lr": lr, "chars_per_s": round(rate, 1)})
+                window_loss, window_steps = 0.0, 0
+            emit(Event("step", step, config.max_steps, elapsed, config.time_budget, loss_value, last_val, lr, rate))
+            if step % config.eval_every == 0:
+                t_eval = time.perf_counter()
+                val_bpc, preview = run_eval()
+                last_eval_cost = time.perf_counter() - t_eval
+                elapsed = elapsed_before + time.perf_counter() - t0
+                log({"step": step, "elapsed_s": round(elapsed, 3), "val_bpc": round(val_bpc, 5),
+                     "val_loss": round(val_bpc / LOG2E, 5), "lr": lr, "chars_per_s": round(rate, 1)})
+                emit(Event("eval", step, config.max_steps, elapsed, config.time_budget, loss_value, val_bpc, lr, rate,
+                           text=preview))
+    except KeyboardInterrupt:  # a second Ctrl-C: still keep what we have, it is consistent between steps
+        interrupted = True
+    try:
+        if interrupted:
+            save(ckpt.LATEST)
+        elif step % config.eval_every != 0 or last_val is None:
+            val_bpc, preview = run_eval()
+            elapsed = elapsed_before + time.perf_counter() - t0
+            log({"step": step, "elapsed_s": round(elapsed, 3), "val_bpc": round(val_bpc, 5),
+                 "val_loss": round(val_bpc / LOG2E, 5), "chars_per_s": round(train_chars / max(train_time, 1e-9), 1)})
+            emit(Event("eval", step, config.max_steps, elapsed, config.time_budget, None, val_bpc, None, None,
+                       text=preview))
+    finally:
+        metrics.close()
+    return TrainResult(out, step, elapsed_before + time.perf_counter() - t0, best_val, last_val,
+                       train_chars / max(train_time, 1e-9), interrupted)
+
+
+def _batch(ids: torch.Tensor, layout: StreamLayout, step: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    x, y = stream_batch(ids, layout, step)                                    # (B, T) each
+    return x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+
+
+def _truncate_metrics(path: Path, step: int) -> None:
+    """On resume, drop log lines from steps after the checkpoint: they will be run again."""
+    if not path.exists():
+        return
+    kept = [line for line in path.read_text(encoding="utf-8").splitlines()
+            if line.strip() and _line_step(line) <= step]
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _line_step(line: str) -> int:
+    try:
+        return int(json.loads(line).get("step", 0))
+    except (json.JSONDecodeError, AttributeError, TypeError, ValueError):
+        return 1 << 62  # a torn last line from a kill: drop it

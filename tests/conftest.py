@@ -1,0 +1,47 @@
+"""Shared fixtures: real text from the bundled corpora and one tiny model trained for real."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from charlstm.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+CORPORA = ROOT / "corpora"
+
+#: A model small enough to train in a few seconds on two CPU cores, large enough to learn something.
+TINY = ["--hidden-size", "48", "--num-layers", "2", "--embedding-size", "16", "--batch-size", "16",
+        "--seq-len", "48", "--preview", "40", "--lr", "1e-2"]
+
+
+@pytest.fixture(scope="session")
+def shakespeare_text() -> str:
+    """The first 60k characters of the bundled default corpus."""
+    return (CORPORA / "shakespeare.txt").read_text(encoding="utf-8")[:60_000]
+
+
+@pytest.fixture(scope="session")
+def chinese_text() -> str:
+    return (CORPORA / "chinese-poetry.txt").read_text(encoding="utf-8")[:12_000]
+
+
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory, shakespeare_text) -> Path:
+    """A real run directory: tiny LSTM trained on real Shakespeare through the real CLI."""
+    work = tmp_path_factory.mktemp("run")
+    corpus = work / "plays.txt"
+    corpus.write_text(shakespeare_text, encoding="utf-8")
+    out = work / "checkpoints" / "plays"
+    result = CliRunner().invoke(main, ["train", str(corpus), "--out", str(out), "--max-steps", "150",
+                                       "--eval-every", "50", "--log-every", "10", *TINY])
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def run_cli(*args: str, input: str | bytes | None = None):
+    """Invoke the CLI in-process with stdout and stderr kept apart."""
+    runner = CliRunner()
+    return runner.invoke(main, list(args), input=input, catch_exceptions=False)
