@@ -41,10 +41,27 @@ def default_corpus_path() -> Path:
 # Reading
 
 
+#: Leading bytes of formats people point a text tool at by mistake.
+_BINARY_MAGIC = {
+    b"\x89PNG": "a PNG image", b"\xff\xd8\xff": "a JPEG image", b"GIF8": "a GIF image", b"%PDF": "a PDF document",
+    b"\x1f\x8b": "gzip-compressed (decompress it first)", b"PK\x03\x04": "a zip archive (extract it first)",
+    b"BZh": "bzip2-compressed (decompress it first)", b"\xfd7zXZ": "xz-compressed (decompress it first)",
+    b"\x7fELF": "an executable",
+}
+_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+
+
 def _decode(raw: bytes, name: str, encoding: str) -> str:
-    if b"\x00" in raw[:65536] and encoding.lower().replace("-", "").replace("_", "") in ("utf8", "ascii"):
-        offset = raw.index(b"\x00")
-        raise CorpusError(f"{name}: looks like a binary file (NUL byte at offset {offset}); give a text file")
+    strict_utf8 = encoding.lower().replace("-", "").replace("_", "") in ("utf8", "ascii")
+    if strict_utf8:
+        for magic, what in _BINARY_MAGIC.items():
+            if raw.startswith(magic):
+                raise CorpusError(f"{name}: this is {what}, not text")
+        if raw.startswith(_UTF16_BOMS):
+            raise CorpusError(f"{name}: looks like UTF-16 (byte-order mark at the start); pass --encoding utf-16")
+        if b"\x00" in raw[:65536]:
+            offset = raw.index(b"\x00")
+            raise CorpusError(f"{name}: looks like a binary file (NUL byte at offset {offset}); give a text file")
     try:
         text = raw.decode(encoding)
     except UnicodeDecodeError as error:
@@ -54,7 +71,7 @@ def _decode(raw: bytes, name: str, encoding: str) -> str:
         ) from None
     except LookupError:
         raise CorpusError(f"unknown encoding {encoding!r}") from None
-    # A UTF-8 byte-order mark is an encoding artefact, not a character of the text.
+    # A byte-order mark is an encoding artefact, not a character of the text.
     return text[1:] if text.startswith("\ufeff") else text
 
 
@@ -103,9 +120,11 @@ def read_corpus(paths: Sequence[str | os.PathLike], glob: str | None = None, enc
                 raise CorpusError(f"{file}: cannot read ({error.strerror})") from None
         parts.append(_decode(raw, name, encoding))
     text = "".join(parts)
+    where = str(files[0]) if len(files) == 1 else f"{len(files)} files"
     if len(text) < 2:
-        where = str(files[0]) if len(files) == 1 else f"{len(files)} files"
         raise CorpusError(f"{where}: corpus is empty (need at least a few characters of text)")
+    if not text.strip():
+        raise CorpusError(f"{where}: corpus holds only whitespace")
     return text
 
 
@@ -233,11 +252,12 @@ class StreamLayout:
 
 
 def fit_layout(n_chars: int, batch_size: int, seq_len: int, seed: int = 0) -> StreamLayout:
-    """A layout for this much text: shrink B (then T) when the corpus is too short for the request."""
-    if n_chars < 2:
-        raise CorpusError(f"training text too short: {n_chars} characters")
-    seq_len = max(1, min(seq_len, n_chars - 1))
-    batch_size = max(1, min(batch_size, n_chars // (seq_len + 1)))
+    """A layout for this much text: fewer streams when the corpus is short; an error when it cannot
+    fill two windows of seq_len (there would be nothing to carry state across)."""
+    if n_chars < 2 * seq_len + 1:
+        raise CorpusError(f"corpus too short: {n_chars} training characters cannot fill two windows of --seq-len "
+                          f"{seq_len}; give more text or a smaller --seq-len")
+    batch_size = max(1, min(batch_size, n_chars // (2 * seq_len + 1)))
     return StreamLayout(n_chars, batch_size, seq_len, seed)
 
 

@@ -106,8 +106,14 @@ def pick_device(device: str | None = None) -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+class StopRequest(threading.Event):
+    """Set to ask the training loop to save and stop after the current step; remembers the signal."""
+
+    signum: int | None = None
+
+
 @contextlib.contextmanager
-def stop_on_signals(stop: threading.Event) -> Iterator[None]:
+def stop_on_signals(stop: StopRequest) -> Iterator[None]:
     """Turn Ctrl-C and SIGTERM into a stop request the loop honours between steps (so a step is
     never half-applied); a second Ctrl-C interrupts at once."""
     if threading.current_thread() is not threading.main_thread():
@@ -117,6 +123,7 @@ def stop_on_signals(stop: threading.Event) -> Iterator[None]:
     def handler(signum, frame):
         if stop.is_set() and signum == signal.SIGINT:
             raise KeyboardInterrupt
+        stop.signum = signum
         stop.set()
 
     previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
@@ -190,7 +197,7 @@ def train(
     resume: bool = False,
     corpus: dict | None = None,
     on_event: Callable[[Event], None] | None = None,
-    stop: threading.Event | None = None,
+    stop: StopRequest | None = None,
     device: str | None = None,
 ) -> TrainResult:
     """Train a character model on `text`, writing checkpoints, metrics and previews to `out_dir`.
@@ -199,18 +206,57 @@ def train(
     carried state, RNG and position come from out_dir/latest.safetensors, and the run goes on as if
     it had never stopped; `config` then only changes the budget and cadence.
     """
-    emit = on_event or (lambda event: None)
-    stop = stop or threading.Event()
     out = Path(out_dir)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise TrainingError(f"{out}: cannot create the run directory ({error.strerror})") from None
+    with _run_lock(out):
+        return _train(text, out, model_config, config, resume, corpus, on_event, stop, device)
+
+
+@contextlib.contextmanager
+def _run_lock(out: Path) -> Iterator[None]:
+    """One training process per run directory. The kernel drops the lock when its holder dies, so
+    a crashed run never blocks the next one."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not on POSIX: no lock
+        yield
+        return
+    handle = open(out / ".lock", "a+")
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            raise TrainingError(f"{out} is being trained by another process (pid {holder}); "
+                                f"wait for it to finish or pass another --out") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        yield
+    finally:
+        handle.close()
+
+
+def _train(text, out: Path, model_config, config, resume, corpus, on_event, stop, device) -> TrainResult:
+    for stale in out.glob(".*.safetensors.*.tmp"):  # half-written by a process that was killed mid-save
+        stale.unlink(missing_ok=True)
+    emit = on_event or (lambda event: None)
+    stop = stop or StopRequest()
     dev = pick_device(device)
     vocab = Vocab.from_text(text)
     ids = vocab.encode(text)
     fingerprint = _corpus_fingerprint(ids)
 
+    if resume and not (out / ckpt.LATEST).is_file():
+        emit(Event("notice", 0, text=f"{out} has no checkpoint yet: starting from scratch"))
+        resume = False
     if resume:
         latest = out / ckpt.LATEST
-        if not latest.is_file():
-            raise TrainingError(f"{out}: nothing to resume (no {ckpt.LATEST})")
         saved = ckpt.load(latest)
         if saved.vocab != vocab:
             extra, lost = set(vocab.chars) - set(saved.vocab.chars), set(saved.vocab.chars) - set(vocab.chars)
@@ -253,11 +299,12 @@ def train(
     elif (out / ckpt.LATEST).exists():
         raise TrainingError(f"{out} already holds a run; pass --resume to continue it or --out to start another")
 
-    if (layout.batch_size, layout.seq_len) != (config.batch_size, config.seq_len) and not resume:
+    if layout.batch_size != config.batch_size and not resume:
         emit(Event("notice", step, text=f"corpus is short ({len(train_ids)} training characters): "
-                                        f"using batch size {layout.batch_size}, sequence length {layout.seq_len}"))
-    out.mkdir(parents=True, exist_ok=True)
-    metrics = open(out / "metrics.jsonl", "a", encoding="utf-8")
+                                        f"using batch size {layout.batch_size}"))
+    metrics = open(out / "metrics.jsonl", "a" if resume else "w", encoding="utf-8")
+    if not resume:
+        (out / "samples.txt").unlink(missing_ok=True)
     chars_per_step = layout.batch_size * layout.seq_len
     train_tensor = torch.as_tensor(train_ids.astype(np.int64))
 
@@ -270,6 +317,13 @@ def train(
         return max(parts) if parts else 0.0
 
     def save(name: str) -> Path:
+        try:
+            return _save(name)
+        except OSError as error:
+            raise TrainingError(f"could not write {out / name} ({error.strerror or error}); "
+                                f"the previous checkpoint there is intact") from None
+
+    def _save(name: str) -> Path:
         opt_tensors, groups = _optimizer_to_tensors(optimizer)
         extra = dict(opt_tensors)
         if state is not None:
@@ -313,6 +367,8 @@ def train(
 
     model.train()
     t0 = time.perf_counter()
+    if not resume:
+        save(ckpt.LATEST)  # from the first moment there is something to --resume
     emit(Event("start", step, config.max_steps, elapsed_before, config.time_budget,
                text=f"{model.num_parameters:,} parameters, {len(vocab)} characters, {len(train_ids):,} training / "
                     f"{len(val_ids):,} validation characters, device {dev}"))

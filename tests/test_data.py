@@ -44,11 +44,15 @@ def test_streams_are_contiguous_across_batches(shakespeare_text):
         assert vocab.decode(x0[b]) == shakespeare_text[b * stream_len : b * stream_len + 50]
 
 
-def test_short_corpus_shrinks_the_batch():
-    layout = fit_layout(300, batch_size=64, seq_len=100)
-    assert layout.batch_size == 2 and layout.seq_len == 100
-    x, y = stream_batch(np.arange(300), layout, 0)
-    assert x.shape == (2, 100) and y.shape == (2, 100)
+def test_short_corpus_shrinks_the_batch_or_is_refused():
+    layout = fit_layout(1000, batch_size=64, seq_len=100)
+    assert layout.batch_size == 4 and layout.seq_len == 100
+    for step in range(3 * layout.batches_per_epoch):
+        x, y = stream_batch(np.arange(1000), layout, step)
+        assert x.shape == (4, 100) and y.shape == (4, 100)
+        np.testing.assert_array_equal(y, x + 1)
+    with pytest.raises(CorpusError, match="cannot fill two windows of --seq-len 100"):
+        fit_layout(200, batch_size=64, seq_len=100)
 
 
 def test_split_is_contiguous():
@@ -68,8 +72,11 @@ def test_read_corpus_errors(tmp_path):
         read_corpus([tmp_path / "latin.txt"])
     assert read_corpus([tmp_path / "latin.txt"], encoding="latin-1") == "café ok"
     (tmp_path / "blob.bin").write_bytes(b"\x7fELF\x00\x01\x02" * 20)
-    with pytest.raises(CorpusError, match="binary"):
+    with pytest.raises(CorpusError, match="an executable, not text"):
         read_corpus([tmp_path / "blob.bin"])
+    (tmp_path / "nul.txt").write_bytes(b"text\x00with a NUL")
+    with pytest.raises(CorpusError, match="binary file .NUL byte at offset 4"):
+        read_corpus([tmp_path / "nul.txt"])
 
 
 def test_directory_with_glob_and_bom(tmp_path):
