@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -22,7 +22,7 @@ from .data import CorpusError, corpus_files, default_corpus_path, read_corpus
 from .model import GATE_VECTORS, ModelConfig
 from .neurons import NeuronError, check_neuron, trace
 from .sample import UNKNOWN_POLICIES, PrimeError, SampleConfig, generate, prepare_prime
-from .train import TrainConfig, TrainingError, pick_device, stop_on_signals
+from .train import StopRequest, TrainConfig, TrainingError, pick_device, stop_on_signals
 from .train import train as run_training
 
 DOMAIN_ERRORS = (CorpusError, CheckpointError, PrimeError, TrainingError, NeuronError)
@@ -153,22 +153,21 @@ def train(ctx: click.Context, corpus, glob_pattern, encoding, out, resume, cell,
                          weight_decay=weight_decay, grad_clip=grad_clip, max_steps=max_steps, time_budget=seconds,
                          eval_every=eval_every, val_fraction=val_fraction, log_every=log_every,
                          preview_chars=preview_chars, seed=seed)
-    corpus_spec = None
     if resume:
         run = Path(out) if out else ckpt.resolve(None).parent
         saved = ckpt.load(run / ckpt.LATEST) if (run / ckpt.LATEST).is_file() else None
-        if saved is None:
-            raise CheckpointError(f"{run}: nothing to resume (no {ckpt.LATEST})")
-        stored = TrainConfig.from_dict(saved.train.get("train_config", {}))
-        overrides = {f: v for f, v in config.to_dict().items()
-                     if _explicit(ctx, {"learning_rate": "lr", "preview_chars": "preview_chars"}.get(f, f))
-                     or (f == "time_budget" and (_explicit(ctx, "time_budget") or _explicit(ctx, "max_steps")))}
-        config = TrainConfig.from_dict({**stored.to_dict(), **overrides})
-        corpus_spec = saved.train.get("corpus") or {}
-        if not corpus:
-            corpus = tuple(corpus_spec.get("paths") or ())
-            glob_pattern = glob_pattern or corpus_spec.get("glob")
-            encoding = corpus_spec.get("encoding", encoding)
+        if saved is None and not corpus:
+            raise CheckpointError(f"{run}: nothing to resume (no {ckpt.LATEST}); give the corpus to start it afresh")
+        if saved is not None:  # the run's own recipe, with only what was typed now changed
+            stored = TrainConfig.from_dict(saved.train.get("train_config", {}))
+            overrides = {f: v for f, v in config.to_dict().items()
+                         if _explicit(ctx, {"learning_rate": "lr"}.get(f, f))
+                         or (f == "time_budget" and (_explicit(ctx, "time_budget") or _explicit(ctx, "max_steps")))}
+            config = TrainConfig.from_dict({**stored.to_dict(), **overrides})
+            corpus_spec = saved.train.get("corpus") or {}
+            if not corpus:
+                corpus = tuple(corpus_spec.get("paths") or ())
+                encoding = corpus_spec.get("encoding", encoding)
         out_dir = run
     files = corpus_files(corpus, glob_pattern) if corpus else [default_corpus_path()]
     if not corpus and not Path(files[0]).is_file():
@@ -176,7 +175,7 @@ def train(ctx: click.Context, corpus, glob_pattern, encoding, out, resume, cell,
     text = read_corpus(files, encoding=encoding)
     if not resume:
         out_dir = Path(out) if out else _default_out(files)
-    spec = {"paths": [str(Path(f).resolve()) if f != "-" else "-" for f in files], "glob": None, "encoding": encoding}
+    spec = {"paths": [str(Path(f).resolve()) if f != "-" else "-" for f in files], "encoding": encoding}
     model_config = ModelConfig(vocab_size=1, cell=cell, embedding_size=embedding_size, hidden_size=hidden_size,
                                num_layers=num_layers, dropout=dropout)
     _run_training(text, out_dir, model_config, config, resume, spec, device)
@@ -217,7 +216,7 @@ def _run_training(text, out_dir, model_config, config, resume, spec, device) -> 
                 if event.text:
                     bar.write(event.text.rstrip("\n"), file=sys.stderr)
 
-    stop = threading.Event()
+    stop = StopRequest()
     try:
         with stop_on_signals(stop):
             result = run_training(text, out_dir, model_config, config, resume=resume, corpus=spec,
@@ -227,7 +226,7 @@ def _run_training(text, out_dir, model_config, config, resume, spec, device) -> 
     if result.interrupted:
         console.print(f"Stopped at step {result.step}; saved {out_dir / ckpt.LATEST}.\n"
                       f"Resume with: charlstm train --resume --out {out_dir}", markup=False)
-        sys.exit(130)
+        sys.exit(128 + (stop.signum or signal.SIGINT))  # 130 for Ctrl-C, 143 for SIGTERM
     best = f"{result.best_val_bpc:.3f}" if result.best_val_bpc is not None else "n/a"
     console.print(f"Done: {result.step} steps in {result.elapsed_s:.0f}s, {result.chars_per_s:,.0f} chars/s, "
                   f"best validation {best} bits/char. Model: {out_dir / ckpt.BEST}\n"
