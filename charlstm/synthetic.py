@@ -14,6 +14,7 @@ Tasks (one sequence per line; defaults in brackets):
 
 from __future__ import annotations
 
+import inspect
 import random
 import re
 from pathlib import Path
@@ -150,6 +151,17 @@ def _task(name: str) -> SyntheticTask:
     if name not in TASKS:
         raise ValueError(f"unknown task {name!r}; valid tasks: {', '.join(TASKS)}")
     return TASKS[name]
+
+
+#: Lines `charlstm corpus` writes when no --count is given.
+DEFAULT_COUNT = 5000
+
+
+def task_parameters(task: str) -> dict[str, int | str]:
+    """The parameters a task's generator takes beyond count and seed, with their defaults
+    ({"min_n": 1, "max_n": 10} for the counter)."""
+    signature = inspect.signature(_task(task).generate)
+    return {name: p.default for name, p in signature.parameters.items() if p.kind is p.KEYWORD_ONLY}
 
 
 def generate(task: str, count: int, seed: int = 0, **params: int | str) -> list[str]:

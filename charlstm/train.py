@@ -427,8 +427,9 @@ def _train(text, out: Path, model_config, config, resume, corpus, on_event, stop
                      "val_loss": round(val_bpc / LOG2E, 5), "lr": lr, "chars_per_s": round(rate, 1)})
                 emit(Event("eval", step, config.max_steps, elapsed, config.time_budget, loss_value, val_bpc, lr, rate,
                            text=preview))
-    except KeyboardInterrupt:  # a second Ctrl-C: still keep what we have, it is consistent between steps
-        interrupted = True
+    except KeyboardInterrupt:  # a second Ctrl-C may land mid-update: keep the last whole checkpoint instead
+        metrics.close()
+        raise
     try:
         if interrupted:
             save(ckpt.LATEST)
