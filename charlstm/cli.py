@@ -18,7 +18,7 @@ from click.core import ParameterSource
 
 from . import checkpoint as ckpt
 from .checkpoint import CheckpointError
-from .data import CorpusError, corpus_files, default_corpus_path, read_corpus
+from .data import Corpus, CorpusError, corpus_files, default_corpus_path, prepare, read_corpus
 from .model import GATE_VECTORS, ModelConfig
 from .neurons import NeuronError, check_neuron, trace
 from .sample import UNKNOWN_POLICIES, PrimeError, SampleConfig, generate, prepare_prime
@@ -31,7 +31,7 @@ DOMAIN_ERRORS = (CorpusError, CheckpointError, PrimeError, TrainingError, Neuron
 def _stderr_console():
     from rich.console import Console
 
-    return Console(stderr=True, highlight=False)
+    return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def parse_duration(value: str | None) -> float | None:
@@ -172,16 +172,29 @@ def train(ctx: click.Context, corpus, glob_pattern, encoding, out, resume, cell,
     files = corpus_files(corpus, glob_pattern) if corpus else [default_corpus_path()]
     if not corpus and not Path(files[0]).is_file():
         raise CorpusError(f"{files[0]}: the bundled default corpus is missing; give a corpus file")
-    text = read_corpus(files, encoding=encoding)
     if not resume:
         out_dir = Path(out) if out else _default_out(files)
+    corpus = _prepare(files, encoding, out_dir)
     spec = {"paths": [str(Path(f).resolve()) if f != "-" else "-" for f in files], "encoding": encoding}
     model_config = ModelConfig(vocab_size=1, cell=cell, embedding_size=embedding_size, hidden_size=hidden_size,
                                num_layers=num_layers, dropout=dropout)
-    _run_training(text, out_dir, model_config, config, resume, spec, device)
+    _run_training(corpus, out_dir, model_config, config, resume, spec, device)
 
 
-def _run_training(text, out_dir, model_config, config, resume, spec, device) -> None:
+def _prepare(files, encoding: str, cache_dir: Path | None) -> Corpus:
+    """Encode the corpus (cached in the run directory), with a progress bar when it is big."""
+    from tqdm import tqdm
+
+    sizes = sum(Path(f).stat().st_size for f in files if f != "-")
+    with tqdm(total=2 * sizes, unit="B", unit_scale=True, desc="preparing corpus", file=sys.stderr,
+              disable=sizes < (32 << 20), mininterval=0.5) as bar:
+        def progress(done: int, total: int) -> None:
+            bar.update(done - bar.n)
+
+        return prepare(files, encoding=encoding, cache_dir=cache_dir, progress=progress)
+
+
+def _run_training(corpus, out_dir, model_config, config, resume, spec, device) -> None:
     from tqdm import tqdm
 
     console = _stderr_console()
@@ -219,7 +232,7 @@ def _run_training(text, out_dir, model_config, config, resume, spec, device) -> 
     stop = StopRequest()
     try:
         with stop_on_signals(stop):
-            result = run_training(text, out_dir, model_config, config, resume=resume, corpus=spec,
+            result = run_training(corpus, out_dir, model_config, config, resume=resume, source=spec,
                                   on_event=on_event, stop=stop, device=device)
     finally:
         bar.close()
@@ -231,6 +244,24 @@ def _run_training(text, out_dir, model_config, config, resume, spec, device) -> 
     console.print(f"Done: {result.step} steps in {result.elapsed_s:.0f}s, {result.chars_per_s:,.0f} chars/s, "
                   f"best validation {best} bits/char. Model: {out_dir / ckpt.BEST}\n"
                   f"Sample it with: charlstm sample {out_dir}", markup=False)
+
+
+@main.command("prepare")
+@click.argument("corpus", nargs=-1, required=True)
+@click.option("--glob", "glob_pattern", default=None, help="Files to read from CORPUS directories, e.g. '*.c'.")
+@click.option("--encoding", default="utf-8", show_default=True)
+@click.option("--out", type=click.Path(file_okay=False), default=None,
+              help="Run directory to prepare for. [default: checkpoints/<corpus-name>/]")
+def prepare_command(corpus, glob_pattern, encoding, out):
+    """Check and encode CORPUS ahead of training (in bounded memory; `train` reuses the result)."""
+    files = corpus_files(corpus, glob_pattern)
+    out_dir = Path(out) if out else _default_out(files)
+    started = time.perf_counter()
+    prepared = _prepare(files, encoding, out_dir)
+    seconds = time.perf_counter() - started
+    size = sum(Path(f).stat().st_size for f in files if f != "-")
+    click.echo(f"{len(prepared):,} characters, {len(prepared.vocab):,} distinct, ids as {prepared.ids.dtype} in "
+               f"{out_dir}/ ({size / 1e6:,.1f} MB in {seconds:.1f}s, {size / 1e6 / max(seconds, 1e-9):,.0f} MB/s)", err=True)
 
 
 # --------------------------------------------------------------------------------------------- sample

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from . import checkpoint as ckpt
-from .data import StreamLayout, Vocab, eval_streams, fit_layout, split, stream_batch
+from .data import Corpus, StreamLayout, eval_streams, fit_layout, split, stream_batch
 from .model import CharModel, ModelConfig, State
 from .sample import SampleConfig, sample_text
 
@@ -182,27 +182,22 @@ def evaluate(model: CharModel, val_ids: np.ndarray, seq_len: int, device: torch.
     return total / max(count, 1) * LOG2E
 
 
-def _corpus_fingerprint(ids: np.ndarray) -> str:
-    import hashlib
-
-    return hashlib.sha256(np.ascontiguousarray(ids).tobytes()).hexdigest()[:16]
-
-
 def train(
-    text: str,
+    data: str | Corpus,
     out_dir: str | os.PathLike,
     model_config: ModelConfig | None = None,
     config: TrainConfig = TrainConfig(),
     *,
     resume: bool = False,
-    corpus: dict | None = None,
+    source: dict | None = None,
     on_event: Callable[[Event], None] | None = None,
     stop: StopRequest | None = None,
     device: str | None = None,
 ) -> TrainResult:
-    """Train a character model on `text`, writing checkpoints, metrics and previews to `out_dir`.
+    """Train a character model on `data` (text, or a prepared `Corpus`), writing checkpoints, metrics
+    and previews to `out_dir`. `source` (JSON-able: where the corpus came from) is stored with the run.
 
-    model_config's vocab_size is filled in from the text. With resume=True the model, optimizer,
+    model_config's vocab_size is filled in from the corpus. With resume=True the model, optimizer,
     carried state, RNG and position come from out_dir/latest.safetensors, and the run goes on as if
     it had never stopped; `config` then only changes the budget and cadence.
     """
@@ -212,7 +207,8 @@ def train(
     except OSError as error:
         raise TrainingError(f"{out}: cannot create the run directory ({error.strerror})") from None
     with _run_lock(out):
-        return _train(text, out, model_config, config, resume, corpus, on_event, stop, device)
+        corpus = data if isinstance(data, Corpus) else Corpus.from_text(data)
+        return _train(corpus, out, model_config, config, resume, source, on_event, stop, device)
 
 
 @contextlib.contextmanager
@@ -242,15 +238,13 @@ def _run_lock(out: Path) -> Iterator[None]:
         handle.close()
 
 
-def _train(text, out: Path, model_config, config, resume, corpus, on_event, stop, device) -> TrainResult:
+def _train(corpus: Corpus, out: Path, model_config, config, resume, source, on_event, stop, device) -> TrainResult:
     for stale in out.glob(".*.safetensors.*.tmp"):  # half-written by a process that was killed mid-save
         stale.unlink(missing_ok=True)
     emit = on_event or (lambda event: None)
     stop = stop or StopRequest()
     dev = pick_device(device)
-    vocab = Vocab.from_text(text)
-    ids = vocab.encode(text)
-    fingerprint = _corpus_fingerprint(ids)
+    vocab, ids, fingerprint = corpus.vocab, corpus.ids, corpus.fingerprint
 
     if resume and not (out / ckpt.LATEST).is_file():
         emit(Event("notice", 0, text=f"{out} has no checkpoint yet: starting from scratch"))
@@ -307,7 +301,6 @@ def _train(text, out: Path, model_config, config, resume, corpus, on_event, stop
     if not resume:
         (out / "samples.txt").unlink(missing_ok=True)
     chars_per_step = layout.batch_size * layout.seq_len
-    train_tensor = torch.as_tensor(train_ids.astype(np.int64))
 
     def progress_of(step: int, elapsed: float) -> float:
         parts = []
@@ -338,7 +331,7 @@ def _train(text, out: Path, model_config, config, resume, corpus, on_event, stop
             "train_config": config.to_dict(),
             "layout": asdict(layout),
             "optimizer_groups": groups,
-            "corpus": corpus or {},
+            "corpus": source or {},
             "corpus_chars": int(len(ids)),
             "corpus_fingerprint": fingerprint,
             "torch": torch.__version__,
@@ -391,7 +384,7 @@ def _train(text, out: Path, model_config, config, resume, corpus, on_event, stop
             epoch, k = layout.position(step)
             if k == 0:  # a new epoch starts the streams at a new offset: the carried state is stale
                 state = None
-            x, y = _batch(train_tensor, layout, step, dev)
+            x, y = _batch(train_ids, layout, step, dev)
             lr = learning_rate(config, step, progress_of(step, elapsed))
             for group in optimizer.param_groups:
                 group["lr"] = lr
@@ -446,8 +439,10 @@ def _train(text, out: Path, model_config, config, resume, corpus, on_event, stop
                        train_chars / max(train_time, 1e-9), interrupted)
 
 
-def _batch(ids: torch.Tensor, layout: StreamLayout, step: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+def _batch(ids: np.ndarray, layout: StreamLayout, step: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """One batch as int64 tensors; the corpus itself stays compact (and possibly memory-mapped)."""
     x, y = stream_batch(ids, layout, step)                                    # (B, T) each
+    x, y = torch.from_numpy(x.astype(np.int64)), torch.from_numpy(y.astype(np.int64))
     return x.to(device, non_blocking=True), y.to(device, non_blocking=True)
 
 
