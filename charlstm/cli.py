@@ -198,9 +198,10 @@ def _run_training(corpus, out_dir, model_config, config, resume, spec, device) -
     from tqdm import tqdm
 
     console = _stderr_console()
+    quiet = int(os.environ.get("RANK", "0")) != 0  # under torchrun, rank 0 alone reports
     by_time = config.max_steps is None and config.time_budget is not None
     bar = tqdm(total=int(config.time_budget) if by_time else config.max_steps, unit="s" if by_time else "step",
-               file=sys.stderr, dynamic_ncols=True, leave=True, mininterval=0.5,
+               file=sys.stderr, dynamic_ncols=True, leave=True, mininterval=0.5, disable=quiet,
                bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}{postfix}]" if by_time else None)
     last_val = [None]
 
@@ -237,9 +238,13 @@ def _run_training(corpus, out_dir, model_config, config, resume, spec, device) -
     finally:
         bar.close()
     if result.interrupted:
+        if quiet:
+            sys.exit(128 + (stop.signum or signal.SIGINT))
         console.print(f"Stopped at step {result.step}; saved {out_dir / ckpt.LATEST}.\n"
                       f"Resume with: charlstm train --resume --out {out_dir}", markup=False)
         sys.exit(128 + (stop.signum or signal.SIGINT))  # 130 for Ctrl-C, 143 for SIGTERM
+    if quiet:
+        return
     best = f"{result.best_val_bpc:.3f}" if result.best_val_bpc is not None else "n/a"
     console.print(f"Done: {result.step} steps in {result.elapsed_s:.0f}s, {result.chars_per_s:,.0f} chars/s, "
                   f"best validation {best} bits/char. Model: {out_dir / ckpt.BEST}\n"

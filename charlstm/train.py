@@ -24,7 +24,8 @@ import torch
 import torch.nn.functional as F
 
 from . import checkpoint as ckpt
-from .data import Corpus, StreamLayout, eval_streams, fit_layout, split, stream_batch
+from .distributed import Cluster
+from .data import Corpus, CorpusError, StreamLayout, eval_streams, fit_layout, split, stream_batch
 from .model import CharModel, ModelConfig, State
 from .sample import SampleConfig, sample_text
 
@@ -206,9 +207,10 @@ def train(
         out.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise TrainingError(f"{out}: cannot create the run directory ({error.strerror})") from None
-    with _run_lock(out):
-        corpus = data if isinstance(data, Corpus) else Corpus.from_text(data)
-        return _train(corpus, out, model_config, config, resume, source, on_event, stop, device)
+    cluster = Cluster.from_env(pick_device(device))
+    corpus = data if isinstance(data, Corpus) else Corpus.from_text(data)
+    with _run_lock(out) if cluster.main else contextlib.nullcontext():
+        return _train(corpus, out, model_config, config, resume, source, on_event, stop, cluster)
 
 
 @contextlib.contextmanager
@@ -238,12 +240,14 @@ def _run_lock(out: Path) -> Iterator[None]:
         handle.close()
 
 
-def _train(corpus: Corpus, out: Path, model_config, config, resume, source, on_event, stop, device) -> TrainResult:
-    for stale in out.glob(".*.safetensors.*.tmp"):  # half-written by a process that was killed mid-save
-        stale.unlink(missing_ok=True)
-    emit = on_event or (lambda event: None)
+def _train(corpus: Corpus, out: Path, model_config, config, resume, source, on_event, stop,
+           cluster: Cluster) -> TrainResult:
+    if cluster.main:
+        for stale in out.glob(".*.safetensors.*.tmp"):  # half-written by a process killed mid-save
+            stale.unlink(missing_ok=True)
+    emit = (on_event or (lambda event: None)) if cluster.main else (lambda event: None)
     stop = stop or StopRequest()
-    dev = pick_device(device)
+    dev = cluster.device
     vocab, ids, fingerprint = corpus.vocab, corpus.ids, corpus.fingerprint
 
     if resume and not (out / ckpt.LATEST).is_file():
@@ -275,7 +279,8 @@ def _train(corpus: Corpus, out: Path, model_config, config, resume, source, on_e
         optimizer = torch.optim.AdamW(groups, lr=config.learning_rate, betas=(0.9, 0.99))
 
     train_ids, val_ids = split(ids, config.val_fraction)
-    layout = fit_layout(len(train_ids), config.batch_size, config.seq_len, config.seed)
+    # B streams per rank; under torchrun the ranks share one global layout, each taking its rows.
+    layout = _global_layout(len(train_ids), config, cluster.world)
     step, elapsed_before, best_val, last_val = 0, 0.0, None, None
     state: State | None = None
 
@@ -286,21 +291,26 @@ def _train(corpus: Corpus, out: Path, model_config, config, resume, source, on_e
         elapsed_before = float(saved.train.get("elapsed_s", 0.0))
         best_val, last_val = saved.train.get("best_val_bpc"), saved.train.get("last_val_bpc")
         layout = StreamLayout(**saved.train["layout"])
+        rows = cluster.rows(layout.batch_size // cluster.world)
         if "state.0" in saved.tensors:
-            state = tuple(saved.tensors[f"state.{i}"].to(dev) for i in range(len(model.init_state(1))))
+            state = tuple(saved.tensors[f"state.{i}"][:, rows].to(dev) for i in range(len(model.init_state(1))))
         if "rng.torch" in saved.tensors:
             torch.set_rng_state(saved.tensors["rng.torch"])
         _truncate_metrics(out / "metrics.jsonl", step)
     elif (out / ckpt.LATEST).exists():
         raise TrainingError(f"{out} already holds a run; pass --resume to continue it or --out to start another")
 
-    if layout.batch_size != config.batch_size and not resume:
+    per_rank = layout.batch_size // cluster.world
+    rows = cluster.rows(per_rank)
+    if per_rank != config.batch_size and not resume:
         emit(Event("notice", step, text=f"corpus is short ({len(train_ids)} training characters): "
-                                        f"using batch size {layout.batch_size}"))
-    metrics = open(out / "metrics.jsonl", "a" if resume else "w", encoding="utf-8")
-    if not resume:
+                                        f"using batch size {per_rank}"))
+    metrics = open(out / "metrics.jsonl", "a" if resume else "w", encoding="utf-8") if cluster.main else None
+    if not resume and cluster.main:
         (out / "samples.txt").unlink(missing_ok=True)
-    chars_per_step = layout.batch_size * layout.seq_len
+    chars_per_step = layout.batch_size * layout.seq_len                      # all ranks together
+    net = cluster.wrap(model)
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=dev.type == "cuda")  # cuDNN LSTM in bf16
 
     def progress_of(step: int, elapsed: float) -> float:
         parts = []
@@ -310,18 +320,23 @@ def _train(corpus: Corpus, out: Path, model_config, config, resume, source, on_e
             parts.append(elapsed / config.time_budget)
         return max(parts) if parts else 0.0
 
-    def save(name: str) -> Path:
-        try:
-            return _save(name)
-        except OSError as error:
-            raise TrainingError(f"could not write {out / name} ({error.strerror or error}); "
-                                f"the previous checkpoint there is intact") from None
+    def save(*names: str) -> None:
+        """Every rank takes part (the carried state is gathered from all); rank 0 writes."""
+        full_state = cluster.gather_rows(state)
+        if not cluster.main:
+            return
+        for name in names:
+            try:
+                _save(name, full_state)
+            except OSError as error:
+                raise TrainingError(f"could not write {out / name} ({error.strerror or error}); "
+                                    f"the previous checkpoint there is intact") from None
 
-    def _save(name: str) -> Path:
+    def _save(name: str, full_state) -> Path:
         opt_tensors, groups = _optimizer_to_tensors(optimizer)
         extra = dict(opt_tensors)
-        if state is not None:
-            extra.update({f"state.{i}": s for i, s in enumerate(state)})
+        if full_state is not None:
+            extra.update({f"state.{i}": s for i, s in enumerate(full_state)})
         extra["rng.torch"] = torch.get_rng_state()
         meta = {
             "step": step,
@@ -339,11 +354,15 @@ def _train(corpus: Corpus, out: Path, model_config, config, resume, source, on_e
         return ckpt.save(out / name, ckpt.Checkpoint(model_config, vocab, model.state_dict(), meta, extra))
 
     def log(record: dict[str, Any]) -> None:
-        metrics.write(json.dumps(record) + "\n")
-        metrics.flush()
+        if metrics is not None:
+            metrics.write(json.dumps(record) + "\n")
+            metrics.flush()
 
     def run_eval() -> tuple[float, str]:
         nonlocal best_val, last_val
+        if not cluster.main:  # rank 0 evaluates; the others only help gather the state to save
+            save()
+            return float("nan"), ""
         val_bpc = evaluate(model, val_ids, layout.seq_len, dev, config.eval_chars) if len(val_ids) > 1 else float("nan")
         last_val = val_bpc
         improved = best_val is None or (val_bpc == val_bpc and val_bpc < best_val)
@@ -354,9 +373,10 @@ def _train(corpus: Corpus, out: Path, model_config, config, resume, source, on_e
             preview = sample_text(model, vocab, "", SampleConfig(length=config.preview_chars, temperature=0.8, seed=step))[0]
             with open(out / "samples.txt", "a", encoding="utf-8") as f:
                 f.write(f"--- step {step}, val {val_bpc:.3f} bpc ---\n{preview}\n\n")
-        save(ckpt.LATEST)
         if improved:
-            save(ckpt.BEST)
+            save(ckpt.LATEST, ckpt.BEST)
+        else:
+            save(ckpt.LATEST)
         return val_bpc, preview
 
     model.train()
@@ -369,29 +389,32 @@ def _train(corpus: Corpus, out: Path, model_config, config, resume, source, on_e
     window_loss, window_steps, window_t = 0.0, 0, time.perf_counter()
     train_time, train_chars = 0.0, 0
     last_eval_cost = 0.0
-    interrupted = False
+    interrupted, last_eval_step = False, -1
     try:
         while True:
             elapsed = elapsed_before + time.perf_counter() - t0
-            if config.max_steps is not None and step >= config.max_steps:
-                break
-            if config.time_budget is not None and elapsed + last_eval_cost >= config.time_budget:
-                break
-            if stop.is_set():
+            done = (config.max_steps is not None and step >= config.max_steps) or (
+                config.time_budget is not None and elapsed + last_eval_cost >= config.time_budget)
+            if cluster.agree(stop.is_set()):  # every rank stops on the same step
                 interrupted = True
+                break
+            if cluster.agree(done):
                 break
             t_step = time.perf_counter()
             epoch, k = layout.position(step)
             if k == 0:  # a new epoch starts the streams at a new offset: the carried state is stale
                 state = None
             x, y = _batch(train_ids, layout, step, dev)
+            x, y = x[rows], y[rows]                                           # this rank's streams
             lr = learning_rate(config, step, progress_of(step, elapsed))
             for group in optimizer.param_groups:
                 group["lr"] = lr
-            logits, new_state = model(x, state)                               # (B, T, V)
-            loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
-            if not torch.isfinite(loss):
-                raise TrainingError(f"loss became {loss.item()} at step {step} (try a lower --lr); "
+            with autocast:
+                logits, new_state = net(x, state)                             # (B, T, V)
+                loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), y.reshape(-1))
+            loss_value = cluster.mean(loss)                                   # the global batch's loss
+            if not math.isfinite(loss_value):
+                raise TrainingError(f"loss became {loss_value} at step {step} (try a lower --lr); "
                                     f"the last good checkpoint is {out / ckpt.LATEST}")
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -399,7 +422,6 @@ def _train(corpus: Corpus, out: Path, model_config, config, resume, source, on_e
             optimizer.step()
             state = tuple(s.detach() for s in new_state)                      # a BPTT boundary
             step += 1
-            loss_value = loss.item()
             window_loss += loss_value
             window_steps += 1
             train_time += time.perf_counter() - t_step
@@ -414,6 +436,7 @@ def _train(corpus: Corpus, out: Path, model_config, config, resume, source, on_e
             if step % config.eval_every == 0:
                 t_eval = time.perf_counter()
                 val_bpc, preview = run_eval()
+                last_eval_step = step
                 last_eval_cost = time.perf_counter() - t_eval
                 elapsed = elapsed_before + time.perf_counter() - t0
                 log({"step": step, "elapsed_s": round(elapsed, 3), "val_bpc": round(val_bpc, 5),
@@ -421,12 +444,13 @@ def _train(corpus: Corpus, out: Path, model_config, config, resume, source, on_e
                 emit(Event("eval", step, config.max_steps, elapsed, config.time_budget, loss_value, val_bpc, lr, rate,
                            text=preview))
     except KeyboardInterrupt:  # a second Ctrl-C may land mid-update: keep the last whole checkpoint instead
-        metrics.close()
+        if metrics is not None:
+            metrics.close()
         raise
     try:
         if interrupted:
             save(ckpt.LATEST)
-        elif step % config.eval_every != 0 or last_val is None:
+        elif last_eval_step != step:  # the same decision on every rank
             val_bpc, preview = run_eval()
             elapsed = elapsed_before + time.perf_counter() - t0
             log({"step": step, "elapsed_s": round(elapsed, 3), "val_bpc": round(val_bpc, 5),
@@ -434,9 +458,19 @@ def _train(corpus: Corpus, out: Path, model_config, config, resume, source, on_e
             emit(Event("eval", step, config.max_steps, elapsed, config.time_budget, None, val_bpc, None, None,
                        text=preview))
     finally:
-        metrics.close()
+        if metrics is not None:
+            metrics.close()
     return TrainResult(out, step, elapsed_before + time.perf_counter() - t0, best_val, last_val,
                        train_chars / max(train_time, 1e-9), interrupted)
+
+
+def _global_layout(n_chars: int, config: TrainConfig, world: int) -> StreamLayout:
+    layout = fit_layout(n_chars, config.batch_size * world, config.seq_len, config.seed)
+    if layout.batch_size % world:  # a short corpus shrank the batch: keep it a multiple of the ranks
+        if layout.batch_size < world:
+            raise CorpusError(f"corpus too short for {world} ranks: give more text or a smaller --seq-len")
+        layout = replace(layout, batch_size=layout.batch_size - layout.batch_size % world)
+    return layout
 
 
 def _batch(ids: np.ndarray, layout: StreamLayout, step: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
