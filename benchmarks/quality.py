@@ -169,21 +169,36 @@ def _timed_loop(model, opt, train_ids, score, marks, gen, batch, seq_len, lr_at,
 # ----------------------------------------------------------------------------------------- charlstm
 
 
-def run_charlstm(text: str, val_ids: np.ndarray, budget_s: float):
+def run_charlstm(text: str, val_ids: np.ndarray, budget_s: float, model_overrides: dict, train_overrides: dict):
     with tempfile.TemporaryDirectory() as out:
-        result = train(text, f"{out}/run", ModelConfig(vocab_size=1),
-                       TrainConfig(time_budget=budget_s, val_fraction=0.1, preview_chars=0))
+        result = train(text, f"{out}/run", ModelConfig(vocab_size=1, **model_overrides),
+                       TrainConfig(**{"time_budget": budget_s, "val_fraction": 0.1, "preview_chars": 0, **train_overrides}))
         loaded = ckpt.load(f"{out}/run/{ckpt.BEST}")
         model = loaded.model()
         loss = evaluate(model, val_ids, TrainConfig.seq_len, torch.device("cpu")) * LN2
         return loss, result.step
 
 
+def _number(text: str):
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--budgets", default="1,3,5", help="minutes, comma-separated")
     parser.add_argument("--only", default="charlstm,reference,transformer")
+    parser.add_argument("--model", nargs="*", default=[], metavar="FIELD=VALUE",
+                        help="try charlstm with other ModelConfig values, e.g. hidden_size=384")
+    parser.add_argument("--train", nargs="*", default=[], metavar="FIELD=VALUE",
+                        help="try charlstm with other TrainConfig values, e.g. batch_size=32")
     args = parser.parse_args()
+    model_overrides = {k: _number(v) for k, v in (item.split("=", 1) for item in args.model)}
+    train_overrides = {k: _number(v) for k, v in (item.split("=", 1) for item in args.train)}
     budgets = [float(b) for b in args.budgets.split(",")]
     text = load_tiny_shakespeare()
     vocab = Vocab.from_text(text)
@@ -195,10 +210,11 @@ def main() -> None:
     rows: dict[str, dict[float, tuple[float, int]]] = {}
     only = args.only.split(",")
     if "charlstm" in only:
-        rows["charlstm defaults"] = {}
+        name = "charlstm " + (" ".join(args.model + args.train) or "defaults")
+        rows[name] = {}
         for b in budgets:
-            loss, steps = run_charlstm(text, ids[n_train:], b * 60)
-            rows["charlstm defaults"][b] = (loss, steps)
+            loss, steps = run_charlstm(text, ids[n_train:], b * 60, model_overrides, train_overrides)
+            rows[name][b] = (loss, steps)
             print(f"  charlstm, {b:g} min: {loss:.4f} nats ({steps} steps)", flush=True)
     if "reference" in only:
         rows["reference 2x256 LSTM"] = {m / 60: (l, it) for m, l, it in run_reference(train_ids, val_ids, len(vocab), [b * 60 for b in budgets])}

@@ -1,31 +1,62 @@
-"""Neuron traces: what every unit of every layer does while the model reads a text.
+"""What the model does while it reads a text: every gate and state, and what they tell us.
 
-`trace` runs text through the model's explicit step (`model.Stepper`) and returns a `Trace`: for
-each layer, every vector of the cell (LSTM: input, forget, candidate, output gates, cell and hidden
-state) as a (T, H) tensor, with the characters they belong to. Several texts run as one batch.
-Knows nothing of rendering.
+* `trace` / `trace_many` return a `Trace`: for each layer, every vector of the cell (LSTM: input,
+  forget, candidate, output gates, cell and hidden state; GRU: reset, update, candidate, hidden) as a
+  (T, H) tensor, with the characters they belong to and the logits.
+* `find_neurons` ranks every unit of every layer by |Pearson r| with a per-character feature
+  (features.py), with a chance level from circularly shifted copies of the feature.
+* `top_windows`: the stretches of text where one unit is most positive and most negative.
+* `saturation`: how often each gate is nearly shut (< 0.1) or wide open (> 0.9), per unit, as in
+  Karpathy, Johnson & Fei-Fei (2015), "Visualizing and Understanding Recurrent Networks".
+* `score_text`: bits per character of a text and the surprisal of every character.
+
+Returns tensors, arrays and small dataclasses; knows nothing of the terminal or of HTML.
+
+Shape legend: B batch, T time, V vocab, E embedding, H hidden, L layers, N units ranked.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+import re
+from dataclasses import dataclass, field
 from typing import Sequence
 
+import numpy as np
 import torch
+import torch.nn as nn
+import torch.nn.functional as F
 
+from . import features as feature_lib
 from .data import Vocab
-from .model import CharModel
+from .model import GATE_VECTORS, CharModel
+
+#: Characters per call of the fused recurrent kernel. The state is carried from call to call, so
+#: the values do not depend on it; it bounds the temporary tensors of a chunk and keeps the CPU
+#: kernel on its fast path (one call over 100k characters is many times slower).
+TRACE_CHUNK = 2048
+
+#: Gate saturation thresholds of Karpathy et al. (2015).
+SATURATION_LOW, SATURATION_HIGH = 0.1, 0.9
 
 
 class NeuronError(ValueError):
-    """A layer, unit or vector that the model does not have."""
+    """A layer, unit or vector that the model does not have, or a text it cannot read."""
+
+
+class FeatureError(NeuronError):
+    """An unknown feature name, a bad regular expression, or a feature that does not vary."""
+
+
+# ------------------------------------------------------------------------------------------ traces
 
 
 @dataclass
 class Trace:
     """Per-character activations of one text.
 
-    layers[l][name] is a (T, H) tensor: row t is the value after the model has read text[t].
+    layers[l][name] is a (T, H) tensor: row t is the value after the model has read text[t]
+    (layer l + 1 on the command line). Layers left out with `trace(..., layers=...)` are empty dicts.
     logits[t] (V,) is the model's prediction of text[t + 1].
     """
 
@@ -33,19 +64,39 @@ class Trace:
     cell: str
     layers: list[dict[str, torch.Tensor]]
     logits: torch.Tensor
+    hidden_size: int = 0
+
+    def __post_init__(self) -> None:
+        if not self.hidden_size:
+            self.hidden_size = next((v.shape[1] for layer in self.layers for v in layer.values()), 0)
 
     @property
     def num_layers(self) -> int:
         return len(self.layers)
 
     @property
-    def hidden_size(self) -> int:
-        return next(iter(self.layers[0].values())).shape[1]
+    def vectors(self) -> tuple[str, ...]:
+        """The vectors recorded (the same for every traced layer)."""
+        return next((tuple(layer) for layer in self.layers if layer), ())
+
+    @property
+    def traced_layers(self) -> list[int]:
+        """1-based numbers of the layers that hold values."""
+        return [n for n, layer in enumerate(self.layers, 1) if layer]
 
     def values(self, layer: int, vector: str, neuron: int) -> torch.Tensor:
         """(T,) trace of one unit; layer is 1-based as on the command line."""
-        check_neuron(self.num_layers, self.hidden_size, tuple(self.layers[0]), layer, vector, neuron)
+        check_neuron(self.num_layers, self.hidden_size, self.vectors, layer, vector, neuron)
+        if not self.layers[layer - 1]:
+            raise NeuronError(f"layer {layer} was not traced (traced: {', '.join(map(str, self.traced_layers))})")
         return self.layers[layer - 1][vector][:, neuron]
+
+    def units(self, vector: str, layers: Sequence[int] | None = None) -> torch.Tensor:
+        """(T, len(layers)·H): every unit of `vector` in the given layers (default: all traced), side by side."""
+        layers = list(layers) if layers else self.traced_layers
+        for layer in layers:
+            check_neuron(self.num_layers, self.hidden_size, self.vectors, layer, vector, 0)
+        return torch.cat([self.layers[layer - 1][vector] for layer in layers], dim=1)
 
 
 def check_neuron(num_layers: int, hidden_size: int, vectors: Sequence[str], layer: int, vector: str, neuron: int) -> None:
@@ -58,50 +109,441 @@ def check_neuron(num_layers: int, hidden_size: int, vectors: Sequence[str], laye
         raise NeuronError(f"neuron {neuron} out of range: layer {layer} has neurons 0 to {hidden_size - 1}")
 
 
-@torch.inference_mode()
-def trace_many(model: CharModel, vocab: Vocab, texts: Sequence[str], vectors: Sequence[str] | None = None) -> list[Trace]:
-    """Trace several texts as one batch (shorter ones are padded; padding never reaches them).
+def _single_layers(model: CharModel) -> list[nn.Module]:
+    """One fused one-layer module per layer, sharing the model's weights (nothing is copied), so
+    each layer's whole output sequence comes out of the fast kernel. Built on the meta device first
+    so that no random initialisation touches the global RNG."""
+    c, rnn = model.config, model.rnn
+    modules = []
+    for layer in range(c.num_layers):
+        kwargs = {"nonlinearity": rnn.nonlinearity} if c.cell == "rnn" else {}
+        single = type(rnn)(c.embedding_size if layer == 0 else c.hidden_size, c.hidden_size, 1, device="meta", **kwargs)
+        w_ih, w_hh, b_ih, b_hh = model.layer_weights(layer)
+        single.load_state_dict({"weight_ih_l0": w_ih, "weight_hh_l0": w_hh, "bias_ih_l0": b_ih, "bias_hh_l0": b_hh},
+                               assign=True)
+        modules.append(single.eval())
+    return modules
 
-    `vectors` limits what is kept, which matters for long texts: a 2×512 LSTM records
-    6 vectors × 2 layers × 512 floats per character.
+
+def linear_scan(f: torch.Tensor, u: torch.Tensor, c0: torch.Tensor, block: int = 64) -> torch.Tensor:
+    """c_t = f_t · c_{t−1} + u_t along dim 0, from c_{−1} = c0. f, u (T, ...); c0 (...) → c (T, ...).
+
+    The LSTM cell state given its gates. A loop over T would be T small steps; this takes
+    block + T/block:
+
+        1. cut the text into blocks of `block` characters and, in every block at once, loop over
+           the block's positions from a zero start (the block's own contribution);
+        2. loop over the blocks, carrying the true state from one block's end to the next;
+        3. c = own contribution + (product of the forget gates since the block began) × state carried in.
+
+    The same result as the plain loop, up to float rounding (pinned by a test).
     """
+    T, rest = f.shape[0], f.shape[1:]
+    if T == 0:
+        return f.new_zeros(f.shape)
+    K = min(block, T)
+    N = -(-T // K)
+    pad = N * K - T
+    if pad:  # f = 1, u = 0 leaves the state as it is
+        f = torch.cat([f, f.new_ones(pad, *rest)])
+        u = torch.cat([u, u.new_zeros(pad, *rest)])
+    f, u = f.reshape(N, K, *rest), u.reshape(N, K, *rest)
+    own = torch.empty_like(u)                                    # (N, K, ...)
+    acc = u.new_zeros(N, *rest)
+    for k in range(K):
+        acc = torch.addcmul(u[:, k], f[:, k], acc)
+        own[:, k] = acc
+    decay = torch.cumprod(f, dim=1)                              # (N, K, ...): Π f since the block began
+    carried = torch.empty(N, *rest, dtype=u.dtype, device=u.device)
+    state = c0
+    for n in range(N):
+        carried[n] = state
+        state = torch.addcmul(own[n, -1], decay[n, -1], state)
+    c = torch.addcmul(own, decay, carried.unsqueeze(1))          # (N, K, ...)
+    return c.reshape(N * K, *rest)[:T]
+
+
+def _check_vectors(model: CharModel, vectors: Sequence[str] | None) -> tuple[str, ...]:
     config = model.config
-    keep_vectors = tuple(vectors) if vectors else config.vectors
-    for name in keep_vectors:
+    keep = tuple(dict.fromkeys(vectors)) if vectors else config.vectors
+    for name in keep:
         if name not in config.vectors:
             raise NeuronError(f"vector {name!r} not recorded for a {config.cell} cell; choose from {', '.join(config.vectors)}")
+    return keep
+
+
+def _check_layers(model: CharModel, layers: Sequence[int] | None) -> list[int]:
+    L = model.config.num_layers
+    keep = sorted(set(layers)) if layers else list(range(1, L + 1))
+    for layer in keep:
+        if not 1 <= layer <= L:
+            raise NeuronError(f"layer {layer} out of range: this model has layers 1 to {L}")
+    return keep
+
+
+def encode_texts(vocab: Vocab, texts: Sequence[str], device: torch.device | str = "cpu") -> torch.Tensor:
+    """Texts as one (B, T) id tensor, right-padded with id 0; a NeuronError names unseen characters."""
     for text in texts:
         missing = vocab.unknown(text)
         if missing:
             raise NeuronError(f"the text has characters this model never saw: {', '.join(map(repr, missing[:12]))}")
-    device = next(model.parameters()).device
     B, T = len(texts), max((len(t) for t in texts), default=0)
-    ids = torch.zeros(B, T, dtype=torch.long, device=device)
+    ids = torch.zeros(B, T, dtype=torch.long)
     for b, text in enumerate(texts):
         if text:
-            ids[b, : len(text)] = torch.as_tensor(vocab.encode(text).astype("int64"), device=device)
-    stepper = model.stepper()
-    state = stepper.init_state(B)
-    steps_logits: list[torch.Tensor] = []
-    recorded: list[dict[str, list[torch.Tensor]]] = [{name: [] for name in keep_vectors} for _ in range(config.num_layers)]
-    for t in range(T):
-        logits, state, gates = stepper.step(ids[:, t], state, record=True)
-        steps_logits.append(logits)
-        for layer, values in zip(recorded, gates):
-            for name in keep_vectors:
-                layer[name].append(values[name])
-    V, H = config.vocab_size, config.hidden_size
-    logits_all = torch.stack(steps_logits, dim=1) if T else torch.zeros(B, 0, V)              # (B, T, V)
-    stacked = [{name: (torch.stack(v, dim=1) if T else torch.zeros(B, 0, H)) for name, v in layer.items()}
-               for layer in recorded]                                                          # (B, T, H) each
+            ids[b, : len(text)] = torch.from_numpy(vocab.encode(text).astype(np.int64))
+    return ids.to(device)
+
+
+#: nn.LSTM packs its gates as (i, f, g, o) along the rows of its weights.
+_LSTM_GATES = ("input", "forget", "candidate", "output")
+
+
+class _GateWeights:
+    """One layer's weights arranged so that a gate over every time step of a chunk is two matrix
+    products, x (t·B, in) @ W_x (in, H) + h_{t−1} (t·B, H) @ W_h (H, H) + b, per gate. For the first
+    layer x @ W_x + b is a row of a (V, H) table per gate, as in `Stepper`."""
+
+    def __init__(self, model: CharModel, layer: int):
+        H = model.config.hidden_size
+        w_ih, w_hh, b_ih, b_hh = model.layer_weights(layer)
+        self.cell = model.config.cell
+        names = _LSTM_GATES if self.cell == "lstm" else ("reset", "update", "candidate")
+        self.w_x = {name: w_ih[k * H : (k + 1) * H].t().contiguous() for k, name in enumerate(names)}  # (in, H)
+        self.w_h = {name: w_hh[k * H : (k + 1) * H].t().contiguous() for k, name in enumerate(names)}  # (H, H)
+        # The GRU candidate sees r ⊙ (W_hn h + b_hn): its hidden bias stays apart from the input side.
+        b_x = b_ih if self.cell == "gru" else b_ih + b_hh
+        self.b_x = {name: b_x[k * H : (k + 1) * H] for k, name in enumerate(names)}
+        self.b_h = {name: (b_hh[k * H : (k + 1) * H] if self.cell == "gru" else None) for k, name in enumerate(names)}
+        if self.cell == "gru":
+            for name in ("reset", "update"):
+                self.b_x[name], self.b_h[name] = self.b_x[name] + self.b_h[name], None
+        self.table = None
+        if layer == 0:  # the embedding is a lookup, so x @ W_x + b is one too
+            emb = model.embed.weight                                                   # (V, E)
+            self.table = {name: torch.addmm(self.b_x[name], emb, self.w_x[name]) for name in names}  # (V, H)
+
+    def input_part(self, name: str, x: torch.Tensor, ids: torch.Tensor, out: torch.Tensor | None) -> torch.Tensor:
+        """x_t @ W_x + b for every row; x (t·B, in), ids (t·B,) → (t·B, H), into `out` if given."""
+        if self.table is not None:
+            return torch.index_select(self.table[name], 0, ids, out=out) if out is not None else self.table[name][ids]
+        return torch.addmm(self.b_x[name], x, self.w_x[name], out=out) if out is not None else \
+            torch.addmm(self.b_x[name], x, self.w_x[name])
+
+    def hidden_part_(self, name: str, acc: torch.Tensor, h0: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        """acc (t·B, H) += h_{t−1} @ W_h, where h_{t−1} is h0 (B, H) for the first row block and
+        h (t·B, H) shifted down by one time step for the rest — no concatenated copy of h."""
+        B, w = h0.shape[0], self.w_h[name]
+        acc[:B].addmm_(h0, w)
+        acc[B:].addmm_(h[: len(h) - B], w)
+        return acc
+
+
+@torch.no_grad()
+def trace_many(model: CharModel, vocab: Vocab, texts: Sequence[str], vectors: Sequence[str] | None = None,
+               layers: Sequence[int] | None = None, chunk: int = TRACE_CHUNK) -> list[Trace]:
+    """Trace several texts as one batch (shorter ones are padded at the end; padding never reaches them).
+
+    How, exactly and fast: the hidden states of every layer come from the fused recurrent kernel,
+    run one layer at a time over chunks of `chunk` characters with the state carried across chunks.
+    Given every h_{t−1} and input x_t, each gate of all time steps is one matrix product
+    (PyTorch's equations and gate order i, f, g, o), and the LSTM cell state is the linear
+    recurrence c_t = f_t c_{t−1} + i_t g_t, solved by `linear_scan` and restarted at every chunk
+    from the kernel's own final c. Tests pin the result to the step-by-step `Stepper` and to the
+    fused forward.
+
+    `vectors` and `layers` (1-based) limit what is kept and computed, which matters for long texts:
+    a 2×256 LSTM records 6 × 2 × 256 floats per character (12 kB); hidden states alone need no
+    gate products at all. Values are float32 on the CPU, computed without autograd (under no_grad
+    rather than inference_mode, so they are ordinary tensors that can be fed back to the model).
+
+    Speed on a CPU is bounded by the recurrence, one matrix-vector product per character and layer;
+    it uses torch's threads as set (torch.set_num_threads, OMP_NUM_THREADS). On idle cores more
+    threads help (a 2×512 model: 3× with 2 threads); on cores busy with other work, one thread
+    avoids waiting for the others and can be several times faster.
+    """
+    config = model.config
+    keep_vectors = _check_vectors(model, vectors)
+    keep_layers = _check_layers(model, layers)
+    device = next(model.parameters()).device
+    ids = encode_texts(vocab, texts, device).t()                                      # (T, B): time-major
+    T, B = ids.shape
+    H, V, L = config.hidden_size, config.vocab_size, config.num_layers
+    # Time-major buffers, so that a chunk of time steps is one contiguous block to write into.
+    recorded = [{name: torch.empty(T, B, H, device=device) for name in keep_vectors} if layer + 1 in keep_layers else {}
+                for layer in range(L)]                                                # (T, B, H) each
+    logits_all = torch.empty(T, B, V, device=device)                                  # (T, B, V)
+    cells = _single_layers(model)
+    weights = [_GateWeights(model, layer) if set(recorded[layer]) - {"hidden"} else None for layer in range(L)]
+    zeros = torch.zeros(B, H, device=device)
+    states: list[tuple[torch.Tensor, ...]] = [(zeros, zeros) if config.cell == "lstm" else (zeros,) for _ in range(L)]
+    for start in range(0, T, chunk):
+        _trace_chunk(model, cells, weights, ids[start : start + chunk], states,
+                     [{name: buffer[start : start + chunk] for name, buffer in layer.items()} for layer in recorded],
+                     logits_all[start : start + chunk])
     traces = []
     for b, text in enumerate(texts):
         n = len(text)
-        layer_dicts = [{name: v[b, :n].cpu() for name, v in layer.items()} for layer in stacked]
-        traces.append(Trace(text, config.cell, layer_dicts, logits_all[b, :n].cpu()))
+        if B == 1:
+            layer_dicts = [{name: v[:n, 0] for name, v in layer.items()} for layer in recorded]
+            logits = logits_all[:n, 0]
+        else:
+            layer_dicts = [{name: v[:n, b].contiguous() for name, v in layer.items()} for layer in recorded]
+            logits = logits_all[:n, b].contiguous()
+        traces.append(Trace(text, config.cell, [{k: v.cpu() for k, v in d.items()} for d in layer_dicts],
+                            logits.cpu(), hidden_size=H))
     return traces
 
 
-def trace(model: CharModel, vocab: Vocab, text: str, vectors: Sequence[str] | None = None) -> Trace:
+def _trace_chunk(model: CharModel, cells: list[nn.Module], weights: list, ids: torch.Tensor,
+                 states: list[tuple[torch.Tensor, ...]], keep: list[dict[str, torch.Tensor]], logits: torch.Tensor) -> None:
+    """Advance every layer over one chunk of ids (t, B), writing the kept vectors into `keep`
+    (per layer, views (t, B, H) of the trace buffers) and the logits into `logits` (t, B, V);
+    `states` (per layer, each (B, H)) are carried over to the next chunk."""
+    x = model.embed(ids)                                                              # (t, B, E)
+    for layer, cell in enumerate(cells):
+        state = states[layer]
+        if model.config.cell == "lstm":
+            h, (h_n, c_n) = cell(x, (state[0][None], state[1][None]))                 # h (t, B, H)
+            states[layer] = (h_n[0], c_n[0])
+        else:
+            h, h_n = cell(x, state[0][None])
+            states[layer] = (h_n[0],)
+        if "hidden" in keep[layer]:
+            keep[layer]["hidden"].copy_(h)
+        if set(keep[layer]) - {"hidden"}:
+            _gates_into(weights[layer], ids, x, h, state, keep[layer])
+        x = h
+    V, H = logits.shape[-1], x.shape[-1]
+    torch.addmm(model.head.bias, x.reshape(-1, H), model.head.weight.t(), out=logits.view(-1, V))  # (t·B, V)
+
+
+def _gates_into(weights: _GateWeights, ids: torch.Tensor, x: torch.Tensor, h: torch.Tensor,
+                state: tuple[torch.Tensor, ...], keep: dict[str, torch.Tensor]) -> None:
+    """Compute one layer's gates (and LSTM cell) over a chunk straight into the `keep` views (t, B, H),
+    from the chunk's ids (t, B), the layer's inputs x (t, B, in) and outputs h (t, B, H); `state` is
+    the layer's state before the chunk."""
+    t, B, H = h.shape
+    ids, x, h = ids.reshape(t * B), x.reshape(t * B, -1), h.reshape(t * B, H)
+
+    def pre(name: str) -> torch.Tensor:                   # x_t W_x + h_{t−1} W_h + b (t·B, H)
+        out = keep[name].view(t * B, H) if name in keep else None
+        return weights.hidden_part_(name, weights.input_part(name, x, ids, out), state[0], h)
+
+    if weights.cell == "lstm":
+        need = set(keep) | ({"input", "forget", "candidate"} if "cell" in keep else set())
+        values = {name: (pre(name).tanh_() if name == "candidate" else pre(name).sigmoid_()).view(t, B, H)
+                  for name in _LSTM_GATES if name in need}
+        if "cell" in keep:
+            keep["cell"].copy_(linear_scan(values["forget"], values["input"] * values["candidate"], state[1]))
+    elif weights.cell == "gru":
+        r = pre("reset").sigmoid_()
+        if "update" in keep:
+            pre("update").sigmoid_()
+        if "candidate" in keep:
+            n = weights.b_h["candidate"].repeat(t * B, 1)
+            weights.hidden_part_("candidate", n, state[0], h)                           # W_hn h_{t−1} + b_hn
+            n.mul_(r).add_(weights.input_part("candidate", x, ids, None))
+            torch.tanh(n.view(t, B, H), out=keep["candidate"])
+
+
+def trace(model: CharModel, vocab: Vocab, text: str, vectors: Sequence[str] | None = None,
+          layers: Sequence[int] | None = None) -> Trace:
     """Trace one text through every layer; see `trace_many`."""
-    return trace_many(model, vocab, [text], vectors)[0]
+    return trace_many(model, vocab, [text], vectors, layers)[0]
+
+
+# -------------------------------------------------------------------------------------- features
+
+
+def feature_values(name: str | None, text: str, regex: str | None = None) -> np.ndarray:
+    """(T,) float64 values of a named feature (features.get_feature) or, with `regex`, 1 inside
+    its matches. Unknown names and bad patterns become a FeatureError."""
+    try:
+        if regex is not None:
+            try:
+                compiled = re.compile(regex)
+            except re.error as error:
+                raise FeatureError(f"invalid regular expression {regex!r}: {error}") from None
+            return feature_lib.regex_feature(text, compiled)
+        return feature_lib.get_feature(name or "")(text)
+    except FeatureError:
+        raise
+    except ValueError as error:
+        raise FeatureError(str(error)) from None
+
+
+@dataclass(frozen=True)
+class RankedUnit:
+    layer: int       # 1-based
+    unit: int
+    r: float         # Pearson correlation with the feature
+
+
+@dataclass
+class FeatureSearch:
+    """Units ranked by |r| with a feature, best first, and what |r| chance alone reaches."""
+
+    vector: str
+    ranked: list[RankedUnit]
+    chance: float                # max |r| of any unit with a circularly shifted feature
+    num_units: int
+    feature: np.ndarray = field(repr=False)   # (T,)
+
+
+def correlations(values: torch.Tensor | np.ndarray, feature: np.ndarray) -> np.ndarray:
+    """Pearson r of every column of values (T, N) with feature (T,), in float64; 0 for a constant column."""
+    x = torch.as_tensor(values).to(torch.float64)                                     # (T, N)
+    y = torch.as_tensor(np.asarray(feature, dtype=np.float64))                        # (T,)
+    y = y - y.mean()
+    x_mean = x.mean(dim=0)
+    cov = (y @ x) / len(y)                                                            # (N,): E[(y − ȳ) x]
+    var_x = (x * x).mean(dim=0) - x_mean * x_mean
+    denom = torch.sqrt(var_x.clamp_min(0) * (y @ y / len(y)))
+    r = torch.where(denom > 1e-12, cov / denom.clamp_min(1e-300), torch.zeros_like(cov))
+    return r.clamp(-1.0, 1.0).numpy()
+
+
+def find_neurons(trace: Trace, feature: np.ndarray, vector: str = "hidden", layers: Sequence[int] | None = None,
+                 top: int = 10, shifts: int = 8, seed: int = 0) -> FeatureSearch:
+    """Rank every unit of `vector` in `layers` (default: all traced) by |Pearson r| with `feature`.
+
+    Chance level: the same correlation against the feature rolled by a random offset (at least a
+    tenth of the text), which keeps the feature's and the units' own slow drift but breaks their
+    alignment; `chance` is the largest |r| any unit reaches over `shifts` such rolls. A unit
+    ranked well above it tracks the feature; one near it may be noise.
+    """
+    feature = np.asarray(feature, dtype=np.float64)
+    T = len(trace.text)
+    if len(feature) != T:
+        raise FeatureError(f"the feature has {len(feature)} values for {T} characters")
+    if T < 3:
+        raise FeatureError("the text is too short to correlate (need at least 3 characters)")
+    if np.ptp(feature) == 0:
+        raise FeatureError(f"the feature is {feature[0]:g} at every character of this text, so nothing can "
+                           "correlate with it; give a text where it varies (--text-file)")
+    layers = list(layers) if layers else trace.traced_layers
+    units = trace.units(vector, layers)                                               # (T, len(layers)·H)
+    r = correlations(units, feature)
+    H = trace.hidden_size
+    order = np.argsort(-np.abs(r), kind="stable")[:top]
+    ranked = [RankedUnit(layers[k // H], int(k % H), float(r[k])) for k in order]
+    rng = np.random.default_rng(seed)
+    low = max(1, T // 10)
+    chance = 0.0
+    for _ in range(shifts):
+        rolled = np.roll(feature, int(rng.integers(low, T - low + 1)))
+        if np.ptp(rolled) > 0:
+            chance = max(chance, float(np.abs(correlations(units, rolled)).max()))
+    return FeatureSearch(vector, ranked, chance, units.shape[1], feature)
+
+
+def feature_window(feature: np.ndarray, width: int) -> tuple[int, int]:
+    """[start, end) of the `width` characters where the feature changes most often: the stretch
+    worth showing next to each ranked unit's strip."""
+    T = len(feature)
+    if T <= width:
+        return 0, T
+    changes = np.concatenate(([0.0], (np.diff(feature) != 0).astype(np.float64)))
+    sums = np.convolve(changes, np.ones(width), mode="valid")                         # (T − width + 1,)
+    start = int(np.argmax(sums))
+    return start, start + width
+
+
+# ---------------------------------------------------------------------------------------- windows
+
+
+@dataclass(frozen=True)
+class Window:
+    start: int       # [start, end) of the text
+    end: int
+    peak: int        # the character where the unit peaks
+    value: float     # the unit's value there
+
+
+def top_windows(values: torch.Tensor | np.ndarray, n: int, width: int = 60) -> tuple[list[Window], list[Window]]:
+    """The n windows of `width` characters around the unit's highest peaks, and the n around its
+    lowest, best first. Peaks are at least `width` apart, so windows do not repeat one stretch;
+    each window shows three quarters of its width before the peak (what led up to it)."""
+    v = np.asarray(torch.as_tensor(values, dtype=torch.float32).cpu(), dtype=np.float64)
+    return _peaks(v, n, width, 1.0), _peaks(v, n, width, -1.0)
+
+
+def _peaks(v: np.ndarray, n: int, width: int, sign: float) -> list[Window]:
+    T = len(v)
+    taken = np.zeros(T, dtype=bool)
+    windows = []
+    for p in np.argsort(-sign * v, kind="stable"):
+        if len(windows) >= n:
+            break
+        if taken[p]:
+            continue
+        taken[max(0, p - width + 1) : p + width] = True
+        start = int(min(max(0, p - (3 * width) // 4), max(0, T - width)))
+        windows.append(Window(start, min(T, start + width), int(p), float(v[p])))
+    return windows
+
+
+# ------------------------------------------------------------------------------------- saturation
+
+
+@dataclass(frozen=True)
+class GateSaturation:
+    """How often each unit of one gate of one layer is nearly shut or wide open."""
+
+    layer: int              # 1-based
+    gate: str
+    left: np.ndarray        # (H,) fraction of characters where the gate is < low
+    right: np.ndarray       # (H,) fraction where it is > high
+
+
+def saturation(trace: Trace, low: float = SATURATION_LOW, high: float = SATURATION_HIGH) -> list[GateSaturation]:
+    """Per traced layer and gate, every unit's fraction of left- and right-saturated time steps."""
+    if len(trace.text) == 0:
+        raise NeuronError("the text is empty")
+    out = []
+    for layer in trace.traced_layers:
+        for gate, values in trace.layers[layer - 1].items():
+            if gate in GATE_VECTORS:
+                out.append(GateSaturation(layer, gate, (values < low).double().mean(0).numpy(),
+                                          (values > high).double().mean(0).numpy()))
+    if not out:
+        raise NeuronError(f"a {trace.cell} cell has no gates to measure")
+    return out
+
+
+# ------------------------------------------------------------------------------------------ score
+
+
+@dataclass(frozen=True)
+class TextScore:
+    """How surprised the model is by each character of a text, given the ones before it.
+
+    bits[t] = −log2 p(text[t + 1] | text[: t + 1]); the first character is context only.
+    """
+
+    text: str
+    bits: np.ndarray             # (T − 1,)
+    predicted: np.ndarray        # (T − 1,) id of the model's most likely next character
+
+    @property
+    def bits_per_char(self) -> float:
+        return float(self.bits.mean()) if len(self.bits) else float("nan")
+
+
+@torch.no_grad()
+def score_text(model: CharModel, vocab: Vocab, text: str, chunk: int = TRACE_CHUNK) -> TextScore:
+    """Bits per character and per-character surprisal, through the fused forward in chunks (state carried)."""
+    if len(text) < 2:
+        raise NeuronError("need at least 2 characters to score (the first one is only context)")
+    device = next(model.parameters()).device
+    ids = encode_texts(vocab, [text], device)                                         # (1, T)
+    bits, predicted, state = [], [], None
+    for start in range(0, ids.shape[1] - 1, chunk):
+        x = ids[:, start : start + chunk]
+        y = ids[:, start + 1 : start + chunk + 1]
+        x = x[:, : y.shape[1]]
+        logits, state = model(x, state)                                                # (1, t, V)
+        bits.append(F.cross_entropy(logits[0], y[0], reduction="none") / math.log(2.0))
+        predicted.append(logits[0].argmax(-1))
+    return TextScore(text, torch.cat(bits).double().cpu().numpy(), torch.cat(predicted).cpu().numpy())

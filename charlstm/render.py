@@ -1,92 +1,309 @@
-"""Pictures and dumps of traces: rich renderables for the terminal, TSV / JSON text.
+"""Pictures and dumps for the terminal: rich renderables of traces, rankings and scores; TSV / JSON text.
 
 Colour convention of the seeds' figures: red negative, blue positive for signed vectors (cell,
-hidden, candidate), one hue from white to green for gates in 0..1. Corpus text is only ever
-appended as plain text to `rich.text.Text`, never parsed as markup ("[Exit]" is Shakespeare, not
-a tag). Computes nothing about the model.
+hidden, candidate), one hue from white to green for gates in 0..1, white to orange for surprisal.
+Corpus text (and anything a user typed: feature names, regexes, paths) is only ever added as
+plain text to `rich.text.Text`, never parsed as markup ("[Exit]" is Shakespeare, not a tag).
+Computes nothing about the model: it draws values it is given. The HTML page is page.py.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Iterable, Sequence
+import math
+import re
+import unicodedata
+from typing import Iterable, Mapping, Sequence
 
+from rich.cells import cell_len
 from rich.color import Color
-from rich.console import Group
+from rich.console import Group, RenderableType
 from rich.style import Style
+from rich.table import Table
 from rich.text import Text
 
-#: How invisible characters are shown in a strip (the character itself still ends the line).
+from .model import GATE_VECTORS
+
+#: How invisible characters are shown in a strip (a line break still ends the line after its ↵).
 VISIBLE = {"\n": "↵", "\t": "→", "\r": "␍", " ": " "}
 
 WHITE = (255, 255, 255)
 RED = (214, 39, 40)
 BLUE = (31, 119, 180)
 GREEN = (44, 160, 44)
+ORANGE = (255, 127, 14)
+GREY = (128, 128, 128)
+
+#: Vectors bounded by tanh in −1..1, drawn on that fixed scale; the cell state is unbounded and is
+#: scaled by its largest |value| in the text shown.
+TANH_VECTORS = frozenset({"hidden", "candidate"})
+
+RGB = tuple[int, int, int]
 
 
-def _blend(a: tuple[int, int, int], b: tuple[int, int, int], weight: float) -> tuple[int, int, int]:
+def _blend(a: RGB, b: RGB, weight: float) -> RGB:
     weight = min(max(weight, 0.0), 1.0)
     return tuple(round(x + (y - x) * weight) for x, y in zip(a, b))  # type: ignore[return-value]
 
 
-def value_rgb(value: float, gate: bool, scale: float = 1.0) -> tuple[int, int, int]:
-    """Background colour of one value: gates 0..1 on white→green; signed values white→red / →blue."""
+def value_rgb(value: float, gate: bool, scale: float = 1.0) -> RGB:
+    """Background colour of one value: gates 0..1 on white→green; signed values white→red / →blue,
+    full colour at |value| = scale."""
     if value != value:  # NaN
-        return (128, 128, 128)
+        return GREY
     if gate:
-        return _blend(WHITE, GREEN, value)
+        return _blend(WHITE, GREEN, value / scale if scale > 0 else value)
     weight = abs(value) / scale if scale > 0 else 0.0
     return _blend(WHITE, RED if value < 0 else BLUE, weight)
+
+
+def is_gate(vector: str) -> bool:
+    return vector in GATE_VECTORS
+
+
+def vector_scale(vector: str, values: Sequence[float]) -> float:
+    """The |value| drawn at full colour: 1 for gates and tanh-bounded vectors, max |value| for the cell."""
+    if vector in GATE_VECTORS or vector in TANH_VECTORS:
+        return 1.0
+    return max((abs(float(v)) for v in values if v == v), default=1.0) or 1.0
 
 
 def visible(char: str) -> str:
     if char in VISIBLE:
         return VISIBLE[char]
-    if ord(char) < 32 or 0x7F <= ord(char) < 0xA0:
+    if ord(char) < 32 or 0x7F <= ord(char) < 0xA0 or char in "\u2028\u2029":
         return "·"
     return char
 
 
-def strip(text: str, values: Sequence[float], gate: bool, scale: float | None = None) -> Text:
-    """The text with each character's background coloured by its value. Line breaks are kept
-    (shown as ↵ before the break) so code and verse keep their shape."""
+def _style(rgb: RGB, **extra) -> Style:
+    """Black text on light backgrounds, white on dark ones, so every character stays legible."""
+    light = 0.299 * rgb[0] + 0.587 * rgb[1] + 0.114 * rgb[2] > 150
+    ink = (0, 0, 0) if light else (255, 255, 255)
+    return Style(color=Color.from_rgb(*ink), bgcolor=Color.from_rgb(*rgb), **extra)
+
+
+def strip(text: str, values: Sequence[float], gate: bool, scale: float | None = None, keep_lines: bool = True,
+          mark: int | None = None) -> Text:
+    """The text with each character's background coloured by its value. With keep_lines a line
+    break is shown as ↵ and then breaks the line, so code and verse keep their shape; without, the
+    strip stays on one line. `mark` underlines one character (a peak)."""
     if len(values) != len(text):
         raise ValueError(f"{len(text)} characters but {len(values)} values")
     if scale is None:
-        scale = max((abs(v) for v in values if v == v), default=1.0) or 1.0
-    out = Text(no_wrap=False)
-    for char, value in zip(text, values):
-        r, g, b = value_rgb(float(value), gate, scale)
-        style = Style(color=Color.from_rgb(0, 0, 0), bgcolor=Color.from_rgb(r, g, b))
-        out.append(visible(char), style=style)
-        if char == "\n":
+        scale = 1.0 if gate else (max((abs(float(v)) for v in values if v == v), default=1.0) or 1.0)
+    out = Text(no_wrap=not keep_lines)
+    for pos, (char, value) in enumerate(zip(text, values)):
+        extra = {"underline": True, "bold": True} if pos == mark else {}
+        out.append(visible(char), style=_style(value_rgb(float(value), gate, scale), **extra))
+        if char == "\n" and keep_lines:
             out.append("\n")
     return out
 
 
-def legend(gate: bool, scale: float) -> Text:
-    out = Text("legend: ", style="dim")
+def legend(gate: bool, scale: float, label: str = "") -> Text:
+    """Colour swatches at five values, and what full colour means."""
+    out = Text()
+    out.append(f"{label + ': ' if label else 'legend: '}", style="dim")
     ticks = [0.0, 0.25, 0.5, 0.75, 1.0] if gate else [-scale, -scale / 2, 0.0, scale / 2, scale]
     for tick in ticks:
-        r, g, b = value_rgb(tick, gate, scale)
-        out.append(f" {tick:+.2f} " if not gate else f" {tick:.2f} ", style=Style(color="black", bgcolor=Color.from_rgb(r, g, b)))
+        out.append(f" {tick:.2f} " if gate else f" {tick:+.2f} ", style=_style(value_rgb(tick, gate, scale)))
         out.append(" ")
+    out.append("gate, 0 to 1" if gate else ("tanh, −1 to 1" if scale == 1.0 else f"scaled to max |value| {scale:.3g}"),
+               style="dim")
     return out
 
 
-def summary(values: Sequence[float]) -> Text:
+def summary(values: Sequence[float], text: str | None = None, count: bool = True) -> Text:
+    """min (where) · max (where) · mean · std · count."""
     vals = [float(v) for v in values]
     if not vals:
         return Text("no characters", style="dim")
-    return Text(f"min {min(vals):+.3f}   max {max(vals):+.3f}   mean {sum(vals) / len(vals):+.3f}   "
-                f"({len(vals)} characters)", style="dim")
+    lo = min(range(len(vals)), key=vals.__getitem__)
+    hi = max(range(len(vals)), key=vals.__getitem__)
+    mean = sum(vals) / len(vals)
+    std = math.sqrt(sum((v - mean) ** 2 for v in vals) / len(vals))
+
+    def where(pos: int) -> str:
+        return f" at {pos}" + (f" {visible(text[pos])!r}" if text is not None else "")
+
+    return Text(f"min {vals[lo]:+.3f}{where(lo)}   max {vals[hi]:+.3f}{where(hi)}   mean {mean:+.3f}   "
+                f"std {std:.3f}" + (f"   ({len(vals)} characters)" if count else ""), style="dim")
 
 
-def neuron_view(title: str, text: str, values: Sequence[float], gate: bool) -> Group:
+def neuron_view(title: str, text: str, values: Sequence[float], gate: bool, scale: float | None = None) -> Group:
     """Title, coloured strip, legend and min/max/mean of one neuron's trace."""
-    scale = 1.0 if gate else (max((abs(float(v)) for v in values), default=1.0) or 1.0)
-    return Group(Text(title, style="bold"), strip(text, values, gate, scale), Text(""), legend(gate, scale), summary(values))
+    if scale is None:
+        scale = 1.0 if gate else (max((abs(float(v)) for v in values), default=1.0) or 1.0)
+    return Group(Text(title, style="bold"), strip(text, values, gate, scale), Text(""), legend(gate, scale),
+                 summary(values, text))
+
+
+def _segments(text: str, width: int) -> list[tuple[int, int]]:
+    """[start, end) pieces of the text: one per line (its line break included), lines wider than
+    `width` terminal cells cut into several."""
+    pieces, start, used = [], 0, 0
+    for pos, char in enumerate(text):
+        w = cell_len(visible(char))
+        if used + w > width and pos > start:
+            pieces.append((start, pos))
+            start, used = pos, 0
+        used += w
+        if char == "\n":
+            pieces.append((start, pos + 1))
+            start, used = pos + 1, 0
+    if start < len(text):
+        pieces.append((start, len(text)))
+    return pieces
+
+
+def stacked_view(title: str, text: str, rows: Mapping[str, tuple[Sequence[float], bool, float]], width: int = 100) -> Group:
+    """Several strips of the same text stacked line by line, so a character's row values line up
+    (the seeds' six strips of one neuron). rows: label → (values, gate, scale)."""
+    label_width = max(map(len, rows), default=0) + 1
+    parts: list[RenderableType] = [Text(title, style="bold")]
+    for start, end in _segments(text, max(10, width - label_width - 2)):
+        for label, (values, gate, scale) in rows.items():
+            line = Text(no_wrap=True)
+            line.append(label.ljust(label_width), style="dim")
+            line.append("│", style="dim")
+            line.append_text(strip(text[start:end], values[start:end], gate, scale, keep_lines=False))
+            parts.append(line)
+        parts.append(Text(""))
+    for label, (values, gate, scale) in rows.items():
+        line = Text()
+        line.append(label.ljust(label_width), style="dim")
+        line.append_text(summary(values, text, count=False))
+        parts.append(line)
+    shown = {(gate, scale): label for label, (_, gate, scale) in rows.items()}
+    for (gate, scale), label in shown.items():
+        parts.append(legend(gate, scale, "gates" if gate else label if scale != 1.0 else "tanh"))
+    return Group(*parts)
+
+
+# ------------------------------------------------------------------------------------ find, top
+
+
+def find_view(title: str, text: str, window: tuple[int, int], feature: Sequence[float],
+              rows: Sequence[tuple[int, int, float, Sequence[float], bool, float]], caption: str) -> Table:
+    """The ranked units as a table: rank, layer, unit, r, and each unit's strip over `window`, under
+    a first row that shows the feature itself. rows: (layer, unit, r, values over the whole text, gate, scale)."""
+    start, end = window
+    table = Table(title=Text(title, style="bold"), caption=Text(caption, style="dim"), title_justify="left",
+                  caption_justify="left", show_lines=False, pad_edge=False)
+    for name, justify in (("#", "right"), ("layer", "right"), ("unit", "right"), ("r", "right"),
+                          (f"characters {start}–{end - 1}", "left")):
+        table.add_column(name, justify=justify, no_wrap=True)
+    top = max((abs(float(v)) for v in feature[start:end]), default=1.0) or 1.0
+    table.add_row("", "", "", Text("feature", style="dim"),
+                  strip(text[start:end], [float(v) / top for v in feature[start:end]], gate=True, keep_lines=False))
+    for rank, (layer, unit, r, values, gate, scale) in enumerate(rows, 1):
+        table.add_row(str(rank), str(layer), str(unit), f"{r:+.3f}",
+                      strip(text[start:end], values[start:end], gate, scale, keep_lines=False))
+    return table
+
+
+def windows_view(title: str, text: str, values: Sequence[float], gate: bool, scale: float,
+                 positive: Sequence, negative: Sequence) -> Group:
+    """Two tables: the windows where the unit is highest and lowest, each with its peak underlined."""
+    parts: list[RenderableType] = [Text(title, style="bold")]
+    for heading, windows in (("highest values (most positive)", positive), ("lowest values (most negative)", negative)):
+        table = Table(title=Text(heading), title_justify="left", pad_edge=False, box=None)
+        table.add_column("value", justify="right", no_wrap=True)
+        table.add_column("at", justify="right", no_wrap=True)
+        table.add_column("text (peak underlined)", no_wrap=True)
+        for w in windows:
+            table.add_row(f"{w.value:+.3f}", str(w.peak),
+                          strip(text[w.start : w.end], values[w.start : w.end], gate, scale, keep_lines=False,
+                                mark=w.peak - w.start))
+        parts += [Text(""), table]
+    parts += [Text(""), legend(gate, scale)]
+    return Group(*parts)
+
+
+def windows_rows(positive: Sequence, negative: Sequence, text: str) -> list[dict]:
+    """The windows as plain records for TSV / JSON."""
+    return [{"kind": kind, "rank": rank, "value": round(w.value, 6), "peak": w.peak, "start": w.start, "end": w.end,
+             "text": text[w.start : w.end]}
+            for kind, windows in (("positive", positive), ("negative", negative)) for rank, w in enumerate(windows, 1)]
+
+
+# -------------------------------------------------------------------------------------- stats
+
+
+def stats_table(title: str, saturations: Sequence, low: float, high: float) -> Table:
+    """Per layer and gate: mean fraction of time left-saturated (< low) and right-saturated (> high),
+    and how many units spend most of the time there."""
+    table = Table(title=Text(title, style="bold"), title_justify="left", caption_justify="left",
+                  caption=Text(f"left: share of characters where the gate is < {low:g} (nearly shut); right: > {high:g} "
+                               "(wide open); averaged over units. mostly left / right: units saturated on that side "
+                               "more than half the time.", style="dim"))
+    for name in ("layer", "gate", "left", "right", "mostly left", "mostly right"):
+        table.add_column(name, justify="left" if name == "gate" else "right", no_wrap=True)
+    for s in saturations:
+        units = len(s.left)
+        table.add_row(str(s.layer), s.gate, f"{float(s.left.mean()):.1%}", f"{float(s.right.mean()):.1%}",
+                      f"{int((s.left > 0.5).sum())}/{units}", f"{int((s.right > 0.5).sum())}/{units}")
+    return table
+
+
+def stats_records(saturations: Sequence) -> list[dict]:
+    return [{"layer": s.layer, "gate": s.gate, "left_mean": round(float(s.left.mean()), 6),
+             "right_mean": round(float(s.right.mean()), 6), "left": [round(float(v), 6) for v in s.left],
+             "right": [round(float(v), 6) for v in s.right]} for s in saturations]
+
+
+# -------------------------------------------------------------------------------------- score
+
+
+def score_view(title: str, text: str, bits: Sequence[float], predicted: Sequence[str], uniform_bits: float,
+               show_strip: bool = True, worst: int = 10) -> Group:
+    """Surprisal strip (white → orange, full at the bits of a uniform guess), bits per character,
+    and the most surprising characters with what the model expected instead."""
+    bpc = sum(bits) / len(bits) if len(bits) else float("nan")
+    parts: list[RenderableType] = [Text(title, style="bold")]
+    if show_strip:
+        out = Text()
+        out.append(visible(text[0]), style=_style(WHITE, dim=True))
+        if text[0] == "\n":
+            out.append("\n")
+        for char, b in zip(text[1:], bits):
+            out.append(visible(char), style=_style(_blend(WHITE, ORANGE, b / uniform_bits)))
+            if char == "\n":
+                out.append("\n")
+        parts += [out, Text("")]
+        key = Text()
+        key.append("legend: ", style="dim")
+        for tick in (0.0, uniform_bits / 4, uniform_bits / 2, uniform_bits * 3 / 4, uniform_bits):
+            key.append(f" {tick:.1f} ", style=_style(_blend(WHITE, ORANGE, tick / uniform_bits)))
+            key.append(" ")
+        key.append(f"bits of surprisal; full colour = a blind guess among the vocabulary ({uniform_bits:.2f} bits)",
+                   style="dim")
+        parts.append(key)
+    else:
+        parts.append(Text(f"({len(text)} characters: strip left out; --format tsv lists every character)", style="dim"))
+    parts.append(Text(f"{bpc:.3f} bits per character over {len(bits)} predicted characters "
+                      f"(the first character is context only)"))
+    order = sorted(range(len(bits)), key=lambda t: -bits[t])[:worst]
+    if order:
+        table = Table(title=Text("most surprising"), title_justify="left", box=None, pad_edge=False)
+        for name, justify in (("at", "right"), ("bits", "right"), ("char", "left"), ("expected", "left"),
+                              ("context", "left")):
+            table.add_column(name, justify=justify, no_wrap=True)
+        for t in order:
+            pos = t + 1
+            context = Text(visible_text(text[max(0, pos - 30) : pos]), style="dim")
+            context.append(visible_text(text[pos]), style=Style(bold=True, underline=True))
+            table.add_row(str(pos), f"{bits[t]:.2f}", Text(repr(text[pos])), Text(repr(predicted[t])), context)
+        parts += [Text(""), table]
+    return Group(*parts)
+
+
+def visible_text(text: str) -> str:
+    return "".join(visible(c) for c in text)
+
+
+# ---------------------------------------------------------------------------------- TSV, JSON
 
 
 def tsv_lines(text: str, columns: dict[str, Sequence[float]]) -> Iterable[str]:
@@ -97,12 +314,51 @@ def tsv_lines(text: str, columns: dict[str, Sequence[float]]) -> Iterable[str]:
         yield "\t".join([str(pos), escape_char(char), *cells])
 
 
+def records_tsv(records: Sequence[Mapping], fields: Sequence[str]) -> Iterable[str]:
+    """A header and one line per record; text fields escaped like characters."""
+    yield "\t".join(fields)
+    for record in records:
+        cells = []
+        for name in fields:
+            value = record[name]
+            cells.append(escape_text(value) if isinstance(value, str) else
+                         f"{value:.6g}" if isinstance(value, float) else str(value))
+        yield "\t".join(cells)
+
+
+_ESCAPES = {"\n": "\\n", "\t": "\\t", "\r": "\\r", "\\": "\\\\"}
+_UNESCAPE = re.compile(r"\\(n|t|r|\\|x[0-9a-f]{2}|u[0-9a-f]{4}|U[0-9a-f]{8})")
+#: Control characters, line and paragraph separators, lone surrogates: what could split a line.
+_ESCAPED_CATEGORIES = frozenset({"Cc", "Zl", "Zp", "Cs"})
+
+
 def escape_char(char: str) -> str:
-    return {"\n": "\\n", "\t": "\\t", "\r": "\\r", "\\": "\\\\"}.get(char, char)
+    """A character as one TSV field: \\n, \\t, \\r, \\\\, and \\xHH / \\uHHHH / \\UHHHHHHHH for other
+    control characters and line separators, so a record is one line for every reader (Python's
+    splitlines breaks at \\x0b, \\x85, \\u2028 …). Everything else, CJK and emoji included, is as is."""
+    if char in _ESCAPES:
+        return _ESCAPES[char]
+    if unicodedata.category(char) not in _ESCAPED_CATEGORIES:
+        return char
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+
+
+def escape_text(text: str) -> str:
+    return "".join(escape_char(c) for c in text)
 
 
 def unescape_char(field: str) -> str:
-    return {"\\n": "\n", "\\t": "\t", "\\r": "\r", "\\\\": "\\"}.get(field, field)
+    return unescape_text(field)
+
+
+def unescape_text(field: str) -> str:
+    """Inverse of escape_text."""
+    def one(match: re.Match) -> str:
+        code = match.group(1)
+        return {"n": "\n", "t": "\t", "r": "\r", "\\": "\\"}.get(code) or chr(int(code[1:], 16))
+
+    return _UNESCAPE.sub(one, field)
 
 
 def json_dump(text: str, columns: dict[str, Sequence[float]], meta: dict | None = None) -> str:

@@ -1,0 +1,272 @@
+"""One self-contained HTML page of a trace: the text coloured by any neuron, chosen in the page.
+
+The page holds everything inline — CSS, a small script, and the trace — and loads nothing from the
+network. Every unit of every traced layer and vector is embedded, quantised per unit to 16 bits
+over that unit's own min..max in the text (error below 1/131070 of its range, so the values shown
+to three decimals on hover are right); a page stops at a size budget and says so (see `page_chars`).
+
+Safety: every character of the text is HTML-escaped into its own <span>; the data travels as JSON
+in a <script type="application/json"> block with <, > and & written as \\u003c, \\u003e, \\u0026,
+so "</script>" in a corpus cannot end the block. The script only ever sets textContent.
+
+The selection lives in the URL hash (#layer=2&vector=cell&neuron=42&pos=17): a link opens the
+same view, and a test can drive the page without a mouse. Builds a string; writes no files.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+
+import numpy as np
+
+from .model import GATE_VECTORS
+from .neurons import Trace
+from .render import BLUE, GREEN, RED, TANH_VECTORS, WHITE
+
+#: Most values (characters × layers × vectors × units) one page embeds: 2 bytes each, about
+#: 21 MB of page once base64-encoded. A 2×256 LSTM with all six vectors fits 2,604 characters;
+#: with hidden only, 15,625.
+PAGE_VALUE_BUDGET = 8_000_000
+
+#: What a character looks like in the page (a line break and a tab keep their effect after the sign).
+_PAGE_VISIBLE = {"\n": "↵\n", "\t": "→\t", "\r": "␍"}
+
+
+def page_chars(length: int, num_layers: int, num_vectors: int, hidden_size: int, budget: int | None = None) -> int:
+    """How many leading characters of a `length`-character text a page can hold within `budget`
+    values (default PAGE_VALUE_BUDGET)."""
+    budget = PAGE_VALUE_BUDGET if budget is None else budget
+    per_char = max(1, num_layers * num_vectors * hidden_size)
+    return min(length, max(1, budget // per_char))
+
+
+def _shown(char: str) -> str:
+    if char in _PAGE_VISIBLE:
+        return _PAGE_VISIBLE[char]
+    if ord(char) < 32 or 0x7F <= ord(char) < 0xA0:
+        return "·"
+    return char
+
+
+def _quantise(values: np.ndarray) -> dict:
+    """(T, H) float → per-unit lo, hi and base64 of uint16 codes laid out unit-major (H, T), little-endian."""
+    lo = values.min(axis=0) if len(values) else np.zeros(values.shape[1], np.float32)
+    hi = values.max(axis=0) if len(values) else np.zeros(values.shape[1], np.float32)
+    span = np.where(hi > lo, hi - lo, 1.0)
+    codes = np.rint((values - lo) / span * 65535.0).clip(0, 65535).astype("<u2")       # (T, H)
+    return {"lo": [float(v) for v in lo], "hi": [float(v) for v in hi],
+            "q": base64.b64encode(np.ascontiguousarray(codes.T).tobytes()).decode("ascii")}
+
+
+def _script_json(data: dict) -> str:
+    """JSON that is safe inside a <script> element: no '<', '>' or '&' survives outside \\u escapes."""
+    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def build_page(trace: Trace, title: str, layer: int, vector: str, neuron: int, notice: str = "") -> str:
+    """The page for a trace (every traced layer and vector), opening on (layer, vector, neuron)."""
+    text = trace.text
+    layers = trace.traced_layers
+    data = {
+        "title": title,
+        "cell": trace.cell,
+        "length": len(text),
+        "chars": list(text),
+        "hiddenSize": trace.hidden_size,
+        "layers": layers,
+        "vectors": list(trace.vectors),
+        "gates": sorted(GATE_VECTORS & set(trace.vectors)),
+        "tanh": sorted(TANH_VECTORS & set(trace.vectors)),
+        "initial": {"layer": layer, "vector": vector, "neuron": neuron},
+        "colors": {"white": WHITE, "red": RED, "blue": BLUE, "green": GREEN},
+        "traces": {str(n): {name: _quantise(values.numpy()) for name, values in trace.layers[n - 1].items()}
+                   for n in layers},
+    }
+    spans = "".join(f"<span>{html.escape(_shown(c))}</span>" for c in text)
+    notice_html = f'<p class="notice">{html.escape(notice)}</p>' if notice else ""
+    return _TEMPLATE.format(title=html.escape(title), notice=notice_html, spans=spans, data=_script_json(data),
+                            script=_SCRIPT, style=_STYLE)
+
+
+_STYLE = """
+:root { --ink: #1d1d1f; --dim: #6e6e73; --line: #d2d2d7; --panel: #f5f5f7; }
+* { box-sizing: border-box; }
+body { margin: 0; font: 14px/1.45 -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif; color: var(--ink); }
+header { position: sticky; top: 0; z-index: 2; background: #fff; border-bottom: 1px solid var(--line); padding: 10px 20px 8px; }
+h1 { font-size: 15px; margin: 0 0 6px; font-weight: 600; }
+h1 small { color: var(--dim); font-weight: 400; margin-left: 8px; }
+.controls { display: flex; flex-wrap: wrap; gap: 14px; align-items: center; }
+.controls label { color: var(--dim); }
+select, input[type=number] { font: inherit; padding: 2px 4px; border: 1px solid var(--line); border-radius: 4px; }
+input[type=number] { width: 6em; }
+button { font: inherit; padding: 1px 8px; border: 1px solid var(--line); border-radius: 4px; background: #fff; cursor: pointer; }
+.legend { display: flex; align-items: center; gap: 6px; color: var(--dim); }
+.ramp { width: 160px; height: 12px; border: 1px solid var(--line); border-radius: 2px; }
+#stats { color: var(--dim); font-variant-numeric: tabular-nums; }
+#info { margin-top: 6px; min-height: 1.45em; font: 13px/1.45 ui-monospace, "SF Mono", Menlo, Consolas, monospace; white-space: pre-wrap; }
+#info b { font-weight: 600; }
+.notice { margin: 6px 0 0; padding: 4px 8px; background: #fff4e5; border: 1px solid #ffd8a8; border-radius: 4px; }
+main { padding: 14px 20px 40px; }
+#text { font: 14px/1.7 ui-monospace, "SF Mono", Menlo, Consolas, "DejaVu Sans Mono", monospace; white-space: pre-wrap; word-break: break-all; tab-size: 4; }
+#text span { cursor: pointer; }
+#text span.pinned { outline: 2px solid #000; outline-offset: -1px; }
+.help { color: var(--dim); font-size: 12px; margin-top: 4px; }
+"""
+
+_SCRIPT = r"""
+"use strict";
+const DATA = JSON.parse(document.getElementById("charlstm-data").textContent);
+const spans = Array.from(document.querySelectorAll("#text span"));
+const indexOf = new Map(spans.map((s, i) => [s, i]));
+const C = DATA.colors;
+const decoded = {};
+let sel = { layer: DATA.initial.layer, vector: DATA.initial.vector, neuron: DATA.initial.neuron, pos: null };
+
+function unitValues(layer, vector, neuron) {
+  const key = layer + "/" + vector;
+  if (!decoded[key]) {
+    const t = DATA.traces[String(layer)][vector];
+    const raw = atob(t.q);
+    const bytes = new Uint8Array(raw.length);
+    for (let i = 0; i < raw.length; i++) bytes[i] = raw.charCodeAt(i);
+    decoded[key] = { codes: new Uint16Array(bytes.buffer), lo: t.lo, hi: t.hi };
+  }
+  const d = decoded[key], T = DATA.length, lo = d.lo[neuron], span = d.hi[neuron] - lo;
+  const out = new Float64Array(T), codes = d.codes.subarray(neuron * T, (neuron + 1) * T);
+  for (let i = 0; i < T; i++) out[i] = lo + codes[i] / 65535 * span;
+  return out;
+}
+const isGate = (v) => DATA.gates.includes(v);
+function scaleOf(vector, values) {
+  if (isGate(vector) || DATA.tanh.includes(vector)) return 1;
+  let m = 0; for (const v of values) m = Math.max(m, Math.abs(v));
+  return m || 1;
+}
+function blend(a, b, w) {
+  w = Math.min(Math.max(w, 0), 1);
+  return [0, 1, 2].map((k) => Math.round(a[k] + (b[k] - a[k]) * w));
+}
+function rgbOf(value, gate, scale) {
+  return gate ? blend(C.white, C.green, value / scale) : blend(C.white, value < 0 ? C.red : C.blue, Math.abs(value) / scale);
+}
+function colour(value, gate, scale) { return "rgb(" + rgbOf(value, gate, scale).join(", ") + ")"; }
+function fmt(v) { return (v >= 0 ? "+" : "") + v.toFixed(3); }
+
+function readHash() {
+  const p = new URLSearchParams(location.hash.slice(1));
+  const layer = parseInt(p.get("layer"), 10), neuron = parseInt(p.get("neuron"), 10), pos = parseInt(p.get("pos"), 10);
+  if (DATA.layers.includes(layer)) sel.layer = layer;
+  if (DATA.vectors.includes(p.get("vector"))) sel.vector = p.get("vector");
+  if (neuron >= 0 && neuron < DATA.hiddenSize) sel.neuron = neuron;
+  sel.pos = pos >= 0 && pos < DATA.length ? pos : null;
+}
+function writeHash() {
+  let h = "#layer=" + sel.layer + "&vector=" + sel.vector + "&neuron=" + sel.neuron;
+  if (sel.pos !== null) h += "&pos=" + sel.pos;
+  if (location.hash !== h) history.replaceState(null, "", h);
+}
+
+let current = null;
+function render() {
+  const values = unitValues(sel.layer, sel.vector, sel.neuron);
+  const gate = isGate(sel.vector), scale = scaleOf(sel.vector, values);
+  for (let i = 0; i < spans.length; i++) {
+    const rgb = rgbOf(values[i], gate, scale);
+    spans[i].style.backgroundColor = "rgb(" + rgb.join(", ") + ")";
+    // Black ink on light backgrounds, white on dark ones (the terminal view does the same).
+    spans[i].style.color = 0.299 * rgb[0] + 0.587 * rgb[1] + 0.114 * rgb[2] > 150 ? "" : "#fff";
+  }
+  current = values;
+  document.getElementById("layer").value = String(sel.layer);
+  document.getElementById("vector").value = sel.vector;
+  document.getElementById("neuron").value = String(sel.neuron);
+  let min = Infinity, max = -Infinity, sum = 0;
+  for (const v of values) { min = Math.min(min, v); max = Math.max(max, v); sum += v; }
+  document.getElementById("stats").textContent = values.length
+    ? "min " + fmt(min) + "   max " + fmt(max) + "   mean " + fmt(sum / values.length) : "";
+  const ramp = document.getElementById("ramp");
+  ramp.style.background = gate
+    ? "linear-gradient(to right, " + colour(0, true, 1) + ", " + colour(1, true, 1) + ")"
+    : "linear-gradient(to right, " + colour(-1, false, 1) + ", " + colour(0, false, 1) + ", " + colour(1, false, 1) + ")";
+  document.getElementById("ramp-lo").textContent = gate ? "0" : (-scale).toFixed(2);
+  document.getElementById("ramp-hi").textContent = gate ? "1" : "+" + scale.toFixed(2);
+  for (const s of document.querySelectorAll("#text span.pinned")) s.classList.remove("pinned");
+  if (sel.pos !== null) spans[sel.pos].classList.add("pinned");
+  showInfo(sel.pos);
+  writeHash();
+}
+function showInfo(pos) {
+  const info = document.getElementById("info");
+  if (pos === null || pos === undefined) { info.textContent = "hover over a character to see its values; click to pin it"; return; }
+  const here = [];
+  for (const v of DATA.vectors) {
+    const vals = v === sel.vector ? current : unitValues(sel.layer, v, sel.neuron);
+    here.push((v === sel.vector ? "▸" : "") + v + " " + fmt(vals[pos]));
+  }
+  info.textContent = "position " + pos + " " + JSON.stringify(DATA.chars[pos]) + "   layer " + sel.layer + " neuron " +
+    sel.neuron + ":   " + here.join("   ");
+}
+
+function setup() {
+  const layerSel = document.getElementById("layer"), vectorSel = document.getElementById("vector"), neuronIn = document.getElementById("neuron");
+  for (const l of DATA.layers) layerSel.add(new Option(String(l), String(l)));
+  for (const v of DATA.vectors) vectorSel.add(new Option(v, v));
+  neuronIn.max = String(DATA.hiddenSize - 1);
+  document.getElementById("units").textContent = "of 0–" + (DATA.hiddenSize - 1);
+  layerSel.addEventListener("change", () => { sel.layer = parseInt(layerSel.value, 10); render(); });
+  vectorSel.addEventListener("change", () => { sel.vector = vectorSel.value; render(); });
+  const setNeuron = (n) => { if (n >= 0 && n < DATA.hiddenSize) { sel.neuron = n; render(); } };
+  neuronIn.addEventListener("input", () => { const n = parseInt(neuronIn.value, 10); if (!isNaN(n)) setNeuron(n); });
+  document.getElementById("prev").addEventListener("click", () => setNeuron(sel.neuron - 1));
+  document.getElementById("next").addEventListener("click", () => setNeuron(sel.neuron + 1));
+  document.addEventListener("keydown", (e) => {
+    if (e.target.tagName === "INPUT" || e.target.tagName === "SELECT") return;
+    if (e.key === "ArrowRight" || e.key === "j") setNeuron(sel.neuron + 1);
+    if (e.key === "ArrowLeft" || e.key === "k") setNeuron(sel.neuron - 1);
+  });
+  const text = document.getElementById("text");
+  text.addEventListener("mouseover", (e) => { const i = indexOf.get(e.target); if (i !== undefined) showInfo(i); });
+  text.addEventListener("mouseleave", () => showInfo(sel.pos));
+  text.addEventListener("click", (e) => { const i = indexOf.get(e.target); if (i !== undefined) { sel.pos = sel.pos === i ? null : i; render(); } });
+  window.addEventListener("hashchange", () => { readHash(); render(); });
+  readHash();
+  render();
+}
+setup();
+"""
+
+_TEMPLATE = """<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'">
+<title>charlstm · {title}</title>
+<style>{style}</style>
+</head>
+<body>
+<header>
+<h1>charlstm inspect<small>{title}</small></h1>
+<div class="controls">
+<span><label for="layer">layer</label> <select id="layer"></select></span>
+<span><label for="vector">vector</label> <select id="vector"></select></span>
+<span><label for="neuron">neuron</label> <button id="prev" title="previous neuron (←)">◀</button>
+<input id="neuron" type="number" min="0" step="1"> <button id="next" title="next neuron (→)">▶</button>
+<label id="units"></label></span>
+<span class="legend"><span id="ramp-lo"></span><span class="ramp" id="ramp"></span><span id="ramp-hi"></span></span>
+<span id="stats"></span>
+</div>
+<div id="info"></div>
+{notice}
+</header>
+<main><div id="text">{spans}</div>
+<p class="help">Red negative, blue positive (hidden and candidate on −1..1, the cell scaled to its largest |value|); gates white→green on 0..1. ← → or j k: previous / next neuron. The view is in the address (#layer=…&amp;vector=…&amp;neuron=…): copy it to share.</p>
+</main>
+<script type="application/json" id="charlstm-data">{data}</script>
+<script>{script}</script>
+</body>
+</html>
+"""

@@ -1,0 +1,153 @@
+"""Measure a probe-task model: does it solve the task, and which units do the work?
+
+    python examples/probe.py counter checkpoints/counter
+    python examples/probe.py selective-counter checkpoints/selective-counter
+    python examples/probe.py memorizer checkpoints/memorizer
+    python examples/probe.py copy checkpoints/copy
+
+Train the checkpoints with examples/probe_tasks.sh (the `charlstm corpus` and `charlstm train`
+commands of docs/findings.md). Prints plain text; every figure comes from charlstm.probes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a source checkout without installing
+
+import charlstm  # noqa: E402
+from charlstm import checkpoint as ckpt  # noqa: E402
+from charlstm import probes  # noqa: E402
+from charlstm.neurons import trace  # noqa: E402
+
+
+def unit_along(model, vocab, text: str, layer: int, unit: int, vector: str = "cell") -> str:
+    """A line of text with the unit's value under each character (a terminal rendering that survives
+    copy and paste into Markdown)."""
+    values = trace(model, vocab, text, vectors=[vector]).values(layer, vector, unit).tolist()
+    shown = ["↵" if c == "\n" else c for c in text]
+    width = max(6, max(len(f"{v:+.2f}") for v in values) + 1)
+    return ("    " + "".join(c.ljust(width) for c in shown).rstrip() + "\n"
+            + "    " + "".join(f"{v:+.2f}".ljust(width) for v in values).rstrip())
+
+
+def recipe_note(path: Path, task: str) -> str:
+    """Whether the checkpoint was trained with the settings of probes.RECIPES[task]."""
+    saved = ckpt.load(ckpt.resolve(path))
+    recipe = probes.RECIPES[task]
+    stored = saved.train.get("train_config", {})
+    differs = [k for k, v in recipe.train.to_dict().items() if k in stored and stored[k] != v]
+    shape = (saved.config.num_layers, saved.config.hidden_size, saved.config.embedding_size)
+    if shape != (recipe.model.num_layers, recipe.model.hidden_size, recipe.model.embedding_size):
+        differs.append("model size")
+    size = f"{saved.config.num_layers} × {saved.config.hidden_size} {saved.config.cell.upper()}"
+    note = "trained with the probes.RECIPES settings" if not differs else f"settings differ from the recipe: {', '.join(differs)}"
+    return f"{size}, {saved.train.get('step')} steps, validation {saved.train.get('last_val_bpc', float('nan')):.3f} bits/char; {note}"
+
+
+def accuracy_table(accuracy: dict[int, float], label: str) -> str:
+    keys = sorted(accuracy)
+    rows = []
+    for start in range(0, len(keys), 15):
+        chunk = keys[start : start + 15]
+        rows.append(f"    {label:<4}" + "".join(f"{k:>5}" for k in chunk))
+        rows.append("    acc " + "".join(f"{accuracy[k]:>5.2f}" for k in chunk))
+    return "\n".join(rows)
+
+
+def counter(model, vocab, task: str) -> None:
+    report = probes.counter_report(model, vocab, task)
+    u = report.unit
+    print(f"greedy completion, {report.trials} prompts per N, each after a different held-out line:")
+    print(accuracy_table(report.accuracy, "N"))
+    low, high = report.train_range
+    print(f"  training range {low}..{high}: {report.in_range:.1%} exact; always exact up to N = {report.extrapolates_to}; "
+          f"exact beyond the range: {' '.join(map(str, report.correct_beyond)) or 'none'}")
+    print(f"\ncounting unit: layer {u.layer}, cell {u.unit}")
+    print(f"  r with the b's still owed (a's read − b's written), whole lines, {report.text_chars:,} chars: {u.r:+.3f}"
+          f"   (runner-up: unit {report.runner_up.unit}, r = {report.runner_up.r:+.3f})")
+    print(f"  r with the number of a's read, over the a's:                              {report.r_count:+.3f}")
+    line = "\naaaaaXbbbbb\n" if task == "counter" else "\naXaaXXaaYbbbbb\n"
+    print(f"  its cell along {line.strip()!r}:")
+    print(unit_along(model, vocab, line, u.layer, u.unit))
+    ablated = probes.counter_ablation(model, vocab, u, task)
+    print(f"  ablated (cell = 0): {ablated.changed:.0%} of {ablated.prompts} completions change, "
+          f"{ablated.target:.0%} still exact (N = 1..10)")
+    if task == "selective-counter":
+        g = probes.selective_gate_report(model, vocab, u)
+        print(f"\ninput gate of cell {u.unit}:  on a {g.input_on_a:.3f}   on X {g.input_on_x:.3f}   "
+              f"(X below 0.1: {g.x_below_01:.0%} of X's)")
+        print(f"  all units, for comparison:  on a {g.input_on_a_all:.3f}   on X {g.input_on_x_all:.3f}")
+        print(f"  what it writes into the cell, mean |i·g|:  on a {g.write_on_a:.3f}   on X {g.write_on_x:.3f}")
+        print(f"  its input gate along 'aXaaXXaaYbbbbb':")
+        print(unit_along(model, vocab, "\naXaaXXaaYbbbbb\n", u.layer, u.unit, "input"))
+
+
+def memorizer(model, vocab) -> None:
+    report = probes.memorizer_report(model, vocab)
+    print(f"answer after Y, {report.trials} prompts per gap and letter, each after a different held-out line:")
+    print(accuracy_table(report.accuracy, "gap"))
+    print(f"  overall {report.overall:.1%}")
+    print("\nmemory units (cell, from the letter to Y inclusive, 400 held-out lines):")
+    print("    role     unit   mean on A lines   mean on B lines   at Y (A)   at Y (B)     d′    held")
+    for role, m in (("A-unit", report.a_unit), ("B-unit", report.b_unit)):
+        print(f"    {role:<8} {m.unit:>4}   {m.mean_a:>15.3f}   {m.mean_b:>15.3f}   {m.at_y_a:>8.3f}   {m.at_y_b:>8.3f}"
+              f"   {m.d_prime:>5.2f}   {m.held:>5.0%}")
+    print("    (d′: separation in pooled standard deviations; held: lines on which the unit stays on its"
+          " letter's side of the midpoint at every character)")
+    for m in (report.a_unit, report.b_unit):
+        print(f"  cell {m.unit} along 'AxxxxxxYa' and 'BxxxxxxYb':")
+        print(unit_along(model, vocab, "\nAxxxxxxYa\n", report.layer, m.unit))
+        print(unit_along(model, vocab, "\nBxxxxxxYb\n", report.layer, m.unit))
+    print("\nedits (every step of the prompt, greedy answer; 10 gaps × 5 preceding lines = 50 prompts each):")
+    for e in probes.memorizer_edits(model, vocab, report):
+        what = f"{e.role} (cell {e.unit}) pinned at {e.value:+.3f}" if e.value else f"{e.role} (cell {e.unit}) ablated (0)"
+        line = f"    {what:<40} reading {e.reading} lines: answer changes on {e.effect.changed:>4.0%}"
+        if e.value:
+            line += f", becomes '{'a' if e.reading == 'B' else 'b'}' on {e.effect.target:.0%}"
+        print(line)
+
+
+def copy(model, vocab) -> None:
+    for vector in ("hidden", "cell"):
+        report = probes.copy_report(model, vocab, vector=vector)
+        if vector == "hidden":
+            print(f"all {len(report.per_sequence)} sequences × {report.trials} preceding lines copied exactly: "
+                  f"{report.accuracy:.1%}")
+        print(f"\n{vector} state over the copy phase ({report.positions:,} positions: after X, s0, s1):")
+        print("    η²(next): share of a unit's variance explained by the character it is about to write;")
+        print("    η²(slot): the most explained by any one stored position s0, s1 or s2.")
+        print("    unit  η²(next)  η²(slot)  slot  prefers")
+        for u in report.units[:8]:
+            print(f"    {u.unit:>4}  {u.eta_next:>8.3f}  {u.eta_slot:>8.3f}  {'s' + str(u.slot):>4}  {u.prefers:>7}")
+        print(f"    … {len(report.next_char_units)} of {len(report.units)} units are explained better by the next "
+              f"character than by any slot")
+        if vector == "hidden":
+            top = report.units[:6]
+    print("\nablation, teacher-forced (the copy so far is given; does the model write the right next character?):")
+    print("    unit  prefers  error where next = preferred   error elsewhere   (no edit: error)")
+    for a in probes.copy_ablation(model, vocab, top):
+        print(f"    {a.unit:>4}  {a.prefers:>7}  {a.error_on_preferred:>28.1%}   {a.error_elsewhere:>15.1%}   "
+              f"({a.baseline_error:.1%})")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("task", choices=list(probes.RECIPES))
+    parser.add_argument("checkpoint", type=Path)
+    args = parser.parse_args()
+    with probes.torch_threads(1):
+        model, vocab = charlstm.load(args.checkpoint)
+        print(f"{args.task}: {args.checkpoint} — {recipe_note(args.checkpoint, args.task)}\n")
+        if args.task in ("counter", "selective-counter"):
+            counter(model, vocab, args.task)
+        elif args.task == "memorizer":
+            memorizer(model, vocab)
+        else:
+            copy(model, vocab)
+
+
+if __name__ == "__main__":
+    main()

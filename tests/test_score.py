@@ -1,0 +1,61 @@
+"""`charlstm score`: bits per character and per-character surprisal, through the real CLI."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+from click.testing import CliRunner
+
+from charlstm.cli import main
+from charlstm.render import unescape_text
+
+
+def invoke(*args, input=None):
+    return CliRunner().invoke(main, [str(a) for a in args], input=input)
+
+
+def test_score_formats_agree(trained_run, shakespeare_text, tmp_path):
+    passage = shakespeare_text[-600:]        # held out from training: the last 5% of the corpus
+    path = tmp_path / "passage.txt"
+    path.write_text(passage, encoding="utf-8")
+    js = invoke("score", trained_run, "--text-file", path, "--format", "json")
+    assert js.exit_code == 0, js.output
+    data = json.loads(js.stdout)
+    assert data["characters"] == 600 and data["predicted_characters"] == 599 and data["text"] == passage
+    assert data["bits_per_char"] == pytest.approx(sum(data["surprisal_bits"]) / 599, abs=1e-5)
+    assert 1.0 < data["bits_per_char"] < math.log2(65)       # learned something; below a blind guess
+
+    tsv = invoke("score", trained_run, "--text-file", path, "--format", "tsv")
+    header, *rows = [line.split("\t") for line in tsv.stdout.splitlines()]
+    assert header == ["position", "char", "bits", "expected"] and len(rows) == 599
+    assert "".join(unescape_text(r[1]) for r in rows) == passage[1:]
+    assert [float(r[2]) for r in rows] == pytest.approx(data["surprisal_bits"], abs=1e-5)
+    assert [unescape_text(r[3]) for r in rows] == data["expected"]
+
+    text = invoke("score", trained_run, "--text-file", path)
+    assert f"{data['bits_per_char']:.3f} bits per character over 599 predicted characters" in text.stdout
+    assert "most surprising" in text.stdout
+
+
+def test_real_text_is_less_surprising_than_shuffled_text(trained_run, shakespeare_text):
+    import random
+
+    passage = shakespeare_text[-800:]
+    letters = list(passage)
+    random.Random(0).shuffle(letters)
+    real = json.loads(invoke("score", trained_run, "--text", passage, "--format", "json").stdout)["bits_per_char"]
+    shuffled = json.loads(invoke("score", trained_run, "--text", "".join(letters), "--format", "json").stdout)
+    assert real < shuffled["bits_per_char"] - 0.5
+
+
+def test_score_reads_stdin_and_refuses_bad_input(trained_run):
+    piped = invoke("score", trained_run, "--text-file", "-", "--format", "json", input="To be, or not to be")
+    assert piped.exit_code == 0 and json.loads(piped.stdout)["predicted_characters"] == 18
+    none = invoke("score", trained_run)
+    assert none.exit_code == 2 and "give the text to score with --text or --text-file" in none.stderr
+    unseen = invoke("score", trained_run, "--text", "Hello 世界")
+    assert unseen.exit_code == 1 and "never saw: '世', '界'" in unseen.stderr and "Traceback" not in unseen.output
+    short = invoke("score", trained_run, "--text", "a")
+    assert short.exit_code == 1 and "at least 2 characters" in short.stderr
