@@ -14,7 +14,7 @@ from __future__ import annotations
 from .checkpoint import CheckpointError
 from .data import CorpusError, Vocab, read_corpus
 from .model import CharModel, ModelConfig
-from .neurons import NeuronError, Trace, trace, trace_many
+from .neurons import NeuronError, Trace, find_neurons, score_text, trace, trace_many
 from .sample import PrimeError, SampleConfig, generate, sample_text
 from .train import TrainConfig, TrainingError, train
 
@@ -40,5 +40,5 @@ def sample(model: CharModel, vocab: Vocab, prime: str = "", **options) -> str:
 __all__ = [
     "CharModel", "CheckpointError", "CorpusError", "ModelConfig", "NeuronError", "PrimeError", "SampleConfig",
     "TrainConfig", "Trace", "TrainingError", "Vocab", "generate", "load", "read_corpus", "sample", "sample_text",
-    "trace", "trace_many", "train",
+    "find_neurons", "score_text", "trace", "trace_many", "train",
 ]

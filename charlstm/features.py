@@ -293,6 +293,13 @@ def count_since_newline(text: str, char: str) -> np.ndarray:
     return (running - before_line).astype(FEATURE_DTYPE)
 
 
+def balance_since_newline(text: str, up: str, down: str) -> np.ndarray:
+    """Running count of `up` minus running count of `down` in the current line: what a counter
+    must hold. For the probe task "aaaXbbb" with up "a", down "b" -> 1 2 3 3 2 1 0, the number of
+    b's still owed after each character."""
+    return count_since_newline(text, up) - count_since_newline(text, down)
+
+
 # --------------------------------------------------------------------------------------------
 # Comments
 
@@ -572,12 +579,14 @@ FEATURES: Mapping[str, FeatureSpec] = MappingProxyType(
 )
 
 COUNT_PREFIX = "count:"
+BALANCE_PREFIX = "balance:"
 REGEX_PREFIX = "regex:"
 
 #: Descriptions of the parameterised feature forms, for help texts.
 PARAMETERISED_FEATURES: Mapping[str, str] = MappingProxyType(
     {
         COUNT_PREFIX + "CHAR": "running count of CHAR since the last newline",
+        BALANCE_PREFIX + "UPDOWN": "count of UP minus count of DOWN since the last newline (balance:ab for a^n X b^n)",
         REGEX_PREFIX + "PATTERN": "inside a match of the regular expression PATTERN",
     }
 )
@@ -610,6 +619,11 @@ def get_feature(name: str) -> FeatureFunction:
                 f"got {char!r}"
             )
         return partial(count_since_newline, char=char)
+    if name.startswith(BALANCE_PREFIX):
+        pair = name[len(BALANCE_PREFIX) :]
+        if len(pair) != 2:
+            raise ValueError(f"feature {name!r}: balance:UPDOWN needs exactly two characters, e.g. balance:ab")
+        return partial(balance_since_newline, up=pair[0], down=pair[1])
     if name.startswith(REGEX_PREFIX):
         pattern = name[len(REGEX_PREFIX) :]
         if not pattern:

@@ -202,7 +202,7 @@ def rank_units(model: CharModel, vocab: Vocab, text: str, feature: str | Callabl
 def pending_count(text: str, up: str = "a", down: str = "b") -> np.ndarray:
     """Per character: `up`s read minus `down`s written so far in the line — how many b's a counter
     still owes. "aaXbb" → 1 2 2 1 0 (each line starts again from 0)."""
-    return compute_feature(f"count:{up}", text) - compute_feature(f"count:{down}", text)
+    return compute_feature(f"balance:{up}{down}", text)
 
 
 def _is_char(chars: str) -> Callable[[str], np.ndarray]:

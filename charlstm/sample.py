@@ -7,6 +7,7 @@ made and never buffers the whole output. Knows nothing of the terminal.
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass, field
 from typing import Iterator, Sequence
 
@@ -105,6 +106,31 @@ class _StopFilter:
         return out
 
 
+class _Picker:
+    """Chooses the next character of every sample. Plain temperature sampling is Gumbel-max with
+    noise drawn from the seeded generator in blocks — two cheap ops per step instead of softmax
+    and multinomial; top-k / top-p filter the distribution and draw with multinomial."""
+
+    def __init__(self, config: SampleConfig, batch: int, vocab_size: int, device, generator):
+        self.config, self.generator = config, generator
+        self.inverse_t = 1.0 / config.temperature if config.temperature > 0 else 0.0
+        self.gumbel = config.temperature > 0 and config.top_k is None and config.top_p is None
+        self.block = max(1, min(config.length, (1 << 20) // max(batch * vocab_size, 1)))
+        self.shape, self.device = (batch, vocab_size), device
+        self.noise, self.used = None, 0
+
+    def __call__(self, logits: torch.Tensor) -> torch.Tensor:
+        if not self.gumbel:
+            return next_ids(logits, self.config, self.generator)
+        if self.noise is None or self.used == len(self.noise):
+            u = torch.rand((self.block, *self.shape), generator=self.generator, device=self.device)
+            self.noise = -torch.log(-torch.log(u.clamp_(min=1e-20)))                 # Gumbel(0, 1)
+            self.used = 0
+        noise = self.noise[self.used]
+        self.used += 1
+        return torch.add(noise, logits, alpha=self.inverse_t).argmax(dim=-1)    # argmax(l/T + G) ~ softmax(l/T)
+
+
 @torch.inference_mode()
 def generate(model: CharModel, vocab: Vocab, prime: str = "", config: SampleConfig = SampleConfig(),
              edits: Edits | None = None) -> Iterator[list[str]]:
@@ -114,30 +140,33 @@ def generate(model: CharModel, vocab: Vocab, prime: str = "", config: SampleConf
     device = next(model.parameters()).device
     stepper = model.stepper()
     B = config.num_samples
-    generator = None
-    if config.seed is not None:
-        generator = torch.Generator(device=device)
-        generator.manual_seed(config.seed)
+    generator = torch.Generator(device=device)
+    generator.manual_seed(config.seed if config.seed is not None else secrets.randbits(63))  # global RNG untouched
+    pick = _Picker(config, B, len(vocab), device, generator)
     context = prime or start_character(vocab)
     state = stepper.init_state(B)
+    hs = list(state[0].unbind(0))
+    cs = list(state[1].unbind(0)) if len(state) == 2 else None
     ids = torch.as_tensor(vocab.encode(context).astype("int64"), device=device)
     logits = None
     for char_id in ids:                                                   # read the prime
-        logits, state, _ = stepper.step(char_id.expand(B), state, edits=edits)
-    filters = [_StopFilter(config.stop) for _ in range(B)]
+        logits, _ = stepper.advance(char_id.expand(B), hs, cs, edits=edits)
+    filters = [_StopFilter(config.stop) for _ in range(B)] if config.stop else None
     chars = vocab.chars
     for _ in range(config.length):
-        nxt = next_ids(logits, config, generator)                         # (B,)
-        out = []
-        for b, char_id in enumerate(nxt.tolist()):
-            out.append(filters[b].push(chars[char_id]))
-        yield out
-        if all(f.done for f in filters):
-            return
-        logits, state, _ = stepper.step(nxt, state, edits=edits)
-    tail = [f.flush() for f in filters]
-    if any(tail):
-        yield tail
+        nxt = pick(logits)                                                # (B,)
+        picked = nxt.tolist()
+        if filters is None:
+            yield [chars[i] for i in picked]
+        else:
+            yield [f.push(chars[i]) for f, i in zip(filters, picked)]
+            if all(f.done for f in filters):
+                return
+        logits, _ = stepper.advance(nxt, hs, cs, edits=edits)
+    if filters is not None:
+        tail = [f.flush() for f in filters]
+        if any(tail):
+            yield tail
 
 
 def sample_text(model: CharModel, vocab: Vocab, prime: str = "", config: SampleConfig = SampleConfig(),

@@ -42,9 +42,9 @@ class TrainConfig:
 
     batch_size: int = 64              # B parallel streams
     seq_len: int = 100                # T characters per BPTT window
-    learning_rate: float = 2e-3       # peak, after warmup
+    learning_rate: float = 3e-3       # peak, after warmup
     min_lr_ratio: float = 0.1         # cosine decays to learning_rate * this
-    warmup_steps: int = 50
+    warmup_steps: int = 20
     weight_decay: float = 0.01        # AdamW, on matrices only
     grad_clip: float = 5.0            # max global gradient norm
     max_steps: int | None = None      # budget in steps …
@@ -296,7 +296,8 @@ def _train(corpus: Corpus, out: Path, model_config, config, resume, source, on_e
             state = tuple(saved.tensors[f"state.{i}"][:, rows].to(dev) for i in range(len(model.init_state(1))))
         if "rng.torch" in saved.tensors:
             torch.set_rng_state(saved.tensors["rng.torch"])
-        _truncate_metrics(out / "metrics.jsonl", step)
+        if cluster.main:  # rank 0 alone owns the log
+            _truncate_metrics(out / "metrics.jsonl", step)
     elif (out / ckpt.LATEST).exists():
         raise TrainingError(f"{out} already holds a run; pass --resume to continue it or --out to start another")
 

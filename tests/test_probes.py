@@ -7,6 +7,8 @@ by default; the selective counter and the copy task run with `pytest -m slow`.
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -84,7 +86,7 @@ def test_counter_writes_exactly_n_bs_for_every_n_in_the_training_range(counter):
 
 
 def test_the_counting_unit_is_found_and_does_the_counting(counter):
-    _, model, vocab = counter
+    run, model, vocab = counter
     report = probes.counter_report(model, vocab, max_n=10, trials=4)
     # Ranked like `inspect --find`: its cell follows the b's still owed over whole lines, and the
     # number of a's read over the a's.
@@ -92,6 +94,12 @@ def test_the_counting_unit_is_found_and_does_the_counting(counter):
     text = "".join(line + "\n" for line in synthetic.generate("counter", 200, 11))
     ranked = probes.rank_units(model, vocab, text, probes.pending_count)
     assert (ranked[0].layer, ranked[0].unit) == (report.unit.layer, report.unit.unit)
+    # The command line finds the same unit with the built-in feature.
+    (tmp := run / "counter-test.txt").write_text(text)
+    found = run_cli("inspect", str(run), "--find", "balance:ab", "--vector", "cell", "--text-file", str(tmp),
+                    "--format", "json")
+    best = json.loads(found.stdout)["units"][0]
+    assert (best["layer"], best["unit"]) == (report.unit.layer, report.unit.unit) and abs(best["r"]) >= 0.9, best
     # Knock it out and the model miscounts.
     ablated = probes.counter_ablation(model, vocab, report.unit)
     assert ablated.changed >= 0.5 and ablated.target <= 0.5, ablated
