@@ -125,19 +125,8 @@ def run_reference(train_ids, val_ids, vocab, marks):
     gen = torch.Generator().manual_seed(0)
     val_np = val_ids.numpy()
     return _timed_loop(model, opt, train_ids,
-                       lambda: evaluate(_as_charmodel(model), val_np, 100, torch.device("cpu")) * LN2,
+                       lambda: evaluate(model, val_np, 100, torch.device("cpu")) * LN2,
                        marks, gen, batch=64, seq_len=100, lr_at=None, clip=None, forward=lambda x: model(x)[0])
-
-
-class _as_charmodel(nn.Module):
-    """Adapter so the reference LSTM is scored by the same evaluator as charlstm."""
-
-    def __init__(self, model):
-        super().__init__()
-        self.model = model
-
-    def forward(self, x, state=None):
-        return self.model(x, state)
 
 
 def _timed_loop(model, opt, train_ids, score, marks, gen, batch, seq_len, lr_at, clip, forward):

@@ -16,13 +16,11 @@ Shape legend: B batch, T time, V vocab, E embedding, H hidden, L layers, G gates
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass
 from typing import Mapping
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 #: What a trace records for each cell type, in the order the step computes them.
 CELL_VECTORS: Mapping[str, tuple[str, ...]] = {
@@ -238,7 +236,3 @@ def _apply_edits(values: torch.Tensor, layer: int, edits: Edits | None) -> torch
         values[:, unit] = v
     return values
 
-
-def surprisal_bits(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Per-character surprisal in bits: −log2 p(target)."""
-    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1).long(), reduction="none").view(targets.shape) / math.log(2.0)

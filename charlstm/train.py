@@ -387,7 +387,7 @@ def _train(corpus: Corpus, out: Path, model_config, config, resume, source, on_e
     emit(Event("start", step, config.max_steps, elapsed_before, config.time_budget,
                text=f"{model.num_parameters:,} parameters, {len(vocab)} characters, {len(train_ids):,} training / "
                     f"{len(val_ids):,} validation characters, device {dev}"))
-    window_loss, window_steps, window_t = 0.0, 0, time.perf_counter()
+    window_loss, window_steps = 0.0, 0
     train_time, train_chars = 0.0, 0
     last_eval_cost = 0.0
     interrupted, last_eval_step = False, -1
@@ -402,7 +402,7 @@ def _train(corpus: Corpus, out: Path, model_config, config, resume, source, on_e
             if cluster.agree(done):
                 break
             t_step = time.perf_counter()
-            epoch, k = layout.position(step)
+            _, k = layout.position(step)
             if k == 0:  # a new epoch starts the streams at a new offset: the carried state is stale
                 state = None
             x, y = _batch(train_ids, layout, step, dev)
