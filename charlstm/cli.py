@@ -6,7 +6,6 @@ Results (samples, traces) go to stdout; progress and diagnostics go to stderr, s
 
 from __future__ import annotations
 
-import codecs
 import os
 import re
 import signal
@@ -19,7 +18,7 @@ from click.core import ParameterSource
 
 from . import checkpoint as ckpt
 from .checkpoint import CheckpointError
-from .data import Corpus, CorpusError, corpus_files, default_corpus_path, prepare, read_corpus
+from .data import Corpus, CorpusError, corpus_files, default_corpus_path, prepare, read_corpus, read_tail, read_text_file
 from .features import PARAMETERISED_FEATURES, feature_names
 from .model import GATE_VECTORS, ModelConfig
 from .neurons import NeuronError, check_neuron, trace
@@ -302,7 +301,7 @@ def sample(checkpoint, length, temperature, top_k, top_p, prime, prime_file, sto
     loaded, model, path = _load(checkpoint, device)
     edits = parse_edits(clamps, ablations, loaded.config)
     if prime_file:
-        prime = read_corpus([prime_file]) if Path(prime_file).stat().st_size > 1 else Path(prime_file).read_text("utf-8")
+        prime = read_text_file(prime_file)
     config = SampleConfig(length=length, temperature=temperature, top_k=top_k, top_p=top_p, num_samples=num_samples,
                           seed=seed, stop=tuple(unescape(s) for s in stop), unknown=unknown)
     prime = prepare_prime(loaded.vocab, prime, unknown)
@@ -397,22 +396,6 @@ def _parse_vectors(spec: str | None, config: ModelConfig, default: tuple[str, ..
     return list(dict.fromkeys(names))
 
 
-def _file_tail(path: Path, encoding: str, length: int) -> str:
-    """At least the last `length` characters of a file (all of it if shorter), reading only the end of
-    a big UTF-8 file."""
-    size = path.stat().st_size
-    budget = 4 * length + 4                                # a UTF-8 character is at most 4 bytes
-    if size <= budget or codecs.lookup(encoding).name != "utf-8":
-        return read_corpus([path], encoding=encoding) if size > 1 else path.read_text(encoding)
-    with open(path, "rb") as f:
-        f.seek(size - budget)
-        raw = f.read()
-    start = 0
-    while start < len(raw) and 0x80 <= raw[start] < 0xC0:  # skip the rest of a character cut in two
-        start += 1
-    return raw[start:].decode(encoding)
-
-
 def _corpus_tail(loaded, length: int) -> tuple[str, str] | None:
     """The last `length` characters of the corpus the model was trained on, if its files are still
     there, and a note saying how much of that the model held out (never trained on)."""
@@ -424,7 +407,7 @@ def _corpus_tail(loaded, length: int) -> tuple[str, str] | None:
     parts: list[str] = []
     try:
         for path in reversed(paths):
-            parts.insert(0, _file_tail(path, encoding, length))
+            parts.insert(0, read_tail(path, length, encoding))
             if sum(map(len, parts)) >= length:
                 break
     except (CorpusError, OSError, UnicodeDecodeError, LookupError):

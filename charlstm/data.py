@@ -170,6 +170,33 @@ def read_corpus(paths: Sequence[str | os.PathLike], glob: str | None = None, enc
     return text
 
 
+def read_text_file(path: str | os.PathLike, encoding: str = "utf-8") -> str:
+    """One text file, decoded with the same strict checks as a corpus but without the corpus's size
+    rules: a prime or a text to inspect may be a single character."""
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as error:
+        raise CorpusError(f"{path}: cannot read ({error.strerror})") from None
+    return _decode(raw, str(path), encoding)
+
+
+def read_tail(path: str | os.PathLike, length: int, encoding: str = "utf-8") -> str:
+    """At least the last `length` characters of a text file (all of it if shorter), reading only
+    the end of a big UTF-8 file."""
+    path = Path(path)
+    size = path.stat().st_size
+    budget = 4 * length + 4                                # a UTF-8 character is at most 4 bytes
+    if size <= budget or codecs.lookup(encoding).name != "utf-8":
+        return read_text_file(path, encoding)
+    with open(path, "rb") as f:
+        f.seek(size - budget)
+        raw = f.read()
+    start = 0
+    while start < len(raw) and 0x80 <= raw[start] < 0xC0:  # skip the rest of a character cut in two
+        start += 1
+    return raw[start:].decode(encoding)
+
+
 # --------------------------------------------------------------------------------------------
 # Vocabulary
 

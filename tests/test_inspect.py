@@ -144,10 +144,10 @@ def test_usage_errors(trained_run, args, message):
 
 
 def test_corpus_tail_reads_only_the_end_of_a_big_utf8_file(tmp_path, chinese_text):
-    from charlstm.cli import _file_tail
+    from charlstm.data import read_tail
 
     path = tmp_path / "poems.txt"
     path.write_text(chinese_text, encoding="utf-8")
-    tail = _file_tail(path, "utf-8", 100)
+    tail = read_tail(path, 100, "utf-8")
     assert chinese_text.endswith(tail) and 100 <= len(tail) < len(chinese_text)
-    assert _file_tail(path, "utf-8", 10**6) == chinese_text
+    assert read_tail(path, 10**6, "utf-8") == chinese_text
