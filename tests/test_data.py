@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from charlstm.data import CorpusError, Vocab, corpus_files, fit_layout, read_corpus, split, stream_batch
+from charlstm.data import CharSet, CorpusError, Vocab, corpus_files, fit_layout, read_corpus, split, stream_batch
 
 
 @pytest.mark.parametrize("text", ["To be, or not to be", "床前明月光，疑是地上霜。\n", "emoji 😀🎉 ok", "a\r\nb\r\n", "tab\there"])
@@ -28,6 +28,33 @@ def test_encode_rejects_unknown_characters():
     with pytest.raises(KeyError, match="世"):
         vocab.encode("ab世")
     assert vocab.unknown("xaby世x") == ["x", "y", "世"]
+
+
+def test_byte_route_and_code_point_route_agree():
+    """ASCII/Latin-1 text takes bytes.translate, other text the code-point table; unsorted
+    vocabularies, unknown characters and Latin-1 ids past 254 (no room for the 'unknown' mark)
+    must all come out the same as a plain dictionary lookup."""
+    latin = "".join(chr(c) for c in range(32, 256)) + "\n\r\t"
+    wide = "".join(chr(0x4E00 + k) for k in range(300))
+    for chars in (list("zyx ab\n\"'"), list(latin[::-1]), list(wide + latin)):   # the last: Latin-1 ids ≥ 300
+        vocab = Vocab(chars)
+        text = "".join(chars[(7 * k) % len(chars)] for k in range(5000))
+        want = np.array([vocab.index[c] for c in text])
+        assert np.array_equal(vocab.encode(text), want)
+        narrow = "".join(c for c in text if ord(c) < 256)
+        assert np.array_equal(vocab.encode(narrow), [vocab.index[c] for c in narrow])
+    with pytest.raises(KeyError, match="q"):
+        Vocab(list("zyx ab")).encode("ab q")
+    with pytest.raises(KeyError, match="é"):
+        Vocab(list("zyx ab")).encode("abé")
+
+
+def test_charset_over_pieces_equals_set_of_the_whole():
+    pieces = ["plain ascii\n", "café ÿ", "", "床前明月光 😀", "more ascii ~", "\x00\x7f\x80"]
+    chars = CharSet()
+    for piece in pieces:
+        chars.add(piece)
+    assert chars.chars() == sorted(set("".join(pieces)))
 
 
 def test_streams_are_contiguous_across_batches(shakespeare_text):

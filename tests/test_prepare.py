@@ -22,6 +22,16 @@ def test_streaming_in_tiny_chunks_equals_in_memory(tmp_path, chinese_text, shake
     np.testing.assert_array_equal(streamed.ids, whole.ids)
 
 
+def test_other_encodings_hash_the_text_not_the_bytes(tmp_path):
+    text = "Crème brûlée, señor.\r\nÀ bientôt!\n" * 50
+    path = tmp_path / "latin.txt"
+    path.write_bytes(text.encode("latin-1"))
+    streamed = prepare([path], encoding="latin-1", chunk_bytes=5)
+    whole = Corpus.from_text(text)
+    assert streamed.fingerprint == whole.fingerprint and streamed.vocab == whole.vocab
+    np.testing.assert_array_equal(streamed.ids, whole.ids)
+
+
 def test_cache_is_written_reused_and_invalidated(tmp_path):
     corpus = tmp_path / "c.txt"
     corpus.write_text("hello world\n" * 1000)
