@@ -3,7 +3,8 @@
 Holds `ModelConfig` and `CharModel`. Two routes through the same weights:
 
 * `CharModel.forward` runs the fused `nn.LSTM` / `nn.GRU` / `nn.RNN` over whole sequences — the fast
-  path for training and for scoring text.
+  path for training and for scoring text — or, for the peephole and coupled-gate LSTMs, the explicit
+  cells of `cells.py` (plain PyTorch ops with a hand-derived backward).
 * `CharModel.stepper()` returns a `Stepper` that advances every layer by one character with plain
   matrix products. It serves sampling (a batch-1 step through the fused module takes the slow
   oneDNN route on CPU) and inspection: with `record=True` it returns every gate of every layer.
@@ -22,19 +23,27 @@ from typing import Mapping
 import torch
 import torch.nn as nn
 
+from .cells import ExplicitLSTM, gate_step
+
 #: What a trace records for each cell type, in the order the step computes them.
 CELL_VECTORS: Mapping[str, tuple[str, ...]] = {
     "lstm": ("input", "forget", "candidate", "output", "cell", "hidden"),
+    # and what the cell state adds to each gate's preactivation through its peephole weights
+    "peephole": ("input", "forget", "candidate", "output", "cell", "hidden", "peep_input", "peep_forget", "peep_output"),
+    "coupled": ("input", "forget", "candidate", "output", "cell", "hidden"),    # input = 1 − forget
     "gru": ("reset", "update", "candidate", "hidden"),
     "rnn": ("hidden",),
 }
 #: Vectors bounded in 0..1 (gates); the rest are signed.
 GATE_VECTORS = frozenset({"input", "forget", "output", "reset", "update"})
 
-_GATES_PER_CELL = {"lstm": 4, "gru": 3, "rnn": 1}
 _FUSED = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
+#: Every cell `--cell` accepts: the fused three, then the explicit LSTM variants of cells.py.
+CELLS = (*_FUSED, "peephole", "coupled")
+#: Cells with a cell state c next to the hidden state h.
+LSTM_LIKE = frozenset({"lstm", "peephole", "coupled"})
 
-State = tuple[torch.Tensor, ...]  # LSTM: (h, c); GRU, RNN: (h,); each (L, B, H)
+State = tuple[torch.Tensor, ...]  # LSTM-like: (h, c); GRU, RNN: (h,); each (L, B, H)
 
 
 @dataclass(frozen=True)
@@ -42,15 +51,15 @@ class ModelConfig:
     """Architecture of a character model; stored in every checkpoint."""
 
     vocab_size: int
-    cell: str = "lstm"          # lstm | gru | rnn
+    cell: str = "lstm"          # lstm | gru | rnn | peephole | coupled
     embedding_size: int = 64    # E: width of a character's learned vector
     hidden_size: int = 256      # H: units per layer
     num_layers: int = 2         # L
     dropout: float = 0.0        # between layers and before the head, training only
 
     def __post_init__(self) -> None:
-        if self.cell not in _FUSED:
-            raise ValueError(f"cell must be one of {', '.join(_FUSED)}, not {self.cell!r}")
+        if self.cell not in CELLS:
+            raise ValueError(f"cell must be one of {', '.join(CELLS)}, not {self.cell!r}")
         if min(self.vocab_size, self.embedding_size, self.hidden_size, self.num_layers) < 1:
             raise ValueError("vocab_size, embedding_size, hidden_size and num_layers must be positive")
         if not 0.0 <= self.dropout < 1.0:
@@ -63,46 +72,51 @@ class ModelConfig:
     def vectors(self) -> tuple[str, ...]:
         return CELL_VECTORS[self.cell]
 
+    @property
+    def has_cell_state(self) -> bool:
+        return self.cell in LSTM_LIKE
+
+    @property
+    def explicit(self) -> bool:
+        """True when the recurrent layers are cells.ExplicitLSTM rather than a fused PyTorch module."""
+        return self.cell not in _FUSED
+
 
 class CharModel(nn.Module):
-    """Predicts the next character from the characters so far, carrying a recurrent state."""
+    """Predicts the next character from the characters so far, carrying a recurrent state.
+
+    Every weight and bias starts as PyTorch initialises it. In particular there is no forget-gate
+    bias of 1 (char-rnn's choice): on tiny-shakespeare it left validation 0.10–0.14 nats/char worse
+    after 500 steps, in the reference loop and in charlstm's own (see benchmarks/README.md).
+    """
 
     def __init__(self, config: ModelConfig):
         super().__init__()
         self.config = config
         self.embed = nn.Embedding(config.vocab_size, config.embedding_size)
-        self.rnn = _FUSED[config.cell](
-            config.embedding_size,
-            config.hidden_size,
-            config.num_layers,
-            batch_first=True,
-            dropout=config.dropout if config.num_layers > 1 else 0.0,
-        )
+        dropout = config.dropout if config.num_layers > 1 else 0.0
+        if config.explicit:
+            self.rnn = ExplicitLSTM(config.cell, config.embedding_size, config.hidden_size, config.num_layers, dropout)
+        else:
+            self.rnn = _FUSED[config.cell](config.embedding_size, config.hidden_size, config.num_layers,
+                                           batch_first=True, dropout=dropout)
         self.drop = nn.Dropout(config.dropout)
         self.head = nn.Linear(config.hidden_size, config.vocab_size)
-        if config.cell == "lstm":
-            # nn.LSTM packs gates as (i, f, g, o); a forget bias of 1 lets early training keep
-            # memory instead of forgetting it at every step (as char-rnn does).
-            H = config.hidden_size
-            with torch.no_grad():
-                for layer in range(config.num_layers):
-                    getattr(self.rnn, f"bias_ih_l{layer}")[H : 2 * H].fill_(1.0)
-                    getattr(self.rnn, f"bias_hh_l{layer}")[H : 2 * H].zero_()
 
     def init_state(self, batch_size: int, device: torch.device | str | None = None) -> State:
         c = self.config
         device = device if device is not None else self.head.weight.device
         zeros = lambda: torch.zeros(c.num_layers, batch_size, c.hidden_size, device=device)  # noqa: E731
-        return (zeros(), zeros()) if c.cell == "lstm" else (zeros(),)
+        return (zeros(), zeros()) if c.has_cell_state else (zeros(),)
 
     def forward(self, idx: torch.Tensor, state: State | None = None) -> tuple[torch.Tensor, State]:
         emb = self.drop(self.embed(idx))                    # (B, T, E)
         if state is None:
             out, new = self.rnn(emb)
         else:
-            out, new = self.rnn(emb, state if self.config.cell == "lstm" else state[0])
+            out, new = self.rnn(emb, state if self.config.has_cell_state else state[0])
         logits = self.head(self.drop(out))                  # out (B, T, H) → logits (B, T, V)
-        return logits, (tuple(new) if self.config.cell == "lstm" else (new,))
+        return logits, (tuple(new) if self.config.has_cell_state else (new,))
 
     def layer_weights(self, layer: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """(W_ih (G·H, in), W_hh (G·H, H), b_ih (G·H,), b_hh (G·H,)) of one layer, 0-based."""
@@ -130,6 +144,7 @@ class Stepper:
     * deeper layers multiply [x, h] by one stacked matrix, one GEMM instead of two.
     The math is exactly the fused module's (gate order and equations as in PyTorch's docs), so it
     serves sampling, tracing and neuron edits. Build it after training: it copies the weights.
+    The peephole and coupled cells take the same route to their preactivations, then `cells.gate_step`.
     """
 
     @torch.no_grad()
@@ -154,6 +169,7 @@ class Stepper:
                 stacked = torch.cat([w_ih, w_hh], dim=1).t().contiguous()   # (2H, G·H)
                 self.layers.append((stacked, (b_ih + b_hh).contiguous()))
         self.b_hh0 = model.layer_weights(0)[3].clone()
+        self.peepholes = [model.rnn.peephole(k).detach().clone() for k in range(c.num_layers)] if c.cell == "peephole" else None
         self.head_w = model.head.weight.t().contiguous()                   # (H, V)
         self.head_b = model.head.bias.clone()
         self.H = H
@@ -161,7 +177,7 @@ class Stepper:
 
     def init_state(self, batch_size: int) -> State:
         zeros = lambda: torch.zeros(self.config.num_layers, batch_size, self.H, device=self.device)  # noqa: E731
-        return (zeros(), zeros()) if self.cell == "lstm" else (zeros(),)
+        return (zeros(), zeros()) if self.config.has_cell_state else (zeros(),)
 
     @torch.inference_mode()
     def step(self, ids: torch.Tensor, state: State, record: bool = False, edits: Edits | None = None):
@@ -171,9 +187,9 @@ class Stepper:
         after each update, so what the model does next is what it does with that unit pinned.
         """
         hs = list(state[0].unbind(0))
-        cs = list(state[1].unbind(0)) if self.cell == "lstm" else None
+        cs = list(state[1].unbind(0)) if self.config.has_cell_state else None
         logits, recorded = self.advance(ids, hs, cs, record, edits)
-        new_state = (torch.stack(hs), torch.stack(cs)) if self.cell == "lstm" else (torch.stack(hs),)
+        new_state = (torch.stack(hs), torch.stack(cs)) if cs is not None else (torch.stack(hs),)
         return logits, new_state, recorded
 
     def advance(self, ids: torch.Tensor, hs: list[torch.Tensor], cs: list[torch.Tensor] | None,
@@ -216,6 +232,17 @@ class Stepper:
                     cs[layer] = c
                     if record:
                         recorded.append({"input": i, "forget": f, "candidate": g, "output": o, "cell": c, "hidden": h})
+                elif self.cell in LSTM_LIKE:
+                    peep = self.peepholes[layer] if self.peepholes else None
+                    edit = (lambda c, layer=layer: _apply_edits(c, layer, edits)) if edits else None
+                    c_prev = cs[layer]
+                    i, f, g, o, c, h = gate_step(self.cell, gates, c_prev, peep, edit)
+                    cs[layer] = c
+                    if record:
+                        recorded.append({"input": i, "forget": f, "candidate": g, "output": o, "cell": c, "hidden": h})
+                        if peep is not None:
+                            recorded[-1].update(peep_input=peep[0] * c_prev, peep_forget=peep[1] * c_prev,
+                                                peep_output=peep[2] * c)
                 else:
                     h = _apply_edits(torch.tanh(gates), layer, edits)
                     if record:

@@ -114,6 +114,8 @@ def _single_layers(model: CharModel) -> list[nn.Module]:
     each layer's whole output sequence comes out of the fast kernel. Built on the meta device first
     so that no random initialisation touches the global RNG."""
     c, rnn = model.config, model.rnn
+    if c.explicit:  # the explicit cells record their own gates: see _trace_chunk
+        return [rnn] * c.num_layers
     modules = []
     for layer in range(c.num_layers):
         kwargs = {"nonlinearity": rnn.nonlinearity} if c.cell == "rnn" else {}
@@ -274,9 +276,10 @@ def trace_many(model: CharModel, vocab: Vocab, texts: Sequence[str], vectors: Se
                 for layer in range(L)]                                                # (T, B, H) each
     logits_all = torch.empty(T, B, V, device=device)                                  # (T, B, V)
     cells = _single_layers(model)
-    weights = [_GateWeights(model, layer) if set(recorded[layer]) - {"hidden"} else None for layer in range(L)]
+    weights = [_GateWeights(model, layer) if set(recorded[layer]) - {"hidden"} and not config.explicit else None
+               for layer in range(L)]
     zeros = torch.zeros(B, H, device=device)
-    states: list[tuple[torch.Tensor, ...]] = [(zeros, zeros) if config.cell == "lstm" else (zeros,) for _ in range(L)]
+    states: list[tuple[torch.Tensor, ...]] = [(zeros, zeros) if config.has_cell_state else (zeros,) for _ in range(L)]
     for start in range(0, T, chunk):
         _trace_chunk(model, cells, weights, ids[start : start + chunk], states,
                      [{name: buffer[start : start + chunk] for name, buffer in layer.items()} for layer in recorded],
@@ -303,6 +306,13 @@ def _trace_chunk(model: CharModel, cells: list[nn.Module], weights: list, ids: t
     x = model.embed(ids)                                                              # (t, B, E)
     for layer, cell in enumerate(cells):
         state = states[layer]
+        if model.config.explicit:  # one pass of the explicit cell gives every vector
+            values = cell.trace_layer(layer, x, state[0], state[1])
+            for name, buffer in keep[layer].items():
+                buffer.copy_(values[name])
+            states[layer] = (values["hidden"][-1], values["cell"][-1])
+            x = values["hidden"]
+            continue
         if model.config.cell == "lstm":
             h, (h_n, c_n) = cell(x, (state[0][None], state[1][None]))                 # h (t, B, H)
             states[layer] = (h_n[0], c_n[0])

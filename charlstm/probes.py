@@ -300,8 +300,8 @@ class GateReport:
 def selective_gate_report(model: CharModel, vocab: Vocab, unit: RankedUnit | None = None, *,
                           seed: int = 2000, lines: int = 300) -> GateReport:
     """Mean input gate of the counting unit on X vs on a, over the prompts of held-out lines."""
-    if model.config.cell != "lstm":
-        raise NeuronError("input gates exist only in an LSTM")
+    if not model.config.has_cell_state:
+        raise NeuronError("input gates exist only in an LSTM (lstm, peephole or coupled cell)")
     text = "".join(line + NEWLINE for line in synthetic.generate("selective-counter", lines, seed))
     if unit is None:
         unit = rank_units(model, vocab, text, pending_count, vector="cell")[0]
@@ -378,7 +378,7 @@ def memorizer_report(model: CharModel, vocab: Vocab, *, max_gap: int = 10, trial
 
     held_out = synthetic.generate("memorizer", 400, seed + 1, max_gap=max_gap)
     text = "".join(line + NEWLINE for line in held_out)
-    values = trace_many(model, vocab, [text], vectors=["cell" if model.config.cell == "lstm" else "hidden"])[0]
+    values = trace_many(model, vocab, [text], vectors=["cell" if model.config.has_cell_state else "hidden"])[0]
     values = next(iter(values.layers[layer - 1].values())).numpy()          # (T, H)
     spans, letters, start = [], [], 0
     for line in held_out:

@@ -79,9 +79,10 @@ def test_clamping_changes_the_text_and_ablate_is_clamp_at_zero(trained_run):
 
 def test_edits_hold_for_a_batch_of_samples_too(trained_run):
     args = ("--num-samples", "3", "--stop", "\\n", "--seed", "2", "--length", "80")
-    one_by_one = run_cli("sample", str(trained_run), "--clamp", "1:0=2.5", "--num-samples", "1", "--stop", "\\n",
+    edits = ("--clamp", "1:0=3", "--clamp", "2:5=3", "--clamp", "2:9=-3")
+    one_by_one = run_cli("sample", str(trained_run), *edits, "--num-samples", "1", "--stop", "\\n",
                          "--seed", "2", "--length", "80")
-    batch = run_cli("sample", str(trained_run), "--clamp", "1:0=2.5", *args)
+    batch = run_cli("sample", str(trained_run), *edits, *args)
     plain = run_cli("sample", str(trained_run), *args)
     assert batch.exit_code == 0 and one_by_one.exit_code == 0
     assert batch.stdout != plain.stdout and len(batch.stdout.rstrip("\n").split("\n")) == 3

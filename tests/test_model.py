@@ -8,7 +8,7 @@ import torch
 from charlstm.model import CharModel, ModelConfig
 
 
-@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn", "peephole", "coupled"])
 def test_explicit_step_matches_fused_forward(cell):
     torch.manual_seed(0)
     model = CharModel(ModelConfig(vocab_size=30, cell=cell, embedding_size=12, hidden_size=24, num_layers=3)).eval()
@@ -39,14 +39,6 @@ def test_lstm_gates_are_consistent():
         assert ((g[name] > 0) & (g[name] < 1)).all()
     torch.testing.assert_close(g["cell"], g["forget"] * prev_c + g["input"] * g["candidate"])
     torch.testing.assert_close(g["hidden"], g["output"] * torch.tanh(g["cell"]))
-
-
-def test_forget_bias_starts_at_one():
-    model = CharModel(ModelConfig(vocab_size=5, hidden_size=8, num_layers=2))
-    for layer in range(2):
-        bias = model.rnn.bias_ih_l0 if layer == 0 else model.rnn.bias_ih_l1
-        hh = getattr(model.rnn, f"bias_hh_l{layer}")
-        torch.testing.assert_close((bias + hh)[8:16], torch.ones(8))
 
 
 def test_edits_pin_a_unit():

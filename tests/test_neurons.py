@@ -20,7 +20,7 @@ TEXTS = ['abc "def" gh\nhg fed\n' * 6, "h", "ab'c d", ""]
 
 
 def _model(cell: str, layers: int = 3, hidden: int = 12) -> CharModel:
-    torch.manual_seed({"lstm": 0, "gru": 1, "rnn": 2}[cell])
+    torch.manual_seed({"lstm": 0, "gru": 1, "rnn": 2, "peephole": 3, "coupled": 4}[cell])
     return CharModel(ModelConfig(vocab_size=len(VOCAB), cell=cell, embedding_size=6, hidden_size=hidden,
                                  num_layers=layers)).eval()
 
@@ -42,7 +42,7 @@ def _stepped(model: CharModel, texts: list[str]):
     return ids, logits, gates
 
 
-@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn", "peephole", "coupled"])
 def test_trace_matches_the_explicit_step_and_the_fused_forward(cell):
     model = _model(cell)
     traces = trace_many(model, VOCAB, TEXTS, chunk=7)          # chunks of 7: the state crosses many boundaries
