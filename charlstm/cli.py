@@ -20,7 +20,7 @@ from . import checkpoint as ckpt
 from .checkpoint import CheckpointError
 from .data import Corpus, CorpusError, corpus_files, default_corpus_path, prepare, read_corpus, read_tail, read_text_file
 from .features import PARAMETERISED_FEATURES, feature_names
-from .model import GATE_VECTORS, ModelConfig
+from .model import CELLS, GATE_VECTORS, ModelConfig
 from .neurons import NeuronError, check_neuron, trace
 from .sample import UNKNOWN_POLICIES, PrimeError, SampleConfig, generate, prepare_prime
 from .synthetic import DEFAULT_COUNT, TASKS, task_parameters
@@ -117,7 +117,8 @@ def _default_out(files: list, root: Path = ckpt.DEFAULT_ROOT) -> Path:
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="Run directory. [default: checkpoints/<corpus-name>/]")
 @click.option("--resume", is_flag=True, help="Continue the run in --out (default: the most recent run) exactly where it stopped.")
-@click.option("--cell", type=click.Choice(["lstm", "gru", "rnn"]), default=ModelConfig.cell, show_default=True)
+@click.option("--cell", type=click.Choice(CELLS), default=ModelConfig.cell, show_default=True,
+              help="lstm, gru, rnn: PyTorch's fused kernels; peephole, coupled: explicit LSTM variants (cells.py)")
 @click.option("--hidden-size", type=click.IntRange(1), default=ModelConfig.hidden_size, show_default=True)
 @click.option("--num-layers", type=click.IntRange(1), default=ModelConfig.num_layers, show_default=True)
 @click.option("--embedding-size", type=click.IntRange(1), default=ModelConfig.embedding_size, show_default=True)
@@ -126,6 +127,9 @@ def _default_out(files: list, root: Path = ckpt.DEFAULT_ROOT) -> Path:
 @click.option("--seq-len", type=click.IntRange(1), default=TrainConfig.seq_len, show_default=True)
 @click.option("--lr", type=click.FloatRange(0, min_open=True), default=TrainConfig.learning_rate, show_default=True)
 @click.option("--warmup-steps", type=click.IntRange(0), default=TrainConfig.warmup_steps, show_default=True)
+@click.option("--lr-decay", "decay_fraction", type=click.FloatRange(0, 1), default=TrainConfig.decay_fraction,
+              show_default=True, help="Last fraction of the budget over which the learning rate decays (cosine) to a "
+                                      "tenth; 1 decays from the start, 0 keeps it constant.")
 @click.option("--weight-decay", type=click.FloatRange(0), default=TrainConfig.weight_decay, show_default=True)
 @click.option("--grad-clip", type=click.FloatRange(0, min_open=True), default=TrainConfig.grad_clip, show_default=True)
 @click.option("--max-steps", type=click.IntRange(1), default=None, help="Stop after this many steps.")
@@ -141,7 +145,7 @@ def _default_out(files: list, root: Path = ckpt.DEFAULT_ROOT) -> Path:
 @click.option("--device", default=None, help="cpu, cuda, cuda:1 … [default: cuda if present, else cpu]")
 @click.pass_context
 def train(ctx: click.Context, corpus, glob_pattern, encoding, out, resume, cell, hidden_size, num_layers, embedding_size,
-          dropout, batch_size, seq_len, lr, warmup_steps, weight_decay, grad_clip, max_steps, time_budget, eval_every,
+          dropout, batch_size, seq_len, lr, warmup_steps, decay_fraction, weight_decay, grad_clip, max_steps, time_budget, eval_every,
           val_fraction, log_every, preview_chars, seed, device):
     """Train a character model on CORPUS (files, directories, or - for stdin; default: bundled Shakespeare).
 
@@ -152,7 +156,7 @@ def train(ctx: click.Context, corpus, glob_pattern, encoding, out, resume, cell,
     if max_steps is not None and not _explicit(ctx, "time_budget"):
         seconds = None
     config = TrainConfig(batch_size=batch_size, seq_len=seq_len, learning_rate=lr, warmup_steps=warmup_steps,
-                         weight_decay=weight_decay, grad_clip=grad_clip, max_steps=max_steps, time_budget=seconds,
+                         decay_fraction=decay_fraction, weight_decay=weight_decay, grad_clip=grad_clip, max_steps=max_steps, time_budget=seconds,
                          eval_every=eval_every, val_fraction=val_fraction, log_every=log_every,
                          preview_chars=preview_chars, seed=seed)
     if resume:
@@ -330,7 +334,7 @@ def sample(checkpoint, length, temperature, top_k, top_p, prime, prime_file, sto
 
 
 def _edit_vector(config: ModelConfig) -> str:
-    return "cell" if config.cell == "lstm" else "hidden"
+    return "cell" if config.has_cell_state else "hidden"
 
 
 def parse_edits(clamps: tuple[str, ...], ablations: tuple[str, ...], config: ModelConfig) -> dict[tuple[int, int], float]:

@@ -43,7 +43,8 @@ class TrainConfig:
     batch_size: int = 64              # B parallel streams
     seq_len: int = 100                # T characters per BPTT window
     learning_rate: float = 3e-3       # peak, after warmup
-    min_lr_ratio: float = 0.1         # cosine decays to learning_rate * this
+    min_lr_ratio: float = 0.1         # cosine decays to learning_rate * this …
+    decay_fraction: float = 1.0       # … over this last fraction of the budget (steps or time)
     warmup_steps: int = 20
     weight_decay: float = 0.01        # AdamW, on matrices only
     grad_clip: float = 5.0            # max global gradient norm
@@ -62,6 +63,8 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, values: dict) -> "TrainConfig":
         known = {f.name for f in fields(cls)}
+        if values and "decay_fraction" not in values:  # saved before the field existed: cosine from the start
+            values = {**values, "decay_fraction": 1.0}
         return cls(**{k: v for k, v in values.items() if k in known})
 
 
@@ -93,12 +96,17 @@ class TrainResult:
 
 
 def learning_rate(config: TrainConfig, step: int, progress: float) -> float:
-    """Linear warmup over warmup_steps, then cosine from the peak to min_lr_ratio·peak as progress → 1."""
+    """Linear warmup over warmup_steps; the peak until the last decay_fraction of the budget; then
+    cosine from the peak to min_lr_ratio·peak as progress → 1 (decay_fraction 1: cosine throughout)."""
     peak = config.learning_rate
     if step < config.warmup_steps:
         return peak * (step + 1) / config.warmup_steps
+    start = 1.0 - config.decay_fraction
+    if progress <= start or config.decay_fraction <= 0:
+        return peak
     floor = peak * config.min_lr_ratio
-    return floor + (peak - floor) * 0.5 * (1.0 + math.cos(math.pi * min(max(progress, 0.0), 1.0)))
+    phase = min((progress - start) / config.decay_fraction, 1.0)
+    return floor + (peak - floor) * 0.5 * (1.0 + math.cos(math.pi * phase))
 
 
 def pick_device(device: str | None = None) -> torch.device:

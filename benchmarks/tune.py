@@ -1,0 +1,126 @@
+"""Training choices at an equal number of steps: how charlstm's defaults were chosen.
+
+    python benchmarks/tune.py SPEC [SPEC ...] [--steps 500]
+
+Each SPEC trains a 2×256 LSTM (embedding 64, batch 64, windows of 100) on Karpathy's
+tiny-shakespeare (90/10 split) for --steps steps and scores the whole validation text with the
+same evaluator; the runs go one after another in this process. A SPEC is one of
+
+    ref                          the plain loop of common.py: Adam 2e-3, random windows, fresh state
+    ref:tbptt                    the same loop on charlstm's carried-state streams (TBPTT)
+    ref:forget1                  the plain loop with the forget-gate bias set to 1 (char-rnn's init)
+    charlstm                     `charlstm.train` with its defaults (its schedule fitted to --steps)
+    charlstm:lr=2e-3,decay=0.2   … with TrainConfig fields changed (short names below, or full ones)
+
+Short names: lr=learning_rate, decay=decay_fraction, floor=min_lr_ratio, warmup=warmup_steps,
+wd=weight_decay, clip=grad_clip, batch=batch_size, seq=seq_len.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import tempfile
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from common import ReferenceLSTM, load_tiny_shakespeare, machine
+
+from charlstm import checkpoint as ckpt
+from charlstm.data import Vocab, fit_layout, stream_batch
+from charlstm.model import ModelConfig
+from charlstm.train import TrainConfig, evaluate, train
+
+LN2 = math.log(2.0)
+SHORT = {"lr": "learning_rate", "decay": "decay_fraction", "floor": "min_lr_ratio", "warmup": "warmup_steps",
+         "wd": "weight_decay", "clip": "grad_clip", "batch": "batch_size", "seq": "seq_len"}
+
+
+def reference(train_ids: np.ndarray, vocab: int, steps: int, tbptt: bool, forget1: bool) -> torch.nn.Module:
+    torch.manual_seed(1337)
+    model = ReferenceLSTM(vocab)
+    if forget1:
+        H = 256
+        with torch.no_grad():
+            for layer in range(2):
+                getattr(model.lstm, f"bias_ih_l{layer}")[H : 2 * H].fill_(1.0)
+                getattr(model.lstm, f"bias_hh_l{layer}")[H : 2 * H].zero_()
+    opt = torch.optim.Adam(model.parameters(), lr=2e-3)
+    gen = torch.Generator().manual_seed(0)
+    ids = torch.from_numpy(train_ids)
+    layout = fit_layout(len(train_ids), 64, 100, 1337)
+    state = None
+    for step in range(steps):
+        if tbptt:
+            if layout.position(step)[1] == 0:      # a new epoch: new stream offsets, stale state
+                state = None
+            x, y = (torch.from_numpy(a.astype(np.int64)) for a in stream_batch(train_ids, layout, step))
+        else:
+            starts = torch.randint(0, len(ids) - 101, (64,), generator=gen).tolist()
+            x = torch.stack([ids[s : s + 100] for s in starts])
+            y = torch.stack([ids[s + 1 : s + 101] for s in starts])
+        logits, new_state = model(x, state)
+        loss = F.cross_entropy(logits.reshape(-1, vocab), y.reshape(-1))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        state = tuple(s.detach() for s in new_state) if tbptt else None
+    return model
+
+
+def charlstm(text: str, steps: int, overrides: dict) -> torch.nn.Module:
+    config = TrainConfig(**{"max_steps": steps, "time_budget": None, "val_fraction": 0.1, "preview_chars": 0,
+                            "eval_every": 10**9, **overrides})
+    with tempfile.TemporaryDirectory() as out:
+        train(text, f"{out}/run", ModelConfig(vocab_size=1), config)
+        return ckpt.load(f"{out}/run/{ckpt.LATEST}").model()
+
+
+def parse(spec: str) -> tuple[str, dict]:
+    name, _, rest = spec.partition(":")
+    if name == "ref":
+        flags = set(filter(None, rest.split(",")))
+        unknown = flags - {"tbptt", "forget1"}
+        if unknown:
+            raise SystemExit(f"unknown ref option(s): {', '.join(sorted(unknown))}")
+        return name, {"tbptt": "tbptt" in flags, "forget1": "forget1" in flags}
+    if name != "charlstm":
+        raise SystemExit(f"a SPEC starts with ref or charlstm, not {name!r}")
+    overrides = {}
+    for item in filter(None, rest.split(",")):
+        key, _, value = item.partition("=")
+        field = SHORT.get(key, key)
+        default = getattr(TrainConfig, field, None)
+        if field not in TrainConfig.__dataclass_fields__:
+            raise SystemExit(f"unknown TrainConfig field {key!r}")
+        overrides[field] = type(default)(float(value)) if isinstance(default, (int, float)) else float(value)
+    return name, overrides
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("specs", nargs="+")
+    parser.add_argument("--steps", type=int, default=500)
+    args = parser.parse_args()
+    specs = [(spec, *parse(spec)) for spec in args.specs]
+    text = load_tiny_shakespeare()
+    vocab = Vocab.from_text(text)
+    ids = vocab.encode(text).astype(np.int64)
+    n_train = int(len(ids) * 0.9)
+    print(f"machine: {machine()}")
+    print(f"tiny-shakespeare 90/10, 2x256 LSTM, {args.steps} steps of 64 x 100 characters\n")
+    for spec, name, options in specs:
+        start = time.perf_counter()
+        if name == "ref":
+            model = reference(ids[:n_train], len(vocab), args.steps, **options)
+        else:
+            model = charlstm(text, args.steps, options)
+        loss = evaluate(model, ids[n_train:], 100, torch.device("cpu")) * LN2
+        print(f"{spec:52} {loss:.4f} nats  {loss / LN2:.3f} bpc  ({time.perf_counter() - start:.0f} s)", flush=True)
+
+
+if __name__ == "__main__":
+    main()
