@@ -35,8 +35,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-#: Gate blocks per cell kind.
+#: Gate blocks per cell kind, and which block is the forget gate.
 GATES = {"lstm": 4, "peephole": 4, "coupled": 3}
+FORGET_BLOCK = {"lstm": 1, "peephole": 1, "coupled": 0}
 
 
 def gate_step(kind: str, a: torch.Tensor, c_prev: torch.Tensor, peep: torch.Tensor | None = None,

@@ -123,6 +123,8 @@ def _default_out(files: list, root: Path = ckpt.DEFAULT_ROOT) -> Path:
 @click.option("--num-layers", type=click.IntRange(1), default=ModelConfig.num_layers, show_default=True)
 @click.option("--embedding-size", type=click.IntRange(1), default=ModelConfig.embedding_size, show_default=True)
 @click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), default=ModelConfig.dropout, show_default=True)
+@click.option("--forget-bias", type=float, default=ModelConfig.forget_bias, show_default=True,
+              help="Initial forget-gate bias of LSTM-like cells (char-rnn used 1; 0 keeps PyTorch's initialisation).")
 @click.option("--batch-size", type=click.IntRange(1), default=TrainConfig.batch_size, show_default=True)
 @click.option("--seq-len", type=click.IntRange(1), default=TrainConfig.seq_len, show_default=True)
 @click.option("--lr", type=click.FloatRange(0, min_open=True), default=TrainConfig.learning_rate, show_default=True)
@@ -145,7 +147,7 @@ def _default_out(files: list, root: Path = ckpt.DEFAULT_ROOT) -> Path:
 @click.option("--device", default=None, help="cpu, cuda, cuda:1 … [default: cuda if present, else cpu]")
 @click.pass_context
 def train(ctx: click.Context, corpus, glob_pattern, encoding, out, resume, cell, hidden_size, num_layers, embedding_size,
-          dropout, batch_size, seq_len, lr, warmup_steps, decay_fraction, weight_decay, grad_clip, max_steps, time_budget, eval_every,
+          dropout, forget_bias, batch_size, seq_len, lr, warmup_steps, decay_fraction, weight_decay, grad_clip, max_steps, time_budget, eval_every,
           val_fraction, log_every, preview_chars, seed, device):
     """Train a character model on CORPUS (files, directories, or - for stdin; default: bundled Shakespeare).
 
@@ -183,7 +185,7 @@ def train(ctx: click.Context, corpus, glob_pattern, encoding, out, resume, cell,
     corpus = _prepare(files, encoding, out_dir)
     spec = {"paths": [str(Path(f).resolve()) if f != "-" else "-" for f in files], "encoding": encoding}
     model_config = ModelConfig(vocab_size=1, cell=cell, embedding_size=embedding_size, hidden_size=hidden_size,
-                               num_layers=num_layers, dropout=dropout)
+                               num_layers=num_layers, dropout=dropout, forget_bias=forget_bias)
     _run_training(corpus, out_dir, model_config, config, resume, spec, device)
 
 

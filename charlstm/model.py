@@ -23,7 +23,7 @@ from typing import Mapping
 import torch
 import torch.nn as nn
 
-from .cells import ExplicitLSTM, gate_step
+from .cells import FORGET_BLOCK, ExplicitLSTM, gate_step
 
 #: What a trace records for each cell type, in the order the step computes them.
 CELL_VECTORS: Mapping[str, tuple[str, ...]] = {
@@ -56,6 +56,7 @@ class ModelConfig:
     hidden_size: int = 256      # H: units per layer
     num_layers: int = 2         # L
     dropout: float = 0.0        # between layers and before the head, training only
+    forget_bias: float = 0.0    # LSTM-like cells: initial forget-gate bias (0: PyTorch's own init)
 
     def __post_init__(self) -> None:
         if self.cell not in CELLS:
@@ -85,9 +86,10 @@ class ModelConfig:
 class CharModel(nn.Module):
     """Predicts the next character from the characters so far, carrying a recurrent state.
 
-    Every weight and bias starts as PyTorch initialises it. In particular there is no forget-gate
-    bias of 1 (char-rnn's choice): on tiny-shakespeare it left validation 0.10–0.14 nats/char worse
-    after 500 steps, in the reference loop and in charlstm's own (see benchmarks/README.md).
+    Every weight and bias starts as PyTorch initialises it unless `forget_bias` is set. The default
+    has no forget-gate bias of 1 (char-rnn's choice): on tiny-shakespeare that bias left validation
+    0.10–0.14 nats/char worse after 500 steps, in the reference loop and in charlstm's own (see
+    benchmarks/README.md). The probe-task recipes (probes.py) keep it, as they were measured with it.
     """
 
     def __init__(self, config: ModelConfig):
@@ -102,6 +104,12 @@ class CharModel(nn.Module):
                                            batch_first=True, dropout=dropout)
         self.drop = nn.Dropout(config.dropout)
         self.head = nn.Linear(config.hidden_size, config.vocab_size)
+        if config.forget_bias and config.has_cell_state:
+            H, k = config.hidden_size, FORGET_BLOCK[config.cell]       # (i, f, g, o): block 1; (f, g, o): block 0
+            with torch.no_grad():
+                for layer in range(config.num_layers):
+                    getattr(self.rnn, f"bias_ih_l{layer}")[k * H : (k + 1) * H].fill_(config.forget_bias)
+                    getattr(self.rnn, f"bias_hh_l{layer}")[k * H : (k + 1) * H].zero_()
 
     def init_state(self, batch_size: int, device: torch.device | str | None = None) -> State:
         c = self.config

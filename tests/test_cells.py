@@ -113,6 +113,15 @@ def test_coupled_cell_obeys_input_equals_one_minus_forget_exactly():
     assert model.rnn.weight_hh_l0.shape == (3 * 10, 10)
 
 
+def test_forget_bias_option_sets_the_forget_gate_of_every_lstm_like_cell():
+    for cell, block in (("lstm", 1), ("peephole", 1), ("coupled", 0)):
+        model = CharModel(ModelConfig(vocab_size=5, cell=cell, hidden_size=8, num_layers=2, forget_bias=1.0))
+        for k in range(2):
+            total = getattr(model.rnn, f"bias_ih_l{k}") + getattr(model.rnn, f"bias_hh_l{k}")
+            torch.testing.assert_close(total[block * 8 : (block + 1) * 8], torch.ones(8))
+            assert not torch.allclose(total[(1 - block) * 8 : (2 - block) * 8], torch.ones(8))   # only the forget gate
+
+
 @pytest.mark.parametrize("cell", ["peephole", "coupled"])
 def test_variant_trains_samples_and_inspects_from_the_cli(cell, tmp_path, shakespeare_text):
     corpus = tmp_path / "plays.txt"
@@ -133,6 +142,6 @@ def test_variant_trains_samples_and_inspects_from_the_cli(cell, tmp_path, shakes
     assert {"L1.input[0]", "L1.forget[1]", "L1.candidate[2]", "L1.output[0]", "L1.cell[0]", "L1.hidden[2]"} <= set(traces)
     if cell == "coupled":
         for u in range(3):
-            assert traces[f"L1.input[{u}]"] == pytest.approx([1 - f for f in traces[f"L1.forget[{u}]"]], abs=1e-6)
+            assert traces[f"L1.input[{u}]"] == pytest.approx([1 - f for f in traces[f"L1.forget[{u}]"]], abs=2.1e-6)  # 6-decimal JSON
     clamped = run_cli("sample", str(out), "--length", "40", "--seed", "3", "--clamp", "2:5=3")
     assert clamped.exit_code == 0 and "L2.cell[5] = 3" in clamped.stderr
