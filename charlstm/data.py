@@ -379,8 +379,8 @@ def prepare(paths: Sequence[str | os.PathLike], glob: str | None = None, encodin
     """Read, check and encode a corpus in bounded memory.
 
     Two streaming passes: the first decodes strictly, collects the characters and hashes the text;
-    the second writes ids into a memory-mapped array in cache_dir (`corpus.ids.npy`), which is reused
-    as long as the text hashes the same. Without cache_dir the ids are kept in memory. `progress`
+    the second appends the ids to `corpus.ids.npy` in cache_dir, which is then opened memory-mapped
+    and reused as long as the text hashes the same. Without cache_dir the ids are kept in memory. `progress`
     gets (bytes done, bytes total) over both passes. Standard input is read whole.
     """
     files = corpus_files(paths, glob)
@@ -412,6 +412,7 @@ def prepare(paths: Sequence[str | os.PathLike], glob: str | None = None, encodin
         raise CorpusError(f"{where}: corpus holds only whitespace")
 
     cache = Path(cache_dir) if cache_dir is not None else None
+    dtype = id_dtype(len(vocab))
     if cache is not None:
         cached = _load_cached(cache, fingerprint, n_chars, vocab)
         if cached is not None:
@@ -419,31 +420,53 @@ def prepare(paths: Sequence[str | os.PathLike], glob: str | None = None, encodin
             return cached
         cache.mkdir(parents=True, exist_ok=True)
         tmp = cache / f".{IDS_FILE}.{os.getpid()}.tmp"
-        ids = np.lib.format.open_memmap(tmp, mode="w+", dtype=id_dtype(len(vocab)), shape=(n_chars,))
+        try:
+            with open(tmp, "wb") as sink:
+                # The .npy header, then the ids appended with plain writes: the kernel's page cache holds
+                # them, not this process (a memory map would count every page written in its RSS).
+                np.lib.format.write_array_header_1_0(sink, {"descr": np.lib.format.dtype_to_descr(dtype),
+                                                            "fortran_order": False, "shape": (n_chars,)})
+                _encode_pass(files, encoding, chunk_bytes, vocab, n_chars, stamps, where, report, done, total,
+                             lambda pos, ids: sink.write(memoryview(ids)))
+                sink.flush()
+                os.fsync(sink.fileno())
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
     else:
-        ids = np.empty(n_chars, dtype=id_dtype(len(vocab)))
-    pos = 0
-    for file in files:                                               # pass 2: encode
-        base = done
-        for text, consumed, _ in _decoded_chunks(Path(file), encoding, chunk_bytes):
-            try:
-                ids[pos : pos + len(text)] = vocab.encode(text)
-            except (KeyError, ValueError):  # a character pass 1 never saw, or more text than it counted
-                raise CorpusError(f"{where}: the corpus changed while it was being read; try again") from None
-            pos += len(text)
-            report(base + consumed, total)
-        done = base + Path(file).stat().st_size
-    if pos != n_chars or stamps != [_stamp(f) for f in files]:
-        raise CorpusError(f"{where}: the corpus changed while it was being read; try again")
-    if cache is None:
+        ids = np.empty(n_chars, dtype=dtype)
+        _encode_pass(files, encoding, chunk_bytes, vocab, n_chars, stamps, where, report, done, total,
+                     lambda pos, piece: ids.__setitem__(slice(pos, pos + len(piece)), piece))
         return Corpus(ids, vocab, fingerprint)
-    ids.flush()
-    del ids
     os.replace(tmp, cache / IDS_FILE)
     meta = {"fingerprint": fingerprint, "chars": n_chars, "vocab": vocab.chars,
             "sources": [str(Path(f).resolve()) for f in files], "encoding": encoding}
     (cache / CORPUS_FILE).write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
     return Corpus(np.load(cache / IDS_FILE, mmap_mode="r"), vocab, fingerprint)
+
+
+def _encode_pass(files, encoding: str, chunk_bytes: int, vocab: Vocab, n_chars: int, stamps, where: str,
+                 report: Callable[[int, int], None], done: int, total: int,
+                 write: Callable[[int, np.ndarray], None]) -> None:
+    """Pass 2 of `prepare`: encode the files piece by piece, handing each piece's ids to `write`
+    (with their position), and make sure the text is still the text pass 1 counted."""
+    changed = CorpusError(f"{where}: the corpus changed while it was being read; try again")
+    pos = 0
+    for file in files:
+        base = done
+        for text, consumed, _ in _decoded_chunks(Path(file), encoding, chunk_bytes):
+            if pos + len(text) > n_chars:
+                raise changed
+            try:
+                ids = vocab.encode(text)
+            except KeyError:  # a character pass 1 never saw
+                raise changed from None
+            write(pos, ids)
+            pos += len(text)
+            report(base + consumed, total)
+        done = base + Path(file).stat().st_size
+    if pos != n_chars or stamps != [_stamp(f) for f in files]:
+        raise changed
 
 
 def _is_plain_utf8(path: str | os.PathLike, encoding: str) -> bool:
