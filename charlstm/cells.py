@@ -45,27 +45,29 @@ def gate_step(kind: str, a: torch.Tensor, c_prev: torch.Tensor, peep: torch.Tens
     """One time step of one layer: preactivations a (B, G·H) and c' (B, H) → i, f, g, o, c, h (B, H).
     `edit`, if given, replaces the new cell state before the output gate and h see it (neuron clamps)."""
     H = c_prev.shape[-1]
-    if kind == "coupled":
-        f = torch.sigmoid(a[:, :H])
-        g = torch.tanh(a[:, H : 2 * H])
-        i = 1.0 - f
-        c = torch.lerp(g, c_prev, f)                                   # g + f (c' − g) = f c' + (1 − f) g
-    elif kind == "peephole":
+    if kind == "peephole":
         i = torch.sigmoid(torch.addcmul(a[:, :H], peep[0], c_prev))
         f = torch.sigmoid(torch.addcmul(a[:, H : 2 * H], peep[1], c_prev))
-        g = torch.tanh(a[:, 2 * H : 3 * H])
-        c = torch.addcmul(f * c_prev, i, g)
+    else:  # one sigmoid over every block is cheaper than one per gate (the candidate's share is unused)
+        s = torch.sigmoid(a)
+        f, o = (s[:, :H], s[:, 2 * H :]) if kind == "coupled" else (s[:, H : 2 * H], s[:, 3 * H :])
+        i = 1.0 - f if kind == "coupled" else s[:, :H]
+    k = 1 if kind == "coupled" else 2                                 # the candidate's block
+    g = torch.tanh(a[:, k * H : (k + 1) * H])
+    if kind == "coupled":
+        c = torch.lerp(g, c_prev, f)                                   # g + f (c' − g) = f c' + (1 − f) g
     else:
-        i, f = torch.sigmoid(a[:, :H]), torch.sigmoid(a[:, H : 2 * H])
-        g = torch.tanh(a[:, 2 * H : 3 * H])
         c = torch.addcmul(f * c_prev, i, g)
     if edit is not None:
         c = edit(c)
     if kind == "peephole":
         o = torch.sigmoid(torch.addcmul(a[:, 3 * H :], peep[2], c))
-    else:
-        o = torch.sigmoid(a[:, -H:])
     return i, f, g, o, c, o * torch.tanh(c)
+
+
+def peephole_terms(peep: torch.Tensor, c_prev: torch.Tensor, c: torch.Tensor) -> dict[str, torch.Tensor]:
+    """What the cell state adds to each gate's preactivation through the peephole weights (3, H)."""
+    return {"peep_input": peep[0] * c_prev, "peep_forget": peep[1] * c_prev, "peep_output": peep[2] * c}
 
 
 def _forward(kind: str, xa: torch.Tensor, h0: torch.Tensor, c0: torch.Tensor, w_hh: torch.Tensor,
@@ -249,7 +251,5 @@ class ExplicitLSTM(nn.Module):
             i, f, g, o = acts.chunk(4, dim=2)
         values = {"input": i, "forget": f, "candidate": g, "output": o, "cell": cs, "hidden": hs}
         if self.kind == "peephole":
-            p = self.peephole(layer)
-            c_prev = torch.cat([c0.unsqueeze(0), cs[:-1]])
-            values.update(peep_input=p[0] * c_prev, peep_forget=p[1] * c_prev, peep_output=p[2] * cs)
+            values.update(peephole_terms(self.peephole(layer), torch.cat([c0.unsqueeze(0), cs[:-1]]), cs))
         return values

@@ -23,7 +23,7 @@ from typing import Mapping
 import torch
 import torch.nn as nn
 
-from .cells import FORGET_BLOCK, ExplicitLSTM, gate_step
+from .cells import FORGET_BLOCK, ExplicitLSTM, gate_step, peephole_terms
 
 #: What a trace records for each cell type, in the order the step computes them.
 CELL_VECTORS: Mapping[str, tuple[str, ...]] = {
@@ -230,17 +230,7 @@ class Stepper:
                 else:
                     stacked, bias = self.layers[layer - 1]
                     gates = torch.addmm(bias, torch.cat([x, h], dim=1), stacked)
-                if self.cell == "lstm":
-                    # One sigmoid over all four gates (the g quarter is unused) is cheaper than three.
-                    i, f, _, o = torch.sigmoid(gates).chunk(4, dim=1)
-                    g = torch.tanh(gates[:, 2 * H : 3 * H])
-                    c = torch.addcmul(f * cs[layer], i, g)                  # c = f c + i g
-                    c = _apply_edits(c, layer, edits)
-                    h = o * torch.tanh(c)
-                    cs[layer] = c
-                    if record:
-                        recorded.append({"input": i, "forget": f, "candidate": g, "output": o, "cell": c, "hidden": h})
-                elif self.cell in LSTM_LIKE:
+                if self.cell in LSTM_LIKE:
                     peep = self.peepholes[layer] if self.peepholes else None
                     edit = (lambda c, layer=layer: _apply_edits(c, layer, edits)) if edits else None
                     c_prev = cs[layer]
@@ -249,8 +239,7 @@ class Stepper:
                     if record:
                         recorded.append({"input": i, "forget": f, "candidate": g, "output": o, "cell": c, "hidden": h})
                         if peep is not None:
-                            recorded[-1].update(peep_input=peep[0] * c_prev, peep_forget=peep[1] * c_prev,
-                                                peep_output=peep[2] * c)
+                            recorded[-1].update(peephole_terms(peep, c_prev, c))
                 else:
                     h = _apply_edits(torch.tanh(gates), layer, edits)
                     if record:
