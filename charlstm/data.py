@@ -220,8 +220,11 @@ def code_points(text: str) -> np.ndarray:
     """The code points of text as an array, in the narrowest type that holds them: one byte per
     character for ASCII and Latin-1 text, two for the rest of the Basic Multilingual Plane."""
     narrow = narrow_bytes(text)
-    if narrow is not None:
-        return np.frombuffer(narrow, dtype=np.uint8)
+    return np.frombuffer(narrow, dtype=np.uint8) if narrow is not None else _wide_code_points(text)
+
+
+def _wide_code_points(text: str) -> np.ndarray:
+    """`code_points` of text known to have a character at or above U+0100."""
     utf16 = text.encode("utf-16-le")
     if len(utf16) == 2 * len(text):  # no surrogate pairs: every character is one 16-bit unit
         return np.frombuffer(utf16, dtype=np.uint16)
@@ -250,7 +253,7 @@ class CharSet:
                 self._narrow += new
                 rest = rest.translate(None, new)
             return
-        codes = code_points(text)
+        codes = _wide_code_points(text)
         for start in range(0, len(codes), self._SLICE):
             counts = np.bincount(codes[start : start + self._SLICE])
             self._wide[: len(counts)] |= counts > 0
@@ -301,8 +304,8 @@ class Vocab:
     def encode(self, text: str) -> np.ndarray:
         """Text to ids through a code-point lookup table: a 1 MB corpus encodes in milliseconds.
         ASCII and Latin-1 text maps byte to byte with `bytes.translate` (about 1 GB/s)."""
-        narrow = narrow_bytes(text) if self._narrow_ids() else None
-        if narrow is not None:
+        narrow = narrow_bytes(text)
+        if narrow is not None and self._narrow_ids():
             mapped = narrow.translate(self._byte_table)
             if b"\xff" in mapped:                                  # 255 marks a character we lack
                 raise KeyError(f"characters not in the vocabulary: {self.unknown(text)[:10]!r}")
@@ -310,7 +313,7 @@ class Vocab:
         if self._table is None:  # code point -> id, -1 where unknown (4.5 MB, built once)
             self._table = np.full(MAX_CODE_POINT + 1, -1, dtype=np.int32)
             self._table[[ord(c) for c in self.chars]] = np.arange(len(self.chars), dtype=np.int32)
-        ids = self._table[code_points(text)]
+        ids = self._table[np.frombuffer(narrow, dtype=np.uint8) if narrow is not None else _wide_code_points(text)]
         if len(ids) and ids.min() < 0:
             raise KeyError(f"characters not in the vocabulary: {self.unknown(text)[:10]!r}")
         return ids.astype(id_dtype(len(self)), copy=False)
@@ -411,62 +414,55 @@ def prepare(paths: Sequence[str | os.PathLike], glob: str | None = None, encodin
     if all(c.isspace() for c in vocab.chars):
         raise CorpusError(f"{where}: corpus holds only whitespace")
 
-    cache = Path(cache_dir) if cache_dir is not None else None
+    def encoded() -> Iterator[tuple[int, np.ndarray]]:                # pass 2: (position, ids) piece by piece
+        changed = CorpusError(f"{where}: the corpus changed while it was being read; try again")
+        pos, done = 0, total // 2
+        for file in files:
+            for text, consumed, _ in _decoded_chunks(Path(file), encoding, chunk_bytes):
+                if pos + len(text) > n_chars:
+                    raise changed
+                try:
+                    ids = vocab.encode(text)
+                except KeyError:  # a character pass 1 never saw
+                    raise changed from None
+                yield pos, ids
+                pos += len(text)
+                report(done + consumed, total)
+            done += Path(file).stat().st_size
+        if pos != n_chars or stamps != [_stamp(f) for f in files]:
+            raise changed
+
     dtype = id_dtype(len(vocab))
-    if cache is not None:
-        cached = _load_cached(cache, fingerprint, n_chars, vocab)
-        if cached is not None:
-            report(total, total)
-            return cached
-        cache.mkdir(parents=True, exist_ok=True)
-        tmp = cache / f".{IDS_FILE}.{os.getpid()}.tmp"
-        try:
-            with open(tmp, "wb") as sink:
-                # The .npy header, then the ids appended with plain writes: the kernel's page cache holds
-                # them, not this process (a memory map would count every page written in its RSS).
-                np.lib.format.write_array_header_1_0(sink, {"descr": np.lib.format.dtype_to_descr(dtype),
-                                                            "fortran_order": False, "shape": (n_chars,)})
-                _encode_pass(files, encoding, chunk_bytes, vocab, n_chars, stamps, where, report, done, total,
-                             lambda pos, ids: sink.write(memoryview(ids)))
-                sink.flush()
-                os.fsync(sink.fileno())
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-    else:
+    if cache_dir is None:
         ids = np.empty(n_chars, dtype=dtype)
-        _encode_pass(files, encoding, chunk_bytes, vocab, n_chars, stamps, where, report, done, total,
-                     lambda pos, piece: ids.__setitem__(slice(pos, pos + len(piece)), piece))
+        for pos, piece in encoded():
+            ids[pos : pos + len(piece)] = piece
         return Corpus(ids, vocab, fingerprint)
+    cache = Path(cache_dir)
+    cached = _load_cached(cache, fingerprint, n_chars, vocab)
+    if cached is not None:
+        report(total, total)
+        return cached
+    cache.mkdir(parents=True, exist_ok=True)
+    tmp = cache / f".{IDS_FILE}.{os.getpid()}.tmp"
+    try:
+        with open(tmp, "wb") as sink:
+            # The .npy header, then the ids appended with plain writes: the kernel's page cache holds
+            # them, not this process (a memory map would count every page written in its RSS).
+            np.lib.format.write_array_header_1_0(sink, {"descr": np.lib.format.dtype_to_descr(dtype),
+                                                        "fortran_order": False, "shape": (n_chars,)})
+            for _, piece in encoded():
+                sink.write(memoryview(piece))
+            sink.flush()
+            os.fsync(sink.fileno())
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     os.replace(tmp, cache / IDS_FILE)
     meta = {"fingerprint": fingerprint, "chars": n_chars, "vocab": vocab.chars,
             "sources": [str(Path(f).resolve()) for f in files], "encoding": encoding}
     (cache / CORPUS_FILE).write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
     return Corpus(np.load(cache / IDS_FILE, mmap_mode="r"), vocab, fingerprint)
-
-
-def _encode_pass(files, encoding: str, chunk_bytes: int, vocab: Vocab, n_chars: int, stamps, where: str,
-                 report: Callable[[int, int], None], done: int, total: int,
-                 write: Callable[[int, np.ndarray], None]) -> None:
-    """Pass 2 of `prepare`: encode the files piece by piece, handing each piece's ids to `write`
-    (with their position), and make sure the text is still the text pass 1 counted."""
-    changed = CorpusError(f"{where}: the corpus changed while it was being read; try again")
-    pos = 0
-    for file in files:
-        base = done
-        for text, consumed, _ in _decoded_chunks(Path(file), encoding, chunk_bytes):
-            if pos + len(text) > n_chars:
-                raise changed
-            try:
-                ids = vocab.encode(text)
-            except KeyError:  # a character pass 1 never saw
-                raise changed from None
-            write(pos, ids)
-            pos += len(text)
-            report(base + consumed, total)
-        done = base + Path(file).stat().st_size
-    if pos != n_chars or stamps != [_stamp(f) for f in files]:
-        raise changed
 
 
 def _is_plain_utf8(path: str | os.PathLike, encoding: str) -> bool:
