@@ -88,6 +88,14 @@ class ReferenceLSTM(nn.Module):
         return self.head(out), state
 
 
+def random_windows(ids: torch.Tensor, batch: int, seq_len: int, generator: torch.Generator):
+    """A batch of `batch` windows at random places in ids: inputs and next-character targets, (B, T) each."""
+    starts = torch.randint(0, len(ids) - seq_len - 1, (batch,), generator=generator).tolist()
+    x = torch.stack([ids[s : s + seq_len] for s in starts])
+    y = torch.stack([ids[s + 1 : s + seq_len + 1] for s in starts])
+    return x, y
+
+
 def load_tiny_shakespeare() -> str:
     if not TINY_SHAKESPEARE.is_file():
         sys.exit(f"benchmark corpus missing: {TINY_SHAKESPEARE} (see ../shared/CORPORA.md)")

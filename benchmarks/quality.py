@@ -26,7 +26,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from common import ReferenceLSTM, load_tiny_shakespeare, machine
+from common import ReferenceLSTM, load_tiny_shakespeare, machine, random_windows
 
 from charlstm import checkpoint as ckpt
 from charlstm.data import Vocab
@@ -135,9 +135,7 @@ def _timed_loop(model, opt, train_ids, score, marks, gen, batch, seq_len, lr_at,
     marks = sorted(marks)
     while marks:
         t = time.perf_counter()
-        starts = torch.randint(0, len(train_ids) - seq_len - 1, (batch,), generator=gen).tolist()
-        x = torch.stack([train_ids[s : s + seq_len] for s in starts])
-        y = torch.stack([train_ids[s + 1 : s + seq_len + 1] for s in starts])
+        x, y = random_windows(train_ids, batch, seq_len, gen)
         if lr_at:
             for g in opt.param_groups:
                 g["lr"] = lr_at(it)

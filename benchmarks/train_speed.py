@@ -15,7 +15,8 @@ import time
 import torch
 import torch.nn.functional as F
 
-from common import ReferenceLSTM, load_tiny_shakespeare, lstm_train_flops_per_char, machine, matmul_roofline
+from common import (ReferenceLSTM, load_tiny_shakespeare, lstm_train_flops_per_char, machine, matmul_roofline,
+                    random_windows)
 
 from charlstm.model import ModelConfig
 from charlstm.train import TrainConfig, train
@@ -31,9 +32,7 @@ def reference_rate(ids: torch.Tensor, vocab: int, hidden: int, steps: int) -> fl
     gen = torch.Generator().manual_seed(0)
 
     def step():
-        starts = torch.randint(0, len(ids) - SEQ_LEN - 1, (REF_BATCH,), generator=gen)
-        x = torch.stack([ids[s : s + SEQ_LEN] for s in starts.tolist()])
-        y = torch.stack([ids[s + 1 : s + SEQ_LEN + 1] for s in starts.tolist()])
+        x, y = random_windows(ids, REF_BATCH, SEQ_LEN, gen)
         logits, _ = model(x)
         loss = F.cross_entropy(logits.reshape(-1, vocab), y.reshape(-1))
         optimizer.zero_grad()

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from common import ReferenceLSTM, load_tiny_shakespeare, machine
+from common import ReferenceLSTM, load_tiny_shakespeare, machine, random_windows
 
 from charlstm import checkpoint as ckpt
 from charlstm.data import Vocab, fit_layout, stream_batch
@@ -59,9 +59,7 @@ def reference(train_ids: np.ndarray, vocab: int, steps: int, tbptt: bool, forget
                 state = None
             x, y = (torch.from_numpy(a.astype(np.int64)) for a in stream_batch(train_ids, layout, step))
         else:
-            starts = torch.randint(0, len(ids) - 101, (64,), generator=gen).tolist()
-            x = torch.stack([ids[s : s + 100] for s in starts])
-            y = torch.stack([ids[s + 1 : s + 101] for s in starts])
+            x, y = random_windows(ids, 64, 100, gen)
         logits, new_state = model(x, state)
         loss = F.cross_entropy(logits.reshape(-1, vocab), y.reshape(-1))
         opt.zero_grad()

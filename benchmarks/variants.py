@@ -25,7 +25,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from common import load_tiny_shakespeare, machine
+from common import load_tiny_shakespeare, machine, random_windows
 from quality import run_charlstm
 
 from charlstm.cells import ExplicitLSTM
@@ -40,7 +40,8 @@ TARGET = dict(embedding_size=64, num_layers=2)
 def matched_size(cell: str, vocab: int, target: int) -> int:
     """The hidden size whose parameter count is closest to `target`."""
     def count(h: int) -> int:
-        return CharModel(ModelConfig(vocab_size=vocab, cell=cell, hidden_size=h, **TARGET)).num_parameters
+        with torch.device("meta"):  # shapes only: no memory, no initialisation
+            return CharModel(ModelConfig(vocab_size=vocab, cell=cell, hidden_size=h, **TARGET)).num_parameters
     return min(range(64, 1024), key=lambda h: abs(count(h) - target))
 
 
@@ -51,9 +52,7 @@ def step_rate(model: CharModel, ids: torch.Tensor, steps: int) -> float:
     V = model.config.vocab_size
 
     def one():
-        starts = torch.randint(0, len(ids) - SEQ - 1, (BATCH,), generator=gen).tolist()
-        x = torch.stack([ids[s : s + SEQ] for s in starts])
-        y = torch.stack([ids[s + 1 : s + SEQ + 1] for s in starts])
+        x, y = random_windows(ids, BATCH, SEQ, gen)
         logits, _ = model(x)
         loss = F.cross_entropy(logits.reshape(-1, V), y.reshape(-1))
         opt.zero_grad(set_to_none=True)
