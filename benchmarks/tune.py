@@ -31,7 +31,7 @@ from common import ReferenceLSTM, load_tiny_shakespeare, machine, random_windows
 
 from charlstm import checkpoint as ckpt
 from charlstm.data import Vocab, fit_layout, stream_batch
-from charlstm.model import ModelConfig
+from charlstm.model import CharModel, ModelConfig
 from charlstm.train import TrainConfig, evaluate, train
 
 LN2 = math.log(2.0)
@@ -41,13 +41,8 @@ SHORT = {"lr": "learning_rate", "decay": "decay_fraction", "floor": "min_lr_rati
 
 def reference(train_ids: np.ndarray, vocab: int, steps: int, tbptt: bool, forget1: bool) -> torch.nn.Module:
     torch.manual_seed(1337)
-    model = ReferenceLSTM(vocab)
-    if forget1:
-        H = 256
-        with torch.no_grad():
-            for layer in range(2):
-                getattr(model.lstm, f"bias_ih_l{layer}")[H : 2 * H].fill_(1.0)
-                getattr(model.lstm, f"bias_hh_l{layer}")[H : 2 * H].zero_()
+    # The same layers built in the same order, so the same weights; charlstm's model sets the forget bias.
+    model = CharModel(ModelConfig(vocab_size=vocab, forget_bias=1.0)) if forget1 else ReferenceLSTM(vocab)
     opt = torch.optim.Adam(model.parameters(), lr=2e-3)
     gen = torch.Generator().manual_seed(0)
     ids = torch.from_numpy(train_ids)
