@@ -113,6 +113,23 @@ def test_second_process_on_the_same_run_is_refused_until_the_first_dies(tmp_path
     assert third.exit_code == 0, third.output  # the lock died with its holder
 
 
+def test_resume_of_a_run_that_is_starting_names_the_process_not_a_missing_checkpoint(tmp_path):
+    """A run whose trainer holds the lock but has not written its first checkpoint yet."""
+    fcntl = pytest.importorskip("fcntl")
+    run = tmp_path / "run"
+    run.mkdir()
+    with open(run / ".lock", "a+") as held:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        held.write("4242")
+        held.flush()
+        busy = CliRunner().invoke(main, ["train", "--resume", "--out", str(run), "--max-steps", "5"])
+    assert busy.exit_code == 1
+    assert busy.stderr.strip() == (f"Error: {run} is being trained by another process (pid 4242); "
+                                   "wait for it to finish or pass another --out")
+    free = CliRunner().invoke(main, ["train", "--resume", "--out", str(run), "--max-steps", "5"])
+    assert free.exit_code == 1 and "nothing to resume" in free.stderr   # lock released: the plain message
+
+
 def test_disk_full_while_saving_keeps_the_previous_checkpoint(tmp_path, shakespeare_text, monkeypatch):
     config = TrainConfig(batch_size=8, seq_len=32, max_steps=20, time_budget=None, eval_every=5, preview_chars=0)
     model = ModelConfig(vocab_size=1, hidden_size=16, embedding_size=8)
