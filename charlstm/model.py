@@ -211,7 +211,7 @@ class Stepper:
             h = hs[layer]                                                   # (B, H)
             if self.cell == "gru":
                 if layer == 0:
-                    gi = self.table0[ids]                                   # (B, 3H)
+                    gi = self.table0.index_select(0, ids)                   # (B, 3H)
                     gh = torch.addmm(self.b_hh0, h, self.w_hh0)             # (B, 3H)
                 else:
                     w_ih, b_ih, w_hh, b_hh = self.layers[layer - 1]
@@ -226,7 +226,7 @@ class Stepper:
                     recorded.append({"reset": r, "update": z, "candidate": n, "hidden": h})
             else:
                 if layer == 0:
-                    gates = torch.addmm(self.table0[ids], h, self.w_hh0)    # (B, G·H)
+                    gates = torch.addmm(self.table0.index_select(0, ids), h, self.w_hh0)  # (B, G·H)
                 else:
                     stacked, bias = self.layers[layer - 1]
                     gates = torch.addmm(bias, torch.cat([x, h], dim=1), stacked)
