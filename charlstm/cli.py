@@ -24,7 +24,7 @@ from .model import CELLS, GATE_VECTORS, ModelConfig
 from .neurons import NeuronError, check_neuron, trace
 from .sample import UNKNOWN_POLICIES, PrimeError, SampleConfig, generate, prepare_prime
 from .synthetic import DEFAULT_COUNT, TASKS, task_parameters
-from .train import StopRequest, TrainConfig, TrainingError, busy_error, lock_holder, pick_device, stop_on_signals
+from .train import StopRequest, TrainConfig, TrainingError, pick_device, refuse_if_busy, stop_on_signals
 from .train import train as run_training
 
 DOMAIN_ERRORS = (CorpusError, CheckpointError, PrimeError, TrainingError, NeuronError)
@@ -165,9 +165,7 @@ def train(ctx: click.Context, corpus, glob_pattern, encoding, out, resume, cell,
         run = Path(out) if out else ckpt.resolve(None).parent
         saved = ckpt.load(run / ckpt.LATEST) if (run / ckpt.LATEST).is_file() else None
         if saved is None and not corpus:
-            holder = lock_holder(run)
-            if holder is not None:  # started moments ago: its first checkpoint is not written yet
-                raise busy_error(run, holder)
+            refuse_if_busy(run)  # started moments ago, its first checkpoint not yet written
             raise CheckpointError(f"{run}: nothing to resume (no {ckpt.LATEST}); give the corpus to start it afresh")
         if saved is not None:  # the run's own recipe, with only what was typed now changed
             stored = TrainConfig.from_dict(saved.train.get("train_config", {}))

@@ -236,7 +236,7 @@ def _run_lock(out: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             handle.seek(0)
-            raise busy_error(out, handle.read().strip()) from None
+            raise _busy(out, handle.read().strip()) from None
         handle.seek(0)
         handle.truncate()
         handle.write(str(os.getpid()))
@@ -246,27 +246,27 @@ def _run_lock(out: Path) -> Iterator[None]:
         handle.close()
 
 
-def busy_error(out: Path, holder: str) -> TrainingError:
-    return TrainingError(f"{out} is being trained by another process (pid {holder or 'unknown'}); "
-                         f"wait for it to finish or pass another --out")
-
-
-def lock_holder(out: Path) -> str | None:
-    """The pid of the process training in `out` right now, or None when nobody holds its lock."""
+def refuse_if_busy(out: Path) -> None:
+    """A TrainingError naming the process that holds `out`'s lock, if one does: a run that has just
+    started has no checkpoint yet, and that, not "nothing to resume", is what to tell the user."""
     try:
         import fcntl
     except ImportError:  # pragma: no cover - not on POSIX: no lock
-        return None
+        return
     try:
         handle = open(out / ".lock", "r")
     except OSError:
-        return None
+        return
     with handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)  # released when the handle closes
         except OSError:
-            return handle.read().strip()
-    return None
+            raise _busy(out, handle.read().strip()) from None
+
+
+def _busy(out: Path, holder: str) -> TrainingError:
+    return TrainingError(f"{out} is being trained by another process (pid {holder or 'unknown'}); "
+                         f"wait for it to finish or pass another --out")
 
 
 def _train(corpus: Corpus, out: Path, model_config, config, resume, source, on_event, stop,
