@@ -83,8 +83,6 @@ def main() -> None:
     V = len(vocab)
     target = CharModel(ModelConfig(vocab_size=V, hidden_size=256, **TARGET)).num_parameters
     sizes = {cell: 256 if cell == "lstm" else matched_size(cell, V, target) for cell in cells}
-    params = {cell: CharModel(ModelConfig(vocab_size=V, cell=cell, hidden_size=h, **TARGET)).num_parameters
-              for cell, h in sizes.items()}
     print(f"machine: {machine()}")
     print(f"tiny-shakespeare: {len(ids):,} characters, {V} distinct; 2 layers, embedding 64, "
           f"target {target:,} parameters (the 2×256 LSTM)\n")
@@ -95,6 +93,7 @@ def main() -> None:
     for cell in cells:
         torch.manual_seed(0)
         models[cell] = CharModel(ModelConfig(vocab_size=V, cell=cell, hidden_size=sizes[cell], **TARGET))
+    params = {cell: models[cell].num_parameters for cell in cells}
     if "lstm" in cells:  # the same LSTM through the explicit cell: what the fused kernel is worth
         torch.manual_seed(0)
         explicit = CharModel(ModelConfig(vocab_size=V, hidden_size=256, **TARGET))
