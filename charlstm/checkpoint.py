@@ -21,16 +21,14 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save as safetensors_bytes
 
 from .data import Vocab
-from .model import CharModel, ModelConfig
+from .config import ModelConfig
+from .errors import CheckpointError
+from .model import CharModel
 
 FORMAT = 1
 KIND = "charlstm-checkpoint"
 LATEST, BEST = "latest.safetensors", "best.safetensors"
 DEFAULT_ROOT = Path("checkpoints")
-
-
-class CheckpointError(ValueError):
-    """A checkpoint that cannot be used; the message is one line naming the file and the reason."""
 
 
 @dataclass

@@ -19,12 +19,9 @@ from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
-
-class CorpusError(ValueError):
-    """A corpus that cannot be used; the message is one line that names the file and the fix."""
+from .errors import CorpusError
 
 
-#: Name of the bundled corpus used when `charlstm train` is given none.
 DEFAULT_CORPUS = "shakespeare.txt"
 
 

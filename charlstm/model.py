@@ -17,7 +17,6 @@ Shape legend: B batch, T time, V vocab, E embedding, H hidden, L layers, G gates
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
 from typing import Mapping
 
 import torch
@@ -25,62 +24,22 @@ import torch.nn as nn
 
 from .cells import FORGET_BLOCK, ExplicitLSTM, gate_step, peephole_terms
 
-#: What a trace records for each cell type, in the order the step computes them.
-CELL_VECTORS: Mapping[str, tuple[str, ...]] = {
-    "lstm": ("input", "forget", "candidate", "output", "cell", "hidden"),
-    # and what the cell state adds to each gate's preactivation through its peephole weights
-    "peephole": ("input", "forget", "candidate", "output", "cell", "hidden", "peep_input", "peep_forget", "peep_output"),
-    "coupled": ("input", "forget", "candidate", "output", "cell", "hidden"),    # input = 1 − forget
-    "gru": ("reset", "update", "candidate", "hidden"),
-    "rnn": ("hidden",),
-}
-#: Vectors bounded in 0..1 (gates); the rest are signed.
-GATE_VECTORS = frozenset({"input", "forget", "output", "reset", "update"})
+from .config import CELL_KINDS, CELLS, GATE_VECTORS, ModelConfig  # noqa: F401  (re-exported)
 
 _FUSED = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
-#: Every cell `--cell` accepts: the fused three, then the explicit LSTM variants of cells.py.
-CELLS = (*_FUSED, "peephole", "coupled")
+#: What a trace records for each cell type.
+CELL_VECTORS = {name: kind.vectors for name, kind in CELL_KINDS.items()}
 #: Cells with a cell state c next to the hidden state h.
-LSTM_LIKE = frozenset({"lstm", "peephole", "coupled"})
+LSTM_LIKE = frozenset(name for name, kind in CELL_KINDS.items() if kind.cell_state)
 
 State = tuple[torch.Tensor, ...]  # LSTM-like: (h, c); GRU, RNN: (h,); each (L, B, H)
 
 
-@dataclass(frozen=True)
-class ModelConfig:
-    """Architecture of a character model; stored in every checkpoint."""
-
-    vocab_size: int
-    cell: str = "lstm"          # lstm | gru | rnn | peephole | coupled
-    embedding_size: int = 64    # E: width of a character's learned vector
-    hidden_size: int = 256      # H: units per layer
-    num_layers: int = 2         # L
-    dropout: float = 0.0        # between layers and before the head, training only
-    forget_bias: float = 0.0    # LSTM-like cells: initial forget-gate bias (0: PyTorch's own init)
-
-    def __post_init__(self) -> None:
-        if self.cell not in CELLS:
-            raise ValueError(f"cell must be one of {', '.join(CELLS)}, not {self.cell!r}")
-        if min(self.vocab_size, self.embedding_size, self.hidden_size, self.num_layers) < 1:
-            raise ValueError("vocab_size, embedding_size, hidden_size and num_layers must be positive")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError("dropout must be in [0, 1)")
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @property
-    def vectors(self) -> tuple[str, ...]:
-        return CELL_VECTORS[self.cell]
-
-    @property
-    def has_cell_state(self) -> bool:
-        return self.cell in LSTM_LIKE
-
-    @property
-    def explicit(self) -> bool:
-        """True when the recurrent layers are cells.ExplicitLSTM rather than a fused PyTorch module."""
-        return self.cell not in _FUSED
+def pick_device(device: str | None = None) -> torch.device:
+    """The device asked for, else CUDA when present, else the CPU."""
+    if device:
+        return torch.device(device)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 class CharModel(nn.Module):

@@ -21,8 +21,8 @@ import json
 
 import numpy as np
 
-from .model import GATE_VECTORS
-from .neurons import Trace
+from .config import GATE_VECTORS
+from .trace import Trace
 from .render import BLUE, GREEN, RED, TANH_VECTORS, WHITE
 
 #: Most values (characters × layers × vectors × units) one page embeds: 2 bytes each, about

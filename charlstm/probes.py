@@ -31,7 +31,9 @@ from . import synthetic
 from .data import Vocab
 from .features import compute_feature
 from .model import CharModel, Edits, ModelConfig
-from .neurons import NeuronError, RankedUnit, correlations, feature_values, find_neurons, trace_many
+from .analysis import RankedUnit, correlations, feature_values, find_neurons
+from .errors import NeuronError
+from .trace import trace_many
 from .train import TrainConfig, TrainResult, train
 
 #: Where a line of a probe corpus ends; the model sees it between sequences.

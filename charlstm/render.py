@@ -22,7 +22,7 @@ from rich.style import Style
 from rich.table import Table
 from rich.text import Text
 
-from .model import GATE_VECTORS
+from .config import GATE_VECTORS
 
 #: How invisible characters are shown in a strip (a line break still ends the line after its ↵).
 VISIBLE = {"\n": "↵", "\t": "→", "\r": "␍", " ": " "}

@@ -8,32 +8,14 @@ made and never buffers the whole output. Knows nothing of the terminal.
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass, field
 from typing import Iterator, Sequence
 
 import torch
 
+from .config import UNKNOWN_POLICIES, SampleConfig  # noqa: F401  (re-exported)
 from .data import Vocab
+from .errors import PrimeError
 from .model import CharModel, Edits
-
-
-class PrimeError(ValueError):
-    """A prime text the model cannot read."""
-
-
-UNKNOWN_POLICIES = ("error", "skip", "replace")
-
-
-@dataclass(frozen=True)
-class SampleConfig:
-    length: int = 1000                  # characters to generate per sample (the prime not counted)
-    temperature: float = 0.8            # 0 = always the most likely character
-    top_k: int | None = None            # keep only the k most likely characters
-    top_p: float | None = None          # keep the smallest set whose probability reaches p
-    num_samples: int = 1                # generated together as one batch
-    seed: int | None = None             # same seed, same text
-    stop: tuple[str, ...] = field(default_factory=tuple)  # end a sample when one appears (not emitted)
-    unknown: str = "error"              # prime characters the model never saw: error | skip | replace
 
 
 def prepare_prime(vocab: Vocab, prime: str, policy: str = "error", what: str = "prime") -> str:

@@ -15,7 +15,7 @@ import os
 import signal
 import threading
 import time
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -25,47 +25,14 @@ import torch.nn.functional as F
 
 from . import checkpoint as ckpt
 from .distributed import Cluster
-from .data import Corpus, CorpusError, StreamLayout, eval_streams, fit_layout, split, stream_batch
-from .model import CharModel, ModelConfig, State
-from .sample import SampleConfig, sample_text
+from .data import Corpus, StreamLayout, eval_streams, fit_layout, split, stream_batch
+from .config import ModelConfig, TrainConfig
+from .errors import CorpusError, TrainingError
+from .model import CharModel, State, pick_device
+from .config import SampleConfig
+from .sample import sample_text
 
 LOG2E = 1.0 / math.log(2.0)
-
-
-class TrainingError(RuntimeError):
-    """Training cannot go on; the message says why and what was kept."""
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """How to train. The CLI's defaults are read from here."""
-
-    batch_size: int = 64              # B parallel streams
-    seq_len: int = 100                # T characters per BPTT window
-    learning_rate: float = 5e-3       # held after warmup until the decay (benchmarks/README.md: how chosen)
-    min_lr_ratio: float = 0.1         # cosine decays to learning_rate * this …
-    decay_fraction: float = 0.2       # … over this last fraction of the budget (steps or time)
-    warmup_steps: int = 0
-    weight_decay: float = 0.01        # AdamW, on matrices only
-    grad_clip: float = 5.0            # max global gradient norm
-    max_steps: int | None = None      # budget in steps …
-    time_budget: float | None = 300.0  # … and/or in wall-clock seconds, evaluation included
-    eval_every: int = 200             # steps between validations (and checkpoints)
-    eval_chars: int = 250_000         # validation characters scored per evaluation (a prefix)
-    val_fraction: float = 0.05
-    log_every: int = 10               # steps between metrics.jsonl lines
-    preview_chars: int = 200          # sample shown at each evaluation; 0 for none
-    seed: int = 1337
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict) -> "TrainConfig":
-        known = {f.name for f in fields(cls)}
-        if values and "decay_fraction" not in values:  # saved before the field existed: cosine from the start
-            values = {**values, "decay_fraction": 1.0}
-        return cls(**{k: v for k, v in values.items() if k in known})
 
 
 @dataclass
@@ -107,12 +74,6 @@ def learning_rate(config: TrainConfig, step: int, progress: float) -> float:
     floor = peak * config.min_lr_ratio
     phase = min((progress - start) / config.decay_fraction, 1.0)
     return floor + (peak - floor) * 0.5 * (1.0 + math.cos(math.pi * phase))
-
-
-def pick_device(device: str | None = None) -> torch.device:
-    if device:
-        return torch.device(device)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 class StopRequest(threading.Event):

@@ -21,7 +21,8 @@ import numpy as np  # noqa: E402
 import charlstm  # noqa: E402
 from charlstm import checkpoint as ckpt  # noqa: E402
 from charlstm import probes  # noqa: E402
-from charlstm.neurons import feature_values, find_neurons, trace  # noqa: E402
+from charlstm.analysis import feature_values, find_neurons  # noqa: E402
+from charlstm.trace import trace  # noqa: E402
 
 
 def main() -> None:

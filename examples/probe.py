@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a so
 import charlstm  # noqa: E402
 from charlstm import checkpoint as ckpt  # noqa: E402
 from charlstm import probes  # noqa: E402
-from charlstm.neurons import trace  # noqa: E402
+from charlstm.trace import trace  # noqa: E402
 
 
 def unit_along(model, vocab, text: str, layer: int, unit: int, vector: str = "cell") -> str:

@@ -11,7 +11,7 @@ import torch
 from charlstm.cells import GATES, ExplicitLSTM, gate_step, recurrence
 from charlstm.data import Vocab
 from charlstm.model import CharModel, ModelConfig
-from charlstm.neurons import trace
+from charlstm.trace import trace
 
 from conftest import TINY, run_cli
 

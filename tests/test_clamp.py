@@ -9,7 +9,7 @@ import torch
 import charlstm
 from charlstm.cli import parse_edits
 from charlstm.model import CharModel, ModelConfig
-from charlstm.neurons import NeuronError
+from charlstm.errors import NeuronError
 from conftest import TINY, run_cli
 
 LSTM = ModelConfig(vocab_size=5, hidden_size=8, num_layers=2)

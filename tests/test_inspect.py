@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from charlstm import checkpoint as ckpt
 from charlstm.cli import main
-from charlstm.neurons import trace
+from charlstm.trace import trace
 from charlstm.render import unescape_text
 
 TEXT = "KING RICHARD III:\nNow is the winter of our discontent\n  Made glorious summer by this sun of York;"

@@ -13,7 +13,8 @@ from click.testing import CliRunner
 from charlstm import checkpoint as ckpt
 from charlstm.cli import main
 from charlstm.model import CharModel, ModelConfig
-from charlstm.neurons import feature_values, find_neurons, trace
+from charlstm.analysis import feature_values, find_neurons
+from charlstm.trace import trace
 from charlstm.train import TrainConfig, train
 
 

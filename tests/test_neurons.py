@@ -12,8 +12,10 @@ import torch.nn.functional as F
 
 from charlstm.data import Vocab
 from charlstm.model import CharModel, ModelConfig
-from charlstm.neurons import (FeatureError, NeuronError, Trace, correlations, feature_values, feature_window,
-                              find_neurons, linear_scan, saturation, score_text, top_windows, trace, trace_many)
+from charlstm.analysis import correlations, feature_values, feature_window, find_neurons, saturation, top_windows
+from charlstm.errors import FeatureError, NeuronError
+from charlstm.score import score_text
+from charlstm.trace import Trace, linear_scan, trace, trace_many
 
 VOCAB = Vocab(list("abcdefgh \n\"'"))
 TEXTS = ['abc "def" gh\nhg fed\n' * 6, "h", "ab'c d", ""]

@@ -22,7 +22,7 @@ from click.testing import CliRunner
 from charlstm.cli import main
 from charlstm.data import Vocab
 from charlstm.model import CharModel, ModelConfig
-from charlstm.neurons import trace
+from charlstm.trace import trace
 from charlstm.page import PAGE_VALUE_BUDGET, build_page, page_chars
 from charlstm.render import value_rgb
 

@@ -9,7 +9,7 @@ import re
 import numpy as np
 from rich.console import Console
 
-from charlstm.neurons import GateSaturation, Window
+from charlstm.analysis import GateSaturation, Window
 from charlstm.render import (BLUE, GREEN, RED, escape_text, find_view, legend, neuron_view, score_view, stacked_view,
                              stats_table, strip, summary, tsv_lines, unescape_text, value_rgb, vector_scale,
                              windows_view)

@@ -1,0 +1,73 @@
+"""The `charlstm` command: a Click group that loads each command's module only when it runs.
+
+Each command lives in a module of its own (train, prepare, sample, inspect, score, corpus) and is
+parse → one library call → render. Domain errors (`errors.CharlstmError`) become `Error: <one
+line>` on stderr and exit 1 — never a traceback. Nothing here, and nothing a command module
+imports at its top, loads torch: `charlstm --help`, `charlstm COMMAND --help`, `--version` and
+usage errors stay fast.
+
+Results (samples, traces) go to stdout; progress and diagnostics go to stderr, so
+`charlstm sample > poem.txt` stays clean.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+
+import click
+
+from ..errors import CharlstmError
+
+#: command name → module of this package that defines `command`
+COMMANDS = {"train": "train", "prepare": "prepare", "sample": "sample", "inspect": "inspect", "score": "score",
+            "corpus": "corpus"}
+
+
+class _Group(click.Group):
+    """Commands load on demand; domain errors become one line on stderr and exit 1."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in COMMANDS:
+            return None
+        return importlib.import_module(f"{__name__}.{COMMANDS[name]}").command
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except CharlstmError as error:
+            raise click.ClickException(str(error)) from None
+        except BrokenPipeError:  # `charlstm sample | head`: the reader left; that is not an error
+            sys.stdout = open(os.devnull, "w")
+            ctx.exit(0)
+        except KeyboardInterrupt:
+            click.echo("\ninterrupted", err=True)
+            ctx.exit(130)
+        except OSError as error:
+            where = f"{error.filename}: " if error.filename else ""
+            raise click.ClickException(f"{where}{error.strerror or error}") from None
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="charlstm")
+def main() -> None:
+    """Train a character-level LSTM on your own text, sample from it, and look inside its neurons.
+
+    \b
+      charlstm train corpus.txt          # writes checkpoints/corpus/
+      charlstm sample --temperature 0.8  # streams text from the latest run
+      charlstm inspect --neuron 42       # one neuron's activity, character by character
+    """
+
+
+def __getattr__(name: str):
+    # Older imports: `from charlstm.cli import parse_duration, parse_edits`.
+    if name in ("parse_duration", "parse_edits", "unescape"):
+        from . import params
+
+        return getattr(params, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

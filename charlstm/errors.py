@@ -1,0 +1,38 @@
+"""Every error a user can cause, as one family of one-line messages. Imports nothing.
+
+The command line turns any `CharlstmError` into `Error: <message>` and exit 1; library callers
+catch the subclass they care about. A message is one line naming the thing and the fix.
+"""
+
+from __future__ import annotations
+
+
+class CharlstmError(ValueError):
+    """Bad input or a state charlstm refuses to act on; the message is one line."""
+
+
+class CorpusError(CharlstmError):
+    """A corpus that cannot be read as text; the message names the file."""
+
+
+class CheckpointError(CharlstmError):
+    """A checkpoint that cannot be used; the message is one line naming the file and the reason."""
+
+
+class TrainingError(CharlstmError):
+    """Training cannot go on; the message says why and what was kept."""
+
+
+class UnknownCharactersError(CharlstmError):
+    """A text holds characters the model's vocabulary never saw (raised by the vocabulary)."""
+
+
+PrimeError = UnknownCharactersError  # the name sampling code has always caught
+
+
+class NeuronError(CharlstmError):
+    """A layer, vector or neuron the model does not have, or an analysis that cannot run."""
+
+
+class FeatureError(NeuronError):
+    """An unknown feature name or an invalid regex for --find."""

@@ -1,0 +1,55 @@
+"""Scoring a text: bits per character and the surprisal of every character under a model.
+
+Runs the fused forward in chunks with the state carried; knows nothing of the terminal.
+
+Shape legend: T time, V vocab.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .data import Vocab
+from .errors import NeuronError
+from .model import CharModel
+from .trace import TRACE_CHUNK, encode_texts
+
+
+
+@dataclass(frozen=True)
+class TextScore:
+    """How surprised the model is by each character of a text, given the ones before it.
+
+    bits[t] = −log2 p(text[t + 1] | text[: t + 1]); the first character is context only.
+    """
+
+    text: str
+    bits: np.ndarray             # (T − 1,)
+    predicted: np.ndarray        # (T − 1,) id of the model's most likely next character
+
+    @property
+    def bits_per_char(self) -> float:
+        return float(self.bits.mean()) if len(self.bits) else float("nan")
+
+
+@torch.no_grad()
+def score_text(model: CharModel, vocab: Vocab, text: str, chunk: int = TRACE_CHUNK) -> TextScore:
+    """Bits per character and per-character surprisal, through the fused forward in chunks (state carried)."""
+    if len(text) < 2:
+        raise NeuronError("need at least 2 characters to score (the first one is only context)")
+    device = next(model.parameters()).device
+    ids = encode_texts(vocab, [text], device)                                         # (1, T)
+    bits, predicted, state = [], [], None
+    for start in range(0, ids.shape[1] - 1, chunk):
+        x = ids[:, start : start + chunk]
+        y = ids[:, start + 1 : start + chunk + 1]
+        x = x[:, : y.shape[1]]
+        logits, state = model(x, state)                                                # (1, t, V)
+        bits.append(F.cross_entropy(logits[0], y[0], reduction="none") / math.log(2.0))
+        predicted.append(logits[0].argmax(-1))
+    return TextScore(text, torch.cat(bits).double().cpu().numpy(), torch.cat(predicted).cpu().numpy())
