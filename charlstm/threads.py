@@ -1,0 +1,103 @@
+"""How many threads a repeated piece of work runs on, chosen by timing it.
+
+Torch's default on a small CPU is one OpenMP thread per core, spin-waiting at every barrier. On an
+idle 2-core machine that is the fastest setting; as soon as anything else runs on one of the cores,
+the spinning thread that waits for its descheduled partner makes every step several times slower,
+while one thread would keep its speed. No fixed setting is right for both, so `ThreadTuner` times
+the work under each candidate thread count, keeps the fastest, and times them again now and then,
+so a machine that becomes busy (or idle) is noticed within a minute.
+
+Imports torch only when it applies a thread count; knows nothing of what the work is.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import statistics
+import time
+from typing import Callable, Iterator, Sequence
+
+#: Timed steps per candidate in one round of trials (the first of each is a warm-up, not counted).
+TRIAL_STEPS = 4
+#: Seconds between rounds of trials.
+RECHECK_SECONDS = 60.0
+
+
+def default_candidates() -> tuple[int, ...]:
+    """Thread counts worth trying: every core, and one (the two ends of the trade-off)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return tuple(dict.fromkeys((max(cores, 1), 1)))
+
+
+def _set_torch_threads(count: int) -> None:
+    import torch
+
+    if torch.get_num_threads() != count:
+        torch.set_num_threads(count)
+
+
+class ThreadTuner:
+    """Picks the thread count under which `timed()` blocks run fastest, and keeps re-checking.
+
+    `pinned` fixes the count (the user's `--threads N`); then nothing is measured. Otherwise rounds
+    of trials run every `recheck_seconds`: each candidate runs `trial_steps` timed blocks (the first
+    a warm-up), and the one with the lowest median time is kept until the next round.
+    """
+
+    def __init__(self, candidates: Sequence[int] | None = None, pinned: int | None = None,
+                 trial_steps: int = TRIAL_STEPS, recheck_seconds: float = RECHECK_SECONDS,
+                 clock: Callable[[], float] = time.perf_counter,
+                 apply: Callable[[int], None] = _set_torch_threads):
+        self.pinned = pinned
+        self.candidates = (pinned,) if pinned else tuple(candidates or default_candidates())
+        self.trial_steps = max(trial_steps, 2)
+        self.recheck_seconds = recheck_seconds
+        self.clock, self.apply = clock, apply
+        self.chosen = self.candidates[0]
+        self.medians: dict[int, float] = {}      # seconds per block measured in the last round
+        self.rounds = 0
+        self._queue: list[int] = []              # the thread count of each block still to try
+        self._times: dict[int, list[float]] = {}
+        self._next_round = clock()               # the first blocks are trials
+
+    @property
+    def measuring(self) -> bool:
+        return bool(self._queue)
+
+    def _start_round(self) -> None:
+        self._queue = [n for n in self.candidates for _ in range(self.trial_steps)]
+        self._times = {n: [] for n in self.candidates}
+
+    @contextlib.contextmanager
+    def timed(self) -> Iterator[int]:
+        """Run one block of the work under the current choice (or a trial); yields the thread count."""
+        if len(self.candidates) > 1 and not self._queue and self.clock() >= self._next_round:
+            self._start_round()
+        count = self._queue[0] if self._queue else self.chosen
+        self.apply(count)
+        started = self.clock()
+        yield count
+        if self._queue:
+            self._times[count].append(self.clock() - started)
+            self._queue.pop(0)
+            if not self._queue:
+                self._decide()
+
+    def _decide(self) -> None:
+        self.medians = {n: statistics.median(t[1:]) for n, t in self._times.items() if len(t) > 1}
+        self.chosen = min(self.medians, key=self.medians.get)
+        self.rounds += 1
+        self._next_round = self.clock() + self.recheck_seconds
+        self.apply(self.chosen)
+
+    def describe(self) -> str:
+        """One line for the progress header, e.g. '2 threads (1 thread: 1.9× slower; re-checked every 60 s)'."""
+        name = lambda n: f"{n} thread{'s' if n != 1 else ''}"  # noqa: E731
+        if self.pinned:
+            return f"{name(self.pinned)} (--threads)"
+        if not self.medians:
+            return f"{name(self.chosen)} (measuring {' vs '.join(map(name, self.candidates))})"
+        best = self.medians[self.chosen]
+        others = ", ".join(f"{name(n)}: {t / best:.2f}× slower" for n, t in self.medians.items() if n != self.chosen)
+        return f"{name(self.chosen)} ({others}; re-checked every {self.recheck_seconds:.0f} s)"

@@ -1,0 +1,69 @@
+"""ThreadTuner keeps the thread count under which the work runs fastest, and notices a change."""
+
+from __future__ import annotations
+
+from charlstm.threads import ThreadTuner
+
+
+class FakeMachine:
+    """A clock and a 'torch' whose step time depends on the thread count and on how busy it is."""
+
+    def __init__(self):
+        self.now, self.threads, self.busy = 0.0, None, False
+        self.applied = []
+
+    def clock(self) -> float:
+        return self.now
+
+    def apply(self, n: int) -> None:
+        self.threads = n
+        self.applied.append(n)
+
+    def step(self) -> None:
+        # idle: two threads 1.6x faster; busy: two threads 2x slower than one (spin-waiting)
+        seconds = {(2, False): 0.05, (1, False): 0.08, (2, True): 0.24, (1, True): 0.08}[(self.threads, self.busy)]
+        self.now += seconds
+
+
+def _run(tuner: ThreadTuner, machine: FakeMachine, steps: int) -> list[int]:
+    used = []
+    for _ in range(steps):
+        with tuner.timed() as n:
+            assert n == machine.threads
+            machine.step()
+        used.append(n)
+    return used
+
+
+def test_picks_the_faster_count_and_switches_when_the_machine_gets_busy():
+    machine = FakeMachine()
+    tuner = ThreadTuner(candidates=(2, 1), trial_steps=3, recheck_seconds=10.0, clock=machine.clock,
+                        apply=machine.apply)
+    used = _run(tuner, machine, 20)
+    assert used[:6] == [2, 2, 2, 1, 1, 1]                  # one round of trials first
+    assert tuner.chosen == 2 and set(used[6:]) == {2}
+    assert "2 threads (1 thread: 1.60× slower" in tuner.describe()
+
+    machine.busy = True
+    _run(tuner, machine, 300)                              # past the next re-check
+    assert tuner.chosen == 1 and tuner.rounds >= 2
+    assert machine.threads == 1
+
+
+def test_pinned_count_is_never_measured():
+    machine = FakeMachine()
+    tuner = ThreadTuner(pinned=1, clock=machine.clock, apply=machine.apply)
+    assert set(_run(tuner, machine, 10)) == {1}
+    assert not tuner.medians and tuner.describe() == "1 thread (--threads)"
+
+
+def test_real_torch_thread_count_is_applied():
+    import torch
+
+    before = torch.get_num_threads()
+    try:
+        tuner = ThreadTuner(candidates=(1,))
+        with tuner.timed():
+            assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
