@@ -65,6 +65,7 @@ class FeatureSearch:
     chance: float                # max |r| of any unit with a circularly shifted feature
     num_units: int
     feature: np.ndarray = field(repr=False)   # (T,)
+    values: list[np.ndarray] = field(default_factory=list, repr=False)  # (T,) trace of each ranked unit
 
 
 def correlations(values: torch.Tensor | np.ndarray, feature: np.ndarray) -> np.ndarray:
@@ -111,7 +112,8 @@ def find_neurons(trace: Trace, feature: np.ndarray, vector: str = "hidden", laye
         rolled = np.roll(feature, int(rng.integers(low, T - low + 1)))
         if np.ptp(rolled) > 0:
             chance = max(chance, float(np.abs(correlations(units, rolled)).max()))
-    return FeatureSearch(vector, ranked, chance, units.shape[1], feature)
+    values = [units[:, int(k)].numpy() for k in order]                                # top × (T,)
+    return FeatureSearch(vector, ranked, chance, units.shape[1], feature, values)
 
 
 def feature_window(feature: np.ndarray, width: int) -> tuple[int, int]:

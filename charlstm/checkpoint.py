@@ -2,33 +2,35 @@
 
 A checkpoint holds the model config, the vocabulary and the weights; a training checkpoint also
 holds the optimizer moments, the recurrent state carried between batches, RNG states and the
-training position, so a run resumes exactly. Files are written atomically (temp file, fsync,
-rename) and never unpickled: loading reads a JSON header and raw tensors, nothing executes.
-Knows nothing of training or sampling.
+training position, so a run resumes exactly. Files are written atomically (through
+run.write_file: temp file, fsync, rename) and never unpickled: loading reads a JSON header and raw
+tensors, nothing executes. Knows nothing of training or sampling; the training metadata is typed by
+runinfo.RunInfo. The names of a run's checkpoint files (LATEST, BEST) and `resolve` come from run.py.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError, safe_open
+from safetensors import safe_open
 from safetensors.torch import save as safetensors_bytes
 
 from .data import Vocab
 from .config import ModelConfig
 from .errors import CheckpointError
 from .model import CharModel
+from .run import BEST, DEFAULT_ROOT, LATEST, resolve, write_file
+from .runinfo import RunInfo
+
+__all__ = ["BEST", "DEFAULT_ROOT", "FORMAT", "KIND", "LATEST", "Checkpoint", "load", "resolve", "save"]
 
 FORMAT = 1
 KIND = "charlstm-checkpoint"
-LATEST, BEST = "latest.safetensors", "best.safetensors"
-DEFAULT_ROOT = Path("checkpoints")
 
 
 @dataclass
@@ -38,7 +40,7 @@ class Checkpoint:
     config: ModelConfig
     vocab: Vocab
     model_state: dict[str, torch.Tensor]
-    train: dict[str, Any] = field(default_factory=dict)          # JSON-able training metadata
+    train: dict[str, Any] = field(default_factory=dict)          # JSON-able training metadata (RunInfo.to_dict())
     tensors: dict[str, torch.Tensor] = field(default_factory=dict)  # extra tensors: optimizer, carried state, RNG
     path: Path | None = None
 
@@ -46,6 +48,14 @@ class Checkpoint:
         model = CharModel(self.config)
         model.load_state_dict(self.model_state)
         return model.to(device).eval()
+
+    @property
+    def run_info(self) -> RunInfo | None:
+        """The training metadata, typed and validated (a CheckpointError naming the field if it is
+        wrong); None for a checkpoint saved without any."""
+        if not self.train:
+            return None
+        return RunInfo.from_dict(self.train, where=str(self.path) if self.path else "checkpoint")
 
 
 def save(path: str | os.PathLike, checkpoint: Checkpoint) -> Path:
@@ -61,94 +71,163 @@ def save(path: str | os.PathLike, checkpoint: Checkpoint) -> Path:
     tensors = {f"model.{k}": v.detach().contiguous().cpu() for k, v in checkpoint.model_state.items()}
     tensors.update({k: v.detach().contiguous().cpu() for k, v in checkpoint.tensors.items()})
     payload = safetensors_bytes(tensors, metadata={"charlstm": json.dumps(meta, ensure_ascii=False)})
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(payload)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
-    return path
-
-
-def _fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    return write_file(path, payload)
 
 
 def load(path: str | os.PathLike, device: str | torch.device = "cpu") -> Checkpoint:
-    """Read and validate a checkpoint; every problem becomes a one-line CheckpointError."""
+    """Read and validate a checkpoint: a `Checkpoint`, or one one-line CheckpointError naming the
+    file and the reason, never another exception.
+
+    Costs what the file holds, whatever its header claims: safetensors refuses a header whose
+    shapes and offsets do not cover exactly the file's bytes; the metadata is checked by type and
+    against caps (config.MAX_*, MAX_METADATA_CHARS, MAX_TENSORS); the tensors the config implies (names, shapes,
+    dtypes, by arithmetic: no model is built) are compared with the header before any is read.
+    Tensors outside `model.*` (optim.*, state.*, rng.*: what training resumes from) are kept as read.
+    """
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file")
+    handle = _safetensors_call(path, lambda: safe_open(str(path), framework="pt", device=str(device)))
+    with handle as f:
+        header, names = _safetensors_call(path, lambda: (f.metadata() or {}, list(f.keys())))
+        if len(names) > MAX_TENSORS:
+            raise CheckpointError(f"{path}: {len(names):,} tensors, over the cap of {MAX_TENSORS:,}")
+        meta = _metadata(path, header)
+        config = _model_config(path, meta.get("config"))
+        vocab = _vocab(path, meta.get("vocab"), config)
+        train = {} if meta.get("train") is None else meta["train"]
+        if not isinstance(train, dict):
+            raise CheckpointError(f"{path}: training metadata is {_shown(train)}, not a JSON object")
+        layout = _safetensors_call(path, lambda: {
+            name[len("model."):]: (tuple(f.get_slice(name).get_shape()), f.get_slice(name).get_dtype())
+            for name in names if name.startswith("model.")})
+        expected = _check_layout(path, config, layout)
+        tensors = _safetensors_call(path, lambda: {name: f.get_tensor(name) for name in names})
+    model_state = {name: tensors["model." + name] for name in expected}   # in state_dict order
+    for name, tensor in model_state.items():
+        if not torch.isfinite(tensor).all():
+            raise CheckpointError(f"{path}: tensor {name} holds NaN or infinite values")
+    extra = {k: v for k, v in tensors.items() if not k.startswith("model.")}
+    return Checkpoint(config, vocab, model_state, train, extra, path)
+
+
+# ------------------------------------------------------------------- validation before allocation
+
+#: The charlstm JSON in a header: a vocabulary of every Unicode scalar value takes ~7 M characters.
+#: (safetensors itself caps the whole header at 100 MB.)
+MAX_METADATA_CHARS = 16 << 20
+#: Tensors in one file: a model at config.MAX_NUM_LAYERS, its optimizer moments and more, with room.
+MAX_TENSORS = 1 << 16
+#: What every model weight is stored as (safetensors' name for torch.float32).
+WEIGHT_DTYPE = "F32"
+
+
+def _safetensors_call(path: Path, action):
+    """`action()`; whatever the library or the OS raises there becomes 'not a readable safetensors file'."""
     try:
-        with safe_open(str(path), framework="pt", device=str(device)) as f:
-            header = f.metadata() or {}
-            tensors = {k: f.get_tensor(k) for k in f.keys()}
-    except (SafetensorError, OSError, ValueError, RuntimeError) as error:
-        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        return action()
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as error:  # SafetensorError, OSError, MemoryError, a Rust panic (a BaseException)
+        reason = _one_line(str(error)) or type(error).__name__
         raise CheckpointError(f"{path}: not a readable safetensors file ({reason})") from None
-    if "charlstm" not in header:
+
+
+def _metadata(path: Path, header: dict) -> dict:
+    """The charlstm JSON of a safetensors header, parsed within caps: an object of our kind and format."""
+    text = header.get("charlstm")
+    if text is None:
         raise CheckpointError(f"{path}: a safetensors file, but not a charlstm checkpoint (no charlstm metadata)")
+    if len(text) > MAX_METADATA_CHARS:
+        raise CheckpointError(f"{path}: checkpoint metadata is {len(text):,} characters, over the cap of "
+                              f"{MAX_METADATA_CHARS:,}")
     try:
-        meta = json.loads(header["charlstm"])
-    except json.JSONDecodeError:
-        raise CheckpointError(f"{path}: checkpoint metadata is not valid JSON") from None
+        meta = json.loads(text)
+    except RecursionError:
+        raise CheckpointError(f"{path}: checkpoint metadata is not valid JSON (nested too deeply)") from None
+    except ValueError as error:  # JSONDecodeError, and integers of more digits than Python converts
+        raise CheckpointError(f"{path}: checkpoint metadata is not valid JSON ({_one_line(str(error))})") from None
     if not isinstance(meta, dict) or meta.get("kind") != KIND:
         raise CheckpointError(f"{path}: not a charlstm checkpoint")
-    if meta.get("format") != FORMAT:
-        raise CheckpointError(f"{path}: checkpoint format {meta.get('format')}, this charlstm reads format {FORMAT}")
+    found = meta.get("format")
+    if type(found) is not int or found != FORMAT:
+        raise CheckpointError(f"{path}: checkpoint format {_shown(found)}, this charlstm reads format {FORMAT}")
+    return meta
+
+
+def _model_config(path: Path, fields: Any) -> ModelConfig:
+    """The ModelConfig of the metadata; ModelConfig itself checks types, ranges and caps."""
+    if not isinstance(fields, dict):
+        raise CheckpointError(f"{path}: invalid model config ({_shown(fields)}, not an object of fields)")
     try:
-        config = ModelConfig(**meta["config"])
-        vocab = Vocab(meta["vocab"])
-    except (KeyError, TypeError, ValueError) as error:
-        raise CheckpointError(f"{path}: invalid model config or vocabulary ({error})") from None
-    if len(vocab) != config.vocab_size:
-        raise CheckpointError(f"{path}: vocabulary has {len(vocab)} characters but the model expects {config.vocab_size}")
-    model_state = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
-    extra = {k: v for k, v in tensors.items() if not k.startswith("model.")}
-    expected = CharModel(config).state_dict()
-    if set(expected) != set(model_state):
-        missing = sorted(set(expected) - set(model_state))
-        raise CheckpointError(f"{path}: weights do not match the config (missing {missing[:3]}…)" if missing
-                              else f"{path}: weights do not match the config (unexpected tensors)")
-    for name, tensor in expected.items():
-        got = model_state[name]
-        if got.shape != tensor.shape or got.dtype != tensor.dtype:
-            raise CheckpointError(f"{path}: tensor {name} has shape {tuple(got.shape)}, config needs {tuple(tensor.shape)}")
-        if not torch.isfinite(got).all():
-            raise CheckpointError(f"{path}: tensor {name} holds NaN or infinite values")
-    return Checkpoint(config, vocab, model_state, meta.get("train") or {}, extra, path)
+        return ModelConfig(**fields)
+    except (TypeError, ValueError) as error:
+        raise CheckpointError(f"{path}: invalid model config ({_one_line(str(error))})") from None
 
 
-def resolve(target: str | os.PathLike | None, root: str | os.PathLike = DEFAULT_ROOT, prefer: str = BEST) -> Path:
-    """The checkpoint file a user means: a file as given, a run directory's best (else latest)
-    checkpoint, or with no target the most recently written run under `root`."""
-    if target is None:
-        root = Path(root)
-        runs = [p for p in root.glob("*/" + LATEST)] + [p for p in root.glob("*/" + BEST)] if root.is_dir() else []
-        if not runs:
-            raise CheckpointError(f"no trained model found under {root}/; run `charlstm train` first or name a checkpoint")
-        target = max(runs, key=lambda p: p.stat().st_mtime).parent
-    path = Path(target)
-    if path.is_dir():
-        for name in (prefer, BEST, LATEST):
-            if (path / name).is_file():
-                return path / name
-        raise CheckpointError(f"{path}: no {BEST} or {LATEST} in this directory")
-    if not path.exists():
-        raise CheckpointError(f"{path}: no such checkpoint file or run directory")
-    return path
+def _vocab(path: Path, chars: Any, config: ModelConfig) -> Vocab:
+    """The vocabulary of the metadata: a list of `vocab_size` distinct characters, each a Unicode
+    scalar value (a lone surrogate cannot be written out as text)."""
+    if not isinstance(chars, list) or not all(isinstance(c, str) for c in chars):
+        raise CheckpointError(f"{path}: invalid vocabulary (not a list of strings)")
+    if len(chars) != config.vocab_size:
+        raise CheckpointError(f"{path}: vocabulary has {len(chars)} characters but the model expects {config.vocab_size}")
+    try:
+        "".join(chars).encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise CheckpointError(f"{path}: invalid vocabulary (U+{ord(error.object[error.start]):04X} is a lone "
+                              "surrogate, not a character)") from None
+    try:
+        return Vocab(chars)
+    except ValueError as error:  # entries that are not single characters, repeated characters
+        raise CheckpointError(f"{path}: invalid vocabulary ({_one_line(str(error))})") from None
+
+
+def _expected_tensors(config: ModelConfig) -> dict[str, tuple[int, ...]]:
+    """Name → shape of every tensor of `CharModel(config).state_dict()`, in its order, by arithmetic
+    alone: nothing is built or allocated. Per layer k, nn.LSTM / nn.GRU / nn.RNN and
+    cells.ExplicitLSTM hold weight_ih_lk (G·H, E or H), weight_hh_lk (G·H, H), bias_ih_lk and
+    bias_hh_lk (G·H,), and the peephole cell peephole_lk (3, H). Pinned to real models by tests."""
+    V, E, H, G = config.vocab_size, config.embedding_size, config.hidden_size, config.kind.gates
+    shapes = {"embed.weight": (V, E)}
+    for k in range(config.num_layers):
+        shapes.update({f"rnn.weight_ih_l{k}": (G * H, E if k == 0 else H), f"rnn.weight_hh_l{k}": (G * H, H),
+                       f"rnn.bias_ih_l{k}": (G * H,), f"rnn.bias_hh_l{k}": (G * H,)})
+        if config.kind.peepholes:
+            shapes[f"rnn.peephole_l{k}"] = (3, H)
+    shapes.update({"head.weight": (V, H), "head.bias": (V,)})
+    return shapes
+
+
+def _check_layout(path: Path, config: ModelConfig, found: dict[str, tuple[tuple[int, ...], str]]) -> dict:
+    """Compare the model tensors a header declares (name → (shape, dtype)) with what the config
+    needs; the expected name → shape on success."""
+    expected = _expected_tensors(config)
+    missing = [name for name in expected if name not in found]
+    if missing:
+        raise CheckpointError(f"{path}: weights do not match the config (missing {missing[:3]}…)")
+    unexpected = sorted(set(found) - set(expected))
+    if unexpected:
+        shown = ", ".join(_shown("model." + name) for name in unexpected[:3])
+        raise CheckpointError(f"{path}: weights do not match the config (unexpected tensors {shown})")
+    for name, shape in expected.items():
+        got_shape, got_dtype = found[name]
+        if got_shape != shape:
+            raise CheckpointError(f"{path}: tensor {name} has shape {_shown(got_shape)}, config needs {shape}")
+        if got_dtype != WEIGHT_DTYPE:
+            raise CheckpointError(f"{path}: tensor {name} has dtype {_shown(got_dtype)}, charlstm weights are "
+                                  f"{WEIGHT_DTYPE} (float32)")
+    return expected
+
+
+def _shown(value: Any) -> str:
+    """A value from the file, fit for a message: scalars as repr, containers by their kind."""
+    if isinstance(value, (dict, list)):
+        return f"a JSON {'object' if isinstance(value, dict) else 'list'}"
+    return _one_line(repr(value))
+
+
+def _one_line(text: str, limit: int = 160) -> str:
+    """Text fit for a one-line message: control characters and lone surrogates escaped, cut at `limit`."""
+    shown = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text[: limit + 1])
+    return shown if len(shown) <= limit else shown[: limit - 1] + "…"

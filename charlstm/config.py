@@ -6,6 +6,7 @@ Every default is written here once; the command line reads its defaults from the
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field, fields
 from types import MappingProxyType
 from typing import Mapping
@@ -22,31 +23,53 @@ class CellKind:
     cell_state: bool               # carries c next to h
     forget_block: int | None = None  # which of the G blocks is the forget gate
     peepholes: bool = False        # has per-layer peephole weights (3, H)
+    blocks: tuple[str, ...] = ()   # what each of the G blocks of a layer's weight rows computes, in order
+    hidden_bias_block: int | None = None  # the block whose hidden bias stays inside the recurrent term
+
+    def __post_init__(self) -> None:
+        assert len(self.blocks) == self.gates, f"{self.name}: {len(self.blocks)} block names for {self.gates} gates"
 
     @property
     def lstm_like(self) -> bool:
         return self.cell_state
 
+    @property
+    def coupled(self) -> bool:
+        """An LSTM-like cell without an input block: its input gate is 1 − forget."""
+        return self.cell_state and "input" not in self.blocks
+
 
 _LSTM = ("input", "forget", "candidate", "output", "cell", "hidden")
+_LSTM_BLOCKS = ("input", "forget", "candidate", "output")
 
 #: Every cell `--cell` accepts: the fused three, then the explicit LSTM variants of cells.py.
 CELL_KINDS: Mapping[str, CellKind] = MappingProxyType({k.name: k for k in (
     # nn.LSTM packs gates as (i, f, g, o)
-    CellKind("lstm", fused=True, gates=4, vectors=_LSTM, cell_state=True, forget_block=1),
-    CellKind("gru", fused=True, gates=3, vectors=("reset", "update", "candidate", "hidden"), cell_state=False),
-    CellKind("rnn", fused=True, gates=1, vectors=("hidden",), cell_state=False),
+    CellKind("lstm", fused=True, gates=4, vectors=_LSTM, cell_state=True, forget_block=1, blocks=_LSTM_BLOCKS),
+    # nn.GRU packs (r, z, n); the candidate sees r ⊙ (W_hn h + b_hn), so b_hn stays with the hidden side
+    CellKind("gru", fused=True, gates=3, vectors=("reset", "update", "candidate", "hidden"), cell_state=False,
+             blocks=("reset", "update", "candidate"), hidden_bias_block=2),
+    CellKind("rnn", fused=True, gates=1, vectors=("hidden",), cell_state=False, blocks=("hidden",)),
     # peepholes add, for each gate, what the cell state contributes through its peephole weights
-    CellKind("peephole", fused=False, gates=4, cell_state=True, forget_block=1, peepholes=True,
+    CellKind("peephole", fused=False, gates=4, cell_state=True, forget_block=1, peepholes=True, blocks=_LSTM_BLOCKS,
              vectors=(*_LSTM, "peep_input", "peep_forget", "peep_output")),
     # coupled input and forget gates: (f, g, o) with input = 1 − forget
-    CellKind("coupled", fused=False, gates=3, vectors=_LSTM, cell_state=True, forget_block=0),
+    CellKind("coupled", fused=False, gates=3, vectors=_LSTM, cell_state=True, forget_block=0,
+             blocks=("forget", "candidate", "output")),
 )})
 CELLS = tuple(CELL_KINDS)
 #: Vectors bounded in 0..1 (gates); the rest are signed.
 GATE_VECTORS = frozenset({"input", "forget", "output", "reset", "update"})
 #: Every vector name any cell records.
 ALL_VECTORS = tuple(dict.fromkeys(v for kind in CELL_KINDS.values() for v in kind.vectors))
+
+
+#: Caps on a model's size, far above anything charlstm trains: a config (a checkpoint's JSON builds
+#: one too) can never ask for an unbounded allocation.
+MAX_VOCAB_SIZE = 0x110000 - 0x800      # every Unicode scalar value (code points minus surrogates)
+MAX_WIDTH = 1 << 16                    # embedding_size and hidden_size
+MAX_NUM_LAYERS = 1024
+MAX_PARAMETERS = 2_000_000_000         # 8 GB of float32 weights
 
 
 @dataclass(frozen=True)
@@ -62,12 +85,32 @@ class ModelConfig:
     forget_bias: float = 0.0    # LSTM-like cells: initial forget-gate bias (0: PyTorch's own init)
 
     def __post_init__(self) -> None:
-        if self.cell not in CELL_KINDS:
-            raise ValueError(f"cell must be one of {', '.join(CELLS)}, not {self.cell!r}")
+        """Refuse wrong types (TypeError: sizes are ints, not floats, bools or strings; rates are
+        numbers) and values out of range or above the caps (ValueError)."""
+        if not isinstance(self.cell, str) or self.cell not in CELL_KINDS:
+            raise ValueError(f"cell must be one of {', '.join(CELLS)}, not {self.cell!r:.40}")
+        caps = {"vocab_size": MAX_VOCAB_SIZE, "embedding_size": MAX_WIDTH, "hidden_size": MAX_WIDTH,
+                "num_layers": MAX_NUM_LAYERS}
+        for name, value in ((name, getattr(self, name)) for name in caps):
+            if type(value) is not int:  # JSON-able exact ints only: no bool, float, str or numpy scalar
+                raise TypeError(f"{name} must be an integer, not {type(value).__name__}")
         if min(self.vocab_size, self.embedding_size, self.hidden_size, self.num_layers) < 1:
             raise ValueError("vocab_size, embedding_size, hidden_size and num_layers must be positive")
+        for name, cap in caps.items():
+            if getattr(self, name) > cap:
+                raise ValueError(f"{name} {getattr(self, name)} is above the cap of {cap}")
+        for name, value in (("dropout", self.dropout), ("forget_bias", self.forget_bias)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise TypeError(f"{name} must be a number, not {type(value).__name__}")
+            if not math.isfinite(value):
+                raise ValueError(f"{name} must be finite, not {value}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError("dropout must be in [0, 1)")
+        G, E, H, L, V = self.kind.gates, self.embedding_size, self.hidden_size, self.num_layers, self.vocab_size
+        at_most = L * G * H * (max(E, H) + H + 5) + V * (E + H + 1)  # ≥ the parameter count of every cell kind
+        if at_most > MAX_PARAMETERS:
+            raise ValueError(f"a model this size may hold up to {at_most:,} parameters, over the cap of "
+                             f"{MAX_PARAMETERS:,}: make hidden_size, num_layers or embedding_size smaller")
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import codecs
 import fnmatch
 import hashlib
-import json
 import os
 import sys
 from dataclasses import dataclass
@@ -19,7 +18,8 @@ from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from .errors import CorpusError
+from .errors import CorpusError, UnknownCharactersError
+from .run import Run
 
 
 DEFAULT_CORPUS = "shakespeare.txt"
@@ -298,21 +298,32 @@ class Vocab:
         """Characters of text the vocabulary lacks, in order of first appearance."""
         return list(dict.fromkeys(c for c in text if c not in self.index))
 
+    def check(self, text: str, what: str = "text") -> None:
+        """Raise UnknownCharactersError naming (up to 12 of) the characters of `text` the vocabulary
+        lacks; `what` names the text in the message ("prime", "text", "prompts")."""
+        missing = self.unknown(text)
+        if missing:
+            more = f" and {len(missing) - 12} more" if len(missing) > 12 else ""
+            shown = ", ".join(repr(c) for c in missing[:12]) + more
+            raise UnknownCharactersError(f"the {what} has characters this model never saw: {shown} "
+                                         "(use --unknown skip or --unknown replace)")
+
     def encode(self, text: str) -> np.ndarray:
         """Text to ids through a code-point lookup table: a 1 MB corpus encodes in milliseconds.
-        ASCII and Latin-1 text maps byte to byte with `bytes.translate` (about 1 GB/s)."""
+        ASCII and Latin-1 text maps byte to byte with `bytes.translate` (about 1 GB/s).
+        Unseen characters raise UnknownCharactersError (see `check`)."""
         narrow = narrow_bytes(text)
         if narrow is not None and self._narrow_ids():
             mapped = narrow.translate(self._byte_table)
             if b"\xff" in mapped:                                  # 255 marks a character we lack
-                raise KeyError(f"characters not in the vocabulary: {self.unknown(text)[:10]!r}")
+                self.check(text)
             return np.frombuffer(mapped, dtype=np.uint8).astype(id_dtype(len(self)), copy=False)
         if self._table is None:  # code point -> id, -1 where unknown (4.5 MB, built once)
             self._table = np.full(MAX_CODE_POINT + 1, -1, dtype=np.int32)
             self._table[[ord(c) for c in self.chars]] = np.arange(len(self.chars), dtype=np.int32)
         ids = self._table[np.frombuffer(narrow, dtype=np.uint8) if narrow is not None else _wide_code_points(text)]
         if len(ids) and ids.min() < 0:
-            raise KeyError(f"characters not in the vocabulary: {self.unknown(text)[:10]!r}")
+            self.check(text)
         return ids.astype(id_dtype(len(self)), copy=False)
 
     def _narrow_ids(self) -> bool:
@@ -348,7 +359,6 @@ def id_dtype(vocab_size: int) -> np.dtype:
 
 
 CHUNK_BYTES = 16 << 20  # bytes decoded at a time while preparing: bounds memory whatever the corpus size
-IDS_FILE, CORPUS_FILE = "corpus.ids.npy", "corpus.json"
 
 
 @dataclass(frozen=True)
@@ -379,8 +389,8 @@ def prepare(paths: Sequence[str | os.PathLike], glob: str | None = None, encodin
     """Read, check and encode a corpus in bounded memory.
 
     Two streaming passes: the first decodes strictly, collects the characters and hashes the text;
-    the second appends the ids to `corpus.ids.npy` in cache_dir, which is then opened memory-mapped
-    and reused as long as the text hashes the same. Without cache_dir the ids are kept in memory. `progress`
+    the second appends the ids to the id cache of the run directory cache_dir (run.Run), which is
+    then opened memory-mapped and reused as long as the text hashes the same. Without cache_dir the ids are kept in memory. `progress`
     gets (bytes done, bytes total) over both passes. Standard input is read whole.
     """
     files = corpus_files(paths, glob)
@@ -435,31 +445,14 @@ def prepare(paths: Sequence[str | os.PathLike], glob: str | None = None, encodin
         for pos, piece in encoded():
             ids[pos : pos + len(piece)] = piece
         return Corpus(ids, vocab, fingerprint)
-    cache = Path(cache_dir)
-    cached = _load_cached(cache, fingerprint, n_chars, vocab)
+    run = Run(cache_dir)                                             # the run directory owns the cache files
+    cached = run.load_ids(fingerprint, n_chars, vocab.chars)
     if cached is not None:
         report(total, total)
-        return cached
-    cache.mkdir(parents=True, exist_ok=True)
-    tmp = cache / f".{IDS_FILE}.{os.getpid()}.tmp"
-    try:
-        with open(tmp, "wb") as sink:
-            # The .npy header, then the ids appended with plain writes: the kernel's page cache holds
-            # them, not this process (a memory map would count every page written in its RSS).
-            np.lib.format.write_array_header_1_0(sink, {"descr": np.lib.format.dtype_to_descr(dtype),
-                                                        "fortran_order": False, "shape": (n_chars,)})
-            for _, piece in encoded():
-                sink.write(memoryview(piece))
-            sink.flush()
-            os.fsync(sink.fileno())
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    os.replace(tmp, cache / IDS_FILE)
-    meta = {"fingerprint": fingerprint, "chars": n_chars, "vocab": vocab.chars,
-            "sources": [str(Path(f).resolve()) for f in files], "encoding": encoding}
-    (cache / CORPUS_FILE).write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
-    return Corpus(np.load(cache / IDS_FILE, mmap_mode="r"), vocab, fingerprint)
+        return Corpus(cached, vocab, fingerprint)
+    ids = run.store_ids(dtype, n_chars, (piece for _, piece in encoded()), fingerprint=fingerprint,
+                        vocab_chars=vocab.chars, sources=[str(Path(f).resolve()) for f in files], encoding=encoding)
+    return Corpus(ids, vocab, fingerprint)
 
 
 def _is_plain_utf8(path: str | os.PathLike, encoding: str) -> bool:
@@ -476,17 +469,6 @@ def _is_plain_utf8(path: str | os.PathLike, encoding: str) -> bool:
 def _stamp(path: str | os.PathLike) -> tuple[int, int]:
     st = os.stat(path)
     return st.st_size, st.st_mtime_ns
-
-
-def _load_cached(cache: Path, fingerprint: str, n_chars: int, vocab: Vocab) -> Corpus | None:
-    try:
-        meta = json.loads((cache / CORPUS_FILE).read_text(encoding="utf-8"))
-        if meta.get("fingerprint") != fingerprint or meta.get("chars") != n_chars or meta.get("vocab") != vocab.chars:
-            return None
-        ids = np.load(cache / IDS_FILE, mmap_mode="r")
-    except (OSError, ValueError):
-        return None
-    return Corpus(ids, vocab, fingerprint) if ids.shape == (n_chars,) else None
 
 
 # --------------------------------------------------------------------------------------------

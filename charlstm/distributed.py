@@ -18,6 +18,8 @@ import torch.nn as nn
 
 @dataclass
 class Cluster:
+    """This process's place among the training processes: its rank, their number, its device."""
+
     rank: int = 0
     world: int = 1
     device: torch.device = torch.device("cpu")
@@ -90,16 +92,3 @@ class Cluster:
             dist.all_gather(parts, tensor.contiguous())
             gathered.append(torch.cat(parts, dim=1))
         return tuple(gathered)
-
-    def barrier(self) -> None:
-        if self.active:
-            import torch.distributed as dist
-
-            dist.barrier()
-
-    def close(self) -> None:
-        if self.active:
-            import torch.distributed as dist
-
-            if dist.is_initialized():
-                dist.destroy_process_group()

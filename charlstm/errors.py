@@ -23,15 +23,20 @@ class TrainingError(CharlstmError):
     """Training cannot go on; the message says why and what was kept."""
 
 
-class UnknownCharactersError(CharlstmError):
-    """A text holds characters the model's vocabulary never saw (raised by the vocabulary)."""
+class NeuronError(CharlstmError):
+    """A layer, vector or neuron the model does not have, or an analysis that cannot run."""
+
+
+class UnknownCharactersError(NeuronError, KeyError):
+    """A text holds characters the model's vocabulary never saw; raised by `data.Vocab` alone.
+
+    Also a NeuronError and a KeyError, the errors tracing and `Vocab.encode` raised for it before,
+    so callers that catch those still catch it."""
+
+    __str__ = CharlstmError.__str__  # the message as given, not KeyError's repr of it
 
 
 PrimeError = UnknownCharactersError  # the name sampling code has always caught
-
-
-class NeuronError(CharlstmError):
-    """A layer, vector or neuron the model does not have, or an analysis that cannot run."""
 
 
 class FeatureError(NeuronError):

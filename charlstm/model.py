@@ -6,9 +6,10 @@ Holds `ModelConfig` and `CharModel`. Two routes through the same weights:
   path for training and for scoring text — or, for the peephole and coupled-gate LSTMs, the explicit
   cells of `cells.py` (plain PyTorch ops with a hand-derived backward).
 * `CharModel.stepper()` returns a `Stepper` that advances every layer by one character with plain
-  matrix products. It serves sampling (a batch-1 step through the fused module takes the slow
-  oneDNN route on CPU) and inspection: with `record=True` it returns every gate of every layer.
-  Tests pin it to the fused forward.
+  matrix products and the kind's step math from `cells.CELL_MATH`. It serves sampling (a batch-1
+  step through the fused module takes the slow oneDNN route on CPU) and inspection: with
+  `record=True` it returns every gate of every layer. Tests pin it to the fused forward.
+* `fold_first_layer` and `split_biases` arrange weights for stepping and tracing alike.
 
 Imports no data, click, rich or tqdm.
 
@@ -22,15 +23,10 @@ from typing import Mapping
 import torch
 import torch.nn as nn
 
-from .cells import FORGET_BLOCK, ExplicitLSTM, gate_step, peephole_terms
-
-from .config import CELL_KINDS, CELLS, GATE_VECTORS, ModelConfig  # noqa: F401  (re-exported)
+from .cells import CELL_MATH, ExplicitLSTM
+from .config import CELL_KINDS, CELLS, GATE_VECTORS, CellKind, ModelConfig  # noqa: F401  (re-exported)
 
 _FUSED = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
-#: What a trace records for each cell type.
-CELL_VECTORS = {name: kind.vectors for name, kind in CELL_KINDS.items()}
-#: Cells with a cell state c next to the hidden state h.
-LSTM_LIKE = frozenset(name for name, kind in CELL_KINDS.items() if kind.cell_state)
 
 State = tuple[torch.Tensor, ...]  # LSTM-like: (h, c); GRU, RNN: (h,); each (L, B, H)
 
@@ -64,7 +60,7 @@ class CharModel(nn.Module):
         self.drop = nn.Dropout(config.dropout)
         self.head = nn.Linear(config.hidden_size, config.vocab_size)
         if config.forget_bias and config.has_cell_state:
-            H, k = config.hidden_size, FORGET_BLOCK[config.cell]       # (i, f, g, o): block 1; (f, g, o): block 0
+            H, k = config.hidden_size, config.kind.forget_block       # (i, f, g, o): block 1; (f, g, o): block 0
             with torch.no_grad():
                 for layer in range(config.num_layers):
                     getattr(self.rnn, f"bias_ih_l{layer}")[k * H : (k + 1) * H].fill_(config.forget_bias)
@@ -102,45 +98,78 @@ class CharModel(nn.Module):
 Edits = Mapping[tuple[int, int], float]  # (layer, unit) → value forced into the cell (LSTM) or hidden state
 
 
+def split_biases(kind: CellKind, b_ih: torch.Tensor, b_hh: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """A layer's two biases (G·H,) regrouped for products x W_ih + b_x and h W_hh + b_h: both biases
+    go to the input side, except that of `kind.hidden_bias_block` (GRU's candidate sees
+    r ⊙ (W_hn h + b_hn)), which stays on the hidden side. b_h is None when nothing stays there."""
+    if kind.hidden_bias_block is None:
+        return b_ih + b_hh, None
+    H, k = b_ih.shape[0] // kind.gates, kind.hidden_bias_block
+    b_x, b_h = b_ih + b_hh, torch.zeros_like(b_hh)
+    b_x[k * H : (k + 1) * H] = b_ih[k * H : (k + 1) * H]
+    b_h[k * H : (k + 1) * H] = b_hh[k * H : (k + 1) * H]
+    return b_x, b_h
+
+
+@torch.no_grad()
+def fold_first_layer(model: CharModel) -> torch.Tensor:
+    """Layer 0's input side for every character: embedding · W_ih + b_x (see `split_biases`) as a
+    (V, G·H) table, so that stepping and tracing look a row up instead of multiplying."""
+    w_ih, _, b_ih, b_hh = model.layer_weights(0)
+    b_x, _ = split_biases(model.config.kind, b_ih, b_hh)
+    return torch.addmm(b_x, model.embed.weight, w_ih.t())              # (V, E) @ (E, G·H) → (V, G·H)
+
+
+class _LayerInput:
+    """One layer's preactivations for a step, from its input (ids for layer 0, else x (B, in)) and
+    h (B, H): a (B, G·H), or for a kind with a hidden-side bias (GRU) the pair (input side, hidden side)."""
+
+    @torch.no_grad()
+    def __init__(self, model: CharModel, layer: int):
+        w_ih, w_hh, b_ih, b_hh = model.layer_weights(layer)
+        b_x, self.b_h = split_biases(model.config.kind, b_ih, b_hh)
+        self.table = fold_first_layer(model) if layer == 0 else None    # (V, G·H)
+        if self.table is None and self.b_h is None:
+            self.stacked = torch.cat([w_ih, w_hh], dim=1).t().contiguous()  # (in + H, G·H): one GEMM for [x, h]
+        else:
+            self.w_ih = w_ih.t().contiguous() if self.table is None else None   # (in, G·H)
+            self.w_hh = w_hh.t().contiguous()                                    # (H, G·H)
+        self.b_x = b_x.contiguous()
+
+    def __call__(self, x: torch.Tensor, h: torch.Tensor):
+        if self.table is not None:
+            x_side = self.table.index_select(0, x)                       # (B, G·H)
+            if self.b_h is None:
+                return torch.addmm(x_side, h, self.w_hh)
+            return x_side, torch.addmm(self.b_h, h, self.w_hh)
+        if self.b_h is None:
+            return torch.addmm(self.b_x, torch.cat([x, h], dim=1), self.stacked)
+        return torch.addmm(self.b_x, x, self.w_ih), torch.addmm(self.b_h, h, self.w_hh)
+
+
 class Stepper:
     """One character at a time through every layer, with plain matrix products.
 
-    Weights are rearranged once, up front, for the step:
+    Weights are rearranged once, up front, for the step (`_LayerInput`):
     * layer 0's input projection is folded into the embedding table — a row lookup instead of a
-      matrix product — together with both biases;
+      matrix product — together with the biases (`fold_first_layer`);
     * deeper layers multiply [x, h] by one stacked matrix, one GEMM instead of two.
-    The math is exactly the fused module's (gate order and equations as in PyTorch's docs), so it
-    serves sampling, tracing and neuron edits. Build it after training: it copies the weights.
-    The peephole and coupled cells take the same route to their preactivations, then `cells.gate_step`.
+    The gate math is the cell kind's own (`cells.CELL_MATH`, gate order and equations as in
+    PyTorch's docs), so it serves sampling, tracing and neuron edits. Build it after training: it
+    copies the weights.
     """
 
     @torch.no_grad()
     def __init__(self, model: CharModel):
         self.config = c = model.config
-        self.cell = c.cell
-        H = c.hidden_size
-        w_ih, w_hh, b_ih, b_hh = model.layer_weights(0)
-        emb = model.embed.weight                                           # (V, E)
-        if c.cell == "gru":
-            # The GRU candidate sees r ⊙ (W_hn h + b_hn), so the hidden bias stays separate.
-            self.table0 = torch.addmm(b_ih, emb, w_ih.t())                  # (V, 3H)
-        else:
-            self.table0 = torch.addmm(b_ih + b_hh, emb, w_ih.t())           # (V, G·H)
-        self.w_hh0 = w_hh.t().contiguous()                                  # (H, G·H)
-        self.layers = []
-        for layer in range(1, c.num_layers):
-            w_ih, w_hh, b_ih, b_hh = model.layer_weights(layer)
-            if c.cell == "gru":
-                self.layers.append((w_ih.t().contiguous(), b_ih.clone(), w_hh.t().contiguous(), b_hh.clone()))
-            else:
-                stacked = torch.cat([w_ih, w_hh], dim=1).t().contiguous()   # (2H, G·H)
-                self.layers.append((stacked, (b_ih + b_hh).contiguous()))
-        self.b_hh0 = model.layer_weights(0)[3].clone()
-        self.peepholes = [model.rnn.peephole(k).detach().clone() for k in range(c.num_layers)] if c.cell == "peephole" else None
+        self.step_math = CELL_MATH[c.cell]
+        self.inputs = [_LayerInput(model, layer) for layer in range(c.num_layers)]
+        peephole = getattr(model.rnn, "peephole", None)
+        self.peepholes = [peephole(k).detach().clone() if c.kind.peepholes else None for k in range(c.num_layers)]
         self.head_w = model.head.weight.t().contiguous()                   # (H, V)
         self.head_b = model.head.bias.clone()
-        self.H = H
-        self.device = emb.device
+        self.H = c.hidden_size
+        self.device = model.embed.weight.device
 
     def init_state(self, batch_size: int) -> State:
         zeros = lambda: torch.zeros(self.config.num_layers, batch_size, self.H, device=self.device)  # noqa: E731
@@ -163,48 +192,18 @@ class Stepper:
                 record: bool = False, edits: Edits | None = None):
         """The step itself, on per-layer lists of (B, H) states that it updates in place: the
         sampler's hot loop calls this directly (under inference mode) to skip stacking states."""
-        H = self.H
         recorded = [] if record else None
-        x = None
-        for layer in range(self.config.num_layers):
+        layer_step, x = self.step_math.layer_step, ids
+        for layer, layer_input in enumerate(self.inputs):
             h = hs[layer]                                                   # (B, H)
-            if self.cell == "gru":
-                if layer == 0:
-                    gi = self.table0.index_select(0, ids)                   # (B, 3H)
-                    gh = torch.addmm(self.b_hh0, h, self.w_hh0)             # (B, 3H)
-                else:
-                    w_ih, b_ih, w_hh, b_hh = self.layers[layer - 1]
-                    gi = torch.addmm(b_ih, x, w_ih)
-                    gh = torch.addmm(b_hh, h, w_hh)
-                r = torch.sigmoid(gi[:, :H] + gh[:, :H])
-                z = torch.sigmoid(gi[:, H : 2 * H] + gh[:, H : 2 * H])
-                n = torch.tanh(gi[:, 2 * H :] + r * gh[:, 2 * H :])
-                h = torch.lerp(n, h, z)                                     # (1 − z) n + z h
-                h = _apply_edits(h, layer, edits)
-                if record:
-                    recorded.append({"reset": r, "update": z, "candidate": n, "hidden": h})
-            else:
-                if layer == 0:
-                    gates = torch.addmm(self.table0.index_select(0, ids), h, self.w_hh0)  # (B, G·H)
-                else:
-                    stacked, bias = self.layers[layer - 1]
-                    gates = torch.addmm(bias, torch.cat([x, h], dim=1), stacked)
-                if self.cell in LSTM_LIKE:
-                    peep = self.peepholes[layer] if self.peepholes else None
-                    edit = (lambda c, layer=layer: _apply_edits(c, layer, edits)) if edits else None
-                    c_prev = cs[layer]
-                    i, f, g, o, c, h = gate_step(self.cell, gates, c_prev, peep, edit)
-                    cs[layer] = c
-                    if record:
-                        recorded.append({"input": i, "forget": f, "candidate": g, "output": o, "cell": c, "hidden": h})
-                        if peep is not None:
-                            recorded[-1].update(peephole_terms(peep, c_prev, c))
-                else:
-                    h = _apply_edits(torch.tanh(gates), layer, edits)
-                    if record:
-                        recorded.append({"hidden": h})
-            hs[layer] = h
-            x = h
+            edit = (lambda v, layer=layer: _apply_edits(v, layer, edits)) if edits else None
+            h, c, values = layer_step(layer_input(x, h), h, cs[layer] if cs is not None else None,
+                                      self.peepholes[layer], edit, record)
+            hs[layer] = x = h
+            if cs is not None:
+                cs[layer] = c
+            if record:
+                recorded.append(values)
         return torch.addmm(self.head_b, x, self.head_w), recorded          # logits (B, V)
 
 
@@ -218,4 +217,3 @@ def _apply_edits(values: torch.Tensor, layer: int, edits: Edits | None) -> torch
     for unit, v in targets:
         values[:, unit] = v
     return values
-

@@ -3,7 +3,8 @@
 The page holds everything inline — CSS, a small script, and the trace — and loads nothing from the
 network. Every unit of every traced layer and vector is embedded, quantised per unit to 16 bits
 over that unit's own min..max in the text (error below 1/131070 of its range, so the values shown
-to three decimals on hover are right); a page stops at a size budget and says so (see `page_chars`).
+to three decimals on hover are right), with its colour scale, chosen by render.py as for the
+terminal (the script only draws); a page stops at a size budget and says so (see `page_chars`).
 
 Safety: every character of the text is HTML-escaped into its own <span>; the data travels as JSON
 in a <script type="application/json"> block with <, > and & written as \\u003c, \\u003e, \\u0026,
@@ -21,9 +22,7 @@ import json
 
 import numpy as np
 
-from .config import GATE_VECTORS
-from .trace import Trace
-from .render import BLUE, GREEN, RED, TANH_VECTORS, WHITE
+from .render import BLUE, GREEN, RED, WHITE, is_gate, vector_scale
 
 #: Most values (characters × layers × vectors × units) one page embeds: 2 bytes each, about
 #: 21 MB of page once base64-encoded. A 2×256 LSTM with all six vectors fits 2,604 characters;
@@ -40,6 +39,15 @@ def page_chars(length: int, num_layers: int, num_vectors: int, hidden_size: int,
     budget = PAGE_VALUE_BUDGET if budget is None else budget
     per_char = max(1, num_layers * num_vectors * hidden_size)
     return min(length, max(1, budget // per_char))
+
+
+def cut_notice(shown: int, length: int, num_layers: int, num_vectors: int) -> str:
+    """What a page says when it holds only the first `shown` of `length` characters ("" when all)."""
+    if shown >= length:
+        return ""
+    return (f"This page shows the first {shown:,} of {length:,} characters: it holds every unit of "
+            f"{num_layers} layer(s) × {num_vectors} vector(s). For more characters, pick fewer with "
+            f"--layer and --vector (e.g. --vector hidden,cell).")
 
 
 def _shown(char: str) -> str:
@@ -66,8 +74,14 @@ def _script_json(data: dict) -> str:
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
-def build_page(trace: Trace, title: str, layer: int, vector: str, neuron: int, notice: str = "") -> str:
-    """The page for a trace (every traced layer and vector), opening on (layer, vector, neuron)."""
+def _unit_data(vector: str, values: np.ndarray) -> dict:
+    """One vector of one layer, (T, H): its quantised values and each unit's colour scale, chosen
+    by render.vector_scale as in the terminal."""
+    return {**_quantise(values), "scale": [float(v) for v in vector_scale(vector, values)]}
+
+
+def build_page(trace, title: str, layer: int, vector: str, neuron: int, notice: str = "") -> str:
+    """The page for a trace (a trace.Trace: every traced layer and vector), opening on (layer, vector, neuron)."""
     text = trace.text
     layers = trace.traced_layers
     data = {
@@ -78,11 +92,10 @@ def build_page(trace: Trace, title: str, layer: int, vector: str, neuron: int, n
         "hiddenSize": trace.hidden_size,
         "layers": layers,
         "vectors": list(trace.vectors),
-        "gates": sorted(GATE_VECTORS & set(trace.vectors)),
-        "tanh": sorted(TANH_VECTORS & set(trace.vectors)),
+        "gates": sorted(v for v in trace.vectors if is_gate(v)),
         "initial": {"layer": layer, "vector": vector, "neuron": neuron},
         "colors": {"white": WHITE, "red": RED, "blue": BLUE, "green": GREEN},
-        "traces": {str(n): {name: _quantise(values.numpy()) for name, values in trace.layers[n - 1].items()}
+        "traces": {str(n): {name: _unit_data(name, values.numpy()) for name, values in trace.layers[n - 1].items()}
                    for n in layers},
     }
     spans = "".join(f"<span>{html.escape(_shown(c))}</span>" for c in text)
@@ -140,11 +153,8 @@ function unitValues(layer, vector, neuron) {
   return out;
 }
 const isGate = (v) => DATA.gates.includes(v);
-function scaleOf(vector, values) {
-  if (isGate(vector) || DATA.tanh.includes(vector)) return 1;
-  let m = 0; for (const v of values) m = Math.max(m, Math.abs(v));
-  return m || 1;
-}
+// The |value| at full colour, one per unit, chosen in Python (render.vector_scale) as in the terminal.
+const scaleOf = (layer, vector, neuron) => DATA.traces[String(layer)][vector].scale[neuron];
 function blend(a, b, w) {
   w = Math.min(Math.max(w, 0), 1);
   return [0, 1, 2].map((k) => Math.round(a[k] + (b[k] - a[k]) * w));
@@ -172,7 +182,7 @@ function writeHash() {
 let current = null;
 function render() {
   const values = unitValues(sel.layer, sel.vector, sel.neuron);
-  const gate = isGate(sel.vector), scale = scaleOf(sel.vector, values);
+  const gate = isGate(sel.vector), scale = scaleOf(sel.layer, sel.vector, sel.neuron);
   for (let i = 0; i < spans.length; i++) {
     const rgb = rgbOf(values[i], gate, scale);
     spans[i].style.backgroundColor = "rgb(" + rgb.join(", ") + ")";

@@ -4,6 +4,12 @@ Colour convention of the seeds' figures: red negative, blue positive for signed 
 hidden, candidate), one hue from white to green for gates in 0..1, white to orange for surprisal.
 Corpus text (and anything a user typed: feature names, regexes, paths) is only ever added as
 plain text to `rich.text.Text`, never parsed as markup ("[Exit]" is Shakespeare, not a tag).
+
+Takes facts, not flags: given the values of a vector, it decides gate-or-signed and the scale
+itself (`vector_scale`, built on `full_scale`, the one scale function, which page.py uses too).
+Every result of `inspect` and `score` is an `Output` (TSV records, a JSON document, a picture),
+made by a *_output function and emitted by `write` in the chosen format. The drawing functions
+below them (strip, legend, stacked_view, find_view, windows_view) take (gate, scale) as given.
 Computes nothing about the model: it draws values it is given. The HTML page is page.py.
 """
 
@@ -12,8 +18,12 @@ from __future__ import annotations
 import json
 import math
 import re
+import sys
 import unicodedata
-from typing import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Callable, Iterable, Mapping, Sequence
+
+import numpy as np
 
 from rich.cells import cell_len
 from rich.color import Color
@@ -33,6 +43,9 @@ BLUE = (31, 119, 180)
 GREEN = (44, 160, 44)
 ORANGE = (255, 127, 14)
 GREY = (128, 128, 128)
+
+#: Longest text `charlstm score` draws as a surprisal strip; beyond it only the numbers.
+SCORE_STRIP_CHARS = 20_000
 
 #: Vectors bounded by tanh in −1..1, drawn on that fixed scale; the cell state is unbounded and is
 #: scaled by its largest |value| in the text shown.
@@ -58,14 +71,31 @@ def value_rgb(value: float, gate: bool, scale: float = 1.0) -> RGB:
 
 
 def is_gate(vector: str) -> bool:
+    """Whether a vector's values are gates in 0..1 (white→green), not signed values (red / blue)."""
     return vector in GATE_VECTORS
 
 
-def vector_scale(vector: str, values: Sequence[float]) -> float:
-    """The |value| drawn at full colour: 1 for gates and tanh-bounded vectors, max |value| for the cell."""
-    if vector in GATE_VECTORS or vector in TANH_VECTORS:
-        return 1.0
-    return max((abs(float(v)) for v in values if v == v), default=1.0) or 1.0
+def full_scale(values, bounded: bool = False):
+    """The |value| drawn at full colour — the one scale of every picture, terminal and page: 1 for
+    bounded values (gates, tanh), else the largest |value|, NaN left out (1 when there is none or it
+    is 0). values (T,) → a float; (T, H) → (H,) array, one scale per unit."""
+    magnitude = np.abs(np.asarray(values, dtype=np.float64))
+    if bounded:
+        return 1.0 if magnitude.ndim < 2 else np.ones(magnitude.shape[1:])
+    top = np.where(np.isnan(magnitude), 0.0, magnitude).max(axis=0, initial=0.0)
+    top = np.where(top > 0, top, 1.0)
+    return float(top) if top.ndim == 0 else top
+
+
+def vector_scale(vector: str, values):
+    """full_scale for the values of a vector: gates and tanh-bounded vectors on their fixed scale,
+    the unbounded cell state scaled by its largest |value|."""
+    return full_scale(values, bounded=vector in GATE_VECTORS or vector in TANH_VECTORS)
+
+
+def colouring(vector: str, values: Sequence[float]) -> tuple[bool, float]:
+    """(gate, scale) to draw the values of `vector` with."""
+    return is_gate(vector), vector_scale(vector, values)
 
 
 def visible(char: str) -> str:
@@ -91,7 +121,7 @@ def strip(text: str, values: Sequence[float], gate: bool, scale: float | None = 
     if len(values) != len(text):
         raise ValueError(f"{len(text)} characters but {len(values)} values")
     if scale is None:
-        scale = 1.0 if gate else (max((abs(float(v)) for v in values if v == v), default=1.0) or 1.0)
+        scale = full_scale(values, bounded=gate)
     out = Text(no_wrap=not keep_lines)
     for pos, (char, value) in enumerate(zip(text, values)):
         extra = {"underline": True, "bold": True} if pos == mark else {}
@@ -131,10 +161,11 @@ def summary(values: Sequence[float], text: str | None = None, count: bool = True
                 f"std {std:.3f}" + (f"   ({len(vals)} characters)" if count else ""), style="dim")
 
 
-def neuron_view(title: str, text: str, values: Sequence[float], gate: bool, scale: float | None = None) -> Group:
-    """Title, coloured strip, legend and min/max/mean of one neuron's trace."""
-    if scale is None:
-        scale = 1.0 if gate else (max((abs(float(v)) for v in values), default=1.0) or 1.0)
+def neuron_view(title: str, text: str, values: Sequence[float], vector: str | None = None, *,
+                gate: bool = False) -> Group:
+    """Title, coloured strip, legend and min/max/mean of one neuron's trace: the values of `vector`,
+    drawn on its scale; values of no named vector are drawn as gates (0..1) with `gate`, else signed."""
+    gate, scale = colouring(vector, values) if vector is not None else (gate, full_scale(values, bounded=gate))
     return Group(Text(title, style="bold"), strip(text, values, gate, scale), Text(""), legend(gate, scale),
                  summary(values, text))
 
@@ -194,7 +225,7 @@ def find_view(title: str, text: str, window: tuple[int, int], feature: Sequence[
     for name, justify in (("#", "right"), ("layer", "right"), ("unit", "right"), ("r", "right"),
                           (f"characters {start}–{end - 1}", "left")):
         table.add_column(name, justify=justify, no_wrap=True)
-    top = max((abs(float(v)) for v in feature[start:end]), default=1.0) or 1.0
+    top = full_scale(feature[start:end])
     table.add_row("", "", "", Text("feature", style="dim"),
                   strip(text[start:end], [float(v) / top for v in feature[start:end]], gate=True, keep_lines=False))
     for rank, (layer, unit, r, values, gate, scale) in enumerate(rows, 1):
@@ -263,40 +294,53 @@ def score_view(title: str, text: str, bits: Sequence[float], predicted: Sequence
     bpc = sum(bits) / len(bits) if len(bits) else float("nan")
     parts: list[RenderableType] = [Text(title, style="bold")]
     if show_strip:
-        out = Text()
-        out.append(visible(text[0]), style=_style(WHITE, dim=True))
-        if text[0] == "\n":
-            out.append("\n")
-        for char, b in zip(text[1:], bits):
-            out.append(visible(char), style=_style(_blend(WHITE, ORANGE, b / uniform_bits)))
-            if char == "\n":
-                out.append("\n")
-        parts += [out, Text("")]
-        key = Text()
-        key.append("legend: ", style="dim")
-        for tick in (0.0, uniform_bits / 4, uniform_bits / 2, uniform_bits * 3 / 4, uniform_bits):
-            key.append(f" {tick:.1f} ", style=_style(_blend(WHITE, ORANGE, tick / uniform_bits)))
-            key.append(" ")
-        key.append(f"bits of surprisal; full colour = a blind guess among the vocabulary ({uniform_bits:.2f} bits)",
-                   style="dim")
-        parts.append(key)
+        parts += [_surprisal_strip(text, bits, uniform_bits), Text(""), _surprisal_legend(uniform_bits)]
     else:
         parts.append(Text(f"({len(text)} characters: strip left out; --format tsv lists every character)", style="dim"))
     parts.append(Text(f"{bpc:.3f} bits per character over {len(bits)} predicted characters "
                       f"(the first character is context only)"))
     order = sorted(range(len(bits)), key=lambda t: -bits[t])[:worst]
     if order:
-        table = Table(title=Text("most surprising"), title_justify="left", box=None, pad_edge=False)
-        for name, justify in (("at", "right"), ("bits", "right"), ("char", "left"), ("expected", "left"),
-                              ("context", "left")):
-            table.add_column(name, justify=justify, no_wrap=True)
-        for t in order:
-            pos = t + 1
-            context = Text(visible_text(text[max(0, pos - 30) : pos]), style="dim")
-            context.append(visible_text(text[pos]), style=Style(bold=True, underline=True))
-            table.add_row(str(pos), f"{bits[t]:.2f}", Text(repr(text[pos])), Text(repr(predicted[t])), context)
-        parts += [Text(""), table]
+        parts += [Text(""), _surprises_table(text, bits, predicted, order)]
     return Group(*parts)
+
+
+def _surprisal_strip(text: str, bits: Sequence[float], uniform_bits: float) -> Text:
+    """The text coloured by the surprisal of each character; the first, never predicted, dimmed."""
+    out = Text()
+    out.append(visible(text[0]), style=_style(WHITE, dim=True))
+    if text[0] == "\n":
+        out.append("\n")
+    for char, b in zip(text[1:], bits):
+        out.append(visible(char), style=_style(_blend(WHITE, ORANGE, b / uniform_bits)))
+        if char == "\n":
+            out.append("\n")
+    return out
+
+
+def _surprisal_legend(uniform_bits: float) -> Text:
+    key = Text()
+    key.append("legend: ", style="dim")
+    for tick in (0.0, uniform_bits / 4, uniform_bits / 2, uniform_bits * 3 / 4, uniform_bits):
+        key.append(f" {tick:.1f} ", style=_style(_blend(WHITE, ORANGE, tick / uniform_bits)))
+        key.append(" ")
+    key.append(f"bits of surprisal; full colour = a blind guess among the vocabulary ({uniform_bits:.2f} bits)",
+               style="dim")
+    return key
+
+
+def _surprises_table(text: str, bits: Sequence[float], predicted: Sequence[str], order: Sequence[int]) -> Table:
+    """The characters at `order` (indices into bits), with what was expected and what led up to them."""
+    table = Table(title=Text("most surprising"), title_justify="left", box=None, pad_edge=False)
+    for name, justify in (("at", "right"), ("bits", "right"), ("char", "left"), ("expected", "left"),
+                          ("context", "left")):
+        table.add_column(name, justify=justify, no_wrap=True)
+    for t in order:
+        pos = t + 1
+        context = Text(visible_text(text[max(0, pos - 30) : pos]), style="dim")
+        context.append(visible_text(text[pos]), style=Style(bold=True, underline=True))
+        table.add_row(str(pos), f"{bits[t]:.2f}", Text(repr(text[pos])), Text(repr(predicted[t])), context)
+    return table
 
 
 def visible_text(text: str) -> str:
@@ -308,14 +352,16 @@ def visible_text(text: str) -> str:
 
 def tsv_lines(text: str, columns: dict[str, Sequence[float]]) -> Iterable[str]:
     """position, char, then one column per named trace. Characters are escaped so a line is a line."""
-    yield "\t".join(["position", "char", *columns])
+    return records_tsv(_column_records(text, columns), ["position", "char", *columns])
+
+
+def _column_records(text: str, columns: Mapping[str, Sequence[float]]) -> Iterable[dict]:
     for pos, char in enumerate(text):
-        cells = [f"{float(col[pos]):.6g}" for col in columns.values()]
-        yield "\t".join([str(pos), escape_char(char), *cells])
+        yield {"position": pos, "char": char, **{name: float(col[pos]) for name, col in columns.items()}}
 
 
-def records_tsv(records: Sequence[Mapping], fields: Sequence[str]) -> Iterable[str]:
-    """A header and one line per record; text fields escaped like characters."""
+def records_tsv(records: Iterable[Mapping], fields: Sequence[str]) -> Iterable[str]:
+    """A header and one line per record; text fields escaped like characters, floats to 6 digits."""
     yield "\t".join(fields)
     for record in records:
         cells = []
@@ -348,10 +394,6 @@ def escape_text(text: str) -> str:
     return "".join(escape_char(c) for c in text)
 
 
-def unescape_char(field: str) -> str:
-    return unescape_text(field)
-
-
 def unescape_text(field: str) -> str:
     """Inverse of escape_text."""
     def one(match: re.Match) -> str:
@@ -361,7 +403,130 @@ def unescape_text(field: str) -> str:
     return _UNESCAPE.sub(one, field)
 
 
-def json_dump(text: str, columns: dict[str, Sequence[float]], meta: dict | None = None) -> str:
-    return json.dumps({**(meta or {}), "text": text, "chars": list(text),
-                       "traces": {name: [round(float(v), 6) for v in col] for name, col in columns.items()}},
-                      ensure_ascii=False)
+# --------------------------------------------------------------------------- one output, every format
+
+
+@dataclass(frozen=True)
+class Output:
+    """One result ready for every --format: TSV records under `fields`, a JSON document, and a
+    picture for the terminal (built only when drawn, for the console's width). Made by the
+    *_output functions below from facts; written by `write`."""
+
+    fields: Sequence[str]
+    records: Iterable[Mapping]
+    document: Mapping
+    picture: Callable[[int], RenderableType]
+    ascii_json: bool = False      # --stats has always written its JSON ASCII-only
+
+
+def write(fmt: str, output: Output, stream=None) -> None:
+    """Emit `output` on `stream` (default: stdout) as "tsv", "json" or "text" (the rich picture)."""
+    stream = sys.stdout if stream is None else stream
+    if fmt == "tsv":
+        stream.writelines(line + "\n" for line in records_tsv(output.records, output.fields))
+    elif fmt == "json":
+        stream.write(json.dumps(output.document, ensure_ascii=output.ascii_json) + "\n")
+    else:
+        from rich.console import Console
+
+        console = Console(file=stream, highlight=False, soft_wrap=False)
+        console.print(output.picture(console.width))
+
+
+def _floats(values) -> list[float]:
+    """A (T,) sequence, list or tensor, as Python floats."""
+    return np.asarray(values, dtype=np.float64).tolist()
+
+
+def vectors_view(title: str, text: str, traces: Mapping[str, Sequence[float]], width: int = 100) -> Group:
+    """The traces of several vectors of one neuron stacked line by line, each on its vector's scale."""
+    return stacked_view(title, text, {vector: (values, *colouring(vector, values)) for vector, values in traces.items()},
+                        width)
+
+
+def trace_output(source: str, trace, picked) -> Output:
+    """The traces of every picked (layer, vector, unit) of `trace` (a trace.Trace); `picked` has
+    .layers, .vectors and .units (a selection.Selection). TSV and JSON hold one column per unit."""
+    text = trace.text
+    columns = {f"L{layer}.{vector}[{unit}]": _floats(trace.values(layer, vector, unit))
+               for layer in picked.layers for unit in picked.units for vector in picked.vectors}
+    document = {"checkpoint": source, "cell": trace.cell, "layers": list(picked.layers),
+                "vectors": list(picked.vectors), "neurons": list(picked.units), "text": text, "chars": list(text),
+                "traces": {name: [round(v, 6) for v in col] for name, col in columns.items()}}
+
+    def picture(width: int) -> Group:
+        parts: list[RenderableType] = []
+        for layer in picked.layers:
+            for unit in picked.units:
+                traces = {vector: columns[f"L{layer}.{vector}[{unit}]"] for vector in picked.vectors}
+                if len(traces) == 1:
+                    (vector, values), = traces.items()
+                    parts.append(neuron_view(f"layer {layer} · {vector} · neuron {unit}   {source}", text, values, vector))
+                else:
+                    parts.append(vectors_view(f"layer {layer} · neuron {unit}   {source}", text, traces, width))
+                parts.append(Text(""))
+        return Group(*parts)
+
+    return Output(["position", "char", *columns], _column_records(text, columns), document, picture)
+
+
+def find_output(source: str, feature: str, text: str, search, layers: Sequence[int], window: tuple[int, int]) -> Output:
+    """The units of `search` (an analysis.FeatureSearch over `layers`) ranked against the feature
+    named `feature`; the picture shows each one's strip over `window` of the text."""
+    records = [{"rank": k, "layer": u.layer, "unit": u.unit, "r": round(u.r, 6)} for k, u in enumerate(search.ranked, 1)]
+    document = {"checkpoint": source, "feature": feature, "vector": search.vector, "layers": list(layers),
+                "characters": len(text), "units_searched": search.num_units, "chance": round(search.chance, 6),
+                "units": records}
+
+    def picture(width: int) -> Table:
+        rows = []
+        for unit, values in zip(search.ranked, search.values):
+            values = _floats(values)
+            rows.append((unit.layer, unit.unit, unit.r, values, *colouring(search.vector, values)))
+        title = (f"{search.vector} units most correlated with {feature} over {len(text):,} characters "
+                 f"({search.num_units} units searched)   {source}")
+        caption = (f"r: Pearson correlation with the feature. Chance: |r| up to {search.chance:.3f} with the feature "
+                   f"shifted along the text; units well above it track the feature.")
+        return find_view(title, text, window, search.feature, rows, caption)
+
+    return Output(["rank", "layer", "unit", "r"], records, document, picture)
+
+
+def windows_output(source: str, text: str, layer: int, vector: str, unit: int, values, positive: Sequence,
+                   negative: Sequence) -> Output:
+    """The windows of text where one unit (its trace `values`) is highest and lowest."""
+    records = windows_rows(positive, negative, text)
+    document = {"checkpoint": source, "layer": layer, "vector": vector, "neuron": unit, "characters": len(text),
+                "windows": records}
+
+    def picture(width: int) -> Group:
+        vals = _floats(values)
+        title = f"layer {layer} · {vector} · neuron {unit} over {len(text):,} characters   {source}"
+        return windows_view(title, text, vals, *colouring(vector, vals), positive, negative)
+
+    return Output(["kind", "rank", "value", "peak", "start", "end", "text"], records, document, picture)
+
+
+def stats_output(source: str, characters: int, saturations: Sequence, low: float, high: float) -> Output:
+    """Gate saturation (analysis.GateSaturation per layer and gate) over a text of `characters`."""
+    records = ({"layer": s.layer, "gate": s.gate, "unit": unit, "left": float(s.left[unit]),
+                "right": float(s.right[unit])} for s in saturations for unit in range(len(s.left)))
+    document = {"checkpoint": source, "characters": characters, "low": low, "high": high,
+                "gates": stats_records(saturations)}
+    return Output(["layer", "gate", "unit", "left", "right"], records, document, ascii_json=True,
+                  picture=lambda width: stats_table(f"gate saturation over {characters:,} characters   {source}",
+                                                    saturations, low, high))
+
+
+def score_output(source: str, text: str, bits: Sequence[float], expected: Sequence[str], bits_per_char: float,
+                 vocab_size: int) -> Output:
+    """The surprisal `bits` of text[1:] and the characters the model `expected` there."""
+    bits = _floats(bits)
+    records = ({"position": t + 1, "char": text[t + 1], "bits": b, "expected": expected[t]} for t, b in enumerate(bits))
+    document = {"checkpoint": source, "bits_per_char": round(bits_per_char, 6), "characters": len(text),
+                "predicted_characters": len(bits), "text": text, "surprisal_bits": [round(b, 6) for b in bits],
+                "expected": list(expected)}
+    uniform_bits = math.log2(max(vocab_size, 2))  # a blind guess among the vocabulary: full colour
+    return Output(["position", "char", "bits", "expected"], records, document,
+                  lambda width: score_view(f"{bits_per_char:.3f} bits per character   {source}", text, bits, expected,
+                                           uniform_bits, show_strip=len(text) <= SCORE_STRIP_CHARS))

@@ -14,23 +14,21 @@ import torch
 
 from .config import UNKNOWN_POLICIES, SampleConfig  # noqa: F401  (re-exported)
 from .data import Vocab
-from .errors import PrimeError
+from .errors import PrimeError  # noqa: F401  (re-exported)
 from .model import CharModel, Edits
 
 
 def prepare_prime(vocab: Vocab, prime: str, policy: str = "error", what: str = "prime") -> str:
-    """The prime (or other text) as the model will read it, or a PrimeError listing the characters
-    it never saw."""
-    missing = vocab.unknown(prime)
-    if not missing:
-        return prime
-    if policy == "skip":
-        return "".join(c for c in prime if c in vocab)
-    if policy == "replace":
+    """The prime (or other text, named by `what`) as the model will read it: characters the model
+    never saw dropped (policy "skip"), replaced by a space (or its first character) ("replace"), or
+    refused by the vocabulary with an UnknownCharactersError (PrimeError) listing them ("error")."""
+    if policy in ("skip", "replace") and vocab.unknown(prime):
+        if policy == "skip":
+            return "".join(c for c in prime if c in vocab)
         substitute = " " if " " in vocab else vocab.chars[0]
         return "".join(c if c in vocab else substitute for c in prime)
-    shown = ", ".join(repr(c) for c in missing[:12]) + (f" and {len(missing) - 12} more" if len(missing) > 12 else "")
-    raise PrimeError(f"the {what} has characters this model never saw: {shown} (use --unknown skip or --unknown replace)")
+    vocab.check(prime, what)
+    return prime
 
 
 def start_character(vocab: Vocab) -> str:

@@ -19,7 +19,10 @@ import torch.nn as nn
 
 from .data import Vocab
 from .errors import NeuronError
-from .model import CharModel
+from . import selection
+from .cells import CELL_MATH
+from .config import GATE_VECTORS
+from .model import CharModel, fold_first_layer, split_biases
 
 #: Characters per call of the fused recurrent kernel. The state is carried from call to call, so
 #: the values do not depend on it; it bounds the temporary tensors of a chunk and keeps the CPU
@@ -64,27 +67,18 @@ class Trace:
 
     def values(self, layer: int, vector: str, neuron: int) -> torch.Tensor:
         """(T,) trace of one unit; layer is 1-based as on the command line."""
-        check_neuron(self.num_layers, self.hidden_size, self.vectors, layer, vector, neuron)
+        selection.check_layer(layer, self.num_layers)
+        selection.check_vector(vector, self.vectors, "in this trace")
+        selection.check_unit(neuron, layer, self.hidden_size)
         if not self.layers[layer - 1]:
             raise NeuronError(f"layer {layer} was not traced (traced: {', '.join(map(str, self.traced_layers))})")
         return self.layers[layer - 1][vector][:, neuron]
 
     def units(self, vector: str, layers: Sequence[int] | None = None) -> torch.Tensor:
         """(T, len(layers)·H): every unit of `vector` in the given layers (default: all traced), side by side."""
-        layers = list(layers) if layers else self.traced_layers
-        for layer in layers:
-            check_neuron(self.num_layers, self.hidden_size, self.vectors, layer, vector, 0)
+        layers = [selection.check_layer(n, self.num_layers) for n in layers] if layers else self.traced_layers
+        selection.check_vector(vector, self.vectors, "in this trace")
         return torch.cat([self.layers[layer - 1][vector] for layer in layers], dim=1)
-
-
-def check_neuron(num_layers: int, hidden_size: int, vectors: Sequence[str], layer: int, vector: str, neuron: int) -> None:
-    """Raise a NeuronError stating the valid range when (layer, vector, neuron) does not exist."""
-    if not 1 <= layer <= num_layers:
-        raise NeuronError(f"layer {layer} out of range: this model has layers 1 to {num_layers}")
-    if vector not in vectors:
-        raise NeuronError(f"vector {vector!r} not recorded for this cell; choose from {', '.join(vectors)}")
-    if not 0 <= neuron < hidden_size:
-        raise NeuronError(f"neuron {neuron} out of range: layer {layer} has neurons 0 to {hidden_size - 1}")
 
 
 def _single_layers(model: CharModel) -> list[nn.Module]:
@@ -96,7 +90,7 @@ def _single_layers(model: CharModel) -> list[nn.Module]:
         return [rnn] * c.num_layers
     modules = []
     for layer in range(c.num_layers):
-        kwargs = {"nonlinearity": rnn.nonlinearity} if c.cell == "rnn" else {}
+        kwargs = {"nonlinearity": rnn.nonlinearity} if isinstance(rnn, nn.RNN) else {}
         single = type(rnn)(c.embedding_size if layer == 0 else c.hidden_size, c.hidden_size, 1, device="meta", **kwargs)
         w_ih, w_hh, b_ih, b_hh = model.layer_weights(layer)
         single.load_state_dict({"weight_ih_l0": w_ih, "weight_hh_l0": w_hh, "bias_ih_l0": b_ih, "bias_hh_l0": b_hh},
@@ -144,29 +138,20 @@ def linear_scan(f: torch.Tensor, u: torch.Tensor, c0: torch.Tensor, block: int =
 
 
 def _check_vectors(model: CharModel, vectors: Sequence[str] | None) -> tuple[str, ...]:
+    """The vectors to record (default: every one of the cell), checked by `selection`."""
     config = model.config
-    keep = tuple(dict.fromkeys(vectors)) if vectors else config.vectors
-    for name in keep:
-        if name not in config.vectors:
-            raise NeuronError(f"vector {name!r} not recorded for a {config.cell} cell; choose from {', '.join(config.vectors)}")
-    return keep
+    return selection.pick_vectors(vectors, config.vectors, selection.cell_owner(config.cell)) if vectors else config.vectors
 
 
 def _check_layers(model: CharModel, layers: Sequence[int] | None) -> list[int]:
+    """The 1-based layers to record, sorted (default: all), checked by `selection`."""
     L = model.config.num_layers
-    keep = sorted(set(layers)) if layers else list(range(1, L + 1))
-    for layer in keep:
-        if not 1 <= layer <= L:
-            raise NeuronError(f"layer {layer} out of range: this model has layers 1 to {L}")
-    return keep
+    return list(selection.pick_layers(sorted(set(layers)), L)) if layers else list(range(1, L + 1))
 
 
 def encode_texts(vocab: Vocab, texts: Sequence[str], device: torch.device | str = "cpu") -> torch.Tensor:
-    """Texts as one (B, T) id tensor, right-padded with id 0; a NeuronError names unseen characters."""
-    for text in texts:
-        missing = vocab.unknown(text)
-        if missing:
-            raise NeuronError(f"the text has characters this model never saw: {', '.join(map(repr, missing[:12]))}")
+    """Texts as one (B, T) id tensor, right-padded with id 0; the vocabulary refuses unseen
+    characters (UnknownCharactersError, a NeuronError)."""
     B, T = len(texts), max((len(t) for t in texts), default=0)
     ids = torch.zeros(B, T, dtype=torch.long)
     for b, text in enumerate(texts):
@@ -175,33 +160,30 @@ def encode_texts(vocab: Vocab, texts: Sequence[str], device: torch.device | str 
     return ids.to(device)
 
 
-#: nn.LSTM packs its gates as (i, f, g, o) along the rows of its weights.
-_LSTM_GATES = ("input", "forget", "candidate", "output")
-
-
 class _GateWeights:
     """One layer's weights arranged so that a gate over every time step of a chunk is two matrix
-    products, x (t·B, in) @ W_x (in, H) + h_{t−1} (t·B, H) @ W_h (H, H) + b, per gate. For the first
-    layer x @ W_x + b is a row of a (V, H) table per gate, as in `Stepper`."""
+    products, x (t·B, in) @ W_x (in, H) + h_{t−1} (t·B, H) @ W_h (H, H) + b, per gate (one per block
+    of CellKind.blocks, biases grouped by `model.split_biases`). For the first layer x @ W_x + b is
+    a row of the folded (V, G·H) table of `model.fold_first_layer`, as in `Stepper`."""
 
     def __init__(self, model: CharModel, layer: int):
-        H = model.config.hidden_size
+        H, kind = model.config.hidden_size, model.config.kind
+        self.step_math = CELL_MATH[kind.name]
         w_ih, w_hh, b_ih, b_hh = model.layer_weights(layer)
-        self.cell = model.config.cell
-        names = _LSTM_GATES if self.cell == "lstm" else ("reset", "update", "candidate")
-        self.w_x = {name: w_ih[k * H : (k + 1) * H].t().contiguous() for k, name in enumerate(names)}  # (in, H)
-        self.w_h = {name: w_hh[k * H : (k + 1) * H].t().contiguous() for k, name in enumerate(names)}  # (H, H)
-        # The GRU candidate sees r ⊙ (W_hn h + b_hn): its hidden bias stays apart from the input side.
-        b_x = b_ih if self.cell == "gru" else b_ih + b_hh
-        self.b_x = {name: b_x[k * H : (k + 1) * H] for k, name in enumerate(names)}
-        self.b_h = {name: (b_hh[k * H : (k + 1) * H] if self.cell == "gru" else None) for k, name in enumerate(names)}
-        if self.cell == "gru":
-            for name in ("reset", "update"):
-                self.b_x[name], self.b_h[name] = self.b_x[name] + self.b_h[name], None
+        b_x, b_h = split_biases(kind, b_ih, b_hh)
+
+        def block(k: int) -> slice:
+            return slice(k * H, (k + 1) * H)
+
+        self.w_x = {name: w_ih[block(k)].t().contiguous() for k, name in enumerate(kind.blocks)}   # (in, H)
+        self.w_h = {name: w_hh[block(k)].t().contiguous() for k, name in enumerate(kind.blocks)}   # (H, H)
+        self.b_x = {name: b_x[block(k)] for k, name in enumerate(kind.blocks)}
+        # the block whose hidden bias stays inside the recurrent term (GRU's candidate) keeps it apart
+        self.b_h = {name: (b_h[block(k)] if k == kind.hidden_bias_block else None) for k, name in enumerate(kind.blocks)}
         self.table = None
         if layer == 0:  # the embedding is a lookup, so x @ W_x + b is one too
-            emb = model.embed.weight                                                   # (V, E)
-            self.table = {name: torch.addmm(self.b_x[name], emb, self.w_x[name]) for name in names}  # (V, H)
+            table = fold_first_layer(model)                                            # (V, G·H)
+            self.table = {name: table[:, block(k)].contiguous() for k, name in enumerate(kind.blocks)}  # (V, H)
 
     def input_part(self, name: str, x: torch.Tensor, ids: torch.Tensor, out: torch.Tensor | None) -> torch.Tensor:
         """x_t @ W_x + b for every row; x (t·B, in), ids (t·B,) → (t·B, H), into `out` if given."""
@@ -291,7 +273,7 @@ def _trace_chunk(model: CharModel, cells: list[nn.Module], weights: list, ids: t
             states[layer] = (values["hidden"][-1], values["cell"][-1])
             x = values["hidden"]
             continue
-        if model.config.cell == "lstm":
+        if model.config.has_cell_state:
             h, (h_n, c_n) = cell(x, (state[0][None], state[1][None]))                 # h (t, B, H)
             states[layer] = (h_n[0], c_n[0])
         else:
@@ -310,7 +292,7 @@ def _gates_into(weights: _GateWeights, ids: torch.Tensor, x: torch.Tensor, h: to
                 state: tuple[torch.Tensor, ...], keep: dict[str, torch.Tensor]) -> None:
     """Compute one layer's gates (and LSTM cell) over a chunk straight into the `keep` views (t, B, H),
     from the chunk's ids (t, B), the layer's inputs x (t, B, in) and outputs h (t, B, H); `state` is
-    the layer's state before the chunk."""
+    the layer's state before the chunk. The gate math is the kind's own (`cells.CELL_MATH`)."""
     t, B, H = h.shape
     ids, x, h = ids.reshape(t * B), x.reshape(t * B, -1), h.reshape(t * B, H)
 
@@ -318,21 +300,32 @@ def _gates_into(weights: _GateWeights, ids: torch.Tensor, x: torch.Tensor, h: to
         out = keep[name].view(t * B, H) if name in keep else None
         return weights.hidden_part_(name, weights.input_part(name, x, ids, out), state[0], h)
 
-    if weights.cell == "lstm":
-        need = set(keep) | ({"input", "forget", "candidate"} if "cell" in keep else set())
-        values = {name: (pre(name).tanh_() if name == "candidate" else pre(name).sigmoid_()).view(t, B, H)
-                  for name in _LSTM_GATES if name in need}
-        if "cell" in keep:
-            keep["cell"].copy_(linear_scan(values["forget"], values["input"] * values["candidate"], state[1]))
-    elif weights.cell == "gru":
-        r = pre("reset").sigmoid_()
-        if "update" in keep:
-            pre("update").sigmoid_()
-        if "candidate" in keep:
-            n = weights.b_h["candidate"].repeat(t * B, 1)
-            weights.hidden_part_("candidate", n, state[0], h)                           # W_hn h_{t−1} + b_hn
-            n.mul_(r).add_(weights.input_part("candidate", x, ids, None))
-            torch.tanh(n.view(t, B, H), out=keep["candidate"])
+    if weights.step_math.kind.cell_state:
+        _lstm_gates(weights, pre, state[1], keep, (t, B, H))
+    else:
+        _gru_gates(weights, pre, ids, x, h, state[0], keep)
+
+
+def _lstm_gates(weights: _GateWeights, pre, c0: torch.Tensor, keep: dict[str, torch.Tensor], shape) -> None:
+    """The fused LSTM's gates σ/tanh of their preactivations, and c = f ⊙ c' + drive by `linear_scan`."""
+    need = set(keep) | ({"input", "forget", "candidate"} if "cell" in keep else set())
+    values = {name: (pre(name).sigmoid_() if name in GATE_VECTORS else pre(name).tanh_()).view(shape)
+              for name in weights.w_x if name in need}
+    if "cell" in keep:
+        i, f, g = values.get("input"), values["forget"], values["candidate"]
+        keep["cell"].copy_(linear_scan(f, weights.step_math.drive(i, f, g), c0))
+
+
+def _gru_gates(weights: _GateWeights, pre, ids, x, h, h0, keep: dict[str, torch.Tensor]) -> None:
+    """The GRU's r, z = σ(preactivations) and candidate n = tanh(x_n + r ⊙ (W_hn h' + b_hn))."""
+    r = pre("reset").sigmoid_()
+    if "update" in keep:
+        pre("update").sigmoid_()
+    if "candidate" in keep:
+        n_hidden = weights.b_h["candidate"].repeat(len(h), 1)
+        weights.hidden_part_("candidate", n_hidden, h0, h)                               # W_hn h_{t−1} + b_hn
+        out = keep["candidate"].view(len(h), -1)
+        weights.step_math.candidate(weights.input_part("candidate", x, ids, None), n_hidden, r, out=out)
 
 
 def trace(model: CharModel, vocab: Vocab, text: str, vectors: Sequence[str] | None = None,

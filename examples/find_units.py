@@ -42,9 +42,11 @@ def main() -> None:
         model, vocab = charlstm.load(args.checkpoint)
         text = args.text_file.read_text(encoding="utf-8")
         text = "".join(c for c in text if c in vocab)              # like --unknown skip
-        c = saved.config
-        print(f"{args.checkpoint}: {c.num_layers} × {c.hidden_size} {c.cell.upper()}, {saved.train.get('step')} steps, "
-              f"{saved.train.get('elapsed_s', 0):.0f} s, validation {saved.train.get('last_val_bpc') or float('nan'):.3f} bits/char")
+        c, info = saved.config, saved.run_info                   # info: the typed training metadata, or None
+        step, seconds = (info.step, info.elapsed_s) if info else (None, 0.0)
+        val = info.last_val_bpc if info and info.last_val_bpc is not None else float("nan")
+        print(f"{args.checkpoint}: {c.num_layers} × {c.hidden_size} {c.cell.upper()}, {step} steps, "
+              f"{seconds:.0f} s, validation {val:.3f} bits/char")
         print(f"feature {args.feature!r} over {len(text):,} characters of {args.text_file}")
         values = feature_values(args.feature, text)
         tr = trace(model, vocab, text, vectors=["cell", "hidden"])

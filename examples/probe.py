@@ -37,14 +37,17 @@ def recipe_note(path: Path, task: str) -> str:
     """Whether the checkpoint was trained with the settings of probes.RECIPES[task]."""
     saved = ckpt.load(ckpt.resolve(path))
     recipe = probes.RECIPES[task]
-    stored = saved.train.get("train_config", {})
+    info = saved.run_info                                         # the typed training metadata (None: none stored)
+    stored = info.train_config.to_dict() if info else {}
     differs = [k for k, v in recipe.train.to_dict().items() if k in stored and stored[k] != v]
     shape = (saved.config.num_layers, saved.config.hidden_size, saved.config.embedding_size)
     if shape != (recipe.model.num_layers, recipe.model.hidden_size, recipe.model.embedding_size):
         differs.append("model size")
     size = f"{saved.config.num_layers} × {saved.config.hidden_size} {saved.config.cell.upper()}"
     note = "trained with the probes.RECIPES settings" if not differs else f"settings differ from the recipe: {', '.join(differs)}"
-    return f"{size}, {saved.train.get('step')} steps, validation {saved.train.get('last_val_bpc', float('nan')):.3f} bits/char; {note}"
+    step = info.step if info else None
+    val = info.last_val_bpc if info and info.last_val_bpc is not None else float("nan")
+    return f"{size}, {step} steps, validation {val:.3f} bits/char; {note}"
 
 
 def accuracy_table(accuracy: dict[int, float], label: str) -> str:

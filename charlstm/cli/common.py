@@ -1,8 +1,7 @@
-"""What several commands share: consoles on the right stream, loading a model, option sources."""
+"""What several commands share: a console for diagnostics on stderr, loading a model, option
+sources. (Results go to stdout through render.write.)"""
 
 from __future__ import annotations
-
-import sys
 
 import click
 from click.core import ParameterSource
@@ -12,12 +11,6 @@ def stderr_console():
     from rich.console import Console
 
     return Console(stderr=True, highlight=False, soft_wrap=True)
-
-
-def stdout_console():
-    from rich.console import Console
-
-    return Console(file=sys.stdout, highlight=False, soft_wrap=False)
 
 
 def load_model(target: str | None, device: str | None = None):

@@ -45,25 +45,37 @@ def command(task, out, count, seed, **options):
       memorizer          A|B, x's, Y, the letter again   AxxxYa  BxxYb
       copy               s X s                           abcXabc
     """
-    from ..synthetic import generate as generate_lines
-
-    takes = task_parameters(task)
-    params = {name: value for name, value in options.items() if value is not None}
-    for name in params:
-        if name not in takes:
-            valid = ", ".join("--" + n.replace("_", "-") for n in takes)
-            raise click.UsageError(f"--{name.replace('_', '-')} does not apply to {task}; it takes {valid}")
-    try:
-        lines = generate_lines(task, count, seed, **params)
-    except ValueError as error:  # an empty or inverted range: name the options as typed
-        raise click.UsageError(re.sub(r"\b(min|max)_(\w+)", lambda m: f"--{m[1]}-{m[2]}", str(error))) from None
+    params = _task_params(task, options)
+    lines = _lines(task, count, seed, params)
     text = "".join(line + "\n" for line in lines)
     if out == "-":
         sys.stdout.write(text)
         sys.stdout.flush()
     else:
         Path(out).write_text(text, encoding="utf-8", newline="\n")
-    shown = {**takes, **params}
-    settings = " ".join(f"--{name.replace('_', '-')} {value}" for name, value in shown.items())
+    settings = " ".join(f"{_option(name)} {value}" for name, value in {**task_parameters(task), **params}.items())
     click.echo(f"[{len(lines):,} {task} lines, {len(text):,} characters ({settings} --seed {seed}) → "
                f"{'stdout' if out == '-' else out}]", err=True)
+
+
+def _option(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _task_params(task: str, options: dict) -> dict:
+    """The options given (not None), each checked to be one the task takes."""
+    takes = task_parameters(task)
+    params = {name: value for name, value in options.items() if value is not None}
+    for name in params:
+        if name not in takes:
+            raise click.UsageError(f"{_option(name)} does not apply to {task}; it takes {', '.join(map(_option, takes))}")
+    return params
+
+
+def _lines(task: str, count: int, seed: int, params: dict) -> list[str]:
+    from ..synthetic import generate
+
+    try:
+        return generate(task, count, seed, **params)
+    except ValueError as error:  # an empty or inverted range: name the options as typed
+        raise click.UsageError(re.sub(r"\b(min|max)_(\w+)", lambda m: f"--{m[1]}-{m[2]}", str(error))) from None

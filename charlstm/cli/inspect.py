@@ -1,100 +1,36 @@
-"""`charlstm inspect`: look inside a model's neurons as it reads a text."""
+"""`charlstm inspect`: look inside a model's neurons as it reads a text.
+
+Parse → one library call → render. `_mode` checks which view the options ask for (every check of
+option combinations is there and in `_pick`); `charlstm.selection` checks the layers, vectors and
+neurons against the model; `charlstm.texts` chooses the text; one small function per view traces
+and analyses, and `render.write` prints the result in the chosen --format.
+"""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import click
 
-from ..config import GATE_VECTORS, UNKNOWN_POLICIES, ModelConfig, SampleConfig
-from ..data import read_corpus, read_tail
-from ..errors import CorpusError, NeuronError
+from ..config import GATE_VECTORS, UNKNOWN_POLICIES
+from ..errors import NeuronError
 from ..features import PARAMETERISED_FEATURES, feature_names
-from .common import load_model, stdout_console
-from .params import parse_numbers
+from ..selection import ALL, pick
+from ..texts import ANALYSIS_LENGTH, VIEW_LENGTH, inspect_text
+from .common import load_model
+from .params import number_list, vector_list
 
-
-#: Characters read by --find, --top and --stats when no text is given.
-ANALYSIS_LENGTH = 20_000
-#: Characters of a fresh sample shown when no text is given.
-VIEW_LENGTH = 400
-
-
-def _parse_vectors(spec: str | None, config: ModelConfig, default: tuple[str, ...]) -> list[str]:
-    if spec is None:
-        return list(default)
-    names = list(config.vectors) if spec.strip().lower() == "all" else [v.strip() for v in spec.split(",") if v.strip()]
-    for name in names:
-        if name not in config.vectors:
-            raise NeuronError(f"vector {name!r} not recorded for a {config.cell} cell; choose from {', '.join(config.vectors)}")
-    if not names:
-        raise click.BadParameter(f"{spec!r}: no vector given", param_hint="--vector")
-    return list(dict.fromkeys(names))
-
-
-def _corpus_tail(loaded, length: int) -> tuple[str, str] | None:
-    """The last `length` characters of the corpus the model was trained on, if its files are still
-    there, and a note saying how much of that the model held out (never trained on)."""
-    source = loaded.train.get("corpus") or {}
-    paths = [Path(p) for p in source.get("paths") or []]
-    if not paths or any(str(p) == "-" or not p.is_file() for p in paths):
-        return None
-    encoding = source.get("encoding", "utf-8")
-    parts: list[str] = []
-    try:
-        for path in reversed(paths):
-            parts.insert(0, read_tail(path, length, encoding))
-            if sum(map(len, parts)) >= length:
-                break
-    except (CorpusError, OSError, UnicodeDecodeError, LookupError):
-        return None
-    text = "".join(parts)
-    tail = text[-length:]
-    line_start = tail.find("\n", 0, 200)
-    if 0 <= line_start < len(tail) - 1 and len(text) > length:
-        tail = tail[line_start + 1 :]  # start at a line, not mid-word
-    total = int(loaded.train.get("corpus_chars") or len(text))
-    val_fraction = float((loaded.train.get("train_config") or {}).get("val_fraction", 0.0))
-    held_out = int(round(total * val_fraction))
-    name = paths[-1].name if len(paths) == 1 else f"{len(paths)} files"
-    unseen = ("all held out from training" if held_out >= len(tail) else
-              f"the last {held_out:,} held out from training, the rest trained on" if held_out else "all trained on")
-    return tail, f"the last {len(tail):,} characters of the training corpus {name} ({unseen})"
-
-
-def _inspect_text(loaded, model, text, text_file, length, seed, unknown, analysis: bool) -> str:
-    """The text to inspect: --text, --text-file, else (for --find/--top/--stats) the tail of the
-    training corpus, else a fresh sample. Says on stderr where a text it chose came from."""
-    from ..sample import prepare_prime
-
-    if text_file:
-        text = read_corpus([text_file])
-    if text is None:
-        length = length or (ANALYSIS_LENGTH if analysis else VIEW_LENGTH)
-        tail = _corpus_tail(loaded, length) if analysis else None
-        if tail is not None:
-            text, note = tail
-        else:
-            from ..sample import sample_text
-
-            text = sample_text(model, loaded.vocab, "", SampleConfig(length=length, seed=seed))[0]
-            note = f"a fresh {len(text):,}-character sample (seed {seed})" + (
-                "; the training corpus is not at hand, give --text-file for real text" if analysis else "")
-        click.echo(f"charlstm: reading {note}", err=True)
-    text = prepare_prime(loaded.vocab, text, unknown, what="text")
-    if not text:
-        raise NeuronError("the text to inspect is empty")
-    return text
+#: The views that read the training corpus's tail when no text is given.
+ANALYSES = ("find", "top", "stats")
 
 
 @click.command("inspect")
 @click.argument("checkpoint", required=False)
-@click.option("--neuron", "neurons", default=None,
+@click.option("--neuron", "neurons", default=None, callback=number_list("neurons"),
               help="Unit index from 0; several: 3,42,100 or 0-15 or all. [default: 0]")
-@click.option("--layer", "layers", default=None,
+@click.option("--layer", "layers", default=None, callback=number_list("layers"),
               help="Layer from 1; several: 1,2 or all. [default: the last; every layer for --find, --stats, --html]")
-@click.option("--vector", "vectors", default=None,
+@click.option("--vector", "vectors", default=None, callback=vector_list,
               help="hidden | cell | input | forget | output | candidate (LSTM); reset | update | candidate | hidden (GRU); "
                    "several: cell,hidden. [default: hidden; every vector for --html]")
 @click.option("--all-vectors", is_flag=True, help="Every vector of the neuron, stacked line by line (the seeds' six strips).")
@@ -136,181 +72,114 @@ def command(checkpoint, neurons, layers, vectors, all_vectors, text, text_file, 
       charlstm inspect --top 5 --neuron 42          # where does unit 42 fire?
       charlstm inspect --stats --format json
     """
-    from ..trace import check_neuron
+    mode = _mode(find_feature, find_regex, top, stats, html_path, fmt, neurons)
+    loaded, model, path = load_model(checkpoint, device)
+    picked = _pick(loaded.config, mode, layers, (ALL,) if all_vectors else vectors, neurons)
+    text, note = inspect_text(loaded, model, text, text_file, length, seed, unknown, analysis=mode in ANALYSES)
+    if note:
+        click.echo(f"charlstm: reading {note}", err=True)
+    source, vocab = str(path), loaded.vocab
+    if mode == "find":
+        _find(model, vocab, source, text, picked, find_feature, find_regex, top or 10, window, fmt)
+    elif mode == "top":
+        _top(model, vocab, source, text, picked, top, window, fmt)
+    elif mode == "stats":
+        _stats(model, vocab, source, text, picked, fmt)
+    elif mode == "html":
+        _html(model, vocab, source, text, picked, html_path, layers is not None, vectors is not None)
+    else:
+        _view(model, vocab, source, text, picked, fmt)
 
+
+def _mode(find_feature, find_regex, top, stats, html_path, fmt, neurons) -> str:
+    """Which view the options ask for: find, top, stats, html or view; a UsageError for options
+    that do not go together. An unknown feature or a bad regex fails here, before any text is read."""
     finding = find_feature is not None or find_regex is not None
-    modes = [name for name, on in (("--find", finding), ("--top", top is not None and not finding), ("--stats", stats),
-                                   ("--html", html_path is not None)) if on]
+    modes = [name for name, on in (("find", finding), ("top", top is not None and not finding), ("stats", stats),
+                                   ("html", html_path is not None)) if on]
     if len(modes) > 1:
-        raise click.UsageError(f"{' and '.join(modes)} cannot be combined; choose one")
+        raise click.UsageError(f"{' and '.join('--' + m for m in modes)} cannot be combined; choose one")
     if find_feature is not None and find_regex is not None:
         raise click.UsageError("give --find FEATURE or --find-regex PATTERN, not both")
     if html_path is not None and fmt != "text":
         raise click.UsageError("--html writes a page; --format does not apply to it")
-    if top is not None and not finding and neurons is None:
+    if modes == ["top"] and neurons is None:
         raise click.UsageError("--top lists the windows of one neuron: give --neuron K (or rank neurons with --find)")
-
-    from ..analysis import feature_values
-
-    if finding:  # an unknown feature or a bad regex fails before any text is read or traced
-        feature_values(find_feature, "", regex=find_regex)
-    loaded, model, path = load_model(checkpoint, device)
-    config = loaded.config
-    every_layer = range(1, config.num_layers + 1)
-    layer_list = (parse_numbers(layers, every_layer, "--layer", "layers") if layers is not None
-                  else list(every_layer) if (finding or stats or html_path) else [config.num_layers])
-    vector_list = _parse_vectors("all" if all_vectors else vectors, config,
-                                 config.vectors if html_path else ("hidden",))
-    units = parse_numbers(neurons, range(config.hidden_size), "--neuron", "neurons") if neurons is not None else [0]
-    for layer in layer_list:
-        for vector in vector_list:
-            for unit in units:
-                check_neuron(config.num_layers, config.hidden_size, config.vectors, layer, vector, unit)
-    if (finding or top is not None) and len(vector_list) > 1:
-        raise click.UsageError("--find and --top look at one vector: give --vector NAME")
-    if top is not None and not finding and (len(layer_list) > 1 or len(units) > 1):
-        raise click.UsageError("--top lists the windows of one neuron: give one --neuron and one --layer")
-    text = _inspect_text(loaded, model, text, text_file, length, seed, unknown, analysis=bool(finding or top or stats))
     if finding:
-        _find(model, loaded.vocab, path, text, find_feature, find_regex, vector_list[0], layer_list, top or 10, window, fmt)
-    elif top is not None:
-        _top(model, loaded.vocab, path, text, layer_list[0], vector_list[0], units[0], top, window, fmt)
-    elif stats:
-        _stats(model, loaded.vocab, path, text, layer_list, fmt)
-    elif html_path is not None:
-        _html(model, loaded.vocab, path, text, layer_list, vector_list, layers, vectors, units[0], html_path)
-    else:
-        _view(model, loaded.vocab, path, text, layer_list, vector_list, units, fmt)
+        from ..analysis import feature_values
+
+        feature_values(find_feature, "", regex=find_regex)
+    return modes[0] if modes else "view"
 
 
-def _view(model, vocab, path, text, layers, vectors, units, fmt) -> None:
-    from ..trace import trace
-    from ..render import is_gate, json_dump, neuron_view, stacked_view, tsv_lines, vector_scale
-
-    result = trace(model, vocab, text, vectors=vectors, layers=layers)
-    columns = {f"L{layer}.{vector}[{unit}]": result.values(layer, vector, unit).tolist()
-               for layer in layers for unit in units for vector in vectors}
-    if fmt == "tsv":
-        sys.stdout.writelines(line + "\n" for line in tsv_lines(text, columns))
-        return
-    if fmt == "json":
-        sys.stdout.write(json_dump(text, columns, {"checkpoint": str(path), "cell": model.config.cell, "layers": layers,
-                                                   "vectors": vectors, "neurons": units}) + "\n")
-        return
-    console = stdout_console()
-    for layer in layers:
-        for unit in units:
-            if len(vectors) == 1:
-                vector = vectors[0]
-                values = columns[f"L{layer}.{vector}[{unit}]"]
-                console.print(neuron_view(f"layer {layer} · {vector} · neuron {unit}   {path}", text, values,
-                                          is_gate(vector), vector_scale(vector, values)))
-            else:
-                rows = {}
-                for vector in vectors:
-                    values = columns[f"L{layer}.{vector}[{unit}]"]
-                    rows[vector] = (values, is_gate(vector), vector_scale(vector, values))
-                console.print(stacked_view(f"layer {layer} · neuron {unit}   {path}", text, rows, console.width))
-            console.print()
+def _pick(config, mode: str, layers, vectors, neurons):
+    """The layers, vectors and neurons to show, checked against the model (selection.pick), with
+    each view's defaults: the last layer (every layer for find, stats, html); hidden (every vector
+    for html); neuron 0."""
+    every_layer = mode in ("find", "stats", "html")
+    picked = pick(config, layers if layers is not None else range(1, config.num_layers + 1) if every_layer
+                  else [config.num_layers], vectors or ((ALL,) if mode == "html" else ("hidden",)), neurons or [0])
+    if mode in ("find", "top") and len(picked.vectors) > 1:
+        raise click.UsageError("--find and --top look at one vector: give --vector NAME")
+    if mode == "top" and (len(picked.layers) > 1 or len(picked.units) > 1):
+        raise click.UsageError("--top lists the windows of one neuron: give one --neuron and one --layer")
+    return picked
 
 
-def _find(model, vocab, path, text, feature_name, regex, vector, layers, top, window, fmt) -> None:
+def _view(model, vocab, source: str, text: str, picked, fmt: str) -> None:
+    from ..render import trace_output, write
     from ..trace import trace
 
-    import json
+    write(fmt, trace_output(source, trace(model, vocab, text, vectors=picked.vectors, layers=picked.layers), picked))
 
+
+def _find(model, vocab, source: str, text: str, picked, feature_name, regex, top: int, window: int, fmt: str) -> None:
     from ..analysis import feature_values, feature_window, find_neurons
-    from ..render import find_view, is_gate, records_tsv, vector_scale
+    from ..render import find_output, write
+    from ..trace import trace
 
     feature = feature_values(feature_name, text, regex=regex)
+    result = trace(model, vocab, text, vectors=picked.vectors, layers=picked.layers)
+    search = find_neurons(result, feature, picked.vectors[0], picked.layers, top=top)
     name = feature_name if feature_name is not None else f"regex:{regex}"
-    result = trace(model, vocab, text, vectors=[vector], layers=layers)
-    search = find_neurons(result, feature, vector, layers, top=top)
-    records = [{"rank": k, "layer": u.layer, "unit": u.unit, "r": round(u.r, 6)} for k, u in enumerate(search.ranked, 1)]
-    if fmt == "tsv":
-        sys.stdout.writelines(line + "\n" for line in records_tsv(records, ["rank", "layer", "unit", "r"]))
-    elif fmt == "json":
-        sys.stdout.write(json.dumps({"checkpoint": str(path), "feature": name, "vector": vector, "layers": layers,
-                                     "characters": len(text), "units_searched": search.num_units,
-                                     "chance": round(search.chance, 6), "units": records}, ensure_ascii=False) + "\n")
-    else:
-        start, end = feature_window(feature, window)
-        rows = []
-        for u in search.ranked:
-            values = result.values(u.layer, vector, u.unit).tolist()
-            rows.append((u.layer, u.unit, u.r, values, is_gate(vector), vector_scale(vector, values)))
-        title = (f"{vector} units most correlated with {name} over {len(text):,} characters "
-                 f"({search.num_units} units searched)   {path}")
-        caption = (f"r: Pearson correlation with the feature. Chance: |r| up to {search.chance:.3f} with the feature "
-                   f"shifted along the text; units well above it track the feature.")
-        stdout_console().print(find_view(title, text, (start, end), feature, rows, caption))
+    write(fmt, find_output(source, name, text, search, picked.layers, feature_window(feature, window)))
 
 
-def _top(model, vocab, path, text, layer, vector, unit, n, window, fmt) -> None:
-    from ..trace import trace
-
-    import json
-
+def _top(model, vocab, source: str, text: str, picked, n: int, window: int, fmt: str) -> None:
     from ..analysis import top_windows
-    from ..render import is_gate, records_tsv, vector_scale, windows_rows, windows_view
-
-    values = trace(model, vocab, text, vectors=[vector], layers=[layer]).values(layer, vector, unit)
-    positive, negative = top_windows(values, n, window)
-    if fmt == "text":
-        vals = values.tolist()
-        title = f"layer {layer} · {vector} · neuron {unit} over {len(text):,} characters   {path}"
-        stdout_console().print(windows_view(title, text, vals, is_gate(vector), vector_scale(vector, vals), positive, negative))
-        return
-    records = windows_rows(positive, negative, text)
-    if fmt == "tsv":
-        sys.stdout.writelines(line + "\n" for line in
-                              records_tsv(records, ["kind", "rank", "value", "peak", "start", "end", "text"]))
-    else:
-        sys.stdout.write(json.dumps({"checkpoint": str(path), "layer": layer, "vector": vector, "neuron": unit,
-                                     "characters": len(text), "windows": records}, ensure_ascii=False) + "\n")
-
-
-def _stats(model, vocab, path, text, layers, fmt) -> None:
+    from ..render import windows_output, write
     from ..trace import trace
 
-    import json
+    (layer,), (vector,), (unit,) = picked.layers, picked.vectors, picked.units
+    values = trace(model, vocab, text, vectors=[vector], layers=[layer]).values(layer, vector, unit)
+    write(fmt, windows_output(source, text, layer, vector, unit, values, *top_windows(values, n, window)))
 
+
+def _stats(model, vocab, source: str, text: str, picked, fmt: str) -> None:
     from ..analysis import SATURATION_HIGH, SATURATION_LOW, saturation
-    from ..render import records_tsv, stats_records, stats_table
+    from ..render import stats_output, write
+    from ..trace import trace
 
     gates = [v for v in model.config.vectors if v in GATE_VECTORS]
     if not gates:
         raise NeuronError(f"a {model.config.cell} cell has no gates to measure; --stats needs an LSTM or a GRU")
-    result = saturation(trace(model, vocab, text, vectors=gates, layers=layers))
-    if fmt == "json":
-        sys.stdout.write(json.dumps({"checkpoint": str(path), "characters": len(text), "low": SATURATION_LOW,
-                                     "high": SATURATION_HIGH, "gates": stats_records(result)}) + "\n")
-    elif fmt == "tsv":
-        rows = [{"layer": s.layer, "gate": s.gate, "unit": unit, "left": float(s.left[unit]), "right": float(s.right[unit])}
-                for s in result for unit in range(len(s.left))]
-        sys.stdout.writelines(line + "\n" for line in records_tsv(rows, ["layer", "gate", "unit", "left", "right"]))
-    else:
-        stdout_console().print(stats_table(f"gate saturation over {len(text):,} characters   {path}", result,
-                                     SATURATION_LOW, SATURATION_HIGH))
+    result = saturation(trace(model, vocab, text, vectors=gates, layers=picked.layers))
+    write(fmt, stats_output(source, len(text), result, SATURATION_LOW, SATURATION_HIGH))
 
 
-def _html(model, vocab, path, text, layers, vectors, layer_spec, vector_spec, unit, html_path) -> None:
+def _html(model, vocab, source: str, text: str, picked, html_path: str, layers_given: bool, vectors_given: bool) -> None:
+    from ..page import build_page, cut_notice, page_chars
     from ..trace import trace
-    from ..page import build_page, page_chars
 
-    config = model.config
-    shown = page_chars(len(text), len(layers), len(vectors), config.hidden_size)
-    notice = ""
-    if shown < len(text):
-        notice = (f"This page shows the first {shown:,} of {len(text):,} characters: it holds every unit of "
-                  f"{len(layers)} layer(s) × {len(vectors)} vector(s). For more characters, pick fewer with "
-                  f"--layer and --vector (e.g. --vector hidden,cell).")
+    layers, vectors, hidden_size = picked.layers, picked.vectors, model.config.hidden_size
+    shown = page_chars(len(text), len(layers), len(vectors), hidden_size)
+    notice = cut_notice(shown, len(text), len(layers), len(vectors))
+    if notice:
         click.echo(f"charlstm: {notice}", err=True)
-    text = text[:shown]
-    result = trace(model, vocab, text, vectors=vectors, layers=layers)
-    first_layer = layers[-1] if layer_spec is None else layers[0]
-    first_vector = "hidden" if vector_spec is None and "hidden" in vectors else vectors[0]
-    page = build_page(result, str(path), first_layer, first_vector, unit, notice)
+    result = trace(model, vocab, text[:shown], vectors=vectors, layers=layers)
+    first_layer = layers[0] if layers_given else layers[-1]
+    first_vector = "hidden" if not vectors_given and "hidden" in vectors else vectors[0]
+    page = build_page(result, source, first_layer, first_vector, picked.units[0], notice)
     Path(html_path).write_text(page, encoding="utf-8")
     click.echo(f"charlstm: wrote {html_path} ({len(page.encode('utf-8')) / 1e6:.1f} MB: {shown:,} characters, "
-               f"{len(layers)} layer(s) × {len(vectors)} vector(s) × {config.hidden_size} units)", err=True)
+               f"{len(layers)} layer(s) × {len(vectors)} vector(s) × {hidden_size} units)", err=True)

@@ -1,4 +1,5 @@
-"""Click parameter parsing shared by the commands: durations, escapes, number lists, unit edits.
+"""Click parameter parsing shared by the commands: durations, escapes, layer / vector / neuron
+lists (parsed by `charlstm.selection`), unit edits.
 
 Torch-free: these run while the command line is parsed.
 """
@@ -8,6 +9,9 @@ from __future__ import annotations
 import re
 
 import click
+
+from .. import selection
+from ..errors import NeuronError
 
 
 def parse_duration(value: str | None) -> float | None:
@@ -28,23 +32,31 @@ def unescape(text: str) -> str:
     return re.sub(r"\\([nrt\\])", lambda m: {"n": "\n", "r": "\r", "t": "\t", "\\": "\\"}[m.group(1)], text)
 
 
-def parse_numbers(spec: str, every: range, option: str, what: str) -> list[int]:
-    """'42', '3,42,100', '0-15', 'all' (= every) → numbers. Range checks are the caller's, with
-    check_neuron, whose errors name the valid range."""
-    if spec.strip().lower() == "all":
-        return list(every)
-    numbers: list[int] = []
+def unescape_all(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> tuple[str, ...]:
+    """A Click callback: `unescape` every value of a repeatable option."""
+    return tuple(unescape(v) for v in value)
+
+
+def number_list(what: str):
+    """A Click callback: the option's '42', '3,42,100', '0-15' or 'all' as a selection.NumberSpec
+    (None when not given), a bad spec shown as a usage error of the option."""
+    def parse(ctx: click.Context, param: click.Parameter, value: str | None):
+        return None if value is None else _as_usage_error(param, selection.parse_numbers, value, what)
+
+    return parse
+
+
+def vector_list(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[str, ...] | None:
+    """A Click callback: 'cell,hidden' or 'all' as names (None when not given), checked later
+    against the model by selection.pick_vectors."""
+    return None if value is None else _as_usage_error(param, selection.parse_vectors, value)
+
+
+def _as_usage_error(param: click.Parameter, parse, *args):
     try:
-        for part in (p.strip() for p in spec.split(",")):
-            if not part:
-                continue
-            low, dash, high = part.partition("-")
-            numbers += list(range(int(low), int(high) + 1)) if dash and low else [int(part)]
-    except ValueError:
-        raise click.BadParameter(f"{spec!r}: give {what} like 42, 3,42,100, 0-15 or all", param_hint=option) from None
-    if not numbers:
-        raise click.BadParameter(f"{spec!r}: no {what} given", param_hint=option)
-    return list(dict.fromkeys(numbers))
+        return parse(*args)
+    except NeuronError as error:
+        raise click.BadParameter(str(error), param_hint=param.opts[0]) from None
 
 
 def edit_vector(config) -> str:
@@ -54,8 +66,6 @@ def edit_vector(config) -> str:
 
 def parse_edits(clamps: tuple[str, ...], ablations: tuple[str, ...], config) -> dict[tuple[int, int], float]:
     """`--clamp 1:42=0.9` and `--ablate 2:7` as Stepper edits: 0-based (layer, unit) → value."""
-    from ..trace import check_neuron
-
     edits: dict[tuple[int, int], float] = {}
     for option, specs in (("--clamp", clamps), ("--ablate", ablations)):
         for spec in specs:
@@ -71,7 +81,7 @@ def parse_edits(clamps: tuple[str, ...], ablations: tuple[str, ...], config) -> 
                 raise click.BadParameter(f"{spec!r}: {match.group(3)!r} is not a number", param_hint=option) from None
             if value != value or value in (float("inf"), float("-inf")):
                 raise click.BadParameter(f"{spec!r}: the value must be a finite number", param_hint=option)
-            check_neuron(config.num_layers, config.hidden_size, config.vectors, layer, edit_vector(config), unit)
+            selection.check_neuron(config, layer, edit_vector(config), unit)
             if (layer - 1, unit) in edits:
                 raise click.BadParameter(f"unit {layer}:{unit} is pinned twice; give it once", param_hint=option)
             edits[(layer - 1, unit)] = value

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import sys
-
 import click
 
 from ..config import UNKNOWN_POLICIES
-from .common import load_model, stdout_console
+from .common import load_model
 
 
 @click.command("score")
@@ -26,32 +24,15 @@ def command(checkpoint, text, text_file, unknown, fmt, device):
     The first character is context only: it is never predicted, so a text of T characters has
     T − 1 scores. Lower is better; a blind guess among the V characters of the vocabulary costs log2 V bits.
     """
-    import json
-    import math
-
+    if (text is None) == (text_file is None):
+        raise click.UsageError("give the text to score with --text or --text-file (not both)")
     from ..data import read_corpus
-    from ..render import records_tsv, score_view
+    from ..render import score_output, write
     from ..sample import prepare_prime
     from ..score import score_text
 
-    if (text is None) == (text_file is None):
-        raise click.UsageError("give the text to score with --text or --text-file (not both)")
     loaded, model, path = load_model(checkpoint, device)
-    if text_file:
-        text = read_corpus([text_file])
-    text = prepare_prime(loaded.vocab, text, unknown, what="text")
+    text = prepare_prime(loaded.vocab, read_corpus([text_file]) if text_file else text, unknown, what="text")
     result = score_text(model, loaded.vocab, text)
-    expected = [loaded.vocab.chars[int(i)] for i in result.predicted]
-    bits = [float(b) for b in result.bits]
-    if fmt == "tsv":
-        records = [{"position": t + 1, "char": text[t + 1], "bits": b, "expected": expected[t]} for t, b in enumerate(bits)]
-        sys.stdout.writelines(line + "\n" for line in records_tsv(records, ["position", "char", "bits", "expected"]))
-    elif fmt == "json":
-        sys.stdout.write(json.dumps({"checkpoint": str(path), "bits_per_char": round(result.bits_per_char, 6),
-                                     "characters": len(text), "predicted_characters": len(bits), "text": text,
-                                     "surprisal_bits": [round(b, 6) for b in bits], "expected": expected},
-                                    ensure_ascii=False) + "\n")
-    else:
-        title = f"{result.bits_per_char:.3f} bits per character   {path}"
-        stdout_console().print(score_view(title, text, bits, expected, math.log2(max(len(loaded.vocab), 2)),
-                                    show_strip=len(text) <= 20_000))
+    expected = list(loaded.vocab.decode(result.predicted))
+    write(fmt, score_output(str(path), text, result.bits, expected, result.bits_per_char, len(loaded.vocab)))
