@@ -399,12 +399,33 @@ def prepare(paths: Sequence[str | os.PathLike], glob: str | None = None, encodin
     if "-" in files:
         return Corpus.from_text(read_corpus(files, encoding=encoding))
     total = sum(Path(f).stat().st_size for f in files) * 2
-    done = 0
     report = progress or (lambda done, total: None)
-
-    digest, seen, n_chars = _hash(), CharSet(), 0
+    where = str(files[0]) if len(files) == 1 else f"{len(files)} files"
     stamps = [_stamp(f) for f in files]
-    for file in files:                                               # pass 1: check, count, hash
+    vocab, fingerprint, n_chars = _survey(files, encoding, chunk_bytes, where, lambda done: report(done, total))
+    pieces = _encoded(files, encoding, chunk_bytes, vocab, n_chars, stamps, where,
+                      lambda done: report(total // 2 + done, total))
+    dtype = id_dtype(len(vocab))
+    if cache_dir is None:
+        ids = np.empty(n_chars, dtype=dtype)
+        for pos, piece in pieces:
+            ids[pos : pos + len(piece)] = piece
+        return Corpus(ids, vocab, fingerprint)
+    run = Run(cache_dir)                                             # the run directory owns the cache files
+    cached = run.load_ids(fingerprint, n_chars, vocab.chars)
+    if cached is not None:
+        report(total, total)
+        return Corpus(cached, vocab, fingerprint)
+    ids = run.store_ids(dtype, n_chars, (piece for _, piece in pieces), fingerprint=fingerprint,
+                        vocab_chars=vocab.chars, sources=[str(Path(f).resolve()) for f in files], encoding=encoding)
+    return Corpus(ids, vocab, fingerprint)
+
+
+def _survey(files: list, encoding: str, chunk_bytes: int, where: str,
+            report: Callable[[int], None]) -> tuple[Vocab, str, int]:
+    """Pass 1 of `prepare`: decode strictly, collect the characters, hash the text → (vocab, fingerprint, length)."""
+    digest, seen, n_chars, done = _hash(), CharSet(), 0, 0
+    for file in files:
         base = done
         as_read = _is_plain_utf8(file, encoding)  # then the bytes read are the text's UTF-8: hash them as they are
         for text, consumed, raw in _decoded_chunks(Path(file), encoding, chunk_bytes):
@@ -413,46 +434,34 @@ def prepare(paths: Sequence[str | os.PathLike], glob: str | None = None, encodin
                 seen.add(text)
                 n_chars += len(text)
             done = base + consumed
-            report(done, total)
-    where = str(files[0]) if len(files) == 1 else f"{len(files)} files"
+            report(done)
     if n_chars < 2:
         raise CorpusError(f"{where}: corpus is empty (need at least a few characters of text)")
-    vocab, fingerprint = Vocab(seen.chars()), digest.hexdigest()
+    vocab = Vocab(seen.chars())
     if all(c.isspace() for c in vocab.chars):
         raise CorpusError(f"{where}: corpus holds only whitespace")
+    return vocab, digest.hexdigest(), n_chars
 
-    def encoded() -> Iterator[tuple[int, np.ndarray]]:                # pass 2: (position, ids) piece by piece
-        changed = CorpusError(f"{where}: the corpus changed while it was being read; try again")
-        pos, done = 0, total // 2
-        for file in files:
-            for text, consumed, _ in _decoded_chunks(Path(file), encoding, chunk_bytes):
-                if pos + len(text) > n_chars:
-                    raise changed
-                try:
-                    ids = vocab.encode(text)
-                except KeyError:  # a character pass 1 never saw
-                    raise changed from None
-                yield pos, ids
-                pos += len(text)
-                report(done + consumed, total)
-            done += Path(file).stat().st_size
-        if pos != n_chars or stamps != [_stamp(f) for f in files]:
-            raise changed
 
-    dtype = id_dtype(len(vocab))
-    if cache_dir is None:
-        ids = np.empty(n_chars, dtype=dtype)
-        for pos, piece in encoded():
-            ids[pos : pos + len(piece)] = piece
-        return Corpus(ids, vocab, fingerprint)
-    run = Run(cache_dir)                                             # the run directory owns the cache files
-    cached = run.load_ids(fingerprint, n_chars, vocab.chars)
-    if cached is not None:
-        report(total, total)
-        return Corpus(cached, vocab, fingerprint)
-    ids = run.store_ids(dtype, n_chars, (piece for _, piece in encoded()), fingerprint=fingerprint,
-                        vocab_chars=vocab.chars, sources=[str(Path(f).resolve()) for f in files], encoding=encoding)
-    return Corpus(ids, vocab, fingerprint)
+def _encoded(files: list, encoding: str, chunk_bytes: int, vocab: Vocab, n_chars: int, stamps: list, where: str,
+             report: Callable[[int], None]) -> Iterator[tuple[int, np.ndarray]]:
+    """Pass 2 of `prepare`: (position, ids) piece by piece; a corpus that changed since pass 1 is an error."""
+    changed = CorpusError(f"{where}: the corpus changed while it was being read; try again")
+    pos, done = 0, 0
+    for file in files:
+        for text, consumed, _ in _decoded_chunks(Path(file), encoding, chunk_bytes):
+            if pos + len(text) > n_chars:
+                raise changed
+            try:
+                ids = vocab.encode(text)
+            except KeyError:  # a character pass 1 never saw
+                raise changed from None
+            yield pos, ids
+            pos += len(text)
+            report(done + consumed)
+        done += Path(file).stat().st_size
+    if pos != n_chars or stamps != [_stamp(f) for f in files]:
+        raise changed
 
 
 def _is_plain_utf8(path: str | os.PathLike, encoding: str) -> bool:

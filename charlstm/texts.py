@@ -31,12 +31,18 @@ class TrainingCorpus:
 
 
 def training_corpus(loaded) -> TrainingCorpus:
-    """The training metadata of a loaded checkpoint, read in this one place."""
-    source = loaded.train.get("corpus") or {}
-    return TrainingCorpus(paths=tuple(Path(p) for p in source.get("paths") or []),
-                          encoding=source.get("encoding", "utf-8"),
-                          chars=int(loaded.train.get("corpus_chars") or 0) or None,
-                          val_fraction=float((loaded.train.get("train_config") or {}).get("val_fraction", 0.0)))
+    """Where the loaded checkpoint's training text was, from its typed training metadata. A model
+    saved without any (or with metadata that does not validate) has no known corpus."""
+    from .errors import CheckpointError
+
+    try:
+        info = loaded.run_info
+    except CheckpointError:
+        info = None
+    if info is None or info.corpus is None:
+        return TrainingCorpus(paths=(), encoding="utf-8", chars=None, val_fraction=0.0)
+    return TrainingCorpus(paths=tuple(Path(p) for p in info.corpus.paths), encoding=info.corpus.encoding,
+                          chars=info.corpus_chars or None, val_fraction=info.train_config.val_fraction)
 
 
 def inspect_text(loaded, model, text: str | None = None, text_file: str | None = None, length: int | None = None,
