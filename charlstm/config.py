@@ -11,6 +11,8 @@ from dataclasses import asdict, dataclass, field, fields
 from types import MappingProxyType
 from typing import Mapping
 
+from .errors import ConfigError
+
 
 @dataclass(frozen=True)
 class CellKind:
@@ -86,30 +88,30 @@ class ModelConfig:
 
     def __post_init__(self) -> None:
         """Refuse wrong types (TypeError: sizes are ints, not floats, bools or strings; rates are
-        numbers) and values out of range or above the caps (ValueError)."""
+        numbers) and values out of range or above the caps (ConfigError, a ValueError)."""
         if not isinstance(self.cell, str) or self.cell not in CELL_KINDS:
-            raise ValueError(f"cell must be one of {', '.join(CELLS)}, not {self.cell!r:.40}")
+            raise ConfigError(f"cell must be one of {', '.join(CELLS)}, not {self.cell!r:.40}")
         caps = {"vocab_size": MAX_VOCAB_SIZE, "embedding_size": MAX_WIDTH, "hidden_size": MAX_WIDTH,
                 "num_layers": MAX_NUM_LAYERS}
         for name, value in ((name, getattr(self, name)) for name in caps):
             if type(value) is not int:  # JSON-able exact ints only: no bool, float, str or numpy scalar
                 raise TypeError(f"{name} must be an integer, not {type(value).__name__}")
         if min(self.vocab_size, self.embedding_size, self.hidden_size, self.num_layers) < 1:
-            raise ValueError("vocab_size, embedding_size, hidden_size and num_layers must be positive")
+            raise ConfigError("vocab_size, embedding_size, hidden_size and num_layers must be positive")
         for name, cap in caps.items():
             if getattr(self, name) > cap:
-                raise ValueError(f"{name} {getattr(self, name)} is above the cap of {cap}")
+                raise ConfigError(f"{name} {getattr(self, name)} is above the cap of {cap}")
         for name, value in (("dropout", self.dropout), ("forget_bias", self.forget_bias)):
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise TypeError(f"{name} must be a number, not {type(value).__name__}")
             if not math.isfinite(value):
-                raise ValueError(f"{name} must be finite, not {value}")
+                raise ConfigError(f"{name} must be finite, not {value}")
         if not 0.0 <= self.dropout < 1.0:
-            raise ValueError("dropout must be in [0, 1)")
+            raise ConfigError("dropout must be in [0, 1)")
         G, E, H, L, V = self.kind.gates, self.embedding_size, self.hidden_size, self.num_layers, self.vocab_size
         at_most = L * G * H * (max(E, H) + H + 5) + V * (E + H + 1)  # ≥ the parameter count of every cell kind
         if at_most > MAX_PARAMETERS:
-            raise ValueError(f"a model this size may hold up to {at_most:,} parameters, over the cap of "
+            raise ConfigError(f"a model this size may hold up to {at_most:,} parameters, over the cap of "
                              f"{MAX_PARAMETERS:,}: make hidden_size, num_layers or embedding_size smaller")
 
     def to_dict(self) -> dict:

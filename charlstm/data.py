@@ -8,18 +8,20 @@ time. Knows nothing of models, checkpoints or the terminal.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import fnmatch
 import hashlib
 import os
+import stat
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Sequence
+from typing import BinaryIO, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
 from .errors import CorpusError, UnknownCharactersError
-from .run import Run
+from .run import Run, is_run_dir, terminate_as_interrupt
 
 
 DEFAULT_CORPUS = "shakespeare.txt"
@@ -51,6 +53,21 @@ _BINARY_MAGIC = {
 _UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 
 
+def check_encoding(encoding: str) -> codecs.CodecInfo:
+    """The codec of a text encoding Python knows, else a one-line CorpusError: an unknown name, or a
+    bytes-to-bytes codec (base64, hex, rot13, zlib …) that does not turn bytes into text. The one
+    check of an encoding name: `--encoding` and the reader below come here."""
+    try:
+        info = codecs.lookup(encoding)
+    except (LookupError, TypeError, ValueError):
+        raise CorpusError(f"unknown encoding {str(encoding)!r:.60}; give a text encoding such as utf-8, latin-1 "
+                          "or utf-16") from None
+    if not getattr(info, "_is_text_encoding", True):
+        raise CorpusError(f"{str(encoding)!r:.60} is not a text encoding (it turns bytes into bytes); give one such "
+                          "as utf-8, latin-1 or utf-16")
+    return info
+
+
 def _is_utf8(encoding: str) -> bool:
     return encoding.lower().replace("-", "").replace("_", "") in ("utf8", "ascii")
 
@@ -64,9 +81,6 @@ def _check_head(head: bytes, name: str, encoding: str) -> None:
             raise CorpusError(f"{name}: this is {what}, not text")
     if head.startswith(_UTF16_BOMS):
         raise CorpusError(f"{name}: looks like UTF-16 (byte-order mark at the start); pass --encoding utf-16")
-    if b"\x00" in head:
-        offset = head.index(b"\x00")
-        raise CorpusError(f"{name}: looks like a binary file (NUL byte at offset {offset}); give a text file")
 
 
 def _decode_error(name: str, error: UnicodeDecodeError, offset: int, byte: int) -> CorpusError:
@@ -74,51 +88,99 @@ def _decode_error(name: str, error: UnicodeDecodeError, offset: int, byte: int) 
                        f"pass --encoding (e.g. latin-1) if the file uses another encoding")
 
 
-def _decode(raw: bytes, name: str, encoding: str) -> str:
-    _check_head(raw[:65536], name, encoding)
-    try:
-        text = raw.decode(encoding)
-    except UnicodeDecodeError as error:
-        raise _decode_error(name, error, error.start, raw[error.start]) from None
-    except LookupError:
-        raise CorpusError(f"unknown encoding {encoding!r}") from None
-    # A byte-order mark is an encoding artefact, not a character of the text.
-    return text[1:] if text.startswith("\ufeff") else text
+#: The most bytes of text read whole into memory: a prime, a text to inspect or score, a corpus on
+#: standard input. Corpus files named to `train` / `prepare` are streamed and may be any size.
+MAX_TEXT_BYTES = 64 << 20
 
 
-def _decoded_chunks(path: Path, encoding: str, chunk_bytes: int) -> Iterator[tuple[str, int, bytes]]:
-    """A file's text in pieces of about chunk_bytes, with the bytes read so far and the piece's raw
-    bytes; strict, with the exact byte offset of any decoding error. A leading byte-order mark is
-    dropped from the text (not from the raw bytes)."""
+def _too_big(name: str, limit: int) -> CorpusError:
+    return CorpusError(f"{name}: more than {limit / (1 << 20):g} MiB, the most charlstm reads as one text "
+                       f"(a corpus file named to train is streamed and may be any size)")
+
+
+def _binary(name: str, where: str) -> CorpusError:
+    return CorpusError(f"{name}: looks like a binary file ({where}); give a text file")
+
+
+def _open_regular(path: str | os.PathLike) -> BinaryIO:
+    """`path` opened for reading if it is a regular file. A device (/dev/zero), a pipe, a socket or a
+    directory is refused before a byte is read; a FIFO does not even block the open."""
     try:
-        decoder = codecs.getincrementaldecoder(encoding)("strict")
-    except LookupError:
-        raise CorpusError(f"unknown encoding {encoding!r}") from None
-    consumed, first = 0, True
-    with open(path, "rb") as f:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
+    except OSError as error:
+        raise CorpusError(f"{path}: cannot read ({error.strerror})") from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise CorpusError(f"{path}: not a regular file")
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _stdin() -> BinaryIO:
+    stream = getattr(sys.stdin, "buffer", None)
+    if stream is None or getattr(stream, "closed", False):
+        raise CorpusError("<stdin>: standard input is closed; pipe the text in or give a file")
+    return stream
+
+
+def _decoded_chunks(path: Path | str, encoding: str, chunk_bytes: int,
+                    limit: int | None = None) -> Iterator[tuple[str, int, bytes]]:
+    """The one reader of user text: a file's text ('-' for standard input) in pieces of about
+    chunk_bytes, with the bytes read so far and the piece's raw bytes.
+
+    Strict, with the exact byte offset of any decoding error. Only a regular file is opened (see
+    `_open_regular`). Binary content is refused wherever it is, in this same pass: the first bytes
+    for the formats people mistake for text, every piece for a NUL. With `limit`, more than `limit`
+    bytes is an error raised after reading at most limit + 1 of them (at once when the file's size
+    says so). A leading byte-order mark is dropped from the text (not from the raw bytes)."""
+    name = "<stdin>" if path == "-" else str(path)
+    decoder = check_encoding(encoding).incrementaldecoder("strict")
+    nul_is_byte = _is_utf8(encoding)  # a NUL byte is a NUL character: look for it in the bytes
+    consumed, chars, first = 0, 0, True
+    with (contextlib.nullcontext(_stdin()) if path == "-" else _open_regular(path)) as f:
+        if limit is not None and path != "-" and os.fstat(f.fileno()).st_size > limit:
+            raise _too_big(name, limit)
         while True:
-            chunk = f.read(chunk_bytes)
-            if first:
-                _check_head(chunk[:65536], str(path), encoding)
+            try:
+                chunk = f.read(chunk_bytes if limit is None else max(1, min(chunk_bytes, limit + 1 - consumed)))
+            except OSError as error:
+                raise CorpusError(f"{name}: cannot read ({error.strerror or error})") from None
+            if limit is not None and consumed + len(chunk) > limit:
+                raise _too_big(name, limit)
+            if consumed == 0:
+                _check_head(chunk[:65536], name, encoding)
+            nul = chunk.find(0) if nul_is_byte else -1
+            if nul >= 0:
+                raise _binary(name, f"NUL byte at offset {consumed + nul}")
             pending = decoder.getstate()[0]
             try:
                 text = decoder.decode(chunk, final=not chunk)
             except UnicodeDecodeError as error:
                 offset = consumed - len(pending) + error.start
-                raise _decode_error(str(path), error, offset, (pending + chunk)[error.start]) from None
+                raise _decode_error(name, error, offset, (pending + chunk)[error.start]) from None
             consumed += len(chunk)
             if first and text.startswith("\ufeff"):
                 text = text[1:]
             first = first and not text
+            nul = -1 if nul_is_byte else text.find("\x00")
+            if nul >= 0:
+                raise _binary(name, f"NUL character at character {chars + nul}")
+            chars += len(text)
             yield text, consumed, chunk
             if not chunk:
                 return
 
 
-def corpus_files(paths: Sequence[str | os.PathLike], glob: str | None = None) -> list[Path | str]:
+def corpus_files(paths: Sequence[str | os.PathLike], glob: str | None = None,
+                 skipped: list[Path] | None = None) -> list[Path | str]:
     """Expand the user's corpus arguments: files stay, directories become their matching files.
 
-    '-' stands for standard input and is kept as the string '-'.
+    '-' stands for standard input and is kept as the string '-'. A directory's hidden files and
+    charlstm's own output are left out: checkpoints (*.safetensors) and every charlstm run folder
+    (one holding a checkpoint, a lock or a prepared corpus) with all under it; those left out are
+    appended to `skipped` (run folders as one entry each) when it is given.
     """
     files: list[Path | str] = []
     for item in paths:
@@ -128,12 +190,13 @@ def corpus_files(paths: Sequence[str | os.PathLike], glob: str | None = None) ->
         path = Path(item)
         if path.is_dir():
             pattern = glob or "*"
-            found = sorted(
-                p for p in path.rglob("*")
-                if p.is_file() and fnmatch.fnmatch(p.name, pattern) and not any(part.startswith(".") for part in p.relative_to(path).parts)
-            )
+            left_out: list[Path] = []
+            found = sorted(p for p in _walk(path, left_out) if fnmatch.fnmatch(p.name, pattern))
+            if skipped is not None:
+                skipped.extend(left_out)
             if not found:
-                raise CorpusError(f"{path}: no files matching {pattern!r} in this directory")
+                also = f" (left out {skipped_summary(left_out)})" if left_out else ""
+                raise CorpusError(f"{path}: no files matching {pattern!r} in this directory{also}")
             files.extend(found)
         elif path.is_file():
             files.append(path)
@@ -144,21 +207,55 @@ def corpus_files(paths: Sequence[str | os.PathLike], glob: str | None = None) ->
     return files
 
 
-def read_corpus(paths: Sequence[str | os.PathLike], glob: str | None = None, encoding: str = "utf-8") -> str:
-    """Read and concatenate the corpus files (strict decoding). Several files are joined as they are."""
+def _walk(top: Path, skipped: list[Path]) -> Iterator[Path]:
+    """The regular files under `top`, without hidden names, checkpoints or charlstm run folders
+    (those go to `skipped`). Links to folders are not followed."""
+    if is_run_dir(top):
+        skipped.append(top)
+        return
+    for root, dirs, names in os.walk(top):
+        here = Path(root)
+        keep = []
+        for name in sorted(dirs):
+            if name.startswith("."):
+                continue
+            if is_run_dir(here / name):
+                skipped.append(here / name)
+            else:
+                keep.append(name)
+        dirs[:] = keep
+        for name in names:
+            p = here / name
+            if name.startswith(".") or not p.is_file():
+                continue
+            if name.endswith(".safetensors"):
+                skipped.append(p)
+                continue
+            yield p
+
+
+def skipped_summary(skipped: Sequence[Path]) -> str:
+    """'2 charlstm run folders and 1 checkpoint', for the notice that names what a corpus read left out."""
+    folders = sum(1 for p in skipped if p.is_dir())
+    files = len(skipped) - folders
+    parts = ([f"{folders} charlstm run folder{'s' * (folders != 1)}"] if folders else []) + (
+        [f"{files} checkpoint{'s' * (files != 1)}"] if files else [])
+    return " and ".join(parts) or "nothing"
+
+
+def read_corpus(paths: Sequence[str | os.PathLike], glob: str | None = None, encoding: str = "utf-8",
+                limit: int | None = MAX_TEXT_BYTES) -> str:
+    """Read and concatenate the corpus files (strict decoding) into one string: at most `limit`
+    bytes in all (None: no limit), more is a CorpusError. Several files are joined as they are."""
     files = corpus_files(paths, glob)
     if not files:
         raise CorpusError("no corpus given")
-    parts = []
+    parts: list[str] = []
     for file in files:
-        if file == "-":
-            raw, name = sys.stdin.buffer.read(), "<stdin>"
-        else:
-            try:
-                raw, name = Path(file).read_bytes(), str(file)
-            except OSError as error:
-                raise CorpusError(f"{file}: cannot read ({error.strerror})") from None
-        parts.append(_decode(raw, name, encoding))
+        consumed = 0
+        for text, consumed, _ in _decoded_chunks(file, encoding, CHUNK_BYTES, limit):
+            parts.append(text)
+        limit = None if limit is None else limit - consumed
     text = "".join(parts)
     where = str(files[0]) if len(files) == 1 else f"{len(files)} files"
     if len(text) < 2:
@@ -168,14 +265,10 @@ def read_corpus(paths: Sequence[str | os.PathLike], glob: str | None = None, enc
     return text
 
 
-def read_text_file(path: str | os.PathLike, encoding: str = "utf-8") -> str:
-    """One text file, decoded with the same strict checks as a corpus but without the corpus's size
-    rules: a prime or a text to inspect may be a single character."""
-    try:
-        raw = Path(path).read_bytes()
-    except OSError as error:
-        raise CorpusError(f"{path}: cannot read ({error.strerror})") from None
-    return _decode(raw, str(path), encoding)
+def read_text_file(path: str | os.PathLike, encoding: str = "utf-8", limit: int | None = MAX_TEXT_BYTES) -> str:
+    """One regular text file of at most `limit` bytes, decoded with the same strict checks as a
+    corpus but without the corpus's size rules: a prime or a text to inspect may be a single character."""
+    return "".join(text for text, _, _ in _decoded_chunks(Path(path), encoding, CHUNK_BYTES, limit))
 
 
 def read_tail(path: str | os.PathLike, length: int, encoding: str = "utf-8") -> str:
@@ -184,11 +277,14 @@ def read_tail(path: str | os.PathLike, length: int, encoding: str = "utf-8") -> 
     path = Path(path)
     size = path.stat().st_size
     budget = 4 * length + 4                                # a UTF-8 character is at most 4 bytes
-    if size <= budget or codecs.lookup(encoding).name != "utf-8":
-        return read_text_file(path, encoding)
-    with open(path, "rb") as f:
+    if size <= budget or codecs.lookup(encoding).name != "utf-8":  # read it all, keeping only the end
+        tail = ""
+        for text, _, _ in _decoded_chunks(path, encoding, CHUNK_BYTES):
+            tail = (tail + text)[-budget:]
+        return tail
+    with _open_regular(path) as f:
         f.seek(size - budget)
-        raw = f.read()
+        raw = f.read(budget)
     start = 0
     while start < len(raw) and 0x80 <= raw[start] < 0xC0:  # skip the rest of a character cut in two
         start += 1
@@ -385,13 +481,19 @@ def _hash(data: bytes = b""):
 
 def prepare(paths: Sequence[str | os.PathLike], glob: str | None = None, encoding: str = "utf-8",
             cache_dir: str | os.PathLike | None = None, chunk_bytes: int = CHUNK_BYTES,
-            progress: Callable[[int, int], None] | None = None) -> Corpus:
+            progress: Callable[[int, int], None] | None = None, store: bool = True) -> Corpus:
     """Read, check and encode a corpus in bounded memory.
 
     Two streaming passes: the first decodes strictly, collects the characters and hashes the text;
     the second appends the ids to the id cache of the run directory cache_dir (run.Run), which is
     then opened memory-mapped and reused as long as the text hashes the same. Without cache_dir the ids are kept in memory. `progress`
     gets (bytes done, bytes total) over both passes. Standard input is read whole.
+
+    The cache is written only while holding the run's lock (taken here unless this process holds
+    it already; a run busy elsewhere is a TrainingError), never through a link, and a SIGTERM or
+    Ctrl-C mid-write removes the temp file. store=False only reads a valid cache (torchrun ranks
+    other than 0): otherwise the ids stay in memory, as they do when the folder holds a trained run
+    whose cache was made from another text (a refused resume must not replace it).
     """
     files = corpus_files(paths, glob)
     if not files:
@@ -406,18 +508,24 @@ def prepare(paths: Sequence[str | os.PathLike], glob: str | None = None, encodin
     pieces = _encoded(files, encoding, chunk_bytes, vocab, n_chars, stamps, where,
                       lambda done: report(total // 2 + done, total))
     dtype = id_dtype(len(vocab))
-    if cache_dir is None:
+    run = Run(cache_dir) if cache_dir is not None else None          # the run directory owns the cache files
+    if run is not None and (store or run.path.is_dir()):
+        run.refuse_links()
+        cached = run.load_ids(fingerprint, n_chars, vocab.chars)
+        if cached is not None:
+            report(total, total)
+            return Corpus(cached, vocab, fingerprint)
+    if run is None or not store or not run.may_replace_ids():
         ids = np.empty(n_chars, dtype=dtype)
         for pos, piece in pieces:
             ids[pos : pos + len(piece)] = piece
         return Corpus(ids, vocab, fingerprint)
-    run = Run(cache_dir)                                             # the run directory owns the cache files
-    cached = run.load_ids(fingerprint, n_chars, vocab.chars)
-    if cached is not None:
-        report(total, total)
-        return Corpus(cached, vocab, fingerprint)
-    ids = run.store_ids(dtype, n_chars, (piece for _, piece in pieces), fingerprint=fingerprint,
-                        vocab_chars=vocab.chars, sources=[str(Path(f).resolve()) for f in files], encoding=encoding)
+    if not run.holds_lock():
+        run.create()
+    with run.lock(), terminate_as_interrupt():  # re-entered when the caller holds it already
+        ids = run.store_ids(dtype, n_chars, (piece for _, piece in pieces), fingerprint=fingerprint,
+                            vocab_chars=vocab.chars, sources=[str(Path(f).resolve()) for f in files],
+                            encoding=encoding)
     return Corpus(ids, vocab, fingerprint)
 
 

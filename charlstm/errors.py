@@ -15,6 +15,16 @@ class CorpusError(CharlstmError):
     """A corpus that cannot be read as text; the message names the file."""
 
 
+class ConfigError(CharlstmError):
+    """A setting charlstm cannot use: a model size above its caps, a value out of range, a device
+    this machine or charlstm cannot run on."""
+
+
+class StreamError(CharlstmError):
+    """The process's own standard input or output cannot be used: closed, or an encoding that
+    cannot write the text."""
+
+
 class CheckpointError(CharlstmError):
     """A checkpoint that cannot be used; the message is one line naming the file and the reason."""
 

@@ -32,10 +32,38 @@ State = tuple[torch.Tensor, ...]  # LSTM-like: (h, c); GRU, RNN: (h,); each (L, 
 
 
 def pick_device(device: str | None = None) -> torch.device:
-    """The device asked for, else CUDA when present, else the CPU."""
-    if device:
-        return torch.device(device)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    """The device asked for, else CUDA when present, else the CPU.
+
+    The one check of a device name (every command's --device comes here): a name PyTorch does not
+    know, a device charlstm cannot run on (meta, xla …), CUDA or MPS absent from this machine or
+    this build, or a CUDA index past the last GPU is a ConfigError naming what there is."""
+    from .errors import ConfigError
+
+    if device is None or (isinstance(device, str) and not device.strip()):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if isinstance(device, torch.device):
+        chosen = device
+    else:
+        try:
+            chosen = torch.device(str(device).strip())
+        except (RuntimeError, ValueError, TypeError):
+            raise ConfigError(f"unknown device {str(device)!r:.60}; give cpu, cuda, cuda:N or mps") from None
+    if chosen.type == "cpu":
+        return chosen
+    if chosen.type == "cuda":
+        if not torch.cuda.is_available():
+            why = "this PyTorch is a CPU-only build" if torch.version.cuda is None else "no CUDA GPU is visible"
+            raise ConfigError(f"device {str(device)!r:.60}: {why}; use --device cpu")
+        count = torch.cuda.device_count()
+        if chosen.index is not None and chosen.index >= count:
+            raise ConfigError(f"device {str(device)!r:.60}: this machine has {count} CUDA GPU(s), cuda:0 to "
+                              f"cuda:{count - 1}")
+        return chosen
+    if chosen.type == "mps":
+        if not torch.backends.mps.is_available():
+            raise ConfigError(f"device {str(device)!r:.60}: MPS (Apple GPU) is not available here; use --device cpu")
+        return chosen
+    raise ConfigError(f"device {str(device)!r:.60}: charlstm runs on cpu, cuda or mps, not {chosen.type}")
 
 
 class CharModel(nn.Module):

@@ -12,6 +12,14 @@ This module is the only code that knows those names. Whole files are written thr
 (temp file in the same folder, created exclusively without following links, fsync, rename, fsync the
 folder), so a reader sees the old file or the new one, never half of one; appends never follow links.
 Torch-free, and it knows nothing of training math, models or corpora beyond the ids it caches.
+
+The folder is owned: `Run.claim` refuses it before anything is written (a fresh run needs a new or
+empty folder, or one holding only what `charlstm prepare` wrote; --resume needs `latest` or an
+empty folder; a folder or run file that is a symbolic link is always refused), then takes the lock,
+removes stale temp files of every run file and checks again. Every writer of a run file (train,
+prepare) holds the lock; it is re-entrant within a process. Outputs the user names elsewhere
+(`inspect --html`, `corpus --out`) go through `check_output` and `write_file`: never through a
+link, never over a checkpoint or a file of another kind.
 """
 
 from __future__ import annotations
@@ -33,7 +41,18 @@ LATEST, BEST = "latest.safetensors", "best.safetensors"
 METRICS, SAMPLES, LOCK = "metrics.jsonl", "samples.txt", ".lock"
 IDS_FILE, CORPUS_FILE = "corpus.ids.npy", "corpus.json"
 DEFAULT_ROOT = Path("checkpoints")
-_TEMP_OWNERS = (LATEST, BEST, METRICS)  # what a trainer writes under its lock: their temp files are its own
+#: Every file name a run holds. All of them are written under the run's lock (train and prepare),
+#: so with the lock held, a temp file of any of them is a stale one from a killed writer.
+RUN_FILES = (LATEST, BEST, METRICS, SAMPLES, LOCK, IDS_FILE, CORPUS_FILE)
+_TEMP_OWNERS = (LATEST, BEST, METRICS, SAMPLES, IDS_FILE, CORPUS_FILE)
+#: Files that mark a folder as a charlstm run (or one being prepared): a corpus read skips such folders.
+RUN_MARKERS = (LATEST, BEST, IDS_FILE, LOCK)
+#: The kind stored in corpus.json, so a fresh run knows the prepared corpus there is its own.
+CORPUS_KIND = "charlstm-corpus"
+#: The tag every charlstm HTML page carries: `inspect --html` replaces only a page that has it.
+PAGE_GENERATOR = '<meta name="generator" content="charlstm">'
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_HELD: dict[tuple[int, int], int] = {}  # run folders whose lock this process holds (st_dev, st_ino) → depth
 
 
 # --------------------------------------------------------------------------------------------
@@ -69,8 +88,100 @@ def write_file(path: str | os.PathLike, content: bytes | Callable[[BinaryIO], No
 
 def open_append(path: str | os.PathLike, truncate: bool = False) -> TextIO:
     """A UTF-8 text file opened for appending (emptied first with truncate=True); never follows a link."""
-    flags = os.O_CREAT | os.O_WRONLY | os.O_APPEND | getattr(os, "O_NOFOLLOW", 0) | (os.O_TRUNC if truncate else 0)
+    flags = os.O_CREAT | os.O_WRONLY | os.O_APPEND | _NOFOLLOW | (os.O_TRUNC if truncate else 0)
     return os.fdopen(os.open(path, flags, 0o644), "a", encoding="utf-8")
+
+
+def is_link(path: str | os.PathLike) -> bool:
+    """True for a symbolic link (dangling or not)."""
+    try:
+        return os.path.islink(path)
+    except OSError:
+        return False
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised as an exception by `terminate_as_interrupt`."""
+
+
+@contextlib.contextmanager
+def terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM raises `Terminated` (a KeyboardInterrupt) while inside (main thread only), so
+    `finally` blocks and write_file's cleanup run: a killed preparation leaves no temp file behind."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        raise Terminated
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def check_output(path: str | os.PathLike, what: str, replaceable: Callable[[Path], bool]) -> Path:
+    """Refuse to write a user-named output `path` (an HTML page, a corpus) over something else: never
+    through a symbolic link, never over a directory, a checkpoint, a run's file or any existing file
+    that `replaceable` does not recognise as one of the kind being written. A one-line CharlstmError."""
+    from .errors import CharlstmError
+
+    path = Path(path)
+    if is_link(path):
+        raise CharlstmError(f"{path} is a symbolic link; charlstm does not write through links (name the file itself)")
+    if not path.exists():
+        return path
+    if not path.is_file():
+        raise CharlstmError(f"{path} exists and is not a regular file; not replaced")
+    if path.suffix == ".safetensors" or (path.name in RUN_FILES and _in_run(path.parent)):
+        raise CharlstmError(f"{path} is a checkpoint or a file of a charlstm run; not replaced (name a new file)")
+    if not replaceable(path):
+        raise CharlstmError(f"{path} already exists and is not {what}; not replaced (remove it or name a new file)")
+    return path
+
+
+def _head(path: Path, size: int = 1 << 16) -> bytes:
+    try:
+        fd = os.open(path, os.O_RDONLY | _NOFOLLOW)
+    except OSError:
+        return b""
+    with os.fdopen(fd, "rb") as f:
+        return f.read(size)
+
+
+def is_charlstm_page(path: Path) -> bool:
+    """An HTML page charlstm wrote (it carries PAGE_GENERATOR near its top)."""
+    return PAGE_GENERATOR.encode() in _head(path, 4096)
+
+
+def is_text_file(path: Path) -> bool:
+    """A file whose first 64 KiB are UTF-8 text without NUL bytes (what `corpus --out` may replace),
+    and not a charlstm page."""
+    head = _head(path)
+    if b"\0" in head or PAGE_GENERATOR.encode() in head[:4096]:
+        return False
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as error:
+        return len(head) == 1 << 16 and error.start >= len(head) - 3  # a character cut at the 64 KiB boundary
+    return True
+
+
+def _in_run(folder: Path) -> bool:
+    """The folder holds charlstm run files (a run, or a corpus prepared for one)."""
+    return any(os.path.lexists(folder / name) for name in RUN_MARKERS) or (
+        os.path.lexists(folder / METRICS) and os.path.lexists(folder / SAMPLES))
+
+
+def is_run_dir(folder: str | os.PathLike) -> bool:
+    """True when `folder` is a charlstm run folder (or one prepared for a run): reading a directory
+    corpus skips such folders and everything under them."""
+    return _in_run(Path(folder))
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -124,17 +235,125 @@ class Run:
         return self.latest.is_file()
 
     def create(self) -> None:
-        """Make the folder (and its parents); a one-line TrainingError if that is impossible."""
+        """Make the folder (and its parents); a one-line TrainingError if that is impossible, or if
+        the folder or one of its run files is a symbolic link."""
+        self.refuse_links()
         try:
             self.path.mkdir(parents=True, exist_ok=True)
         except OSError as error:
             raise TrainingError(f"{self.path}: cannot create the run directory ({error.strerror})") from None
+        self.refuse_links()
+
+    def refuse_links(self) -> None:
+        """A TrainingError if the run folder, or any of its run files, is a symbolic link: a run's
+        files are written only where the user named, never through a link planted in the folder."""
+        if is_link(self.path):
+            raise TrainingError(f"{self.path} is a symbolic link; charlstm writes a run only into a real folder "
+                                f"(pass --out the folder itself)")
+        if self.path.exists() and not self.path.is_dir():
+            raise TrainingError(f"{self.path} exists and is not a folder; pass --out a new or empty folder")
+        linked = [name for name in RUN_FILES if is_link(self.path / name)]
+        if linked:
+            raise TrainingError(f"{self.path / linked[0]} is a symbolic link; charlstm does not write through "
+                                f"links (remove it, or pass --out another folder)")
+
+    def foreign_files(self) -> list[str]:
+        """Names in the folder that a fresh run may not replace: everything except the lock, temp
+        files of run files, and a corpus prepared for the run (corpus.json of charlstm's kind, with
+        its corpus.ids.npy)."""
+        try:
+            names = sorted(os.listdir(self.path))
+        except FileNotFoundError:
+            return []
+        except OSError as error:
+            raise TrainingError(f"{self.path}: cannot read the run directory ({error.strerror})") from None
+        prepared = self._prepared_corpus()
+        return [name for name in names
+                if not (name == LOCK or _is_run_temp(name) or (prepared and name in (IDS_FILE, CORPUS_FILE)))]
+
+    def _prepared_corpus(self) -> bool:
+        """corpus.json and corpus.ids.npy here are regular files charlstm wrote (by their contents)."""
+        meta, ids = self.path / CORPUS_FILE, self.path / IDS_FILE
+        if is_link(meta) or is_link(ids) or not meta.is_file():
+            return False
+        try:
+            found = json.loads(_head(meta, MAX_CORPUS_META).decode("utf-8"))
+        except (UnicodeDecodeError, ValueError, RecursionError):
+            return False
+        if not isinstance(found, dict) or found.get("kind", CORPUS_KIND) != CORPUS_KIND or "fingerprint" not in found:
+            return False
+        return not ids.exists() or (ids.is_file() and _head(ids, 6) == b"\x93NUMPY")
+
+    def refuse_unless_fresh(self) -> None:
+        """A TrainingError unless a fresh run may start here: the folder is new, empty, or holds only
+        what `charlstm prepare` wrote for it. A folder with a run is for --resume; any other file in it
+        is the user's and is never deleted or overwritten."""
+        self.refuse_links()
+        foreign = self.foreign_files()
+        if not foreign:
+            return
+        if LATEST in foreign:
+            raise TrainingError(f"{self} already holds a run; pass --resume to continue it or --out to start another")
+        shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+        raise TrainingError(f"{self} is not empty and holds no charlstm run to continue ({shown}); "
+                            f"a new run needs a new or empty folder: pass another --out")
+
+    def refuse_unless_resumable(self) -> None:
+        """With --resume: a TrainingError for a folder that has run files but no latest checkpoint
+        (a lone best.safetensors, a log): starting from scratch there would overwrite them."""
+        self.refuse_links()
+        if self.latest.is_file():
+            return
+        foreign = self.foreign_files()
+        if foreign:
+            shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+            raise TrainingError(f"{self}: nothing to resume (no {LATEST}), and it holds {shown}; "
+                                f"not starting from scratch over them: pass --out a new or empty folder")
+
+    def can_start(self) -> bool:
+        """A fresh run could start here (see refuse_unless_fresh)."""
+        try:
+            self.refuse_unless_fresh()
+        except TrainingError:
+            return False
+        return True
+
+    @contextlib.contextmanager
+    def claim(self, resume: bool = False) -> Iterator[None]:
+        """Own the run folder for a fresh run (or a resumed one): refuse it before anything is
+        written, then create it, take the lock, remove stale temp files and check again under the
+        lock (another process may have started meanwhile). Everything that writes the run —
+        preparation included — happens inside."""
+        check = self.refuse_unless_resumable if resume else self.refuse_unless_fresh
+        check()
+        existed, had_lock = self.path.is_dir(), os.path.lexists(self.path / LOCK)
+        self.create()
+        try:
+            with self.lock():
+                check()
+                yield
+        except BaseException:
+            self._undo_claim(existed, had_lock)
+            raise
+
+    def _undo_claim(self, existed: bool, had_lock: bool) -> None:
+        """After a refused or failed command: if the folder holds nothing but the lock this claim
+        made, remove the lock (and the folder, if the claim made it), so a refusal leaves no trace."""
+        try:
+            if had_lock or os.listdir(self.path) != [LOCK] or self.holder() is not None:
+                return
+            (self.path / LOCK).unlink()
+            if not existed:
+                self.path.rmdir()
+        except OSError:
+            pass
 
     def remove_stale_temps(self) -> None:
-        """Delete temp files left by a trainer killed mid-write (call with the lock held)."""
+        """Delete temp files left by a writer killed mid-write (call with the lock held: every
+        writer of a run file holds it, so no temp file of a run file is in use)."""
         for name in _TEMP_OWNERS:
             for stale in self.path.glob(f".{name}.*.tmp"):
-                stale.unlink(missing_ok=True)
+                stale.unlink(missing_ok=True)  # a link among them: unlinking touches only the link
 
     # -- the lock: one training process per run directory
 
@@ -147,7 +366,21 @@ class Run:
         except ImportError:  # pragma: no cover - not on POSIX: no lock
             yield
             return
-        fd = os.open(self.path / LOCK, os.O_CREAT | os.O_RDWR | getattr(os, "O_NOFOLLOW", 0), 0o644)
+        self.refuse_links()
+        key = self._key()
+        if key is not None and _HELD.get(key):  # this process holds it already (claim, then train)
+            _HELD[key] += 1
+            try:
+                yield
+            finally:
+                _HELD[key] -= 1
+            return
+        try:
+            fd = os.open(self.path / LOCK, os.O_CREAT | os.O_RDWR | _NOFOLLOW, 0o644)
+        except OSError as error:
+            if is_link(self.path / LOCK):
+                self.refuse_links()
+            raise TrainingError(f"{self.path / LOCK}: cannot create the lock ({error.strerror})") from None
         with os.fdopen(fd, "r+", encoding="utf-8") as handle:
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -156,7 +389,27 @@ class Run:
             handle.truncate()
             handle.write(str(os.getpid()))
             handle.flush()
-            yield
+            key = self._key()
+            if key is not None:
+                _HELD[key] = 1
+            try:
+                self.remove_stale_temps()
+                yield
+            finally:
+                if key is not None:
+                    _HELD.pop(key, None)
+
+    def holds_lock(self) -> bool:
+        """This process holds the run's lock."""
+        key = self._key()
+        return key is not None and bool(_HELD.get(key))
+
+    def _key(self) -> tuple[int, int] | None:
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return None
+        return st.st_dev, st.st_ino
 
     def refuse_if_busy(self) -> None:
         """A TrainingError naming the process that holds the lock, if one does: a run that has just
@@ -172,7 +425,7 @@ class Run:
         except ImportError:  # pragma: no cover - not on POSIX: no lock
             return None
         try:
-            handle = open(self.path / LOCK, "r", encoding="utf-8")
+            handle = os.fdopen(os.open(self.path / LOCK, os.O_RDONLY | _NOFOLLOW), "r", encoding="utf-8")
         except OSError:
             return None
         with handle:
@@ -220,6 +473,11 @@ class Run:
             return None
         return ids if ids.shape == (n_chars,) else None
 
+    def may_replace_ids(self) -> bool:
+        """The id cache may be (re)written: the folder holds no trained run yet, or that run's cache
+        is gone. A run's cache of its own corpus is never replaced by another text."""
+        return not self.latest.exists() or not (self.path / CORPUS_FILE).exists()
+
     def store_ids(self, dtype: np.dtype, n_chars: int, pieces: Iterable[np.ndarray], *, fingerprint: str,
                   vocab_chars: list[str], sources: list[str], encoding: str) -> np.ndarray:
         """Write the ids piece by piece as an .npy file, with what they were made from; return them memory-mapped."""
@@ -232,10 +490,18 @@ class Run:
                 sink.write(memoryview(piece))
 
         write_file(self.path / IDS_FILE, write)
-        meta = {"fingerprint": fingerprint, "chars": n_chars, "vocab": vocab_chars, "sources": sources,
+        meta = {"kind": CORPUS_KIND, "fingerprint": fingerprint, "chars": n_chars, "vocab": vocab_chars, "sources": sources,
                 "encoding": encoding}
         write_file(self.path / CORPUS_FILE, json.dumps(meta, ensure_ascii=False).encode("utf-8"))
         return np.load(self.path / IDS_FILE, mmap_mode="r")
+
+
+#: corpus.json holds the vocabulary: a vocabulary of every Unicode scalar value is ~7 M characters.
+MAX_CORPUS_META = 64 << 20
+
+
+def _is_run_temp(name: str) -> bool:
+    return name.endswith(".tmp") and any(name.startswith(f".{owner}.") for owner in _TEMP_OWNERS)
 
 
 def _line_step(line: str) -> int:
@@ -259,7 +525,7 @@ def default_out(files: list, root: str | os.PathLike | None = None) -> Run:
         name = Path(first).parent.name or name
     name = re.sub(r"[^\w.-]+", "-", name).strip("-.") or "run"
     out, n = Run(root / name), 2
-    while out.latest.exists():
+    while not out.can_start():  # a run, or a folder of someone else's files: the next name
         out, n = Run(root / f"{name}-{n}"), n + 1
     return out
 

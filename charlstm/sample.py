@@ -1,7 +1,7 @@
 """Generation: an iterator of characters from a trained model.
 
 Prime text, temperature (0 = argmax), top-k, top-p, stop strings, seeds through an explicit
-`torch.Generator`, many samples as one batch, and optional neuron edits. Yields text as it is
+`torch.Generator`, many samples side by side in bounded batches, and optional neuron edits. Yields text as it is
 made and never buffers the whole output. Knows nothing of the terminal.
 """
 
@@ -111,17 +111,60 @@ class _Picker:
         return torch.add(noise, logits, alpha=self.inverse_t).argmax(dim=-1)    # argmax(l/T + G) ~ softmax(l/T)
 
 
+#: The most samples generated side by side: more run batch after batch, so memory does not grow
+#: with --num-samples.
+SAMPLE_BATCH = 256
+#: The most characters a batch makes in all: a long --length runs fewer samples side by side (one
+#: at a time from 2**21 characters), so a caller that holds a batch until it ends holds at most this.
+BATCH_CHARS = 1 << 22
+
+
+def batch_size(config: SampleConfig) -> int:
+    """How many of config.num_samples are generated side by side: the first batch is all of them up
+    to SAMPLE_BATCH, fewer when each is long (BATCH_CHARS)."""
+    return max(1, min(config.num_samples, SAMPLE_BATCH, BATCH_CHARS // max(config.length, 1)))
+
+
+def _seeded_generator(config: SampleConfig, device) -> torch.Generator:
+    generator = torch.Generator(device=device)
+    generator.manual_seed(config.seed if config.seed is not None else secrets.randbits(63))  # global RNG untouched
+    return generator
+
+
 @torch.inference_mode()
 def generate(model: CharModel, vocab: Vocab, prime: str = "", config: SampleConfig = SampleConfig(),
              edits: Edits | None = None) -> Iterator[list[str]]:
     """Yield, step by step, the new text of each of the B samples (a list of B strings; '' for a
-    sample that has nothing new, e.g. one that has stopped). The prime is not repeated."""
+    sample that has nothing new, e.g. one that has stopped). The prime is not repeated. All
+    config.num_samples run side by side as one batch: for many, see `batches`."""
     prime = prepare_prime(vocab, prime, config.unknown)
     device = next(model.parameters()).device
-    stepper = model.stepper()
-    B = config.num_samples
-    generator = torch.Generator(device=device)
-    generator.manual_seed(config.seed if config.seed is not None else secrets.randbits(63))  # global RNG untouched
+    yield from _steps(model.stepper(), vocab, prime, config, config.num_samples, _seeded_generator(config, device),
+                      edits)
+
+
+def batches(model: CharModel, vocab: Vocab, prime: str = "", config: SampleConfig = SampleConfig(),
+            edits: Edits | None = None) -> Iterator[tuple[int, Iterator[list[str]]]]:
+    """config.num_samples samples in bounded batches, one after another: (size, steps), steps as
+    `generate` yields them for `size` samples; exhaust each before taking the next. Memory depends
+    on the batch size (`batch_size`), never on config.num_samples. One seeded generator runs
+    through every batch, so the first batch is exactly what `generate` makes when all the samples
+    fit in it, and the later ones follow deterministically from the same seed."""
+    prime = prepare_prime(vocab, prime, config.unknown)
+    device = next(model.parameters()).device
+    stepper, generator = model.stepper(), _seeded_generator(config, device)
+    per, left = batch_size(config), config.num_samples
+    while left > 0:
+        size = min(per, left)
+        left -= size
+        yield size, _steps(stepper, vocab, prime, config, size, generator, edits)
+
+
+@torch.inference_mode()
+def _steps(stepper, vocab: Vocab, prime: str, config: SampleConfig, B: int, generator: torch.Generator,
+           edits: Edits | None) -> Iterator[list[str]]:
+    """The generation of B samples side by side from a checked prime (see `generate`)."""
+    device = stepper.device
     pick = _Picker(config, B, len(vocab), device, generator)
     context = prime or start_character(vocab)
     state = stepper.init_state(B)
@@ -151,9 +194,13 @@ def generate(model: CharModel, vocab: Vocab, prime: str = "", config: SampleConf
 
 def sample_text(model: CharModel, vocab: Vocab, prime: str = "", config: SampleConfig = SampleConfig(),
                 edits: Edits | None = None) -> list[str]:
-    """Whole samples as strings (the prime not included): convenient for the Python API and tests."""
-    parts: list[list[str]] = [[] for _ in range(config.num_samples)]
-    for step in generate(model, vocab, prime, config, edits):
-        for b, piece in enumerate(step):
-            parts[b].append(piece)
-    return ["".join(p) for p in parts]
+    """Whole samples as strings (the prime not included): convenient for the Python API and tests.
+    Made in the same batches as `charlstm sample`, so the same seed gives the same samples."""
+    samples: list[str] = []
+    for size, steps in batches(model, vocab, prime, config, edits):
+        parts: list[list[str]] = [[] for _ in range(size)]
+        for step in steps:
+            for b, piece in enumerate(step):
+                parts[b].append(piece)
+        samples.extend("".join(p) for p in parts)
+    return samples

@@ -112,8 +112,9 @@ def cell_owner(cell: str) -> str:
 
 
 def _expand(spec: NumberSpec, first: int, last: int, check) -> tuple[int, ...]:
-    """The numbers of `spec` within first..last, checked span by span before any is listed:
-    `check(n)` raises for the first number of the spec outside the range."""
+    """The numbers of `spec` within first..last, checked span by span before any is listed (so the
+    work is bounded by the model, never by the numbers typed): `check(n)` raises for the end of the
+    first span that leaves the range, as the user typed it."""
     if spec.every:
         return tuple(range(first, last + 1))
     for low, high in spec.spans:
@@ -122,7 +123,7 @@ def _expand(spec: NumberSpec, first: int, last: int, check) -> tuple[int, ...]:
         if not first <= low <= last:
             check(low)
         if high > last:
-            check(last + 1)
+            check(high)
     return tuple(dict.fromkeys(n for low, high in spec.spans for n in range(low, high + 1)))
 
 
@@ -151,3 +152,22 @@ def pick(config, layers: NumberSpec | Sequence[int], vectors: Sequence[str],
     vector_list = pick_vectors(vectors, config.vectors, cell_owner(config.cell))
     layer_list = pick_layers(layers, config.num_layers)
     return Selection(layer_list, vector_list, pick_units(units, layer_list[0] if layer_list else 1, config.hidden_size))
+
+
+# ------------------------------------------------------------------------------------------- size
+
+
+#: The most values one trace may hold (characters × layers × vectors × units of a layer): 2 GiB of
+#: float32. A trace is kept whole for the views, so its text is capped by what is traced.
+TRACE_VALUES = 1 << 29
+
+
+def check_trace_size(chars: int, num_layers: int, num_vectors: int, hidden_size: int) -> None:
+    """Raise a NeuronError, before any text is made or read, when tracing `chars` characters through
+    `num_layers` layers × `num_vectors` vectors of `hidden_size` units would pass TRACE_VALUES; the
+    message names the most characters this selection can trace."""
+    per_char = max(1, num_layers * num_vectors * hidden_size)
+    if chars * per_char > TRACE_VALUES:
+        raise NeuronError(f"{chars:,} characters is too long to trace: {num_layers} layer(s) × {num_vectors} vector(s) × "
+                          f"{hidden_size} units hold at most {TRACE_VALUES // per_char:,} characters; give a shorter "
+                          f"text or --length, or pick fewer layers and vectors")

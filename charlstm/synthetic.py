@@ -19,7 +19,7 @@ import random
 import re
 from pathlib import Path
 from types import MappingProxyType
-from typing import Callable, Mapping, NamedTuple
+from typing import Callable, Iterator, Mapping, NamedTuple
 
 
 class SyntheticTask(NamedTuple):
@@ -29,11 +29,18 @@ class SyntheticTask(NamedTuple):
     description: str
 
 
+#: The largest length parameter of a task (max_n, max_noise, max_gap, length): a line is made
+#: whole, so its size is bounded by what a user can mean, not by the number typed.
+MAX_PARAMETER = 1_000_000
+
+
 def _check_range(name: str, low: int, high: int, minimum: int) -> None:
     if low < minimum or high < low:
         raise ValueError(
             f"need {minimum} <= min_{name} <= max_{name}, got min_{name}={low}, max_{name}={high}"
         )
+    if high > MAX_PARAMETER:
+        raise ValueError(f"max_{name} is at most {MAX_PARAMETER:,}, got max_{name}={high}")
 
 
 def _check_count(count: int) -> None:
@@ -43,14 +50,20 @@ def _check_count(count: int) -> None:
 
 def generate_counter(count: int, seed: int = 0, *, min_n: int = 1, max_n: int = 10) -> list[str]:
     """`count` lines a^N X b^N, N uniform in [min_n, max_n] (e.g. "aaaXbbb")."""
+    return list(_counter_lines(count, seed, min_n=min_n, max_n=max_n))
+
+
+def _counter_lines(count: int, seed: int, *, min_n: int, max_n: int) -> Iterator[str]:
     _check_count(count)
     _check_range("n", min_n, max_n, minimum=1)
-    rng = random.Random(seed)
-    lines = []
-    for _ in range(count):
-        n = rng.randint(min_n, max_n)
-        lines.append("a" * n + "X" + "b" * n)
-    return lines
+
+    def lines() -> Iterator[str]:
+        rng = random.Random(seed)
+        for _ in range(count):
+            n = rng.randint(min_n, max_n)
+            yield "a" * n + "X" + "b" * n
+
+    return lines()
 
 
 def generate_selective_counter(
@@ -70,19 +83,27 @@ def generate_selective_counter(
     independently (rather than flipping a coin after every a) keeps it from growing with N, so
     the noise carries no information about the answer: a model must count the a's alone.
     """
+    return list(_selective_counter_lines(count, seed, min_n=min_n, max_n=max_n, min_noise=min_noise,
+                                         max_noise=max_noise))
+
+
+def _selective_counter_lines(count: int, seed: int, *, min_n: int, max_n: int, min_noise: int,
+                             max_noise: int) -> Iterator[str]:
     _check_count(count)
     _check_range("n", min_n, max_n, minimum=1)
     _check_range("noise", min_noise, max_noise, minimum=0)
-    rng = random.Random(seed)
-    lines = []
-    for _ in range(count):
-        n = rng.randint(min_n, max_n)
-        noise_after = [0] * n  # how many X's follow the k-th a
-        for _ in range(rng.randint(min_noise, max_noise)):
-            noise_after[rng.randrange(n)] += 1
-        prefix = "".join("a" + "X" * noise for noise in noise_after)
-        lines.append(prefix + "Y" + "b" * n)
-    return lines
+
+    def lines() -> Iterator[str]:
+        rng = random.Random(seed)
+        for _ in range(count):
+            n = rng.randint(min_n, max_n)
+            noise_after = [0] * n  # how many X's follow the k-th a
+            for _ in range(rng.randint(min_noise, max_noise)):
+                noise_after[rng.randrange(n)] += 1
+            prefix = "".join("a" + "X" * noise for noise in noise_after)
+            yield prefix + "Y" + "b" * n
+
+    return lines()
 
 
 def generate_memorizer(
@@ -90,15 +111,21 @@ def generate_memorizer(
 ) -> list[str]:
     """`count` lines: A or B, K x's (K uniform in [min_gap, max_gap]), Y, then the first letter
     in lower case ("AxxxYa", "BxxYb"): the model must remember the letter across the gap."""
+    return list(_memorizer_lines(count, seed, min_gap=min_gap, max_gap=max_gap))
+
+
+def _memorizer_lines(count: int, seed: int, *, min_gap: int, max_gap: int) -> Iterator[str]:
     _check_count(count)
     _check_range("gap", min_gap, max_gap, minimum=1)
-    rng = random.Random(seed)
-    lines = []
-    for _ in range(count):
-        letter = rng.choice("AB")
-        gap = rng.randint(min_gap, max_gap)
-        lines.append(letter + "x" * gap + "Y" + letter.lower())
-    return lines
+
+    def lines() -> Iterator[str]:
+        rng = random.Random(seed)
+        for _ in range(count):
+            letter = rng.choice("AB")
+            gap = rng.randint(min_gap, max_gap)
+            yield letter + "x" * gap + "Y" + letter.lower()
+
+    return lines()
 
 
 def generate_copy(
@@ -106,19 +133,25 @@ def generate_copy(
 ) -> list[str]:
     """`count` lines s X s, s made of `length` characters drawn uniformly (with repetition)
     from `alphabet` ("abcXabc", "caaXcaa")."""
+    return list(_copy_lines(count, seed, length=length, alphabet=alphabet))
+
+
+def _copy_lines(count: int, seed: int, *, length: int, alphabet: str) -> Iterator[str]:
     _check_count(count)
-    if length < 1:
-        raise ValueError(f"length must be >= 1, got {length}")
+    if not 1 <= length <= MAX_PARAMETER:
+        raise ValueError(f"length must be from 1 to {MAX_PARAMETER:,}, got {length}")
     if not alphabet or any(char in "X\n\r" for char in alphabet):
         raise ValueError(
             f"alphabet must be non-empty and hold no 'X' or line end, got {alphabet!r}"
         )
-    rng = random.Random(seed)
-    lines = []
-    for _ in range(count):
-        sequence = "".join(rng.choice(alphabet) for _ in range(length))
-        lines.append(sequence + "X" + sequence)
-    return lines
+
+    def lines() -> Iterator[str]:
+        rng = random.Random(seed)
+        for _ in range(count):
+            sequence = "".join(rng.choice(alphabet) for _ in range(length))
+            yield sequence + "X" + sequence
+
+    return lines()
 
 
 #: Tasks by name.
@@ -134,6 +167,12 @@ TASKS: Mapping[str, SyntheticTask] = MappingProxyType(
         ),
         "copy": SyntheticTask(generate_copy, "three of a/b/c, X, the same three again"),
     }
+)
+
+# Each task's lines one at a time (checked parameters first), for `iter_lines`.
+_LINES: Mapping[str, Callable[..., Iterator[str]]] = MappingProxyType(
+    {"counter": _counter_lines, "selective-counter": _selective_counter_lines, "memorizer": _memorizer_lines,
+     "copy": _copy_lines}
 )
 
 # The character after which the rest of a line is fully determined by what came before.
@@ -167,6 +206,17 @@ def task_parameters(task: str) -> dict[str, int | str]:
 def generate(task: str, count: int, seed: int = 0, **params: int | str) -> list[str]:
     """`count` lines of `task`, deterministic for `seed`; params go to the task's generator."""
     return _task(task).generate(count, seed, **params)
+
+
+def iter_lines(task: str, count: int, seed: int = 0, **params: int | str) -> Iterator[str]:
+    """The lines of `generate(task, count, seed, **params)` one at a time, in memory that does not
+    grow with `count`. The parameters are checked at the call (a ValueError or TypeError), before
+    the first line is made."""
+    takes = task_parameters(task)
+    unknown = sorted(set(params) - set(takes))
+    if unknown:
+        raise TypeError(f"{task} takes no parameter {unknown[0]!r}")
+    return _LINES[task](count, seed, **{**takes, **params})
 
 
 def check_line(task: str, line: str) -> bool:
@@ -208,7 +258,24 @@ def write_corpus(
 ) -> Path:
     """Write `count` lines of `task` to `path` (UTF-8), one sequence per line, each ending
     with "\\n", and return the path. Parent directories must exist."""
-    lines = generate(task, count, seed, **params)
+    lines = iter_lines(task, count, seed, **params)
     path = Path(path)
-    path.write_text("".join(line + "\n" for line in lines), encoding="utf-8", newline="\n")
+    with open(path, "w", encoding="utf-8", newline="\n") as f:
+        for block in text_blocks(lines):
+            f.write(block)
     return path
+
+
+def text_blocks(lines: Iterator[str], block_chars: int = 1 << 20) -> Iterator[str]:
+    """Lines as text ("\\n" after each) in blocks of about `block_chars` characters (a longer
+    line is a block of its own): streaming a corpus in bounded memory, whatever its length."""
+    block: list[str] = []
+    size = 0
+    for line in lines:
+        block.append(line)
+        size += len(line) + 1
+        if size >= block_chars:
+            yield "\n".join(block) + "\n"
+            block, size = [], 0
+    if block:
+        yield "\n".join(block) + "\n"

@@ -120,6 +120,111 @@ def stop_on_signals(stop: StopRequest) -> Iterator[None]:
 
 
 # --------------------------------------------------------------------------------------------
+# The NaN guard and the budget of a resumed run
+
+#: Below this learning rate a divergence is not plausibly the learning rate's doing, and the message
+#: does not suggest lowering it (the updates of AdamW are about the learning rate in size).
+PLAUSIBLE_DIVERGENT_LR = 1e-4
+
+
+def nonfinite_tensor(named: Iterable[tuple[str, Any]]) -> str | None:
+    """The name of the first floating-point tensor holding NaN or an infinity, else None."""
+    for name, tensor in named:
+        if torch.is_tensor(tensor) and tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            return name
+    return None
+
+
+def refuse_unresumable(saved: ckpt.Checkpoint, path: os.PathLike | str) -> None:
+    """A CheckpointError if the training state in `saved` (optimizer moments, carried state) is not
+    finite: resuming from it would make the weights NaN at the first update. (Its weights are checked
+    by `checkpoint.load`, so it can still be sampled.)"""
+    problem = _training_tensor_problem(saved)
+    if problem is not None:
+        raise CheckpointError(f"{path}: {problem}, so the run cannot be resumed from it; nothing was written")
+    bad = nonfinite_tensor(saved.tensors.items())
+    if bad is not None:
+        raise CheckpointError(f"{path}: {bad} holds NaN or infinite values, so the run cannot be resumed from it "
+                              f"(its weights are finite: sample still loads it); nothing was written")
+
+
+_MOMENTS = ("exp_avg", "exp_avg_sq")
+
+
+def _training_tensor_problem(saved: ckpt.Checkpoint) -> str | None:
+    """What is wrong with the tensors a resume reads besides the weights — optimizer moments
+    (`optim.<index>.<name>`, shaped like their parameter), carried state (`state.<i>`, (L, B, H)), the
+    RNG state (`rng.torch`) — checked by name, shape and dtype before any is used; None if nothing."""
+    config, info = saved.config, saved.run_info
+    names = list(saved.model_state)
+    decays = [n for n in names if saved.model_state[n].dim() >= 2 and not n.startswith("embed")]
+    order = decays + [n for n in names if n not in set(decays)]           # the optimizer's parameter indices
+    state_shape = (config.num_layers, info.layout.batch_size, config.hidden_size)
+    n_states = 2 if config.has_cell_state else 1
+    for key, tensor in saved.tensors.items():
+        kind, _, rest = key.partition(".")
+        if kind == "optim":
+            index, _, name = rest.partition(".")
+            if not index.isdigit() or int(index) >= len(order) or name not in (*_MOMENTS, "step"):
+                return f"optimizer tensor {key!r} names no moment of this model's parameters"
+            want = tuple(saved.model_state[order[int(index)]].shape) if name in _MOMENTS else None
+            if (want is not None and tuple(tensor.shape) != want) or (want is None and tensor.numel() != 1):
+                return f"optimizer tensor {key!r} has shape {tuple(tensor.shape)}, its parameter needs {want or '()'}"
+            if not tensor.is_floating_point():
+                return f"optimizer tensor {key!r} is not floating point"
+        elif kind == "state":
+            if not rest.isdigit() or int(rest) >= n_states:
+                return f"carried state {key!r} is not one of this cell's {n_states} state tensors"
+            if tuple(tensor.shape) != state_shape or tensor.dtype != torch.float32:
+                return f"carried state {key!r} has shape {tuple(tensor.shape)} ({tensor.dtype}), the run needs {state_shape}"
+        elif key == "rng.torch":
+            if tensor.dtype != torch.uint8 or tensor.shape != torch.get_rng_state().shape:
+                return f"rng.torch holds {tensor.numel()} {tensor.dtype} values, not a torch RNG state"
+        else:
+            return f"tensor {key!r} is not part of a charlstm training checkpoint"
+    return None
+
+
+def budget_left(step: int, elapsed: float, config: TrainConfig) -> bool:
+    """Room for one more step at `step` after `elapsed` seconds under `config`'s budget (both totals
+    of the run, earlier sessions included)."""
+    return not ((config.max_steps is not None and step >= config.max_steps)
+                or (config.time_budget is not None and elapsed >= config.time_budget))
+
+
+def nothing_to_train(saved: ckpt.Checkpoint, config: TrainConfig, where: object, complete: bool = False) -> str | None:
+    """Why resuming `saved` under `config` would train no step (a one-line message), else None;
+    `complete`: worded for a run resumed with its own budget (done, rather than a budget typed behind it).
+
+    A run that ended because its budget was spent says so in its last checkpoint (`finished`);
+    resumed with that same budget it has nothing left, even when the clock shows a fraction of a
+    second to spare (the closing evaluation is what used it)."""
+    info = saved.run_info
+    finished = saved.train.get("finished") is True
+    same_budget = (config.max_steps, config.time_budget) == (info.train_config.max_steps, info.train_config.time_budget)
+    if budget_left(info.step, info.elapsed_s, config) and not (finished and same_budget):
+        return None
+    if config.max_steps is not None and info.step >= config.max_steps:
+        spent = (f"it reached its budget of {config.max_steps} steps" if complete else
+                 f"it is at step {info.step} and --max-steps {config.max_steps} (the step to stop at) is not beyond it")
+    else:
+        budget = f"{_duration(config.time_budget)} " if config.time_budget is not None else ""
+        spent = f"it finished its {budget}budget at step {info.step} ({_duration(info.elapsed_s)} trained)"
+    return (f"{where}{' is complete' if complete else ': nothing to train'}: {spent}; to go on, pass --time 10m "
+            f"for 10 more minutes or --max-steps with a step beyond {info.step}")
+
+
+def _duration(seconds: float) -> str:
+    """90 → '1m30s', 7200 → '2h', 12.25 → '12.2s'."""
+    if seconds < 60:
+        return f"{seconds:.3g}s"
+    whole = int(round(seconds))
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    return "".join(f"{n}{unit}" for n, unit in ((hours, "h"), (minutes, "m"), (secs, "s")) if n)
+
+
+# --------------------------------------------------------------------------------------------
 # Optimizer state ⇄ checkpoint tensors (no pickle: moments as tensors, the rest as JSON)
 
 
@@ -215,6 +320,11 @@ class Trainer:
         self.device = cluster.device
         self.steps, self.elapsed_before, self.best_val, self.last_val = 0, 0.0, None, None
         self.state: State | None = None
+        # The NaN guard: the step of the last checkpoint written (or found, on resume) and loadable,
+        # and the learning rate of the last update; the lr never rises again after warmup (step()).
+        self.saved_step: int | None = None
+        self.last_lr: float | None = None
+        self.lr_cap: float | None = None
         if cluster.main:
             run.remove_stale_temps()
         saved = self._resumable(resume)
@@ -231,6 +341,8 @@ class Trainer:
             self._restore(saved)
         elif run.latest.exists():
             raise TrainingError(f"{run} already holds a run; pass --resume to continue it or --out to start another")
+        elif not budget_left(0, 0.0, config):
+            raise TrainingError(f"{run}: nothing to train: the budget allows no step; give --time or --max-steps above 0")
         per_rank = self.layout.batch_size // cluster.world
         self.rows = cluster.rows(per_rank)
         if per_rank != config.batch_size and not self.resumed:
@@ -265,6 +377,10 @@ class Trainer:
         if info.corpus_fingerprint not in (None, self.corpus.fingerprint):
             raise TrainingError(f"{latest}: the corpus differs from the one this run was trained on "
                                 f"({info.corpus_chars} characters then, {len(self.corpus)} now); resume with the same corpus")
+        refuse_unresumable(saved, latest)
+        why = nothing_to_train(saved, self.config, self.run_dir)
+        if why:  # before anything is written: the log and the checkpoints stay as they are
+            raise TrainingError(why)
         return saved
 
     def _restore(self, saved: ckpt.Checkpoint) -> None:
@@ -274,6 +390,12 @@ class Trainer:
         self.optimizer.load_state_dict(_optimizer_from_tensors(saved.tensors, [dict(g) for g in info.optimizer_groups]))
         self.steps, self.elapsed_before = info.step, info.elapsed_s
         self.best_val, self.last_val = info.best_val_bpc, info.last_val_bpc
+        if self.best_val is not None and not math.isfinite(self.best_val):
+            self.best_val = None
+        if self.last_val is not None and not math.isfinite(self.last_val):
+            self.last_val = None  # saved by older versions for a run without validation text
+        self.saved_step = info.step
+        self.lr_cap = _resumed_lr_cap(info, self.config)
         self.layout = info.layout
         rows = self.cluster.rows(self.layout.batch_size // self.cluster.world)
         if "state.0" in saved.tensors:  # each (L, B, H): this rank's streams
@@ -322,6 +444,10 @@ class Trainer:
         x, y = _batch(self.train_ids, self.layout, self.steps, self.device)
         x, y = x[self.rows], y[self.rows]                                        # this rank's streams (b, T)
         lr = learning_rate(self.config, self.steps, self._progress(self.elapsed))
+        if self.steps >= self.config.warmup_steps:  # after warmup the rate only falls (see _resumed_lr_cap)
+            if self.lr_cap is not None and lr > self.lr_cap:
+                lr = self.lr_cap
+            self.lr_cap = lr
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         with self.autocast:
@@ -329,53 +455,92 @@ class Trainer:
             loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), y.reshape(-1))
         loss_value = self.cluster.mean(loss)
         if not math.isfinite(loss_value):
-            raise TrainingError(f"loss became {loss_value} at step {self.steps} (try a lower --lr); "
-                                f"the last good checkpoint is {self.run_dir.latest}")
+            raise self._diverged(f"the loss became {loss_value}")
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
+        norm = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip))
+        if not math.isfinite(norm):  # clipping would spread it to every gradient: stop before the update
+            raise self._diverged(f"the loss became {loss_value:.4g} with a gradient norm of {norm}")
         self.optimizer.step()
+        self.last_lr = lr
         self.state = tuple(s.detach() for s in new_state)                        # a BPTT boundary
         self.steps += 1
         self.train_time += time.perf_counter() - started
         self.train_chars += self.chars_per_step
         return loss_value, lr
 
-    def evaluate(self) -> tuple[float, str]:
-        """Validation bits per character and a preview sample; saves latest (and best when it
-        improved). Rank 0 evaluates; the other ranks only help gather the state to save."""
-        if not self.cluster.main:
-            self.save()
-            return float("nan"), ""
-        val_bpc = (evaluate(self.model, self.val_ids, self.layout.seq_len, self.device, self.config.eval_chars)
-                   if len(self.val_ids) > 1 else float("nan"))
+    def evaluate(self, finished: bool = False) -> tuple[float | None, str]:
+        """Validation bits per character (None without validation text) and a preview sample;
+        saves latest (and best when it improved). Rank 0 evaluates; the other ranks only help
+        gather the state to save. Non-finite weights or a non-finite validation loss stop the run
+        (a TrainingError) before anything is sampled or saved."""
+        main = self.cluster.main
+        bad = nonfinite_tensor(self.model.named_parameters())               # the same on every rank
+        if self.cluster.agree(bad is not None):
+            raise self._diverged(f"the weights became non-finite (in {bad})")
+        val_bpc = None
+        if main and len(self.val_ids) > 1:
+            val_bpc = evaluate(self.model, self.val_ids, self.layout.seq_len, self.device, self.config.eval_chars)
+        if self.cluster.agree(val_bpc is not None and not math.isfinite(val_bpc)):
+            raise self._diverged(f"the validation loss became {val_bpc}")
+        if not main:
+            self.save(finished=finished)
+            return None, ""
         self.last_val = val_bpc
-        improved = self.best_val is None or (val_bpc == val_bpc and val_bpc < self.best_val)
-        if improved and val_bpc == val_bpc:
+        improved = self.best_val is None or (val_bpc is not None and val_bpc < self.best_val)
+        if improved and val_bpc is not None:
             self.best_val = val_bpc
         preview = ""
         if self.config.preview_chars:
             sampling = SampleConfig(length=self.config.preview_chars, temperature=0.8, seed=self.steps)
             preview = sample_text(self.model, self.corpus.vocab, "", sampling)[0]
-            self.run_dir.append_sample(self.steps, val_bpc, preview)
-        self.save(best=improved)
+            self.run_dir.append_sample(self.steps, float("nan") if val_bpc is None else val_bpc, preview)
+        self.save(best=improved, finished=finished)
         return val_bpc, preview
 
-    def save(self, best: bool = False) -> None:
-        """Write latest.safetensors (and best.safetensors). Every rank takes part (the carried state
-        is gathered from all); rank 0 writes. Nothing non-finite is saved: the NaN guard stops first."""
+    def save(self, best: bool = False, finished: bool = False) -> None:
+        """Write latest.safetensors (and best.safetensors); `finished`: the budget is spent. Every
+        rank takes part (the carried state is gathered from all); rank 0 writes.
+
+        Every save passes here, and nothing non-finite is saved: each tensor that would go into the
+        file (weights, optimizer moments, carried state) is checked first, and a non-finite one stops
+        the run with a TrainingError naming the last good checkpoint, the files left as they were."""
         full_state = self.cluster.gather_rows(self.state)                        # each (L, B, H)
+        checkpoint = self._checkpoint(full_state, finished) if self.cluster.main else None
+        bad = None if checkpoint is None else nonfinite_tensor(
+            [*(("model." + k, v) for k, v in checkpoint.model_state.items()), *checkpoint.tensors.items()])
+        if self.cluster.agree(bad is not None):
+            raise self._diverged(f"{bad or 'a tensor to save'} became non-finite, so it was not saved")
         if not self.cluster.main:
             return
-        checkpoint = self._checkpoint(full_state)
         for path in (self.run_dir.latest, self.run_dir.best) if best else (self.run_dir.latest,):
             try:
                 ckpt.save(path, checkpoint)
             except OSError as error:
                 raise TrainingError(f"could not write {path} ({error.strerror or error}); "
                                     f"the previous checkpoint there is intact") from None
+            if path == self.run_dir.latest:
+                self.saved_step = self.steps
 
-    def _checkpoint(self, full_state: State | None) -> ckpt.Checkpoint:
+    def _diverged(self, what: str) -> TrainingError:
+        """The one-line error for a run whose numbers stopped being finite: what, where, the likely
+        cause (the learning rate only when that is plausible) and the checkpoint that is still good."""
+        if self.last_lr is None:
+            hint = ("before any update of this session, so not the learning rate: the model options "
+                    "(--forget-bias …) or the checkpoint are the likely cause")
+        elif self.last_lr >= PLAUSIBLE_DIVERGENT_LR:
+            hint = f"the learning rate was {self.last_lr:.3g}: try a lower --lr"
+        else:
+            hint = f"at a learning rate of {self.last_lr:.3g} the learning rate is an unlikely cause"
+        if self.saved_step is None:
+            kept = "no checkpoint was written"
+        else:
+            kept = f"the last good checkpoint is {self.run_dir.latest} (step {self.saved_step})"
+            kept += (f"; it and {self.run_dir.best.name} are left as they were" if self.run_dir.best.exists()
+                     else ", left as it was")
+        return TrainingError(f"training diverged at step {self.steps}: {what} ({hint}); {kept}")
+
+    def _checkpoint(self, full_state: State | None, finished: bool = False) -> ckpt.Checkpoint:
         opt_tensors, groups = _optimizer_to_tensors(self.optimizer)
         extra = dict(opt_tensors)
         if full_state is not None:
@@ -385,7 +550,10 @@ class Trainer:
                        elapsed_s=round(self.elapsed, 3), best_val_bpc=self.best_val, last_val_bpc=self.last_val,
                        corpus=self.source, corpus_chars=int(len(self.corpus)),
                        corpus_fingerprint=self.corpus.fingerprint, torch=torch.__version__)
-        return ckpt.Checkpoint(self.model_config, self.corpus.vocab, self.model.state_dict(), info.to_dict(), extra)
+        train = info.to_dict()
+        if finished:  # the budget was spent: a --resume with the same budget has nothing to do
+            train["finished"] = True
+        return ckpt.Checkpoint(self.model_config, self.corpus.vocab, self.model.state_dict(), train, extra)
 
     def run(self) -> TrainResult:
         """Train until the budget is spent or a stop is requested, then save (and evaluate once more
@@ -406,7 +574,9 @@ class Trainer:
             if interrupted:
                 self.save()
             elif self.last_eval_step != self.steps:  # the same decision on every rank
-                self._evaluate_and_report()
+                self._evaluate_and_report(finished=True)
+            else:  # the last step was just evaluated and saved: mark that checkpoint as the end
+                self.save(finished=True)
         finally:  # a second Ctrl-C may land mid-update: the last whole checkpoint stays as it is
             if self._metrics is not None:
                 self._metrics.close()
@@ -441,15 +611,17 @@ class Trainer:
                          time_budget=self.config.time_budget, train_loss=loss, val_bpc=self.last_val, lr=lr,
                          chars_per_s=rate))
 
-    def _evaluate_and_report(self, loss: float | None = None, lr: float | None = None) -> None:
+    def _evaluate_and_report(self, loss: float | None = None, lr: float | None = None, finished: bool = False) -> None:
         """Evaluate and save, then log and emit the result; `loss` and `lr` are those of the step
-        just taken (None for the closing evaluation, which follows no step of its own)."""
+        just taken (None for the closing evaluation, which follows no step of its own). Without
+        validation text the scores are logged as null."""
         started = time.perf_counter()
-        val_bpc, preview = self.evaluate()
+        val_bpc, preview = self.evaluate(finished)
         self.last_eval_step, self.last_eval_cost = self.steps, time.perf_counter() - started
         elapsed, rate = self.elapsed, self.chars_per_s
-        record = {"step": self.steps, "elapsed_s": round(elapsed, 3), "val_bpc": round(val_bpc, 5),
-                  "val_loss": round(val_bpc / LOG2E, 5)}
+        record = {"step": self.steps, "elapsed_s": round(elapsed, 3),
+                  "val_bpc": None if val_bpc is None else round(val_bpc, 5),
+                  "val_loss": None if val_bpc is None else round(val_bpc / LOG2E, 5)}
         if lr is not None:
             record["lr"] = lr
         self._log({**record, "chars_per_s": round(rate, 1)})
@@ -462,8 +634,10 @@ class Trainer:
                 f"{len(self.train_ids):,} training / {len(self.val_ids):,} validation characters, device {self.device}")
 
     def _log(self, record: dict[str, Any]) -> None:
+        """One line of strict JSON (a non-finite number, which JSON has no word for, as null)."""
         if self._metrics is not None:
-            self._metrics.write(json.dumps(record) + "\n")
+            record = {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in record.items()}
+            self._metrics.write(json.dumps(record, allow_nan=False) + "\n")
             self._metrics.flush()
 
     def _emit(self, event: Event) -> None:
@@ -472,6 +646,24 @@ class Trainer:
 
     def _notice(self, text: str) -> None:
         self._emit(Event(kind=EventKind.NOTICE, step=self.steps, text=text))
+
+
+def _resumed_lr_cap(info: RunInfo, config: TrainConfig) -> float | None:
+    """The learning rate a resumed run may not exceed: that of the last update before the checkpoint
+    (stored with the optimizer's groups), scaled if --lr changed the peak; None within warmup.
+
+    After warmup the rate never rises: each step takes the lower of the schedule and the step
+    before. An uninterrupted run is unchanged by that (its schedule only falls), and so is a resume
+    with the same budget (bit-identical losses); an extended budget goes on at the rate the run had
+    reached, holds it while the new, longer budget's schedule is above it, then follows that
+    schedule's cosine to its floor at the new end. No jump back to the peak."""
+    if info.step <= info.train_config.warmup_steps or not info.optimizer_groups:
+        return None  # the last update was a warmup step (or there was none)
+    last = info.optimizer_groups[0].get("lr")
+    if isinstance(last, bool) or not isinstance(last, (int, float)) or not math.isfinite(last) or last <= 0:
+        return None
+    old_peak, peak = info.train_config.learning_rate, config.learning_rate
+    return float(last) if old_peak == peak or old_peak <= 0 else float(last) * peak / old_peak
 
 
 def _adamw(model: CharModel, config: TrainConfig) -> torch.optim.Optimizer:
@@ -507,13 +699,16 @@ def _batch(ids: np.ndarray, layout: StreamLayout, step: int, device: torch.devic
 
 @dataclass(frozen=True)
 class Plan:
-    """A run to start or resume: its folder, the corpus files and encoding, the recipe."""
+    """A run to start or resume: its folder, the corpus files and encoding, the recipe. `complete`:
+    a resumed run whose own budget is already spent, why there is nothing to do (nothing is trained,
+    prepared or written; `charlstm train` says so and exits 0, as a finished job has nothing to redo)."""
 
     run: Run
     files: list[str]
     encoding: str
     config: TrainConfig
     resume: bool
+    complete: str | None = None
 
     @property
     def source(self) -> dict:
@@ -522,17 +717,49 @@ class Plan:
 
 
 def resume_config(info: RunInfo, config: TrainConfig, typed: Iterable[str]) -> TrainConfig:
-    """The run's own recipe with only the fields the user set now (`typed`) taken from `config`."""
+    """The run's own recipe with only the fields the user set now (`typed`) taken from `config`.
+
+    The budget typed now replaces the run's whole budget (giving only --time drops a stored
+    --max-steps, and the other way round), and it counts from where the run stands: --time is
+    time on top of what the run has already trained (`info.elapsed_s`); --max-steps is the step
+    to stop at, counted from the run's start, as the step numbers in the log are."""
     typed = set(typed)
     overrides = {name: value for name, value in config.to_dict().items() if name in typed}
+    if {"max_steps", "time_budget"} & typed:
+        overrides.setdefault("max_steps", None)
+        overrides.setdefault("time_budget", None)
+        if overrides["time_budget"] is not None:
+            overrides["time_budget"] = info.elapsed_s + overrides["time_budget"]
     return TrainConfig.from_dict({**info.train_config.to_dict(), **overrides})
 
 
+#: Model options a resumed run cannot change (the model is the saved one); vocab_size comes from the corpus.
+_MODEL_OPTIONS = {"cell": "--cell", "hidden_size": "--hidden-size", "num_layers": "--num-layers",
+                  "embedding_size": "--embedding-size", "dropout": "--dropout", "forget_bias": "--forget-bias"}
+
+
+def refuse_model_change(saved: ckpt.Checkpoint, model: ModelConfig | None, typed: Iterable[str], where: object) -> None:
+    """With --resume, a model option typed now that differs from the saved model is a TrainingError
+    naming the saved values: the run goes on with the model it has (typing the same value is fine)."""
+    if model is None:
+        return
+    differ = [name for name in _MODEL_OPTIONS
+              if name in set(typed) and getattr(model, name) != getattr(saved.config, name)]
+    if differ:
+        now = " ".join(f"{_MODEL_OPTIONS[n]} {getattr(model, n)}" for n in differ)
+        then = " ".join(f"{_MODEL_OPTIONS[n]} {getattr(saved.config, n)}" for n in differ)
+        raise TrainingError(f"{where} was trained with {then}; a resumed run keeps its model, so {now} cannot "
+                            f"apply: drop it, or pass another --out to train a new model")
+
+
 def plan_run(corpus: Sequence[str], glob: str | None, encoding: str, out: str | os.PathLike | None, resume: bool,
-         config: TrainConfig, typed: Iterable[str] = ()) -> Plan:
+         config: TrainConfig, typed: Iterable[str] = (), model: ModelConfig | None = None) -> Plan:
     """Decide what `charlstm train` trains. A new run goes to `out` (default: named after the corpus
     under checkpoints/); --resume continues `out` (default: the most recent run) with its stored
-    recipe and corpus, changed only where the user typed something now (`typed`: config field names)."""
+    recipe, model and corpus, changed only where the user typed something now (`typed`: config field
+    names; see resume_config for the budget). A resume that cannot go on (a different model typed,
+    unusable training state, no budget left) is refused here, before anything is prepared or written."""
+    typed = set(typed)
     if resume:
         run = Run(out) if out else most_recent()
         saved = ckpt.load(run.latest) if run.has_checkpoint() else None
@@ -542,6 +769,14 @@ def plan_run(corpus: Sequence[str], glob: str | None, encoding: str, out: str | 
         info = saved.run_info if saved is not None else None
         if info is not None:
             config = resume_config(info, config, typed)
+            refuse_model_change(saved, model, typed, run)
+            refuse_unresumable(saved, run.latest)
+            budget_typed = bool({"max_steps", "time_budget"} & typed)
+            why = nothing_to_train(saved, config, run, complete=not budget_typed)
+            if why and budget_typed:  # the budget typed now is not beyond where the run stands: an error
+                raise TrainingError(why)
+            if why:  # its own budget is spent: done already, nothing to redo
+                return Plan(run, [], encoding, config, resume, complete=why)
             if not corpus and info.corpus is not None:
                 corpus, encoding = info.corpus.paths, info.corpus.encoding
     files = corpus_files(corpus, glob) if corpus else [default_corpus_path()]

@@ -41,6 +41,14 @@ def trained_run(tmp_path_factory, shakespeare_text) -> Path:
     return out
 
 
+def assert_no_traceback(result) -> None:
+    """The command ended by exiting (0, or an error it reported), not by an exception a user would
+    see as a traceback. CliRunner catches every exception, so `"Traceback" not in result.output` is
+    always true; what would have been a traceback is a `result.exception` that is not a SystemExit."""
+    assert result.exception is None or isinstance(result.exception, SystemExit), (
+        f"{type(result.exception).__name__}: {result.exception}\n{result.output}")
+
+
 def run_cli(*args: str, input: str | bytes | None = None):
     """Invoke the CLI in-process with stdout and stderr kept apart."""
     runner = CliRunner()

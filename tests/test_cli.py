@@ -16,7 +16,7 @@ from click.testing import CliRunner
 
 from charlstm import checkpoint as ckpt
 from charlstm.cli import main, parse_duration
-from conftest import TINY
+from conftest import TINY, assert_no_traceback
 
 
 def invoke(*args, input=None):
@@ -123,13 +123,14 @@ def test_bad_input_is_one_line_and_nonzero(tmp_path, monkeypatch, setup, args, m
     result = invoke(*args)
     assert result.exit_code != 0
     assert message in result.output
-    assert "Traceback" not in result.output
+    assert_no_traceback(result)
     assert len([l for l in result.stderr.splitlines() if l.startswith("Error")]) == 1
 
 
 def test_model_level_errors(trained_run):
     prime = invoke("sample", trained_run, "--prime", "Hello 世界")
-    assert prime.exit_code == 1 and "never saw: '世', '界'" in prime.stderr and "Traceback" not in prime.output
+    assert prime.exit_code == 1 and "never saw: '世', '界'" in prime.stderr
+    assert_no_traceback(prime)
     neuron = invoke("inspect", trained_run, "--neuron", "48", "--text", "abc")
     assert neuron.exit_code == 1 and "neuron 48 out of range: layer 2 has neurons 0 to 47" in neuron.stderr
     layer = invoke("inspect", trained_run, "--layer", "3", "--text", "abc")

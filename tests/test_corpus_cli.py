@@ -8,7 +8,7 @@ import pytest
 
 from charlstm import synthetic
 from charlstm.synthetic import TASKS, check_line
-from conftest import run_cli
+from conftest import assert_no_traceback, run_cli
 
 
 def _lines(path) -> list[str]:
@@ -80,7 +80,8 @@ def test_bad_options_are_one_line_usage_errors(tmp_path, args, message):
     out = tmp_path / "never.txt"
     result = run_cli("corpus", *args, "--out", str(out))
     assert result.exit_code == 2 and message in result.stderr, result.stderr
-    assert "Traceback" not in result.stderr and not out.exists()
+    assert_no_traceback(result)
+    assert not out.exists()
 
 
 def test_out_is_required():

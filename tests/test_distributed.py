@@ -53,4 +53,14 @@ def test_two_ranks_equal_one_process_with_twice_the_batch_and_resume(tmp_path, s
     for name, tensor in ca.model_state.items():
         torch.testing.assert_close(cb.model_state[name], tensor, rtol=1e-4, atol=1e-5)
     torch.testing.assert_close(cb.tensors["state.0"], ca.tensors["state.0"], rtol=1e-4, atol=1e-5)
-    assert not (two / "metrics.jsonl.1").exists()  # rank 0 alone writes
+    # Rank 0 alone writes: the same files as the single process, and one log line per step and
+    # evaluation (a second writer would add its own lines to metrics.jsonl, or files of its own).
+    assert sorted(p.name for p in two.iterdir()) == sorted(p.name for p in one.iterdir())
+    assert _log_keys(two) == _log_keys(one)
+    assert [step for step, kind in _log_keys(two) if kind == "train"] == list(range(1, 13))
+
+
+def _log_keys(run: Path) -> list[tuple[int, str]]:
+    """(step, what) of every line of metrics.jsonl, in order, duplicates kept."""
+    lines = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    return [(m["step"], "train" if "train_loss" in m else "eval" if "val_bpc" in m else "other") for m in lines]

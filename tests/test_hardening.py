@@ -25,6 +25,7 @@ from charlstm.cli import main
 from charlstm.data import Vocab, fit_layout, stream_batch
 from charlstm.model import ModelConfig
 from charlstm.train import TrainConfig, TrainingError, train
+from conftest import assert_no_traceback
 
 ROOT = Path(__file__).resolve().parent.parent
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -32,13 +33,19 @@ ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
 # write) every 3 steps, so many kills land during or near a write.
 BASE = ["--hidden-size", "32", "--embedding-size", "8", "--batch-size", "8", "--seq-len", "32", "--preview", "0",
         "--lr", "5e-3", "--seed", "7"]
-RUN = [*BASE, "--max-steps", "90", "--eval-every", "3", "--log-every", "1"]
+RUN = [*BASE, "--max-steps", "300", "--eval-every", "3", "--log-every", "1"]
 FOREVER = [*BASE, "--max-steps", "100000", "--eval-every", "100000"]
 
 
-def _cli(*args: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "charlstm", *args], env=ENV, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+def _cli(*args: str, log: Path | None = None) -> subprocess.Popen:
+    """The CLI in a subprocess; with `log`, its stderr is appended there instead of to a pipe that a
+    long wait could fill (the progress bar writes to stderr; a full pipe would stall the trainer)."""
+    if log is None:
+        return subprocess.Popen([sys.executable, "-m", "charlstm", *args], env=ENV, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+    with open(log, "a") as sink:
+        return subprocess.Popen([sys.executable, "-m", "charlstm", *args], env=ENV, stdout=subprocess.DEVNULL,
+                                stderr=sink)
 
 
 def _losses(run: Path) -> dict[int, float]:
@@ -53,31 +60,64 @@ def test_sigkill_at_random_moments_loses_nothing(tmp_path, shakespeare_text):
     done = _cli("train", str(corpus), "--out", str(straight), *RUN)
     assert done.wait(timeout=300) == 0, done.stderr.read()
 
-    run, rng, kills = tmp_path / "killed", random.Random(1234), 0
-    proc = _cli("train", str(corpus), "--out", str(run), *RUN)
+    run, rng, kills, mid_write = tmp_path / "killed", random.Random(1234), 0, 0
+    log = tmp_path / "killed.log"
+    proc = _cli("train", str(corpus), "--out", str(run), *RUN, log=log)
     while kills < 30:
-        deadline = time.time() + 60
-        while time.time() < deadline and not (run / "metrics.jsonl").exists():
-            time.sleep(0.05)
-        time.sleep(rng.uniform(0.0, 1.2))
+        _wait_for_the_lock(run, proc)  # this process, not the one killed before it, is training,
+        while proc.poll() is None and not (run / ckpt.LATEST).is_file():  # and the first has saved step 0
+            time.sleep(0.01)
+        if kills % 3 == 1:
+            _wait_for_checkpoint_temp(run, proc)  # every third kill aimed at a checkpoint write
+        else:
+            time.sleep(rng.uniform(0.0, 0.15))  # short: a tiny run trains ~100 steps a second
         if proc.poll() is not None:
             break  # finished before this kill
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         kills += 1
+        # A temp file of this very process left behind proves the kill landed inside a checkpoint
+        # write (between creating the temp file and renaming it over the checkpoint).
+        mid_write += bool(_checkpoint_temps(run, proc.pid))
         ckpt.load(run / ckpt.LATEST)  # whatever the moment, the checkpoint on disk is whole
-        proc = _cli("train", "--resume", "--out", str(run))
-        if kills >= 10 and rng.random() < 0.3:
+        proc = _cli("train", "--resume", "--out", str(run), log=log)
+        if kills >= 10 and mid_write >= 3 and rng.random() < 0.3:
             break
-    assert proc.wait(timeout=300) == 0, proc.stderr.read()
+    assert proc.wait(timeout=300) == 0, log.read_text()[-3000:]
     assert kills >= 10
+    assert mid_write >= 3, f"only {mid_write} of {kills} kills landed during a checkpoint write"
 
     assert _losses(run) == _losses(straight)  # every step, bit for bit
     a, b = ckpt.load(straight / ckpt.LATEST), ckpt.load(run / ckpt.LATEST)
-    assert a.train["step"] == b.train["step"] == 90
+    assert a.train["step"] == b.train["step"] == 300
     for name, tensor in a.model_state.items():
         assert torch.equal(tensor, b.model_state[name]), name
     assert not list(run.glob(".*.tmp"))
+
+
+def _checkpoint_temps(run: Path, pid: int) -> list[Path]:
+    """The temp files of checkpoint writes by process `pid` (run.write_file names them .NAME.PID-HEX.tmp)."""
+    return [p for name in (ckpt.LATEST, ckpt.BEST) for p in run.glob(f".{name}.{pid}-*.tmp")]
+
+
+def _wait_for_checkpoint_temp(run: Path, proc: subprocess.Popen, timeout: float = 60.0) -> None:
+    """Poll (every millisecond) until `proc` is in the middle of writing a checkpoint (its temp
+    file exists) or exits."""
+    deadline = time.time() + timeout
+    while time.time() < deadline and proc.poll() is None and not _checkpoint_temps(run, proc.pid):
+        time.sleep(0.001)
+
+
+def _wait_for_the_lock(run: Path, proc: subprocess.Popen, timeout: float = 120.0) -> None:
+    """Until `proc` holds the run's lock (its pid is in .lock): it has started and is training."""
+    deadline = time.time() + timeout
+    while time.time() < deadline and proc.poll() is None:
+        try:
+            if (run / ".lock").read_text().strip() == str(proc.pid):
+                return
+        except OSError:
+            pass
+        time.sleep(0.02)
 
 
 def test_sigterm_saves_and_exits_143(tmp_path, shakespeare_text):
@@ -250,7 +290,7 @@ def test_bad_input_matrix(tmp_path, monkeypatch, name, content, args, message):
     result = CliRunner().invoke(main, args)
     assert result.exit_code != 0, result.output
     assert message in result.output, result.output
-    assert "Traceback" not in result.output
+    assert_no_traceback(result)
     assert len([l for l in result.output.splitlines() if l.strip()]) <= 3  # click usage errors add usage and a hint
     for path, mtime in before.items():  # nothing overwritten
         assert path.stat().st_mtime_ns == mtime, path

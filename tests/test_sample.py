@@ -6,6 +6,7 @@ import pytest
 import torch
 
 import charlstm
+from conftest import run_cli
 from charlstm.sample import PrimeError, SampleConfig, _StopFilter, next_ids, prepare_prime, sample_text
 
 
@@ -70,9 +71,17 @@ def test_prime_with_unseen_characters(model_vocab):
     assert prepare_prime(vocab, "To 世 be", "replace") == "To   be"
 
 
-def test_python_api_mirrors_cli(model_vocab):
+def test_python_api_mirrors_cli(trained_run, model_vocab):
+    """charlstm.sample and `charlstm sample` give the same text for the same checkpoint, prime and seed."""
     model, vocab = model_vocab
     text = charlstm.sample(model, vocab, prime="KING", length=50, seed=2)
     assert len(text) == 50
+    cli = run_cli("sample", str(trained_run), "--prime", "KING", "--length", "50", "--seed", "2")
+    assert cli.exit_code == 0, cli.output
+    assert cli.stdout == "KING" + text + "\n"   # the CLI echoes the prime, the API does not
+    hot = charlstm.sample(model, vocab, prime="KING", length=50, seed=2, temperature=1.5, top_k=5)
+    cli_hot = run_cli("sample", str(trained_run), "--prime", "KING", "--length", "50", "--seed", "2",
+                      "--temperature", "1.5", "--top-k", "5")
+    assert hot != text and cli_hot.stdout == "KING" + hot + "\n"
     t = charlstm.trace(model, vocab, "KING:\nNo.")
     assert t.values(2, "cell", 5).shape == (9,)

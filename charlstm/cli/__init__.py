@@ -19,6 +19,7 @@ import sys
 import click
 
 from ..errors import CharlstmError
+from .common import one_line
 
 #: command name → module of this package that defines `command`
 COMMANDS = {"train": "train", "prepare": "prepare", "sample": "sample", "inspect": "inspect", "score": "score",
@@ -36,11 +37,30 @@ class _Group(click.Group):
             return None
         return importlib.import_module(f"{__name__}.{COMMANDS[name]}").command
 
+    def main(self, *args, **kwargs):
+        """Guard the process's own streams (common.guard_streams) for the command, and restore
+        them after it (a caller's, e.g. a test runner's, stay theirs)."""
+        from .common import ResultStream, guard_streams
+
+        saved = sys.stdout
+        guard_streams()
+        try:
+            return super().main(*args, **kwargs)
+        except CharlstmError as error:  # e.g. --help with stdout closed: raised outside invoke
+            click.echo(f"Error: {one_line(error)}", err=True)
+            sys.exit(1)
+        finally:
+            if isinstance(sys.stdout, ResultStream):
+                sys.stdout = saved
+
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
         except CharlstmError as error:
-            raise click.ClickException(str(error)) from None
+            raise click.ClickException(one_line(error)) from None
+        except click.ClickException as error:  # usage errors: their message may quote a path or a value too
+            error.message = one_line(error.message)
+            raise
         except BrokenPipeError:  # `charlstm sample | head`: the reader left; that is not an error
             sys.stdout = open(os.devnull, "w")
             ctx.exit(0)
@@ -48,8 +68,9 @@ class _Group(click.Group):
             click.echo("\ninterrupted", err=True)
             ctx.exit(130)
         except OSError as error:
-            where = f"{error.filename}: " if error.filename else ""
-            raise click.ClickException(f"{where}{error.strerror or error}") from None
+            name = error.filename
+            where = f"{os.fsdecode(name) if isinstance(name, (str, bytes)) else name}: " if name is not None else ""
+            raise click.ClickException(one_line(f"{where}{error.strerror or error}")) from None
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})

@@ -3,6 +3,9 @@ sources. (Results go to stdout through render.write.)"""
 
 from __future__ import annotations
 
+import os
+import sys
+
 import click
 from click.core import ParameterSource
 
@@ -26,3 +29,93 @@ def load_model(target: str | None, device: str | None = None):
 def explicit(ctx: click.Context, name: str) -> bool:
     """True when the user typed the option, rather than it taking its default."""
     return ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE
+
+
+def one_line(text: object) -> str:
+    """`text` with every character that is not printable shown as a backslash escape (a newline as
+    \\n, an escape character as \\x1b, a lone surrogate from an undecodable file name as \\udcff),
+    so a message that embeds a user's path or text stays one line and cannot drive the terminal.
+    The error mapping of `charlstm.cli` passes every message through it."""
+    text = str(text)
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else _ESCAPES.get(c) or _escape(c) for c in text)
+
+
+_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escape(char: str) -> str:
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+
+
+class ResultStream:
+    """Standard output as charlstm writes its results: a proxy of the real stream in which writing
+    to a closed stdout, or a character its encoding cannot represent, is a one-line StreamError
+    instead of an AttributeError or a UnicodeEncodeError traceback. (Results are never silently
+    altered: an ASCII-only PYTHONIOENCODING with a Chinese model is an error naming the variable,
+    not backslash escapes in poem.txt.) Everything else is the real stream's."""
+
+    def __init__(self, stream) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        stream = self._open()
+        try:
+            return stream.write(text)
+        except UnicodeEncodeError as error:
+            raise _unencodable(stream, error) from None
+
+    def writelines(self, lines) -> None:
+        for line in lines:
+            self.write(line)
+
+    def flush(self) -> None:
+        if self._stream is not None:  # a closed stdout holds nothing to flush (and Python flushes at exit)
+            self._stream.flush()
+
+    def _open(self):
+        if self._stream is None:
+            from ..errors import StreamError
+
+            raise StreamError("standard output is closed; redirect it to a file (> out.txt), or to /dev/null to "
+                              "discard it")
+        return self._stream
+
+    def __getattr__(self, name: str):
+        if self._stream is None:  # as None has no attributes: libraries probing stdout (getattr with a default) go on
+            raise AttributeError(f"standard output is closed: no {name}")
+        return getattr(self._stream, name)
+
+
+def _unencodable(stream, error: UnicodeEncodeError):
+    from ..errors import StreamError
+
+    char = error.object[error.start:error.start + 1]
+    encoding = getattr(stream, "encoding", None) or error.encoding
+    told = os.environ.get("PYTHONIOENCODING")
+    source = f"PYTHONIOENCODING={told}" if told else "the locale"
+    return StreamError(f"standard output's encoding {encoding} (from {source}) cannot write {ascii(char)} "
+                       f"(U+{ord(char):04X}); set PYTHONIOENCODING=utf-8")
+
+
+def guard_streams() -> None:
+    """Run before any command: keep file descriptors 0–2 taken (a closed one is reopened on
+    /dev/null, so no checkpoint or metrics file the command opens can become fd 1 or 2 and receive
+    what a library prints), send diagnostics nowhere when stderr is closed, and wrap stdout in a
+    ResultStream. A closed stdin stays None in sys.stdin: reading it is data._stdin's one-line error."""
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            try:
+                opened = os.open(os.devnull, os.O_RDWR)
+            except OSError:
+                continue
+            if opened != fd:  # a lower descriptor was free after all: leave this one as it was
+                os.close(opened)
+    if sys.stderr is None:
+        sys.stderr = open(os.devnull, "w", encoding="utf-8")
+    if not isinstance(sys.stdout, ResultStream):
+        sys.stdout = ResultStream(sys.stdout)

@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from ..synthetic import DEFAULT_COUNT, TASKS, task_parameters
+from .params import Seed
 
 
 def _corpus_default(task: str, name: str) -> str:
@@ -20,7 +21,7 @@ def _corpus_default(task: str, name: str) -> str:
 @click.option("--out", required=True, type=click.Path(dir_okay=False, allow_dash=True),
               help="File to write, one sequence per line ('-' for stdout).")
 @click.option("--count", type=click.IntRange(0), default=DEFAULT_COUNT, show_default=True, help="Sequences (lines) to write.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Same seed, same corpus.")
+@click.option("--seed", type=Seed(), default=0, show_default=True, help="Same seed, same corpus (0 to 2**63 - 1).")
 @click.option("--min-n", type=click.IntRange(1), default=None,
               help=f"counter, selective-counter: fewest a's. {_corpus_default('counter', 'min_n')}")
 @click.option("--max-n", type=click.IntRange(1), default=None,
@@ -45,17 +46,34 @@ def command(task, out, count, seed, **options):
       memorizer          A|B, x's, Y, the letter again   AxxxYa  BxxYb
       copy               s X s                           abcXabc
     """
+    from ..run import check_output, is_text_file, terminate_as_interrupt, write_file
+
     params = _task_params(task, options)
+    if out != "-":  # before any work: never over a checkpoint, a page or any non-text file, nor through a link
+        check_output(out, "a plain-text file", is_text_file)
     lines = _lines(task, count, seed, params)
-    text = "".join(line + "\n" for line in lines)
+    tally = [0, 0]                                                       # lines, characters written
     if out == "-":
-        sys.stdout.write(text)
+        _stream(lines, sys.stdout.write, tally)
         sys.stdout.flush()
     else:
-        Path(out).write_text(text, encoding="utf-8", newline="\n")
+        with terminate_as_interrupt():  # a SIGTERM mid-write removes the temp file; the old file stays
+            write_file(check_output(out, "a plain-text file", is_text_file),
+                       lambda sink: _stream(lines, lambda text: sink.write(text.encode("utf-8")), tally))
     settings = " ".join(f"{_option(name)} {value}" for name, value in {**task_parameters(task), **params}.items())
-    click.echo(f"[{len(lines):,} {task} lines, {len(text):,} characters ({settings} --seed {seed}) → "
+    click.echo(f"[{tally[0]:,} {task} lines, {tally[1]:,} characters ({settings} --seed {seed}) → "
                f"{'stdout' if out == '-' else out}]", err=True)
+
+
+def _stream(lines, write, tally: list[int]) -> None:
+    """Write the lines block by block as they are made (memory does not grow with --count),
+    counting lines and characters into `tally`."""
+    from ..synthetic import text_blocks
+
+    for block in text_blocks(lines):
+        write(block)
+        tally[0] += block.count("\n")
+        tally[1] += len(block)
 
 
 def _option(name: str) -> str:
@@ -72,10 +90,11 @@ def _task_params(task: str, options: dict) -> dict:
     return params
 
 
-def _lines(task: str, count: int, seed: int, params: dict) -> list[str]:
-    from ..synthetic import generate
+def _lines(task: str, count: int, seed: int, params: dict):
+    """The task's lines, made one at a time as they are written; the parameters checked now."""
+    from ..synthetic import iter_lines
 
     try:
-        return generate(task, count, seed, **params)
+        return iter_lines(task, count, seed, **params)
     except ValueError as error:  # an empty or inverted range: name the options as typed
         raise click.UsageError(re.sub(r"\b(min|max)_(\w+)", lambda m: f"--{m[1]}-{m[2]}", str(error))) from None

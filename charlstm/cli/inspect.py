@@ -15,10 +15,10 @@ import click
 from ..config import GATE_VECTORS, UNKNOWN_POLICIES
 from ..errors import NeuronError
 from ..features import PARAMETERISED_FEATURES, feature_names
-from ..selection import ALL, pick
+from ..selection import ALL, check_trace_size, pick
 from ..texts import ANALYSIS_LENGTH, VIEW_LENGTH, inspect_text
 from .common import load_model
-from .params import number_list, vector_list
+from .params import Seed, device_option, number_list, vector_list
 
 #: The views that read the training corpus's tail when no text is given.
 ANALYSES = ("find", "top", "stats")
@@ -40,7 +40,7 @@ ANALYSES = ("find", "top", "stats")
 @click.option("--length", type=click.IntRange(1), default=None,
               help=f"Without --text: characters to read. [default: a fresh {VIEW_LENGTH}-character sample; for --find, "
                    f"--top and --stats the last {ANALYSIS_LENGTH:,} characters of the model's training corpus]")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of a fresh sample.")
+@click.option("--seed", type=Seed(), default=0, show_default=True, help="Seed of a fresh sample (0 to 2**63 - 1).")
 @click.option("--unknown", type=click.Choice(UNKNOWN_POLICIES), default="error", show_default=True,
               help="What to do with characters of the text the model never saw.")
 @click.option("--format", "fmt", type=click.Choice(["text", "tsv", "json"]), default="text", show_default=True,
@@ -59,7 +59,7 @@ ANALYSES = ("find", "top", "stats")
               help="Characters per window shown by --find and --top.")
 @click.option("--stats", is_flag=True,
               help="How often each gate of each layer is left-saturated (< 0.1) or right-saturated (> 0.9).")
-@click.option("--device", default=None)
+@click.option("--device", default=None, callback=device_option)
 def command(checkpoint, neurons, layers, vectors, all_vectors, text, text_file, length, seed, unknown, fmt, html_path,
             find_feature, find_regex, top, window, stats, device):
     """Look inside a model's neurons as it reads a text (red negative, blue positive; gates white→green).
@@ -75,7 +75,11 @@ def command(checkpoint, neurons, layers, vectors, all_vectors, text, text_file, 
     mode = _mode(find_feature, find_regex, top, stats, html_path, fmt, neurons)
     loaded, model, path = load_model(checkpoint, device)
     picked = _pick(loaded.config, mode, layers, (ALL,) if all_vectors else vectors, neurons)
+    fits = lambda chars: mode == "html" or check_trace_size(  # noqa: E731  (the page caps its own length)
+        chars, len(picked.layers), len(picked.vectors), loaded.config.hidden_size)
+    fits(length or (ANALYSIS_LENGTH if mode in ANALYSES else VIEW_LENGTH))      # before a text is made or read
     text, note = inspect_text(loaded, model, text, text_file, length, seed, unknown, analysis=mode in ANALYSES)
+    fits(len(text))
     if note:
         click.echo(f"charlstm: reading {note}", err=True)
     source, vocab = str(path), loaded.vocab
@@ -169,7 +173,10 @@ def _stats(model, vocab, source: str, text: str, picked, fmt: str) -> None:
 
 def _html(model, vocab, source: str, text: str, picked, html_path: str, layers_given: bool, vectors_given: bool) -> None:
     from ..page import build_page, cut_notice, page_chars
+    from ..run import PAGE_GENERATOR, check_output, is_charlstm_page, write_file
     from ..trace import trace
+
+    check_output(html_path, "an HTML page charlstm wrote", is_charlstm_page)  # before the trace: refuse first
 
     layers, vectors, hidden_size = picked.layers, picked.vectors, model.config.hidden_size
     shown = page_chars(len(text), len(layers), len(vectors), hidden_size)
@@ -180,6 +187,8 @@ def _html(model, vocab, source: str, text: str, picked, html_path: str, layers_g
     first_layer = layers[0] if layers_given else layers[-1]
     first_vector = "hidden" if not vectors_given and "hidden" in vectors else vectors[0]
     page = build_page(result, source, first_layer, first_vector, picked.units[0], notice)
-    Path(html_path).write_text(page, encoding="utf-8")
+    if PAGE_GENERATOR not in page[:4096]:  # the mark that lets a later --html replace this page
+        page = page.replace("<meta charset=\"utf-8\">", f"<meta charset=\"utf-8\">\n{PAGE_GENERATOR}", 1)
+    write_file(check_output(html_path, "an HTML page charlstm wrote", is_charlstm_page), page.encode("utf-8"))
     click.echo(f"charlstm: wrote {html_path} ({len(page.encode('utf-8')) / 1e6:.1f} MB: {shown:,} characters, "
                f"{len(layers)} layer(s) × {len(vectors)} vector(s) × {hidden_size} units)", err=True)

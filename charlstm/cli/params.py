@@ -6,12 +6,114 @@ Torch-free: these run while the command line is parsed.
 
 from __future__ import annotations
 
+import math
 import re
 
 import click
 
 from .. import selection
 from ..errors import NeuronError
+
+#: Seeds every command accepts: what numpy's SeedSequence (no negatives), torch.manual_seed and
+#: torch.Generator.manual_seed (64 bits at most) and random.Random all take, and the range of the
+#: seeds charlstm draws itself (secrets.randbits(63)).
+MAX_SEED = (1 << 63) - 1
+#: The smallest temperature above 0. Below it sampling already picks the most likely character
+#: (float32 logits differ by far more than 1000 · ulp), and 1 / T overflows float32 from about
+#: 3e-39: a tinier temperature is refused with a pointer to 0 rather than silently changed.
+MIN_TEMPERATURE = 1e-3
+
+
+class Number(click.FloatRange):
+    """A finite float, optionally in a range: the type of every float option of every command.
+
+    NaN passes every comparison and so every `click.FloatRange`; this refuses NaN and ±inf first,
+    then the range, and names the range in the message (`'nan' is not a finite number (0<=x<1)`)."""
+
+    name = "number"
+
+    def convert(self, value, param, ctx):
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number", param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number{self._range_note()}", param, ctx)
+        return super().convert(number, param, ctx)
+
+    def _range_note(self) -> str:
+        return "" if self.min is None and self.max is None else f" (give {self._describe_range()})"
+
+    def get_metavar(self, param, ctx=None) -> str:
+        return "FLOAT"
+
+
+class Temperature(Number):
+    """0 (always the most likely character) or a finite number from MIN_TEMPERATURE up."""
+
+    def __init__(self) -> None:
+        super().__init__(0)
+
+    def convert(self, value, param, ctx):
+        number = super().convert(value, param, ctx)
+        if 0 < number < MIN_TEMPERATURE:
+            self.fail(f"{number:g} is below the smallest temperature, {MIN_TEMPERATURE:g}; give 0 to pick the most "
+                      "likely character every time", param, ctx)
+        return number
+
+
+class Seed(click.IntRange):
+    """An integer seed in 0 … MAX_SEED, the range every random generator charlstm seeds accepts."""
+
+    name = "seed"
+
+    def __init__(self) -> None:
+        super().__init__(0, MAX_SEED)
+
+    def convert(self, value, param, ctx):
+        try:
+            seed = int(value) if not isinstance(value, str) else int(value.strip(), 10)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not an integer", param, ctx)
+        if not 0 <= seed <= MAX_SEED:
+            self.fail(f"{value} is not a seed: give an integer from 0 to 2**63 - 1 ({MAX_SEED})", param, ctx)
+        return seed
+
+    def get_metavar(self, param, ctx=None) -> str:
+        return "INTEGER"
+
+
+class Encoding(click.ParamType):
+    """A text encoding Python knows (utf-8, latin-1, utf-16 …), as its name typed; bytes-to-bytes
+    codecs (base64, rot13, hex, zlib …) are refused. The check is `data.check_encoding`."""
+
+    name = "encoding"
+
+    def convert(self, value, param, ctx):
+        from ..data import check_encoding  # numpy: only when the option is used
+        from ..errors import CorpusError
+
+        try:
+            check_encoding(value)
+        except CorpusError as error:
+            self.fail(str(error), param, ctx)
+        return value
+
+
+def device_option(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """A Click callback for --device: `model.pick_device` checks the name (known to PyTorch, one
+    charlstm can run on, present on this machine) while the command line is parsed, so a bad device
+    is a usage error before any corpus is read or model loaded. Loads torch only when given."""
+    if value is None:
+        return None
+    from ..errors import CharlstmError
+    from ..model import pick_device
+
+    try:
+        pick_device(value)
+    except CharlstmError as error:
+        raise click.BadParameter(str(error), ctx=ctx, param=param) from None
+    return value
 
 
 def parse_duration(value: str | None) -> float | None:

@@ -7,13 +7,14 @@ from pathlib import Path
 
 import click
 
-from .train import prepare_corpus
+from .params import Encoding
+from .train import notice_skipped, prepare_corpus
 
 
 @click.command("prepare")
 @click.argument("corpus", nargs=-1, required=True)
 @click.option("--glob", default=None, help="Files to read from CORPUS directories, e.g. '*.c'.")
-@click.option("--encoding", default="utf-8", show_default=True)
+@click.option("--encoding", type=Encoding(), default="utf-8", show_default=True)
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="Run directory to prepare for. [default: checkpoints/<corpus-name>/]")
 def command(corpus, glob, encoding, out):
@@ -22,9 +23,13 @@ def command(corpus, glob, encoding, out):
     from ..run import Run, default_out
 
     files = corpus_files(corpus, glob)
+    notice_skipped(corpus, glob)
     run = Run(out) if out else default_out(files)
     started = time.perf_counter()
-    prepared = prepare_corpus(files, encoding, run.path)
+    # The same ownership rule and lock as a fresh `train`: a folder holding a run or the user's
+    # files is refused before anything is read or written.
+    with run.claim(resume=False):
+        prepared = prepare_corpus(files, encoding, run.path)
     seconds = time.perf_counter() - started
     size = sum(Path(f).stat().st_size for f in files if f != "-")
     click.echo(f"{len(prepared):,} characters, {len(prepared.vocab):,} distinct, ids as {prepared.ids.dtype} in "

@@ -12,25 +12,25 @@ import click
 
 from ..config import UNKNOWN_POLICIES, SampleConfig, config_from
 from .common import load_model
-from .params import edit_vector, parse_edits, unescape_all
+from .params import Number, Seed, Temperature, device_option, edit_vector, parse_edits, unescape_all
 
 
 @click.command("sample")
 @click.argument("checkpoint", required=False)
 @click.option("--length", type=click.IntRange(0), default=SampleConfig.length, show_default=True,
               help="Characters to generate per sample.")
-@click.option("--temperature", type=click.FloatRange(0), default=SampleConfig.temperature, show_default=True,
-              help="0 picks the most likely character every time.")
+@click.option("--temperature", type=Temperature(), default=SampleConfig.temperature, show_default=True,
+              help="0 picks the most likely character every time; else at least 0.001.")
 @click.option("--top-k", type=click.IntRange(1), default=SampleConfig.top_k,
               help="Sample only from the k most likely characters.")
-@click.option("--top-p", type=click.FloatRange(0, 1, min_open=True), default=SampleConfig.top_p,
+@click.option("--top-p", type=Number(0, 1, min_open=True), default=SampleConfig.top_p,
               help="Nucleus sampling threshold.")
 @click.option("--prime", default="", help="Text the sample starts from.")
 @click.option("--prime-file", type=click.Path(exists=True, dir_okay=False), default=None)
 @click.option("--stop", multiple=True, callback=unescape_all,
               help="End a sample when this text appears (repeatable; '\\n' = line break).")
 @click.option("--num-samples", type=click.IntRange(1), default=SampleConfig.num_samples, show_default=True)
-@click.option("--seed", type=int, default=SampleConfig.seed, help="Same seed, same text.")
+@click.option("--seed", type=Seed(), default=SampleConfig.seed, help="Same seed, same text (0 to 2**63 - 1).")
 @click.option("--unknown", type=click.Choice(UNKNOWN_POLICIES), default=SampleConfig.unknown, show_default=True,
               help="What to do with prime characters the model never saw.")
 @click.option("--clamp", "clamps", multiple=True, metavar="LAYER:NEURON=VALUE",
@@ -38,7 +38,7 @@ from .params import edit_vector, parse_edits, unescape_all
                    "state of a GRU or RNN. Layers count from 1 (repeatable).")
 @click.option("--ablate", "ablations", multiple=True, metavar="LAYER:NEURON",
               help="Pin a unit at 0, as --clamp LAYER:NEURON=0 (repeatable).")
-@click.option("--device", default=None)
+@click.option("--device", default=None, callback=device_option)
 def command(checkpoint, prime, prime_file, clamps, ablations, device, **params):
     """Stream text from a model (CHECKPOINT: a file or run directory; default: the most recent run)."""
     from ..data import read_text_file
@@ -60,9 +60,11 @@ def command(checkpoint, prime, prime_file, clamps, ablations, device, **params):
 
 def _write_samples(model, vocab, prime: str, config: SampleConfig, edits, out) -> int:
     """Write the samples to `out`, each starting with the prime; return the characters generated.
-    One sample streams as it is made; a batch finishes together, so each is printed whole,
-    separated by a blank line (by a line break when --stop ends them)."""
-    from ..sample import generate
+    One sample streams as it is made. Many are made in bounded batches (`sample.batches`); the
+    samples of a batch finish together, so each is printed whole when its batch ends, separated by
+    a blank line (by a line break when --stop ends them), and a batch of one streams. Memory stays
+    within a batch (`sample.BATCH_CHARS`) whatever --num-samples and --length are."""
+    from ..sample import batches, generate
 
     produced = 0
     if config.num_samples == 1:
@@ -72,13 +74,45 @@ def _write_samples(model, vocab, prime: str, config: SampleConfig, edits, out) -
             out.flush()
             produced += 1
         out.write("\n")
-    else:
-        parts = [[prime] for _ in range(config.num_samples)]
-        for pieces in generate(model, vocab, prime, config, edits=edits):
-            produced += config.num_samples
-            for sample, piece in zip(parts, pieces):
-                sample.append(piece)
-        separator = "\n" if config.stop else "\n\n"
-        out.write(separator.join("".join(p).rstrip("\n") for p in parts) + "\n")
+        out.flush()
+        return produced
+    separator = "\n" if config.stop else "\n\n"
+    first = True
+    for size, steps in batches(model, vocab, prime, config, edits=edits):
+        if size == 1:                      # a long sample: stream it, holding back only its final line breaks
+            if not first:
+                out.write(separator)
+            line_breaks = _write_stripped(out, prime, 0)
+            for (piece,) in steps:
+                line_breaks = _write_stripped(out, piece, line_breaks)
+                out.flush()
+                produced += 1
+        else:
+            parts = [[prime] for _ in range(size)]
+            for pieces in steps:
+                produced += size
+                for sample, piece in zip(parts, pieces):
+                    sample.append(piece)
+            for sample in parts:
+                if not first:
+                    out.write(separator)
+                out.write("".join(sample).rstrip("\n"))
+                first = False
+        first = False
+        out.flush()
+    out.write("\n")
     out.flush()
     return produced
+
+
+def _write_stripped(out, text: str, line_breaks: int) -> int:
+    """Write `text` after the `line_breaks` held back before it, holding back the line breaks it
+    ends with (so a streamed sample ends as `str.rstrip("\\n")` would end it); return those."""
+    kept = text.rstrip("\n")
+    if kept:
+        while line_breaks:
+            n = min(line_breaks, 1 << 16)
+            out.write("\n" * n)
+            line_breaks -= n
+        out.write(kept)
+    return line_breaks + len(text) - len(kept)

@@ -6,6 +6,7 @@ import click
 
 from ..config import UNKNOWN_POLICIES
 from .common import load_model
+from .params import device_option
 
 
 @click.command("score")
@@ -17,7 +18,7 @@ from .common import load_model
               help="What to do with characters of the text the model never saw.")
 @click.option("--format", "fmt", type=click.Choice(["text", "tsv", "json"]), default="text", show_default=True,
               help="text: bits per character, a surprisal strip and the biggest surprises; tsv / json: every character.")
-@click.option("--device", default=None)
+@click.option("--device", default=None, callback=device_option)
 def command(checkpoint, text, text_file, unknown, fmt, device):
     """Bits per character of a text under a model, and how surprised it is by each character.
 

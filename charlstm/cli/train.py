@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
@@ -9,47 +10,56 @@ from pathlib import Path
 
 import click
 
-from ..config import CELLS, ModelConfig, TrainConfig, config_from
+from ..config import CELLS, MAX_NUM_LAYERS, MAX_WIDTH, ModelConfig, TrainConfig, config_from
 from .common import explicit, stderr_console
-from .params import parse_duration
+from .params import Encoding, Number, Seed, device_option, parse_duration
 
 
 @click.command("train")
 @click.argument("corpus", nargs=-1)
 @click.option("--glob", default=None, help="Files to read from CORPUS directories, e.g. '*.py'.")
-@click.option("--encoding", default="utf-8", show_default=True, help="Text encoding of the corpus (decoding is strict).")
+@click.option("--encoding", type=Encoding(), default="utf-8", show_default=True, help="Text encoding of the corpus (decoding is strict).")
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="Run directory. [default: checkpoints/<corpus-name>/]")
-@click.option("--resume", is_flag=True, help="Continue the run in --out (default: the most recent run) exactly where it stopped.")
+@click.option("--resume", is_flag=True,
+              help="Continue the run in --out (default: the most recent run) exactly where it stopped, with its own "
+                   "model, corpus and recipe; options given now change only the budget and cadence (model options "
+                   "that differ from the saved model are refused). With no --time or --max-steps it finishes the "
+                   "run's own budget (a finished run: one line, nothing trained, exit 0); a budget that is not "
+                   "beyond the run is an error.")
 @click.option("--cell", type=click.Choice(CELLS), default=ModelConfig.cell, show_default=True,
               help="lstm, gru, rnn: PyTorch's fused kernels; peephole, coupled: explicit LSTM variants (cells.py)")
-@click.option("--hidden-size", type=click.IntRange(1), default=ModelConfig.hidden_size, show_default=True)
-@click.option("--num-layers", type=click.IntRange(1), default=ModelConfig.num_layers, show_default=True)
-@click.option("--embedding-size", type=click.IntRange(1), default=ModelConfig.embedding_size, show_default=True)
-@click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), default=ModelConfig.dropout, show_default=True)
-@click.option("--forget-bias", type=float, default=ModelConfig.forget_bias, show_default=True,
+@click.option("--hidden-size", type=click.IntRange(1, MAX_WIDTH), default=ModelConfig.hidden_size, show_default=True)
+@click.option("--num-layers", type=click.IntRange(1, MAX_NUM_LAYERS), default=ModelConfig.num_layers, show_default=True)
+@click.option("--embedding-size", type=click.IntRange(1, MAX_WIDTH), default=ModelConfig.embedding_size, show_default=True)
+@click.option("--dropout", type=Number(0, 1, max_open=True), default=ModelConfig.dropout, show_default=True)
+@click.option("--forget-bias", type=Number(), default=ModelConfig.forget_bias, show_default=True,
               help="Initial forget-gate bias of LSTM-like cells (char-rnn used 1; 0 keeps PyTorch's initialisation).")
 @click.option("--batch-size", type=click.IntRange(1), default=TrainConfig.batch_size, show_default=True)
 @click.option("--seq-len", type=click.IntRange(1), default=TrainConfig.seq_len, show_default=True)
-@click.option("--learning-rate", "--lr", type=click.FloatRange(0, min_open=True), default=TrainConfig.learning_rate,
+@click.option("--learning-rate", "--lr", type=Number(0, min_open=True), default=TrainConfig.learning_rate,
               show_default=True, help="Peak learning rate (after warmup, until the decay).")
 @click.option("--warmup-steps", type=click.IntRange(0), default=TrainConfig.warmup_steps, show_default=True)
-@click.option("--decay-fraction", "--lr-decay", type=click.FloatRange(0, 1), default=TrainConfig.decay_fraction,
+@click.option("--decay-fraction", "--lr-decay", type=Number(0, 1), default=TrainConfig.decay_fraction,
               show_default=True, help="Last fraction of the budget over which the learning rate decays (cosine) to a "
                                       "tenth; 1 decays from the start, 0 keeps it constant.")
-@click.option("--weight-decay", type=click.FloatRange(0), default=TrainConfig.weight_decay, show_default=True)
-@click.option("--grad-clip", type=click.FloatRange(0, min_open=True), default=TrainConfig.grad_clip, show_default=True)
-@click.option("--max-steps", type=click.IntRange(1), default=None, help="Stop after this many steps.")
+@click.option("--weight-decay", type=Number(0), default=TrainConfig.weight_decay, show_default=True)
+@click.option("--grad-clip", type=Number(0, min_open=True), default=TrainConfig.grad_clip, show_default=True)
+@click.option("--max-steps", type=click.IntRange(1), default=None,
+              help="Stop at this step, counted from the run's start (also with --resume: --max-steps 500 after 300 "
+                   "steps trains 200 more).")
 @click.option("--time-budget", "--time", default=f"{int(TrainConfig.time_budget)}s", show_default=True,
-              help="Wall-clock budget, evaluation included: 90s, 5m, 1h30m. Ignored when only --max-steps is given.")
+              help="Wall-clock budget of this command, evaluation included: 90s, 5m, 1h30m. With --resume it is "
+                   "time on top of what the run has trained (--time 2m: 2 more minutes). Ignored when only "
+                   "--max-steps is given; with --resume, either one alone replaces the run's whole budget.")
 @click.option("--eval-every", type=click.IntRange(1), default=TrainConfig.eval_every, show_default=True,
               help="Steps between validation, preview and checkpoints.")
-@click.option("--val-fraction", type=click.FloatRange(0, 0.5), default=TrainConfig.val_fraction, show_default=True)
+@click.option("--val-fraction", type=Number(0, 0.5), default=TrainConfig.val_fraction, show_default=True)
 @click.option("--log-every", type=click.IntRange(1), default=TrainConfig.log_every, show_default=True)
 @click.option("--preview-chars", "--preview", type=click.IntRange(0), default=TrainConfig.preview_chars, show_default=True,
               help="Characters of sample shown at each evaluation.")
-@click.option("--seed", type=int, default=TrainConfig.seed, show_default=True)
-@click.option("--device", default=None, help="cpu, cuda, cuda:1 … [default: cuda if present, else cpu]")
+@click.option("--seed", type=Seed(), default=TrainConfig.seed, show_default=True, help="0 to 2**63 - 1.")
+@click.option("--device", default=None, callback=device_option, help="cpu, cuda, cuda:1, mps [default: cuda if present, else cpu]")
 @click.pass_context
 def command(ctx: click.Context, corpus, glob, encoding, out, resume, device, **params):
     """Train a character model on CORPUS (files, directories, or - for stdin; default: bundled Shakespeare).
@@ -66,24 +76,52 @@ def command(ctx: click.Context, corpus, glob, encoding, out, resume, device, **p
         typed.add("time_budget")
     config = config_from(TrainConfig, params)
     model_config = config_from(ModelConfig, {**params, "vocab_size": 1})  # the corpus sets the vocabulary
-    chosen = plan_run(corpus, glob, encoding, out, resume, config, typed)
-    prepared = prepare_corpus(chosen.files, chosen.encoding, chosen.run.path)
-    _run_training(prepared, chosen, model_config, device)
+    chosen = plan_run(corpus, glob, encoding, out, resume, config, typed, model=model_config)
+    if chosen.complete:  # --resume of a finished run: say so and touch nothing (exit 0, like make)
+        stderr_console().print(f"charlstm: {chosen.complete}", markup=False, highlight=False)
+        return
+    notice_skipped(corpus, glob)
+    # The run is refused, created and locked before anything is prepared or written into it; under
+    # torchrun rank 0 alone owns it (the other ranks read the prepared corpus, never write it).
+    main = int(os.environ.get("RANK", "0")) == 0
+    with chosen.run.claim(resume=chosen.resume) if main else contextlib.nullcontext():
+        prepared = prepare_corpus(chosen.files, chosen.encoding, chosen.run.path, store=main)
+        _run_training(prepared, chosen, model_config, device)
 
 
-def prepare_corpus(files, encoding: str, cache_dir):
-    """Encode the corpus (cached in the run directory), with a progress bar when it is big."""
+def notice_skipped(corpus, glob) -> None:
+    """One line on stderr when reading directory corpora left charlstm's own output out."""
+    from ..data import corpus_files, skipped_summary
+
+    if not any(str(c) != "-" and Path(c).is_dir() for c in corpus):
+        return
+    skipped: list = []
+    corpus_files(corpus, glob, skipped=skipped)
+    if skipped:
+        shown = ", ".join(str(p) for p in skipped[:2]) + (" …" if len(skipped) > 2 else "")
+        stderr_console().print(f"charlstm: reading the corpus, left out charlstm's own output: "
+                               f"{skipped_summary(skipped)} ({shown})", markup=False, highlight=False)
+
+
+def prepare_corpus(files, encoding: str, cache_dir, store: bool = True):
+    """Encode the corpus (cached in the run directory, whose lock the caller holds), with a progress
+    bar when it is big. SIGTERM stops it like Ctrl-C, leaving no temp file: exit 143."""
     from tqdm import tqdm
 
     from ..data import prepare
+    from ..run import Terminated, terminate_as_interrupt
 
     sizes = sum(Path(f).stat().st_size for f in files if f != "-")
-    with tqdm(total=2 * sizes, unit="B", unit_scale=True, desc="preparing corpus", file=sys.stderr,
-              disable=sizes < (32 << 20), mininterval=0.5) as bar:
-        def progress(done: int, total: int) -> None:
-            bar.update(done - bar.n)
+    try:
+        with terminate_as_interrupt(), tqdm(total=2 * sizes, unit="B", unit_scale=True, desc="preparing corpus",
+                                            file=sys.stderr, disable=sizes < (32 << 20), mininterval=0.5) as bar:
+            def progress(done: int, total: int) -> None:
+                bar.update(done - bar.n)
 
-        return prepare(files, encoding=encoding, cache_dir=cache_dir, progress=progress)
+            return prepare(files, encoding=encoding, cache_dir=cache_dir, progress=progress, store=store)
+    except Terminated:
+        click.echo("\ncharlstm: terminated while preparing the corpus; nothing half-written was left", err=True)
+        sys.exit(128 + signal.SIGTERM)
 
 
 def _run_training(corpus, chosen, model_config, device) -> None:
@@ -104,9 +142,9 @@ def _run_training(corpus, chosen, model_config, device) -> None:
         sys.exit(128 + (stop.signum or signal.SIGINT))  # 130 for Ctrl-C, 143 for SIGTERM
     if quiet:
         return
-    best = f"{result.best_val_bpc:.3f}" if result.best_val_bpc is not None else "n/a"
+    best = f"{result.best_val_bpc:.3f} bits/char" if result.best_val_bpc is not None else "n/a (no validation text)"
     console.print(f"Done: {result.step} steps in {result.elapsed_s:.0f}s, {result.chars_per_s:,.0f} chars/s, "
-                  f"best validation {best} bits/char. Model: {chosen.run.best}\n"
+                  f"best validation {best}. Model: {chosen.run.best}\n"
                   f"Sample it with: charlstm sample {out_dir}", markup=False)
 
 
@@ -142,7 +180,8 @@ class _Progress:
         else:
             self._advance(event)
             if event.kind == "eval":
-                bar.write(f"── step {event.step}: validation {event.val_bpc:.3f} bits/char ──", file=sys.stderr)
+                score = "n/a (no validation text)" if event.val_bpc is None else f"{event.val_bpc:.3f} bits/char"
+                bar.write(f"── step {event.step}: validation {score} ──", file=sys.stderr)
                 if event.text:
                     bar.write(event.text.rstrip("\n"), file=sys.stderr)
 
