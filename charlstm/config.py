@@ -72,6 +72,10 @@ MAX_VOCAB_SIZE = 0x110000 - 0x800      # every Unicode scalar value (code points
 MAX_WIDTH = 1 << 16                    # embedding_size and hidden_size
 MAX_NUM_LAYERS = 1024
 MAX_PARAMETERS = 2_000_000_000         # 8 GB of float32 weights
+#: Seeds every command (and a stored recipe) may hold: what numpy's SeedSequence (no negatives),
+#: torch.manual_seed and torch.Generator.manual_seed (64 bits at most) and random.Random all take,
+#: and the range of the seeds charlstm draws itself (secrets.randbits(63)).
+MAX_SEED = (1 << 63) - 1
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Mapping
 
-from .config import TrainConfig
+from .config import MAX_SEED, TrainConfig
 from .data import StreamLayout
 from .errors import CheckpointError
 
@@ -92,7 +92,8 @@ class _Checker:
     def fail(self, name: str, problem: str) -> CheckpointError:
         return CheckpointError(f"{self.where}: training metadata field {name!r} {problem}")
 
-    def integer(self, d: Mapping, name: str, *, required: bool = False, minimum: int = 0, label: str | None = None):
+    def integer(self, d: Mapping, name: str, *, required: bool = False, minimum: int = 0, maximum: int | None = None,
+                label: str | None = None):
         value = d.get(name)
         label = label or name
         if value is None:
@@ -103,6 +104,8 @@ class _Checker:
             raise self.fail(label, f"must be an integer, not {value!r:.40}")
         if value < minimum:
             raise self.fail(label, f"must be at least {minimum}, not {value}")
+        if maximum is not None and value > maximum:
+            raise self.fail(label, f"must be at most {maximum}, not {value}")
         return value
 
     def number(self, d: Mapping, name: str, *, default, finite: bool = True, minimum: float = 0.0,
@@ -167,8 +170,8 @@ def _train_config(check: _Checker, value: Any) -> TrainConfig:
                 continue
             raise check.fail(label, "must not be null")
         if str(f.type).startswith("int"):
-            least = 1 if f.name in _POSITIVE_INTS else -(1 << 63) if f.name == "seed" else 0
-            check.integer(value, f.name, minimum=least, label=label)
+            least = 1 if f.name in _POSITIVE_INTS else 0           # seeds: 0 … 2**63 − 1, as --seed takes
+            check.integer(value, f.name, minimum=least, maximum=MAX_SEED if f.name == "seed" else None, label=label)
         else:
             check.number(value, f.name, default=None, label=label)
     return TrainConfig.from_dict(dict(value))

@@ -35,6 +35,7 @@ from .model import CharModel, State, pick_device
 from .run import Run, default_out, most_recent
 from .runinfo import CorpusSource, RunInfo
 from .sample import sample_text
+from .threads import ThreadTuner
 
 LOG2E = 1.0 / math.log(2.0)
 
@@ -75,6 +76,7 @@ class TrainResult:
     last_val_bpc: float | None
     chars_per_s: float
     interrupted: bool
+    threads: str = ""                # how the CPU thread count was chosen (threads.ThreadTuner.describe)
 
 
 def learning_rate(config: TrainConfig, step: int, progress: float) -> float:
@@ -281,6 +283,7 @@ def train(
     on_event: Callable[[Event], None] | None = None,
     stop: StopRequest | None = None,
     device: str | None = None,
+    threads: int | None = None,
 ) -> TrainResult:
     """Train a character model on `data` (text, or a prepared `Corpus`), writing checkpoints, metrics
     and previews to `out_dir`. `source` (where the corpus came from: {"paths": [...], "encoding": ...})
@@ -288,7 +291,8 @@ def train(
 
     model_config's vocab_size is filled in from the corpus. With resume=True the model, optimizer,
     carried state, RNG and position come from out_dir/latest.safetensors, and the run goes on as if
-    it had never stopped; `config` then only changes the budget and cadence.
+    it had never stopped; `config` then only changes the budget and cadence. `threads` pins the CPU
+    thread count; None times the candidates on the first steps and keeps the fastest (threads.py).
     """
     run = Run(out_dir)
     run.create()
@@ -296,7 +300,7 @@ def train(
     corpus = data if isinstance(data, Corpus) else Corpus.from_text(data)
     with run.lock() if cluster.main else contextlib.nullcontext():
         trainer = Trainer(corpus, run, model_config, config, resume=resume, source=source, on_event=on_event,
-                          stop=stop, cluster=cluster)
+                          stop=stop, cluster=cluster, threads=threads)
         return trainer.run()
 
 
@@ -311,8 +315,12 @@ class Trainer:
 
     def __init__(self, corpus: Corpus, run: Run, model_config: ModelConfig | None, config: TrainConfig, *,
                  resume: bool = False, source: dict | None = None, on_event: Callable[[Event], None] | None = None,
-                 stop: StopRequest | None = None, cluster: Cluster | None = None) -> None:
+                 stop: StopRequest | None = None, cluster: Cluster | None = None, threads: int | None = None) -> None:
         self.cluster = cluster = cluster or Cluster()
+        # On the CPU, the thread count is chosen by timing the steps (a busy machine makes torch's
+        # spin-waiting default several times slower); ranks of a torchrun job keep what they were given.
+        tuned = cluster.device.type == "cpu" and cluster.world == 1
+        self.tuner = ThreadTuner(pinned=threads) if tuned or threads else None
         self.corpus, self.run_dir, self.config = corpus, run, config
         self.source = CorpusSource(tuple(source.get("paths") or ()), source.get("encoding", "utf-8")) if source else None
         self.stop = stop or StopRequest()
@@ -437,6 +445,16 @@ class Trainer:
 
     def step(self) -> tuple[float, float]:
         """One optimisation step on this rank's streams; returns (the global batch's loss in nats, lr)."""
+        if self.tuner is None:
+            return self._step()
+        rounds, before = self.tuner.rounds, self.tuner.chosen
+        with self.tuner.timed():
+            result = self._step()
+        if self.tuner.rounds != rounds and (rounds == 0 or self.tuner.chosen != before):
+            self._notice(f"threads: {self.tuner.describe()}")  # the first choice, and every change of mind
+        return result
+
+    def _step(self) -> tuple[float, float]:
         started = time.perf_counter()
         _, k = self.layout.position(self.steps)
         if k == 0:  # a new epoch starts the streams at a new offset: the carried state is stale
@@ -581,7 +599,7 @@ class Trainer:
             if self._metrics is not None:
                 self._metrics.close()
         return TrainResult(self.run_dir.path, self.steps, self.elapsed, self.best_val, self.last_val,
-                           self.chars_per_s, interrupted)
+                           self.chars_per_s, interrupted, self.tuner.describe() if self.tuner else "")
 
     def _loop(self) -> bool:
         """Steps until the budget is spent (False) or a stop is requested (True); ranks stop together."""

@@ -159,9 +159,28 @@ def test_ctrl_c_saves_and_resume_finishes(tmp_path, shakespeare_text):
     proc.send_signal(signal.SIGINT)
     stdout, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130, stderr
-    assert "Resume with: charlstm train --resume" in stderr and "Traceback" not in stderr
+    # the hint names charlstm the way it was run here (python -m charlstm), so it works when pasted
+    assert "-m charlstm train --resume --out" in stderr and "Traceback" not in stderr
     step = ckpt.load(out / "latest.safetensors").train["step"]
     assert step > 0
     resumed = invoke("train", "--resume", "--out", out, "--max-steps", str(step + 10))
     assert resumed.exit_code == 0, resumed.output
     assert ckpt.load(out / "latest.safetensors").train["step"] == step + 10
+
+
+def test_hints_name_charlstm_the_way_it_was_run(monkeypatch, tmp_path):
+    import shutil
+
+    from charlstm.cli.common import invocation
+
+    fake = tmp_path / "venv" / "bin" / "charlstm"
+    fake.parent.mkdir(parents=True)
+    fake.write_text("#!/bin/sh\n")
+    fake.chmod(0o755)
+    monkeypatch.setattr(sys, "argv", [str(fake), "train"])
+    monkeypatch.setenv("PATH", "/nonexistent")
+    assert invocation() == str(fake)                       # not on PATH: the path as typed
+    monkeypatch.setenv("PATH", str(fake.parent))
+    assert shutil.which("charlstm") == str(fake) and invocation() == "charlstm"
+    monkeypatch.setattr(sys, "argv", ["/x/charlstm/__main__.py"])
+    assert invocation().endswith(" -m charlstm")

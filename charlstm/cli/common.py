@@ -119,3 +119,21 @@ def guard_streams() -> None:
         sys.stderr = open(os.devnull, "w", encoding="utf-8")
     if not isinstance(sys.stdout, ResultStream):
         sys.stdout = ResultStream(sys.stdout)
+
+
+def invocation() -> str:
+    """How the user ran charlstm, for hints that work when pasted: `charlstm` when that is what the
+    shell finds, else the path typed (`.venv/bin/charlstm`), else `python -m charlstm`."""
+    import os
+    import shlex
+    import shutil
+
+    typed = sys.argv[0] if sys.argv else ""
+    if os.path.basename(typed) == "charlstm":
+        found = shutil.which("charlstm")
+        if found and os.path.realpath(found) == os.path.realpath(typed):
+            return "charlstm"
+        return shlex.quote(typed)
+    python = "python3" if shutil.which("python3") and os.path.realpath(shutil.which("python3")) == os.path.realpath(
+        sys.executable) else shlex.quote(sys.executable)
+    return f"{python} -m charlstm"

@@ -8,7 +8,6 @@ and analyses, and `render.write` prints the result in the chosen --format.
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import click
 

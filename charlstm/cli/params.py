@@ -12,12 +12,9 @@ import re
 import click
 
 from .. import selection
+from ..config import MAX_SEED
 from ..errors import NeuronError
 
-#: Seeds every command accepts: what numpy's SeedSequence (no negatives), torch.manual_seed and
-#: torch.Generator.manual_seed (64 bits at most) and random.Random all take, and the range of the
-#: seeds charlstm draws itself (secrets.randbits(63)).
-MAX_SEED = (1 << 63) - 1
 #: The smallest temperature above 0. Below it sampling already picks the most likely character
 #: (float32 logits differ by far more than 1000 · ulp), and 1 / T overflows float32 from about
 #: 3e-39: a tinier temperature is refused with a pointer to 0 rather than silently changed.
@@ -81,6 +78,26 @@ class Seed(click.IntRange):
 
     def get_metavar(self, param, ctx=None) -> str:
         return "INTEGER"
+
+
+class Threads(click.ParamType):
+    """`auto` (None: chosen by timing, threads.ThreadTuner) or a thread count from 1."""
+
+    name = "threads"
+
+    def convert(self, value, param, ctx):
+        if value is None or (isinstance(value, str) and value.strip().lower() == "auto"):
+            return None
+        try:
+            count = int(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a thread count: give auto or a whole number from 1", param, ctx)
+        if not 1 <= count <= 1024:
+            self.fail(f"{value} is not a thread count: give auto or a whole number from 1 to 1024", param, ctx)
+        return count
+
+    def get_metavar(self, param, ctx=None) -> str:
+        return "auto|N"
 
 
 class Encoding(click.ParamType):

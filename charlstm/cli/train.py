@@ -11,8 +11,8 @@ from pathlib import Path
 import click
 
 from ..config import CELLS, MAX_NUM_LAYERS, MAX_WIDTH, ModelConfig, TrainConfig, config_from
-from .common import explicit, stderr_console
-from .params import Encoding, Number, Seed, device_option, parse_duration
+from .common import invocation, explicit, stderr_console
+from .params import Encoding, Number, Seed, Threads, device_option, parse_duration
 
 
 @click.command("train")
@@ -60,8 +60,11 @@ from .params import Encoding, Number, Seed, device_option, parse_duration
               help="Characters of sample shown at each evaluation.")
 @click.option("--seed", type=Seed(), default=TrainConfig.seed, show_default=True, help="0 to 2**63 - 1.")
 @click.option("--device", default=None, callback=device_option, help="cpu, cuda, cuda:1, mps [default: cuda if present, else cpu]")
+@click.option("--threads", type=Threads(), default="auto", show_default=True,
+              help="CPU threads: auto times every core against one on the first steps, keeps the faster and "
+                   "re-checks each minute (a busy machine slows torch's default several times); N pins it.")
 @click.pass_context
-def command(ctx: click.Context, corpus, glob, encoding, out, resume, device, **params):
+def command(ctx: click.Context, corpus, glob, encoding, out, resume, device, threads, **params):
     """Train a character model on CORPUS (files, directories, or - for stdin; default: bundled Shakespeare).
 
     Writes latest.safetensors, best.safetensors, metrics.jsonl and samples.txt to the run directory.
@@ -86,7 +89,7 @@ def command(ctx: click.Context, corpus, glob, encoding, out, resume, device, **p
     main = int(os.environ.get("RANK", "0")) == 0
     with chosen.run.claim(resume=chosen.resume) if main else contextlib.nullcontext():
         prepared = prepare_corpus(chosen.files, chosen.encoding, chosen.run.path, store=main)
-        _run_training(prepared, chosen, model_config, device)
+        _run_training(prepared, chosen, model_config, device, threads)
 
 
 def notice_skipped(corpus, glob) -> None:
@@ -124,7 +127,7 @@ def prepare_corpus(files, encoding: str, cache_dir, store: bool = True):
         sys.exit(128 + signal.SIGTERM)
 
 
-def _run_training(corpus, chosen, model_config, device) -> None:
+def _run_training(corpus, chosen, model_config, device, threads) -> None:
     """Train with a progress bar on stderr; Ctrl-C / SIGTERM save and exit 130 / 143."""
     from ..train import StopRequest, stop_on_signals
     from ..train import train as run_training
@@ -133,19 +136,21 @@ def _run_training(corpus, chosen, model_config, device) -> None:
     out_dir, stop = chosen.run.path, StopRequest()
     with _Progress(out_dir, chosen.config, quiet) as progress, stop_on_signals(stop):
         result = run_training(corpus, out_dir, model_config, chosen.config, resume=chosen.resume,
-                              source=chosen.source, on_event=progress, stop=stop, device=device)
+                              source=chosen.source, on_event=progress, stop=stop, device=device,
+                              threads=threads)
     console = stderr_console()
     if result.interrupted:
         if not quiet:
             console.print(f"Stopped at step {result.step}; saved {chosen.run.latest}.\n"
-                          f"Resume with: charlstm train --resume --out {out_dir}", markup=False)
+                          f"Resume with: {invocation()} train --resume --out {out_dir}", markup=False)
         sys.exit(128 + (stop.signum or signal.SIGINT))  # 130 for Ctrl-C, 143 for SIGTERM
     if quiet:
         return
     best = f"{result.best_val_bpc:.3f} bits/char" if result.best_val_bpc is not None else "n/a (no validation text)"
-    console.print(f"Done: {result.step} steps in {result.elapsed_s:.0f}s, {result.chars_per_s:,.0f} chars/s, "
+    threads = f" on {result.threads}" if result.threads else ""
+    console.print(f"Done: {result.step} steps in {result.elapsed_s:.0f}s, {result.chars_per_s:,.0f} chars/s{threads}, "
                   f"best validation {best}. Model: {chosen.run.best}\n"
-                  f"Sample it with: charlstm sample {out_dir}", markup=False)
+                  f"Sample it with: {invocation()} sample {out_dir}", markup=False)
 
 
 class _Progress:
