@@ -577,14 +577,15 @@ class Trainer:
         """Train until the budget is spent or a stop is requested, then save (and evaluate once more
         unless the last step was just evaluated)."""
         main = self.cluster.main
-        self._metrics = self.run_dir.open_metrics(fresh=not self.resumed) if main else None
+        self._metrics = None
         try:
-            if main and not self.resumed:
-                self.run_dir.clear_samples()
             self.model.train()
             self._t0 = time.perf_counter()
-            if not self.resumed:
-                self.save()  # from the first moment there is something to --resume
+            if not self.resumed:  # before any other file: from the first moment there is something to --resume
+                self.save()
+            self._metrics = self.run_dir.open_metrics(fresh=not self.resumed) if main else None
+            if main and not self.resumed:
+                self.run_dir.clear_samples()
             self._emit(Event(kind=EventKind.START, step=self.steps, max_steps=self.config.max_steps,
                              elapsed_s=self.elapsed_before, time_budget=self.config.time_budget,
                              text=self._describe()))
