@@ -131,7 +131,6 @@ def _seeded_generator(config: SampleConfig, device) -> torch.Generator:
     return generator
 
 
-@torch.inference_mode()
 def generate(model: CharModel, vocab: Vocab, prime: str = "", config: SampleConfig = SampleConfig(),
              edits: Edits | None = None) -> Iterator[list[str]]:
     """Yield, step by step, the new text of each of the B samples (a list of B strings; '' for a
