@@ -22,7 +22,7 @@ from safetensors.torch import save as safetensors_bytes
 
 from .data import Vocab
 from .config import ModelConfig
-from .errors import CheckpointError
+from .errors import CheckpointError, one_line
 from .model import CharModel
 from .run import BEST, DEFAULT_ROOT, LATEST, resolve, write_file
 from .runinfo import RunInfo
@@ -129,7 +129,7 @@ def _safetensors_call(path: Path, action):
     except (KeyboardInterrupt, SystemExit):
         raise
     except BaseException as error:  # SafetensorError, OSError, MemoryError, a Rust panic (a BaseException)
-        reason = _one_line(str(error)) or type(error).__name__
+        reason = one_line(error, limit=160) or type(error).__name__
         raise CheckpointError(f"{path}: not a readable safetensors file ({reason})") from None
 
 
@@ -146,7 +146,7 @@ def _metadata(path: Path, header: dict) -> dict:
     except RecursionError:
         raise CheckpointError(f"{path}: checkpoint metadata is not valid JSON (nested too deeply)") from None
     except ValueError as error:  # JSONDecodeError, and integers of more digits than Python converts
-        raise CheckpointError(f"{path}: checkpoint metadata is not valid JSON ({_one_line(str(error))})") from None
+        raise CheckpointError(f"{path}: checkpoint metadata is not valid JSON ({one_line(error, limit=160)})") from None
     if not isinstance(meta, dict) or meta.get("kind") != KIND:
         raise CheckpointError(f"{path}: not a charlstm checkpoint")
     found = meta.get("format")
@@ -162,7 +162,7 @@ def _model_config(path: Path, fields: Any) -> ModelConfig:
     try:
         return ModelConfig(**fields)
     except (TypeError, ValueError) as error:
-        raise CheckpointError(f"{path}: invalid model config ({_one_line(str(error))})") from None
+        raise CheckpointError(f"{path}: invalid model config ({one_line(error, limit=160)})") from None
 
 
 def _vocab(path: Path, chars: Any, config: ModelConfig) -> Vocab:
@@ -180,7 +180,7 @@ def _vocab(path: Path, chars: Any, config: ModelConfig) -> Vocab:
     try:
         return Vocab(chars)
     except ValueError as error:  # entries that are not single characters, repeated characters
-        raise CheckpointError(f"{path}: invalid vocabulary ({_one_line(str(error))})") from None
+        raise CheckpointError(f"{path}: invalid vocabulary ({one_line(error, limit=160)})") from None
 
 
 def _expected_tensors(config: ModelConfig) -> dict[str, tuple[int, ...]]:
@@ -224,10 +224,6 @@ def _shown(value: Any) -> str:
     """A value from the file, fit for a message: scalars as repr, containers by their kind."""
     if isinstance(value, (dict, list)):
         return f"a JSON {'object' if isinstance(value, dict) else 'list'}"
-    return _one_line(repr(value))
+    return one_line(repr(value), limit=160)
 
 
-def _one_line(text: str, limit: int = 160) -> str:
-    """Text fit for a one-line message: control characters and lone surrogates escaped, cut at `limit`."""
-    shown = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text[: limit + 1])
-    return shown if len(shown) <= limit else shown[: limit - 1] + "…"

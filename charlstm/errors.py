@@ -7,6 +7,18 @@ catch the subclass they care about. A message is one line naming the thing and t
 from __future__ import annotations
 
 
+def one_line(text: object, limit: int | None = None) -> str:
+    """`text` with every character that is not printable shown as a backslash escape (a newline as
+    \\n, an escape character as \\x1b, a lone surrogate from an undecodable file name as \\udcff),
+    so a message that embeds a user's path or text stays one line and cannot drive the terminal;
+    cut to `limit` characters (with …) when given. The command line's error mapping passes every
+    message through it; checkpoint.py uses it for values quoted from a file."""
+    text = str(text)
+    if not text.isprintable():
+        text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    return text if limit is None or len(text) <= limit else text[: limit - 1] + "…"
+
+
 class CharlstmError(ValueError):
     """Bad input or a state charlstm refuses to act on; the message is one line."""
 

@@ -18,8 +18,7 @@ import sys
 
 import click
 
-from ..errors import CharlstmError
-from .common import one_line
+from ..errors import CharlstmError, one_line
 
 #: command name → module of this package that defines `command`
 COMMANDS = {"train": "train", "prepare": "prepare", "sample": "sample", "inspect": "inspect", "score": "score",

@@ -9,6 +9,8 @@ import sys
 import click
 from click.core import ParameterSource
 
+from ..errors import one_line  # noqa: F401  (the escaping every message gets)
+
 
 def stderr_console():
     from rich.console import Console
@@ -29,25 +31,6 @@ def load_model(target: str | None, device: str | None = None):
 def explicit(ctx: click.Context, name: str) -> bool:
     """True when the user typed the option, rather than it taking its default."""
     return ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE
-
-
-def one_line(text: object) -> str:
-    """`text` with every character that is not printable shown as a backslash escape (a newline as
-    \\n, an escape character as \\x1b, a lone surrogate from an undecodable file name as \\udcff),
-    so a message that embeds a user's path or text stays one line and cannot drive the terminal.
-    The error mapping of `charlstm.cli` passes every message through it."""
-    text = str(text)
-    if text.isprintable():
-        return text
-    return "".join(c if c.isprintable() else _ESCAPES.get(c) or _escape(c) for c in text)
-
-
-_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
-
-
-def _escape(char: str) -> str:
-    code = ord(char)
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
 
 
 class ResultStream:
