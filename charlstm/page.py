@@ -23,6 +23,7 @@ import json
 import numpy as np
 
 from .render import BLUE, GREEN, RED, WHITE, is_gate, vector_scale
+from .run import PAGE_GENERATOR  # the mark that lets a later --html replace this page
 
 #: Most values (characters × layers × vectors × units) one page embeds: 2 bytes each, about
 #: 21 MB of page once base64-encoded. A 2×256 LSTM with all six vectors fits 2,604 characters;
@@ -100,7 +101,7 @@ def build_page(trace, title: str, layer: int, vector: str, neuron: int, notice: 
     }
     spans = "".join(f"<span>{html.escape(_shown(c))}</span>" for c in text)
     notice_html = f'<p class="notice">{html.escape(notice)}</p>' if notice else ""
-    return _TEMPLATE.format(title=html.escape(title), notice=notice_html, spans=spans, data=_script_json(data),
+    return _TEMPLATE.format(generator=PAGE_GENERATOR, title=html.escape(title), notice=notice_html, spans=spans, data=_script_json(data),
                             script=_SCRIPT, style=_STYLE)
 
 
@@ -252,6 +253,7 @@ _TEMPLATE = """<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
+{generator}
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'">
 <title>charlstm · {title}</title>

@@ -172,7 +172,7 @@ def _stats(model, vocab, source: str, text: str, picked, fmt: str) -> None:
 
 def _html(model, vocab, source: str, text: str, picked, html_path: str, layers_given: bool, vectors_given: bool) -> None:
     from ..page import build_page, cut_notice, page_chars
-    from ..run import PAGE_GENERATOR, check_output, is_charlstm_page, write_file
+    from ..run import check_output, is_charlstm_page, write_file
     from ..trace import trace
 
     check_output(html_path, "an HTML page charlstm wrote", is_charlstm_page)  # before the trace: refuse first
@@ -186,8 +186,6 @@ def _html(model, vocab, source: str, text: str, picked, html_path: str, layers_g
     first_layer = layers[0] if layers_given else layers[-1]
     first_vector = "hidden" if not vectors_given and "hidden" in vectors else vectors[0]
     page = build_page(result, source, first_layer, first_vector, picked.units[0], notice)
-    if PAGE_GENERATOR not in page[:4096]:  # the mark that lets a later --html replace this page
-        page = page.replace("<meta charset=\"utf-8\">", f"<meta charset=\"utf-8\">\n{PAGE_GENERATOR}", 1)
     write_file(check_output(html_path, "an HTML page charlstm wrote", is_charlstm_page), page.encode("utf-8"))
     click.echo(f"charlstm: wrote {html_path} ({len(page.encode('utf-8')) / 1e6:.1f} MB: {shown:,} characters, "
                f"{len(layers)} layer(s) × {len(vectors)} vector(s) × {hidden_size} units)", err=True)
