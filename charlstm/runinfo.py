@@ -46,6 +46,7 @@ class RunInfo:
     corpus_chars: int | None = None
     corpus_fingerprint: str | None = None
     torch: str | None = None              # the version that wrote it
+    finished: bool = False                # its budget was spent (a --resume with the same budget has nothing to do)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -60,6 +61,7 @@ class RunInfo:
             "corpus_chars": self.corpus_chars,
             "corpus_fingerprint": self.corpus_fingerprint,
             "torch": self.torch,
+            **({"finished": True} if self.finished else {}),
         }
 
     @classmethod
@@ -80,6 +82,7 @@ class RunInfo:
             corpus_chars=check.integer(d, "corpus_chars"),
             corpus_fingerprint=check.text(d, "corpus_fingerprint"),
             torch=check.text(d, "torch"),
+            finished=d.get("finished") is True,
         )
 
 

@@ -202,9 +202,8 @@ def nothing_to_train(saved: ckpt.Checkpoint, config: TrainConfig, where: object,
     resumed with that same budget it has nothing left, even when the clock shows a fraction of a
     second to spare (the closing evaluation is what used it)."""
     info = saved.run_info
-    finished = saved.train.get("finished") is True
     same_budget = (config.max_steps, config.time_budget) == (info.train_config.max_steps, info.train_config.time_budget)
-    if budget_left(info.step, info.elapsed_s, config) and not (finished and same_budget):
+    if budget_left(info.step, info.elapsed_s, config) and not (info.finished and same_budget):
         return None
     if config.max_steps is not None and info.step >= config.max_steps:
         spent = (f"it reached its budget of {config.max_steps} steps" if complete else
@@ -567,11 +566,8 @@ class Trainer:
         info = RunInfo(step=self.steps, layout=self.layout, optimizer_groups=tuple(groups), train_config=self.config,
                        elapsed_s=round(self.elapsed, 3), best_val_bpc=self.best_val, last_val_bpc=self.last_val,
                        corpus=self.source, corpus_chars=int(len(self.corpus)),
-                       corpus_fingerprint=self.corpus.fingerprint, torch=torch.__version__)
-        train = info.to_dict()
-        if finished:  # the budget was spent: a --resume with the same budget has nothing to do
-            train["finished"] = True
-        return ckpt.Checkpoint(self.model_config, self.corpus.vocab, self.model.state_dict(), train, extra)
+                       corpus_fingerprint=self.corpus.fingerprint, torch=torch.__version__, finished=finished)
+        return ckpt.Checkpoint(self.model_config, self.corpus.vocab, self.model.state_dict(), info.to_dict(), extra)
 
     def run(self) -> TrainResult:
         """Train until the budget is spent or a stop is requested, then save (and evaluate once more
