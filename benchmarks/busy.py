@@ -49,7 +49,8 @@ def train_rate(threads: str, seconds: float, work: Path) -> tuple[float, str]:
     """chars/s of one `charlstm train` run, and the thread line it printed."""
     out = work / f"run-{threads}-{os.urandom(3).hex()}"
     done = subprocess.run([*CHARLSTM, "train", "--out", str(out), "--time", f"{seconds}s", "--eval-every", "1000000",
-                           "--preview", "0", "--threads", threads], capture_output=True, text=True, cwd=ROOT)
+                           "--eval-seconds", "0", "--preview", "0", "--hidden-size", "256", "--num-layers", "2",
+                           "--threads", threads], capture_output=True, text=True, cwd=ROOT)
     match = re.search(r"([\d,]+) chars/s", done.stderr)
     if done.returncode != 0 or not match:
         sys.exit(f"charlstm train failed:\n{done.stderr[-2000:]}")

@@ -58,7 +58,7 @@ def charlstm_rate(text: str, hidden: int, steps: int, batch_size: int) -> float:
             stamps.append(time.perf_counter())
 
     config = TrainConfig(batch_size=batch_size, max_steps=steps + warmup, time_budget=None, eval_every=10**9,
-                         preview_chars=0, val_fraction=0.1)
+                         eval_seconds=None, preview_chars=0, val_fraction=0.1)
     with tempfile.TemporaryDirectory() as out:
         train(text, f"{out}/run", ModelConfig(vocab_size=1, hidden_size=hidden, embedding_size=EMBEDDING), config,
               on_event=on_event)

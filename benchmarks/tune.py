@@ -66,7 +66,7 @@ def reference(train_ids: np.ndarray, vocab: int, steps: int, tbptt: bool, forget
 
 def charlstm(text: str, steps: int, overrides: dict) -> torch.nn.Module:
     config = TrainConfig(**{"max_steps": steps, "time_budget": None, "val_fraction": 0.1, "preview_chars": 0,
-                            "eval_every": 10**9, **overrides})
+                            "eval_every": 10**9, "eval_seconds": None, **overrides})
     with tempfile.TemporaryDirectory() as out:
         train(text, f"{out}/run", ModelConfig(vocab_size=1), config)
         return ckpt.load(f"{out}/run/{ckpt.LATEST}").model()

@@ -68,6 +68,8 @@ def save(path: str | os.PathLike, checkpoint: Checkpoint) -> Path:
         "vocab": checkpoint.vocab.chars,
         "train": checkpoint.train,
     }
+    if checkpoint.vocab.unknown_char is not None:  # the symbol its rare characters were folded into
+        meta["unknown"] = checkpoint.vocab.unknown_char
     tensors = {f"model.{k}": v.detach().contiguous().cpu() for k, v in checkpoint.model_state.items()}
     tensors.update({k: v.detach().contiguous().cpu() for k, v in checkpoint.tensors.items()})
     payload = safetensors_bytes(tensors, metadata={"charlstm": json.dumps(meta, ensure_ascii=False)})
@@ -94,7 +96,7 @@ def load(path: str | os.PathLike, device: str | torch.device = "cpu") -> Checkpo
             raise CheckpointError(f"{path}: {len(names):,} tensors, over the cap of {MAX_TENSORS:,}")
         meta = _metadata(path, header)
         config = _model_config(path, meta.get("config"))
-        vocab = _vocab(path, meta.get("vocab"), config)
+        vocab = _vocab(path, meta.get("vocab"), config, meta.get("unknown"))
         train = {} if meta.get("train") is None else meta["train"]
         if not isinstance(train, dict):
             raise CheckpointError(f"{path}: training metadata is {_shown(train)}, not a JSON object")
@@ -165,9 +167,12 @@ def _model_config(path: Path, fields: Any) -> ModelConfig:
         raise CheckpointError(f"{path}: invalid model config ({one_line(error, limit=160)})") from None
 
 
-def _vocab(path: Path, chars: Any, config: ModelConfig) -> Vocab:
+def _vocab(path: Path, chars: Any, config: ModelConfig, unknown: Any = None) -> Vocab:
     """The vocabulary of the metadata: a list of `vocab_size` distinct characters, each a Unicode
-    scalar value (a lone surrogate cannot be written out as text)."""
+    scalar value (a lone surrogate cannot be written out as text), and the one of them rare
+    characters were read as, if any."""
+    if unknown is not None and not (isinstance(unknown, str) and isinstance(chars, list) and unknown in chars):
+        raise CheckpointError(f"{path}: invalid vocabulary (its unknown symbol {_shown(unknown)} is not one of its characters)")
     if not isinstance(chars, list) or not all(isinstance(c, str) for c in chars):
         raise CheckpointError(f"{path}: invalid vocabulary (not a list of strings)")
     if len(chars) != config.vocab_size:
@@ -178,7 +183,7 @@ def _vocab(path: Path, chars: Any, config: ModelConfig) -> Vocab:
         raise CheckpointError(f"{path}: invalid vocabulary (U+{ord(error.object[error.start]):04X} is a lone "
                               "surrogate, not a character)") from None
     try:
-        return Vocab(chars)
+        return Vocab(chars, unknown)
     except ValueError as error:  # entries that are not single characters, repeated characters
         raise CheckpointError(f"{path}: invalid vocabulary ({one_line(error, limit=160)})") from None
 

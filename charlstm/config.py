@@ -153,12 +153,15 @@ class TrainConfig:
     grad_clip: float = 5.0            # max global gradient norm
     max_steps: int | None = None      # budget in steps …
     time_budget: float | None = 300.0  # … and/or in wall-clock seconds, evaluation included
-    eval_every: int = 200             # steps between validations (and checkpoints)
+    eval_every: int = 200             # steps between validations (and checkpoints) …
+    eval_seconds: float | None = 60.0  # … and seconds between them (the first after half); 0/None: steps only
+    patience: int | None = None       # stop after this many evaluations without a better validation figure
     eval_chars: int = 250_000         # validation characters scored per evaluation (a prefix)
     val_fraction: float = 0.05
     log_every: int = 10               # steps between metrics.jsonl lines
     preview_chars: int = 200          # sample shown at each evaluation; 0 for none
     seed: int = 1337
+    min_char_count: int | None = None  # characters seen fewer times read as one unknown symbol; None: data.rare_threshold
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -325,37 +325,75 @@ def _wide_code_points(text: str) -> np.ndarray:
 
 
 class CharSet:
-    """The distinct characters of a text that arrives in pieces, at memory speed.
+    """The distinct characters of a text that arrives in pieces, and how often each occurs, at memory speed.
 
-    ASCII and Latin-1 pieces (most corpora) go through `bytes.translate`, which deletes every
-    character already known in one C pass, so only new characters are ever looked at; other text
-    through a bincount of its code points, in cache-sized slices."""
+    ASCII and Latin-1 pieces (most corpora) are counted with one bincount of their bytes; other
+    text through a bincount of its code points, in cache-sized slices."""
 
     _SLICE = 1 << 18
 
     def __init__(self) -> None:
-        self._narrow = b""                                         # known characters below U+0100
-        self._wide = np.zeros(MAX_CODE_POINT + 1, dtype=bool)     # known characters, any code point
+        self._counts = np.zeros(MAX_CODE_POINT + 1, dtype=np.int64)   # occurrences of every code point (9 MB)
 
     def add(self, text: str) -> None:
         narrow = narrow_bytes(text)
         if narrow is not None:
-            rest = narrow.translate(None, self._narrow)
-            while rest:
-                new = bytes(set(rest[:4096]))
-                self._narrow += new
-                rest = rest.translate(None, new)
+            self._counts[:256] += np.bincount(np.frombuffer(narrow, dtype=np.uint8), minlength=256)
             return
         codes = _wide_code_points(text)
         for start in range(0, len(codes), self._SLICE):
             counts = np.bincount(codes[start : start + self._SLICE])
-            self._wide[: len(counts)] |= counts > 0
+            self._counts[: len(counts)] += counts
 
     def chars(self) -> list[str]:
         """The characters seen, sorted by code point."""
-        seen = self._wide.copy()
-        seen[list(self._narrow)] = True
-        return [chr(c) for c in np.flatnonzero(seen)]
+        return [chr(c) for c in np.flatnonzero(self._counts)]
+
+    def counts(self) -> dict[str, int]:
+        """How often each character seen occurs."""
+        seen = np.flatnonzero(self._counts)
+        return {chr(c): int(n) for c, n in zip(seen, self._counts[seen])}
+
+    def vocab(self, min_count: int | None = None) -> "Vocab":
+        """The vocabulary of the text: every character, or the characters seen at least `min_count`
+        times and UNKNOWN standing for the rest (None: `rare_threshold` chooses the count)."""
+        counts = self.counts()
+        least = rare_threshold(np.fromiter(counts.values(), dtype=np.int64)) if min_count is None else min_count
+        kept = [c for c, n in counts.items() if n >= least]
+        if len(kept) == len(counts):
+            return Vocab(kept)
+        if not kept:
+            raise CorpusError(f"no character occurs {least} times or more; lower --min-char-count")
+        return Vocab(sorted({*kept, UNKNOWN}), unknown=UNKNOWN)
+
+
+#: The symbol rare characters are read as (when a vocabulary folds them): U+FFFD REPLACEMENT CHARACTER,
+#: which is also how a sample shows it.
+UNKNOWN = "\ufffd"
+#: A vocabulary counts as large above this many distinct characters: then the softmax over it costs
+#: as much as the recurrent layers of a default model, and its rarest characters may be folded …
+LARGE_VOCAB = 256
+#: … those rarer than the largest of these counts at which the folded characters are at most …
+RARE_COUNTS = (2, 3, 5, 10, 20, 50)
+#: … this share of the text (1 character in 500).
+RARE_SHARE = 0.002
+
+
+def rare_threshold(counts: np.ndarray) -> int:
+    """The default fold, from how often each distinct character occurs: none (1) in an ordinary
+    vocabulary; in a large one, characters rarer than the largest of RARE_COUNTS that keeps the
+    folded ones within RARE_SHARE of the text. Code with box-drawing tables and emoji folds hundreds
+    of characters that together are 0.2 % of it (the softmax shrinks 4×); Chinese poetry, whose rare
+    characters are many and each meaningful, keeps nearly all (benchmarks/defaults.py)."""
+    counts = np.asarray(counts, dtype=np.int64)
+    if len(counts) <= LARGE_VOCAB:
+        return 1
+    total, least = int(counts.sum()), 1
+    for k in RARE_COUNTS:
+        if int(counts[counts < k].sum()) > RARE_SHARE * total:
+            break
+        least = k
+    return least
 
 
 class Vocab:
@@ -365,30 +403,42 @@ class Vocab:
     gives the same ids) and stored with every checkpoint.
     """
 
-    def __init__(self, chars: Iterable[str]):
+    def __init__(self, chars: Iterable[str], unknown: str | None = None):
         self.chars: list[str] = list(chars)
         if any(len(c) != 1 for c in self.chars):
             raise ValueError("vocabulary entries must be single characters")
         self.index = {c: i for i, c in enumerate(self.chars)}
         if len(self.index) != len(self.chars):
             raise ValueError("vocabulary has repeated characters")
+        if unknown is not None and unknown not in self.index:
+            raise ValueError("the unknown symbol must be one of the vocabulary's characters")
+        #: the character rare and unseen characters are read as (None: the vocabulary has every
+        #: character of its corpus, and an unseen one is an error)
+        self.unknown_char = unknown
         self._table: np.ndarray | None = None
         self._byte_table: bytes | None = None
 
     @classmethod
-    def from_text(cls, text: str) -> "Vocab":
+    def from_text(cls, text: str, min_count: int | None = 1) -> "Vocab":
         chars = CharSet()
         chars.add(text)
-        return cls(chars.chars())
+        return chars.vocab(min_count)
 
     def __len__(self) -> int:
         return len(self.chars)
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Vocab) and self.chars == other.chars
+        return isinstance(other, Vocab) and (self.chars, self.unknown_char) == (other.chars, other.unknown_char)
 
     def __contains__(self, char: str) -> bool:
         return char in self.index
+
+    def read(self, text: str) -> str:
+        """The text as this vocabulary reads it: characters it lacks become its unknown symbol (if
+        it has one; otherwise the text is returned as it is)."""
+        if self.unknown_char is None:
+            return text
+        return "".join(c if c in self.index else self.unknown_char for c in text)
 
     def unknown(self, text: str) -> list[str]:
         """Characters of text the vocabulary lacks, in order of first appearance."""
@@ -411,11 +461,12 @@ class Vocab:
         narrow = narrow_bytes(text)
         if narrow is not None and self._narrow_ids():
             mapped = narrow.translate(self._byte_table)
-            if b"\xff" in mapped:                                  # 255 marks a character we lack
+            if self.unknown_char is None and b"\xff" in mapped:    # 255 marks a character we lack
                 self.check(text)
             return np.frombuffer(mapped, dtype=np.uint8).astype(id_dtype(len(self)), copy=False)
-        if self._table is None:  # code point -> id, -1 where unknown (4.5 MB, built once)
-            self._table = np.full(MAX_CODE_POINT + 1, -1, dtype=np.int32)
+        if self._table is None:  # code point -> id, -1 (or the unknown symbol's) where unknown (4.5 MB, built once)
+            missing = -1 if self.unknown_char is None else self.index[self.unknown_char]
+            self._table = np.full(MAX_CODE_POINT + 1, missing, dtype=np.int32)
             self._table[[ord(c) for c in self.chars]] = np.arange(len(self.chars), dtype=np.int32)
         ids = self._table[np.frombuffer(narrow, dtype=np.uint8) if narrow is not None else _wide_code_points(text)]
         if len(ids) and ids.min() < 0:
@@ -427,10 +478,11 @@ class Vocab:
         kept for 'unknown'); False if not, and then encode takes the general route."""
         if self._byte_table is None:
             low = [(ord(c), i) for i, c in enumerate(self.chars) if ord(c) < 256]
-            if any(i >= 255 for _, i in low):
+            missing = 255 if self.unknown_char is None else self.index[self.unknown_char]
+            if any(i >= 255 for _, i in low) or missing > 255:
                 self._byte_table = b""
             else:
-                table = bytearray(b"\xff" * 256)
+                table = bytearray(bytes([missing]) * 256)
                 for code, i in low:
                     table[code] = i
                 self._byte_table = bytes(table)
@@ -467,8 +519,8 @@ class Corpus:
     fingerprint: str
 
     @classmethod
-    def from_text(cls, text: str) -> "Corpus":
-        vocab = Vocab.from_text(text)
+    def from_text(cls, text: str, min_char_count: int | None = 1) -> "Corpus":
+        vocab = Vocab.from_text(text, min_char_count)
         return cls(vocab.encode(text), vocab, _hash(text.encode("utf-8")).hexdigest())
 
     def __len__(self) -> int:
@@ -481,7 +533,8 @@ def _hash(data: bytes = b""):
 
 def prepare(paths: Sequence[str | os.PathLike], glob: str | None = None, encoding: str = "utf-8",
             cache_dir: str | os.PathLike | None = None, chunk_bytes: int = CHUNK_BYTES,
-            progress: Callable[[int, int], None] | None = None, store: bool = True) -> Corpus:
+            progress: Callable[[int, int], None] | None = None, store: bool = True,
+            min_char_count: int | None = 1) -> Corpus:
     """Read, check and encode a corpus in bounded memory.
 
     Two streaming passes: the first decodes strictly, collects the characters and hashes the text;
@@ -494,17 +547,21 @@ def prepare(paths: Sequence[str | os.PathLike], glob: str | None = None, encodin
     Ctrl-C mid-write removes the temp file. store=False only reads a valid cache (torchrun ranks
     other than 0): otherwise the ids stay in memory, as they do when the folder holds a trained run
     whose cache was made from another text (a refused resume must not replace it).
+
+    `min_char_count`: characters seen fewer times are read as data.UNKNOWN (1: keep every one;
+    None: the default policy, `rare_threshold`).
     """
     files = corpus_files(paths, glob)
     if not files:
         raise CorpusError("no corpus given")
     if "-" in files:
-        return Corpus.from_text(read_corpus(files, encoding=encoding))
+        return Corpus.from_text(read_corpus(files, encoding=encoding), min_char_count)
     total = sum(Path(f).stat().st_size for f in files) * 2
     report = progress or (lambda done, total: None)
     where = str(files[0]) if len(files) == 1 else f"{len(files)} files"
     stamps = [_stamp(f) for f in files]
-    vocab, fingerprint, n_chars = _survey(files, encoding, chunk_bytes, where, lambda done: report(done, total))
+    vocab, fingerprint, n_chars = _survey(files, encoding, chunk_bytes, where, lambda done: report(done, total),
+                                          min_char_count)
     pieces = _encoded(files, encoding, chunk_bytes, vocab, n_chars, stamps, where,
                       lambda done: report(total // 2 + done, total))
     dtype = id_dtype(len(vocab))
@@ -530,7 +587,7 @@ def prepare(paths: Sequence[str | os.PathLike], glob: str | None = None, encodin
 
 
 def _survey(files: list, encoding: str, chunk_bytes: int, where: str,
-            report: Callable[[int], None]) -> tuple[Vocab, str, int]:
+            report: Callable[[int], None], min_char_count: int | None = 1) -> tuple[Vocab, str, int]:
     """Pass 1 of `prepare`: decode strictly, collect the characters, hash the text → (vocab, fingerprint, length)."""
     digest, seen, n_chars, done = _hash(), CharSet(), 0, 0
     for file in files:
@@ -545,10 +602,9 @@ def _survey(files: list, encoding: str, chunk_bytes: int, where: str,
             report(done)
     if n_chars < 2:
         raise CorpusError(f"{where}: corpus is empty (need at least a few characters of text)")
-    vocab = Vocab(seen.chars())
-    if all(c.isspace() for c in vocab.chars):
+    if all(c.isspace() for c in seen.chars()):
         raise CorpusError(f"{where}: corpus holds only whitespace")
-    return vocab, digest.hexdigest(), n_chars
+    return seen.vocab(min_char_count), digest.hexdigest(), n_chars
 
 
 def _encoded(files: list, encoding: str, chunk_bytes: int, vocab: Vocab, n_chars: int, stamps: list, where: str,

@@ -61,7 +61,8 @@ def _settings(steps: int, lr: float, batch_size: int = 32, seq_len: int = 64, se
     # more than the training steps of a 10-unit model.
     # The schedule is pinned (warmup, then cosine from the start), so the documented figures stay reproducible.
     return TrainConfig(batch_size=batch_size, seq_len=seq_len, learning_rate=lr, warmup_steps=20, decay_fraction=1.0,
-                       max_steps=steps, time_budget=None, eval_every=steps, preview_chars=0, log_every=50, seed=seed)
+                       max_steps=steps, time_budget=None, eval_every=steps, eval_seconds=None, preview_chars=0,
+                       log_every=50, seed=seed)
 
 
 _LSTM10 = ModelConfig(1, hidden_size=10, num_layers=1, embedding_size=8, forget_bias=1.0)
@@ -106,7 +107,8 @@ def train_probe(task: str, out_dir: str | os.PathLike, *, seed: int | None = Non
     config = recipe.train
     if seed is not None or steps is not None:
         steps = steps or config.max_steps
-        config = replace(config, seed=config.seed if seed is None else seed, max_steps=steps, eval_every=steps)
+        config = replace(config, seed=config.seed if seed is None else seed, max_steps=steps, eval_every=steps,
+                         eval_seconds=None)
     with torch_threads(threads) if threads else contextlib.nullcontext():
         return train(probe_corpus(recipe), out_dir, recipe.model, config, on_event=on_event, device=device)
 

@@ -17,7 +17,7 @@ from .data import StreamLayout
 from .errors import CheckpointError
 
 # TrainConfig's counts that must be positive; its fields are checked here, by their annotated type
-_POSITIVE_INTS = {"batch_size", "seq_len", "eval_every", "log_every", "max_steps"}
+_POSITIVE_INTS = {"batch_size", "seq_len", "eval_every", "log_every", "max_steps", "patience"}
 
 
 @dataclass(frozen=True)
@@ -47,6 +47,10 @@ class RunInfo:
     corpus_fingerprint: str | None = None
     torch: str | None = None              # the version that wrote it
     finished: bool = False                # its budget was spent (a --resume with the same budget has nothing to do)
+    evals_since_best: int = 0             # evaluations since the best validation figure (for --patience)
+    stopped: str | None = None            # why it stopped before its budget was spent (--patience), if it did
+    device: str | None = None             # where the last session trained ("cpu", "cuda:0")
+    threads: str | None = None            # its CPU thread choice, as threads.ThreadTuner.describe() says it
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -62,6 +66,10 @@ class RunInfo:
             "corpus_fingerprint": self.corpus_fingerprint,
             "torch": self.torch,
             **({"finished": True} if self.finished else {}),
+            **({"evals_since_best": self.evals_since_best} if self.evals_since_best else {}),
+            **({"stopped": self.stopped} if self.stopped else {}),
+            **({"device": self.device} if self.device else {}),
+            **({"threads": self.threads} if self.threads else {}),
         }
 
     @classmethod
@@ -83,6 +91,10 @@ class RunInfo:
             corpus_fingerprint=check.text(d, "corpus_fingerprint"),
             torch=check.text(d, "torch"),
             finished=d.get("finished") is True,
+            evals_since_best=check.integer(d, "evals_since_best") or 0,
+            stopped=check.text(d, "stopped"),
+            device=check.text(d, "device"),
+            threads=check.text(d, "threads"),
         )
 
 

@@ -20,12 +20,13 @@ from .model import CharModel, Edits
 
 def prepare_prime(vocab: Vocab, prime: str, policy: str = "error", what: str = "prime") -> str:
     """The prime (or other text, named by `what`) as the model will read it: characters the model
-    never saw dropped (policy "skip"), replaced by a space (or its first character) ("replace"), or
+    never saw dropped (policy "skip"), replaced ("replace") by the model's unknown symbol (a model that
+    folded its rare characters into one, data.UNKNOWN) or else a space (or its first character), or
     refused by the vocabulary with an UnknownCharactersError (PrimeError) listing them ("error")."""
     if policy in ("skip", "replace") and vocab.unknown(prime):
         if policy == "skip":
             return "".join(c for c in prime if c in vocab)
-        substitute = " " if " " in vocab else vocab.chars[0]
+        substitute = vocab.unknown_char or (" " if " " in vocab else vocab.chars[0])
         return "".join(c if c in vocab else substitute for c in prime)
     vocab.check(prime, what)
     return prime

@@ -19,9 +19,12 @@ import time
 from typing import Callable, Iterator, Sequence
 
 #: Timed steps per candidate in one round of trials (the first of each is a warm-up, not counted).
-TRIAL_STEPS = 4
+TRIAL_STEPS = 5
 #: Seconds between rounds of trials.
 RECHECK_SECONDS = 60.0
+#: A round changes the choice only when another count is faster than the current one by more than
+#: this share: two counts within a few percent of each other are a tie, and noise must not flip it.
+SWITCH_MARGIN = 0.08
 
 
 def default_candidates() -> tuple[int, ...]:
@@ -42,28 +45,36 @@ class ThreadTuner:
 
     `pinned` fixes the count (the user's `--threads N`); then nothing is measured. Otherwise rounds
     of trials run every `recheck_seconds`: each candidate runs `trial_steps` timed blocks (the first
-    a warm-up), and the one with the lowest median time is kept until the next round.
+    a warm-up), and the one with the lowest median time is kept until the next round — unless the
+    current choice is within `margin` of it (a tie keeps what runs). `disturbed()` tells it that
+    other work ran in between (an evaluation, a checkpoint): the next timed block is not counted.
     """
 
     def __init__(self, candidates: Sequence[int] | None = None, pinned: int | None = None,
                  trial_steps: int = TRIAL_STEPS, recheck_seconds: float = RECHECK_SECONDS,
-                 clock: Callable[[], float] = time.perf_counter,
+                 margin: float = SWITCH_MARGIN, clock: Callable[[], float] = time.perf_counter,
                  apply: Callable[[int], None] = _set_torch_threads):
         self.pinned = pinned
         self.candidates = (pinned,) if pinned else tuple(candidates or default_candidates())
         self.trial_steps = max(trial_steps, 2)
         self.recheck_seconds = recheck_seconds
+        self.margin = margin
         self.clock, self.apply = clock, apply
         self.chosen = self.candidates[0]
         self.medians: dict[int, float] = {}      # seconds per block measured in the last round
         self.rounds = 0
         self._queue: list[int] = []              # the thread count of each block still to try
         self._times: dict[int, list[float]] = {}
+        self._uncounted = False                  # the next block follows other work: not a fair timing
         self._next_round = clock()               # the first blocks are trials
 
     @property
     def measuring(self) -> bool:
         return bool(self._queue)
+
+    def disturbed(self) -> None:
+        """Other work ran since the last block (caches cold, memory moved): do not count the next one."""
+        self._uncounted = True
 
     def _start_round(self) -> None:
         self._queue = [n for n in self.candidates for _ in range(self.trial_steps)]
@@ -78,18 +89,42 @@ class ThreadTuner:
         self.apply(count)
         started = self.clock()
         yield count
-        if self._queue:
+        if self._queue and self._uncounted:  # run this trial again
+            self._uncounted = False
+        elif self._queue:
             self._times[count].append(self.clock() - started)
             self._queue.pop(0)
             if not self._queue:
                 self._decide()
+        else:
+            self._uncounted = False
 
     def _decide(self) -> None:
         self.medians = {n: statistics.median(t[1:]) for n, t in self._times.items() if len(t) > 1}
-        self.chosen = min(self.medians, key=self.medians.get)
+        fastest = min(self.medians, key=self.medians.get)
+        if self.medians.get(self.chosen, float("inf")) > self.medians[fastest] * (1 + self.margin):
+            self.chosen = fastest
         self.rounds += 1
         self._next_round = self.clock() + self.recheck_seconds
         self.apply(self.chosen)
+
+    def probe(self, work: Callable[[], object], runs: int = 4) -> int:
+        """For work too short to tune as it goes (a sample, a trace, a score of a few seconds): time
+        `work` `runs` times under each candidate, interleaved so a change of load hits both, the
+        first run of each a warm-up; keep the fastest (by the margin rule) and apply it."""
+        if len(self.candidates) == 1:
+            self.apply(self.chosen)
+            return self.chosen
+        times: dict[int, list[float]] = {n: [] for n in self.candidates}
+        for _ in range(max(runs, 2)):
+            for n in self.candidates:
+                self.apply(n)
+                started = self.clock()
+                work()
+                times[n].append(self.clock() - started)
+        self._times = times
+        self._decide()
+        return self.chosen
 
     def describe(self) -> str:
         """One line for the progress header, e.g. '2 threads (1 thread: 1.9× slower; re-checked every 60 s)'."""

@@ -30,7 +30,7 @@ from . import checkpoint as ckpt
 from .config import ModelConfig, SampleConfig, TrainConfig
 from .data import Corpus, StreamLayout, corpus_files, default_corpus_path, eval_streams, fit_layout, split, stream_batch
 from .distributed import Cluster
-from .errors import CheckpointError, CorpusError, TrainingError
+from .errors import CheckpointError, CorpusError, TrainingError, one_line
 from .model import CharModel, State, pick_device
 from .run import Run, default_out, most_recent
 from .runinfo import CorpusSource, RunInfo
@@ -77,6 +77,7 @@ class TrainResult:
     chars_per_s: float
     interrupted: bool
     threads: str = ""                # how the CPU thread count was chosen (threads.ThreadTuner.describe)
+    stopped: str | None = None       # why it stopped before the budget was spent (--patience)
 
 
 def learning_rate(config: TrainConfig, step: int, progress: float) -> float:
@@ -205,17 +206,19 @@ def nothing_to_train(saved: ckpt.Checkpoint, config: TrainConfig, where: object,
     same_budget = (config.max_steps, config.time_budget) == (info.train_config.max_steps, info.train_config.time_budget)
     if budget_left(info.step, info.elapsed_s, config) and not (info.finished and same_budget):
         return None
-    if config.max_steps is not None and info.step >= config.max_steps:
+    if info.stopped and same_budget:
+        spent = f"it stopped early at step {info.step}: {one_line(info.stopped, limit=200)}"
+    elif config.max_steps is not None and info.step >= config.max_steps:
         spent = (f"it reached its budget of {config.max_steps} steps" if complete else
                  f"it is at step {info.step} and --max-steps {config.max_steps} (the step to stop at) is not beyond it")
     else:
-        budget = f"{_duration(config.time_budget)} " if config.time_budget is not None else ""
-        spent = f"it finished its {budget}budget at step {info.step} ({_duration(info.elapsed_s)} trained)"
+        budget = f"{format_duration(config.time_budget)} " if config.time_budget is not None else ""
+        spent = f"it finished its {budget}budget at step {info.step} ({format_duration(info.elapsed_s)} trained)"
     return (f"{where}{' is complete' if complete else ': nothing to train'}: {spent}; to go on, pass --time 10m "
             f"for 10 more minutes or --max-steps with a step beyond {info.step}")
 
 
-def _duration(seconds: float) -> str:
+def format_duration(seconds: float) -> str:
     """90 → '1m30s', 7200 → '2h', 12.25 → '12.2s'."""
     if seconds < 60:
         return f"{seconds:.3g}s"
@@ -288,7 +291,8 @@ def train(
     and previews to `out_dir`. `source` (where the corpus came from: {"paths": [...], "encoding": ...})
     is stored with the run.
 
-    model_config's vocab_size is filled in from the corpus. With resume=True the model, optimizer,
+    model_config's vocab_size is filled in from the corpus; None fits the model's size to the corpus
+    and the budget (fit.py). With resume=True the model, optimizer,
     carried state, RNG and position come from out_dir/latest.safetensors, and the run goes on as if
     it had never stopped; `config` then only changes the budget and cadence. `threads` pins the CPU
     thread count; None times the candidates on the first steps and keeps the fastest (threads.py).
@@ -296,7 +300,12 @@ def train(
     run = Run(out_dir)
     run.create()
     cluster = Cluster.from_env(pick_device(device))
-    corpus = data if isinstance(data, Corpus) else Corpus.from_text(data)
+    corpus = data if isinstance(data, Corpus) else Corpus.from_text(data, config.min_char_count)
+    if model_config is None and not (resume and run.latest.is_file()):  # sized to the corpus and budget (fit.py)
+        from .fit import fitted_config
+
+        base = ModelConfig(vocab_size=len(corpus.vocab))
+        model_config, _ = fitted_config(base, len(split(corpus.ids, config.val_fraction)[0]), config, cluster.device.type)
     with run.lock() if cluster.main else contextlib.nullcontext():
         trainer = Trainer(corpus, run, model_config, config, resume=resume, source=source, on_event=on_event,
                           stop=stop, cluster=cluster, threads=threads)
@@ -326,6 +335,7 @@ class Trainer:
         self._on_event = on_event if cluster.main else None
         self.device = cluster.device
         self.steps, self.elapsed_before, self.best_val, self.last_val = 0, 0.0, None, None
+        self.stale, self.stopped = 0, None       # evaluations since the best figure; why it stopped early
         self.state: State | None = None
         # The NaN guard: the step of the last checkpoint written (or found, on resume) and loadable,
         # and the learning rate of the last update; the lr never rises again after warmup (step()).
@@ -358,6 +368,8 @@ class Trainer:
         self.net = cluster.wrap(self.model)
         self.autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.device.type == "cuda")  # cuDNN LSTM in bf16
         self.train_time, self.train_chars, self.last_eval_cost, self.last_eval_step = 0.0, 0, 0.0, -1
+        self.session_steps = 0
+        self._next_eval_at: float | None = None                                   # perf_counter time
         self.window_loss, self.window_steps = 0.0, 0
         self._t0 = time.perf_counter()
         self._metrics: TextIO | None = None
@@ -397,6 +409,8 @@ class Trainer:
         self.optimizer.load_state_dict(_optimizer_from_tensors(saved.tensors, [dict(g) for g in info.optimizer_groups]))
         self.steps, self.elapsed_before = info.step, info.elapsed_s
         self.best_val, self.last_val = info.best_val_bpc, info.last_val_bpc
+        # a run stopped by --patience and given more budget starts counting afresh
+        self.stale = 0 if info.stopped else info.evals_since_best
         if self.best_val is not None and not math.isfinite(self.best_val):
             self.best_val = None
         if self.last_val is not None and not math.isfinite(self.last_val):
@@ -435,10 +449,39 @@ class Trainer:
         return max(parts) if parts else 0.0
 
     def _budget_spent(self) -> bool:
-        """No room for another step (counting what the next evaluation costs against the time budget)."""
+        """No room for another step: the time budget counts the step (its mean so far) and the
+        closing evaluation and save (as long as the last one took) before they run, so a run ends
+        on time rather than one step and one evaluation late."""
         config = self.config
-        return (config.max_steps is not None and self.steps >= config.max_steps) or (
-            config.time_budget is not None and self.elapsed + self.last_eval_cost >= config.time_budget)
+        if config.max_steps is not None and self.steps >= config.max_steps:
+            return True
+        if config.time_budget is None:
+            return False
+        mean_step = self.train_time / self.session_steps if self.session_steps else 0.0
+        return self.elapsed + mean_step + self.last_eval_cost >= config.time_budget
+
+    def _evaluation_due(self) -> bool:
+        """Every `eval_every` steps, and on the clock: the first `eval_seconds`/2 into this session
+        (sooner in a short budget: a sixth of it), then `eval_seconds` after the last one ended — but
+        not when the closing evaluation is near anyway. Ranks decide together."""
+        if self.steps % self.config.eval_every == 0:
+            return True
+        due = False
+        if self._next_eval_at is not None and time.perf_counter() >= self._next_eval_at:
+            left = None if self.config.time_budget is None else self.config.time_budget - self.elapsed
+            due = left is None or left > self.config.eval_seconds / 4
+        return self.cluster.agree(due)
+
+    def _schedule_evaluation(self, first: bool = False) -> None:
+        seconds = self.config.eval_seconds
+        if not seconds or seconds <= 0:
+            self._next_eval_at = None
+            return
+        if first:
+            seconds = seconds / 2
+            if self.config.time_budget is not None:
+                seconds = min(seconds, max(self.config.time_budget - self.elapsed_before, 0.0) / 6)
+        self._next_eval_at = time.perf_counter() + seconds
 
     # -- the work
 
@@ -482,6 +525,7 @@ class Trainer:
         self.last_lr = lr
         self.state = tuple(s.detach() for s in new_state)                        # a BPTT boundary
         self.steps += 1
+        self.session_steps += 1
         self.train_time += time.perf_counter() - started
         self.train_chars += self.chars_per_step
         return loss_value, lr
@@ -507,6 +551,8 @@ class Trainer:
         improved = self.best_val is None or (val_bpc is not None and val_bpc < self.best_val)
         if improved and val_bpc is not None:
             self.best_val = val_bpc
+        if val_bpc is not None:
+            self.stale = 0 if improved else self.stale + 1
         preview = ""
         if self.config.preview_chars:
             sampling = SampleConfig(length=self.config.preview_chars, temperature=0.8, seed=self.steps)
@@ -566,7 +612,9 @@ class Trainer:
         info = RunInfo(step=self.steps, layout=self.layout, optimizer_groups=tuple(groups), train_config=self.config,
                        elapsed_s=round(self.elapsed, 3), best_val_bpc=self.best_val, last_val_bpc=self.last_val,
                        corpus=self.source, corpus_chars=int(len(self.corpus)),
-                       corpus_fingerprint=self.corpus.fingerprint, torch=torch.__version__, finished=finished)
+                       corpus_fingerprint=self.corpus.fingerprint, torch=torch.__version__, finished=finished,
+                       evals_since_best=self.stale, stopped=self.stopped, device=str(self.device),
+                       threads=self.tuner.describe() if self.tuner else None)
         return ckpt.Checkpoint(self.model_config, self.corpus.vocab, self.model.state_dict(), info.to_dict(), extra)
 
     def run(self) -> TrainResult:
@@ -577,6 +625,7 @@ class Trainer:
         try:
             self.model.train()
             self._t0 = time.perf_counter()
+            self._schedule_evaluation(first=True)
             if not self.resumed:  # before any other file: from the first moment there is something to --resume
                 self.save()
             self._metrics = self.run_dir.open_metrics(fresh=not self.resumed) if main else None
@@ -596,7 +645,7 @@ class Trainer:
             if self._metrics is not None:
                 self._metrics.close()
         return TrainResult(self.run_dir.path, self.steps, self.elapsed, self.best_val, self.last_val,
-                           self.chars_per_s, interrupted, self.tuner.describe() if self.tuner else "")
+                           self.chars_per_s, interrupted, self.tuner.describe() if self.tuner else "", self.stopped)
 
     def _loop(self) -> bool:
         """Steps until the budget is spent (False) or a stop is requested (True); ranks stop together."""
@@ -608,8 +657,23 @@ class Trainer:
                 return False
             loss, lr = self.step()
             self._report_step(loss, lr)
-            if self.steps % self.config.eval_every == 0:
+            if self._evaluation_due():
                 self._evaluate_and_report(loss, lr)
+                if self._out_of_patience():
+                    return False
+
+    def _out_of_patience(self) -> bool:
+        """--patience N: N evaluations in a row without a better validation figure end the run (best
+        is kept; the reason is logged, shown and stored, so --resume knows it)."""
+        patience = self.config.patience
+        out = bool(patience) and self.best_val is not None and self.stale >= patience
+        if not self.cluster.agree(out):
+            return False
+        self.stopped = (f"no better validation figure in {self.stale} evaluations (best {self.best_val:.3f} bits/char)"
+                        if self.cluster.main else "out of patience")
+        self._log({"step": self.steps, "elapsed_s": round(self.elapsed, 3), "stopped": self.stopped})
+        self._notice(f"stopping early at step {self.steps}: {self.stopped}")
+        return True
 
     # -- reporting: metrics.jsonl (rank 0) and events to the callback
 
@@ -633,6 +697,9 @@ class Trainer:
         started = time.perf_counter()
         val_bpc, preview = self.evaluate(finished)
         self.last_eval_step, self.last_eval_cost = self.steps, time.perf_counter() - started
+        self._schedule_evaluation()
+        if self.tuner is not None:  # the next step runs with cold caches: not a fair thread trial
+            self.tuner.disturbed()
         elapsed, rate = self.elapsed, self.chars_per_s
         record = {"step": self.steps, "elapsed_s": round(elapsed, 3),
                   "val_bpc": None if val_bpc is None else round(val_bpc, 5),
@@ -645,7 +712,9 @@ class Trainer:
                          chars_per_s=rate if lr is not None else None, text=preview))
 
     def _describe(self) -> str:
-        return (f"{self.model.num_parameters:,} parameters, {len(self.corpus.vocab)} characters, "
+        vocab = self.corpus.vocab
+        folded = f" (the rarest read as {vocab.unknown_char})" if vocab.unknown_char is not None else ""
+        return (f"{self.model.num_parameters:,} parameters, {len(vocab)} characters{folded}, "
                 f"{len(self.train_ids):,} training / {len(self.val_ids):,} validation characters, device {self.device}")
 
     def _log(self, record: dict[str, Any]) -> None:

@@ -67,3 +67,63 @@ def test_real_torch_thread_count_is_applied():
             assert torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(before)
+
+
+def test_a_tie_keeps_the_current_choice():
+    """Counts within the margin of each other are a tie: noise must not flip the choice."""
+    machine = FakeMachine()
+    times = {2: 0.050, 1: 0.048}                           # one thread 4% faster: within the 8% margin
+    machine.step = lambda: setattr(machine, "now", machine.now + times[machine.threads])
+    tuner = ThreadTuner(candidates=(2, 1), trial_steps=3, recheck_seconds=10.0, clock=machine.clock,
+                        apply=machine.apply)
+    _run(tuner, machine, 10)
+    assert tuner.rounds == 1 and tuner.chosen == 2
+    times[1] = 0.040                                       # now 20% faster: past the margin
+    _run(tuner, machine, 400)
+    assert tuner.chosen == 1
+
+
+def test_a_disturbed_block_is_not_counted():
+    """After other work (an evaluation) the next block is run again rather than timed: a slow
+    step after an evaluation must not make a count look slow."""
+    machine = FakeMachine()
+    tuner = ThreadTuner(candidates=(2, 1), trial_steps=3, recheck_seconds=10.0, clock=machine.clock,
+                        apply=machine.apply)
+    used = []
+    for i in range(12):
+        if i in (1, 2):
+            tuner.disturbed()
+        with tuner.timed() as n:
+            machine.step()
+            if i in (1, 2):
+                machine.now += 5.0                         # an evaluation's worth of time, inside the block
+        used.append(n)
+    assert used[:8] == [2, 2, 2, 2, 2, 1, 1, 1]            # blocks 1 and 2 were run again
+    assert {n: round(t, 6) for n, t in tuner.medians.items()} == {2: 0.05, 1: 0.08} and tuner.chosen == 2
+
+
+def test_probe_times_each_count_interleaved_and_keeps_the_fastest():
+    machine = FakeMachine()
+    machine.busy = True
+    tuner = ThreadTuner(candidates=(2, 1), clock=machine.clock, apply=machine.apply)
+    assert tuner.probe(machine.step, runs=4) == 1 and machine.threads == 1
+    assert machine.applied[:4] == [2, 1, 2, 1]                 # interleaved: a change of load hits both
+    machine.busy, machine.applied = False, []
+    assert tuner.probe(machine.step) == 2 and machine.threads == 2
+
+
+def test_commands_that_load_a_model_choose_their_threads(trained_run):
+    import torch
+
+    from charlstm.cli.common import load_model
+
+    before = torch.get_num_threads()
+    try:
+        _, model, _ = load_model(str(trained_run), threads=1)
+        assert torch.get_num_threads() == 1
+        from charlstm.cli.common import choose_threads
+
+        tuner = choose_threads(model)
+        assert set(tuner.medians) == set(tuner.candidates) and torch.get_num_threads() == tuner.chosen
+    finally:
+        torch.set_num_threads(before)

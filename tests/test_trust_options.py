@@ -109,10 +109,11 @@ def test_every_option_uses_the_shared_checks():
             if "--encoding" in param.opts:
                 assert isinstance(param.type, Encoding), f"{name} --encoding"
                 seen["encoding"] += 1
-    assert seen == {"float": 9, "seed": 4, "device": 4, "encoding": 2}, seen
+    assert seen == {"float": 11, "seed": 6, "device": 6, "encoding": 2}, seen
 
 
-TRAIN_FLOATS = ["--lr", "--dropout", "--forget-bias", "--weight-decay", "--grad-clip", "--val-fraction", "--lr-decay"]
+TRAIN_FLOATS = ["--lr", "--dropout", "--forget-bias", "--weight-decay", "--grad-clip", "--val-fraction", "--lr-decay",
+                "--eval-seconds"]
 
 
 @pytest.mark.parametrize("option", TRAIN_FLOATS)

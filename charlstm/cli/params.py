@@ -100,6 +100,36 @@ class Threads(click.ParamType):
         return "auto|N"
 
 
+def threads_option(command):
+    """--threads for the commands that run a model: auto times the model's forward under every core
+    and one thread and keeps the faster (cli/common.choose_threads); N pins it."""
+    return click.option("--threads", type=Threads(), default="auto", show_default=True,
+                        help="CPU threads: auto times every core against one on a short text first (a busy "
+                             "machine slows torch's default several times); N pins it.")(command)
+
+
+class NgramBaseline(click.ParamType):
+    """`ngram:N` → N, the order of the n-gram baseline of `charlstm score` (1 … ngram.MAX_ORDER)."""
+
+    name = "baseline"
+    MAX_ORDER = 20  # ngram.MAX_ORDER (that module loads numpy; this runs while --help is parsed)
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, int):
+            return value
+        match = re.fullmatch(r"\s*ngram\s*:\s*(\d+)\s*", str(value), flags=re.IGNORECASE)
+        if not match:
+            self.fail(f"{value!r} is not a baseline: give ngram:N with N from 1 to {self.MAX_ORDER}, e.g. ngram:5",
+                      param, ctx)
+        order = int(match.group(1))
+        if not 1 <= order <= self.MAX_ORDER:
+            self.fail(f"{value!r}: the n-gram order must be from 1 to {self.MAX_ORDER}", param, ctx)
+        return order
+
+    def get_metavar(self, param, ctx=None) -> str:
+        return "ngram:N"
+
+
 class Encoding(click.ParamType):
     """A text encoding Python knows (utf-8, latin-1, utf-16 …), as its name typed; bytes-to-bytes
     codecs (base64, rot13, hex, zlib …) are refused. The check is `data.check_encoding`."""

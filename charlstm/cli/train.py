@@ -29,9 +29,12 @@ from .params import Encoding, Number, Seed, Threads, device_option, parse_durati
                    "beyond the run is an error.")
 @click.option("--cell", type=click.Choice(CELLS), default=ModelConfig.cell, show_default=True,
               help="lstm, gru, rnn: PyTorch's fused kernels; peephole, coupled: explicit LSTM variants (cells.py)")
-@click.option("--hidden-size", type=click.IntRange(1, MAX_WIDTH), default=ModelConfig.hidden_size, show_default=True)
-@click.option("--num-layers", type=click.IntRange(1, MAX_NUM_LAYERS), default=ModelConfig.num_layers, show_default=True)
-@click.option("--embedding-size", type=click.IntRange(1, MAX_WIDTH), default=ModelConfig.embedding_size, show_default=True)
+@click.option("--hidden-size", type=click.IntRange(1, MAX_WIDTH), default=None,
+              help="Units per layer. [default: fitted to the corpus and the budget (fit.py), e.g. 256 for 1 MB and 3m]")
+@click.option("--num-layers", type=click.IntRange(1, MAX_NUM_LAYERS), default=None,
+              help="[default: 2, or 1 for a fitted width below 64]")
+@click.option("--embedding-size", type=click.IntRange(1, MAX_WIDTH), default=None,
+              help="[default: 64, or the hidden size if smaller]")
 @click.option("--dropout", type=Number(0, 1, max_open=True), default=ModelConfig.dropout, show_default=True)
 @click.option("--forget-bias", type=Number(), default=ModelConfig.forget_bias, show_default=True,
               help="Initial forget-gate bias of LSTM-like cells (char-rnn used 1; 0 keeps PyTorch's initialisation).")
@@ -54,11 +57,21 @@ from .params import Encoding, Number, Seed, Threads, device_option, parse_durati
                    "--max-steps is given; with --resume, either one alone replaces the run's whole budget.")
 @click.option("--eval-every", type=click.IntRange(1), default=TrainConfig.eval_every, show_default=True,
               help="Steps between validation, preview and checkpoints.")
+@click.option("--eval-seconds", type=Number(0), default=TrainConfig.eval_seconds, show_default=True,
+              help="Seconds between them as well, whatever the steps: the first comes after half of it (sooner "
+                   "in a short --time), the last at the end; 0: by steps only.")
+@click.option("--patience", type=click.IntRange(1), default=None,
+              help="Stop after this many evaluations in a row without a better validation figure (best.safetensors "
+                   "keeps the best); the reason is shown and logged. [default: train the whole budget]")
 @click.option("--val-fraction", type=Number(0, 0.5), default=TrainConfig.val_fraction, show_default=True)
 @click.option("--log-every", type=click.IntRange(1), default=TrainConfig.log_every, show_default=True)
 @click.option("--preview-chars", "--preview", type=click.IntRange(0), default=TrainConfig.preview_chars, show_default=True,
               help="Characters of sample shown at each evaluation.")
 @click.option("--seed", type=Seed(), default=TrainConfig.seed, show_default=True, help="0 to 2**63 - 1.")
+@click.option("--min-char-count", type=click.IntRange(1), default=None,
+              help="Read characters seen fewer times in the corpus as one unknown symbol (shown as \ufffd); 1 keeps "
+                   "every character. [default: 1; in a corpus of more than 256 distinct characters, the count below which the "
+                   "rarest make up at most 0.2% of the text]")
 @click.option("--device", default=None, callback=device_option, help="cpu, cuda, cuda:1, mps [default: cuda if present, else cpu]")
 @click.option("--threads", type=Threads(), default="auto", show_default=True,
               help="CPU threads: auto times every core against one on the first steps, keeps the faster and "
@@ -78,7 +91,8 @@ def command(ctx: click.Context, corpus, glob, encoding, out, resume, device, thr
         params["time_budget"] = None
         typed.add("time_budget")
     config = config_from(TrainConfig, params)
-    model_config = config_from(ModelConfig, {**params, "vocab_size": 1})  # the corpus sets the vocabulary
+    given = {name: value for name, value in params.items() if value is not None}
+    model_config = config_from(ModelConfig, {**given, "vocab_size": 1})  # the corpus sets the vocabulary
     chosen = plan_run(corpus, glob, encoding, out, resume, config, typed, model=model_config)
     if chosen.complete:  # --resume of a finished run: say so and touch nothing (exit 0, like make)
         stderr_console().print(f"charlstm: {chosen.complete}", markup=False, highlight=False)
@@ -88,8 +102,10 @@ def command(ctx: click.Context, corpus, glob, encoding, out, resume, device, thr
     # torchrun rank 0 alone owns it (the other ranks read the prepared corpus, never write it).
     main = int(os.environ.get("RANK", "0")) == 0
     with chosen.run.claim(resume=chosen.resume) if main else contextlib.nullcontext():
-        prepared = prepare_corpus(chosen.files, chosen.encoding, chosen.run.path, store=main)
-        _run_training(prepared, chosen, model_config, device, threads)
+        prepared = prepare_corpus(chosen.files, chosen.encoding, chosen.run.path, store=main,
+                                  min_char_count=chosen.config.min_char_count)
+        model_config, fitted = _fitted(prepared, chosen, model_config, typed, device)
+        _run_training(prepared, chosen, model_config, device, threads, fitted)
 
 
 def notice_skipped(corpus, glob) -> None:
@@ -106,7 +122,7 @@ def notice_skipped(corpus, glob) -> None:
                                f"{skipped_summary(skipped)} ({shown})", markup=False, highlight=False)
 
 
-def prepare_corpus(files, encoding: str, cache_dir, store: bool = True):
+def prepare_corpus(files, encoding: str, cache_dir, store: bool = True, min_char_count: int | None = None):
     """Encode the corpus (cached in the run directory, whose lock the caller holds), with a progress
     bar when it is big. SIGTERM stops it like Ctrl-C, leaving no temp file: exit 143."""
     from tqdm import tqdm
@@ -121,20 +137,45 @@ def prepare_corpus(files, encoding: str, cache_dir, store: bool = True):
             def progress(done: int, total: int) -> None:
                 bar.update(done - bar.n)
 
-            return prepare(files, encoding=encoding, cache_dir=cache_dir, progress=progress, store=store)
+            return prepare(files, encoding=encoding, cache_dir=cache_dir, progress=progress, store=store,
+                           min_char_count=min_char_count)
     except Terminated:
         click.echo("\ncharlstm: terminated while preparing the corpus; nothing half-written was left", err=True)
         sys.exit(128 + signal.SIGTERM)
 
 
-def _run_training(corpus, chosen, model_config, device, threads) -> None:
+def _fitted(corpus, chosen, model_config, typed, device):
+    """(the model config with the options not given fitted to the corpus and the budget (fit.py),
+    the line that says so, or ""); a resumed run keeps its own model (the Trainer loads it)."""
+    from dataclasses import replace
+
+    from ..data import split
+    from ..fit import fitted_config
+    from ..model import pick_device
+    from ..train import format_duration
+
+    if chosen.resume and chosen.run.has_checkpoint():
+        return model_config, ""
+    config = chosen.config
+    train_chars = len(split(corpus.ids, config.val_fraction)[0])
+    base = replace(model_config, vocab_size=len(corpus.vocab))
+    fitted_model, fitted = fitted_config(base, train_chars, config, pick_device(device).type, keep=typed)
+    if fitted is None:
+        return fitted_model, ""
+    budget = " and ".join(part for part in (
+        f"{format_duration(config.time_budget)}" if config.time_budget is not None else "",
+        f"{config.max_steps:,} steps" if config.max_steps is not None else "") if part)
+    return fitted_model, fitted.describe(train_chars, budget)
+
+
+def _run_training(corpus, chosen, model_config, device, threads, fitted: str = "") -> None:
     """Train with a progress bar on stderr; Ctrl-C / SIGTERM save and exit 130 / 143."""
     from ..train import StopRequest, stop_on_signals
     from ..train import train as run_training
 
     quiet = int(os.environ.get("RANK", "0")) != 0  # under torchrun, rank 0 alone reports
     out_dir, stop = chosen.run.path, StopRequest()
-    with _Progress(out_dir, chosen.config, quiet) as progress, stop_on_signals(stop):
+    with _view(out_dir, chosen.config, quiet, fitted) as progress, stop_on_signals(stop):
         result = run_training(corpus, out_dir, model_config, chosen.config, resume=chosen.resume,
                               source=chosen.source, on_event=progress, stop=stop, device=device,
                               threads=threads)
@@ -146,6 +187,8 @@ def _run_training(corpus, chosen, model_config, device, threads) -> None:
         sys.exit(128 + (stop.signum or signal.SIGINT))  # 130 for Ctrl-C, 143 for SIGTERM
     if quiet:
         return
+    if result.stopped:
+        console.print(f"Stopped early at step {result.step}: {result.stopped}.", markup=False)
     best = f"{result.best_val_bpc:.3f} bits/char" if result.best_val_bpc is not None else "n/a (no validation text)"
     threads = f" on {result.threads}" if result.threads else ""
     console.print(f"Done: {result.step} steps in {result.elapsed_s:.0f}s, {result.chars_per_s:,.0f} chars/s{threads}, "
@@ -153,13 +196,24 @@ def _run_training(corpus, chosen, model_config, device, threads) -> None:
                   f"Sample it with: {invocation()} sample {out_dir}", markup=False)
 
 
+def _view(out_dir, config, quiet: bool, fitted: str = ""):
+    """The live view (cli/live.py) on a terminal, plain lines and a bar anywhere else; `fitted`
+    (how the model was sized) is said when training starts."""
+    if not quiet and sys.stderr.isatty() and os.environ.get("TERM") != "dumb":
+        from .live import LiveView
+
+        return LiveView(out_dir, config, fitted=fitted)
+    return _Progress(out_dir, config, quiet, fitted)
+
+
 class _Progress:
     """Training events drawn on stderr: a tqdm bar (seconds of the budget, else steps) and lines for
     the start, notices and each validation with its preview."""
 
-    def __init__(self, out_dir, config, quiet: bool) -> None:
+    def __init__(self, out_dir, config, quiet: bool, fitted: str = "") -> None:
         from tqdm import tqdm
 
+        self.fitted = fitted
         self.out_dir, self.config = out_dir, config
         self.by_time = config.max_steps is None and config.time_budget is not None
         self.last_val = None
@@ -178,6 +232,8 @@ class _Progress:
     def __call__(self, event) -> None:
         bar = self.bar
         if event.kind == "start":
+            if self.fitted:
+                bar.write(f"charlstm: {self.fitted}", file=sys.stderr)
             bar.write(f"charlstm: training into {self.out_dir}/ — {event.text}", file=sys.stderr)
             bar.n = int(event.elapsed_s) if self.by_time else event.step
         elif event.kind == "notice":

@@ -1,0 +1,42 @@
+"""Evaluation on the clock: a short timed run shows validation figures and previews while it trains,
+and ends on time, evaluation included."""
+
+from __future__ import annotations
+
+import json
+
+from conftest import TINY, run_cli
+
+
+def _evals(out):
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    return records, [r for r in records if "val_bpc" in r]
+
+
+def test_a_timed_run_evaluates_on_the_clock_and_ends_on_time(tmp_path, shakespeare_text):
+    corpus = tmp_path / "plays.txt"
+    corpus.write_text(shakespeare_text, encoding="utf-8")
+    out = tmp_path / "run"
+    # no evaluation by steps: every one but the closing one comes from the clock
+    result = run_cli("train", str(corpus), "--out", str(out), "--time", "10s", "--eval-seconds", "2.5",
+                     "--eval-every", "1000000", *TINY)
+    assert result.exit_code == 0, result.output
+    records, evals = _evals(out)
+    assert len(evals) >= 3, evals                          # ≈1.3 s, ≈4 s, ≈6.5 s, …, and the end
+    assert evals[0]["elapsed_s"] < 4.0
+    assert evals[-1]["step"] == records[-1]["step"]        # the closing evaluation is the last record
+    assert records[-1]["elapsed_s"] <= 10 * 1.2, records[-1]
+    assert result.stderr.count("── step ") == len(evals)    # each shown, with its preview
+    samples = (out / "samples.txt").read_text(encoding="utf-8")
+    assert samples.count("step ") >= 3 or len(samples) > 3 * 40
+
+
+def test_eval_seconds_zero_evaluates_by_steps_only(tmp_path, shakespeare_text):
+    corpus = tmp_path / "plays.txt"
+    corpus.write_text(shakespeare_text, encoding="utf-8")
+    out = tmp_path / "run"
+    result = run_cli("train", str(corpus), "--out", str(out), "--max-steps", "30", "--eval-every", "10",
+                     "--eval-seconds", "0", *TINY)
+    assert result.exit_code == 0, result.output
+    _, evals = _evals(out)
+    assert [r["step"] for r in evals] == [10, 20, 30]
