@@ -81,8 +81,40 @@ def _unit_data(vector: str, values: np.ndarray) -> dict:
     return {**_quantise(values), "scale": [float(v) for v in vector_scale(vector, values)]}
 
 
-def build_page(trace, title: str, layer: int, vector: str, neuron: int, notice: str = "") -> str:
-    """The page for a trace (a trace.Trace: every traced layer and vector), opening on (layer, vector, neuron)."""
+#: Units listed per feature in the page's atlas index when it is filtered by that feature.
+PAGE_RANKED = 50
+
+
+def _atlas_data(atlas) -> dict:
+    """The atlas (atlas.Atlas) as the page's index: every unit with its label, best first, and per
+    feature the PAGE_RANKED units of highest |r| with it."""
+    index = {name: k for k, name in enumerate(atlas.features)}
+    return {
+        "features": list(atlas.features),
+        "chance": [round(atlas.chance[name], 4) for name in atlas.features],
+        "tracking": [atlas.tracking(name) for name in atlas.features],
+        "rule": atlas.rule,
+        # layer, vector, unit, feature (index), r, chance, saturation, verdict
+        "units": [[u.layer, u.vector, u.unit, index[u.feature], round(u.r, 4), round(u.chance, 4),
+                   round(u.saturation, 3), u.verdict] for u in atlas.units],
+        "ranked": [[[layer, vector, unit, round(r, 4)] for layer, vector, unit, r in atlas.ranking(name, PAGE_RANKED)]
+                   for name in atlas.features],
+    }
+
+
+def _prediction_data(predictions, chars) -> dict:
+    """Top next-character guesses (atlas.Predictions) as ids and basis points (1/10000)."""
+    return {"vocab": list(chars), "k": int(predictions.ids.shape[1]),
+            "ids": predictions.ids.reshape(-1).tolist(),
+            "p": np.rint(predictions.probs * 10000).astype(int).reshape(-1).tolist(),
+            "actual": [-1 if v != v else int(round(v * 10000)) for v in predictions.actual.tolist()]}
+
+
+def build_page(trace, title: str, layer: int, vector: str, neuron: int, notice: str = "", atlas=None,
+               predictions=None, vocab_chars=None, feature: str | None = None) -> str:
+    """The page for a trace (a trace.Trace: every traced layer and vector), opening on (layer, vector, neuron);
+    with an atlas (atlas.Atlas of this trace) an index of every unit, filtered by `feature` at first; with
+    predictions (atlas.Predictions) and the vocabulary's characters, the model's guesses under each character."""
     text = trace.text
     layers = trace.traced_layers
     data = {
@@ -98,6 +130,9 @@ def build_page(trace, title: str, layer: int, vector: str, neuron: int, notice: 
         "colors": {"white": WHITE, "red": RED, "blue": BLUE, "green": GREEN},
         "traces": {str(n): {name: _unit_data(name, values.numpy()) for name, values in trace.layers[n - 1].items()}
                    for n in layers},
+        "atlas": _atlas_data(atlas) if atlas is not None else None,
+        "filter": feature if atlas is not None and feature in atlas.features else "",
+        "predict": _prediction_data(predictions, vocab_chars) if predictions is not None else None,
     }
     spans = "".join(f"<span>{html.escape(_shown(c))}</span>" for c in text)
     notice_html = f'<p class="notice">{html.escape(notice)}</p>' if notice else ""
@@ -128,6 +163,22 @@ main { padding: 14px 20px 40px; }
 #text span { cursor: pointer; }
 #text span.pinned { outline: 2px solid #000; outline-offset: -1px; }
 .help { color: var(--dim); font-size: 12px; margin-top: 4px; }
+main { display: flex; gap: 18px; align-items: flex-start; }
+#reader { flex: 1; min-width: 0; }
+aside { width: 500px; flex: none; position: sticky; top: 120px; max-height: calc(100vh - 140px); overflow-y: auto;
+        border: 1px solid var(--line); border-radius: 6px; padding: 8px 10px; background: var(--panel); font-size: 13px; }
+aside h2 { font-size: 13px; margin: 4px 0 6px; }
+aside .dim { color: var(--dim); font-size: 12px; }
+#atlas-list, #match-units { list-style: none; margin: 4px 0; padding: 0; font: 11.5px/1.5 ui-monospace, Menlo, Consolas, monospace; }
+#atlas-list li, #match-units li { cursor: pointer; padding: 1px 4px; border-radius: 3px; white-space: pre; overflow: hidden; text-overflow: ellipsis; }
+#atlas-list li:hover, #match-units li:hover { background: #e8e8ed; }
+#atlas-list li.current { background: #dbe9f6; font-weight: 600; }
+#label { color: var(--ink); font-weight: 600; }
+#text span.match { box-shadow: inset 0 -3px 0 #ff7f0e; }
+#predict { position: absolute; z-index: 3; background: #fff; border: 1px solid var(--line); border-radius: 4px;
+           padding: 3px 6px; font: 12px/1.4 ui-monospace, Menlo, Consolas, monospace; box-shadow: 0 2px 6px rgba(0,0,0,.12);
+           pointer-events: none; white-space: pre; }
+#predict .bar { display: inline-block; height: 8px; background: #1f77b4; vertical-align: middle; margin-left: 4px; }
 """
 
 _SCRIPT = r"""
@@ -207,10 +258,12 @@ function render() {
   for (const s of document.querySelectorAll("#text span.pinned")) s.classList.remove("pinned");
   if (sel.pos !== null) spans[sel.pos].classList.add("pinned");
   showInfo(sel.pos);
+  if (A) markAtlas();
   writeHash();
 }
 function showInfo(pos) {
   const info = document.getElementById("info");
+  showPredict(pos);
   if (pos === null || pos === undefined) { info.textContent = "hover over a character to see its values; click to pin it"; return; }
   const here = [];
   for (const v of DATA.vectors) {
@@ -243,8 +296,135 @@ function setup() {
   text.addEventListener("mouseleave", () => showInfo(sel.pos));
   text.addEventListener("click", (e) => { const i = indexOf.get(e.target); if (i !== undefined) { sel.pos = sel.pos === i ? null : i; render(); } });
   window.addEventListener("hashchange", () => { readHash(); render(); });
+  text.addEventListener("mouseup", () => setTimeout(matchSelection, 0));
+  document.getElementById("threshold").addEventListener("input", () => matchSelection(true));
+  setupAtlas();
   readHash();
   render();
+}
+
+// ------------------------------------------------------------------ the atlas index (units and labels)
+const A = DATA.atlas;
+const labelOf = new Map();
+function unitKey(layer, vector, neuron) { return layer + "/" + vector + "/" + neuron; }
+function pct(bp) { return (bp / 100).toFixed(1) + "%"; }
+function labelText(u) {   // u: [layer, vector, unit, feature, r, chance, saturation, verdict]
+  const f = A.features[u[3]];
+  return (u[7] ? u[7] + " " : "") + f + "  r " + fmt(u[4]) + " (chance " + u[5].toFixed(2) +
+    ")  sat " + Math.round(u[6] * 100) + "%";
+}
+function openUnit(layer, vector, neuron) { sel.layer = layer; sel.vector = vector; sel.neuron = neuron; render(); }
+function setupAtlas() {
+  const panel = document.getElementById("atlas");
+  if (!A) { panel.hidden = true; return; }
+  for (const u of A.units) labelOf.set(unitKey(u[0], u[1], u[2]), u);
+  const filter = document.getElementById("atlas-filter");
+  filter.add(new Option("every unit, furthest above chance first", ""));
+  A.features.forEach((f, k) => filter.add(new Option(f + " — " + A.tracking[k] + " tracking; top " + A.ranked[k].length + " by |r|", f)));
+  filter.value = DATA.filter || "";
+  filter.addEventListener("change", drawAtlas);
+  document.getElementById("atlas-rule").textContent = A.rule;
+  drawAtlas();
+}
+function drawAtlas() {
+  const list = document.getElementById("atlas-list"), f = document.getElementById("atlas-filter").value;
+  list.textContent = "";
+  const rows = f ? A.ranked[A.features.indexOf(f)].map((x) => [x, labelOf.get(unitKey(x[0], x[1], x[2]))])
+                 : A.units.slice(0, 200).map((u) => [u, u]);
+  for (const [x, u] of rows) {
+    const li = document.createElement("li");
+    li.dataset.key = unitKey(x[0], x[1], x[2]);
+    const where = ("L" + x[0] + " " + x[1] + " " + x[2]).padEnd(16);
+    // filtered: r with the chosen feature, then the unit's own label where it names another feature
+    li.textContent = where + (!f ? labelText(u) : "r " + fmt(x[3]) + "  " + (A.features[u[3]] === f
+      ? (u[7] || "") + "  sat " + Math.round(u[6] * 100) + "%" : "label: " + labelText(u)));
+    li.addEventListener("click", () => openUnit(x[0], x[1], x[2]));
+    list.appendChild(li);
+  }
+  document.getElementById("atlas-count").textContent = f
+    ? rows.length + " units with the highest |r| with " + f
+    : rows.length + " of " + A.units.length + " units";
+  markAtlas();
+}
+function markAtlas() {
+  const key = unitKey(sel.layer, sel.vector, sel.neuron);
+  for (const li of document.querySelectorAll("#atlas-list li")) li.classList.toggle("current", li.dataset.key === key);
+  const u = A ? labelOf.get(key) : null;
+  document.getElementById("label").textContent = u ? labelText(u) : "";
+}
+
+// ------------------------------------------------------- the model's next-character guesses, under each character
+const P = DATA.predict;
+function shownChar(c) { return c === "\n" ? "↵" : c === "\t" ? "→" : c === " " ? "␣" : c === "\r" ? "␍" : c; }
+function showPredict(pos) {
+  const box = document.getElementById("predict");
+  if (!P || pos === null || pos === undefined) { box.hidden = true; return; }
+  box.textContent = "";
+  const head = document.createElement("div");
+  const next = pos + 1 < DATA.length ? DATA.chars[pos + 1] : null;
+  head.textContent = "after " + JSON.stringify(DATA.chars[pos]) + " the model expects" +
+    (next !== null ? "   (next is " + JSON.stringify(next) + ": " + pct(P.actual[pos]) + ")" : "");
+  box.appendChild(head);
+  for (let j = 0; j < P.k; j++) {
+    const row = document.createElement("div"), p = P.p[pos * P.k + j];
+    row.className = "guess";
+    row.textContent = shownChar(P.vocab[P.ids[pos * P.k + j]]).padEnd(2) + " " + pct(p).padStart(6);
+    const bar = document.createElement("span");
+    bar.className = "bar";
+    bar.style.width = Math.max(1, Math.round(p / 100)) + "px";
+    row.appendChild(bar);
+    box.appendChild(row);
+  }
+  const r = spans[pos].getBoundingClientRect();
+  box.style.left = Math.max(0, r.left + window.scrollX) + "px";
+  box.style.top = (r.bottom + window.scrollY + 4) + "px";
+  box.hidden = false;
+}
+
+// ---------------- LSTMVis-style match: units on throughout a selected span, and where else they are on together
+let selected = null;
+function matchSelection(keep) {
+  const s = window.getSelection();
+  if (keep !== true) {
+    if (!s || s.isCollapsed || !s.rangeCount) return;
+    const range = s.getRangeAt(0);
+    const spanOf = (node) => (node.nodeType === 1 ? node : node.parentElement).closest("#text span");
+    const a = spanOf(range.startContainer), b = spanOf(range.endContainer);
+    if (!a || !b || !indexOf.has(a) || !indexOf.has(b)) return;
+    let i = indexOf.get(a), j = indexOf.get(b);
+    if (range.endOffset === 0 && range.endContainer !== range.startContainer && j > i) j--;   // ended before b
+    selected = [Math.min(i, j), Math.max(i, j)];
+  }
+  if (!selected) return;
+  const threshold = parseFloat(document.getElementById("threshold").value);
+  const [i, j] = selected, on = [], T = DATA.length;
+  const vals = [];
+  for (let n = 0; n < DATA.hiddenSize; n++) {
+    const v = unitValues(sel.layer, sel.vector, n), scale = scaleOf(sel.layer, sel.vector, n);
+    let all = true;
+    for (let t = i; t <= j && all; t++) all = v[t] / scale >= threshold;
+    if (all) { on.push(n); vals.push([v, scale]); }
+  }
+  const hits = new Uint8Array(T);
+  if (on.length) for (let t = 0; t < T; t++) hits[t] = vals.every(([v, scale]) => v[t] / scale >= threshold) ? 1 : 0;
+  let places = 0;
+  for (let t = 0; t < T; t++) {
+    spans[t].classList.toggle("match", hits[t] === 1);
+    if (hits[t] && (t === 0 || !hits[t - 1]) && !(t >= i && t <= j)) places++;
+  }
+  document.getElementById("match-summary").textContent = on.length
+    ? on.length + " " + sel.vector + " unit(s) of layer " + sel.layer + " are ≥ " + threshold + " (of full scale) at every character of " +
+      JSON.stringify(DATA.chars.slice(i, j + 1).join("")) + "; underlined: everywhere all of them are, " + places + " other place(s)"
+    : "no " + sel.vector + " unit of layer " + sel.layer + " is ≥ " + threshold + " throughout " + JSON.stringify(DATA.chars.slice(i, j + 1).join(""));
+  const list = document.getElementById("match-units");
+  list.textContent = "";
+  for (const n of on) {
+    const li = document.createElement("li"), u = A ? labelOf.get(unitKey(sel.layer, sel.vector, n)) : null;
+    li.dataset.neuron = String(n);
+    li.textContent = ("unit " + n).padEnd(9) + (u ? labelText(u) : "");
+    li.addEventListener("click", () => openUnit(sel.layer, sel.vector, n));
+    list.appendChild(li);
+  }
 }
 setup();
 """
@@ -271,12 +451,26 @@ _TEMPLATE = """<!DOCTYPE html>
 <span class="legend"><span id="ramp-lo"></span><span class="ramp" id="ramp"></span><span id="ramp-hi"></span></span>
 <span id="stats"></span>
 </div>
+<div id="label"></div>
 <div id="info"></div>
 {notice}
 </header>
-<main><div id="text">{spans}</div>
-<p class="help">Red negative, blue positive (hidden and candidate on −1..1, the cell scaled to its largest |value|); gates white→green on 0..1. ← → or j k: previous / next neuron. The view is in the address (#layer=…&amp;vector=…&amp;neuron=…): copy it to share.</p>
+<main><div id="reader"><div id="text">{spans}</div>
+<p class="help">Red negative, blue positive (hidden and candidate on −1..1, the cell scaled to its largest |value|); gates white→green on 0..1. ← → or j k: previous / next neuron. Hover a character: the model's top guesses for the next one. Select a stretch of text: the units of this layer and vector that are on throughout it, and where else they are on together. The view is in the address (#layer=…&amp;vector=…&amp;neuron=…): copy it to share.</p>
+</div>
+<aside>
+<section id="match-panel"><h2>match a selection</h2>
+<label for="threshold">on when value ≥</label> <input id="threshold" type="number" min="-1" max="1" step="0.05" value="0.5"> <span class="dim">of the unit's full scale</span>
+<div id="match-summary" class="dim">select a stretch of the text</div>
+<ul id="match-units"></ul></section>
+<section id="atlas"><h2>atlas</h2>
+<select id="atlas-filter"></select>
+<div id="atlas-count" class="dim"></div>
+<ul id="atlas-list"></ul>
+<p id="atlas-rule" class="dim"></p></section>
+</aside>
 </main>
+<div id="predict" hidden></div>
 <script type="application/json" id="charlstm-data">{data}</script>
 <script>{script}</script>
 </body>

@@ -222,9 +222,12 @@ def find_view(title: str, text: str, window: tuple[int, int], feature: Sequence[
     start, end = window
     table = Table(title=Text(title, style="bold"), caption=Text(caption, style="dim"), title_justify="left",
                   caption_justify="left", show_lines=False, pad_edge=False)
-    for name, justify in (("#", "right"), ("layer", "right"), ("unit", "right"), ("r", "right"),
-                          (f"characters {start}–{end - 1}", "left")):
-        table.add_column(name, justify=justify, no_wrap=True)
+    # The number columns keep their full width (min_width: "feature" sits in the r column); only the
+    # strip column may give way to a narrow terminal or a pipe, and it is cropped, never wrapped.
+    for name, justify, min_width in (("#", "right", len(str(len(rows)))), ("layer", "right", 5), ("unit", "right", 4),
+                                     ("r", "right", 7), (f"characters {start}–{end - 1}", "left", None)):
+        table.add_column(name, justify=justify, no_wrap=min_width is not None, min_width=min_width,
+                         overflow="crop" if min_width is None else "fold")
     top = full_scale(feature[start:end])
     table.add_row("", "", "", Text("feature", style="dim"),
                   strip(text[start:end], [float(v) / top for v in feature[start:end]], gate=True, keep_lines=False))
@@ -530,3 +533,207 @@ def score_output(source: str, text: str, bits: Sequence[float], expected: Sequen
     return Output(["position", "char", "bits", "expected"], records, document,
                   lambda width: score_view(f"{bits_per_char:.3f} bits per character   {source}", text, bits, expected,
                                            uniform_bits, show_strip=len(text) <= SCORE_STRIP_CHARS))
+
+
+# -------------------------------------------------------------------------------------- atlas
+
+
+def _context_text(text: str, window, cells: int) -> Text:
+    """One context window as plain text (invisible characters shown), its peak bold and underlined,
+    cut to `cells` terminal cells around the peak (three quarters before it) so the peak stays in view."""
+    width = lambda pos: cell_len(visible(text[pos]))  # noqa: E731
+    start, end, used = window.peak, window.peak + 1, width(window.peak)
+    while start > window.start and used + width(start - 1) <= max(1, (3 * cells) // 4):
+        start -= 1
+        used += width(start)
+    while end < window.end and used + width(end) <= cells:
+        used += width(end)
+        end += 1
+    while start > window.start and used + width(start - 1) <= cells:
+        start -= 1
+        used += width(start)
+    out = Text(no_wrap=True, overflow="crop")
+    for pos in range(start, end):
+        out.append(visible(text[pos]), style=Style(bold=True, underline=True) if pos == window.peak else None)
+    return out
+
+
+def atlas_records(text: str, atlas) -> list[dict]:
+    """One record per unit of an atlas.Atlas, best first (its top context's text in `context`)."""
+    return [{"rank": rank, "layer": u.layer, "vector": u.vector, "unit": u.unit, "feature": u.feature,
+             "r": round(u.r, 6), "chance": round(u.chance, 6), "excess": round(u.excess, 6),
+             "saturation": round(u.saturation, 6), "verdict": u.verdict,
+             "context": text[u.contexts[0].start : u.contexts[0].end] if u.contexts else ""}
+            for rank, u in enumerate(atlas.units, 1)]
+
+
+def atlas_output(source: str, text: str, atlas, top: int | None = None) -> Output:
+    """Every unit of an atlas.Atlas: its best feature, r, chance, saturation, verdict and contexts.
+    TSV and JSON hold every unit; the terminal table shows the first `top` (default: all)."""
+    records = atlas_records(text, atlas)
+    features = []
+    for name in atlas.features:
+        (layer, vector, unit, r), = atlas.ranking(name, 1)
+        untrained = atlas.untrained_chance[name] if atlas.untrained_chance is not None else None
+        features.append({"feature": name, "chance": round(atlas.chance[name], 6),
+                         "shift_chance": round(atlas.shift_chance[name], 6),
+                         "untrained_chance": None if untrained is None else round(untrained, 6),
+                         "tracking": atlas.tracking(name),
+                         "best": {"layer": layer, "vector": vector, "unit": unit, "r": round(r, 6)}})
+    document = {"checkpoint": source, "characters": atlas.characters, "layers": list(atlas.layers),
+                "vectors": list(atlas.vectors), "shifts": atlas.shifts, "rule": atlas.rule,
+                "thresholds": dict(atlas.thresholds),
+                "features": features, "absent": list(atlas.absent),
+                "units": [{**record, "contexts": [{"start": w.start, "end": w.end, "peak": w.peak,
+                                                   "value": round(w.value, 6), "text": text[w.start : w.end]}
+                                                  for w in u.contexts]}
+                          for record, u in zip(records, atlas.units)]}
+    for record in document["units"]:
+        del record["context"]
+
+    def picture(width: int) -> Group:
+        vectors = " / ".join(atlas.vectors)
+        title = Text(f"atlas of {len(atlas.units):,} {vectors} units over {atlas.characters:,} characters   {source}",
+                     style="bold")
+        summary_table = Table(title=Text("features (best unit of each)"), title_justify="left", box=None,
+                              pad_edge=False)
+        for name, justify in (("feature", "left"), ("shifted", "right"), ("untrained", "right"), ("chance", "right"),
+                              ("best unit", "right"), ("r", "right"), ("tracking", "right")):
+            summary_table.add_column(name, justify=justify, no_wrap=True)
+        for f in features:
+            best = f["best"]
+            summary_table.add_row(Text(f["feature"]), f"{f['shift_chance']:.3f}",
+                                  "—" if f["untrained_chance"] is None else f"{f['untrained_chance']:.3f}",
+                                  f"{f['chance']:.3f}",
+                                  f"L{best['layer']} {best['vector']} {best['unit']}", f"{best['r']:+.3f}",
+                                  str(f["tracking"]))
+        units_table = Table(title=Text("units, furthest above chance first (context: where the unit is most on, "
+                                       "its peak underlined)"), title_justify="left", box=None,
+                            pad_edge=False)
+        columns = [("#", "right"), ("layer", "right")] + ([("vector", "left")] if len(atlas.vectors) > 1 else []) + [
+            ("unit", "right"), ("feature", "left"), ("r", "right"), ("chance", "right"), ("sat", "right"),
+            ("verdict", "left")]
+        for name, justify in columns:
+            units_table.add_column(name, justify=justify, no_wrap=True)
+        units_table.add_column("context", no_wrap=True)
+        shown = atlas.units if top is None else atlas.units[:top]
+        rows = [[str(rank), str(u.layer)] + ([u.vector] if len(atlas.vectors) > 1 else []) + [
+                str(u.unit), u.feature, f"{u.r:+.3f}", f"{u.chance:.3f}", f"{u.saturation:.0%}", u.verdict]
+                for rank, u in enumerate(shown, 1)]
+        # What the fixed columns take (each at its widest cell or header, two cells between columns)
+        # leaves the context column; it gets at least 12 cells.
+        used = sum(max([cell_len(name)] + [cell_len(row[k]) for row in rows]) + 2 for k, (name, _) in enumerate(columns))
+        cells = max(12, width - used)
+        for row, u in zip(rows, shown):
+            units_table.add_row(*row[:4 if len(atlas.vectors) > 1 else 3], Text(row[-5]), *row[-4:],
+                                _context_text(text, u.contexts[0], cells) if u.contexts else Text(""))
+        parts: list[RenderableType] = [title, Text(""), summary_table]
+        if atlas.absent:
+            parts.append(Text(f"not in this text (constant): {', '.join(atlas.absent)}", style="dim"))
+        parts += [Text(""), units_table]
+        if top is not None and top < len(atlas.units):
+            parts.append(Text(f"… {len(atlas.units) - top:,} more units (--top, or --format tsv for all)", style="dim"))
+        parts += [Text(""), Text(atlas.rule, style="dim")]
+        return Group(*parts)
+
+    return Output(["rank", "layer", "vector", "unit", "feature", "r", "chance", "excess", "saturation", "verdict",
+                   "context"], records, document, picture)
+
+
+# ------------------------------------------------------------------ score --baseline: LSTM vs n-gram
+
+#: Bits of difference drawn at full colour in the comparison strip.
+COMPARISON_SCALE_BITS = 4.0
+
+
+def _comparison_strip(text: str, advantage: Sequence[float], margin: float) -> Text:
+    """The text coloured where one model beats the other by at least `margin` bits: blue where the
+    LSTM does (advantage = n-gram bits − LSTM bits > 0), red where the n-gram does; the first
+    character (never predicted) and the close calls white."""
+    out = Text()
+    out.append(visible(text[0]), style=_style(WHITE, dim=True))
+    if text[0] == "\n":
+        out.append("\n")
+    for char, a in zip(text[1:], advantage):
+        rgb = value_rgb(a, gate=False, scale=COMPARISON_SCALE_BITS) if abs(a) >= margin else WHITE
+        out.append(visible(char), style=_style(rgb))
+        if char == "\n":
+            out.append("\n")
+    return out
+
+
+def _comparison_legend(margin: float) -> Text:
+    key = Text()
+    key.append("legend: ", style="dim")
+    for tick, label in ((-COMPARISON_SCALE_BITS, "n-gram better"), (-margin, ""), (0.0, "within margin"),
+                        (margin, ""), (COMPARISON_SCALE_BITS, "LSTM better")):
+        key.append(f" {tick:+.0f} ", style=_style(value_rgb(tick, False, COMPARISON_SCALE_BITS) if tick else WHITE))
+        key.append(f" {label} " if label else " ", style="dim")
+    key.append(f"bits the LSTM saves over the n-gram; coloured from ±{margin:g} bit", style="dim")
+    return key
+
+
+def comparison_output(source: str, comparison, definitions: Mapping[str, str], parameters: Mapping) -> Output:
+    """`charlstm score --baseline ngram:N`: both models' bits per character on one text, where
+    each beats the other, the LSTM's errors by category and the bracket-distance test
+    (an erroranalysis.Comparison, its DEFINITIONS and parameters)."""
+    c = comparison
+    lstm_bits, ngram_bits = _floats(c.lstm_bits), _floats(c.ngram_bits)
+    errors = c.errors
+    records = ({"position": t + 1, "char": c.text[t + 1], "lstm_bits": lb, "ngram_bits": nb, "category": c.category[t]}
+               for t, (lb, nb) in enumerate(zip(lstm_bits, ngram_bits)))
+    breakdown = [{"category": name, "errors": n, "share": round(n / errors, 6) if errors else 0.0,
+                  "definition": definitions[name]} for name, n in c.breakdown.items()]
+    brackets = [{"low": b.low, "high": b.high, "count": b.count, "lstm_accuracy": round(b.lstm_accuracy, 6),
+                 "ngram_accuracy": round(b.ngram_accuracy, 6), "lstm_mean_p": round(b.lstm_mean_p, 6),
+                 "ngram_mean_p": round(b.ngram_mean_p, 6)} for b in c.brackets]
+    document = {"checkpoint": source, "baseline": f"ngram:{c.order}", "order": c.order, "characters": len(c.text),
+                "predicted_characters": len(lstm_bits), "lstm_bits_per_char": round(c.lstm_bpc, 6),
+                "ngram_bits_per_char": round(c.ngram_bpc, 6), "difference": round(c.ngram_bpc - c.lstm_bpc, 6),
+                "lstm_beats_ngram": c.lstm_wins, "ngram_beats_lstm": c.ngram_wins, "errors": errors,
+                "breakdown": breakdown, "brackets": brackets, "ngram": dict(c.info), "definitions": dict(definitions),
+                "parameters": dict(parameters), "text": c.text,
+                "lstm_bits": [round(b, 6) for b in lstm_bits], "ngram_bits": [round(b, 6) for b in ngram_bits],
+                "category": list(c.category)}
+    margin = float(parameters["margin_bits"])
+
+    def picture(width: int) -> Group:
+        n = len(lstm_bits)
+        parts: list[RenderableType] = [Text(f"LSTM vs {c.order}-gram   {source}", style="bold")]
+        if len(c.text) <= SCORE_STRIP_CHARS:
+            advantage = [nb - lb for lb, nb in zip(lstm_bits, ngram_bits)]
+            parts += [_comparison_strip(c.text, advantage, margin), Text(""), _comparison_legend(margin)]
+        else:
+            parts.append(Text(f"({len(c.text)} characters: strip left out; --format tsv lists every character)",
+                              style="dim"))
+        parts += [Text(f"LSTM     {c.lstm_bpc:.3f} bits per character"),
+                  Text(f"{c.order}-gram".ljust(9) + f"{c.ngram_bpc:.3f} bits per character ({c.info.get('smoothing', '')})"),
+                  Text(f"the LSTM needs {abs(c.ngram_bpc - c.lstm_bpc):.3f} bits per character "
+                       f"{'fewer' if c.ngram_bpc >= c.lstm_bpc else 'more'} than the {c.order}-gram over {n} "
+                       "predicted characters (the first character is context only)"),
+                  Text(f"the LSTM beats the n-gram by ≥ {margin:g} bit on {c.lstm_wins} characters "
+                       f"({c.lstm_wins / max(n, 1):.1%}); the n-gram beats the LSTM on {c.ngram_wins} "
+                       f"({c.ngram_wins / max(n, 1):.1%})", style="dim"), Text("")]
+        table = Table(title=Text(f"the LSTM's {errors} errors (p < {parameters['error_p']:g}: {errors / max(n, 1):.1%} "
+                                 "of characters), each in the first category it fits"),
+                      title_justify="left", box=None, pad_edge=False)
+        for name, justify in (("category", "left"), ("errors", "right"), ("share", "right"), ("definition", "left")):
+            table.add_column(name, justify=justify, no_wrap=name != "definition")
+        for row in breakdown:
+            table.add_row(row["category"], str(row["errors"]), f"{row['share']:.1%}", Text(row["definition"], style="dim"))
+        parts.append(table)
+        if brackets:
+            btable = Table(title=Text("closing brackets by distance from their opener"), title_justify="left",
+                           caption=Text(definitions["bracket test"], style="dim"), caption_justify="left",
+                           box=None, pad_edge=False)
+            for name in ("distance", "closers", "LSTM accuracy", f"{c.order}-gram accuracy", "LSTM mean p",
+                         f"{c.order}-gram mean p"):
+                btable.add_column(name, justify="right", no_wrap=True)
+            for b in brackets:
+                band = f"{b['low']}–{b['high']}" if b["high"] is not None else f"{b['low']}+"
+                btable.add_row(band, str(b["count"]), f"{b['lstm_accuracy']:.1%}", f"{b['ngram_accuracy']:.1%}",
+                               f"{b['lstm_mean_p']:.3f}", f"{b['ngram_mean_p']:.3f}")
+            parts += [Text(""), btable]
+        return Group(*parts)
+
+    return Output(["position", "char", "lstm_bits", "ngram_bits", "category"], records, document, picture)

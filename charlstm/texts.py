@@ -46,10 +46,12 @@ def training_corpus(loaded) -> TrainingCorpus:
 
 
 def inspect_text(loaded, model, text: str | None = None, text_file: str | None = None, length: int | None = None,
-                 seed: int = 0, unknown: str = "error", analysis: bool = False) -> tuple[str, str | None]:
+                 seed: int = 0, unknown: str = "error", analysis: bool = False,
+                 sample_length: int | None = None) -> tuple[str, str | None]:
     """(text, note): `text`, else the contents of `text_file`, else (with `analysis`, for --find,
-    --top and --stats) the last `length` characters of the training corpus, else a fresh sample of
-    `length` characters. The note says where a chosen text came from (None for a given one)."""
+    --top, --stats, --atlas and --html) the last `length` characters of the training corpus, else a
+    fresh sample of `sample_length` (default `length`) characters. The note says where a chosen
+    text came from (None for a given one)."""
     from .data import read_corpus
     from .sample import prepare_prime
 
@@ -58,17 +60,19 @@ def inspect_text(loaded, model, text: str | None = None, text_file: str | None =
         text = read_corpus([text_file])
     if text is None:
         text, note = _chosen_text(loaded, model, length or (ANALYSIS_LENGTH if analysis else VIEW_LENGTH), seed,
-                                  analysis)
+                                  analysis, sample_length)
     text = prepare_prime(loaded.vocab, text, unknown, what="text")
     if not text:
         raise NeuronError("the text to inspect is empty")
     return text, note
 
 
-def _chosen_text(loaded, model, length: int, seed: int, analysis: bool) -> tuple[str, str]:
+def _chosen_text(loaded, model, length: int, seed: int, analysis: bool,
+                 sample_length: int | None = None) -> tuple[str, str]:
     tail = corpus_tail(training_corpus(loaded), length) if analysis else None
     if tail is not None:
         return tail
+    length = sample_length or length
     from .config import SampleConfig
     from .sample import sample_text
 
