@@ -5,6 +5,7 @@ A run directory (`checkpoints/<name>/` by default) holds
     latest.safetensors   best.safetensors   the checkpoints (written by checkpoint.save through `write_file`)
     metrics.jsonl        samples.txt        the training log and the previews, appended to
     corpus.ids.npy       corpus.json        the prepared corpus (ids + what they were made from)
+    corpus.sa.npy        corpus.sa.json     the suffix array of those ids (novelty.py), keyed by the ids file
     .lock                                   the pid of the process training it (an flock, dropped on death)
     .<name>.<token>.tmp                     a whole-file write in progress
 
@@ -40,11 +41,12 @@ from .errors import CheckpointError, TrainingError
 LATEST, BEST = "latest.safetensors", "best.safetensors"
 METRICS, SAMPLES, LOCK = "metrics.jsonl", "samples.txt", ".lock"
 IDS_FILE, CORPUS_FILE = "corpus.ids.npy", "corpus.json"
+INDEX_FILE, INDEX_META = "corpus.sa.npy", "corpus.sa.json"
 DEFAULT_ROOT = Path("checkpoints")
 #: Every file name a run holds. All of them are written under the run's lock (train and prepare),
 #: so with the lock held, a temp file of any of them is a stale one from a killed writer.
-RUN_FILES = (LATEST, BEST, METRICS, SAMPLES, LOCK, IDS_FILE, CORPUS_FILE)
-_TEMP_OWNERS = (LATEST, BEST, METRICS, SAMPLES, IDS_FILE, CORPUS_FILE)
+RUN_FILES = (LATEST, BEST, METRICS, SAMPLES, LOCK, IDS_FILE, CORPUS_FILE, INDEX_FILE, INDEX_META)
+_TEMP_OWNERS = (LATEST, BEST, METRICS, SAMPLES, IDS_FILE, CORPUS_FILE, INDEX_FILE, INDEX_META)
 #: Files that mark a folder as a charlstm run (or one being prepared): a corpus read skips such folders.
 RUN_MARKERS = (LATEST, BEST, IDS_FILE, LOCK)
 #: The kind stored in corpus.json, so a fresh run knows the prepared corpus there is its own.
@@ -269,7 +271,8 @@ class Run:
             raise TrainingError(f"{self.path}: cannot read the run directory ({error.strerror})") from None
         prepared = self._prepared_corpus()
         return [name for name in names
-                if not (name == LOCK or _is_run_temp(name) or (prepared and name in (IDS_FILE, CORPUS_FILE)))]
+                if not (name == LOCK or _is_run_temp(name)
+                        or (prepared and name in (IDS_FILE, CORPUS_FILE, INDEX_FILE, INDEX_META)))]
 
     def _prepared_corpus(self) -> bool:
         """corpus.json and corpus.ids.npy here are regular files charlstm wrote (by their contents)."""
@@ -460,6 +463,35 @@ class Run:
         with open_append(self.samples) as f:
             f.write(f"--- step {step}, val {val_bpc:.3f} bpc ---\n{text}\n\n")
 
+    def read_metrics(self, limit: int | None = None) -> list[dict]:
+        """The log's records (JSON objects), from at most the first `limit` bytes; torn or foreign
+        lines are skipped. [] when there is no log."""
+        records = []
+        for line in _head(self.metrics, limit or MAX_LOG_READ).decode("utf-8", errors="replace").splitlines():
+            try:
+                record = json.loads(line)
+            except (ValueError, RecursionError):
+                continue
+            if isinstance(record, dict) and isinstance(record.get("step"), int):
+                records.append(record)
+        return records
+
+    def read_samples(self, limit: int | None = None) -> list[tuple[int, float | None, str]]:
+        """The previews as (step, val bpc or None, text), from at most the first `limit` bytes."""
+        text = _head(self.samples, limit or MAX_LOG_READ).decode("utf-8", errors="replace")
+        found = list(_PREVIEW_HEAD.finditer(text))
+        previews = []
+        for i, head in enumerate(found):
+            end = found[i + 1].start() if i + 1 < len(found) else len(text)
+            body = text[head.end() : end]
+            body = body[:-2] if body.endswith("\n\n") else body
+            try:
+                val = float(head.group(2))
+            except ValueError:
+                val = None
+            previews.append((int(head.group(1)), val if val == val else None, body))
+        return previews
+
     # -- the prepared corpus
 
     def load_ids(self, fingerprint: str, n_chars: int, vocab_chars: list[str]) -> np.ndarray | None:
@@ -496,8 +528,79 @@ class Run:
         return np.load(self.path / IDS_FILE, mmap_mode="r")
 
 
+    # -- the suffix array of the prepared corpus (the memorisation check's index)
+
+    def cached_corpus(self) -> tuple[np.ndarray, list[str], str] | None:
+        """(ids memory-mapped, the characters they index, the text's fingerprint) from the id
+        cache, or None when the folder holds no valid one."""
+        meta, ids_path = self.path / CORPUS_FILE, self.path / IDS_FILE
+        if is_link(meta) or is_link(ids_path) or not meta.is_file() or not ids_path.is_file():
+            return None
+        try:
+            found = json.loads(_head(meta, MAX_CORPUS_META).decode("utf-8"))
+            ids = np.load(ids_path, mmap_mode="r")
+        except (OSError, ValueError, UnicodeDecodeError, RecursionError):
+            return None
+        if not isinstance(found, dict):
+            return None
+        chars, fingerprint = found.get("vocab"), found.get("fingerprint")
+        if (not isinstance(chars, list) or not all(isinstance(c, str) and len(c) == 1 for c in chars)
+                or not isinstance(fingerprint, str) or ids.ndim != 1 or ids.dtype.kind not in "ui"
+                or ids.shape != (found.get("chars"),)):
+            return None
+        return ids, chars, fingerprint
+
+    def _ids_key(self) -> dict:
+        """What the index was made from: the id file's size and content hash."""
+        import hashlib
+
+        digest, size = hashlib.blake2b(digest_size=16), 0
+        with os.fdopen(os.open(self.path / IDS_FILE, os.O_RDONLY | _NOFOLLOW), "rb") as f:
+            while chunk := f.read(1 << 22):
+                digest.update(chunk)
+                size += len(chunk)
+        return {"kind": "charlstm-suffix-array", "version": 1, "ids_bytes": size, "ids_hash": digest.hexdigest()}
+
+    def load_index(self) -> tuple[np.ndarray | None, str]:
+        """(the cached suffix array, memory-mapped, "loaded") if it was made from the ids there now,
+        else (None, why not)."""
+        sa_path, meta = self.path / INDEX_FILE, self.path / INDEX_META
+        if is_link(sa_path) or is_link(meta) or not sa_path.is_file() or not meta.is_file():
+            return None, "none cached"
+        try:
+            stored = json.loads(_head(meta, 4096).decode("utf-8"))
+            if stored != self._ids_key():
+                return None, "stale"
+            sa = np.load(sa_path, mmap_mode="r")
+            ids = np.load(self.path / IDS_FILE, mmap_mode="r")
+        except (OSError, ValueError, UnicodeDecodeError, RecursionError):
+            return None, "unreadable"
+        if sa.shape != ids.shape or sa.dtype not in (np.dtype(np.int32), np.dtype(np.int64)):
+            return None, "unreadable"
+        return sa, "loaded"
+
+    def store_index(self, sa: np.ndarray) -> str:
+        """Cache the suffix array of the ids (under the run's lock); how that went, for the report.
+        A run being trained by another process is not written to: the index is then only used."""
+        try:
+            with self.lock():
+                key = self._ids_key()
+                write_file(self.path / INDEX_FILE, lambda sink: np.save(sink, np.ascontiguousarray(sa)))
+                write_file(self.path / INDEX_META, json.dumps(key).encode("utf-8"))
+        except TrainingError as error:  # busy: another process trains it; or a link planted among its files
+            from .errors import one_line
+
+            return f"built (not cached: {one_line(error)})"
+        except OSError as error:
+            return f"built (not cached: {error.strerror or error})"
+        return "built and cached"
+
+
 #: corpus.json holds the vocabulary: a vocabulary of every Unicode scalar value is ~7 M characters.
 MAX_CORPUS_META = 64 << 20
+#: The most of metrics.jsonl or samples.txt a report reads (a run of millions of steps logs more).
+MAX_LOG_READ = 64 << 20
+_PREVIEW_HEAD = re.compile(r"^--- step (\d+), val (\S+) bpc ---\n", re.M)
 
 
 def _is_run_temp(name: str) -> bool:

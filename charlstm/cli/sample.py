@@ -12,7 +12,8 @@ import click
 
 from ..config import UNKNOWN_POLICIES, SampleConfig, config_from
 from .common import load_model
-from .params import Number, Seed, Temperature, device_option, edit_vector, parse_edits, unescape_all
+from .params import (Number, Seed, Temperature, device_option, edit_vector, parse_edits, threads_option,
+                     unescape_all)
 
 
 @click.command("sample")
@@ -39,40 +40,95 @@ from .params import Number, Seed, Temperature, device_option, edit_vector, parse
 @click.option("--ablate", "ablations", multiple=True, metavar="LAYER:NEURON",
               help="Pin a unit at 0, as --clamp LAYER:NEURON=0 (repeatable).")
 @click.option("--device", default=None, callback=device_option)
-def command(checkpoint, prime, prime_file, clamps, ablations, device, **params):
+@click.option("--novelty", is_flag=True,
+              help="Check each sample against the training corpus: the longest copied substring, the share of its "
+                   "10-, 20- and 50-grams found there, the most-copied spans highlighted (on stderr; stdout keeps "
+                   "the samples). The corpus's suffix array is cached in the run folder.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="json: one JSON record on stdout with the samples (and, with --novelty, their figures).")
+@threads_option
+def command(checkpoint, prime, prime_file, clamps, ablations, device, threads, novelty, fmt, **params):
     """Stream text from a model (CHECKPOINT: a file or run directory; default: the most recent run)."""
     from ..data import read_text_file
     from ..sample import prepare_prime
 
-    loaded, model, path = load_model(checkpoint, device)
+    loaded, model, path = load_model(checkpoint, device, threads)
     edits = parse_edits(clamps, ablations, loaded.config)
     if prime_file:
         prime = read_text_file(prime_file)
     config = config_from(SampleConfig, params)
     prime = prepare_prime(loaded.vocab, prime, config.unknown)
+    corpus = None
+    if novelty:                      # before sampling: a missing corpus is an error, not a wasted sample
+        from ..novelty import run_corpus
+
+        corpus = run_corpus(loaded, path)
+    kept: list[str] | None = [] if (novelty or fmt == "json") else None
     started = time.perf_counter()
-    produced = _write_samples(model, loaded.vocab, prime, config, edits, sys.stdout)
+    produced = _write_samples(model, loaded.vocab, prime, config, edits,
+                              _Discard() if fmt == "json" else sys.stdout, keep=kept)
     rate = produced / max(time.perf_counter() - started, 1e-9)
     pinned = "".join(f"; L{layer + 1}.{edit_vector(loaded.config)}[{unit}] = {value:g}"
                      for (layer, unit), value in edits.items())
     click.echo(f"[{produced} characters at {rate:,.0f} chars/s from {path}{pinned}]", err=True)
+    if kept is not None:
+        _report_samples(kept, prime, corpus, fmt, str(path))
 
 
-def _write_samples(model, vocab, prime: str, config: SampleConfig, edits, out) -> int:
+class _Discard:
+    """A sink for the streamed text when the samples go out as one JSON record instead."""
+
+    def write(self, text: str) -> int:
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
+def _report_samples(samples: list[str], prime: str, corpus, fmt: str, source: str) -> None:
+    """--format json: the record on stdout. --novelty as text: each sample's figures and highlighted
+    copies on stderr, after the samples, so `sample --novelty > poem.txt` keeps a clean poem."""
+    import json
+
+    checks = [corpus.index.check(text, corpus.chars) for text in samples] if corpus is not None else None
+    if fmt == "json":
+        record = {"checkpoint": source, "prime": prime,
+                  "samples": [{"text": text, **({"novelty": checks[i].to_dict()} if checks else {})}
+                              for i, text in enumerate(samples)]}
+        if corpus is not None:
+            record["corpus"] = {"source": corpus.source, "index": corpus.cached}
+        sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
+        return
+    from ..novelty_view import novelty_view
+    from .common import stderr_console
+
+    console = stderr_console()
+    for i, check in enumerate(checks or []):
+        title = "memorisation check" + (f", sample {i + 1}" if len(checks) > 1 else "")
+        console.print(novelty_view(check, title, f"{corpus.source}; index {corpus.cached}"))
+
+
+def _write_samples(model, vocab, prime: str, config: SampleConfig, edits, out, keep: list | None = None) -> int:
     """Write the samples to `out`, each starting with the prime; return the characters generated.
     One sample streams as it is made. Many are made in bounded batches (`sample.batches`); the
     samples of a batch finish together, so each is printed whole when its batch ends, separated by
     a blank line (by a line break when --stop ends them), and a batch of one streams. Memory stays
-    within a batch (`sample.BATCH_CHARS`) whatever --num-samples and --length are."""
+    within a batch (`sample.BATCH_CHARS`) whatever --num-samples and --length are. With `keep`, each
+    sample's generated text (the prime not included) is appended to it as well (--novelty, json)."""
     from ..sample import batches, generate
 
     produced = 0
     if config.num_samples == 1:
         out.write(prime)
+        pieces = []
         for (piece,) in generate(model, vocab, prime, config, edits=edits):
             out.write(piece)
             out.flush()
             produced += 1
+            if keep is not None:
+                pieces.append(piece)
+        if keep is not None:
+            keep.append("".join(pieces))
         out.write("\n")
         out.flush()
         return produced
@@ -83,10 +139,15 @@ def _write_samples(model, vocab, prime: str, config: SampleConfig, edits, out) -
             if not first:
                 out.write(separator)
             line_breaks = _write_stripped(out, prime, 0)
+            pieces = []
             for (piece,) in steps:
                 line_breaks = _write_stripped(out, piece, line_breaks)
                 out.flush()
                 produced += 1
+                if keep is not None:
+                    pieces.append(piece)
+            if keep is not None:
+                keep.append("".join(pieces))
         else:
             parts = [[prime] for _ in range(size)]
             for pieces in steps:
@@ -94,6 +155,8 @@ def _write_samples(model, vocab, prime: str, config: SampleConfig, edits, out) -
                 for sample, piece in zip(parts, pieces):
                     sample.append(piece)
             for sample in parts:
+                if keep is not None:
+                    keep.append("".join(sample[1:]))
                 if not first:
                     out.write(separator)
                 out.write("".join(sample).rstrip("\n"))

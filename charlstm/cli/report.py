@@ -1,0 +1,35 @@
+"""`charlstm report`: one self-contained HTML page for one or more runs."""
+
+from __future__ import annotations
+
+import click
+
+from ..report import NOVELTY_LENGTH
+from .params import Seed, device_option
+
+
+@click.command("report")
+@click.argument("runs", nargs=-1)
+@click.option("--out", required=True, type=click.Path(dir_okay=False),
+              help="The page to write (an existing file is replaced only if charlstm wrote it).")
+@click.option("--novelty-length", type=click.IntRange(0), default=NOVELTY_LENGTH, show_default=True,
+              help="Characters of the sample checked against each run's training corpus (0: no check).")
+@click.option("--seed", type=Seed(), default=0, show_default=True, help="Seed of that sample.")
+@click.option("--device", default=None, callback=device_option)
+def command(runs, out, novelty_length, seed, device):
+    """Write a report of RUNS (run folders or checkpoints; default: the most recent run): loss and
+    validation curves of every run on one chart, previews over time, configuration, corpus, timing,
+    and a memorisation check of a fresh sample.
+
+    \b
+      charlstm report checkpoints/plays --out report.html
+      charlstm report checkpoints/small checkpoints/large --out compare.html
+    """
+    from ..report import build_report, gather
+    from ..run import check_output, is_charlstm_page, write_file
+
+    check_output(out, "a charlstm page", is_charlstm_page)           # before any work
+    facts = [gather(run, novelty_length, seed, device) for run in (runs or (None,))]
+    page = build_report(facts)
+    write_file(check_output(out, "a charlstm page", is_charlstm_page), page.encode("utf-8"))
+    click.echo(f"wrote {out}: {len(facts)} run(s), {len(page) / 1024:,.0f} KiB", err=True)
