@@ -369,7 +369,8 @@ class Trainer:
         self.autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.device.type == "cuda")  # cuDNN LSTM in bf16
         self.train_time, self.train_chars, self.last_eval_cost, self.last_eval_step = 0.0, 0, 0.0, -1
         self.session_steps = 0
-        self._next_eval_at: float | None = None                                   # perf_counter time
+        self._next_eval_at: float | None = None                                   # perf_counter times
+        self._clock_eval_at: float | None = None                                 # the last one the clock asked for
         self.window_loss, self.window_steps = 0.0, 0
         self._t0 = time.perf_counter()
         self._metrics: TextIO | None = None
@@ -463,14 +464,22 @@ class Trainer:
     def _evaluation_due(self) -> bool:
         """Every `eval_every` steps, and on the clock: the first `eval_seconds`/2 into this session
         (sooner in a short budget: a sixth of it), then `eval_seconds` after the last one ended — but
-        not when the closing evaluation is near anyway. Ranks decide together."""
+        not when the closing evaluation is near anyway. A step's turn that comes within a quarter of
+        `eval_seconds` after an evaluation the clock asked for is skipped (it would show nearly the same figure, and
+        each costs seconds of the budget). Ranks decide together."""
+        seconds = self.config.eval_seconds
         if self.steps % self.config.eval_every == 0:
-            return True
+            recent = bool(seconds) and seconds > 0 and self._clock_eval_at is not None and (
+                time.perf_counter() - self._clock_eval_at < seconds / 4)
+            return not self.cluster.agree(recent)
         due = False
         if self._next_eval_at is not None and time.perf_counter() >= self._next_eval_at:
             left = None if self.config.time_budget is None else self.config.time_budget - self.elapsed
             due = left is None or left > self.config.eval_seconds / 4
-        return self.cluster.agree(due)
+        due = self.cluster.agree(due)
+        if due:
+            self._clock_eval_at = time.perf_counter()
+        return due
 
     def _schedule_evaluation(self, first: bool = False) -> None:
         seconds = self.config.eval_seconds

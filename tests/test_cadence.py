@@ -40,3 +40,39 @@ def test_eval_seconds_zero_evaluates_by_steps_only(tmp_path, shakespeare_text):
     assert result.exit_code == 0, result.output
     _, evals = _evals(out)
     assert [r["step"] for r in evals] == [10, 20, 30]
+
+
+def test_a_step_turn_right_after_a_clock_evaluation_is_skipped(tmp_path, shakespeare_text, monkeypatch):
+    """Evaluations by steps and by the clock do not pile up: a step turn within a quarter of
+    --eval-seconds after an evaluation the clock asked for is skipped; step turns after step turns run."""
+    import importlib
+    import types
+
+    from charlstm.config import ModelConfig, TrainConfig
+    from charlstm.data import Corpus
+    from charlstm.run import Run
+
+    train_module = importlib.import_module("charlstm.train")
+    now = [1000.0]
+    monkeypatch.setattr(train_module, "time", types.SimpleNamespace(perf_counter=lambda: now[0]))
+    config = TrainConfig(eval_every=10, eval_seconds=60.0, time_budget=None, max_steps=1000)
+    trainer = train_module.Trainer(Corpus.from_text(shakespeare_text[:20_000]), Run(tmp_path / "run"),
+                                   ModelConfig(vocab_size=1, hidden_size=16, embedding_size=8), config)
+    trainer._schedule_evaluation(first=True)                   # the clock's first turn: 30 s from now
+    trainer.steps = 10
+    assert trainer._evaluation_due()                           # a step turn, no clock evaluation yet
+    trainer._schedule_evaluation()
+    now[0] += 61
+    trainer.steps = 13
+    assert trainer._evaluation_due()                           # the clock's turn
+    trainer._schedule_evaluation()
+    now[0] += 5
+    trainer.steps = 20
+    assert not trainer._evaluation_due()                       # 5 s after it: skipped
+    now[0] += 20
+    trainer.steps = 30
+    assert trainer._evaluation_due()                           # 25 s after it: runs
+    trainer._schedule_evaluation()
+    now[0] += 1
+    trainer.steps = 40
+    assert trainer._evaluation_due()                           # after a step turn: runs
