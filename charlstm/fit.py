@@ -26,7 +26,7 @@ Torch-free: the device is named by its kind ("cpu", "cuda", "mps").
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 #: Hidden widths a fitted model takes.
 WIDTHS = (32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024, 1536, 2048)
@@ -50,9 +50,10 @@ class FittedModel:
     embedding_size: int
     parameters: int
     limit: str          # what chose the size: "the corpus" or "the budget"
+    train_chars: int    # the training characters it was fitted to
 
-    def describe(self, train_chars: int, budget: str) -> str:
-        return (f"model {self.num_layers}×{self.hidden_size} fitted to {train_chars:,} training characters and "
+    def describe(self, budget: str) -> str:
+        return (f"model {self.num_layers}×{self.hidden_size} fitted to {self.train_chars:,} training characters and "
                 f"{budget}, sized by {self.limit} (--hidden-size and --num-layers choose it)")
 
 
@@ -90,8 +91,8 @@ def fit_model(train_chars: int, vocab_size: int, time_budget: float | None, max_
         total, seeing, recurrent = lstm_parameters(vocab_size, width, layers, embedding, gates)
         over = "the corpus" if seeing > data_cap else "the budget" if recurrent > budget_cap else None
         if over and chosen is not None:
-            return FittedModel(chosen.hidden_size, chosen.num_layers, chosen.embedding_size, chosen.parameters, over)
-        chosen = FittedModel(width, layers, embedding, total, over or "the largest width")
+            return replace(chosen, limit=over)
+        chosen = FittedModel(width, layers, embedding, total, over or "the largest width", train_chars)
         if over:  # even the narrowest is over a limit
             return chosen
     return chosen
@@ -105,8 +106,6 @@ def fitted_config(base, train_chars: int, config, device: str = "cpu", keep: fro
     """`base` (a config.ModelConfig) with the fields of FITTED_FIELDS not in `keep` fitted (the
     width and depth only when neither was given) → (ModelConfig, FittedModel or None when nothing
     was fitted)."""
-    from dataclasses import replace
-
     from .config import CELL_KINDS
 
     keep = set(keep)

@@ -308,17 +308,23 @@ def score_view(title: str, text: str, bits: Sequence[float], predicted: Sequence
     return Group(*parts)
 
 
-def _surprisal_strip(text: str, bits: Sequence[float], uniform_bits: float) -> Text:
-    """The text coloured by the surprisal of each character; the first, never predicted, dimmed."""
+def _prediction_strip(text: str, colours: Iterable[RGB]) -> Text:
+    """The text with each predicted character (text[1:]) on its colour, the first (context only)
+    dimmed, and line breaks kept as breaks after their visible mark."""
     out = Text()
     out.append(visible(text[0]), style=_style(WHITE, dim=True))
     if text[0] == "\n":
         out.append("\n")
-    for char, b in zip(text[1:], bits):
-        out.append(visible(char), style=_style(_blend(WHITE, ORANGE, b / uniform_bits)))
+    for char, rgb in zip(text[1:], colours):
+        out.append(visible(char), style=_style(rgb))
         if char == "\n":
             out.append("\n")
     return out
+
+
+def _surprisal_strip(text: str, bits: Sequence[float], uniform_bits: float) -> Text:
+    """The text coloured by the surprisal of each character; the first, never predicted, dimmed."""
+    return _prediction_strip(text, (_blend(WHITE, ORANGE, b / uniform_bits) for b in bits))
 
 
 def _surprisal_legend(uniform_bits: float) -> Text:
@@ -650,16 +656,8 @@ def _comparison_strip(text: str, advantage: Sequence[float], margin: float) -> T
     """The text coloured where one model beats the other by at least `margin` bits: blue where the
     LSTM does (advantage = n-gram bits − LSTM bits > 0), red where the n-gram does; the first
     character (never predicted) and the close calls white."""
-    out = Text()
-    out.append(visible(text[0]), style=_style(WHITE, dim=True))
-    if text[0] == "\n":
-        out.append("\n")
-    for char, a in zip(text[1:], advantage):
-        rgb = value_rgb(a, gate=False, scale=COMPARISON_SCALE_BITS) if abs(a) >= margin else WHITE
-        out.append(visible(char), style=_style(rgb))
-        if char == "\n":
-            out.append("\n")
-    return out
+    return _prediction_strip(text, (value_rgb(a, gate=False, scale=COMPARISON_SCALE_BITS) if abs(a) >= margin else WHITE
+                                    for a in advantage))
 
 
 def _comparison_legend(margin: float) -> Text:

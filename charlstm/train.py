@@ -301,15 +301,23 @@ def train(
     run.create()
     cluster = Cluster.from_env(pick_device(device))
     corpus = data if isinstance(data, Corpus) else Corpus.from_text(data, config.min_char_count)
-    if model_config is None and not (resume and run.latest.is_file()):  # sized to the corpus and budget (fit.py)
-        from .fit import fitted_config
-
-        base = ModelConfig(vocab_size=len(corpus.vocab))
-        model_config, _ = fitted_config(base, len(split(corpus.ids, config.val_fraction)[0]), config, cluster.device.type)
+    if model_config is None and not (resume and run.latest.is_file()):
+        model_config, _ = fitted_model(corpus, config, cluster.device.type)
     with run.lock() if cluster.main else contextlib.nullcontext():
         trainer = Trainer(corpus, run, model_config, config, resume=resume, source=source, on_event=on_event,
                           stop=stop, cluster=cluster, threads=threads)
         return trainer.run()
+
+
+def fitted_model(corpus: Corpus, config: TrainConfig, device: str = "cpu", base: ModelConfig | None = None,
+                 keep: Iterable[str] = ()):
+    """`base` (default: every field at its default) with the size fields not in `keep` fitted to the
+    training split of `corpus` and the budget of `config` (fit.fitted_config) → (ModelConfig, the
+    fit.FittedModel, or None when nothing was fitted)."""
+    from .fit import fitted_config
+
+    base = replace(base or ModelConfig(vocab_size=1), vocab_size=len(corpus.vocab))
+    return fitted_config(base, len(split(corpus.ids, config.val_fraction)[0]), config, device, keep=set(keep))
 
 
 class Trainer:

@@ -53,3 +53,25 @@ def run_cli(*args: str, input: str | bytes | None = None):
     """Invoke the CLI in-process with stdout and stderr kept apart."""
     runner = CliRunner()
     return runner.invoke(main, list(args), input=input, catch_exceptions=False)
+
+
+@pytest.fixture(scope="session")
+def quote_run(tmp_path_factory) -> Path:
+    """A 1×16 LSTM trained for real for 80 steps (a few seconds) on lines where quotes decide the
+    case of letters (test_inspect_find.quoted_lines): its quote unit is there to be found."""
+    import torch
+
+    from charlstm.config import ModelConfig, TrainConfig
+    from charlstm.train import train
+    from test_inspect_find import quoted_lines
+
+    out = tmp_path_factory.mktemp("quotes") / "run"
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # a model this small trains several times faster on one thread of a busy machine
+    try:
+        train(quoted_lines(1500, seed=0), out, ModelConfig(vocab_size=1, hidden_size=16, embedding_size=8, num_layers=1),
+              TrainConfig(batch_size=16, seq_len=48, max_steps=80, time_budget=None, eval_every=80, log_every=10,
+                          preview_chars=0, learning_rate=1e-2, warmup_steps=5))
+    finally:
+        torch.set_num_threads(threads)
+    return out

@@ -28,21 +28,6 @@ MIXED = 'Line one "quoted" (a, b)\r\n  # comment 中文 诗 🙂 "more"\r\nURL w
 
 
 @pytest.fixture(scope="module")
-def quote_run(tmp_path_factory):
-    """A 1×16 LSTM trained for real for 80 steps on lines where quotes decide the case of letters."""
-    out = tmp_path_factory.mktemp("atlas") / "run"
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        train(quoted_lines(1500, seed=0), out, ModelConfig(vocab_size=1, hidden_size=16, embedding_size=8, num_layers=1),
-              TrainConfig(batch_size=16, seq_len=48, max_steps=80, time_budget=None, eval_every=80, log_every=10,
-                          preview_chars=0, learning_rate=1e-2, warmup_steps=5))
-    finally:
-        torch.set_num_threads(threads)
-    return out
-
-
-@pytest.fixture(scope="module")
 def probe_text() -> str:
     return quoted_lines(150, seed=1)
 

@@ -6,16 +6,14 @@ from __future__ import annotations
 import json
 import random
 
-import pytest
 import torch
 from click.testing import CliRunner
 
 from charlstm import checkpoint as ckpt
 from charlstm.cli import main
-from charlstm.model import CharModel, ModelConfig
+from charlstm.model import CharModel
 from charlstm.analysis import feature_values, find_neurons
 from charlstm.trace import trace
-from charlstm.train import TrainConfig, train
 
 
 def quoted_lines(count: int, seed: int) -> str:
@@ -35,21 +33,6 @@ def quoted_lines(count: int, seed: int) -> str:
                 words.append("".join(rng.choice("abcde") for _ in range(rng.randint(1, 4))))
         lines.append(" ".join(words))
     return "\n".join(lines) + "\n"
-
-
-@pytest.fixture(scope="module")
-def quote_run(tmp_path_factory):
-    """A 1×16 LSTM trained for 80 steps (a few seconds) on quoted lines."""
-    out = tmp_path_factory.mktemp("quotes") / "run"
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # a model this small trains several times faster on one thread of a busy machine
-    try:
-        train(quoted_lines(1500, seed=0), out, ModelConfig(vocab_size=1, hidden_size=16, embedding_size=8, num_layers=1),
-              TrainConfig(batch_size=16, seq_len=48, max_steps=80, time_budget=None, eval_every=80, log_every=10,
-                          preview_chars=0, learning_rate=1e-2, warmup_steps=5))
-    finally:
-        torch.set_num_threads(threads)
-    return out
 
 
 def test_find_ranks_the_quote_unit_far_above_chance(quote_run, tmp_path):

@@ -22,28 +22,12 @@ from charlstm.model import CharModel, ModelConfig
 from charlstm.page import build_page, page_chars
 from charlstm.render import value_rgb, vector_scale
 from charlstm.trace import trace
-from charlstm.train import TrainConfig, train
 
 from conftest import assert_no_traceback
 from test_inspect_find import quoted_lines
 from test_page import Browser, _chromium, _close_to, _skip_unless_ci
 
 UNICODE = 'Er sprach: "中文 诗 🙂" & <b>bold</b></script><script>window.pwned=1</script>\r\n  (ok) 42\n'
-
-
-@pytest.fixture(scope="module")
-def quote_run(tmp_path_factory):
-    """A 1×16 LSTM trained for real on lines where quotes decide the case of letters."""
-    out = tmp_path_factory.mktemp("page-atlas") / "run"
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        train(quoted_lines(1500, seed=0), out, ModelConfig(vocab_size=1, hidden_size=16, embedding_size=8, num_layers=1),
-              TrainConfig(batch_size=16, seq_len=48, max_steps=80, time_budget=None, eval_every=80, log_every=10,
-                          preview_chars=0, learning_rate=1e-2, warmup_steps=5))
-    finally:
-        torch.set_num_threads(threads)
-    return out
 
 
 @pytest.fixture(scope="module")

@@ -147,25 +147,19 @@ def prepare_corpus(files, encoding: str, cache_dir, store: bool = True, min_char
 def _fitted(corpus, chosen, model_config, typed, device):
     """(the model config with the options not given fitted to the corpus and the budget (fit.py),
     the line that says so, or ""); a resumed run keeps its own model (the Trainer loads it)."""
-    from dataclasses import replace
-
-    from ..data import split
-    from ..fit import fitted_config
     from ..model import pick_device
-    from ..train import format_duration
+    from ..train import fitted_model, format_duration
 
     if chosen.resume and chosen.run.has_checkpoint():
         return model_config, ""
     config = chosen.config
-    train_chars = len(split(corpus.ids, config.val_fraction)[0])
-    base = replace(model_config, vocab_size=len(corpus.vocab))
-    fitted_model, fitted = fitted_config(base, train_chars, config, pick_device(device).type, keep=typed)
+    model, fitted = fitted_model(corpus, config, pick_device(device).type, base=model_config, keep=typed)
     if fitted is None:
-        return fitted_model, ""
+        return model, ""
     budget = " and ".join(part for part in (
         f"{format_duration(config.time_budget)}" if config.time_budget is not None else "",
         f"{config.max_steps:,} steps" if config.max_steps is not None else "") if part)
-    return fitted_model, fitted.describe(train_chars, budget)
+    return model, fitted.describe(budget)
 
 
 def _run_training(corpus, chosen, model_config, device, threads, fitted: str = "") -> None:
