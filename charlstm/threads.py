@@ -5,7 +5,8 @@ idle 2-core machine that is the fastest setting; as soon as anything else runs o
 the spinning thread that waits for its descheduled partner makes every step several times slower,
 while one thread would keep its speed. No fixed setting is right for both, so `ThreadTuner` times
 the work under each candidate thread count, keeps the fastest, and times them again now and then,
-so a machine that becomes busy (or idle) is noticed within a minute.
+so a machine that becomes busy (or idle) is noticed within a minute; a sudden slowdown of the chosen
+count (the collapse of spinning threads when a neighbour starts) within a few steps.
 
 Imports torch only when it applies a thread count; knows nothing of what the work is.
 """
@@ -20,11 +21,20 @@ from typing import Callable, Iterator, Sequence
 
 #: Timed steps per candidate in one round of trials (the first of each is a warm-up, not counted).
 TRIAL_STEPS = 5
+#: Blocks run before the first round, on the fewest threads (the count a busy machine cannot slow
+#: down several times): a process's first steps are slow for reasons of their own (allocator, caches,
+#: lazy initialisation), and timing them would favour whichever count ran later.
+WARMUP_BLOCKS = 3
 #: Seconds between rounds of trials.
 RECHECK_SECONDS = 60.0
 #: A round changes the choice only when another count is faster than the current one by more than
 #: this share: two counts within a few percent of each other are a tie, and noise must not flip it.
 SWITCH_MARGIN = 0.08
+#: Between rounds, blocks under the chosen count are watched: when WATCH_BLOCKS in a row take more
+#: than SLOWDOWN times the median its round measured, the machine has changed (a neighbour started
+#: and the spinning threads collapse) and a round runs at once rather than at the next re-check.
+SLOWDOWN = 1.5
+WATCH_BLOCKS = 3
 
 
 def default_candidates() -> tuple[int, ...]:
@@ -44,8 +54,10 @@ class ThreadTuner:
     """Picks the thread count under which `timed()` blocks run fastest, and keeps re-checking.
 
     `pinned` fixes the count (the user's `--threads N`); then nothing is measured. Otherwise rounds
-    of trials run every `recheck_seconds`: each candidate runs `trial_steps` timed blocks (the first
-    a warm-up), and the one with the lowest median time is kept until the next round — unless the
+    of trials run every `recheck_seconds`, the first after `warmup_blocks` blocks: each candidate runs
+    `trial_steps` timed blocks (the first a warm-up), interleaved (2, 1, 2, 1, …) so a drift of the
+    machine's speed during the round (a warming process, a neighbour starting) hits every count alike,
+    and the one with the lowest median time is kept until the next round — unless the
     current choice is within `margin` of it (a tie keeps what runs). `disturbed()` tells it that
     other work ran in between (an evaluation, a checkpoint): the next timed block is not counted.
     """
@@ -53,7 +65,7 @@ class ThreadTuner:
     def __init__(self, candidates: Sequence[int] | None = None, pinned: int | None = None,
                  trial_steps: int = TRIAL_STEPS, recheck_seconds: float = RECHECK_SECONDS,
                  margin: float = SWITCH_MARGIN, clock: Callable[[], float] = time.perf_counter,
-                 apply: Callable[[int], None] = _set_torch_threads):
+                 apply: Callable[[int], None] = _set_torch_threads, warmup_blocks: int = WARMUP_BLOCKS):
         self.pinned = pinned
         self.candidates = (pinned,) if pinned else tuple(candidates or default_candidates())
         self.trial_steps = max(trial_steps, 2)
@@ -66,7 +78,9 @@ class ThreadTuner:
         self._queue: list[int] = []              # the thread count of each block still to try
         self._times: dict[int, list[float]] = {}
         self._uncounted = False                  # the next block follows other work: not a fair timing
-        self._next_round = clock()               # the first blocks are trials
+        self._slow = 0                           # blocks in a row under the choice slower than its round said
+        self._next_round = clock()               # the first round: after the warm-up blocks
+        self._warmup = warmup_blocks
 
     @property
     def measuring(self) -> bool:
@@ -77,15 +91,15 @@ class ThreadTuner:
         self._uncounted = True
 
     def _start_round(self) -> None:
-        self._queue = [n for n in self.candidates for _ in range(self.trial_steps)]
+        self._queue = [n for _ in range(self.trial_steps) for n in self.candidates]
         self._times = {n: [] for n in self.candidates}
 
     @contextlib.contextmanager
     def timed(self) -> Iterator[int]:
         """Run one block of the work under the current choice (or a trial); yields the thread count."""
-        if len(self.candidates) > 1 and not self._queue and self.clock() >= self._next_round:
+        if len(self.candidates) > 1 and not self._queue and self._warmup <= 0 and self.clock() >= self._next_round:
             self._start_round()
-        count = self._queue[0] if self._queue else self.chosen
+        count = self._queue[0] if self._queue else min(self.candidates) if self._warmup > 0 else self.chosen
         self.apply(count)
         started = self.clock()
         yield count
@@ -97,7 +111,19 @@ class ThreadTuner:
             if not self._queue:
                 self._decide()
         else:
+            if not self._uncounted and self._warmup <= 0:
+                self._watch(self.clock() - started)
             self._uncounted = False
+            self._warmup -= 1
+
+    def _watch(self, seconds: float) -> None:
+        """Start a round at the next block once WATCH_BLOCKS blocks in a row were SLOWDOWN times slower
+        than the chosen count's median in the last round."""
+        expected = self.medians.get(self.chosen)
+        self._slow = self._slow + 1 if expected is not None and seconds > SLOWDOWN * expected else 0
+        if self._slow >= WATCH_BLOCKS:
+            self._slow = 0
+            self._next_round = self.clock()
 
     def _decide(self) -> None:
         self.medians = {n: statistics.median(t[1:]) for n, t in self._times.items() if len(t) > 1}

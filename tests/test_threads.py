@@ -40,8 +40,8 @@ def test_picks_the_faster_count_and_switches_when_the_machine_gets_busy():
     tuner = ThreadTuner(candidates=(2, 1), trial_steps=3, recheck_seconds=10.0, clock=machine.clock,
                         apply=machine.apply)
     used = _run(tuner, machine, 20)
-    assert used[:6] == [2, 2, 2, 1, 1, 1]                  # one round of trials first
-    assert tuner.chosen == 2 and set(used[6:]) == {2}
+    assert used[:9] == [1, 1, 1, 2, 1, 2, 1, 2, 1]         # three warm-up blocks on one thread, then a round, interleaved
+    assert tuner.chosen == 2 and set(used[9:]) == {2}
     assert "2 threads (1 thread: 1.60× slower" in tuner.describe()
 
     machine.busy = True
@@ -88,7 +88,7 @@ def test_a_disturbed_block_is_not_counted():
     step after an evaluation must not make a count look slow."""
     machine = FakeMachine()
     tuner = ThreadTuner(candidates=(2, 1), trial_steps=3, recheck_seconds=10.0, clock=machine.clock,
-                        apply=machine.apply)
+                        apply=machine.apply, warmup_blocks=0)
     used = []
     for i in range(12):
         if i in (1, 2):
@@ -98,7 +98,7 @@ def test_a_disturbed_block_is_not_counted():
             if i in (1, 2):
                 machine.now += 5.0                         # an evaluation's worth of time, inside the block
         used.append(n)
-    assert used[:8] == [2, 2, 2, 2, 2, 1, 1, 1]            # blocks 1 and 2 were run again
+    assert used[:8] == [2, 1, 1, 1, 2, 1, 2, 1]            # blocks 1 and 2 (both 1 thread) were run again
     assert {n: round(t, 6) for n, t in tuner.medians.items()} == {2: 0.05, 1: 0.08} and tuner.chosen == 2
 
 
@@ -127,3 +127,21 @@ def test_commands_that_load_a_model_choose_their_threads(trained_run):
         assert set(tuner.medians) == set(tuner.candidates) and torch.get_num_threads() == tuner.chosen
     finally:
         torch.set_num_threads(before)
+
+
+def test_a_sudden_slowdown_of_the_choice_starts_a_round_at_once():
+    """Spinning threads collapse the moment a neighbour starts: the tuner must not wait for its
+    re-check (here an hour away) to notice, but must not react to one slow block either."""
+    machine = FakeMachine()
+    tuner = ThreadTuner(candidates=(2, 1), trial_steps=3, recheck_seconds=3600.0, clock=machine.clock,
+                        apply=machine.apply)
+    _run(tuner, machine, 12)
+    assert tuner.chosen == 2 and tuner.rounds == 1
+    with tuner.timed():                                    # one hiccup: no new round
+        machine.now += 1.0
+    _run(tuner, machine, 5)
+    assert tuner.rounds == 1
+    machine.busy = True
+    used = _run(tuner, machine, 12)
+    assert used[:3] == [2, 2, 2] and used[3:9] == [2, 1, 2, 1, 2, 1]   # three slow blocks, then a round
+    assert tuner.chosen == 1 and tuner.rounds == 2 and set(used[9:]) == {1}
