@@ -3,27 +3,62 @@
     python benchmarks/novelty.py [--mb 110] [--check-chars 2000] [--brute-chars 2000000]
 
 Builds the ≥100 MB corpus of benchmarks/prepare.py (tiny-shakespeare and the bundled corpora,
-repeated), prepares it into a run folder's id cache, then times, in this one process:
-* `novelty.suffix_array` over the whole corpus (and the peak RSS it reached);
-* `CorpusIndex.check` of a 2,000-character text (half copied from the corpus, half shuffled) over
-  the whole corpus;
-* the baseline, a brute-force check by Python's `in` (for each position, grow the match while the
-  substring is in the corpus string) over the first --brute-chars characters only, against the
-  index over that same prefix; both must give the same figures.
+repeated; Chinese included, so its ids are 16-bit), prepares it into a run folder's id cache, then:
+* in a fresh process, so that its peak RSS is the build's own: opens the run's ids memory-mapped as
+  `charlstm sample --novelty` does, times `novelty.suffix_array` over the whole corpus and caches
+  it in the run (`Run.store_index`); beside it, as a yardstick in that same process, one
+  `np.argsort` of the ids as int64 keys (one round of a sort-based builder such as the numpy prefix
+  doubling this replaced, which needed a round for every doubling of the longest repeat);
+* in this process, with the index loaded memory-mapped from the run (`Run.load_index`), as the
+  CLI finds it: `CorpusIndex.check` of a 2,000-character text (half copied from the corpus, half
+  shuffled) over the whole corpus;
+* the baseline for the check, a brute-force search by Python's `in` (for each position, grow the
+  match while the substring is in the corpus string) over the first --brute-chars characters only,
+  against the index over that same prefix; both must give the same figures.
 """
 
 from __future__ import annotations
 
 import argparse
 import random
-import resource
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from common import machine
+from common import ROOT, machine
 from prepare import build_corpus
+
+#: The child that builds and caches the index: prints the seconds of the build, of caching it and of
+#: the yardstick, its RSS just before building and its peak RSS after the build (MB), and what
+#: caching said. The peak is the kernel's high-water mark of the child's own memory (VmHWM), which
+#: starts afresh at exec: rusage's maxrss would carry over the parent's, forked before the exec.
+BUILD = """
+import sys, time
+import numpy as np
+sys.path.insert(0, {root!r})
+from charlstm.novelty import suffix_array
+from charlstm.run import Run
+import pydivsufsort  # loaded before the clock starts, as its code is part of "before"
+run = Run({run!r})
+ids = run.cached_corpus()[0]
+def status(field):
+    line = next(x for x in open("/proc/self/status") if x.startswith(field + ":"))
+    return int(line.split()[1]) / 1024
+rss = status("VmRSS")
+start = time.perf_counter()
+sa = suffix_array(ids)
+build = time.perf_counter() - start
+peak = status("VmHWM")
+start = time.perf_counter()
+cached = run.store_index(sa)
+store = time.perf_counter() - start
+del sa
+start = time.perf_counter()
+np.argsort(ids.astype(np.int64))
+print(build, store, time.perf_counter() - start, rss, peak, cached)
+"""
 
 
 def brute_lengths(corpus: str, text: str) -> list[int]:
@@ -46,6 +81,18 @@ def probe_text(corpus_chars: list[str], ids, length: int, seed: int = 0) -> str:
     return copied + "".join(shuffled)
 
 
+def build_index(run: str) -> tuple[float, float, float, float, float]:
+    """Seconds of the build, of caching it and of the argsort yardstick; the child's RSS before
+    the build and its peak RSS (MB)."""
+    code = BUILD.format(root=str(ROOT), run=run)
+    child = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    words = child.stdout.split()
+    if child.returncode != 0 or words[5:] != ["built", "and", "cached"]:
+        sys.exit(f"the index build failed: {child.stdout}\n{child.stderr[-2000:]}")
+    build_s, store_s, sort_s, rss_before, rss_peak = map(float, words[:5])
+    return build_s, store_s, sort_s, rss_before, rss_peak
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mb", type=int, default=110)
@@ -54,19 +101,19 @@ def main() -> None:
     args = parser.parse_args()
 
     from charlstm.data import prepare
-    from charlstm.novelty import NGRAM_SIZES, CorpusIndex, suffix_array
+    from charlstm.novelty import NGRAM_SIZES, CorpusIndex
+    from charlstm.run import Run
 
-    print(f"machine: {machine()}")
+    print(f"machine: {machine()}; load {Path('/proc/loadavg').read_text().split()[:3]}")
     with tempfile.TemporaryDirectory() as tmp:
         files = build_corpus(Path(tmp), args.mb)
         corpus = prepare([str(f) for f in files], cache_dir=f"{tmp}/run")
         ids, chars = corpus.ids, corpus.vocab.chars
         print(f"corpus: {files[0].stat().st_size / 1e6:,.1f} MB, {len(ids):,} characters, ids {ids.dtype}\n")
-        rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        started = time.perf_counter()
-        sa = suffix_array(ids)
-        build_s = time.perf_counter() - started
-        rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        build_s, store_s, sort_s, rss_before, rss_peak = build_index(f"{tmp}/run")
+        sa, how = Run(f"{tmp}/run").load_index()
+        if sa is None:
+            sys.exit(f"the cached index did not load: {how}")
         index = CorpusIndex(ids, sa)
         text = probe_text(chars, ids, args.check_chars)
         started = time.perf_counter()
@@ -87,7 +134,10 @@ def main() -> None:
 
     print(f"{'':52}{'seconds':>10}")
     print(f"{'suffix array of the whole corpus':52}{build_s:10.2f}   "
-          f"peak RSS {rss_after:,.0f} MB (was {rss_before:,.0f} MB before)")
+          f"peak RSS {rss_peak:,.0f} MB (was {rss_before:,.0f} MB before)")
+    print(f"{'caching it in the run (Run.store_index)':52}{store_s:10.2f}")
+    print(f"{'np.argsort of the ids as int64 (yardstick)':52}{sort_s:10.2f}   "
+          f"(the build is {build_s / sort_s:.1f}× one argsort)")
     print(f"{f'check {len(text):,} chars against the whole corpus':52}{check_s:10.3f}")
     print(f"{f'check against the first {len(prefix_ids):,} chars, index':52}{fast_s:10.3f}")
     print(f"{f'check against the first {len(prefix_ids):,} chars, brute-force in':52}{brute_s:10.3f}"

@@ -1,7 +1,8 @@
 """The memorisation check: how much of a text is copied, exactly, from a corpus.
 
-`suffix_array(ids)` sorts every suffix of a corpus's ids (prefix doubling in numpy: O(n log n)
-time; about 28 bytes per corpus character at its peak, 4 kept — 8 past 2**31 characters).
+`suffix_array(ids)` sorts every suffix of a corpus's ids with libdivsufsort (pydivsufsort): at its
+peak about 5 bytes per corpus character for byte ids, 12 for 16-bit ids (about twice that past
+2**30 of them, whose 2**31 bytes need 64-bit positions); 4 kept (8 past 2**31 characters).
 `CorpusIndex(ids, sa).check(text, chars)` finds, for every position i of a text, the longest
 prefix of text[i:] that occurs somewhere in the corpus (its "matching statistics"), by one binary
 search per position over the suffix array, all positions at once: O(m log n) probes for an
@@ -38,47 +39,62 @@ TOP_SPANS = 5
 
 
 def suffix_array(ids: np.ndarray) -> np.ndarray:
-    """The start of every suffix of `ids` in lexicographic order (a suffix that is a prefix of
-    another sorts first), as int32 (int64 past 2**31 − 1 characters).
+    """The start of every suffix of `ids` (non-negative integers) in lexicographic order (a suffix
+    that is a prefix of another sorts first), as int32 (int64 past 2**31 − 1 characters).
 
-    Prefix doubling: rank the suffixes by their first h characters, then by 2h using the rank pairs
-    (rank[i], rank[i + h]), until every rank is distinct. The first ranks pack as many characters
-    as fit in 62 bits: h = 7 for fewer than 128 distinct characters, 3 for a 16-bit vocabulary.
+    libdivsufsort (through pydivsufsort) sorts bytes, in linear memory and about O(n log n) time.
+    Wider ids are written big-endian, so that byte order is id order; of the byte suffixes, the
+    ones that start on an id boundary are in the order of the id suffixes they spell.
     """
+    ids = np.asarray(ids)
     n = len(ids)
     index_type = np.int32 if n < np.iinfo(np.int32).max else np.int64
     if n == 0:
         return np.empty(0, dtype=index_type)
-    shifted = np.asarray(ids).astype(np.int64) + 1                       # 0 stands for "past the end"
-    bits = max(1, int(shifted.max()).bit_length())
-    h = max(1, min(62 // bits, n))
-    key = np.zeros(n, dtype=np.int64)
-    for j in range(h):                                                   # the first h characters, packed
-        key <<= bits
-        key[: n - j] |= shifted[j:]
-    del shifted
-    rank = order = None
-    while True:
-        # Each array is dropped as soon as the next one is made: at most about 28 bytes per character live.
-        del order
-        order = np.argsort(key)                                          # (n,) int64
-        key = key[order]                                                 # sorted keys; the unsorted ones freed
-        step = np.empty(n, dtype=np.int32)
-        step[0] = 1
-        np.not_equal(key[1:], key[:-1], out=step[1:], casting="unsafe")  # 1 where a new key starts
-        del key, rank
-        ranks = np.cumsum(step, dtype=np.int64 if n >= np.iinfo(np.int32).max else np.int32)
-        del step
-        distinct = int(ranks[-1])
-        rank = np.empty_like(ranks)
-        rank[order] = ranks                                              # rank of each suffix, from 1
-        del ranks
-        if distinct == n:
-            return order.astype(index_type, copy=False)
-        key = rank.astype(np.int64)
-        key *= n + 1
-        key[: n - h] += rank[h:]                                         # rank 0 past the end: shorter first
-        h *= 2
+    if ids.dtype.kind not in "ui" or int(ids.min()) < 0:
+        raise ValueError(f"suffix_array takes non-negative integer ids, not {ids.dtype} from {ids.min()}")
+    width = _symbol_width(int(ids.max()))
+    from pydivsufsort import divsufsort
+
+    symbols = _big_endian(ids, width)
+    sa = divsufsort(symbols)
+    del symbols
+    if width == 1:
+        return sa.astype(index_type, copy=False)
+    return _at_boundaries(sa, width, index_type)
+
+
+def _symbol_width(largest: int) -> int:
+    """Bytes per id: 1, 2, 4 or 8, the fewest that hold `largest`."""
+    width = 1
+    while largest >= 1 << (8 * width):
+        width *= 2
+    return width
+
+
+def _big_endian(ids: np.ndarray, width: int) -> np.ndarray:
+    """The ids as a new, writable byte array, `width` big-endian bytes each: the ids may be a
+    read-only memory map, which the binding refuses."""
+    if width == 1:
+        return np.array(ids, dtype=np.uint8)
+    return np.array(ids, dtype=np.dtype(f">u{width}")).view(np.uint8)
+
+
+#: Entries of a byte suffix array that `_at_boundaries` looks at in one go (4–8 MB of scratch).
+_BOUNDARY_CHUNK = 1 << 20
+
+
+def _at_boundaries(byte_sa: np.ndarray, width: int, index_type) -> np.ndarray:
+    """The byte suffix array's entries that fall on an id boundary, as id positions, in order.
+    Compacted into the front of `byte_sa` a chunk at a time (the write never overtakes the
+    read), so the scratch is one chunk, not another array of `width` × n entries."""
+    kept = 0
+    for start in range(0, len(byte_sa), _BOUNDARY_CHUNK):
+        chunk = byte_sa[start : start + _BOUNDARY_CHUNK]
+        whole = chunk[chunk % width == 0] // width
+        byte_sa[kept : kept + len(whole)] = whole
+        kept += len(whole)
+    return np.array(byte_sa[:kept], dtype=index_type)
 
 
 @dataclass(frozen=True)

@@ -53,6 +53,50 @@ def test_suffix_array_of_a_periodic_corpus_and_of_wide_ids():
     assert suffix_array(wide).tolist() == sorted(range(len(wide)), key=lambda i: wide[i:].tolist())
 
 
+def _sorted_suffixes(ids: np.ndarray) -> list[int]:
+    """The suffix array by definition: Python's list order is lexicographic, a prefix first."""
+    return sorted(range(len(ids)), key=lambda i: ids[i:].tolist())
+
+
+def _repetitive(dtype, low: int) -> list[np.ndarray]:
+    """Ids where every suffix shares a long prefix with another: runs, periods, a period with a break."""
+    a, b, c = low, low + 1, low + 2
+    return [np.array(ids, dtype=dtype) for ids in
+            ([a] * 700, [a, b] * 350, [a, b] * 300 + [a], [a, a, b] * 200 + [c] + [a, a, b] * 50, [b] * 300 + [a])]
+
+
+@pytest.mark.parametrize("dtype, low", [(np.uint8, 0), (np.uint16, 0), (np.uint16, 200), (np.uint16, 65_000)])
+def test_the_library_builder_equals_sorted_suffixes(dtype, low, monkeypatch, tmp_path):
+    """Byte ids, 16-bit ids that fit a byte, and 16-bit ids that need both bytes (crossing 256, near 65,535)."""
+    import charlstm.novelty as novelty
+
+    rng = np.random.default_rng(low + 1)
+    cases = _repetitive(dtype, low) + [
+        rng.integers(low, low + span, size, endpoint=True).astype(dtype)
+        for span in (1, 3, 200) for size in (2, 17, 500)]
+    for ids in cases:
+        got = suffix_array(ids)
+        assert got.dtype == np.int32 and got.tolist() == _sorted_suffixes(ids), ids[:8]
+    monkeypatch.setattr(novelty, "_BOUNDARY_CHUNK", 7)             # compaction across many chunks
+    for ids in cases:
+        assert suffix_array(ids).tolist() == _sorted_suffixes(ids)
+    np.save(tmp_path / "ids.npy", cases[3])                          # the run's ids come memory-mapped, read-only
+    assert suffix_array(np.load(tmp_path / "ids.npy", mmap_mode="r")).tolist() == _sorted_suffixes(cases[3])
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.int32])
+def test_the_empty_and_the_one_character_corpus(dtype):
+    assert suffix_array(np.array([], dtype=dtype)).tolist() == []
+    assert suffix_array(np.array([], dtype=dtype)).dtype == np.int32
+    assert suffix_array(np.array([5], dtype=dtype)).tolist() == [0]
+    assert suffix_array(np.array([1000 if dtype != np.uint8 else 200], dtype=dtype)).tolist() == [0]
+
+
+def test_negative_ids_are_refused():
+    with pytest.raises(ValueError, match="non-negative"):
+        suffix_array(np.array([3, -1, 2], dtype=np.int32))
+
+
 @pytest.mark.parametrize("alphabet", ["ab", UNICODE])
 def test_matching_statistics_match_brute_force(alphabet):
     rng = random.Random(7)
