@@ -21,9 +21,10 @@ from typing import Callable, Iterator, Sequence
 
 #: Timed steps per candidate in one round of trials (the first of each is a warm-up, not counted).
 TRIAL_STEPS = 5
-#: Blocks run before the first round, on the fewest threads (the count a busy machine cannot slow
-#: down several times): a process's first steps are slow for reasons of their own (allocator, caches,
-#: lazy initialisation), and timing them would favour whichever count ran later.
+#: Blocks run before the first round (on the fewest threads, the choice until a round has measured:
+#: the count a busy machine cannot slow down several times): a process's first steps are slow for
+#: reasons of their own (allocator, caches, lazy initialisation), and timing them would favour
+#: whichever count ran later.
 WARMUP_BLOCKS = 3
 #: Seconds between rounds of trials.
 RECHECK_SECONDS = 60.0
@@ -35,6 +36,10 @@ SWITCH_MARGIN = 0.08
 #: and the spinning threads collapse) and a round runs at once rather than at the next re-check.
 SLOWDOWN = 1.5
 WATCH_BLOCKS = 3
+#: A trial block that takes more than ABANDON times the fastest block of another count seen lately
+#: ends that count's trials for the round: on a loaded machine one spinning two-thread step can take
+#: twenty times longer than a one-thread step, and four more of them would cost minutes.
+ABANDON = 3.0
 
 
 def default_candidates() -> tuple[int, ...]:
@@ -72,13 +77,14 @@ class ThreadTuner:
         self.recheck_seconds = recheck_seconds
         self.margin = margin
         self.clock, self.apply = clock, apply
-        self.chosen = self.candidates[0]
+        self.chosen = min(self.candidates)       # until a round says otherwise: the count a busy machine cannot crawl
         self.medians: dict[int, float] = {}      # seconds per block measured in the last round
         self.rounds = 0
         self._queue: list[int] = []              # the thread count of each block still to try
         self._times: dict[int, list[float]] = {}
         self._uncounted = False                  # the next block follows other work: not a fair timing
         self._slow = 0                           # blocks in a row under the choice slower than its round said
+        self._last: tuple[int, float] | None = None  # (count, seconds) of the latest block outside a round
         self._next_round = clock()               # the first round: after the warm-up blocks
         self._warmup = warmup_blocks
 
@@ -99,22 +105,35 @@ class ThreadTuner:
         """Run one block of the work under the current choice (or a trial); yields the thread count."""
         if len(self.candidates) > 1 and not self._queue and self._warmup <= 0 and self.clock() >= self._next_round:
             self._start_round()
-        count = self._queue[0] if self._queue else min(self.candidates) if self._warmup > 0 else self.chosen
+        count = self._queue[0] if self._queue else self.chosen
         self.apply(count)
         started = self.clock()
         yield count
         if self._queue and self._uncounted:  # run this trial again
             self._uncounted = False
         elif self._queue:
-            self._times[count].append(self.clock() - started)
-            self._queue.pop(0)
-            if not self._queue:
-                self._decide()
+            self._trial(count, self.clock() - started)
+            self.apply(self.chosen)          # what runs between blocks (an evaluation) runs on the choice
         else:
-            if not self._uncounted and self._warmup <= 0:
-                self._watch(self.clock() - started)
+            if not self._uncounted:
+                self._last = (count, self.clock() - started)
+                if self._warmup <= 0:
+                    self._watch(self._last[1])
             self._uncounted = False
             self._warmup -= 1
+
+    def _trial(self, count: int, seconds: float) -> None:
+        """Count one trial block; a count ABANDON times slower than another's best leaves the round."""
+        self._times[count].append(seconds)
+        self._queue.pop(0)
+        others = [t for n, times in self._times.items() if n != count for t in times]
+        if self._last is not None and self._last[0] != count:
+            others.append(self._last[1])
+        if others and seconds > ABANDON * min(others):
+            self._queue = [n for n in self._queue if n != count]
+            self._times[count] = [seconds, seconds]              # its median is this block's time
+        if not self._queue:
+            self._decide()
 
     def _watch(self, seconds: float) -> None:
         """Start a round at the next block once WATCH_BLOCKS blocks in a row were SLOWDOWN times slower

@@ -72,15 +72,15 @@ def test_real_torch_thread_count_is_applied():
 def test_a_tie_keeps_the_current_choice():
     """Counts within the margin of each other are a tie: noise must not flip the choice."""
     machine = FakeMachine()
-    times = {2: 0.050, 1: 0.048}                           # one thread 4% faster: within the 8% margin
+    times = {2: 0.048, 1: 0.050}                           # two threads 4% faster: within the 8% margin
     machine.step = lambda: setattr(machine, "now", machine.now + times[machine.threads])
     tuner = ThreadTuner(candidates=(2, 1), trial_steps=3, recheck_seconds=10.0, clock=machine.clock,
                         apply=machine.apply)
     _run(tuner, machine, 10)
-    assert tuner.rounds == 1 and tuner.chosen == 2
-    times[1] = 0.040                                       # now 20% faster: past the margin
+    assert tuner.rounds == 1 and tuner.chosen == 1        # one thread until measured; 4% is no reason to switch
+    times[2] = 0.040                                       # two threads now 20% faster: past the margin
     _run(tuner, machine, 400)
-    assert tuner.chosen == 1
+    assert tuner.chosen == 2
 
 
 def test_a_disturbed_block_is_not_counted():
@@ -145,3 +145,31 @@ def test_a_sudden_slowdown_of_the_choice_starts_a_round_at_once():
     used = _run(tuner, machine, 12)
     assert used[:3] == [2, 2, 2] and used[3:9] == [2, 1, 2, 1, 2, 1]   # three slow blocks, then a round
     assert tuner.chosen == 1 and tuner.rounds == 2 and set(used[9:]) == {1}
+
+
+def test_a_count_that_crawls_leaves_the_round_after_one_block():
+    """On a loaded machine a two-thread step can take twenty one-thread steps: a round must not
+    run four more of them to be sure."""
+    machine = FakeMachine()
+    times = {2: 2.0, 1: 0.1}
+    machine.step = lambda: setattr(machine, "now", machine.now + times[machine.threads])
+    tuner = ThreadTuner(candidates=(2, 1), trial_steps=5, recheck_seconds=3600.0, clock=machine.clock,
+                        apply=machine.apply)
+    used = _run(tuner, machine, 12)
+    assert used[:5] == [1, 1, 1, 2, 1]                     # warm-up, one crawling 2-thread block, then 1 only
+    assert used.count(2) == 1 and tuner.rounds == 1 and tuner.chosen == 1
+    assert "2 threads: 20.00× slower" in tuner.describe()
+
+
+def test_work_between_blocks_runs_on_the_choice_not_on_the_last_trial():
+    """An evaluation that comes between two trial blocks must not run on a count still being tried
+    (two spinning threads on a busy machine): after every block the choice is applied again."""
+    machine = FakeMachine()
+    machine.busy = True
+    tuner = ThreadTuner(candidates=(2, 1), trial_steps=3, recheck_seconds=3600.0, clock=machine.clock,
+                        apply=machine.apply, warmup_blocks=0)
+    assert tuner.chosen == 1                               # before anything is measured
+    for _ in range(4):
+        with tuner.timed():
+            machine.step()
+        assert machine.threads == tuner.chosen == 1       # what runs now, between blocks
