@@ -41,7 +41,10 @@ def training_corpus(loaded) -> TrainingCorpus:
         info = None
     if info is None or info.corpus is None:
         return TrainingCorpus(paths=(), encoding="utf-8", chars=None, val_fraction=0.0)
-    return TrainingCorpus(paths=tuple(Path(p) for p in info.corpus.paths), encoding=info.corpus.encoding,
+    home = Path(loaded.path).parent if getattr(loaded, "path", None) else Path()
+    paths = tuple(Path(p) if p == "-" or Path(p).is_absolute() else home / p   # relative: from the checkpoint's
+                  for p in info.corpus.paths)                                  # folder (export.py)
+    return TrainingCorpus(paths=paths, encoding=info.corpus.encoding,
                           chars=info.corpus_chars or None, val_fraction=info.train_config.val_fraction)
 
 

@@ -54,10 +54,28 @@ def test_real_text_is_less_surprising_than_shuffled_text(trained_run, shakespear
 def test_score_reads_stdin_and_refuses_bad_input(trained_run):
     piped = invoke("score", trained_run, "--text-file", "-", "--format", "json", input="To be, or not to be")
     assert piped.exit_code == 0 and json.loads(piped.stdout)["predicted_characters"] == 18
-    none = invoke("score", trained_run)
-    assert none.exit_code == 2 and "give the text to score with --text or --text-file" in none.stderr
+    both = invoke("score", trained_run, "--text", "To be", "--text-file", "-", input="or not")
+    assert both.exit_code == 2 and "not both" in both.stderr
     unseen = invoke("score", trained_run, "--text", "Hello 世界")
     assert unseen.exit_code == 1 and "never saw: '世', '界'" in unseen.stderr
     assert_no_traceback(unseen)
     short = invoke("score", trained_run, "--text", "a")
     assert short.exit_code == 1 and "at least 2 characters" in short.stderr
+
+
+def test_score_with_no_text_reads_the_held_out_tail_of_the_training_corpus(trained_run, shakespeare_text, tmp_path):
+    default = invoke("score", trained_run, "--format", "json")
+    assert default.exit_code == 0, default.output
+    assert "reading the last" in default.stderr and "of the training corpus plays.txt" in default.stderr
+    tail = shakespeare_text[-20_000:]
+    tail = tail[tail.index("\n") + 1:]
+    given = invoke("score", trained_run, "--text", tail, "--format", "json")
+    assert json.loads(default.stdout)["bits_per_char"] == json.loads(given.stdout)["bits_per_char"]
+    from charlstm.checkpoint import load, save
+
+    moved = load(trained_run / "best.safetensors")
+    moved.train["corpus"]["paths"] = [str(tmp_path / "gone.txt")]
+    save(tmp_path / "m.safetensors", moved)
+    gone = invoke("score", tmp_path / "m.safetensors")
+    assert gone.exit_code == 1 and "training corpus is not at hand" in gone.stderr
+    assert_no_traceback(gone)

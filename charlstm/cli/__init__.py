@@ -22,7 +22,7 @@ from ..errors import CharlstmError, one_line
 
 #: command name → module of this package that defines `command`
 COMMANDS = {"train": "train", "prepare": "prepare", "sample": "sample", "inspect": "inspect", "score": "score",
-            "corpus": "corpus", "report": "report", "write": "write"}
+            "corpus": "corpus", "report": "report", "write": "write", "export": "export"}
 
 
 class _Group(click.Group):

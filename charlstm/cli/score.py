@@ -11,7 +11,8 @@ from .params import NgramBaseline, device_option, threads_option
 
 @click.command("score")
 @click.argument("checkpoint", required=False)
-@click.option("--text", default=None, help="Text to score.")
+@click.option("--text", default=None, help="Text to score. [default: the last 20,000 characters of the model's "
+                                            "training corpus, held out from training]")
 @click.option("--text-file", type=click.Path(exists=True, dir_okay=False, allow_dash=True), default=None,
               help="File to score ('-' for stdin).")
 @click.option("--unknown", type=click.Choice(UNKNOWN_POLICIES), default="error", show_default=True,
@@ -42,14 +43,16 @@ def command(checkpoint, text, text_file, unknown, fmt, baseline, device, threads
       punctuation  it is punctuation
       rest         everything else
     """
-    if (text is None) == (text_file is None):
-        raise click.UsageError("give the text to score with --text or --text-file (not both)")
+    if text is not None and text_file is not None:
+        raise click.UsageError("give the text to score with --text or --text-file, not both")
     from ..data import read_corpus
     from ..render import score_output, write
     from ..sample import prepare_prime
     from ..score import score_text
 
     loaded, model, path = load_model(checkpoint, device, threads)
+    if text is None and text_file is None:
+        text = _held_out(loaded, path)
     text = prepare_prime(loaded.vocab, read_corpus([text_file]) if text_file else text, unknown, what="text")
     if baseline is not None:
         from ..erroranalysis import DEFINITIONS, PARAMETERS
@@ -62,3 +65,15 @@ def command(checkpoint, text, text_file, unknown, fmt, baseline, device, threads
     result = score_text(model, loaded.vocab, text)
     expected = list(loaded.vocab.decode(result.predicted))
     write(fmt, score_output(str(path), text, result.bits, expected, result.bits_per_char, len(loaded.vocab)))
+
+
+def _held_out(loaded, path) -> str:
+    """With no text given: the tail of the training corpus, as inspect reads it (texts.corpus_tail)."""
+    from ..errors import CharlstmError
+    from ..texts import ANALYSIS_LENGTH, corpus_tail, training_corpus
+
+    tail = corpus_tail(training_corpus(loaded), ANALYSIS_LENGTH)
+    if tail is None:
+        raise CharlstmError(f"{path}: its training corpus is not at hand; give the text to score with --text or --text-file")
+    click.echo(f"charlstm: reading {tail[1]}", err=True)
+    return tail[0]

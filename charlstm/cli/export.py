@@ -1,0 +1,24 @@
+"""`charlstm export`: a run's model, weights only, as a small folder to share."""
+
+from __future__ import annotations
+
+import click
+
+
+@click.command("export")
+@click.argument("run", required=False)
+@click.option("--out", required=True, type=click.Path(file_okay=False),
+              help="New or empty folder to write (best.safetensors, metrics.jsonl, samples.txt).")
+def command(run, out):
+    """Write RUN's best model (a run folder or a checkpoint; default: the most recent run) without
+    what only resuming needs (optimizer moments, RNG and carried state): about a third of the size.
+    sample, inspect, score, write and report work on the folder; train --resume does not.
+
+    \b
+      charlstm export checkpoints/austen --out models/austen
+    """
+    from ..export import export_run
+
+    done = export_run(run, out)
+    click.echo(f"wrote {done.path}: {done.bytes_after / 1e6:,.1f} MB (from {done.bytes_before / 1e6:,.1f} MB in "
+               f"{done.source})" + (f", with {' and '.join(done.copied)}" if done.copied else ""), err=True)
