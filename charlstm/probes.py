@@ -102,7 +102,9 @@ def torch_threads(count: int) -> Iterator[None]:
 def train_probe(task: str, out_dir: str | os.PathLike, *, seed: int | None = None, steps: int | None = None,
                 on_event: Callable | None = None, device: str | None = None, threads: int | None = 1) -> TrainResult:
     """Train the probe model of `task` by its recipe into out_dir (a new run directory), on
-    `threads` CPU threads (None: leave torch's setting alone)."""
+    `threads` CPU threads, pinned for the whole run: the trainer's thread trials would otherwise
+    run some steps on two threads, whose sums round differently, so the weights would depend on the
+    machine's load (None: the trainer chooses by timing, as `charlstm train --threads auto`)."""
     recipe = RECIPES[task]
     config = recipe.train
     if seed is not None or steps is not None:
@@ -110,7 +112,8 @@ def train_probe(task: str, out_dir: str | os.PathLike, *, seed: int | None = Non
         config = replace(config, seed=config.seed if seed is None else seed, max_steps=steps, eval_every=steps,
                          eval_seconds=None)
     with torch_threads(threads) if threads else contextlib.nullcontext():
-        return train(probe_corpus(recipe), out_dir, recipe.model, config, on_event=on_event, device=device)
+        return train(probe_corpus(recipe), out_dir, recipe.model, config, on_event=on_event, device=device,
+                     threads=threads)
 
 
 # --------------------------------------------------------------------------------------------

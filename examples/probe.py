@@ -17,9 +17,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a source checkout without installing
 
+import numpy as np  # noqa: E402
+
 import charlstm  # noqa: E402
 from charlstm import checkpoint as ckpt  # noqa: E402
-from charlstm import probes  # noqa: E402
+from charlstm import probes, synthetic  # noqa: E402
 from charlstm.trace import trace  # noqa: E402
 
 
@@ -33,13 +35,21 @@ def unit_along(model, vocab, text: str, layer: int, unit: int, vector: str = "ce
             + "    " + "".join(f"{v:+.2f}".ljust(width) for v in values).rstrip())
 
 
+def _same_setting(name: str, stored, recipe) -> bool:
+    """Whether a stored training setting is the recipe's. `--eval-seconds 0` on the command line is
+    stored as 0 and the recipe says None: both mean evaluations by step count only."""
+    if name == "eval_seconds":
+        return (stored or None) == (recipe or None)
+    return stored == recipe
+
+
 def recipe_note(path: Path, task: str) -> str:
     """Whether the checkpoint was trained with the settings of probes.RECIPES[task]."""
     saved = ckpt.load(ckpt.resolve(path))
     recipe = probes.RECIPES[task]
     info = saved.run_info                                         # the typed training metadata (None: none stored)
     stored = info.train_config.to_dict() if info else {}
-    differs = [k for k, v in recipe.train.to_dict().items() if k in stored and stored[k] != v]
+    differs = [k for k, v in recipe.train.to_dict().items() if k in stored and not _same_setting(k, stored[k], v)]
     shape = (saved.config.num_layers, saved.config.hidden_size, saved.config.embedding_size)
     if shape != (recipe.model.num_layers, recipe.model.hidden_size, recipe.model.embedding_size):
         differs.append("model size")
@@ -60,6 +70,17 @@ def accuracy_table(accuracy: dict[int, float], label: str) -> str:
     return "\n".join(rows)
 
 
+def ramps_over_the_as(model, vocab, task: str, layer: int) -> str:
+    """Every cell at |r| ≥ 0.9 with the number of a's read, over the a's alone, of the held-out lines
+    `charlstm corpus TASK --count 300 --seed 99` writes (docs/findings.md's test file). Many cells
+    ramp through a run of a's; what singles out the counter is that it also counts the b's down."""
+    text = "".join(line + "\n" for line in synthetic.generate(task, 300, 99))
+    ranked = probes.rank_units(model, vocab, text, "count:a", vector="cell", layers=[layer],
+                               where=lambda t: np.array([c == "a" for c in t]))
+    ramps = [f"{u.unit} ({u.r:+.3f})" for u in ranked if abs(u.r) >= 0.9]
+    return f"cells at |r| ≥ 0.9 with the a's read, over the a's of 300 other lines (--seed 99): {', '.join(ramps) or 'none'}"
+
+
 def counter(model, vocab, task: str) -> None:
     report = probes.counter_report(model, vocab, task)
     u = report.unit
@@ -69,9 +90,11 @@ def counter(model, vocab, task: str) -> None:
     print(f"  training range {low}..{high}: {report.in_range:.1%} exact; always exact up to N = {report.extrapolates_to}; "
           f"exact beyond the range: {' '.join(map(str, report.correct_beyond)) or 'none'}")
     print(f"\ncounting unit: layer {u.layer}, cell {u.unit}")
-    print(f"  r with the b's still owed (a's read − b's written), whole lines, {report.text_chars:,} chars: {u.r:+.3f}"
-          f"   (runner-up: unit {report.runner_up.unit}, r = {report.runner_up.r:+.3f})")
-    print(f"  r with the number of a's read, over the a's:                              {report.r_count:+.3f}")
+    owed = f"r with the b's still owed (balance:ab), whole lines, {report.text_chars:,} chars:"
+    print(f"  {owed} {u.r:+.3f}   (runner-up: unit {report.runner_up.unit}, r = {report.runner_up.r:+.3f})")
+    counted = "r with the number of a's read, over the a's:"
+    print(f"  {counted:<{len(owed)}} {report.r_count:+.3f}")
+    print(f"  {ramps_over_the_as(model, vocab, task, u.layer)}")
     line = "\naaaaaXbbbbb\n" if task == "counter" else "\naXaaXXaaYbbbbb\n"
     print(f"  its cell along {line.strip()!r}:")
     print(unit_along(model, vocab, line, u.layer, u.unit))
@@ -84,7 +107,7 @@ def counter(model, vocab, task: str) -> None:
               f"(X below 0.1: {g.x_below_01:.0%} of X's)")
         print(f"  all units, for comparison:  on a {g.input_on_a_all:.3f}   on X {g.input_on_x_all:.3f}")
         print(f"  what it writes into the cell, mean |i·g|:  on a {g.write_on_a:.3f}   on X {g.write_on_x:.3f}")
-        print(f"  its input gate along 'aXaaXXaaYbbbbb':")
+        print("  its input gate along 'aXaaXXaaYbbbbb':")
         print(unit_along(model, vocab, "\naXaaXXaaYbbbbb\n", u.layer, u.unit, "input"))
 
 
@@ -127,6 +150,9 @@ def copy(model, vocab) -> None:
             print(f"    {u.unit:>4}  {u.eta_next:>8.3f}  {u.eta_slot:>8.3f}  {'s' + str(u.slot):>4}  {u.prefers:>7}")
         print(f"    … {len(report.next_char_units)} of {len(report.units)} units are explained better by the next "
               f"character than by any slot")
+        stored = max(report.units, key=lambda u: u.eta_slot)      # the best candidate for a unit that stores a slot
+        print(f"    most slot-like: unit {stored.unit}, η²(s{stored.slot}) {stored.eta_slot:.3f}, "
+              f"η²(next) {stored.eta_next:.3f}")
         if vector == "hidden":
             top = report.units[:6]
     print("\nablation, teacher-forced (the copy so far is given; does the model write the right next character?):")

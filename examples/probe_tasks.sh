@@ -9,21 +9,21 @@
 # Each model trains in 3-15 s on one CPU thread.
 set -euo pipefail
 
-# A 10-unit model gains nothing from a second thread; on a busy machine one thread is several
-# times faster (OpenMP threads spin waiting for each other on tiny matrices).
-export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
+# One thread, pinned (`--threads 1`; examples/probe.py pins it too): a 10-unit model gains nothing
+# from a second one, on a busy machine one thread is several times faster, and `--threads auto`
+# would run its trial steps on two threads, whose sums round differently, so the weights would
+# depend on the load. `--eval-seconds 0`: evaluations by step only, as in the recipe.
 here="$(cd "$(dirname "$0")" && pwd)"
 charlstm="${CHARLSTM:-charlstm}"   # e.g. CHARLSTM="python -m charlstm" in a source checkout
 
 run() {
     local task=$1 count=$2 hidden=$3 steps=$4 lr=$5
-    mkdir -p probe-data
     $charlstm corpus "$task" --out "probe-data/$task.txt" --count "$count" --seed 0
     rm -rf "checkpoints/$task"
     $charlstm train "probe-data/$task.txt" --out "checkpoints/$task" \
         --hidden-size "$hidden" --num-layers 1 --embedding-size 8 \
         --batch-size 32 --seq-len 64 --lr "$lr" --warmup-steps 20 --lr-decay 1 --forget-bias 1 \
-        --max-steps "$steps" --eval-every "$steps" --log-every 50 --preview 0 --seed 1
+        --max-steps "$steps" --eval-every "$steps" --log-every 50 --preview 0 --seed 1 --threads 1 --eval-seconds 0
     python "$here/probe.py" "$task" "checkpoints/$task"
 }
 

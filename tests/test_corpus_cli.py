@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 
 import pytest
@@ -87,3 +88,55 @@ def test_bad_options_are_one_line_usage_errors(tmp_path, args, message):
 def test_out_is_required():
     result = run_cli("corpus", "counter")
     assert result.exit_code == 2 and "Missing option '--out'" in result.stderr
+
+
+def test_missing_folders_of_out_are_created_as_the_findings_page_needs(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)                      # docs/findings.md's first command, in a fresh checkout
+    result = run_cli("corpus", "counter", "--out", "probe-data/deeper/counter.txt", "--count", "30", "--seed", "0")
+    assert result.exit_code == 0, result.stderr
+    assert _lines(tmp_path / "probe-data" / "deeper" / "counter.txt") == synthetic.generate("counter", 30, 0)
+    assert "→ probe-data/deeper/counter.txt" in result.stderr
+    assert sorted(os.listdir(tmp_path / "probe-data" / "deeper")) == ["counter.txt"]   # no temp file left
+
+
+def test_bad_options_create_no_folder(tmp_path):
+    result = run_cli("corpus", "counter", "--out", str(tmp_path / "new" / "c.txt"), "--min-n", "5", "--max-n", "2")
+    assert result.exit_code == 2 and not (tmp_path / "new").exists()
+
+
+@pytest.mark.parametrize("blocker, kind", [("file", "not a folder"), ("broken link", "a broken symbolic link")])
+def test_a_part_of_out_that_is_not_a_folder_is_one_line(tmp_path, blocker, kind):
+    block = tmp_path / "block"
+    if blocker == "file":
+        block.write_text("mine\n", encoding="utf-8")
+    else:
+        block.symlink_to(tmp_path / "nowhere")
+    result = run_cli("corpus", "counter", "--out", str(block / "sub" / "c.txt"), "--count", "3")
+    assert result.exit_code == 1 and result.stdout == ""
+    assert result.stderr == f"Error: cannot create the folder {block / 'sub'} for --out: {block} is {kind}\n"
+    assert_no_traceback(result)
+    assert not (tmp_path / "nowhere").exists()
+    assert blocker != "file" or block.read_text(encoding="utf-8") == "mine\n"
+
+
+
+def test_the_findings_commands_train_the_recipe_model_weight_for_weight(tmp_path):
+    """docs/findings.md's claim: `charlstm corpus` + `charlstm train --threads 1` give the weights of
+    probes.train_probe. The copy task's 20 units are where a trial step on two threads would round
+    differently (measured: 1.6e-5 after 200 steps), so both sides must pin one thread."""
+    from safetensors.numpy import load_file
+
+    from charlstm import probes
+
+    corpus, cli_run, lib_run = tmp_path / "copy.txt", tmp_path / "cli", tmp_path / "lib"
+    assert run_cli("corpus", "copy", "--out", str(corpus), "--count", "4000", "--seed", "0").exit_code == 0
+    trained = run_cli("train", str(corpus), "--out", str(cli_run), "--hidden-size", "20", "--num-layers", "1",
+                      "--embedding-size", "8", "--batch-size", "32", "--seq-len", "64", "--lr", "2e-2",
+                      "--warmup-steps", "20", "--lr-decay", "1", "--forget-bias", "1", "--max-steps", "200",
+                      "--eval-every", "200", "--log-every", "50", "--preview", "0", "--seed", "1",
+                      "--threads", "1", "--eval-seconds", "0")
+    assert trained.exit_code == 0, trained.stderr
+    probes.train_probe("copy", lib_run, steps=200)
+    cli, lib = load_file(cli_run / "best.safetensors"), load_file(lib_run / "best.safetensors")
+    weights = [name for name in lib if name.startswith("model.")]
+    assert weights and all((cli[name] == lib[name]).all() for name in weights)

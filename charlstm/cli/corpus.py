@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import re
 import sys
+from pathlib import Path
 
 import click
 
+from ..errors import CharlstmError
 from ..synthetic import DEFAULT_COUNT, TASKS, task_parameters
 from .params import Seed
 
@@ -56,12 +59,26 @@ def command(task, out, count, seed, **options):
         _stream(lines, sys.stdout.write, tally)
         sys.stdout.flush()
     else:
+        _make_folder(Path(out))                                         # options checked: only now touch the disk
         with terminate_as_interrupt():  # a SIGTERM mid-write removes the temp file; the old file stays
             write_file(check_output(out, "a plain-text file", is_text_file),
                        lambda sink: _stream(lines, lambda text: sink.write(text.encode("utf-8")), tally))
     settings = " ".join(f"{_option(name)} {value}" for name, value in {**task_parameters(task), **params}.items())
     click.echo(f"[{tally[0]:,} {task} lines, {tally[1]:,} characters ({settings} --seed {seed}) → "
                f"{'stdout' if out == '-' else out}]", err=True)
+
+
+def _make_folder(out: Path) -> None:
+    """Create the missing folders of --out, as `train --out` creates its run folder, so a path such
+    as probe-data/counter.txt works in a fresh checkout. A part of the path that exists and is not a
+    folder (a file, a broken link) is named in one line, instead of mkdir's bare "File exists"."""
+    from ..run import is_link
+
+    for folder in (*reversed(out.parent.parents), out.parent):
+        if os.path.lexists(folder) and not folder.is_dir():
+            kind = "a broken symbolic link" if is_link(folder) else "not a folder"
+            raise CharlstmError(f"cannot create the folder {out.parent} for --out: {folder} is {kind}")
+    out.parent.mkdir(parents=True, exist_ok=True)
 
 
 def _stream(lines, write, tally: list[int]) -> None:
