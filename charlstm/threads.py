@@ -48,6 +48,13 @@ def default_candidates() -> tuple[int, ...]:
     return tuple(dict.fromkeys((max(cores, 1), 1)))
 
 
+def environment_threads() -> int | None:
+    """The thread count the user set in OMP_NUM_THREADS (the standard knob, which torch honours
+    too), if any: `--threads auto` keeps to it rather than trying other counts."""
+    value = os.environ.get("OMP_NUM_THREADS", "").strip()
+    return int(value) if value.isdigit() and int(value) > 0 else None
+
+
 def _set_torch_threads(count: int) -> None:
     import torch
 
@@ -71,6 +78,9 @@ class ThreadTuner:
                  trial_steps: int = TRIAL_STEPS, recheck_seconds: float = RECHECK_SECONDS,
                  margin: float = SWITCH_MARGIN, clock: Callable[[], float] = time.perf_counter,
                  apply: Callable[[int], None] = _set_torch_threads, warmup_blocks: int = WARMUP_BLOCKS):
+        self.pinned_by = "--threads"
+        if pinned is None and candidates is None and environment_threads():
+            pinned, self.pinned_by = environment_threads(), "OMP_NUM_THREADS"
         self.pinned = pinned
         self.candidates = (pinned,) if pinned else tuple(candidates or default_candidates())
         self.trial_steps = max(trial_steps, 2)
@@ -175,7 +185,7 @@ class ThreadTuner:
         """One line for the progress header, e.g. '2 threads (1 thread: 1.9× slower; re-checked every 60 s)'."""
         name = lambda n: f"{n} thread{'s' if n != 1 else ''}"  # noqa: E731
         if self.pinned:
-            return f"{name(self.pinned)} (--threads)"
+            return f"{name(self.pinned)} ({self.pinned_by})"
         if not self.medians:
             return f"{name(self.chosen)} (measuring {' vs '.join(map(name, self.candidates))})"
         best = self.medians[self.chosen]

@@ -173,3 +173,12 @@ def test_work_between_blocks_runs_on_the_choice_not_on_the_last_trial():
         with tuner.timed():
             machine.step()
         assert machine.threads == tuner.chosen == 1       # what runs now, between blocks
+
+
+def test_omp_num_threads_pins_the_count_like_threads(monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    tuner = ThreadTuner()
+    assert tuner.pinned == 1 and tuner.candidates == (1,) and tuner.describe() == "1 thread (OMP_NUM_THREADS)"
+    assert ThreadTuner(pinned=2).describe() == "2 threads (--threads)"   # the option wins
+    monkeypatch.setenv("OMP_NUM_THREADS", "lots")
+    assert ThreadTuner().pinned is None                                   # not a count: ignored, as torch does

@@ -105,7 +105,7 @@ def threads_option(command):
     and one thread and keeps the faster (cli/common.choose_threads); N pins it."""
     return click.option("--threads", type=Threads(), default="auto", show_default=True,
                         help="CPU threads: auto times every core against one on a short text first (a busy "
-                             "machine slows torch's default several times); N pins it.")(command)
+                             "machine slows torch's default several times); N pins it, as OMP_NUM_THREADS=N does.")(command)
 
 
 class NgramBaseline(click.ParamType):

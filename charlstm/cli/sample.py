@@ -70,7 +70,8 @@ def command(checkpoint, prime, prime_file, clamps, ablations, device, threads, n
     rate = produced / max(time.perf_counter() - started, 1e-9)
     pinned = "".join(f"; L{layer + 1}.{edit_vector(loaded.config)}[{unit}] = {value:g}"
                      for (layer, unit), value in edits.items())
-    click.echo(f"[{produced} characters at {rate:,.0f} chars/s from {path}{pinned}]", err=True)
+    click.echo(f"[{produced:,} character{'' if produced == 1 else 's'} at {rate:,.0f} chars/s from {path}{pinned}]",
+               err=True)
     if kept is not None:
         _report_samples(kept, prime, corpus, fmt, str(path))
 

@@ -75,7 +75,8 @@ from .params import Encoding, Number, Seed, Threads, device_option, parse_durati
 @click.option("--device", default=None, callback=device_option, help="cpu, cuda, cuda:1, mps [default: cuda if present, else cpu]")
 @click.option("--threads", type=Threads(), default="auto", show_default=True,
               help="CPU threads: auto times every core against one on the first steps, keeps the faster and "
-                   "re-checks each minute (a busy machine slows torch's default several times); N pins it.")
+                   "re-checks each minute (a busy machine slows torch's default several times); N pins it, as "
+                   "OMP_NUM_THREADS=N does.")
 @click.pass_context
 def command(ctx: click.Context, corpus, glob, encoding, out, resume, device, threads, **params):
     """Train a character model on CORPUS (files, directories, or - for stdin; default: bundled Shakespeare).
