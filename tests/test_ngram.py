@@ -1,12 +1,12 @@
 """`charlstm score --baseline ngram:N`: the n-gram model pinned to hand counts and a brute-force
-Witten–Bell reference, its bounded tables, the error breakdown and bracket test, and the real CLI on
-real tiny models (English, Python, Chinese)."""
+interpolated modified Kneser–Ney reference, its bounded tables, the error breakdown and bracket test,
+and the real CLI on real tiny models (English, Python, Chinese)."""
 
 from __future__ import annotations
 
 import json
 import math
-from collections import Counter
+from collections import Counter, defaultdict
 from fractions import Fraction
 
 import numpy as np
@@ -18,7 +18,7 @@ from charlstm.cli import main
 from charlstm.data import Vocab, split
 from charlstm.erroranalysis import (CATEGORIES, DEFINITIONS, RARE_COUNT, bracket_test, categorise, word_counts,
                                     words)
-from charlstm.ngram import MAX_ORDER, NgramModel, table_buckets, training_ids
+from charlstm.ngram import FALLBACK_DISCOUNTS, MAX_ORDER, NgramModel, discounts, table_buckets, training_ids
 from charlstm.render import unescape_text
 from conftest import CORPORA, TINY, assert_no_traceback
 
@@ -37,18 +37,41 @@ def train_tiny(tmp_path, text: str, name: str, steps: int = 40):
     return out, corpus
 
 
-def witten_bell(train: list[int], V: int, order: int, context: list[int], c: int) -> Fraction:
-    """Interpolated Witten–Bell by direct counting, in exact fractions (the reference)."""
-    n, uni = len(train), Counter(train)
-    p = (uni[c] + Fraction(len(uni), V)) / (n + len(uni))
-    for k in range(1, order):
-        if len(context) < k:
-            break
-        h = tuple(context[-k:])
-        follow = Counter(train[t] for t in range(k, n) if tuple(train[t - k : t]) == h)
-        total = sum(follow.values())
-        if total:
-            p = (follow[c] + len(follow) * p) / (total + len(follow))
+def kn_counts(train: list[int], order: int, j: int) -> dict[tuple, int]:
+    """a(h c) of every (j + 1)-gram h c of the training text: how often it occurs at the top order
+    (j = order − 1), else how many distinct characters come before it (the text's start is one)."""
+    grams = range(j, len(train))
+    if j == order - 1:
+        return dict(Counter(tuple(train[t - j : t + 1]) for t in grams))
+    before = defaultdict(set)
+    for t in grams:
+        before[tuple(train[t - j : t + 1])].add(train[t - j - 1] if t > j else None)
+    return {gram: len(chars) for gram, chars in before.items()}
+
+
+def kn_discount(table: dict[tuple, int]):
+    """D(a) of one order, from its count of counts (Chen & Goodman; i / 2 where undefined or out of (0, i])."""
+    n = [sum(a == i for a in table.values()) for i in (1, 2, 3, 4)]
+    d = [Fraction(i, 2) for i in (1, 2, 3)]
+    if n[0] + 2 * n[1]:
+        y = Fraction(n[0], n[0] + 2 * n[1])
+        for i in (1, 2, 3):
+            if n[i - 1] and 0 < i - (i + 1) * y * n[i] / n[i - 1] <= i:
+                d[i - 1] = i - (i + 1) * y * n[i] / n[i - 1]
+    return lambda a: d[min(a, 3) - 1] if a else 0
+
+
+def kneser_ney(train: list[int], V: int, order: int, context: list[int], c: int) -> Fraction:
+    """Interpolated modified Kneser–Ney by direct counting, in exact fractions (the reference)."""
+    p = Fraction(1, V)
+    for j in range(min(order - 1, len(context)) + 1):
+        h = tuple(context[len(context) - j :])
+        table = kn_counts(train, order, j)
+        cut = kn_discount(table)
+        follow = {gram[-1]: a for gram, a in table.items() if gram[:-1] == h}
+        if follow:
+            a = follow.get(c, 0)
+            p = (a - cut(a) + sum(map(cut, follow.values())) * p) / sum(follow.values())
     return p
 
 
@@ -56,33 +79,47 @@ def witten_bell(train: list[int], V: int, order: int, context: list[int], c: int
 
 
 def test_bits_per_char_matches_a_hand_count():
-    # Training text "aab" over the vocabulary a, b, c (c never seen). Unigram: C(a)=2, C(b)=1, C=3,
-    # T0=2 seen types: P0(a) = (2 + 2/3)/5 = 8/15, P0(b) = 1/3, P0(c) = 2/15. Bigram context "a" was
-    # followed by a and b once each: C=2, T=2, so P1(a|a) = (1 + 2·8/15)/4 = 31/60, P1(b|a) = 25/60,
-    # P1(c|a) = 4/60. Scoring "aab": predict a after a, then b after a.
-    model = NgramModel.build(np.array([0, 0, 1], dtype=np.uint8), vocab_size=3, order=2)
-    probs = model.probabilities(np.array([0, 0, 1]))
-    assert probs[0] == pytest.approx([8 / 15, 5 / 15, 2 / 15], abs=1e-15)
-    assert probs[1] == pytest.approx([31 / 60, 25 / 60, 4 / 60], abs=1e-15)
-    score = model.score(np.array([0, 0, 1]))
-    assert score.bits_per_char == pytest.approx((-math.log2(31 / 60) - math.log2(25 / 60)) / 2, abs=1e-12)
+    # Training text "aaab" over the vocabulary a, b, c (c never seen), N = 2.
+    # Unigram, on continuation counts: a follows the start and a (2 distinct), b follows a (1), c none:
+    # n1 = n2 = 1, so Y = 1/3, D1 = 1 − 2·Y·n2/n1 = 1/3, D2 = 2 − 3·Y·n3/n2 = 2; γ = D2 + D1 = 7/3 of a = 3:
+    # P0(a) = (2 − 2 + 7/3 · 1/3)/3 = 7/27, P0(b) = (1 − 1/3 + 7/9)/3 = 13/27, P0(c) = 7/27.
+    # Bigram, on raw counts: "a" was followed by a twice and b once (C = 3), the same n1, n2 and so D1, D2:
+    # γ = 7/3, P1(a|a) = (0 + 7/3 · 7/27)/3 = 49/243, P1(b|a) = (2/3 + 7/3 · 13/27)/3 = 145/243, P1(c|a) = 49/243.
+    model = NgramModel.build(np.array([0, 0, 0, 1], dtype=np.uint8), vocab_size=3, order=2)
+    np.testing.assert_allclose(model.discounts[:, :2], [[1 / 3, 2], [1 / 3, 2]], rtol=1e-15)
+    probs = model.probabilities(np.array([0, 0, 0, 1]))
+    assert probs[0] == pytest.approx([7 / 27, 13 / 27, 7 / 27], abs=1e-15)
+    assert probs[1] == pytest.approx([49 / 243, 145 / 243, 49 / 243], abs=1e-15)
+    score = model.score(np.array([0, 0, 0, 1]))               # predict a after a twice, then b after a
+    assert score.bits_per_char == pytest.approx(-(2 * math.log2(49 / 243) + math.log2(145 / 243)) / 3, abs=1e-12)
+    assert score.best_p == pytest.approx([7 / 27, 7 / 27, 145 / 243])        # the better of P0 and P1
+    # N = 1 on "aab" counts raw: C(a) = 2, C(b) = 1 give the same D1, D2 and the same P0
     unigram = NgramModel.build(np.array([0, 0, 1], dtype=np.uint8), vocab_size=3, order=1).score(np.array([0, 0, 1]))
-    assert unigram.bits_per_char == pytest.approx((-math.log2(8 / 15) - math.log2(1 / 3)) / 2, abs=1e-12)
-    assert unigram.best_p == pytest.approx([8 / 15, 1 / 3])
-    assert score.best_p == pytest.approx([8 / 15, 25 / 60])                   # the better of P0 and P1
+    assert unigram.p == pytest.approx([7 / 27, 13 / 27]) and unigram.best_p == pytest.approx([7 / 27, 13 / 27])
+
+
+def test_discounts_follow_count_of_counts_and_fall_back_where_undefined():
+    n1, n2, n3, n4 = 400, 150, 70, 40
+    y = n1 / (n1 + 2 * n2)
+    assert discounts([n1, n2, n3, n4]) == pytest.approx([1 - 2 * y * n2 / n1, 2 - 3 * y * n3 / n2, 3 - 4 * y * n4 / n3])
+    assert discounts([0, 0, 0, 0]) == pytest.approx(FALLBACK_DISCOUNTS)          # nothing to estimate from
+    assert discounts([1, 0, 5, 0]) == pytest.approx([1, 1.0, 3])                 # D2: n2 = 0, so i / 2
+    assert discounts([10, 1, 100, 0])[1] == 1.0                                  # D2 = 2 − 3·Y·100 < 0: i / 2
 
 
 @pytest.mark.parametrize("order", [1, 2, 3, 6])
-def test_every_probability_matches_brute_force_witten_bell(order, shakespeare_text):
+def test_every_probability_matches_brute_force_kneser_ney(order, shakespeare_text):
     text = shakespeare_text[:300]
     vocab = Vocab.from_text(text + "#")                 # '#' is in the vocabulary but never in training
     train = vocab.encode(text[:250])
     query = vocab.encode(text[250:] + "#e")
     probs = NgramModel.build(train, len(vocab), order).probabilities(query)
+    chunked = NgramModel.build(train, len(vocab), order, chunk=7).probabilities(query)  # counts cross chunk edges
+    assert np.array_equal(probs, chunked)
     train_list = train.tolist()
     for t in range(0, len(query), 3):
         context = query[max(0, t - order + 1) : t].tolist()
-        expected = [float(witten_bell(train_list, len(vocab), order, context, c)) for c in range(len(vocab))]
+        expected = [float(kneser_ney(train_list, len(vocab), order, context, c)) for c in range(len(vocab))]
         assert probs[t] == pytest.approx(expected, rel=1e-12, abs=1e-15)
     assert (probs > 0).all()
 
@@ -96,7 +133,10 @@ def test_probabilities_sum_to_one_everywhere(order, chinese_text):
     assert probs.shape == (600, len(vocab))
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=0, atol=1e-9)
     crowded = NgramModel.build(ids[:10_000], len(vocab), order, max_buckets=256)   # collisions everywhere
-    np.testing.assert_allclose(crowded.probabilities(ids[10_000:10_300]).sum(axis=1), 1.0, rtol=0, atol=1e-9)
+    crowded_probs = crowded.probabilities(ids[10_000:10_300])
+    np.testing.assert_allclose(crowded_probs.sum(axis=1), 1.0, rtol=0, atol=1e-9)
+    unseen = np.setdiff1d(np.arange(len(vocab)), ids[:10_000])                   # characters training never had
+    assert len(unseen) > 20 and (probs[:, unseen] > 0).all() and (crowded_probs[:, unseen] > 0).all()
 
 
 def test_tables_stop_growing_at_their_cap(shakespeare_text):
@@ -122,6 +162,17 @@ def test_higher_orders_predict_real_text_better_than_a_unigram(shakespeare_text)
     ids = vocab.encode(shakespeare_text)
     bpc = {n: NgramModel.build(ids[:-5_000], len(vocab), n).score(ids[-5_000:]).bits_per_char for n in (1, 3, 5)}
     assert bpc[5] < bpc[3] < bpc[1] < math.log2(len(vocab))
+
+
+def test_a_long_context_does_not_predict_held_out_code_worse_than_a_short_one():
+    # Witten-Bell got worse above N = 7 (2.281 bits/char at N = 5, 2.746 at N = 10 here); Kneser-Ney does not
+    text = (CORPORA / "python-sample.py.txt").read_text(encoding="utf-8")
+    vocab = Vocab.from_text(text)
+    ids = vocab.encode(text)
+    cut = len(ids) - len(ids) // 20                                   # the last 5% held out
+    train, held_out = ids[:cut], ids[cut:]
+    bpc = {n: NgramModel.build(train, len(vocab), n).score(held_out).bits_per_char for n in (5, 10)}
+    assert bpc[10] <= bpc[5]
 
 
 # ------------------------------------------------------------------------------ the error analysis

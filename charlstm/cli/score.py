@@ -20,7 +20,7 @@ from .params import NgramBaseline, device_option, threads_option
 @click.option("--format", "fmt", type=click.Choice(["text", "tsv", "json"]), default="text", show_default=True,
               help="text: bits per character, a surprisal strip and the biggest surprises; tsv / json: every character.")
 @click.option("--baseline", type=NgramBaseline(), default=None,
-              help="ngram:N (N from 1 to 20): also score the text with an interpolated Witten-Bell character N-gram "
+              help="ngram:N (N from 1 to 20): also score the text with an interpolated modified Kneser-Ney character N-gram "
                    "model built from the run's training text (not its validation tail), and show where each model "
                    "wins, the LSTM's errors (p < 0.5) by category and, for brackets, accuracy by distance from the "
                    "opener; --format json states every definition.")
