@@ -70,8 +70,11 @@ class ThreadTuner:
     `trial_steps` timed blocks (the first a warm-up), interleaved (2, 1, 2, 1, …) so a drift of the
     machine's speed during the round (a warming process, a neighbour starting) hits every count alike,
     and the one with the lowest median time is kept until the next round — unless the
-    current choice is within `margin` of it (a tie keeps what runs). `disturbed()` tells it that
-    other work ran in between (an evaluation, a checkpoint): the next timed block is not counted.
+    current choice is within `margin` of it (a tie keeps what runs). A count far slower than
+    another (ABANDON) leaves the round after one block; between rounds, a choice that suddenly runs
+    SLOWDOWN times slower starts one at once. Until the first round has measured, and between the
+    blocks of a round, the choice (at first one thread) is what is applied. `disturbed()` tells it
+    that other work ran in between (an evaluation, a checkpoint): the next timed block is not counted.
     """
 
     def __init__(self, candidates: Sequence[int] | None = None, pinned: int | None = None,
