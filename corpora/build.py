@@ -812,7 +812,7 @@ class _RReader:
 
     def item(self):
         flags = self.int()
-        kind, has_attr, has_tag = flags & 0xFF, flags & (1 << 9), flags & (1 << 10)
+        kind, has_attr = flags & 0xFF, flags & (1 << 9)
         if kind == 254:  # NULL
             return None
         if kind == 9:  # CHARSXP
