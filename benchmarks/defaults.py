@@ -63,6 +63,10 @@ def corpus_path(name: str, work: Path) -> Path:
     bundled = {"shakespeare": "shakespeare.txt", "chinese": "chinese-poetry.txt", "messages": "fortunes.txt"}
     if name == "code":
         return code_corpus(work)
+    if name == "shakespeare-10k":   # small enough that the fit picks a smaller model (the data cap)
+        out = work / "shakespeare-10k.txt"
+        out.write_text((ROOT / "corpora" / "shakespeare.txt").read_text(encoding="utf-8")[:10_000], encoding="utf-8")
+        return out
     if name == "chinese-30k":
         out = work / "chinese-30k.txt"
         out.write_text((ROOT / "corpora" / "chinese-poetry.txt").read_text(encoding="utf-8")[:30_000], encoding="utf-8")
