@@ -61,6 +61,20 @@ _HELD: dict[tuple[int, int], int] = {}  # run folders whose lock this process ho
 # Writing files
 
 
+def make_folders(folder: str | os.PathLike, purpose: str = "") -> None:
+    """Create `folder` and its missing parents. A part of the path that exists and is not a folder
+    (a file, a broken link) is named in one CharlstmError line (`purpose`, e.g. " for --out", is
+    added to it), instead of mkdir's bare "File exists" or "Not a directory"."""
+    from .errors import CharlstmError
+
+    folder = Path(folder)
+    for part in (*reversed(folder.parents), folder):
+        if os.path.lexists(part) and not part.is_dir():
+            kind = "a broken symbolic link" if is_link(part) else "not a folder"
+            raise CharlstmError(f"cannot create the folder {folder}{purpose}: {part} is {kind}")
+    folder.mkdir(parents=True, exist_ok=True)
+
+
 def write_file(path: str | os.PathLike, content: bytes | Callable[[BinaryIO], None]) -> Path:
     """Replace `path` atomically with `content` (bytes, or a function writing to a binary file).
 
@@ -69,7 +83,7 @@ def write_file(path: str | os.PathLike, content: bytes | Callable[[BinaryIO], No
     after it. On any failure the temp file is removed and the previous file is left intact.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_folders(path.parent)
     tmp = path.parent / f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp"
     fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY | getattr(os, "O_NOFOLLOW", 0), 0o644)
     try:

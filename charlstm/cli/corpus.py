@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import re
 import sys
 from pathlib import Path
 
 import click
 
-from ..errors import CharlstmError
 from ..synthetic import DEFAULT_COUNT, TASKS, task_parameters
 from .params import Seed
 
@@ -48,7 +46,7 @@ def command(task, out, count, seed, **options):
       memorizer          A|B, x's, Y, the letter again   AxxxYa  BxxYb
       copy               s X s                           abcXabc
     """
-    from ..run import check_output, is_text_file, terminate_as_interrupt, write_file
+    from ..run import check_output, is_text_file, make_folders, terminate_as_interrupt, write_file
 
     params = _task_params(task, options)
     if out != "-":  # before any work: never over a checkpoint, a page or any non-text file, nor through a link
@@ -59,26 +57,13 @@ def command(task, out, count, seed, **options):
         _stream(lines, sys.stdout.write, tally)
         sys.stdout.flush()
     else:
-        _make_folder(Path(out))                                         # options checked: only now touch the disk
+        make_folders(Path(out).parent, " for --out")                    # options checked: only now touch the disk
         with terminate_as_interrupt():  # a SIGTERM mid-write removes the temp file; the old file stays
             write_file(check_output(out, "a plain-text file", is_text_file),
                        lambda sink: _stream(lines, lambda text: sink.write(text.encode("utf-8")), tally))
     settings = " ".join(f"{_option(name)} {value}" for name, value in {**task_parameters(task), **params}.items())
     click.echo(f"[{tally[0]:,} {task} lines, {tally[1]:,} characters ({settings} --seed {seed}) → "
                f"{'stdout' if out == '-' else out}]", err=True)
-
-
-def _make_folder(out: Path) -> None:
-    """Create the missing folders of --out, as `train --out` creates its run folder, so a path such
-    as probe-data/counter.txt works in a fresh checkout. A part of the path that exists and is not a
-    folder (a file, a broken link) is named in one line, instead of mkdir's bare "File exists"."""
-    from ..run import is_link
-
-    for folder in (*reversed(out.parent.parents), out.parent):
-        if os.path.lexists(folder) and not folder.is_dir():
-            kind = "a broken symbolic link" if is_link(folder) else "not a folder"
-            raise CharlstmError(f"cannot create the folder {out.parent} for --out: {folder} is {kind}")
-    out.parent.mkdir(parents=True, exist_ok=True)
 
 
 def _stream(lines, write, tally: list[int]) -> None:
