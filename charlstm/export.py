@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .checkpoint import Checkpoint, load, resolve, save
-from .run import Run, write_file
+from .run import Run, is_link, write_file
 
 
 @dataclass(frozen=True)
@@ -43,8 +43,9 @@ def export_run(source: str | os.PathLike | None, out: str | os.PathLike) -> Expo
         corpus["paths"] = [_relative(p, target.path) for p in corpus["paths"]]
     written = save(target.best, Checkpoint(loaded.config, loaded.vocab, loaded.model_state, train=train))
     copied = []
-    for name in (Run(path.parent).metrics, Run(path.parent).samples):
-        if name.is_file() and not name.is_symlink():
+    run = Run(path.parent)
+    for name in (run.metrics, run.samples):
+        if name.is_file() and not is_link(name):
             write_file(target.path / name.name, name.read_bytes())
             copied.append(name.name)
     return Exported(written, path, path.stat().st_size, written.stat().st_size, tuple(copied))
