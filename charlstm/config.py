@@ -76,6 +76,72 @@ MAX_PARAMETERS = 2_000_000_000         # 8 GB of float32 weights
 #: torch.manual_seed and torch.Generator.manual_seed (64 bits at most) and random.Random all take,
 #: and the range of the seeds charlstm draws itself (secrets.randbits(63)).
 MAX_SEED = (1 << 63) - 1
+#: The smallest temperature above 0. Below it sampling already picks the most likely character
+#: (float32 logits differ by far more than 1000 · ulp), and 1 / T overflows float32 from about
+#: 3e-39: a tinier temperature is refused with a pointer to 0 rather than silently changed.
+MIN_TEMPERATURE = 1e-3
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """The values one setting accepts: an int or a finite number, in a range, or None when optional.
+    Held as field metadata by TrainConfig and SampleConfig; their __post_init__ checks every field
+    against it (so the Python API refuses what the command line refuses), and the command line
+    builds each option's type from it (cli/params.bounded), so the two never disagree."""
+
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+    integer: bool = False
+    optional: bool = False
+
+    def describe(self) -> str:
+        """'an integer from 1', 'a number in (0, 1]' …"""
+        what = "an integer" if self.integer else "a number"
+        if self.low is not None and self.high is not None:
+            return f"{what} in {'(' if self.low_open else '['}{self.low:g}, {self.high:g}{')' if self.high_open else ']'}"
+        if self.low is not None:
+            return f"{what} {'above' if self.low_open else 'from'} {self.low:g}"
+        if self.high is not None:
+            return f"{what} {'below' if self.high_open else 'up to'} {self.high:g}"
+        return "a finite number" if not self.integer else what
+
+    def check(self, name: str, value) -> None:
+        """TypeError for a value of the wrong type (a bool, a string, a float for an integer);
+        ConfigError for NaN, ±inf or a value out of range. The message names the field."""
+        if value is None:
+            if self.optional:
+                return
+            raise TypeError(f"{name} must be {self.describe()}, not None")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or (self.integer and not isinstance(value, int)):
+            raise TypeError(f"{name} must be {self.describe()}, not {type(value).__name__}")
+        if not math.isfinite(value):
+            raise ConfigError(f"{name} must be finite, not {value}")
+        low, high = self.low, self.high
+        if ((low is not None and (value < low or (self.low_open and value == low)))
+                or (high is not None and (value > high or (self.high_open and value == high)))):
+            raise ConfigError(f"{name} must be {self.describe()}, not {value:g}")
+
+
+def bounded(default, low=None, high=None, *, low_open=False, high_open=False, integer=None, optional=None):
+    """A dataclass field with Bounds; `integer` and `optional` default from the default value."""
+    kind = Bounds(low, high, low_open, high_open,
+                  integer=isinstance(default, int) if integer is None else integer,
+                  optional=default is None if optional is None else optional)
+    return field(default=default, metadata={"bounds": kind})
+
+
+def bounds(cls, name: str) -> Bounds:
+    """The Bounds of field `name` of a config class."""
+    return next(f for f in fields(cls) if f.name == name).metadata["bounds"]
+
+
+def check_bounds(config) -> None:
+    """Check every bounded field of a config dataclass instance (see Bounds.check)."""
+    for f in fields(config):
+        if "bounds" in f.metadata:
+            f.metadata["bounds"].check(f.name, getattr(config, f.name))
 
 
 @dataclass(frozen=True)
@@ -143,25 +209,30 @@ class ModelConfig:
 class TrainConfig:
     """How to train."""
 
-    batch_size: int = 64              # B parallel streams
-    seq_len: int = 100                # T characters per BPTT window
-    learning_rate: float = 5e-3       # held after warmup until the decay (benchmarks/README.md: how chosen)
-    min_lr_ratio: float = 0.1         # cosine decays to learning_rate * this …
-    decay_fraction: float = 0.2       # … over this last fraction of the budget (steps or time)
-    warmup_steps: int = 0
-    weight_decay: float = 0.01        # AdamW, on matrices only
-    grad_clip: float = 5.0            # max global gradient norm
-    max_steps: int | None = None      # budget in steps …
-    time_budget: float | None = 300.0  # … and/or in wall-clock seconds, evaluation included
-    eval_every: int = 200             # steps between validations (and checkpoints) …
-    eval_seconds: float | None = 60.0  # … and seconds between them (the first after half); 0/None: steps only
-    patience: int | None = None       # stop after this many evaluations without a better validation figure
-    eval_chars: int = 250_000         # validation characters scored per evaluation (a prefix)
-    val_fraction: float = 0.05
-    log_every: int = 10               # steps between metrics.jsonl lines
-    preview_chars: int = 200          # sample shown at each evaluation; 0 for none
-    seed: int = 1337
-    min_char_count: int | None = None  # characters seen fewer times read as one unknown symbol; None: data.rare_threshold
+    batch_size: int = bounded(64, 1)              # B parallel streams
+    seq_len: int = bounded(100, 1)                # T characters per BPTT window
+    learning_rate: float = bounded(5e-3, 0, low_open=True)  # held after warmup until the decay (benchmarks/README.md: how chosen)
+    min_lr_ratio: float = bounded(0.1, 0, 1)      # cosine decays to learning_rate * this …
+    decay_fraction: float = bounded(0.2, 0, 1)    # … over this last fraction of the budget (steps or time)
+    warmup_steps: int = bounded(0, 0)
+    weight_decay: float = bounded(0.01, 0)        # AdamW, on matrices only
+    grad_clip: float = bounded(5.0, 0, low_open=True)  # max global gradient norm
+    max_steps: int | None = bounded(None, 1, integer=True)        # budget in steps …
+    time_budget: float | None = bounded(300.0, 0, optional=True)  # … and/or in wall-clock seconds, evaluation included
+    eval_every: int = bounded(200, 1)             # steps between validations (and checkpoints) …
+    eval_seconds: float | None = bounded(60.0, 0, optional=True)  # … and seconds between them (the first after half); 0/None: steps only
+    patience: int | None = bounded(None, 1, integer=True)  # stop after this many evaluations without a better validation figure
+    eval_chars: int = bounded(250_000, 1)         # validation characters scored per evaluation (a prefix)
+    val_fraction: float = bounded(0.05, 0, 0.5)
+    log_every: int = bounded(10, 1)               # steps between metrics.jsonl lines
+    preview_chars: int = bounded(200, 0)          # sample shown at each evaluation; 0 for none
+    seed: int = bounded(1337, 0, MAX_SEED)
+    min_char_count: int | None = bounded(None, 1, integer=True)  # characters seen fewer times read as one unknown symbol; None: data.rare_threshold
+
+    def __post_init__(self) -> None:
+        """Refuse what the command line refuses: wrong types (TypeError), NaN, ±inf and values out
+        of range (ConfigError), each naming the field (Bounds)."""
+        check_bounds(self)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -181,14 +252,30 @@ UNKNOWN_POLICIES = ("error", "skip", "replace")
 class SampleConfig:
     """How to generate."""
 
-    length: int = 1000                  # characters to generate per sample (the prime not counted)
-    temperature: float = 0.8            # 0 = always the most likely character
-    top_k: int | None = None            # keep only the k most likely characters
-    top_p: float | None = None          # keep the smallest set whose probability reaches p
-    num_samples: int = 1                # generated together as one batch
-    seed: int | None = None             # same seed, same text
+    length: int = bounded(1000, 0)                # characters to generate per sample (the prime not counted)
+    temperature: float = bounded(0.8, 0)          # 0 = always the most likely character
+    top_k: int | None = bounded(None, 1, integer=True)  # keep only the k most likely characters
+    top_p: float | None = bounded(None, 0, 1, low_open=True)  # keep the smallest set whose probability reaches p
+    num_samples: int = bounded(1, 1)              # generated together as one batch
+    seed: int | None = bounded(None, 0, MAX_SEED, integer=True)  # same seed, same text
     stop: tuple[str, ...] = field(default_factory=tuple)  # end a sample when one appears (not emitted)
     unknown: str = "error"              # characters the model never saw: error | skip | replace
+
+    def __post_init__(self) -> None:
+        """Refuse what the command line refuses (see TrainConfig.__post_init__); a temperature
+        between 0 and MIN_TEMPERATURE, stops that are not a sequence of strings (a list is kept as a
+        tuple; empty strings stop nothing), and an unknown policy that is not one of UNKNOWN_POLICIES
+        are ConfigErrors too."""
+        check_bounds(self)
+        if 0 < self.temperature < MIN_TEMPERATURE:
+            raise ConfigError(f"temperature {self.temperature:g} is below the smallest, {MIN_TEMPERATURE:g}; give 0 "
+                              "to pick the most likely character every time")
+        if isinstance(self.stop, str) or not isinstance(self.stop, (tuple, list)) or not all(
+                isinstance(s, str) for s in self.stop):
+            raise ConfigError("stop must be a tuple or list of strings, e.g. stop=('\\n',)")
+        object.__setattr__(self, "stop", tuple(self.stop))
+        if self.unknown not in UNKNOWN_POLICIES:
+            raise ConfigError(f"unknown must be one of {', '.join(UNKNOWN_POLICIES)}, not {self.unknown!r:.40}")
 
 
 def config_from(cls, params: Mapping):

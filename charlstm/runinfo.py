@@ -14,7 +14,7 @@ from typing import Any, Mapping
 
 from .config import MAX_SEED, TrainConfig
 from .data import StreamLayout
-from .errors import CheckpointError
+from .errors import CheckpointError, ConfigError
 
 # TrainConfig's counts that must be positive; its fields are checked here, by their annotated type
 _POSITIVE_INTS = {"batch_size", "seq_len", "eval_every", "log_every", "max_steps", "patience"}
@@ -189,7 +189,10 @@ def _train_config(check: _Checker, value: Any) -> TrainConfig:
             check.integer(value, f.name, minimum=least, maximum=MAX_SEED if f.name == "seed" else None, label=label)
         else:
             check.number(value, f.name, default=None, label=label)
-    return TrainConfig.from_dict(dict(value))
+    try:
+        return TrainConfig.from_dict(dict(value))
+    except (ConfigError, TypeError) as error:  # a range TrainConfig itself refuses (Bounds)
+        raise check.fail("train_config", str(error)) from None
 
 
 def _corpus(check: _Checker, value: Any) -> CorpusSource | None:

@@ -20,7 +20,7 @@ from click.testing import CliRunner
 from charlstm.cli import COMMANDS, main
 from charlstm.cli.common import one_line
 from charlstm.cli.params import MAX_SEED, MIN_TEMPERATURE, Encoding, Number, Seed, device_option
-from charlstm.config import MAX_NUM_LAYERS, MAX_WIDTH, ModelConfig
+from charlstm.config import MAX_NUM_LAYERS, MAX_WIDTH, ModelConfig, SampleConfig, TrainConfig
 from charlstm.errors import CharlstmError, ConfigError, CorpusError
 
 #: A model that trains in a second or two.
@@ -275,6 +275,64 @@ def test_config_errors_are_charlstm_errors_and_value_errors():
     assert isinstance(caught.value, CharlstmError) and isinstance(caught.value, ValueError)
     with pytest.raises(ConfigError):
         ModelConfig(vocab_size=10, dropout=float("nan"))
+
+
+@pytest.mark.parametrize("cls, name, value, error", [
+    (TrainConfig, "batch_size", 0, ConfigError), (TrainConfig, "batch_size", -3, ConfigError),
+    (TrainConfig, "batch_size", 2.5, TypeError), (TrainConfig, "batch_size", True, TypeError),
+    (TrainConfig, "seq_len", "100", TypeError), (TrainConfig, "learning_rate", 0.0, ConfigError),
+    (TrainConfig, "learning_rate", float("nan"), ConfigError), (TrainConfig, "decay_fraction", 1.5, ConfigError),
+    (TrainConfig, "min_lr_ratio", -0.1, ConfigError), (TrainConfig, "grad_clip", float("inf"), ConfigError),
+    (TrainConfig, "val_fraction", 0.6, ConfigError), (TrainConfig, "max_steps", 0, ConfigError),
+    (TrainConfig, "time_budget", -1.0, ConfigError), (TrainConfig, "seed", -1, ConfigError),
+    (TrainConfig, "seed", MAX_SEED + 1, ConfigError), (TrainConfig, "eval_chars", 0, ConfigError),
+    (TrainConfig, "log_every", None, TypeError),
+    (SampleConfig, "length", -1, ConfigError), (SampleConfig, "temperature", -0.5, ConfigError),
+    (SampleConfig, "temperature", MIN_TEMPERATURE / 2, ConfigError), (SampleConfig, "top_k", 0, ConfigError),
+    (SampleConfig, "top_p", 0.0, ConfigError), (SampleConfig, "top_p", 1.01, ConfigError),
+    (SampleConfig, "num_samples", 0, ConfigError), (SampleConfig, "seed", MAX_SEED + 1, ConfigError),
+    (SampleConfig, "stop", "\n", ConfigError), (SampleConfig, "stop", ("a", 3), ConfigError),
+    (SampleConfig, "unknown", "ignore", ConfigError),
+])
+def test_the_python_api_refuses_what_the_command_line_refuses(cls, name, value, error):
+    """TrainConfig and SampleConfig check their fields themselves, naming the field: a library
+    caller gets the same refusal as a user of the command line, not a failure deep in training."""
+    with pytest.raises(error, match=name):
+        cls(**{name: value})
+
+
+def test_config_bounds_accept_the_edges_and_none_where_optional():
+    TrainConfig(batch_size=1, decay_fraction=0.0, min_lr_ratio=1.0, val_fraction=0.5, seed=MAX_SEED, max_steps=None,
+                time_budget=None, eval_seconds=None, patience=None, min_char_count=None, warmup_steps=0)
+    SampleConfig(length=0, temperature=0.0, top_p=1.0, top_k=1, seed=0)
+    assert SampleConfig(stop=["\n", ""]).stop == ("\n", "")
+
+
+def test_option_ranges_come_from_the_configs():
+    """The command line's types are built from the same Bounds: the option and the field agree at the edges."""
+    commands = dict(_commands())
+    checked = 0
+    for command_name, cls in (("train", TrainConfig), ("sample", SampleConfig)):
+        for param in commands[command_name].params:
+            field = param.name
+            if field not in cls.__dataclass_fields__ or "bounds" not in cls.__dataclass_fields__[field].metadata:
+                continue
+            bounds = cls.__dataclass_fields__[field].metadata["bounds"]
+            if not isinstance(param.type, (click.IntRange, Number)) or isinstance(param.type, Seed):
+                continue  # --time is a duration (parse_duration: never negative); --seed is a Seed
+            if bounds.low is not None:
+                assert param.type.min == bounds.low and param.type.min_open == bounds.low_open, (command_name, field)
+                assert param.type.max == bounds.high and param.type.max_open == bounds.high_open, (command_name, field)
+                checked += 1
+    assert checked >= 18, checked
+
+
+def test_a_checkpoint_whose_recipe_is_out_of_range_is_a_checkpoint_error():
+    from charlstm.errors import CheckpointError
+    from charlstm.runinfo import _Checker, _train_config
+
+    with pytest.raises(CheckpointError, match="decay_fraction"):
+        _train_config(_Checker("x.safetensors"), {"decay_fraction": 7.0})
 
 
 # ------------------------------------------------------------------------------------------------

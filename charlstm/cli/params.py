@@ -12,13 +12,9 @@ import re
 import click
 
 from .. import selection
-from ..config import MAX_SEED
+from .. import config as _config
+from ..config import MAX_SEED, MIN_TEMPERATURE  # noqa: F401  (MIN_TEMPERATURE re-exported)
 from ..errors import NeuronError
-
-#: The smallest temperature above 0. Below it sampling already picks the most likely character
-#: (float32 logits differ by far more than 1000 · ulp), and 1 / T overflows float32 from about
-#: 3e-39: a tinier temperature is refused with a pointer to 0 rather than silently changed.
-MIN_TEMPERATURE = 1e-3
 
 
 class Number(click.FloatRange):
@@ -43,6 +39,15 @@ class Number(click.FloatRange):
 
     def get_metavar(self, param, ctx=None) -> str:
         return "FLOAT"
+
+
+def bounded(cls, name: str) -> click.ParamType:
+    """The option type of config field `name` of `cls`, built from its Bounds (config.py), so an
+    option accepts exactly what the config accepts: an IntRange for integers, a Number otherwise."""
+    b = _config.bounds(cls, name)
+    if b.integer:
+        return click.IntRange(b.low, b.high, min_open=b.low_open, max_open=b.high_open)
+    return Number(b.low, b.high, min_open=b.low_open, max_open=b.high_open)
 
 
 class Temperature(Number):

@@ -12,25 +12,25 @@ import click
 
 from ..config import UNKNOWN_POLICIES, SampleConfig, config_from
 from .common import load_model
-from .params import (Number, Seed, Temperature, device_option, edit_vector, parse_edits, threads_option,
+from .params import (Seed, bounded, Temperature, device_option, edit_vector, parse_edits, threads_option,
                      unescape_all)
 
 
 @click.command("sample")
 @click.argument("checkpoint", required=False)
-@click.option("--length", type=click.IntRange(0), default=SampleConfig.length, show_default=True,
+@click.option("--length", type=bounded(SampleConfig, "length"), default=SampleConfig.length, show_default=True,
               help="Characters to generate per sample.")
 @click.option("--temperature", type=Temperature(), default=SampleConfig.temperature, show_default=True,
               help="0 picks the most likely character every time; else at least 0.001.")
-@click.option("--top-k", type=click.IntRange(1), default=SampleConfig.top_k,
+@click.option("--top-k", type=bounded(SampleConfig, "top_k"), default=SampleConfig.top_k,
               help="Sample only from the k most likely characters.")
-@click.option("--top-p", type=Number(0, 1, min_open=True), default=SampleConfig.top_p,
+@click.option("--top-p", type=bounded(SampleConfig, "top_p"), default=SampleConfig.top_p,
               help="Nucleus sampling threshold.")
 @click.option("--prime", default="", help="Text the sample starts from.")
 @click.option("--prime-file", type=click.Path(exists=True, dir_okay=False), default=None)
 @click.option("--stop", multiple=True, callback=unescape_all,
               help="End a sample when this text appears (repeatable; '\\n' = line break).")
-@click.option("--num-samples", type=click.IntRange(1), default=SampleConfig.num_samples, show_default=True)
+@click.option("--num-samples", type=bounded(SampleConfig, "num_samples"), default=SampleConfig.num_samples, show_default=True)
 @click.option("--seed", type=Seed(), default=SampleConfig.seed, help="Same seed, same text (0 to 2**63 - 1).")
 @click.option("--unknown", type=click.Choice(UNKNOWN_POLICIES), default=SampleConfig.unknown, show_default=True,
               help="What to do with prime characters the model never saw.")

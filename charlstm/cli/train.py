@@ -12,7 +12,7 @@ import click
 
 from ..config import CELLS, MAX_NUM_LAYERS, MAX_WIDTH, ModelConfig, TrainConfig, config_from
 from .common import invocation, explicit, stderr_console
-from .params import Encoding, Number, Seed, Threads, device_option, parse_duration
+from .params import Encoding, Number, Seed, Threads, bounded, device_option, parse_duration
 
 
 @click.command("train")
@@ -38,37 +38,37 @@ from .params import Encoding, Number, Seed, Threads, device_option, parse_durati
 @click.option("--dropout", type=Number(0, 1, max_open=True), default=ModelConfig.dropout, show_default=True)
 @click.option("--forget-bias", type=Number(), default=ModelConfig.forget_bias, show_default=True,
               help="Initial forget-gate bias of LSTM-like cells (char-rnn used 1; 0 keeps PyTorch's initialisation).")
-@click.option("--batch-size", type=click.IntRange(1), default=TrainConfig.batch_size, show_default=True)
-@click.option("--seq-len", type=click.IntRange(1), default=TrainConfig.seq_len, show_default=True)
-@click.option("--learning-rate", "--lr", type=Number(0, min_open=True), default=TrainConfig.learning_rate,
+@click.option("--batch-size", type=bounded(TrainConfig, "batch_size"), default=TrainConfig.batch_size, show_default=True)
+@click.option("--seq-len", type=bounded(TrainConfig, "seq_len"), default=TrainConfig.seq_len, show_default=True)
+@click.option("--learning-rate", "--lr", type=bounded(TrainConfig, "learning_rate"), default=TrainConfig.learning_rate,
               show_default=True, help="Peak learning rate (after warmup, until the decay).")
-@click.option("--warmup-steps", type=click.IntRange(0), default=TrainConfig.warmup_steps, show_default=True)
-@click.option("--decay-fraction", "--lr-decay", type=Number(0, 1), default=TrainConfig.decay_fraction,
+@click.option("--warmup-steps", type=bounded(TrainConfig, "warmup_steps"), default=TrainConfig.warmup_steps, show_default=True)
+@click.option("--decay-fraction", "--lr-decay", type=bounded(TrainConfig, "decay_fraction"), default=TrainConfig.decay_fraction,
               show_default=True, help="Last fraction of the budget over which the learning rate decays (cosine) to a "
                                       "tenth; 1 decays from the start, 0 keeps it constant.")
-@click.option("--weight-decay", type=Number(0), default=TrainConfig.weight_decay, show_default=True)
-@click.option("--grad-clip", type=Number(0, min_open=True), default=TrainConfig.grad_clip, show_default=True)
-@click.option("--max-steps", type=click.IntRange(1), default=None,
+@click.option("--weight-decay", type=bounded(TrainConfig, "weight_decay"), default=TrainConfig.weight_decay, show_default=True)
+@click.option("--grad-clip", type=bounded(TrainConfig, "grad_clip"), default=TrainConfig.grad_clip, show_default=True)
+@click.option("--max-steps", type=bounded(TrainConfig, "max_steps"), default=None,
               help="Stop at this step, counted from the run's start (also with --resume: --max-steps 500 after 300 "
                    "steps trains 200 more).")
 @click.option("--time-budget", "--time", default=f"{int(TrainConfig.time_budget)}s", show_default=True,
               help="Wall-clock budget of this command, evaluation included: 90s, 5m, 1h30m. With --resume it is "
                    "time on top of what the run has trained (--time 2m: 2 more minutes). Ignored when only "
                    "--max-steps is given; with --resume, either one alone replaces the run's whole budget.")
-@click.option("--eval-every", type=click.IntRange(1), default=TrainConfig.eval_every, show_default=True,
+@click.option("--eval-every", type=bounded(TrainConfig, "eval_every"), default=TrainConfig.eval_every, show_default=True,
               help="Steps between validation, preview and checkpoints.")
-@click.option("--eval-seconds", type=Number(0), default=TrainConfig.eval_seconds, show_default=True,
+@click.option("--eval-seconds", type=bounded(TrainConfig, "eval_seconds"), default=TrainConfig.eval_seconds, show_default=True,
               help="Seconds between them as well, whatever the steps: the first comes after half of it (sooner "
                    "in a short --time), the last at the end; 0: by steps only.")
-@click.option("--patience", type=click.IntRange(1), default=None,
+@click.option("--patience", type=bounded(TrainConfig, "patience"), default=None,
               help="Stop after this many evaluations in a row without a better validation figure (best.safetensors "
                    "keeps the best); the reason is shown and logged. [default: train the whole budget]")
-@click.option("--val-fraction", type=Number(0, 0.5), default=TrainConfig.val_fraction, show_default=True)
-@click.option("--log-every", type=click.IntRange(1), default=TrainConfig.log_every, show_default=True)
-@click.option("--preview-chars", "--preview", type=click.IntRange(0), default=TrainConfig.preview_chars, show_default=True,
+@click.option("--val-fraction", type=bounded(TrainConfig, "val_fraction"), default=TrainConfig.val_fraction, show_default=True)
+@click.option("--log-every", type=bounded(TrainConfig, "log_every"), default=TrainConfig.log_every, show_default=True)
+@click.option("--preview-chars", "--preview", type=bounded(TrainConfig, "preview_chars"), default=TrainConfig.preview_chars, show_default=True,
               help="Characters of sample shown at each evaluation.")
 @click.option("--seed", type=Seed(), default=TrainConfig.seed, show_default=True, help="0 to 2**63 - 1.")
-@click.option("--min-char-count", type=click.IntRange(1), default=None,
+@click.option("--min-char-count", type=bounded(TrainConfig, "min_char_count"), default=None,
               help="Read characters seen fewer times in the corpus as one unknown symbol (shown as \ufffd); 1 keeps "
                    "every character. [default: 1; in a corpus of more than 256 distinct characters, the count below which the "
                    "rarest make up at most 0.2% of the text]")
