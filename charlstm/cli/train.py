@@ -84,7 +84,7 @@ def command(ctx: click.Context, corpus, glob, encoding, out, resume, device, thr
     Writes latest.safetensors, best.safetensors, metrics.jsonl and samples.txt to the run directory.
     Ctrl-C saves and stops; --resume continues.
     """
-    from ..train import plan_run
+    from ..resume import plan_run
 
     typed = {name for name in params if explicit(ctx, name)}
     params["time_budget"] = parse_duration(params["time_budget"])
@@ -149,7 +149,8 @@ def _fitted(corpus, chosen, model_config, typed, device):
     """(the model config with the options not given fitted to the corpus and the budget (fit.py),
     the line that says so, or ""); a resumed run keeps its own model (the Trainer loads it)."""
     from ..model import pick_device
-    from ..train import fitted_model, format_duration
+    from ..resume import format_duration
+    from ..train import fitted_model
 
     if chosen.resume and chosen.run.has_checkpoint():
         return model_config, ""
