@@ -1,6 +1,6 @@
 """Training choices at an equal number of steps: how charlstm's defaults were chosen.
 
-    python benchmarks/tune.py SPEC [SPEC ...] [--steps 500]
+    python benchmarks/tune.py SPEC [SPEC ...] [--steps 500] [--threads N]
 
 Each SPEC trains a 2×256 LSTM (embedding 64, batch 64, windows of 100) on Karpathy's
 tiny-shakespeare (90/10 split) for --steps steps and scores the whole validation text with the
@@ -11,6 +11,7 @@ same evaluator; the runs go one after another in this process. A SPEC is one of
     ref:forget1                  the plain loop with the forget-gate bias set to 1 (char-rnn's init)
     charlstm                     `charlstm.train` with its defaults (its schedule fitted to --steps)
     charlstm:lr=2e-3,decay=0.2   … with TrainConfig fields changed (short names below, or full ones)
+    charlstm:model.dropout=0.2   … with ModelConfig fields changed (model.FIELD)
 
 Short names: lr=learning_rate, decay=decay_fraction, floor=min_lr_ratio, warmup=warmup_steps,
 wd=weight_decay, clip=grad_clip, batch=batch_size, seq=seq_len.
@@ -64,11 +65,13 @@ def reference(train_ids: np.ndarray, vocab: int, steps: int, tbptt: bool, forget
     return model
 
 
-def charlstm(text: str, steps: int, overrides: dict) -> torch.nn.Module:
+def charlstm(text: str, steps: int, overrides: dict, threads: int | None = None) -> torch.nn.Module:
+    model = {k[len("model."):]: v for k, v in overrides.items() if k.startswith("model.")}
+    overrides = {k: v for k, v in overrides.items() if not k.startswith("model.")}
     config = TrainConfig(**{"max_steps": steps, "time_budget": None, "val_fraction": 0.1, "preview_chars": 0,
                             "eval_every": 10**9, "eval_seconds": None, **overrides})
     with tempfile.TemporaryDirectory() as out:
-        train(text, f"{out}/run", ModelConfig(vocab_size=1), config)
+        train(text, f"{out}/run", ModelConfig(vocab_size=1, **model), config, threads=threads)
         return ckpt.load(f"{out}/run/{ckpt.LATEST}").model()
 
 
@@ -85,6 +88,12 @@ def parse(spec: str) -> tuple[str, dict]:
     overrides = {}
     for item in filter(None, rest.split(",")):
         key, _, value = item.partition("=")
+        if key.startswith("model."):
+            if key[len("model."):] not in ModelConfig.__dataclass_fields__:
+                raise SystemExit(f"unknown ModelConfig field {key!r}")
+            default = getattr(ModelConfig, key[len("model."):])
+            overrides[key] = value if isinstance(default, str) else type(default)(float(value))
+            continue
         field = SHORT.get(key, key)
         default = getattr(TrainConfig, field, None)
         if field not in TrainConfig.__dataclass_fields__:
@@ -97,6 +106,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("specs", nargs="+")
     parser.add_argument("--steps", type=int, default=500)
+    parser.add_argument("--threads", type=int, default=None,
+                        help="pin charlstm's thread count (default: chosen by timing; 1 lets two specs run side by side)")
     args = parser.parse_args()
     specs = [(spec, *parse(spec)) for spec in args.specs]
     text = load_tiny_shakespeare()
@@ -110,7 +121,7 @@ def main() -> None:
         if name == "ref":
             model = reference(ids[:n_train], len(vocab), args.steps, **options)
         else:
-            model = charlstm(text, args.steps, options)
+            model = charlstm(text, args.steps, options, args.threads)
         loss = evaluate(model, ids[n_train:], 100, torch.device("cpu")) * LN2
         print(f"{spec:52} {loss:.4f} nats  {loss / LN2:.3f} bpc  ({time.perf_counter() - start:.0f} s)", flush=True)
 
