@@ -99,13 +99,18 @@ class Bounds:
     def describe(self) -> str:
         """'an integer from 1', 'a number in (0, 1]' …"""
         what = "an integer" if self.integer else "a number"
+        low, high = self._show(self.low), self._show(self.high)
         if self.low is not None and self.high is not None:
-            return f"{what} in {'(' if self.low_open else '['}{self.low:g}, {self.high:g}{')' if self.high_open else ']'}"
+            return f"{what} in {'(' if self.low_open else '['}{low}, {high}{')' if self.high_open else ']'}"
         if self.low is not None:
-            return f"{what} {'above' if self.low_open else 'from'} {self.low:g}"
+            return f"{what} {'above' if self.low_open else 'from'} {low}"
         if self.high is not None:
-            return f"{what} {'below' if self.high_open else 'up to'} {self.high:g}"
+            return f"{what} {'below' if self.high_open else 'up to'} {high}"
         return "a finite number" if not self.integer else what
+
+    def _show(self, value) -> str:
+        """An integer bound or value exactly (seeds reach 2**63 - 1), a number in its shortest form."""
+        return str(int(value)) if self.integer and value is not None else f"{value:g}" if value is not None else ""
 
     def check(self, name: str, value) -> None:
         """TypeError for a value of the wrong type (a bool, a string, a float for an integer);
@@ -121,7 +126,7 @@ class Bounds:
         low, high = self.low, self.high
         if ((low is not None and (value < low or (self.low_open and value == low)))
                 or (high is not None and (value > high or (self.high_open and value == high)))):
-            raise ConfigError(f"{name} must be {self.describe()}, not {value:g}")
+            raise ConfigError(f"{name} must be {self.describe()}, not {self._show(value)}")
 
 
 def bounded(default, low=None, high=None, *, low_open=False, high_open=False, integer=None, optional=None):
