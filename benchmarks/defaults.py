@@ -4,7 +4,7 @@
                                   [--seeds 1] [--parallel]
 
 For every corpus and budget, `charlstm train CORPUS --time Nm` runs twice, as a user would run it:
-once with charlstm's own defaults (the model fitted to the corpus and budget by fit.py, the rare-
+once with charlstm's own defaults (the model and its dropout fitted to the corpus and budget by fit.py, the rare-
 character policy of data.rare_threshold) and once with the old fixed choice (`--hidden-size 256
 --num-layers 2 --embedding-size 64 --min-char-count 1`). Each run's best checkpoint is then scored
 on the same held-out text — the corpus's last 5 %, which neither trained on — in honest bits per
@@ -85,8 +85,9 @@ def fitted_choice(corpus: Path, minutes: float) -> tuple[str, int, bool]:
     config = TrainConfig(time_budget=minutes * 60)
     train_chars = len(text) - max(int(round(len(text) * config.val_fraction)), 2)
     fitted = fit_model(train_chars, len(vocab), config.time_budget, None, config.batch_size * config.seq_len)
-    same_model = (fitted.num_layers, fitted.hidden_size, fitted.embedding_size) == (2, 256, 64)
-    return f"{fitted.num_layers}×{fitted.hidden_size}", len(vocab), same_model and vocab.unknown_char is None
+    same_model = (fitted.num_layers, fitted.hidden_size, fitted.embedding_size, fitted.dropout) == (2, 256, 64, 0.0)
+    shape = f"{fitted.num_layers}×{fitted.hidden_size}" + (f" dropout {fitted.dropout:g}" if fitted.dropout else "")
+    return shape, len(vocab), same_model and vocab.unknown_char is None
 
 
 def train(corpus: Path, out: Path, minutes: float, extra: list[str], seed: int, core: int | None) -> dict:

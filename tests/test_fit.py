@@ -72,3 +72,53 @@ def test_train_fits_the_model_it_is_not_given_and_says_so(tmp_path, shakespeare_
     resumed = run_cli("train", "--resume", "--out", str(out), "--max-steps", "5")
     assert resumed.exit_code == 0 and "fitted to" not in resumed.stderr
     assert ckpt.load(out / "latest.safetensors").config == saved
+
+
+def test_dropout_follows_the_passes_the_budget_plans():
+    from charlstm.fit import DROPOUT_EPOCHS, FITTED_DROPOUT, planned_epochs
+
+    # a steps budget counts its passes exactly
+    assert planned_epochs(64_000, REFERENCE_PARAMETERS, None, 100, 6400) == 10.0
+    assert planned_epochs(64_000, REFERENCE_PARAMETERS, 10_000, 100, 6400) == 10.0        # the fewer of the two
+    assert planned_epochs(64_000, REFERENCE_PARAMETERS, None, None, 6400) == math.inf
+    # a time budget at the reference rate, never faster than the 2×256's, slower when larger
+    at_reference = planned_epochs(100_000, REFERENCE_PARAMETERS, REFERENCE_SECONDS, None, 6400)
+    assert math.isclose(at_reference, REFERENCE_PARAMETERS * 3.4 / 100_000)
+    assert planned_epochs(100_000, 1_000, REFERENCE_SECONDS, None, 6400) == at_reference
+    assert math.isclose(planned_epochs(100_000, 2 * REFERENCE_PARAMETERS, REFERENCE_SECONDS, None, 6400), at_reference / 2)
+    assert planned_epochs(100_000, REFERENCE_PARAMETERS, 60, None, 6400, device="cuda") > 10 * at_reference / 3
+    # tiny-shakespeare in 5 minutes plans a few passes: no dropout; 100k characters in 2 minutes, many
+    assert fit_model(1_003_000, 65, 300, None, 6400).dropout == 0.0
+    small = fit_model(95_000, 65, 120, None, 6400)
+    assert small.epochs >= DROPOUT_EPOCHS and small.dropout == FITTED_DROPOUT
+    assert fit_model(64_000, 65, None, 99, 6400).dropout == 0.0 and fit_model(64_000, 65, None, 100, 6400).dropout == 0.2
+    assert "dropout 0.2 for ~20 planned passes" in small.describe("2 min")
+
+
+def test_dropout_given_or_a_shape_given_is_kept():
+    config = TrainConfig(time_budget=None, max_steps=10_000)
+    model, fitted = fitted_config(ModelConfig(vocab_size=65, dropout=0.05), 10_000, config, keep={"dropout"})
+    assert model.dropout == 0.05 and fitted.dropout == 0.05 and model.hidden_size < 256      # the size is still fitted
+    model, fitted = fitted_config(ModelConfig(vocab_size=65), 10_000, config)
+    assert model.dropout == 0.2 and fitted.dropout == 0.2
+    model, fitted = fitted_config(ModelConfig(vocab_size=65, hidden_size=64), 10_000, config, keep={"hidden_size"})
+    assert fitted is None and model.dropout == 0.0
+
+
+def test_train_on_a_small_corpus_with_many_passes_trains_with_dropout(tmp_path, shakespeare_text):
+    corpus = tmp_path / "short.txt"
+    corpus.write_text(shakespeare_text[:3_000], encoding="utf-8")
+    out = tmp_path / "run"
+    # 12 steps of 8 × 32 characters over ~2,850 training characters: ~1 pass, no dropout; 120 steps: ~11, dropout
+    few = run_cli("train", str(corpus), "--out", str(tmp_path / "few"), "--max-steps", "12", "--batch-size", "8",
+                  "--seq-len", "32", "--eval-every", "1000")
+    assert few.exit_code == 0, few.output
+    assert ckpt.load(tmp_path / "few" / "latest.safetensors").config.dropout == 0.0 and "no dropout" in few.stderr
+    many = run_cli("train", str(corpus), "--out", str(out), "--max-steps", "120", "--batch-size", "8",
+                   "--seq-len", "32", "--eval-every", "1000")
+    assert many.exit_code == 0, many.output
+    assert ckpt.load(out / "latest.safetensors").config.dropout == 0.2 and "dropout 0.2 for ~11 planned passes" in many.stderr
+    given = run_cli("train", str(corpus), "--out", str(tmp_path / "given"), "--max-steps", "120", "--batch-size", "8",
+                    "--seq-len", "32", "--eval-every", "1000", "--dropout", "0")
+    assert given.exit_code == 0, given.output
+    assert ckpt.load(tmp_path / "given" / "latest.safetensors").config.dropout == 0.0 and "no dropout" in given.stderr
