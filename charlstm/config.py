@@ -110,7 +110,9 @@ class Bounds:
 
     def _show(self, value) -> str:
         """An integer bound or value exactly (seeds reach 2**63 - 1), a number in its shortest form."""
-        return str(int(value)) if self.integer and value is not None else f"{value:g}" if value is not None else ""
+        if value is None:
+            return ""
+        return str(int(value)) if self.integer else f"{value:g}"
 
     def check(self, name: str, value) -> None:
         """TypeError for a value of the wrong type (a bool, a string, a float for an integer);

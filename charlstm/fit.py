@@ -23,7 +23,8 @@ Regularisation follows the passes the budget plans over the training text: a run
 it DROPOUT_EPOCHS times or more trains with dropout FITTED_DROPOUT (between the layers and before
 the head), fewer passes without. Measured time-matched (`charlstm train --time`, one thread each,
 best checkpoints): 2 minutes on 100k characters of Shakespeare (≈ 29 passes) 2.385 → 2.205 bits per
-character, on 30k characters of Chinese poems (≈ 41) 8.557 → 8.521; 5 minutes on tiny-shakespeare
+character, on 30k characters of Chinese poems (≈ 41) 8.557 → 8.521 (benchmarks/defaults.py's three
+runs of that corpus: +0.02 on average, within their spread); 5 minutes on tiny-shakespeare
 (≈ 10 passes) 1.4658 → 1.4660 nats, equal — dropout costs ~15% of the steps. A time budget's passes
 are estimated at the reference rate (REFERENCE_CHARS_PER_PARAMETER), assuming the model reads no
 faster than a 2×256 and slower in proportion to its recurrent weights when larger; on the machine
