@@ -224,6 +224,7 @@ class TrainConfig:
     warmup_steps: int = bounded(0, 0)
     weight_decay: float = bounded(0.01, 0)        # AdamW, on matrices only
     grad_clip: float = bounded(5.0, 0, low_open=True)  # max global gradient norm
+    ema_decay: float = bounded(0.995, 0, 1, high_open=True)  # the moving average of the weights that is evaluated and saved (average.py); 0: none
     max_steps: int | None = bounded(None, 1, integer=True)        # budget in steps …
     time_budget: float | None = bounded(300.0, 0, optional=True)  # … and/or in wall-clock seconds, evaluation included
     eval_every: int = bounded(200, 1)             # steps between validations (and checkpoints) …
@@ -249,6 +250,8 @@ class TrainConfig:
         known = {f.name for f in fields(cls)}
         if values and "decay_fraction" not in values:  # saved before the field existed: cosine from the start
             values = {**values, "decay_fraction": 1.0}
+        if values and "ema_decay" not in values:  # saved before the field existed: no average
+            values = {**values, "ema_decay": 0.0}
         return cls(**{k: v for k, v in values.items() if k in known})
 
 

@@ -52,7 +52,7 @@ _MOMENTS = ("exp_avg", "exp_avg_sq")
 def _training_tensor_problem(saved: ckpt.Checkpoint) -> str | None:
     """What is wrong with the tensors a resume reads besides the weights — optimizer moments
     (`optim.<index>.<name>`, shaped like their parameter), carried state (`state.<i>`, (L, B, H)), the
-    RNG state (`rng.torch`) — checked by name, shape and dtype before any is used; None if nothing."""
+    RNG state (`rng.torch`), the training weights or their average beside the other (`train.<name>`, `average.<name>`) — checked by name, shape and dtype before any is used; None if nothing."""
     config, info = saved.config, saved.run_info
     names = list(saved.model_state)
     decays = [n for n in names if saved.model_state[n].dim() >= 2 and not n.startswith("embed")]
@@ -75,11 +75,25 @@ def _training_tensor_problem(saved: ckpt.Checkpoint) -> str | None:
                 return f"carried state {key!r} is not one of this cell's {n_states} state tensors"
             if tuple(tensor.shape) != state_shape or tensor.dtype != torch.float32:
                 return f"carried state {key!r} has shape {tuple(tensor.shape)} ({tensor.dtype}), the run needs {state_shape}"
+        elif kind in ("train", "average"):  # the training weights or their average, beside the other (average.py)
+            want = saved.model_state.get(rest)
+            if want is None:
+                return f"{kind} weight {key!r} names no weight of this model"
+            if tuple(tensor.shape) != tuple(want.shape) or tensor.dtype != want.dtype:
+                return (f"{kind} weight {key!r} has shape {tuple(tensor.shape)} ({tensor.dtype}), "
+                        f"the model needs {tuple(want.shape)}")
         elif key == "rng.torch":
             if tensor.dtype != torch.uint8 or tensor.shape != torch.get_rng_state().shape:
                 return f"rng.torch holds {tensor.numel()} {tensor.dtype} values, not a torch RNG state"
         else:
             return f"tensor {key!r} is not part of a charlstm training checkpoint"
+    beside = [kind for kind in ("train", "average") if any(k.startswith(kind + ".") for k in saved.tensors)]
+    if len(beside) == 2:
+        return "it holds both training weights and their average beside the model (one of them is the model)"
+    for kind in beside:
+        have = {k.partition(".")[2] for k in saved.tensors if k.startswith(kind + ".")}
+        if have != set(names):
+            return f"its {kind} weights cover {len(have)} of the model's {len(names)} tensors"
     return None
 
 

@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from . import checkpoint as ckpt
+from .average import AVERAGE_PREFIX, TRAINING_PREFIX, WeightAverage
 from .config import ModelConfig, SampleConfig, TrainConfig
 from .data import Corpus, StreamLayout, eval_streams, fit_layout, split, stream_batch
 from .distributed import Cluster
@@ -263,6 +264,11 @@ class Trainer:
         torch.manual_seed(config.seed)
         self.model = CharModel(self.model_config).to(self.device)
         self.optimizer = _adamw(self.model, config)
+        # The moving average of the weights (average.py), kept beside them; each evaluation scores
+        # both, and the better is previewed and saved as the model (`scored`).
+        self.average = WeightAverage(self.model, config.ema_decay) if config.ema_decay > 0 else None
+        self.use_average = False
+        self.val_training: float | None = None                  # the training weights' figure, when averaged
         self.train_ids, self.val_ids = split(corpus.ids, config.val_fraction)
         # B streams per rank; under torchrun the ranks share one global layout, each taking its rows.
         self.layout = _global_layout(len(self.train_ids), config, cluster.world)
@@ -318,7 +324,14 @@ class Trainer:
     def _restore(self, saved: ckpt.Checkpoint) -> None:
         """Model, optimizer, position, clock, scores, layout, carried state and RNG as they were saved."""
         info = saved.run_info
-        self.model.load_state_dict(saved.model_state)
+        beside = lambda prefix: {name[len(prefix):]: t for name, t in saved.tensors.items() if name.startswith(prefix)}
+        training, average = beside(TRAINING_PREFIX), beside(AVERAGE_PREFIX)
+        # The model tensors hold the better of the two and the other is beside them; a checkpoint
+        # without an average holds the training weights alone (an average then starts from them).
+        self.model.load_state_dict(training or saved.model_state)
+        if self.average is not None:
+            self.average.load(average or saved.model_state, info.step)
+            self.use_average = bool(training)
         self.optimizer.load_state_dict(_optimizer_from_tensors(saved.tensors, [dict(g) for g in info.optimizer_groups]))
         self.steps, self.elapsed_before = info.step, info.elapsed_s
         self.best_val, self.last_val = info.best_val_bpc, info.last_val_bpc
@@ -339,6 +352,12 @@ class Trainer:
             torch.set_rng_state(saved.tensors["rng.torch"])
         if self.cluster.main:  # rank 0 alone owns the log
             self.run_dir.truncate_metrics(self.steps)
+
+    @property
+    def scored(self) -> CharModel:
+        """The model previewed and saved for sampling: the weights' average when it scored better at
+        the last evaluation, else the training weights."""
+        return self.average.model if self.average is not None and self.use_average else self.model
 
     # -- the clock and the budget
 
@@ -443,6 +462,8 @@ class Trainer:
         if not math.isfinite(norm):  # clipping would spread it to every gradient: stop before the update
             raise self._diverged(f"the loss became {loss_value:.4g} with a gradient norm of {norm}")
         self.optimizer.step()
+        if self.average is not None:
+            self.average.update(self.model)
         self.last_lr = lr
         self.state = tuple(s.detach() for s in new_state)                        # a BPTT boundary
         self.steps += 1
@@ -463,6 +484,11 @@ class Trainer:
         val_bpc = None
         if main and len(self.val_ids) > 1:
             val_bpc = evaluate(self.model, self.val_ids, self.layout.seq_len, self.device, self.config.eval_chars)
+            if self.average is not None and math.isfinite(val_bpc):
+                averaged = evaluate(self.average.model, self.val_ids, self.layout.seq_len, self.device,
+                                    self.config.eval_chars)
+                self.val_training, self.use_average = val_bpc, averaged < val_bpc
+                val_bpc = min(val_bpc, averaged)
         if self.cluster.agree(val_bpc is not None and not math.isfinite(val_bpc)):
             raise self._diverged(f"the validation loss became {val_bpc}")
         if not main:
@@ -477,7 +503,7 @@ class Trainer:
         preview = ""
         if self.config.preview_chars:
             sampling = SampleConfig(length=self.config.preview_chars, temperature=0.8, seed=self.steps)
-            preview = sample_text(self.model, self.corpus.vocab, "", sampling)[0]
+            preview = sample_text(self.scored, self.corpus.vocab, "", sampling)[0]
             self.run_dir.append_sample(self.steps, float("nan") if val_bpc is None else val_bpc, preview)
         self.save(best=improved, finished=finished)
         return val_bpc, preview
@@ -530,13 +556,16 @@ class Trainer:
         if full_state is not None:
             extra.update({f"state.{i}": s for i, s in enumerate(full_state)})
         extra["rng.torch"] = torch.get_rng_state()
+        if self.average is not None:  # the one of the two that is not the model
+            prefix, other = (TRAINING_PREFIX, self.model) if self.use_average else (AVERAGE_PREFIX, self.average.model)
+            extra.update({prefix + name: tensor for name, tensor in other.state_dict().items()})
         info = RunInfo(step=self.steps, layout=self.layout, optimizer_groups=tuple(groups), train_config=self.config,
                        elapsed_s=round(self.elapsed, 3), best_val_bpc=self.best_val, last_val_bpc=self.last_val,
                        corpus=self.source, corpus_chars=int(len(self.corpus)),
                        corpus_fingerprint=self.corpus.fingerprint, torch=torch.__version__, finished=finished,
                        evals_since_best=self.stale, stopped=self.stopped, device=str(self.device),
                        threads=self.tuner.describe() if self.tuner else None)
-        return ckpt.Checkpoint(self.model_config, self.corpus.vocab, self.model.state_dict(), info.to_dict(), extra)
+        return ckpt.Checkpoint(self.model_config, self.corpus.vocab, self.scored.state_dict(), info.to_dict(), extra)
 
     def run(self) -> TrainResult:
         """Train until the budget is spent or a stop is requested, then save (and evaluate once more
@@ -625,6 +654,9 @@ class Trainer:
         record = {"step": self.steps, "elapsed_s": round(elapsed, 3),
                   "val_bpc": None if val_bpc is None else round(val_bpc, 5),
                   "val_loss": None if val_bpc is None else round(val_bpc / LOG2E, 5)}
+        if val_bpc is not None and self.average is not None:  # which of the two is the model, and the other's figure
+            record["averaged"] = self.use_average
+            record["training_val_bpc"] = round(self.val_training, 5)
         if lr is not None:
             record["lr"] = lr
         self._log({**record, "chars_per_s": round(rate, 1)})

@@ -57,10 +57,13 @@ def test_resume_equals_uninterrupted(tmp_path, shakespeare_text):
     assert sorted(resumed) == list(range(1, 31))
     for step in range(1, 31):
         assert resumed[step] == pytest.approx(straight[step], rel=1e-5, abs=1e-6), step
-    a = ckpt.load(tmp_path / "straight" / "latest.safetensors").model_state
-    b = ckpt.load(tmp_path / "resumed" / "latest.safetensors").model_state
-    for name in a:
-        assert (a[name] - b[name]).abs().max().item() < 1e-5, name
+    # the model, and the weights beside it (the training weights or their moving average, average.py)
+    a, b = (ckpt.load(tmp_path / run / "latest.safetensors") for run in ("straight", "resumed"))
+    beside = lambda c: {k: v for k, v in c.tensors.items() if k.startswith(("train.", "average."))}
+    assert len(beside(a)) == len(a.model_state) and set(beside(a)) == set(beside(b))
+    for name, tensor in [*a.model_state.items(), *beside(a).items()]:
+        other = b.model_state.get(name, beside(b).get(name))
+        assert (tensor - other).abs().max().item() < 1e-5, name
 
 
 def test_resume_refuses_a_different_corpus(tmp_path, shakespeare_text):

@@ -109,11 +109,11 @@ def test_every_option_uses_the_shared_checks():
             if "--encoding" in param.opts:
                 assert isinstance(param.type, Encoding), f"{name} --encoding"
                 seen["encoding"] += 1
-    assert seen == {"float": 11, "seed": 6, "device": 6, "encoding": 2}, seen
+    assert seen == {"float": 12, "seed": 6, "device": 6, "encoding": 2}, seen
 
 
 TRAIN_FLOATS = ["--lr", "--dropout", "--forget-bias", "--weight-decay", "--grad-clip", "--val-fraction", "--lr-decay",
-                "--eval-seconds"]
+                "--eval-seconds", "--ema-decay"]
 
 
 @pytest.mark.parametrize("option", TRAIN_FLOATS)
@@ -128,6 +128,7 @@ def test_train_refuses_non_finite_floats_before_anything_is_written(tmp_path, co
 @pytest.mark.parametrize("option, value, shown", [
     ("--lr", "0", "x>0"), ("--dropout", "1", "0<=x<1"), ("--val-fraction", "0.6", "0<=x<=0.5"),
     ("--weight-decay", "-1", "x>=0"), ("--grad-clip", "-0.5", "x>0"), ("--lr", "abc", "not a number"),
+    ("--ema-decay", "1", "0<=x<1"),
 ])
 def test_float_ranges_are_named_in_the_message(tmp_path, corpus, option, value, shown):
     result = invoke("train", str(corpus), "--out", str(tmp_path / "run"), option, value)

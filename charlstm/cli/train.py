@@ -48,6 +48,9 @@ from .params import Encoding, Number, Seed, Threads, bounded, device_option, par
                                       "tenth; 1 decays from the start, 0 keeps it constant.")
 @click.option("--weight-decay", type=bounded(TrainConfig, "weight_decay"), default=TrainConfig.weight_decay, show_default=True)
 @click.option("--grad-clip", type=bounded(TrainConfig, "grad_clip"), default=TrainConfig.grad_clip, show_default=True)
+@click.option("--ema-decay", type=bounded(TrainConfig, "ema_decay"), default=TrainConfig.ema_decay, show_default=True,
+              help="Evaluate, preview and save the exponential moving average of the weights, with this decay per "
+                   "step (less in the first steps); 0 saves the training weights themselves.")
 @click.option("--max-steps", type=bounded(TrainConfig, "max_steps"), default=None,
               help="Stop at this step, counted from the run's start (also with --resume: --max-steps 500 after 300 "
                    "steps trains 200 more).")
