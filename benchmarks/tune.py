@@ -1,6 +1,6 @@
 """Training choices at an equal number of steps: how charlstm's defaults were chosen.
 
-    python benchmarks/tune.py SPEC [SPEC ...] [--steps 500] [--threads N]
+    python benchmarks/tune.py SPEC [SPEC ...] [--steps 500] [--threads N] [--eval-every N]
 
 Each SPEC trains a 2×256 LSTM (embedding 64, batch 64, windows of 100) on Karpathy's
 tiny-shakespeare (90/10 split) for --steps steps and scores the whole validation text with the
@@ -13,6 +13,9 @@ same evaluator; the runs go one after another in this process. A SPEC is one of
     charlstm:lr=2e-3,decay=0.2   … with TrainConfig fields changed (short names below, or full ones)
     charlstm:model.dropout=0.2   … with ModelConfig fields changed (model.FIELD)
 
+The score is of the run's last model: the better of its weights and their moving average
+(`charlstm:ema_decay=0` for the weights alone). --eval-every N prints the evaluations on the way.
+
 Short names: lr=learning_rate, decay=decay_fraction, floor=min_lr_ratio, warmup=warmup_steps,
 wd=weight_decay, clip=grad_clip, batch=batch_size, seq=seq_len.
 """
@@ -20,6 +23,7 @@ wd=weight_decay, clip=grad_clip, batch=batch_size, seq=seq_len.
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import tempfile
 import time
@@ -65,13 +69,24 @@ def reference(train_ids: np.ndarray, vocab: int, steps: int, tbptt: bool, forget
     return model
 
 
-def charlstm(text: str, steps: int, overrides: dict, threads: int | None = None) -> torch.nn.Module:
+def charlstm(text: str, steps: int, overrides: dict, threads: int | None = None,
+             eval_every: int | None = None) -> torch.nn.Module:
+    """The run's last model (the better of the weights and their average, see charlstm/average.py);
+    with `eval_every`, each evaluation on the way is printed: the model's figure and, when the
+    average is kept, the training weights' (the same 10% validation text as the final score)."""
     model = {k[len("model."):]: v for k, v in overrides.items() if k.startswith("model.")}
     overrides = {k: v for k, v in overrides.items() if not k.startswith("model.")}
     config = TrainConfig(**{"max_steps": steps, "time_budget": None, "val_fraction": 0.1, "preview_chars": 0,
-                            "eval_every": 10**9, "eval_seconds": None, **overrides})
+                            "eval_every": eval_every or 10**9, "eval_seconds": None, **overrides})
     with tempfile.TemporaryDirectory() as out:
         train(text, f"{out}/run", ModelConfig(vocab_size=1, **model), config, threads=threads)
+        for line in open(f"{out}/run/metrics.jsonl", encoding="utf-8") if eval_every else ():
+            record = json.loads(line)
+            if record.get("val_loss") is not None:
+                kept = ("the average" if record["averaged"] else "the weights") if "averaged" in record else "the weights"
+                other = (f", training weights {record['training_val_bpc'] * LN2:.4f}"
+                         if "training_val_bpc" in record else "")
+                print(f"    step {record['step']:>6}: {record['val_loss']:.4f} nats ({kept}){other}", flush=True)
         return ckpt.load(f"{out}/run/{ckpt.LATEST}").model()
 
 
@@ -108,6 +123,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=500)
     parser.add_argument("--threads", type=int, default=None,
                         help="pin charlstm's thread count (default: chosen by timing; 1 lets two specs run side by side)")
+    parser.add_argument("--eval-every", type=int, default=None,
+                        help="also evaluate charlstm specs every N steps on the way and print the figures")
     args = parser.parse_args()
     specs = [(spec, *parse(spec)) for spec in args.specs]
     text = load_tiny_shakespeare()
@@ -121,7 +138,7 @@ def main() -> None:
         if name == "ref":
             model = reference(ids[:n_train], len(vocab), args.steps, **options)
         else:
-            model = charlstm(text, args.steps, options, args.threads)
+            model = charlstm(text, args.steps, options, args.threads, args.eval_every)
         loss = evaluate(model, ids[n_train:], 100, torch.device("cpu")) * LN2
         print(f"{spec:52} {loss:.4f} nats  {loss / LN2:.3f} bpc  ({time.perf_counter() - start:.0f} s)", flush=True)
 

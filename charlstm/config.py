@@ -220,7 +220,7 @@ class TrainConfig:
     seq_len: int = bounded(100, 1)                # T characters per BPTT window
     learning_rate: float = bounded(5e-3, 0, low_open=True)  # held after warmup until the decay (benchmarks/README.md: how chosen)
     min_lr_ratio: float = bounded(0.1, 0, 1)      # cosine decays to learning_rate * this …
-    decay_fraction: float = bounded(0.2, 0, 1)    # … over this last fraction of the budget (steps or time)
+    decay_fraction: float = bounded(0.5, 0, 1)    # … over this last fraction of the budget (steps or time; benchmarks/README.md)
     warmup_steps: int = bounded(0, 0)
     weight_decay: float = bounded(0.01, 0)        # AdamW, on matrices only
     grad_clip: float = bounded(5.0, 0, low_open=True)  # max global gradient norm

@@ -328,7 +328,7 @@ def test_an_extended_budget_never_jumps_back_to_the_peak_learning_rate(tmp_path,
     peak, floor = 5e-3, 5e-4
     finished = tmp_path / "finished"
     assert _invoke("train", corpus, "--out", finished, "--max-steps", "20", "--eval-every", "10", "--log-every", "1",
-                   *SMALL).exit_code == 0
+                   "--lr-decay", "0.2", *SMALL).exit_code == 0
     lr = _lrs(finished)
     assert lr[1] == pytest.approx(peak) and floor < lr[20] < lr[19] < peak
     assert _invoke("train", "--resume", "--out", finished, "--max-steps", "60").exit_code == 0
@@ -347,7 +347,7 @@ def test_an_extended_budget_never_jumps_back_to_the_peak_learning_rate(tmp_path,
 
     text = corpus.read_text(encoding="utf-8")
     config = TrainConfig(batch_size=4, seq_len=16, max_steps=20, time_budget=None, eval_every=10, log_every=1,
-                         preview_chars=0, seed=3)
+                         preview_chars=0, seed=3, decay_fraction=0.2)
     model = ModelConfig(vocab_size=1, hidden_size=16, embedding_size=8)
     result = train(text, stopped, model, config, on_event=at_19, stop=stop, source={"paths": [str(corpus)]})
     assert result.interrupted and result.step == 19
