@@ -395,18 +395,20 @@ class Trainer:
     def _evaluation_due(self) -> bool:
         """Every `eval_every` steps, and on the clock: the first `eval_seconds`/2 into this session
         (sooner in a short budget: a sixth of it), then `eval_seconds` after the last one ended — but
-        not when the closing evaluation is near anyway. A step's turn that comes within a quarter of
+        neither kind within a quarter of `eval_seconds` of the end, where the closing evaluation
+        comes anyway. A step's turn that comes within a quarter of
         `eval_seconds` after an evaluation the clock asked for is skipped (it would show nearly the same figure, and
         each costs seconds of the budget). Ranks decide together."""
         seconds = self.config.eval_seconds
+        left = None if self.config.time_budget is None else self.config.time_budget - self.elapsed
+        closing_near = bool(seconds) and seconds > 0 and left is not None and left <= seconds / 4
         if self.steps % self.config.eval_every == 0:
             recent = bool(seconds) and seconds > 0 and self._clock_eval_at is not None and (
                 time.perf_counter() - self._clock_eval_at < seconds / 4)
-            return not self.cluster.agree(recent)
+            return not self.cluster.agree(recent or closing_near)
         due = False
         if self._next_eval_at is not None and time.perf_counter() >= self._next_eval_at:
-            left = None if self.config.time_budget is None else self.config.time_budget - self.elapsed
-            due = left is None or left > self.config.eval_seconds / 4
+            due = not closing_near
         due = self.cluster.agree(due)
         if due:
             self._clock_eval_at = time.perf_counter()

@@ -76,3 +76,33 @@ def test_a_step_turn_right_after_a_clock_evaluation_is_skipped(tmp_path, shakesp
     now[0] += 1
     trainer.steps = 40
     assert trainer._evaluation_due()                           # after a step turn: runs
+
+
+def test_no_evaluation_of_either_kind_just_before_the_closing_one(tmp_path, shakespeare_text, monkeypatch):
+    """Within a quarter of --eval-seconds of the end of a timed run, neither a step turn nor the
+    clock evaluates: the closing evaluation is near and would show nearly the same figure."""
+    import importlib
+    import types
+
+    from charlstm.config import ModelConfig, TrainConfig
+    from charlstm.data import Corpus
+    from charlstm.run import Run
+
+    train_module = importlib.import_module("charlstm.train")
+    now = [1000.0]
+    monkeypatch.setattr(train_module, "time", types.SimpleNamespace(perf_counter=lambda: now[0]))
+    config = TrainConfig(eval_every=10, eval_seconds=60.0, time_budget=120.0)
+    trainer = train_module.Trainer(Corpus.from_text(shakespeare_text[:20_000]), Run(tmp_path / "run"),
+                                   ModelConfig(vocab_size=1, hidden_size=16, embedding_size=8), config)
+    trainer._t0 = now[0]
+    trainer._schedule_evaluation(first=True)
+    now[0] += 100
+    trainer.steps = 10
+    assert trainer._evaluation_due()                           # 20 s left: a step turn runs
+    trainer._schedule_evaluation()
+    now[0] += 6
+    trainer.steps = 20
+    assert not trainer._evaluation_due()                       # 14 s left (under 15): skipped
+    now[0] += 60
+    trainer.steps = 21
+    assert not trainer._evaluation_due()                       # the clock's turn, past the end: skipped too
