@@ -52,7 +52,8 @@ _MOMENTS = ("exp_avg", "exp_avg_sq")
 def _training_tensor_problem(saved: ckpt.Checkpoint) -> str | None:
     """What is wrong with the tensors a resume reads besides the weights — optimizer moments
     (`optim.<index>.<name>`, shaped like their parameter), carried state (`state.<i>`, (L, B, H)), the
-    RNG state (`rng.torch`), the training weights or their average beside the other (`train.<name>`, `average.<name>`) — checked by name, shape and dtype before any is used; None if nothing."""
+    RNG state (`rng.torch`), the training weights or their average beside the other (`train.<name>`,
+    `average.<name>`, average.py) — checked by name, shape and dtype before any is used; None if nothing."""
     config, info = saved.config, saved.run_info
     names = list(saved.model_state)
     decays = [n for n in names if saved.model_state[n].dim() >= 2 and not n.startswith("embed")]
