@@ -66,6 +66,7 @@ class Event:
     lr: float | None = None
     chars_per_s: float | None = None
     text: str = ""                   # preview sample or notice
+    weights_val_bpc: float | None = None  # EVAL: the weights' own figure when their moving average scored better
 
 
 @dataclass
@@ -664,7 +665,8 @@ class Trainer:
         self._log({**record, "chars_per_s": round(rate, 1)})
         self._emit(Event(kind=EventKind.EVAL, step=self.steps, max_steps=self.config.max_steps, elapsed_s=elapsed,
                          time_budget=self.config.time_budget, train_loss=loss, val_bpc=val_bpc, lr=lr,
-                         chars_per_s=rate if lr is not None else None, text=preview))
+                         chars_per_s=rate if lr is not None else None, text=preview,
+                         weights_val_bpc=self.val_training if val_bpc is not None and self.use_average else None))
 
     def _describe(self) -> str:
         vocab = self.corpus.vocab

@@ -140,3 +140,41 @@ def test_a_damaged_training_weight_is_refused_in_one_line_and_nothing_is_written
     assert "cannot be resumed" in result.output
     assert len(result.output.strip().splitlines()) == 1 and "Traceback" not in result.output
     assert (path.read_bytes(), (run / "metrics.jsonl").read_bytes()) == before
+
+
+def test_the_progress_lines_say_when_the_model_is_the_average(tmp_path, shakespeare_text):
+    import re
+
+    from conftest import run_cli
+
+    corpus = tmp_path / "plays.txt"
+    corpus.write_text(shakespeare_text[:20_000], encoding="utf-8")
+    result = run_cli("train", str(corpus), "--out", str(tmp_path / "run"), "--max-steps", "400", "--eval-every", "400",
+                     "--lr-decay", "0", "--lr", "1e-2", "--hidden-size", "48", "--embedding-size", "16",
+                     "--batch-size", "16", "--seq-len", "48", "--preview", "0")
+    assert result.exit_code == 0, result.output
+    shown = re.search(r"── step 400: validation ([\d.]+) bits/char \(the weights' moving average; "
+                      r"the weights themselves ([\d.]+)\) ──", result.stderr)
+    assert shown, result.stderr[-500:]
+    last = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()][-1]
+    assert float(shown[1]) == pytest.approx(last["val_bpc"], abs=6e-4) and float(shown[1]) < float(shown[2])
+    assert float(shown[2]) == pytest.approx(last["training_val_bpc"], abs=6e-4)
+
+
+def test_the_live_view_shows_the_weights_figure_beside_the_averages(tmp_path):
+    import io
+
+    from rich.console import Console
+
+    from charlstm.cli.live import LiveView
+    from charlstm.train import Event, EventKind
+
+    console = Console(file=io.StringIO(), force_terminal=True, width=120, color_system=None)
+    view = LiveView(tmp_path, TrainConfig(max_steps=10, time_budget=None), console=console)
+    view(Event(kind=EventKind.EVAL, step=5, val_bpc=2.25, weights_val_bpc=2.5))
+    console.print(view.render())
+    assert "validation 2.250 bpc (best 2.250) averaged; weights 2.500" in console.file.getvalue()
+    view(Event(kind=EventKind.EVAL, step=10, val_bpc=2.2))                 # the weights themselves were better
+    later = Console(file=io.StringIO(), force_terminal=True, width=120, color_system=None)
+    later.print(view.render())
+    assert "validation 2.200 bpc (best 2.200)" in later.file.getvalue() and "averaged" not in later.file.getvalue()

@@ -95,6 +95,7 @@ class LiveView:
         self.train_curve: list[tuple[float, float]] = []     # (step, bits per char of the training batch)
         self.val_curve: list[tuple[float, float]] = []
         self.preview = ""
+        self.weights_val: float | None = None   # the weights' own figure when their average is the model
         self.started = time.monotonic()
         self.live = Live(console=self.console, refresh_per_second=refresh_per_second, transient=False,
                          get_renderable=self.render, redirect_stdout=False, redirect_stderr=False)
@@ -122,6 +123,7 @@ class LiveView:
             if event.kind == "step":
                 self._add(self.train_curve, (event.step, event.train_loss * LOG2E))
         if event.kind == "eval":
+            self.weights_val = event.weights_val_bpc
             if event.val_bpc is not None:
                 self.val = event.val_bpc
                 self.best = event.val_bpc if self.best is None else min(self.best, event.val_bpc)
@@ -159,6 +161,8 @@ class LiveView:
             figures.append("   validation ")
             figures.append(f"{self.val:.3f} bpc", style="bold")
             figures.append(f" (best {self.best:.3f})")
+            if self.weights_val is not None:
+                figures.append(f" averaged; weights {self.weights_val:.3f}", style="dim")
         if self.rate:
             figures.append(f"   {self.rate / 1000:.1f}k chars/s")
         parts = [Text(self.header, style="dim", overflow="fold"), bar, figures]

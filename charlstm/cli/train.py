@@ -241,6 +241,8 @@ class _Progress:
             self._advance(event)
             if event.kind == "eval":
                 score = "n/a (no validation text)" if event.val_bpc is None else f"{event.val_bpc:.3f} bits/char"
+                if event.weights_val_bpc is not None:
+                    score += f" (the weights' moving average; the weights themselves {event.weights_val_bpc:.3f})"
                 bar.write(f"── step {event.step}: validation {score} ──", file=sys.stderr)
                 if event.text:
                     bar.write(event.text.rstrip("\n"), file=sys.stderr)
