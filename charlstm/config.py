@@ -71,6 +71,8 @@ ALL_VECTORS = tuple(dict.fromkeys(v for kind in CELL_KINDS.values() for v in kin
 MAX_VOCAB_SIZE = 0x110000 - 0x800      # every Unicode scalar value (code points minus surrogates)
 MAX_WIDTH = 1 << 16                    # embedding_size and hidden_size
 MAX_NUM_LAYERS = 1024
+#: The largest initial forget-gate bias a model may ask for (a sigmoid is 1 to float precision long before).
+MAX_FORGET_BIAS = 1000.0
 MAX_PARAMETERS = 2_000_000_000         # 8 GB of float32 weights
 #: Seeds every command (and a stored recipe) may hold: what numpy's SeedSequence (no negatives),
 #: torch.manual_seed and torch.Generator.manual_seed (64 bits at most) and random.Random all take,
@@ -185,6 +187,8 @@ class ModelConfig:
                 raise ConfigError(f"{name} must be finite, not {value}")
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError("dropout must be in [0, 1)")
+        if abs(self.forget_bias) > MAX_FORGET_BIAS:
+            raise ConfigError(f"forget_bias {self.forget_bias:g} is outside ±{MAX_FORGET_BIAS:g}")
         G, E, H, L, V = self.kind.gates, self.embedding_size, self.hidden_size, self.num_layers, self.vocab_size
         at_most = L * G * H * (max(E, H) + H + 5) + V * (E + H + 1)  # ≥ the parameter count of every cell kind
         if at_most > MAX_PARAMETERS:

@@ -201,7 +201,9 @@ def _curves(runs: Sequence[RunFacts]) -> dict[str, list[Series]]:
         colour = PALETTE[i % len(PALETTE)]
         train, val, rate = [], [], []
         for r in run.metrics:
-            step, seconds = r["step"], _finite(r.get("elapsed_s")) or 0.0
+            step, seconds = _finite(r.get("step")), _finite(r.get("elapsed_s")) or 0.0
+            if step is None:
+                continue
             if _finite(r.get("train_loss")) is not None:
                 train.append((step, seconds, r["train_loss"] * LOG2E))
             if _finite(r.get("val_bpc")) is not None:
@@ -215,9 +217,14 @@ def _curves(runs: Sequence[RunFacts]) -> dict[str, list[Series]]:
 
 
 def _finite(value) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    """A JSON number as a finite float, else None (NaN, ±inf, an integer past float range, not a number)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
-    return float(value)
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
 
 
 # --------------------------------------------------------------------------------------------

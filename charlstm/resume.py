@@ -197,6 +197,23 @@ def refuse_model_change(saved: ckpt.Checkpoint, model: ModelConfig | None, typed
                             f"apply: drop it, or pass another --out to train a new model")
 
 
+#: Recipe options that decide how the corpus is cut into streams, fixed for the life of a run.
+_LAYOUT_OPTIONS = {"batch_size": "--batch-size", "seq_len": "--seq-len", "val_fraction": "--val-fraction"}
+
+
+def refuse_layout_change(info: RunInfo, config: TrainConfig, typed: Iterable[str], where: object) -> None:
+    """With --resume, --batch-size, --seq-len or --val-fraction typed with another value than the
+    run's is a TrainingError: the run goes on over the streams it was cut into (the learning rate,
+    weight decay and the other recipe options typed now do apply from here on)."""
+    differ = [name for name in _LAYOUT_OPTIONS
+              if name in set(typed) and getattr(config, name) != getattr(info.train_config, name)]
+    if differ:
+        now = " ".join(f"{_LAYOUT_OPTIONS[n]} {getattr(config, n)}" for n in differ)
+        then = " ".join(f"{_LAYOUT_OPTIONS[n]} {getattr(info.train_config, n)}" for n in differ)
+        raise TrainingError(f"{where} was trained with {then}; a resumed run keeps the streams its corpus was cut "
+                            f"into, so {now} cannot apply: drop it, or pass another --out to train a new run")
+
+
 def plan_run(corpus: Sequence[str], glob: str | None, encoding: str, out: str | os.PathLike | None, resume: bool,
          config: TrainConfig, typed: Iterable[str] = (), model: ModelConfig | None = None) -> Plan:
     """Decide what `charlstm train` trains. A new run goes to `out` (default: named after the corpus
@@ -213,6 +230,7 @@ def plan_run(corpus: Sequence[str], glob: str | None, encoding: str, out: str | 
             raise CheckpointError(f"{run}: nothing to resume (no {run.latest.name}); give the corpus to start it afresh")
         info = saved.run_info if saved is not None else None
         if info is not None:
+            refuse_layout_change(info, config, typed, run)
             config = resume_config(info, config, typed)
             refuse_model_change(saved, model, typed, run)
             refuse_unresumable(saved, run.latest)

@@ -509,7 +509,9 @@ class Run:
     # -- the prepared corpus
 
     def load_ids(self, fingerprint: str, n_chars: int, vocab_chars: list[str]) -> np.ndarray | None:
-        """The cached ids (memory-mapped) if they were made from this very text, else None."""
+        """The cached ids (memory-mapped) if they were made from this very text, else None. The ids
+        themselves are checked too (integers, each an index into `vocab_chars`: one pass over the
+        map), so a damaged cache is made again rather than read past the embedding."""
         try:
             meta = json.loads((self.path / CORPUS_FILE).read_text(encoding="utf-8"))
             if meta.get("fingerprint") != fingerprint or meta.get("chars") != n_chars or meta.get("vocab") != vocab_chars:
@@ -517,7 +519,11 @@ class Run:
             ids = np.load(self.path / IDS_FILE, mmap_mode="r")
         except (OSError, ValueError, AttributeError):
             return None
-        return ids if ids.shape == (n_chars,) else None
+        if ids.shape != (n_chars,) or ids.dtype.kind not in "ui":
+            return None
+        if n_chars and not (int(ids.min()) >= 0 and int(ids.max()) < len(vocab_chars)):
+            return None
+        return ids
 
     def may_replace_ids(self) -> bool:
         """The id cache may be (re)written: the folder holds no trained run yet, or that run's cache

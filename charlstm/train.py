@@ -344,7 +344,7 @@ class Trainer:
             self.last_val = None  # saved by older versions for a run without validation text
         self.saved_step = info.step
         self.lr_cap = _resumed_lr_cap(info, self.config)
-        self.layout = info.layout
+        self.layout = _resumed_layout(info.layout, len(self.train_ids), self.run_dir.latest)
         rows = self.cluster.rows(self.layout.batch_size // self.cluster.world)
         if "state.0" in saved.tensors:  # each (L, B, H): this rank's streams
             layers = range(len(self.model.init_state(1)))
@@ -716,6 +716,19 @@ def _adamw(model: CharModel, config: TrainConfig) -> torch.optim.Optimizer:
         return torch.optim.AdamW(groups, lr=config.learning_rate, betas=(0.9, 0.99), fused=True)
     except (RuntimeError, TypeError, ValueError):
         return torch.optim.AdamW(groups, lr=config.learning_rate, betas=(0.9, 0.99))
+
+
+def _resumed_layout(layout: StreamLayout, n_chars: int, where: Path) -> StreamLayout:
+    """The stream layout a checkpoint claims, if `fit_layout` could have made it for `n_chars`
+    training characters; else a CheckpointError (the work and memory of a step follow the layout,
+    so a claimed one is checked against the corpus before it is used, and nothing is written)."""
+    fits = (layout.n_chars == n_chars and layout.seq_len >= 1
+            and 1 <= layout.batch_size <= max(1, n_chars // (2 * layout.seq_len + 1)))
+    if not fits:
+        raise CheckpointError(f"{where}: its stream layout ({layout.batch_size:,} streams of windows of "
+                              f"{layout.seq_len:,} over {layout.n_chars:,} characters) does not fit the corpus's "
+                              f"{n_chars:,} training characters, so the run cannot be resumed from it; nothing was written")
+    return layout
 
 
 def _global_layout(n_chars: int, config: TrainConfig, world: int) -> StreamLayout:

@@ -218,6 +218,10 @@ def edit_vector(config) -> str:
     return "cell" if config.has_cell_state else "hidden"
 
 
+#: The largest magnitude --clamp pins a unit to (a hidden state lies in [-1, 1]; a cell state rarely passes a few dozen).
+MAX_CLAMP = 1e6
+
+
 def parse_edits(clamps: tuple[str, ...], ablations: tuple[str, ...], config) -> dict[tuple[int, int], float]:
     """`--clamp 1:42=0.9` and `--ablate 2:7` as Stepper edits: 0-based (layer, unit) → value."""
     edits: dict[tuple[int, int], float] = {}
@@ -233,8 +237,9 @@ def parse_edits(clamps: tuple[str, ...], ablations: tuple[str, ...], config) -> 
                 value = float(match.group(3)) if option == "--clamp" else 0.0
             except ValueError:
                 raise click.BadParameter(f"{spec!r}: {match.group(3)!r} is not a number", param_hint=option) from None
-            if value != value or value in (float("inf"), float("-inf")):
-                raise click.BadParameter(f"{spec!r}: the value must be a finite number", param_hint=option)
+            if not abs(value) <= MAX_CLAMP:  # NaN fails this too
+                raise click.BadParameter(f"{spec!r}: the value must be a finite number within ±{MAX_CLAMP:g}",
+                                         param_hint=option)
             selection.check_neuron(config, layer, edit_vector(config), unit)
             if (layer - 1, unit) in edits:
                 raise click.BadParameter(f"unit {layer}:{unit} is pinned twice; give it once", param_hint=option)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from ..config import CELLS, MAX_NUM_LAYERS, MAX_WIDTH, ModelConfig, TrainConfig, config_from
+from ..config import CELLS, MAX_FORGET_BIAS, MAX_NUM_LAYERS, MAX_WIDTH, ModelConfig, TrainConfig, config_from
 from .common import invocation, explicit, stderr_console
 from .params import Encoding, Number, Seed, Threads, bounded, device_option, parse_duration
 
@@ -23,8 +23,9 @@ from .params import Encoding, Number, Seed, Threads, bounded, device_option, par
               help="Run directory. [default: checkpoints/<corpus-name>/]")
 @click.option("--resume", is_flag=True,
               help="Continue the run in --out (default: the most recent run) exactly where it stopped, with its own "
-                   "model, corpus and recipe; options given now change only the budget and cadence (model options "
-                   "that differ from the saved model are refused). With no --time or --max-steps it finishes the "
+                   "model, corpus and recipe; options given now change the budget, the cadence and the recipe from "
+                   "here on (--lr, --weight-decay …); model options and --batch-size, --seq-len, --val-fraction "
+                   "that differ from the run's are refused. With no --time or --max-steps it finishes the "
                    "run's own budget (a finished run: one line, nothing trained, exit 0); a budget that is not "
                    "beyond the run is an error.")
 @click.option("--cell", type=click.Choice(CELLS), default=ModelConfig.cell, show_default=True,
@@ -36,7 +37,7 @@ from .params import Encoding, Number, Seed, Threads, bounded, device_option, par
 @click.option("--embedding-size", type=click.IntRange(1, MAX_WIDTH), default=None,
               help="[default: 64, or the hidden size if smaller]")
 @click.option("--dropout", type=Number(0, 1, max_open=True), default=ModelConfig.dropout, show_default=True)
-@click.option("--forget-bias", type=Number(), default=ModelConfig.forget_bias, show_default=True,
+@click.option("--forget-bias", type=Number(-MAX_FORGET_BIAS, MAX_FORGET_BIAS), default=ModelConfig.forget_bias, show_default=True,
               help="Initial forget-gate bias of LSTM-like cells (char-rnn used 1; 0 keeps PyTorch's initialisation).")
 @click.option("--batch-size", type=bounded(TrainConfig, "batch_size"), default=TrainConfig.batch_size, show_default=True)
 @click.option("--seq-len", type=bounded(TrainConfig, "seq_len"), default=TrainConfig.seq_len, show_default=True)
