@@ -83,7 +83,7 @@ def charlstm(text: str, steps: int, overrides: dict, threads: int | None = None,
         for line in open(f"{out}/run/metrics.jsonl", encoding="utf-8") if eval_every else ():
             record = json.loads(line)
             if record.get("val_loss") is not None:
-                kept = ("the average" if record["averaged"] else "the weights") if "averaged" in record else "the weights"
+                kept = "the average" if record.get("averaged") else "the weights"
                 other = (f", training weights {record['training_val_bpc'] * LN2:.4f}"
                          if "training_val_bpc" in record else "")
                 print(f"    step {record['step']:>6}: {record['val_loss']:.4f} nats ({kept}){other}", flush=True)

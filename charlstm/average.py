@@ -38,7 +38,6 @@ class WeightAverage:
             weight = 1.0 - warm_decay(decay, int(count))
             torch._foreach_lerp_(averaged, current, weight)
 
-        self.decay = decay
         self._averaged = AveragedModel(model, multi_avg_fn=torch.no_grad()(lerp), use_buffers=False)
         self._averaged.n_averaged.fill_(updates)
         self.model: CharModel = self._averaged.module

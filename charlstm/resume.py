@@ -186,15 +186,9 @@ _MODEL_OPTIONS = {"cell": "--cell", "hidden_size": "--hidden-size", "num_layers"
 def refuse_model_change(saved: ckpt.Checkpoint, model: ModelConfig | None, typed: Iterable[str], where: object) -> None:
     """With --resume, a model option typed now that differs from the saved model is a TrainingError
     naming the saved values: the run goes on with the model it has (typing the same value is fine)."""
-    if model is None:
-        return
-    differ = [name for name in _MODEL_OPTIONS
-              if name in set(typed) and getattr(model, name) != getattr(saved.config, name)]
-    if differ:
-        now = " ".join(f"{_MODEL_OPTIONS[n]} {getattr(model, n)}" for n in differ)
-        then = " ".join(f"{_MODEL_OPTIONS[n]} {getattr(saved.config, n)}" for n in differ)
-        raise TrainingError(f"{where} was trained with {then}; a resumed run keeps its model, so {now} cannot "
-                            f"apply: drop it, or pass another --out to train a new model")
+    if model is not None:
+        _refuse_typed_change(_MODEL_OPTIONS, model, saved.config, typed, where,
+                             "a resumed run keeps its model", "model")
 
 
 #: Recipe options that decide how the corpus is cut into streams, fixed for the life of a run.
@@ -205,13 +199,18 @@ def refuse_layout_change(info: RunInfo, config: TrainConfig, typed: Iterable[str
     """With --resume, --batch-size, --seq-len or --val-fraction typed with another value than the
     run's is a TrainingError: the run goes on over the streams it was cut into (the learning rate,
     weight decay and the other recipe options typed now do apply from here on)."""
-    differ = [name for name in _LAYOUT_OPTIONS
-              if name in set(typed) and getattr(config, name) != getattr(info.train_config, name)]
+    _refuse_typed_change(_LAYOUT_OPTIONS, config, info.train_config, typed, where,
+                         "a resumed run keeps the streams its corpus was cut into", "run")
+
+
+def _refuse_typed_change(options: dict[str, str], now: Any, then: Any, typed: Iterable[str], where: object,
+                         keeps: str, new: str) -> None:
+    """A TrainingError naming the `options` (field → flag) typed with a value other than the run's."""
+    differ = [name for name in options if name in set(typed) and getattr(now, name) != getattr(then, name)]
     if differ:
-        now = " ".join(f"{_LAYOUT_OPTIONS[n]} {getattr(config, n)}" for n in differ)
-        then = " ".join(f"{_LAYOUT_OPTIONS[n]} {getattr(info.train_config, n)}" for n in differ)
-        raise TrainingError(f"{where} was trained with {then}; a resumed run keeps the streams its corpus was cut "
-                            f"into, so {now} cannot apply: drop it, or pass another --out to train a new run")
+        shown = lambda config: " ".join(f"{options[n]} {getattr(config, n)}" for n in differ)
+        raise TrainingError(f"{where} was trained with {shown(then)}; {keeps}, so {shown(now)} cannot "
+                            f"apply: drop it, or pass another --out to train a new {new}")
 
 
 def plan_run(corpus: Sequence[str], glob: str | None, encoding: str, out: str | os.PathLike | None, resume: bool,

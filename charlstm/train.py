@@ -401,10 +401,11 @@ class Trainer:
         `eval_seconds` after an evaluation the clock asked for is skipped (it would show nearly the same figure, and
         each costs seconds of the budget). Ranks decide together."""
         seconds = self.config.eval_seconds
+        clocked = bool(seconds) and seconds > 0
         left = None if self.config.time_budget is None else self.config.time_budget - self.elapsed
-        closing_near = bool(seconds) and seconds > 0 and left is not None and left <= seconds / 4
+        closing_near = clocked and left is not None and left <= seconds / 4
         if self.steps % self.config.eval_every == 0:
-            recent = bool(seconds) and seconds > 0 and self._clock_eval_at is not None and (
+            recent = clocked and self._clock_eval_at is not None and (
                 time.perf_counter() - self._clock_eval_at < seconds / 4)
             return not self.cluster.agree(recent or closing_near)
         due = False
