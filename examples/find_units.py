@@ -1,7 +1,10 @@
 """Rank every unit of a trained model by |Pearson r| with a per-character feature over held-out text.
 
-    python examples/find_units.py checkpoints/python-code indent --text-file probe-data/python-heldout.txt
-    python examples/find_units.py checkpoints/fortunes column --text-file probe-data/fortunes-heldout.txt --bins 0,20,40,80
+    python examples/find_units.py examples/models/python-code indent --text-file examples/models/python-code/heldout.txt
+    python examples/find_units.py examples/models/austen column --text-file examples/models/austen/heldout.txt --bins 0,20,40,80
+
+(the two models shipped in examples/models/, each with the held-out text it was never trained on;
+docs/findings.md runs it on them).
 
 The same ranking as `charlstm inspect --find FEATURE` (both use neurons.find_neurons), for both the
 cell and the hidden state, with the chance level (the best |r| against circularly shifted copies of
