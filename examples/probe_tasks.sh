@@ -23,7 +23,8 @@ run() {
     $charlstm train "probe-data/$task.txt" --out "checkpoints/$task" \
         --hidden-size "$hidden" --num-layers 1 --embedding-size 8 \
         --batch-size 32 --seq-len 64 --lr "$lr" --warmup-steps 20 --lr-decay 1 --forget-bias 1 \
-        --max-steps "$steps" --eval-every "$steps" --log-every 50 --preview 0 --seed 1 --threads 1 --eval-seconds 0
+        --max-steps "$steps" --eval-every "$steps" --log-every 50 --preview 0 --seed 1 --threads 1 --eval-seconds 0 \
+        --ema-decay 0.995
     python "$here/probe.py" "$task" "checkpoints/$task"
 }
 
