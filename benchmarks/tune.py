@@ -17,7 +17,9 @@ The score is of the run's last model: the better of its weights and their moving
 (`charlstm:ema_decay=0` for the weights alone). --eval-every N prints the evaluations on the way.
 
 Short names: lr=learning_rate, decay=decay_fraction, floor=min_lr_ratio, warmup=warmup_steps,
-wd=weight_decay, clip=grad_clip, batch=batch_size, seq=seq_len.
+wd=weight_decay, clip=grad_clip, batch=batch_size, seq=seq_len, short=short_windows, steps=max_steps
+(this spec's own step count: `charlstm:steps=1320` trains as many characters as 1,100 steps of
+whole windows, a third of them in half windows).
 """
 
 from __future__ import annotations
@@ -41,7 +43,8 @@ from charlstm.train import TrainConfig, evaluate, train
 
 LN2 = math.log(2.0)
 SHORT = {"lr": "learning_rate", "decay": "decay_fraction", "floor": "min_lr_ratio", "warmup": "warmup_steps",
-         "wd": "weight_decay", "clip": "grad_clip", "batch": "batch_size", "seq": "seq_len"}
+         "wd": "weight_decay", "clip": "grad_clip", "batch": "batch_size", "seq": "seq_len",
+         "short": "short_windows", "steps": "max_steps"}
 
 
 def reference(train_ids: np.ndarray, vocab: int, steps: int, tbptt: bool, forget1: bool) -> torch.nn.Module:
@@ -113,6 +116,9 @@ def parse(spec: str) -> tuple[str, dict]:
         default = getattr(TrainConfig, field, None)
         if field not in TrainConfig.__dataclass_fields__:
             raise SystemExit(f"unknown TrainConfig field {key!r}")
+        if field == "max_steps":
+            overrides[field] = int(value)
+            continue
         overrides[field] = type(default)(float(value)) if isinstance(default, (int, float)) else float(value)
     return name, overrides
 

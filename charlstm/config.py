@@ -221,7 +221,8 @@ class TrainConfig:
     """How to train."""
 
     batch_size: int = bounded(64, 1)              # B parallel streams
-    seq_len: int = bounded(100, 1)                # T characters per BPTT window
+    seq_len: int = bounded(100, 1)                # T characters per BPTT window …
+    short_windows: float = bounded(1 / 3, 0, 1)   # … half of it over this first fraction of the budget (benchmarks/README.md); 0: none
     learning_rate: float = bounded(5e-3, 0, low_open=True)  # held after warmup until the decay (benchmarks/README.md: how chosen)
     min_lr_ratio: float = bounded(0.1, 0, 1)      # cosine decays to learning_rate * this …
     decay_fraction: float = bounded(0.5, 0, 1)    # … over this last fraction of the budget (steps or time; benchmarks/README.md)
@@ -256,6 +257,8 @@ class TrainConfig:
             values = {**values, "decay_fraction": 1.0}
         if values and "ema_decay" not in values:  # saved before the field existed: no average
             values = {**values, "ema_decay": 0.0}
+        if values and "short_windows" not in values:  # saved before the field existed: whole windows
+            values = {**values, "short_windows": 0.0}
         return cls(**{k: v for k, v in values.items() if k in known})
 
 

@@ -162,8 +162,9 @@ def fitted_config(base, train_chars: int, config, device: str = "cpu", keep: fro
         if "embedding_size" in keep:
             return base, None
         return replace(base, embedding_size=min(MAX_EMBEDDING, base.hidden_size)), None
+    per_step = config.batch_size * config.seq_len * (1 - config.short_windows / 2)  # the mean over a step budget
     fitted = fit_model(train_chars, base.vocab_size, config.time_budget, config.max_steps,
-                       config.batch_size * config.seq_len, device, CELL_KINDS[base.cell].gates)
+                       round(per_step), device, CELL_KINDS[base.cell].gates)
     chosen = {"hidden_size": fitted.hidden_size, "num_layers": fitted.num_layers}
     if "embedding_size" not in keep:
         chosen["embedding_size"] = fitted.embedding_size

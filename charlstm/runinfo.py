@@ -48,6 +48,12 @@ class RunInfo:
     stopped: str | None = None            # why it stopped before its budget was spent (--patience), if it did
     device: str | None = None             # where the last session trained ("cpu", "cuda:0")
     threads: str | None = None            # its CPU thread choice, as threads.ThreadTuner.describe() says it
+    half_windows: int | None = None       # the streams' position in half windows (a step reads one or two); None: 2 × step
+
+    @property
+    def position(self) -> int:
+        """Half windows read so far: where the next step starts in the streams."""
+        return 2 * self.step if self.half_windows is None else self.half_windows
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -67,6 +73,7 @@ class RunInfo:
             **({"stopped": self.stopped} if self.stopped else {}),
             **({"device": self.device} if self.device else {}),
             **({"threads": self.threads} if self.threads else {}),
+            **({"half_windows": self.half_windows} if self.half_windows not in (None, 2 * self.step) else {}),
         }
 
     @classmethod
@@ -75,8 +82,11 @@ class RunInfo:
         check = _Checker(where)
         if not isinstance(d, Mapping):
             raise check.fail("train", "is not an object")
+        step = check.integer(d, "step", required=True)
+        halves = check.integer(d, "half_windows", minimum=step, maximum=2 * step)  # one or two per step
         return cls(
-            step=check.integer(d, "step", required=True),
+            step=step,
+            half_windows=halves,
             layout=_layout(check, d.get("layout")),
             optimizer_groups=_groups(check, d.get("optimizer_groups")),
             train_config=_train_config(check, d.get("train_config")),

@@ -114,8 +114,9 @@ class ThreadTuner:
         self._times = {n: [] for n in self.candidates}
 
     @contextlib.contextmanager
-    def timed(self) -> Iterator[int]:
-        """Run one block of the work under the current choice (or a trial); yields the thread count."""
+    def timed(self, work: float = 1.0) -> Iterator[int]:
+        """Run one block of the work under the current choice (or a trial); yields the thread count.
+        `work` is the block's size relative to the others (its time is counted divided by it)."""
         if len(self.candidates) > 1 and not self._queue and self._warmup <= 0 and self.clock() >= self._next_round:
             self._start_round()
         count = self._queue[0] if self._queue else self.chosen
@@ -125,11 +126,11 @@ class ThreadTuner:
         if self._queue and self._uncounted:  # run this trial again
             self._uncounted = False
         elif self._queue:
-            self._trial(count, self.clock() - started)
+            self._trial(count, (self.clock() - started) / work)
             self.apply(self.chosen)          # what runs between blocks (an evaluation) runs on the choice
         else:
             if not self._uncounted:
-                self._last = (count, self.clock() - started)
+                self._last = (count, (self.clock() - started) / work)
                 if self._warmup <= 0:
                     self._watch(self._last[1])
             self._uncounted = False

@@ -249,6 +249,9 @@ class Trainer:
         self._on_event = on_event if cluster.main else None
         self.device = cluster.device
         self.steps, self.elapsed_before, self.best_val, self.last_val = 0, 0.0, None, None
+        # Where the next step starts in the streams, in half windows: a step reads half a window
+        # while the first `short_windows` of the budget lasts, then whole ones (_short_step).
+        self.half_windows, self.short_phase = 0, True
         self.stale, self.stopped = 0, None       # evaluations since the best figure; why it stopped early
         self.state: State | None = None
         # The NaN guard: the step of the last checkpoint written (or found, on resume) and loadable,
@@ -335,6 +338,8 @@ class Trainer:
             self.use_average = bool(training)
         self.optimizer.load_state_dict(_optimizer_from_tensors(saved.tensors, [dict(g) for g in info.optimizer_groups]))
         self.steps, self.elapsed_before = info.step, info.elapsed_s
+        self.half_windows = info.position
+        self.short_phase = self.half_windows == self.steps         # windows only grow: no whole one read yet
         self.best_val, self.last_val = info.best_val_bpc, info.last_val_bpc
         # a run stopped by --patience and given more budget starts counting afresh
         self.stale = 0 if info.stopped else info.evals_since_best
@@ -431,22 +436,42 @@ class Trainer:
 
     def step(self) -> tuple[float, float]:
         """One optimisation step on this rank's streams; returns (the global batch's loss in nats, lr)."""
+        short = self._short_step()
         if self.tuner is None:
-            return self._step()
+            return self._step(short)
         rounds, before = self.tuner.rounds, self.tuner.chosen
-        with self.tuner.timed():
-            result = self._step()
+        with self.tuner.timed(work=0.5 if short else 1.0):                  # trials compare time per character
+            result = self._step(short)
         if self.tuner.rounds != rounds and (rounds == 0 or self.tuner.chosen != before):
             self._notice(f"threads: {self.tuner.describe()}")  # the first choice, and every change of mind
         return result
 
-    def _step(self) -> tuple[float, float]:
+    def _short_step(self) -> bool:
+        """Whether the next step reads half a window: over the first `short_windows` of the budget
+        (twice the updates per character while the loss falls fastest; benchmarks/README.md), and to
+        finish a window begun in halves. Once a whole window is read, windows stay whole. Ranks
+        decide together."""
+        if self.half_windows % 2:
+            return True
+        if self.short_phase:
+            config = self.config
+            over = (self.layout.seq_len < 2 or config.short_windows <= 0
+                    or not (config.max_steps or config.time_budget)                   # no budget to take a fraction of
+                    or self._progress(self.elapsed) >= config.short_windows)
+            self.short_phase = not self.cluster.agree(over)
+        return self.short_phase
+
+    def _step(self, short: bool) -> tuple[float, float]:
         started = time.perf_counter()
-        _, k = self.layout.position(self.steps)
-        if k == 0:  # a new epoch starts the streams at a new offset: the carried state is stale
+        batch, half = divmod(self.half_windows, 2)
+        _, k = self.layout.position(batch)
+        if k == 0 and half == 0:  # a new epoch starts the streams at a new offset: the carried state is stale
             self.state = None
-        x, y = _batch(self.train_ids, self.layout, self.steps, self.device)
+        x, y = _batch(self.train_ids, self.layout, batch, self.device)
         x, y = x[self.rows], y[self.rows]                                        # this rank's streams (b, T)
+        if short:                                                                # its first or second half
+            cut = slice(0, self.layout.seq_len // 2) if half == 0 else slice(self.layout.seq_len // 2, None)
+            x, y = x[:, cut], y[:, cut]
         lr = learning_rate(self.config, self.steps, self._progress(self.elapsed))
         if self.steps >= self.config.warmup_steps:  # after warmup the rate only falls (see _resumed_lr_cap)
             if self.lr_cap is not None and lr > self.lr_cap:
@@ -471,9 +496,10 @@ class Trainer:
         self.last_lr = lr
         self.state = tuple(s.detach() for s in new_state)                        # a BPTT boundary
         self.steps += 1
+        self.half_windows += 1 if short else 2
         self.session_steps += 1
         self.train_time += time.perf_counter() - started
-        self.train_chars += self.chars_per_step
+        self.train_chars += self.chars_per_step * x.shape[1] // self.layout.seq_len
         return loss_value, lr
 
     def evaluate(self, finished: bool = False) -> tuple[float | None, str]:
@@ -568,7 +594,7 @@ class Trainer:
                        corpus=self.source, corpus_chars=int(len(self.corpus)),
                        corpus_fingerprint=self.corpus.fingerprint, torch=torch.__version__, finished=finished,
                        evals_since_best=self.stale, stopped=self.stopped, device=str(self.device),
-                       threads=self.tuner.describe() if self.tuner else None)
+                       threads=self.tuner.describe() if self.tuner else None, half_windows=self.half_windows)
         return ckpt.Checkpoint(self.model_config, self.corpus.vocab, self.scored.state_dict(), info.to_dict(), extra)
 
     def run(self) -> TrainResult:

@@ -24,7 +24,7 @@ run() {
         --hidden-size "$hidden" --num-layers 1 --embedding-size 8 \
         --batch-size 32 --seq-len 64 --lr "$lr" --warmup-steps 20 --lr-decay 1 --forget-bias 1 \
         --max-steps "$steps" --eval-every "$steps" --log-every 50 --preview 0 --seed 1 --threads 1 --eval-seconds 0 \
-        --ema-decay 0.995
+        --ema-decay 0.995 --short-windows 0
     python "$here/probe.py" "$task" "checkpoints/$task"
 }
 

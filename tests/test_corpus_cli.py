@@ -134,7 +134,7 @@ def test_the_findings_commands_train_the_recipe_model_weight_for_weight(tmp_path
                       "--embedding-size", "8", "--batch-size", "32", "--seq-len", "64", "--lr", "2e-2",
                       "--warmup-steps", "20", "--lr-decay", "1", "--forget-bias", "1", "--max-steps", "200",
                       "--eval-every", "200", "--log-every", "50", "--preview", "0", "--seed", "1",
-                      "--threads", "1", "--eval-seconds", "0")
+                      "--threads", "1", "--eval-seconds", "0", "--ema-decay", "0.995", "--short-windows", "0")
     assert trained.exit_code == 0, trained.stderr
     probes.train_probe("copy", lib_run, steps=200)
     cli, lib = load_file(cli_run / "best.safetensors"), load_file(lib_run / "best.safetensors")

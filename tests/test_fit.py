@@ -109,12 +109,13 @@ def test_train_on_a_small_corpus_with_many_passes_trains_with_dropout(tmp_path, 
     corpus = tmp_path / "short.txt"
     corpus.write_text(shakespeare_text[:3_000], encoding="utf-8")
     out = tmp_path / "run"
-    # 12 steps of 8 × 32 characters over ~2,850 training characters: ~1 pass, no dropout; 120 steps: ~11, dropout
+    # 12 steps of 8 × 32 characters over ~2,850 training characters: ~1 pass, no dropout; 144 steps (the
+    # first third in half windows, so as many characters as 120 whole ones): ~11, dropout
     few = run_cli("train", str(corpus), "--out", str(tmp_path / "few"), "--max-steps", "12", "--batch-size", "8",
                   "--seq-len", "32", "--eval-every", "1000")
     assert few.exit_code == 0, few.output
     assert ckpt.load(tmp_path / "few" / "latest.safetensors").config.dropout == 0.0 and "no dropout" in few.stderr
-    many = run_cli("train", str(corpus), "--out", str(out), "--max-steps", "120", "--batch-size", "8",
+    many = run_cli("train", str(corpus), "--out", str(out), "--max-steps", "144", "--batch-size", "8",
                    "--seq-len", "32", "--eval-every", "1000")
     assert many.exit_code == 0, many.output
     assert ckpt.load(out / "latest.safetensors").config.dropout == 0.2 and "dropout 0.2 for ~11 planned passes" in many.stderr

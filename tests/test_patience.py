@@ -54,13 +54,14 @@ def test_without_patience_the_same_run_trains_its_whole_budget(tmp_path, shakesp
 
 def test_patience_counter_survives_an_interruption(tmp_path, shakespeare_text):
     """The evaluations since the best are stored: a resumed run stops when the uninterrupted one would."""
-    # a constant learning rate: the schedule does not depend on the budget, so the two runs are the same run
-    corpus, out, first = _overfitting_run(tmp_path, shakespeare_text, "--patience", "3", "--decay-fraction", "0")
+    # a constant learning rate and whole windows: nothing depends on the budget, so the two runs are the same run
+    corpus, out, first = _overfitting_run(tmp_path, shakespeare_text, "--patience", "3", "--decay-fraction", "0",
+                                          "--short-windows", "0")
     total = ckpt.load(out / "latest.safetensors").run_info.step
     split_at = total - 5                                      # interrupt between the best and the stop
     other = tmp_path / "other"
     args = ["train", str(corpus), "--out", str(other), "--eval-every", "5", "--eval-seconds", "0", *TINY,
-            "--hidden-size", "96", "--lr", "3e-2", "--patience", "3", "--decay-fraction", "0"]
+            "--hidden-size", "96", "--lr", "3e-2", "--patience", "3", "--decay-fraction", "0", "--short-windows", "0"]
     part = run_cli(*args, "--max-steps", str(split_at))
     assert part.exit_code == 0, part.output
     assert ckpt.load(other / "latest.safetensors").run_info.evals_since_best > 0

@@ -31,8 +31,9 @@ def hostile_run(tmp_path_factory):
     corpus = work / "hostile.txt"
     corpus.write_text((HOSTILE + "床前明月光，疑是地上霜。🌙\r\n") * 150, encoding="utf-8")
     out = work / "runs" / '<i>run "x" & y'
+    # whole windows: the preview these tests read copies the corpus line after 60 steps of them
     result = CliRunner().invoke(main, ["train", str(corpus), "--out", str(out), "--max-steps", "60", "--eval-every",
-                                       "20", "--log-every", "5", *TINY])
+                                       "20", "--log-every", "5", "--short-windows", "0", *TINY])
     assert result.exit_code == 0, result.output
     return out
 

@@ -109,11 +109,11 @@ def test_every_option_uses_the_shared_checks():
             if "--encoding" in param.opts:
                 assert isinstance(param.type, Encoding), f"{name} --encoding"
                 seen["encoding"] += 1
-    assert seen == {"float": 12, "seed": 6, "device": 6, "encoding": 2}, seen
+    assert seen == {"float": 13, "seed": 6, "device": 6, "encoding": 2}, seen
 
 
 TRAIN_FLOATS = ["--lr", "--dropout", "--forget-bias", "--weight-decay", "--grad-clip", "--val-fraction", "--lr-decay",
-                "--eval-seconds", "--ema-decay"]
+                "--eval-seconds", "--ema-decay", "--short-windows"]
 
 
 @pytest.mark.parametrize("option", TRAIN_FLOATS)

@@ -40,7 +40,11 @@ from .params import Encoding, Number, Seed, Threads, bounded, device_option, par
 @click.option("--forget-bias", type=Number(-MAX_FORGET_BIAS, MAX_FORGET_BIAS), default=ModelConfig.forget_bias, show_default=True,
               help="Initial forget-gate bias of LSTM-like cells (char-rnn used 1; 0 keeps PyTorch's initialisation).")
 @click.option("--batch-size", type=bounded(TrainConfig, "batch_size"), default=TrainConfig.batch_size, show_default=True)
-@click.option("--seq-len", type=bounded(TrainConfig, "seq_len"), default=TrainConfig.seq_len, show_default=True)
+@click.option("--seq-len", type=bounded(TrainConfig, "seq_len"), default=TrainConfig.seq_len, show_default=True,
+              help="Characters per window: the model is updated after each and its state carried into the next.")
+@click.option("--short-windows", type=bounded(TrainConfig, "short_windows"), default=TrainConfig.short_windows,
+              show_default="1/3", help="Over this first fraction of the budget, windows of half --seq-len: twice the "
+                                      "updates per character while the model learns fastest; 0 keeps them whole.")
 @click.option("--learning-rate", "--lr", type=bounded(TrainConfig, "learning_rate"), default=TrainConfig.learning_rate,
               show_default=True, help="Peak learning rate (after warmup, until the decay).")
 @click.option("--warmup-steps", type=bounded(TrainConfig, "warmup_steps"), default=TrainConfig.warmup_steps, show_default=True)
