@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .checkpoint import Checkpoint, load, resolve, save
+from .errors import TrainingError
 from .run import Run, is_link, write_file
 
 
@@ -35,7 +36,9 @@ def export_run(source: str | os.PathLike | None, out: str | os.PathLike) -> Expo
     path = resolve(source)
     loaded = load(path)
     target = Run(out)
-    target.refuse_unless_fresh()
+    target.refuse_links()
+    if target.foreign_files():  # a run (or anything else) there is never replaced
+        raise TrainingError(f"{target} is not empty; export writes only into a new or empty folder: pass another --out")
     target.create()
     train = copy.deepcopy(loaded.train)
     corpus = train.get("corpus") or {}

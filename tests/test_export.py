@@ -71,6 +71,10 @@ def test_export_refuses_a_folder_in_use_and_cannot_be_resumed(trained_run, expor
     again = run_cli("export", str(trained_run), "--out", str(exported))
     assert again.exit_code == 1 and "not empty" in again.stderr
     assert_no_traceback(again)
+    before = {p.name: p.read_bytes() for p in trained_run.iterdir()}
+    over = run_cli("export", str(trained_run), "--out", str(trained_run))       # a folder holding a training run
+    assert over.exit_code == 1 and "export writes only into a new or empty folder" in over.stderr
+    assert "--resume" not in over.stderr and {p.name: p.read_bytes() for p in trained_run.iterdir()} == before
     resume = run_cli("train", "--resume", "--out", str(exported), "--max-steps", "200")
     assert resume.exit_code != 0 and "nothing to resume" in resume.stderr
     assert_no_traceback(resume)
