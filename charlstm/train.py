@@ -251,7 +251,7 @@ class Trainer:
         self.steps, self.elapsed_before, self.best_val, self.last_val = 0, 0.0, None, None
         # Where the next step starts in the streams, in half windows: a step reads half a window
         # while the first `short_windows` of the budget lasts, then whole ones (_short_step).
-        self.half_windows, self.short_phase = 0, True
+        self.half_windows = 0
         self.stale, self.stopped = 0, None       # evaluations since the best figure; why it stopped early
         self.state: State | None = None
         # The NaN guard: the step of the last checkpoint written (or found, on resume) and loadable,
@@ -282,6 +282,9 @@ class Trainer:
             raise TrainingError(f"{run} already holds a run; pass --resume to continue it or --out to start another")
         elif not budget_left(0, 0.0, config):
             raise TrainingError(f"{run}: nothing to train: the budget allows no step; give --time or --max-steps above 0")
+        # Windows only grow: half ones while no whole one was read, and there is a budget to take a fraction of.
+        self.short_phase = (self.half_windows == self.steps and config.short_windows > 0 and self.layout.seq_len >= 2
+                            and bool(config.max_steps or config.time_budget))
         per_rank = self.layout.batch_size // cluster.world
         self.rows = cluster.rows(per_rank)
         if per_rank != config.batch_size and not self.resumed:
@@ -339,7 +342,6 @@ class Trainer:
         self.optimizer.load_state_dict(_optimizer_from_tensors(saved.tensors, [dict(g) for g in info.optimizer_groups]))
         self.steps, self.elapsed_before = info.step, info.elapsed_s
         self.half_windows = info.position
-        self.short_phase = self.half_windows == self.steps         # windows only grow: no whole one read yet
         self.best_val, self.last_val = info.best_val_bpc, info.last_val_bpc
         # a run stopped by --patience and given more budget starts counting afresh
         self.stale = 0 if info.stopped else info.evals_since_best
@@ -454,10 +456,7 @@ class Trainer:
         if self.half_windows % 2:
             return True
         if self.short_phase:
-            config = self.config
-            over = (self.layout.seq_len < 2 or config.short_windows <= 0
-                    or not (config.max_steps or config.time_budget)                   # no budget to take a fraction of
-                    or self._progress(self.elapsed) >= config.short_windows)
+            over = self._progress(self.elapsed) >= self.config.short_windows
             self.short_phase = not self.cluster.agree(over)
         return self.short_phase
 
@@ -749,8 +748,10 @@ def _resumed_layout(layout: StreamLayout, n_chars: int, where: Path) -> StreamLa
     """The stream layout a checkpoint claims, if `fit_layout` could have made it for `n_chars`
     training characters; else a CheckpointError (the work and memory of a step follow the layout,
     so a claimed one is checked against the corpus before it is used, and nothing is written)."""
-    fits = (layout.n_chars == n_chars and layout.seq_len >= 1
-            and 1 <= layout.batch_size <= max(1, n_chars // (2 * layout.seq_len + 1)))
+    try:
+        fits = fit_layout(n_chars, layout.batch_size, layout.seq_len, layout.seed) == layout
+    except CorpusError:  # too short for two of its windows
+        fits = False
     if not fits:
         raise CheckpointError(f"{where}: its stream layout ({layout.batch_size:,} streams of windows of "
                               f"{layout.seq_len:,} over {layout.n_chars:,} characters) does not fit the corpus's "
