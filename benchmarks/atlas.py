@@ -19,11 +19,12 @@ import torch
 
 from common import load_tiny_shakespeare, machine
 
-from charlstm.analysis import find_neurons
-from charlstm.atlas import build_atlas, builtin_features, untrained_like
-from charlstm.data import Vocab
-from charlstm.model import CharModel, ModelConfig
-from charlstm.trace import trace
+from charlstm.inspection.analysis import find_neurons
+from charlstm.inspection.atlas import build_atlas, builtin_features, untrained_like
+from charlstm.data.vocab import Vocab
+from charlstm.model.network import CharModel
+from charlstm.config import ModelConfig
+from charlstm.inspection.tracing import trace
 
 
 def main() -> None:

@@ -77,8 +77,8 @@ def corpus_path(name: str, work: Path) -> Path:
 def fitted_choice(corpus: Path, minutes: float) -> tuple[str, int, bool]:
     """What charlstm's defaults train on this corpus and budget: (L×H, vocabulary size, folds)."""
     from charlstm.config import TrainConfig
-    from charlstm.data import Vocab
-    from charlstm.fit import fit_model
+    from charlstm.data.vocab import Vocab
+    from charlstm.training.fit import fit_model
 
     text = corpus.read_text(encoding="utf-8")
     vocab = Vocab.from_text(text, None)
@@ -106,8 +106,8 @@ def honest_bpc(checkpoint: Path, text: str, counts: collections.Counter) -> tupl
     """Bits per character of text[1:] under the checkpoint, folded characters charged their share."""
     import torch
 
-    from charlstm import checkpoint as ckpt
-    from charlstm.score import score_text
+    from charlstm.runs import checkpoint as ckpt
+    from charlstm.scoring.bits import score_text
 
     loaded = ckpt.load(checkpoint)
     vocab = loaded.vocab

@@ -21,8 +21,8 @@ import types
 
 from common import ROOT, machine
 
-from charlstm.data import Vocab
-from charlstm.ngram import NgramModel
+from charlstm.data.vocab import Vocab
+from charlstm.scoring.ngram import NgramModel
 
 
 def timed(work) -> tuple[float, object]:

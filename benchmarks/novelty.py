@@ -100,9 +100,9 @@ def main() -> None:
     parser.add_argument("--brute-chars", type=int, default=2_000_000)
     args = parser.parse_args()
 
-    from charlstm.data import prepare
-    from charlstm.novelty import NGRAM_SIZES, CorpusIndex
-    from charlstm.run import Run
+    from charlstm.data.corpus import prepare
+    from charlstm.scoring.novelty import NGRAM_SIZES, CorpusIndex
+    from charlstm.runs.folder import Run
 
     print(f"machine: {machine()}; load {Path('/proc/loadavg').read_text().split()[:3]}")
     with tempfile.TemporaryDirectory() as tmp:

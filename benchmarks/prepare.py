@@ -6,7 +6,7 @@ Without --corpus it builds a ≥100 MB corpus in a temp directory by repeating t
 the bundled corpora (Chinese and Python included, so ids need 16 bits), or pass real files, e.g.
 the Linux source from `python corpora/build.py fetch c-code --dirs kernel mm lib fs net`.
 Each measurement runs in a fresh process so its peak RSS is its own:
-* `charlstm.data.prepare` timed inside its process (the preparation itself), and the whole
+* `charlstm.data.corpus.prepare` timed inside its process (the preparation itself), and the whole
   `charlstm prepare` command (start-up and importing torch included);
 * the naive route (read the whole text, build the vocabulary, encode in memory), timed the same way;
 * `charlstm train` for a few steps on the prepared corpus (peak RSS of training).
@@ -27,7 +27,8 @@ from common import ROOT, TINY_SHAKESPEARE, machine
 NAIVE = """
 import sys, time
 sys.path.insert(0, {root!r})
-from charlstm.data import read_corpus, Vocab
+from charlstm.data.reading import read_corpus
+from charlstm.data.vocab import Vocab
 start = time.perf_counter()
 text = read_corpus({files!r})
 vocab = Vocab.from_text(text)
@@ -38,7 +39,7 @@ print(time.perf_counter() - start)
 STREAMING = """
 import sys, time
 sys.path.insert(0, {root!r})
-from charlstm.data import prepare
+from charlstm.data.corpus import prepare
 start = time.perf_counter()
 corpus = prepare({files!r}, cache_dir={out!r})
 print(time.perf_counter() - start)

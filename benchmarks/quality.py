@@ -28,10 +28,11 @@ import torch.nn.functional as F
 
 from common import ReferenceLSTM, load_tiny_shakespeare, machine, random_windows
 
-from charlstm import checkpoint as ckpt
-from charlstm.data import Vocab
-from charlstm.model import ModelConfig
-from charlstm.train import TrainConfig, evaluate, train
+from charlstm.runs import checkpoint as ckpt
+from charlstm.data.vocab import Vocab
+from charlstm.config import ModelConfig
+from charlstm.config import TrainConfig
+from charlstm.training.loop import evaluate, train
 
 LN2 = math.log(2.0)
 

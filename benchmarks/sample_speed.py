@@ -15,9 +15,11 @@ import torch
 
 from common import ReferenceLSTM, gemv_limit, machine
 
-from charlstm.data import Vocab
-from charlstm.model import CharModel, ModelConfig
-from charlstm.sample import SampleConfig, generate
+from charlstm.data.vocab import Vocab
+from charlstm.model.network import CharModel
+from charlstm.config import ModelConfig
+from charlstm.config import SampleConfig
+from charlstm.generation.sampling import generate
 
 VOCAB = 65
 

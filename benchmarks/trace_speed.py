@@ -17,8 +17,9 @@ import torch
 from common import load_tiny_shakespeare, machine
 
 import charlstm
-from charlstm.data import Vocab
-from charlstm.model import CharModel, ModelConfig
+from charlstm.data.vocab import Vocab
+from charlstm.model.network import CharModel
+from charlstm.config import ModelConfig
 
 
 @torch.inference_mode()

@@ -36,10 +36,13 @@ import torch.nn.functional as F
 
 from common import ReferenceLSTM, load_tiny_shakespeare, machine, random_windows
 
-from charlstm import checkpoint as ckpt
-from charlstm.data import Vocab, fit_layout, stream_batch
-from charlstm.model import CharModel, ModelConfig
-from charlstm.train import TrainConfig, evaluate, train
+from charlstm.runs import checkpoint as ckpt
+from charlstm.data.vocab import Vocab
+from charlstm.data.streams import fit_layout, stream_batch
+from charlstm.model.network import CharModel
+from charlstm.config import ModelConfig
+from charlstm.config import TrainConfig
+from charlstm.training.loop import evaluate, train
 
 LN2 = math.log(2.0)
 SHORT = {"lr": "learning_rate", "decay": "decay_fraction", "floor": "min_lr_ratio", "warmup": "warmup_steps",

@@ -28,9 +28,10 @@ import torch.nn.functional as F
 from common import load_tiny_shakespeare, machine, random_windows
 from quality import run_charlstm
 
-from charlstm.cells import ExplicitLSTM
-from charlstm.data import Vocab
-from charlstm.model import CharModel, ModelConfig
+from charlstm.model.cells import ExplicitLSTM
+from charlstm.data.vocab import Vocab
+from charlstm.model.network import CharModel
+from charlstm.config import ModelConfig
 
 LN2 = math.log(2.0)
 BATCH, SEQ = 64, 100

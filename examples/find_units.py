@@ -22,10 +22,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a so
 import numpy as np  # noqa: E402
 
 import charlstm  # noqa: E402
-from charlstm import checkpoint as ckpt  # noqa: E402
-from charlstm import probes  # noqa: E402
-from charlstm.analysis import feature_values, find_neurons  # noqa: E402
-from charlstm.trace import trace  # noqa: E402
+from charlstm.runs import checkpoint as ckpt  # noqa: E402
+from charlstm.probes import recipes  # noqa: E402
+from charlstm.inspection.analysis import feature_values, find_neurons  # noqa: E402
+from charlstm.inspection.tracing import trace  # noqa: E402
 
 
 def main() -> None:
@@ -40,7 +40,7 @@ def main() -> None:
                         help="edges like 0,10,20,40: the best unit's mean value for each range of the feature")
     args = parser.parse_args()
 
-    with probes.torch_threads(1):
+    with recipes.torch_threads(1):
         saved = ckpt.load(ckpt.resolve(args.checkpoint))
         model, vocab = charlstm.load(args.checkpoint)
         text = args.text_file.read_text(encoding="utf-8")

@@ -20,9 +20,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a so
 import numpy as np  # noqa: E402
 
 import charlstm  # noqa: E402
-from charlstm import checkpoint as ckpt  # noqa: E402
-from charlstm import probes, synthetic  # noqa: E402
-from charlstm.trace import trace  # noqa: E402
+from charlstm.runs import checkpoint as ckpt  # noqa: E402
+from charlstm.probes import recipes, reports
+from charlstm.probes import tasks  # noqa: E402
+from charlstm.inspection.tracing import trace  # noqa: E402
 
 
 def unit_along(model, vocab, text: str, layer: int, unit: int, vector: str = "cell") -> str:
@@ -44,9 +45,9 @@ def _same_setting(name: str, stored, recipe) -> bool:
 
 
 def recipe_note(path: Path, task: str) -> str:
-    """Whether the checkpoint was trained with the settings of probes.RECIPES[task]."""
+    """Whether the checkpoint was trained with the settings of recipes.RECIPES[task]."""
     saved = ckpt.load(ckpt.resolve(path))
-    recipe = probes.RECIPES[task]
+    recipe = recipes.RECIPES[task]
     info = saved.run_info                                         # the typed training metadata (None: none stored)
     stored = info.train_config.to_dict() if info else {}
     differs = [k for k, v in recipe.train.to_dict().items() if k in stored and not _same_setting(k, stored[k], v)]
@@ -54,7 +55,7 @@ def recipe_note(path: Path, task: str) -> str:
     if shape != (recipe.model.num_layers, recipe.model.hidden_size, recipe.model.embedding_size):
         differs.append("model size")
     size = f"{saved.config.num_layers} × {saved.config.hidden_size} {saved.config.cell.upper()}"
-    note = "trained with the probes.RECIPES settings" if not differs else f"settings differ from the recipe: {', '.join(differs)}"
+    note = "trained with the recipes.RECIPES settings" if not differs else f"settings differ from the recipe: {', '.join(differs)}"
     step = info.step if info else None
     val = info.last_val_bpc if info and info.last_val_bpc is not None else float("nan")
     return f"{size}, {step} steps, validation {val:.3f} bits/char; {note}"
@@ -74,15 +75,15 @@ def ramps_over_the_as(model, vocab, task: str, layer: int) -> str:
     """Every cell at |r| ≥ 0.9 with the number of a's read, over the a's alone, of the held-out lines
     `charlstm corpus TASK --count 300 --seed 99` writes (docs/findings.md's test file). Many cells
     ramp through a run of a's; what singles out the counter is that it also counts the b's down."""
-    text = "".join(line + "\n" for line in synthetic.generate(task, 300, 99))
-    ranked = probes.rank_units(model, vocab, text, "count:a", vector="cell", layers=[layer],
+    text = "".join(line + "\n" for line in tasks.generate(task, 300, 99))
+    ranked = recipes.rank_units(model, vocab, text, "count:a", vector="cell", layers=[layer],
                                where=lambda t: np.array([c == "a" for c in t]))
     ramps = [f"{u.unit} ({u.r:+.3f})" for u in ranked if abs(u.r) >= 0.9]
     return f"cells at |r| ≥ 0.9 with the a's read, over the a's of 300 other lines (--seed 99): {', '.join(ramps) or 'none'}"
 
 
 def counter(model, vocab, task: str) -> None:
-    report = probes.counter_report(model, vocab, task)
+    report = reports.counter_report(model, vocab, task)
     u = report.unit
     print(f"greedy completion, {report.trials} prompts per N, each after a different held-out line:")
     print(accuracy_table(report.accuracy, "N"))
@@ -98,11 +99,11 @@ def counter(model, vocab, task: str) -> None:
     line = "\naaaaaXbbbbb\n" if task == "counter" else "\naXaaXXaaYbbbbb\n"
     print(f"  its cell along {line.strip()!r}:")
     print(unit_along(model, vocab, line, u.layer, u.unit))
-    ablated = probes.counter_ablation(model, vocab, u, task)
+    ablated = reports.counter_ablation(model, vocab, u, task)
     print(f"  ablated (cell = 0): {ablated.changed:.0%} of {ablated.prompts} completions change, "
           f"{ablated.target:.0%} still exact (N = 1..10)")
     if task == "selective-counter":
-        g = probes.selective_gate_report(model, vocab, u)
+        g = reports.selective_gate_report(model, vocab, u)
         print(f"\ninput gate of cell {u.unit}:  on a {g.input_on_a:.3f}   on X {g.input_on_x:.3f}   "
               f"(X below 0.1: {g.x_below_01:.0%} of X's)")
         print(f"  all units, for comparison:  on a {g.input_on_a_all:.3f}   on X {g.input_on_x_all:.3f}")
@@ -112,7 +113,7 @@ def counter(model, vocab, task: str) -> None:
 
 
 def memorizer(model, vocab) -> None:
-    report = probes.memorizer_report(model, vocab)
+    report = reports.memorizer_report(model, vocab)
     print(f"answer after Y, {report.trials} prompts per gap and letter, each after a different held-out line:")
     print(accuracy_table(report.accuracy, "gap"))
     print(f"  overall {report.overall:.1%}")
@@ -128,7 +129,7 @@ def memorizer(model, vocab) -> None:
         print(unit_along(model, vocab, "\nAxxxxxxYa\n", report.layer, m.unit))
         print(unit_along(model, vocab, "\nBxxxxxxYb\n", report.layer, m.unit))
     print("\nedits (every step of the prompt, greedy answer; 10 gaps × 5 preceding lines = 50 prompts each):")
-    for e in probes.memorizer_edits(model, vocab, report):
+    for e in reports.memorizer_edits(model, vocab, report):
         what = f"{e.role} (cell {e.unit}) pinned at {e.value:+.3f}" if e.value else f"{e.role} (cell {e.unit}) ablated (0)"
         line = f"    {what:<40} reading {e.reading} lines: answer changes on {e.effect.changed:>4.0%}"
         if e.value:
@@ -138,7 +139,7 @@ def memorizer(model, vocab) -> None:
 
 def copy(model, vocab) -> None:
     for vector in ("hidden", "cell"):
-        report = probes.copy_report(model, vocab, vector=vector)
+        report = reports.copy_report(model, vocab, vector=vector)
         if vector == "hidden":
             print(f"all {len(report.per_sequence)} sequences × {report.trials} preceding lines copied exactly: "
                   f"{report.accuracy:.1%}")
@@ -157,17 +158,17 @@ def copy(model, vocab) -> None:
             top = report.units[:6]
     print("\nablation, teacher-forced (the copy so far is given; does the model write the right next character?):")
     print("    unit  prefers  error where next = preferred   error elsewhere   (no edit: error)")
-    for a in probes.copy_ablation(model, vocab, top):
+    for a in reports.copy_ablation(model, vocab, top):
         print(f"    {a.unit:>4}  {a.prefers:>7}  {a.error_on_preferred:>28.1%}   {a.error_elsewhere:>15.1%}   "
               f"({a.baseline_error:.1%})")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("task", choices=list(probes.RECIPES))
+    parser.add_argument("task", choices=list(recipes.RECIPES))
     parser.add_argument("checkpoint", type=Path)
     args = parser.parse_args()
-    with probes.torch_threads(1):
+    with recipes.torch_threads(1):
         model, vocab = charlstm.load(args.checkpoint)
         print(f"{args.task}: {args.checkpoint} — {recipe_note(args.checkpoint, args.task)}\n")
         if args.task in ("counter", "selective-counter"):

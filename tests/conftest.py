@@ -62,7 +62,7 @@ def quote_run(tmp_path_factory) -> Path:
     import torch
 
     from charlstm.config import ModelConfig, TrainConfig
-    from charlstm.train import train
+    from charlstm.training.loop import train
     from test_inspect_find import quoted_lines
 
     out = tmp_path_factory.mktemp("quotes") / "run"

@@ -10,16 +10,17 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from charlstm import checkpoint as ckpt
-from charlstm.analysis import correlations, feature_values, find_neurons, top_windows
-from charlstm.atlas import (SATURATED_SHARE, TRACKS_MARGIN, TRACKS_MIN_R, build_atlas, builtin_features,
-                            saturation_share, untrained_like, verdict)
+from charlstm.runs import checkpoint as ckpt
+from charlstm.inspection.analysis import correlations, feature_values, find_neurons, top_windows
+from charlstm.inspection.atlas import SATURATED_SHARE, TRACKS_MARGIN, TRACKS_MIN_R, build_atlas, builtin_features, saturation_share, untrained_like, verdict
 from charlstm.cli import main
-from charlstm.data import Vocab
-from charlstm.model import CharModel, ModelConfig
-from charlstm.probes import rank_units
-from charlstm.trace import trace
-from charlstm.train import TrainConfig, train
+from charlstm.data.vocab import Vocab
+from charlstm.model.network import CharModel
+from charlstm.config import ModelConfig
+from charlstm.probes.recipes import rank_units
+from charlstm.inspection.tracing import trace
+from charlstm.config import TrainConfig
+from charlstm.training.loop import train
 
 from conftest import assert_no_traceback
 from test_inspect_find import quoted_lines
@@ -47,7 +48,7 @@ def test_atlas_of_a_trained_model_names_the_unit_the_probe_finds(quote_run, prob
     baseline = trace(untrained_like(model), loaded.vocab, probe_text, vectors=["hidden"])
     atlas = build_atlas(result, builtin_features(probe_text), ["hidden"], baseline=baseline)
 
-    # The probe (probes.rank_units, the per-feature search) and the atlas agree on the top quote unit.
+    # The probe (recipes.rank_units, the per-feature search) and the atlas agree on the top quote unit.
     probe_best = rank_units(model, loaded.vocab, probe_text, "double-quote", vector="hidden")[0]
     (layer, vector, unit, r), = atlas.ranking("double-quote", 1)
     assert (layer, unit) == (probe_best.layer, probe_best.unit) and vector == "hidden"
@@ -228,7 +229,7 @@ def test_find_table_keeps_its_columns_whole_in_80_columns(quote_run, probe_text,
 
 
 def _model(run):
-    from charlstm.cli.common import load_model
+    from charlstm.runtime import load_model
 
     loaded, model, _ = load_model(str(run), None)
     return model, loaded.vocab

@@ -9,12 +9,15 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from charlstm import checkpoint as ckpt
-from charlstm.average import AVERAGE_PREFIX, TRAINING_PREFIX, WeightAverage, warm_decay
+from charlstm.runs import checkpoint as ckpt
+from charlstm.model.average import AVERAGE_PREFIX, TRAINING_PREFIX, WeightAverage, warm_decay
 from charlstm.cli import main
-from charlstm.data import Corpus, split
-from charlstm.model import CharModel, ModelConfig
-from charlstm.train import TrainConfig, evaluate, train
+from charlstm.data.corpus import Corpus
+from charlstm.data.streams import split
+from charlstm.model.network import CharModel
+from charlstm.config import ModelConfig
+from charlstm.config import TrainConfig
+from charlstm.training.loop import evaluate, train
 
 MODEL = ModelConfig(vocab_size=1, hidden_size=48, embedding_size=16, num_layers=2)
 
@@ -166,8 +169,8 @@ def test_the_live_view_shows_the_weights_figure_beside_the_averages(tmp_path):
 
     from rich.console import Console
 
-    from charlstm.cli.live import LiveView
-    from charlstm.train import Event, EventKind
+    from charlstm.views.live import LiveView
+    from charlstm.training.events import Event, EventKind
 
     console = Console(file=io.StringIO(), force_terminal=True, width=120, color_system=None)
     view = LiveView(tmp_path, TrainConfig(max_steps=10, time_budget=None), console=console)

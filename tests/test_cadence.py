@@ -49,10 +49,10 @@ def test_a_step_turn_right_after_a_clock_evaluation_is_skipped(tmp_path, shakesp
     import types
 
     from charlstm.config import ModelConfig, TrainConfig
-    from charlstm.data import Corpus
-    from charlstm.run import Run
+    from charlstm.data.corpus import Corpus
+    from charlstm.runs.folder import Run
 
-    train_module = importlib.import_module("charlstm.train")
+    train_module = importlib.import_module("charlstm.training.loop")
     now = [1000.0]
     monkeypatch.setattr(train_module, "time", types.SimpleNamespace(perf_counter=lambda: now[0]))
     config = TrainConfig(eval_every=10, eval_seconds=60.0, time_budget=None, max_steps=1000)
@@ -85,10 +85,10 @@ def test_no_evaluation_of_either_kind_just_before_the_closing_one(tmp_path, shak
     import types
 
     from charlstm.config import ModelConfig, TrainConfig
-    from charlstm.data import Corpus
-    from charlstm.run import Run
+    from charlstm.data.corpus import Corpus
+    from charlstm.runs.folder import Run
 
-    train_module = importlib.import_module("charlstm.train")
+    train_module = importlib.import_module("charlstm.training.loop")
     now = [1000.0]
     monkeypatch.setattr(train_module, "time", types.SimpleNamespace(perf_counter=lambda: now[0]))
     config = TrainConfig(eval_every=10, eval_seconds=60.0, time_budget=120.0)

@@ -8,10 +8,11 @@ import json
 import pytest
 import torch
 
-from charlstm.cells import GATES, ExplicitLSTM, gate_step, recurrence
-from charlstm.data import Vocab
-from charlstm.model import CharModel, ModelConfig
-from charlstm.trace import trace
+from charlstm.model.cells import GATES, ExplicitLSTM, gate_step, recurrence
+from charlstm.data.vocab import Vocab
+from charlstm.model.network import CharModel
+from charlstm.config import ModelConfig
+from charlstm.inspection.tracing import trace
 
 from conftest import TINY, run_cli
 

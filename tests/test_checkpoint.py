@@ -9,10 +9,12 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from charlstm import checkpoint as ckpt
-from charlstm.checkpoint import Checkpoint, CheckpointError
-from charlstm.data import Vocab
-from charlstm.model import CharModel, ModelConfig
+from charlstm.runs import checkpoint as ckpt
+from charlstm.runs.checkpoint import Checkpoint
+from charlstm.errors import CheckpointError
+from charlstm.data.vocab import Vocab
+from charlstm.model.network import CharModel
+from charlstm.config import ModelConfig
 
 
 def _checkpoint():

@@ -17,11 +17,12 @@ import torch
 from hypothesis import HealthCheck, event, given, settings, strategies as st
 from safetensors.torch import load as tensors_from_bytes, save as tensors_to_bytes
 
-from charlstm import checkpoint as ckpt
-from charlstm.checkpoint import Checkpoint, CheckpointError
+from charlstm.runs import checkpoint as ckpt
+from charlstm.runs.checkpoint import Checkpoint
+from charlstm.errors import CheckpointError
 from charlstm.config import CELLS, MAX_NUM_LAYERS, MAX_WIDTH, ModelConfig
-from charlstm.data import Vocab
-from charlstm.model import CharModel
+from charlstm.data.vocab import Vocab
+from charlstm.model.network import CharModel
 
 SECONDS = 2.0            # generous: each refusal here takes milliseconds
 GROWTH_KB = 512 * 1024   # peak resident memory may grow by this much at most (ru_maxrss is in KB on Linux)

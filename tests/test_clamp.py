@@ -7,8 +7,9 @@ import pytest
 import torch
 
 import charlstm
-from charlstm.cli import parse_edits
-from charlstm.model import CharModel, ModelConfig
+from charlstm.cli.params import parse_edits
+from charlstm.model.network import CharModel
+from charlstm.config import ModelConfig
 from charlstm.errors import NeuronError
 from conftest import TINY, run_cli
 
@@ -91,7 +92,7 @@ def test_edits_hold_for_a_batch_of_samples_too(trained_run):
 def test_the_python_api_takes_the_same_edits(trained_run):
     model, vocab = charlstm.load(trained_run)
     config = charlstm.SampleConfig(length=60, seed=4, temperature=0.8)
-    from charlstm.sample import sample_text
+    from charlstm.generation.sampling import sample_text
 
     cli = run_cli("sample", str(trained_run), "--length", "60", "--seed", "4", "--temperature", "0.8", "--prime", "KING",
                   "--clamp", "2:5=3")

@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from charlstm import checkpoint as ckpt
-from charlstm.cli import main, parse_duration
+from charlstm.runs import checkpoint as ckpt
+from charlstm.cli import main
+from charlstm.cli.params import parse_duration
 from conftest import TINY, assert_no_traceback
 
 
@@ -56,7 +57,8 @@ def test_inspect_colours_follow_the_sign(trained_run):
     values = data["traces"]["L2.cell[2]"]
     assert data["chars"] == list("Hello there") and len(values) == 11
     from rich.console import Console
-    from charlstm.render import strip, value_rgb
+    from charlstm.views.traces import strip
+    from charlstm.views.colours import value_rgb
 
     console = Console(force_terminal=True, color_system="truecolor", width=200)
     with console.capture() as cap:

@@ -7,8 +7,8 @@ import re
 
 import pytest
 
-from charlstm import synthetic
-from charlstm.synthetic import TASKS, check_line
+from charlstm.probes import tasks
+from charlstm.probes.tasks import TASKS, check_line
 from conftest import assert_no_traceback, run_cli
 
 
@@ -25,7 +25,7 @@ def test_every_line_follows_the_grammar_and_a_seed_fixes_the_corpus(tmp_path, ta
     assert result.exit_code == 0, result.output
     lines = _lines(first)
     assert len(lines) == 400 and all(check_line(task, line) for line in lines)
-    assert lines == synthetic.generate(task, 400, 7)        # the same lines as the library
+    assert lines == tasks.generate(task, 400, 7)        # the same lines as the library
     assert f"400 {task} lines" in result.stderr and result.stdout == ""
     run_cli("corpus", task, "--out", str(again), "--count", "400", "--seed", "7")
     run_cli("corpus", task, "--out", str(other), "--count", "400", "--seed", "8")
@@ -58,7 +58,7 @@ def test_range_options_of_every_task(tmp_path):
 def test_stdout_holds_only_the_corpus(tmp_path):
     result = run_cli("corpus", "memorizer", "--out", "-", "--count", "5", "--seed", "3")
     assert result.exit_code == 0
-    assert result.stdout == "".join(line + "\n" for line in synthetic.generate("memorizer", 5, 3))
+    assert result.stdout == "".join(line + "\n" for line in tasks.generate("memorizer", 5, 3))
     assert "5 memorizer lines" in result.stderr and "--min-gap 1 --max-gap 10 --seed 3" in result.stderr
 
 
@@ -94,7 +94,7 @@ def test_missing_folders_of_out_are_created_as_the_findings_page_needs(tmp_path,
     monkeypatch.chdir(tmp_path)                      # docs/findings.md's first command, in a fresh checkout
     result = run_cli("corpus", "counter", "--out", "probe-data/deeper/counter.txt", "--count", "30", "--seed", "0")
     assert result.exit_code == 0, result.stderr
-    assert _lines(tmp_path / "probe-data" / "deeper" / "counter.txt") == synthetic.generate("counter", 30, 0)
+    assert _lines(tmp_path / "probe-data" / "deeper" / "counter.txt") == tasks.generate("counter", 30, 0)
     assert "→ probe-data/deeper/counter.txt" in result.stderr
     assert sorted(os.listdir(tmp_path / "probe-data" / "deeper")) == ["counter.txt"]   # no temp file left
 
@@ -122,11 +122,11 @@ def test_a_part_of_out_that_is_not_a_folder_is_one_line(tmp_path, blocker, kind)
 
 def test_the_findings_commands_train_the_recipe_model_weight_for_weight(tmp_path):
     """docs/findings.md's claim: `charlstm corpus` + `charlstm train --threads 1` give the weights of
-    probes.train_probe. The copy task's 20 units are where a trial step on two threads would round
+    recipes.train_probe. The copy task's 20 units are where a trial step on two threads would round
     differently (measured: 1.6e-5 after 200 steps), so both sides must pin one thread."""
     from safetensors.numpy import load_file
 
-    from charlstm import probes
+    from charlstm.probes import recipes
 
     corpus, cli_run, lib_run = tmp_path / "copy.txt", tmp_path / "cli", tmp_path / "lib"
     assert run_cli("corpus", "copy", "--out", str(corpus), "--count", "4000", "--seed", "0").exit_code == 0
@@ -136,7 +136,7 @@ def test_the_findings_commands_train_the_recipe_model_weight_for_weight(tmp_path
                       "--eval-every", "200", "--log-every", "50", "--preview", "0", "--seed", "1",
                       "--threads", "1", "--eval-seconds", "0", "--ema-decay", "0.995", "--short-windows", "0")
     assert trained.exit_code == 0, trained.stderr
-    probes.train_probe("copy", lib_run, steps=200)
+    recipes.train_probe("copy", lib_run, steps=200)
     cli, lib = load_file(cli_run / "best.safetensors"), load_file(lib_run / "best.safetensors")
     weights = [name for name in lib if name.startswith("model.")]
     assert weights and all((cli[name] == lib[name]).all() for name in weights)

@@ -5,7 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from charlstm.data import CharSet, CorpusError, Vocab, corpus_files, fit_layout, read_corpus, split, stream_batch
+from charlstm.data.vocab import CharSet, Vocab
+from charlstm.errors import CorpusError
+from charlstm.data.reading import corpus_files, read_corpus
+from charlstm.data.streams import fit_layout, split, stream_batch
 
 
 @pytest.mark.parametrize("text", ["To be, or not to be", "床前明月光，疑是地上霜。\n", "emoji 😀🎉 ok", "a\r\nb\r\n", "tab\there"])

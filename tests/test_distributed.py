@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from charlstm import checkpoint as ckpt
+from charlstm.runs import checkpoint as ckpt
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = ["--hidden-size", "32", "--embedding-size", "8", "--seq-len", "32", "--eval-every", "4", "--log-every", "1",

@@ -8,8 +8,8 @@ import shutil
 import pytest
 from safetensors import safe_open
 
-from charlstm.checkpoint import load, save
-from charlstm.texts import training_corpus
+from charlstm.runs.checkpoint import load, save
+from charlstm.inspection.texts import training_corpus
 from conftest import assert_no_traceback, run_cli
 
 

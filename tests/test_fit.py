@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import math
 
-from charlstm import checkpoint as ckpt
+from charlstm.runs import checkpoint as ckpt
 from charlstm.config import ModelConfig, TrainConfig
-from charlstm.fit import (DATA_RATIO, REFERENCE_PARAMETERS, REFERENCE_SECONDS, compute_cap, fit_model, fitted_config,
-                          lstm_parameters)
+from charlstm.training.fit import DATA_RATIO, REFERENCE_PARAMETERS, REFERENCE_SECONDS, compute_cap, fit_model, fitted_config, lstm_parameters
 from conftest import TINY, run_cli
 
 
 def test_parameter_count_matches_the_real_model():
     import torch
 
-    from charlstm.model import CharModel
+    from charlstm.model.network import CharModel
 
     total, seeing, recurrent = lstm_parameters(65, 96, 2, 64)
     model = CharModel(ModelConfig(vocab_size=65, hidden_size=96, num_layers=2, embedding_size=64))
@@ -75,7 +74,7 @@ def test_train_fits_the_model_it_is_not_given_and_says_so(tmp_path, shakespeare_
 
 
 def test_dropout_follows_the_passes_the_budget_plans():
-    from charlstm.fit import DROPOUT_EPOCHS, FITTED_DROPOUT, planned_epochs
+    from charlstm.training.fit import DROPOUT_EPOCHS, FITTED_DROPOUT, planned_epochs
 
     # a steps budget counts its passes exactly
     assert planned_epochs(64_000, REFERENCE_PARAMETERS, None, 100, 6400) == 10.0

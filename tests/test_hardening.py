@@ -20,11 +20,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from safetensors.torch import save_file
 
-from charlstm import checkpoint as ckpt
+from charlstm.runs import checkpoint as ckpt
 from charlstm.cli import main
-from charlstm.data import Vocab, fit_layout, stream_batch
-from charlstm.model import ModelConfig
-from charlstm.train import TrainConfig, TrainingError, train
+from charlstm.data.vocab import Vocab
+from charlstm.data.streams import fit_layout, stream_batch
+from charlstm.config import ModelConfig
+from charlstm.config import TrainConfig
+from charlstm.errors import TrainingError
+from charlstm.training.loop import train
 from conftest import assert_no_traceback
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -197,7 +200,7 @@ def test_disk_full_while_saving_keeps_the_previous_checkpoint(tmp_path, shakespe
 def _lying_checkpoint(path: Path, tmp: Path, edit) -> None:
     """A valid safetensors file whose charlstm JSON says something false."""
     vocab = Vocab.from_text("abc\n")
-    from charlstm.model import CharModel
+    from charlstm.model.network import CharModel
 
     config = ModelConfig(vocab_size=len(vocab), hidden_size=8, embedding_size=4)
     good = ckpt.save(tmp / "good.safetensors", ckpt.Checkpoint(config, vocab, CharModel(config).state_dict()))
@@ -211,7 +214,7 @@ def _lying_checkpoint(path: Path, tmp: Path, edit) -> None:
 
 
 def _gru_checkpoint(path: Path, tmp: Path) -> None:
-    from charlstm.model import CharModel
+    from charlstm.model.network import CharModel
 
     vocab = Vocab.from_text("abc\n")
     config = ModelConfig(vocab_size=len(vocab), hidden_size=8, embedding_size=4, cell="gru")

@@ -10,11 +10,11 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from charlstm import checkpoint as ckpt
+from charlstm.runs import checkpoint as ckpt
 from charlstm.cli import main
 from conftest import assert_no_traceback
-from charlstm.trace import trace
-from charlstm.render import unescape_text
+from charlstm.inspection.tracing import trace
+from charlstm.views.output import unescape_text
 
 TEXT = "KING RICHARD III:\nNow is the winter of our discontent\n  Made glorious summer by this sun of York;"
 VECTORS = ["input", "forget", "candidate", "output", "cell", "hidden"]
@@ -147,7 +147,7 @@ def test_usage_errors(trained_run, args, message):
 
 
 def test_corpus_tail_reads_only_the_end_of_a_big_utf8_file(tmp_path, chinese_text):
-    from charlstm.data import read_tail
+    from charlstm.data.reading import read_tail
 
     path = tmp_path / "poems.txt"
     path.write_text(chinese_text, encoding="utf-8")

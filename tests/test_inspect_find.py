@@ -9,11 +9,11 @@ import random
 import torch
 from click.testing import CliRunner
 
-from charlstm import checkpoint as ckpt
+from charlstm.runs import checkpoint as ckpt
 from charlstm.cli import main
-from charlstm.model import CharModel
-from charlstm.analysis import feature_values, find_neurons
-from charlstm.trace import trace
+from charlstm.model.network import CharModel
+from charlstm.inspection.analysis import feature_values, find_neurons
+from charlstm.inspection.tracing import trace
 
 
 def quoted_lines(count: int, seed: int) -> str:

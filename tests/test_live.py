@@ -7,9 +7,9 @@ import io
 
 from rich.console import Console
 
-from charlstm.cli.live import LiveView, braille_plot
+from charlstm.views.live import LiveView, braille_plot
 from charlstm.config import ModelConfig, TrainConfig
-from charlstm.train import train
+from charlstm.training.loop import train
 from conftest import TINY, run_cli
 
 
@@ -45,7 +45,7 @@ def test_the_view_draws_a_real_run(tmp_path, shakespeare_text):
 def test_control_characters_of_a_preview_are_not_sent_to_the_terminal(tmp_path):
     console = Console(file=io.StringIO(), force_terminal=True, width=80, color_system=None)
     view = LiveView(tmp_path, TrainConfig(max_steps=10, time_budget=None), console=console)
-    from charlstm.train import Event, EventKind
+    from charlstm.training.events import Event, EventKind
 
     view(Event(kind=EventKind.EVAL, step=5, val_bpc=3.0, text="ok\x1b]0;owned\x07 then\x1b[2J"))
     console.print(view.render())

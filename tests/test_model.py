@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from charlstm.model import CharModel, ModelConfig
+from charlstm.model.network import CharModel
+from charlstm.config import ModelConfig
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru", "rnn", "peephole", "coupled"])

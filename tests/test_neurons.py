@@ -10,12 +10,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from charlstm.data import Vocab
-from charlstm.model import CharModel, ModelConfig
-from charlstm.analysis import correlations, feature_values, feature_window, find_neurons, saturation, top_windows
+from charlstm.data.vocab import Vocab
+from charlstm.model.network import CharModel
+from charlstm.config import ModelConfig
+from charlstm.inspection.analysis import correlations, feature_values, feature_window, find_neurons, saturation, top_windows
 from charlstm.errors import FeatureError, NeuronError
-from charlstm.score import score_text
-from charlstm.trace import Trace, linear_scan, trace, trace_many
+from charlstm.scoring.bits import score_text
+from charlstm.inspection.tracing import Trace, linear_scan, trace, trace_many
 
 VOCAB = Vocab(list("abcdefgh \n\"'"))
 TEXTS = ['abc "def" gh\nhg fed\n' * 6, "h", "ab'c d", ""]

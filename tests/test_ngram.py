@@ -13,13 +13,14 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from charlstm import checkpoint as ckpt
+from charlstm.runs import checkpoint as ckpt
 from charlstm.cli import main
-from charlstm.data import Vocab, split
-from charlstm.erroranalysis import (CATEGORIES, DEFINITIONS, RARE_COUNT, bracket_test, categorise, word_counts,
-                                    words)
-from charlstm.ngram import FALLBACK_DISCOUNTS, MAX_ORDER, NgramModel, discounts, table_buckets, training_ids
-from charlstm.render import unescape_text
+from charlstm.data.vocab import Vocab
+from charlstm.data.streams import split
+from charlstm.scoring.comparison import CATEGORIES, DEFINITIONS, RARE_COUNT, bracket_test, categorise, word_counts, words
+from charlstm.scoring.ngram_tables import FALLBACK_DISCOUNTS, MAX_ORDER, discounts, table_buckets
+from charlstm.scoring.ngram import NgramModel, training_ids
+from charlstm.views.output import unescape_text
 from conftest import CORPORA, TINY, assert_no_traceback
 
 
@@ -240,7 +241,7 @@ def test_cli_compares_both_models_on_held_out_text(trained_run, shakespeare_text
     data = json.loads(js.stdout)
     plain = json.loads(invoke("score", trained_run, "--text-file", path, "--format", "json").stdout)
     assert data["lstm_bits_per_char"] == pytest.approx(plain["bits_per_char"], abs=1e-6)
-    # the baseline is built from the training split only, exactly as data.split cut it
+    # the baseline is built from the training split only, exactly as streams.split cut it
     loaded = ckpt.load(ckpt.resolve(str(trained_run)))
     corpus_ids = loaded.vocab.encode(shakespeare_text)
     train, held = split(corpus_ids, loaded.run_info.train_config.val_fraction)
@@ -343,7 +344,7 @@ def test_a_model_trained_on_stdin_cannot_have_a_baseline(tmp_path, shakespeare_t
 
 
 def test_help_states_the_definitions_the_analysis_uses():
-    from charlstm.erroranalysis import DYNAMIC_CONTEXT, DYNAMIC_WINDOW, ERROR_P
+    from charlstm.scoring.comparison import DYNAMIC_CONTEXT, DYNAMIC_WINDOW, ERROR_P
 
     shown = " ".join(invoke("score", "--help").stdout.split())
     assert f"gives p < {ERROR_P}" in shown and f"p >= {ERROR_P}" in shown

@@ -10,9 +10,10 @@ import shutil
 import numpy as np
 import pytest
 
-from charlstm.data import Vocab
-from charlstm.novelty import CorpusIndex, suffix_array
-from charlstm.run import INDEX_FILE, INDEX_META, Run
+from charlstm.data.vocab import Vocab
+from charlstm.scoring.novelty import CorpusIndex, suffix_array
+from charlstm.files import INDEX_FILE, INDEX_META
+from charlstm.runs.folder import Run
 
 from conftest import assert_no_traceback, run_cli
 
@@ -68,7 +69,7 @@ def _repetitive(dtype, low: int) -> list[np.ndarray]:
 @pytest.mark.parametrize("dtype, low", [(np.uint8, 0), (np.uint16, 0), (np.uint16, 200), (np.uint16, 65_000)])
 def test_the_library_builder_equals_sorted_suffixes(dtype, low, monkeypatch, tmp_path):
     """Byte ids, 16-bit ids that fit a byte, and 16-bit ids that need both bytes (crossing 256, near 65,535)."""
-    import charlstm.novelty as novelty
+    import charlstm.scoring.novelty as novelty
 
     rng = np.random.default_rng(low + 1)
     cases = _repetitive(dtype, low) + [

@@ -20,11 +20,12 @@ import torch
 from click.testing import CliRunner
 
 from charlstm.cli import main
-from charlstm.data import Vocab
-from charlstm.model import CharModel, ModelConfig
-from charlstm.trace import trace
-from charlstm.page import PAGE_VALUE_BUDGET, build_page, page_chars
-from charlstm.render import value_rgb
+from charlstm.data.vocab import Vocab
+from charlstm.model.network import CharModel
+from charlstm.config import ModelConfig
+from charlstm.inspection.tracing import trace
+from charlstm.views.page import PAGE_VALUE_BUDGET, build_page, page_chars
+from charlstm.views.colours import value_rgb
 
 HOSTILE = 'A "quote" & <b>bold</b>\n</script><script>window.pwned = 1</script><img src=x onerror="window.pwned=2">\n\tend'
 
@@ -91,9 +92,9 @@ def test_cli_writes_a_page_and_says_when_it_cuts_the_text(trained_run, tmp_path,
     assert data["initial"] == {"layer": 2, "vector": "hidden", "neuron": 5}
     assert "wrote" in result.stderr and result.stdout == ""
 
-    import charlstm.page
+    import charlstm.views.page
 
-    monkeypatch.setattr(charlstm.page, "PAGE_VALUE_BUDGET", 20 * 2 * 48)      # 20 characters of 2 vectors
+    monkeypatch.setattr(charlstm.views.page, "PAGE_VALUE_BUDGET", 20 * 2 * 48)      # 20 characters of 2 vectors
     result = CliRunner().invoke(main, ["inspect", str(trained_run), "--html", str(out), "--vector", "cell,hidden",
                                        "--layer", "1", "--text", "To be, or not to be: that is the question."])
     assert result.exit_code == 0, result.output

@@ -14,14 +14,15 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from charlstm import checkpoint as ckpt
-from charlstm.atlas import build_atlas, builtin_features, next_char_predictions, untrained_like
+from charlstm.runs import checkpoint as ckpt
+from charlstm.inspection.atlas import build_atlas, builtin_features, next_char_predictions, untrained_like
 from charlstm.cli import main
-from charlstm.data import Vocab
-from charlstm.model import CharModel, ModelConfig
-from charlstm.page import build_page, page_chars
-from charlstm.render import value_rgb, vector_scale
-from charlstm.trace import trace
+from charlstm.data.vocab import Vocab
+from charlstm.model.network import CharModel
+from charlstm.config import ModelConfig
+from charlstm.views.page import build_page, page_chars
+from charlstm.views.colours import value_rgb, vector_scale
+from charlstm.inspection.tracing import trace
 
 from conftest import assert_no_traceback
 from test_inspect_find import quoted_lines

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from charlstm import checkpoint as ckpt
+from charlstm.runs import checkpoint as ckpt
 from conftest import TINY, run_cli
 
 

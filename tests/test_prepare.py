@@ -7,7 +7,8 @@ import pytest
 from click.testing import CliRunner
 
 from charlstm.cli import main
-from charlstm.data import Corpus, CorpusError, prepare
+from charlstm.data.corpus import Corpus, prepare
+from charlstm.errors import CorpusError
 
 
 def test_streaming_in_tiny_chunks_equals_in_memory(tmp_path, chinese_text, shakespeare_text):

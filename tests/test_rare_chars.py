@@ -8,8 +8,9 @@ import json
 import numpy as np
 import pytest
 
-from charlstm import checkpoint as ckpt
-from charlstm.data import LARGE_VOCAB, RARE_SHARE, UNKNOWN, Corpus, Vocab, rare_threshold
+from charlstm.runs import checkpoint as ckpt
+from charlstm.data.vocab import LARGE_VOCAB, RARE_SHARE, UNKNOWN, Vocab, rare_threshold
+from charlstm.data.corpus import Corpus
 from conftest import TINY, assert_no_traceback, run_cli
 
 

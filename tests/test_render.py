@@ -9,10 +9,11 @@ import re
 import numpy as np
 from rich.console import Console
 
-from charlstm.analysis import GateSaturation, Window
-from charlstm.render import (BLUE, GREEN, RED, escape_text, find_view, legend, neuron_view, score_view, stacked_view,
-                             stats_table, strip, summary, tsv_lines, unescape_text, value_rgb, vector_scale,
-                             windows_view)
+from charlstm.inspection.analysis import GateSaturation, Window
+from charlstm.views.colours import BLUE, GREEN, RED, value_rgb, vector_scale
+from charlstm.views.output import escape_text, tsv_lines, unescape_text
+from charlstm.views.traces import find_view, legend, neuron_view, stacked_view, stats_table, strip, summary, windows_view
+from charlstm.views.scores import score_view
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 

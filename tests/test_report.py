@@ -12,10 +12,11 @@ import pytest
 from click.testing import CliRunner
 
 from charlstm.cli import main
-from charlstm.data import Vocab
-from charlstm.novelty import CorpusIndex
-from charlstm.report import RunFacts, build_report, gather, nice_ticks, svg_chart, Series
-from charlstm.run import Run
+from charlstm.data.vocab import Vocab
+from charlstm.scoring.novelty import CorpusIndex
+from charlstm.views.report import RunFacts, build_report, gather
+from charlstm.views.charts import nice_ticks, svg_chart, Series
+from charlstm.runs.folder import Run
 
 from conftest import TINY, assert_no_traceback
 from test_novelty import _brute_lengths

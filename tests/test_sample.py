@@ -7,7 +7,9 @@ import torch
 
 import charlstm
 from conftest import run_cli
-from charlstm.sample import PrimeError, SampleConfig, _StopFilter, next_ids, prepare_prime, sample_text
+from charlstm.errors import PrimeError
+from charlstm.config import SampleConfig
+from charlstm.generation.sampling import _StopFilter, next_ids, prepare_prime, sample_text
 
 
 @pytest.fixture(scope="module")

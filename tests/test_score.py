@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from charlstm.cli import main
-from charlstm.render import unescape_text
+from charlstm.views.output import unescape_text
 from conftest import assert_no_traceback
 
 
@@ -71,7 +71,7 @@ def test_score_with_no_text_reads_the_held_out_tail_of_the_training_corpus(train
     tail = tail[tail.index("\n") + 1:]
     given = invoke("score", trained_run, "--text", tail, "--format", "json")
     assert json.loads(default.stdout)["bits_per_char"] == json.loads(given.stdout)["bits_per_char"]
-    from charlstm.checkpoint import load, save
+    from charlstm.runs.checkpoint import load, save
 
     moved = load(trained_run / "best.safetensors")
     moved.train["corpus"]["paths"] = [str(tmp_path / "gone.txt")]

@@ -10,11 +10,12 @@ import threading
 import pytest
 from click.testing import CliRunner
 
-from charlstm import checkpoint as ckpt
+from charlstm.runs import checkpoint as ckpt
 from charlstm.cli import main
-from charlstm.model import ModelConfig
-from charlstm.runinfo import RunInfo
-from charlstm.train import TrainConfig, train
+from charlstm.config import ModelConfig
+from charlstm.runs.runinfo import RunInfo
+from charlstm.config import TrainConfig
+from charlstm.training.loop import train
 
 MODEL = ModelConfig(vocab_size=1, hidden_size=32, embedding_size=16, num_layers=2)
 

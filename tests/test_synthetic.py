@@ -7,18 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from charlstm import synthetic
-from charlstm.synthetic import (
-    TASKS,
-    check_line,
-    generate,
-    generate_copy,
-    generate_counter,
-    generate_memorizer,
-    generate_selective_counter,
-    split_prompt,
-    write_corpus,
-)
+from charlstm.probes import tasks
+from charlstm.probes.tasks import TASKS, check_line, generate, generate_copy, generate_counter, generate_memorizer, generate_selective_counter, split_prompt, write_corpus
 
 SAMPLE_SIZE = 3000
 
@@ -150,4 +140,4 @@ def test_task_registry_has_descriptions_and_is_read_only() -> None:
     for name, (generator, description) in TASKS.items():
         assert callable(generator) and description, name
     with pytest.raises(TypeError):
-        synthetic.TASKS["new"] = TASKS["copy"]  # type: ignore[index]
+        tasks.TASKS["new"] = TASKS["copy"]  # type: ignore[index]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from charlstm.threads import ThreadTuner
+from charlstm.runtime import ThreadTuner
 
 
 class FakeMachine:
@@ -115,13 +115,13 @@ def test_probe_times_each_count_interleaved_and_keeps_the_fastest():
 def test_commands_that_load_a_model_choose_their_threads(trained_run):
     import torch
 
-    from charlstm.cli.common import load_model
+    from charlstm.runtime import load_model
 
     before = torch.get_num_threads()
     try:
         _, model, _ = load_model(str(trained_run), threads=1)
         assert torch.get_num_threads() == 1
-        from charlstm.cli.common import choose_threads
+        from charlstm.runtime import choose_threads
 
         tuner = choose_threads(model)
         assert set(tuner.medians) == set(tuner.candidates) and torch.get_num_threads() == tuner.chosen

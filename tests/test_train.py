@@ -7,9 +7,12 @@ import threading
 
 import pytest
 
-from charlstm import checkpoint as ckpt
-from charlstm.model import ModelConfig
-from charlstm.train import TrainConfig, TrainingError, learning_rate, train
+from charlstm.runs import checkpoint as ckpt
+from charlstm.config import ModelConfig
+from charlstm.config import TrainConfig
+from charlstm.errors import TrainingError
+from charlstm.training.schedule import learning_rate
+from charlstm.training.loop import train
 
 MODEL = ModelConfig(vocab_size=1, hidden_size=48, embedding_size=16, num_layers=2)
 

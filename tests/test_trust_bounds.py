@@ -17,13 +17,15 @@ import pytest
 
 import importlib
 
-from charlstm import data, selection, synthetic
+from charlstm.data import corpus, reading
+from charlstm.inspection import selection
+from charlstm.probes import tasks
 from charlstm.config import SampleConfig
 from charlstm.errors import CorpusError, NeuronError
 
 from conftest import run_cli
 
-sample = importlib.import_module("charlstm.sample")                # the module (charlstm.sample is the function)
+sample = importlib.import_module("charlstm.generation.sampling")
 
 #: Runs a command and prints the peak RSS (KB) of it alone: the parent's RUSAGE_CHILDREN sees only it.
 MEASURE = ("import resource, subprocess, sys\n"
@@ -109,7 +111,7 @@ def test_a_prime_file_that_is_not_a_regular_file_is_refused_without_reading(trai
 def test_a_file_larger_than_the_text_cap_is_refused_from_its_size(trained_run, tmp_path):
     big = tmp_path / "big-prime.txt"
     with open(big, "wb") as f:                                      # sparse: nothing is written, and nothing must be read
-        f.truncate(data.MAX_TEXT_BYTES + 1)
+        f.truncate(reading.MAX_TEXT_BYTES + 1)
     started = time.perf_counter()
     for args in (["sample", str(trained_run), "--prime-file", str(big)],
                  ["score", str(trained_run), "--text-file", str(big)],
@@ -136,11 +138,11 @@ def test_endless_standard_input_is_read_only_up_to_the_cap(trained_run, tmp_path
 def test_read_text_file_honours_its_limit_and_reads_regular_files_only(tmp_path):
     path = tmp_path / "ten.txt"
     path.write_text("0123456789", encoding="utf-8")
-    assert data.read_text_file(path, limit=10) == "0123456789"
+    assert reading.read_text_file(path, limit=10) == "0123456789"
     with pytest.raises(CorpusError, match="ten.txt: more than"):
-        data.read_text_file(path, limit=9)
+        reading.read_text_file(path, limit=9)
     with pytest.raises(CorpusError, match="not a regular file"):
-        data.read_text_file(tmp_path)
+        reading.read_text_file(tmp_path)
 
 
 # ------------------------------------------------------------------------ binary content anywhere
@@ -157,15 +159,15 @@ def test_text_with_a_huge_nul_tail_is_refused_in_the_first_pass(tmp_path, shakes
     assert done.returncode == 1
     assert one_error_line(done.stderr) == f"Error: {path}: looks like a binary file (NUL byte at offset 120000); give a text file"
     with pytest.raises(CorpusError, match=r"NUL byte at offset 120000"):
-        data.prepare([path])
+        corpus.prepare([path])
 
 
 def test_a_nul_deep_in_a_file_is_found_in_every_reader_at_its_exact_offset(tmp_path, trained_run):
-    offset = data.CHUNK_BYTES + 12_345                              # past the first piece read, past any head check
+    offset = reading.CHUNK_BYTES + 12_345                              # past the first piece read, past any head check
     path = tmp_path / "late.txt"
     path.write_bytes(b"a" * offset + b"\x00" + b"b" * 10)
     message = f"{path}: looks like a binary file (NUL byte at offset {offset}); give a text file"
-    for read in (lambda: data.prepare([path]), lambda: data.read_corpus([path]), lambda: data.read_text_file(path)):
+    for read in (lambda: corpus.prepare([path]), lambda: reading.read_corpus([path]), lambda: reading.read_text_file(path)):
         with pytest.raises(CorpusError) as caught:
             read()
         assert str(caught.value) == message
@@ -179,10 +181,10 @@ def test_a_nul_is_binary_in_single_byte_encodings_too(tmp_path):
     path = tmp_path / "latin.txt"
     path.write_bytes("caf\xe9 ".encode("latin-1") * 100 + b"\x00")
     with pytest.raises(CorpusError, match=r"NUL character at character 500"):
-        data.read_corpus([path], encoding="latin-1")
+        reading.read_corpus([path], encoding="latin-1")
     wide = tmp_path / "wide.txt"                                    # UTF-16 text holds NUL bytes, and is text
     wide.write_bytes("wide text\n".encode("utf-16"))
-    assert data.read_corpus([wide], encoding="utf-16") == "wide text\n"
+    assert reading.read_corpus([wide], encoding="utf-16") == "wide text\n"
 
 
 # ------------------------------------------------------------------------ many samples, long samples
@@ -259,12 +261,12 @@ def test_a_big_corpus_is_streamed_to_its_file_in_flat_memory(tmp_path):
 
 
 def test_streamed_corpus_lines_are_the_library_lines(tmp_path):
-    for task in synthetic.TASKS:
-        assert list(synthetic.iter_lines(task, 300, 5)) == synthetic.generate(task, 300, 5)
+    for task in tasks.TASKS:
+        assert list(tasks.iter_lines(task, 300, 5)) == tasks.generate(task, 300, 5)
     result = run_cli("corpus", "selective-counter", "--count", "2000", "--seed", "3", "--out", "-")
-    assert result.stdout == "".join(line + "\n" for line in synthetic.generate("selective-counter", 2000, 3))
-    synthetic.write_corpus("copy", tmp_path / "c.txt", 1000, 2, length=5)
-    assert (tmp_path / "c.txt").read_text() == "".join(l + "\n" for l in synthetic.generate("copy", 1000, 2, length=5))
+    assert result.stdout == "".join(line + "\n" for line in tasks.generate("selective-counter", 2000, 3))
+    tasks.write_corpus("copy", tmp_path / "c.txt", 1000, 2, length=5)
+    assert (tmp_path / "c.txt").read_text() == "".join(l + "\n" for l in tasks.generate("copy", 1000, 2, length=5))
 
 
 def test_a_line_length_beyond_reason_is_one_usage_error_before_any_work(tmp_path):

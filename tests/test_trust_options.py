@@ -18,8 +18,9 @@ import pytest
 from click.testing import CliRunner
 
 from charlstm.cli import COMMANDS, main
-from charlstm.cli.common import one_line
-from charlstm.cli.params import MAX_SEED, MIN_TEMPERATURE, Encoding, Number, Seed, device_option
+from charlstm.errors import one_line
+from charlstm.config import MAX_SEED, MIN_TEMPERATURE
+from charlstm.cli.params import Encoding, Number, Seed, device_option
 from charlstm.config import MAX_NUM_LAYERS, MAX_WIDTH, ModelConfig, SampleConfig, TrainConfig
 from charlstm.errors import CharlstmError, ConfigError, CorpusError
 
@@ -214,7 +215,7 @@ def test_devices_charlstm_cannot_run_on_are_usage_errors(tmp_path, trained_run, 
 
 
 def test_pick_device_is_the_one_check():
-    from charlstm.model import pick_device
+    from charlstm.runtime import pick_device
 
     assert pick_device("cpu").type == "cpu" and pick_device(None).type in ("cpu", "cuda")
     for bad in ("foo", "meta", "cuda:-1", "xla"):
@@ -236,7 +237,7 @@ def test_encodings_that_do_not_make_text_are_usage_errors(tmp_path, corpus, comm
 
 
 def test_the_library_reader_refuses_bytes_to_bytes_codecs_too(corpus):
-    from charlstm.data import read_corpus
+    from charlstm.data.reading import read_corpus
 
     with pytest.raises(CorpusError, match="not a text encoding"):
         read_corpus([corpus], encoding="base64")
@@ -330,7 +331,7 @@ def test_option_ranges_come_from_the_configs():
 
 def test_a_checkpoint_whose_recipe_is_out_of_range_is_a_checkpoint_error():
     from charlstm.errors import CheckpointError
-    from charlstm.runinfo import _Checker, _train_config
+    from charlstm.runs.runinfo import _Checker, _train_config
 
     with pytest.raises(CheckpointError, match="decay_fraction"):
         _train_config(_Checker("x.safetensors"), {"decay_fraction": 7.0})

@@ -34,7 +34,7 @@ from click.testing import CliRunner
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from charlstm import checkpoint as ckpt
+from charlstm.runs import checkpoint as ckpt
 from charlstm.cli import main
 from conftest import assert_no_traceback
 
@@ -136,10 +136,8 @@ def test_ci_fails_when_it_cannot_install_the_browser(tmp_path, apt_get, message)
 #: renamed over latest ("write").
 _TWO_CTRL_C = r"""
 import os, signal, sys, time
-import charlstm.train
 from charlstm.cli import main
-
-training = sys.modules["charlstm.train"]  # the module (charlstm.train, the attribute, is the function)
+from charlstm.training import loop as training
 
 mode = os.environ["CHARLSTM_TEST_SECOND_CTRL_C"]
 real_step, real_replace = training.Trainer.step, os.replace

@@ -20,12 +20,14 @@ from click.testing import CliRunner
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from charlstm import checkpoint as ckpt
+from charlstm.runs import checkpoint as ckpt
 from charlstm.cli import main
-from charlstm.data import Corpus
-from charlstm.model import ModelConfig
-from charlstm.run import Run
-from charlstm.train import TrainConfig, Trainer, TrainingError, train
+from charlstm.data.corpus import Corpus
+from charlstm.config import ModelConfig
+from charlstm.runs.folder import Run
+from charlstm.config import TrainConfig
+from charlstm.training.loop import Trainer, train
+from charlstm.errors import TrainingError
 
 ROOT = Path(__file__).resolve().parent.parent
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}

@@ -22,9 +22,10 @@ from textual import events
 import charlstm
 from charlstm.cli import main
 from charlstm.errors import UnknownCharactersError
-from charlstm.sample import SampleConfig, sample_text
-from charlstm.write import CoWriter, WriteConfig
-from charlstm.writer_app import ConfirmScreen, SaveScreen, WriterApp, shown_char, shown_line
+from charlstm.config import SampleConfig
+from charlstm.generation.sampling import sample_text
+from charlstm.generation.cowriter import CoWriter, WriteConfig
+from charlstm.views.writer import ConfirmScreen, SaveScreen, WriterApp, shown_char, shown_line
 from conftest import TINY, assert_no_traceback
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -21,7 +21,7 @@ import click
 from ..errors import CharlstmError, one_line
 
 #: command name → module of this package that defines `command`
-COMMANDS = {"train": "train", "prepare": "prepare", "sample": "sample", "inspect": "inspect", "score": "score",
+COMMANDS = {"train": "train", "prepare": "prepare", "sample": "sample", "inspect": "neurons", "score": "score",
             "corpus": "corpus", "report": "report", "write": "write", "export": "export"}
 
 
@@ -83,11 +83,3 @@ def main() -> None:
       charlstm inspect --neuron 42       # one neuron's activity, character by character
     """
 
-
-def __getattr__(name: str):
-    # Older imports: `from charlstm.cli import parse_duration, parse_edits`.
-    if name in ("parse_duration", "parse_edits", "unescape"):
-        from . import params
-
-        return getattr(params, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

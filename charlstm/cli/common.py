@@ -18,41 +18,6 @@ def stderr_console():
     return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
-def load_model(target: str | None, device: str | None = None, threads: int | None = None):
-    """(checkpoint, model on its device in eval mode, path) for a file, a run directory or the latest run.
-
-    On the CPU the thread count is pinned (`threads`, the user's --threads N) or chosen by timing
-    the model's own forward on a short text under each candidate (threads.ThreadTuner.probe: some
-    tens of milliseconds), since a busy machine makes torch's spin-waiting default several times slower."""
-    from .. import checkpoint as ckpt
-    from ..model import pick_device
-
-    path = ckpt.resolve(target)
-    loaded = ckpt.load(path)
-    model = loaded.model(pick_device(device))
-    if next(model.parameters()).device.type == "cpu":
-        choose_threads(model, threads)
-    return loaded, model, path
-
-
-def choose_threads(model, threads: int | None = None, chars: int = 32):
-    """Pin `threads`, or time the model's forward over `chars` characters under each thread count
-    and keep the fastest; returns the ThreadTuner (its describe() says what it chose)."""
-    import torch
-
-    from ..threads import ThreadTuner
-
-    tuner = ThreadTuner(pinned=threads)
-    ids = torch.randint(model.config.vocab_size, (1, chars))
-
-    def forward() -> None:
-        with torch.inference_mode():
-            model(ids)
-
-    tuner.probe(forward)
-    return tuner
-
-
 def explicit(ctx: click.Context, name: str) -> bool:
     """True when the user typed the option, rather than it taking its default."""
     return ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from ..synthetic import DEFAULT_COUNT, TASKS, task_parameters
+from ..probes.tasks import DEFAULT_COUNT, TASKS, task_parameters
 from .params import Seed
 
 
@@ -46,7 +46,7 @@ def command(task, out, count, seed, **options):
       memorizer          A|B, x's, Y, the letter again   AxxxYa  BxxYb
       copy               s X s                           abcXabc
     """
-    from ..run import check_output, is_text_file, make_folders, terminate_as_interrupt, write_file
+    from ..files import check_output, is_text_file, make_folders, terminate_as_interrupt, write_file
 
     params = _task_params(task, options)
     if out != "-":  # before any work: never over a checkpoint, a page or any non-text file, nor through a link
@@ -69,7 +69,7 @@ def command(task, out, count, seed, **options):
 def _stream(lines, write, tally: list[int]) -> None:
     """Write the lines block by block as they are made (memory does not grow with --count),
     counting lines and characters into `tally`."""
-    from ..synthetic import text_blocks
+    from ..probes.tasks import text_blocks
 
     for block in text_blocks(lines):
         write(block)
@@ -93,7 +93,7 @@ def _task_params(task: str, options: dict) -> dict:
 
 def _lines(task: str, count: int, seed: int, params: dict):
     """The task's lines, made one at a time as they are written; the parameters checked now."""
-    from ..synthetic import iter_lines
+    from ..probes.tasks import iter_lines
 
     try:
         return iter_lines(task, count, seed, **params)

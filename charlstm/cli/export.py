@@ -17,7 +17,7 @@ def command(run, out):
     \b
       charlstm export checkpoints/austen --out models/austen
     """
-    from ..export import export_run
+    from ..runs.export import export_run
 
     done = export_run(run, out)
     click.echo(f"wrote {done.path}: {done.bytes_after / 1e6:,.1f} MB (from {done.bytes_before / 1e6:,.1f} MB in "

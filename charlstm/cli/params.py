@@ -11,10 +11,10 @@ import re
 
 import click
 
-from .. import selection
 from .. import config as _config
 from ..config import MAX_SEED, MIN_TEMPERATURE  # noqa: F401  (MIN_TEMPERATURE re-exported)
 from ..errors import NeuronError
+from ..inspection import selection
 
 
 class Number(click.FloatRange):
@@ -142,7 +142,7 @@ class Encoding(click.ParamType):
     name = "encoding"
 
     def convert(self, value, param, ctx):
-        from ..data import check_encoding  # numpy: only when the option is used
+        from ..data.reading import check_encoding  # numpy: only when the option is used
         from ..errors import CorpusError
 
         try:
@@ -159,7 +159,7 @@ def device_option(ctx: click.Context, param: click.Parameter, value: str | None)
     if value is None:
         return None
     from ..errors import CharlstmError
-    from ..model import pick_device
+    from ..runtime import pick_device
 
     try:
         pick_device(value)

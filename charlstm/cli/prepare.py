@@ -19,8 +19,8 @@ from .train import notice_skipped, prepare_corpus
               help="Run directory to prepare for. [default: checkpoints/<corpus-name>/]")
 def command(corpus, glob, encoding, out):
     """Check and encode CORPUS ahead of training (in bounded memory; `train` reuses the result)."""
-    from ..data import corpus_files
-    from ..run import Run, default_out
+    from ..data.reading import corpus_files
+    from ..runs.folder import Run, default_out
 
     files = corpus_files(corpus, glob)
     notice_skipped(corpus, glob)

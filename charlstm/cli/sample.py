@@ -11,9 +11,7 @@ import time
 import click
 
 from ..config import UNKNOWN_POLICIES, SampleConfig, config_from
-from .common import load_model
-from .params import (Seed, bounded, Temperature, device_option, edit_vector, parse_edits, threads_option,
-                     unescape_all)
+from .params import Seed, Temperature, bounded, device_option, edit_vector, parse_edits, threads_option, unescape_all
 
 
 @click.command("sample")
@@ -49,8 +47,9 @@ from .params import (Seed, bounded, Temperature, device_option, edit_vector, par
 @threads_option
 def command(checkpoint, prime, prime_file, clamps, ablations, device, threads, novelty, fmt, **params):
     """Stream text from a model (CHECKPOINT: a file or run directory; default: the most recent run)."""
-    from ..data import read_text_file
-    from ..sample import prepare_prime
+    from ..data.reading import read_text_file
+    from ..generation.sampling import prepare_prime
+    from ..runtime import load_model
 
     loaded, model, path = load_model(checkpoint, device, threads)
     edits = parse_edits(clamps, ablations, loaded.config)
@@ -60,7 +59,7 @@ def command(checkpoint, prime, prime_file, clamps, ablations, device, threads, n
     prime = prepare_prime(loaded.vocab, prime, config.unknown)
     corpus = None
     if novelty:                      # before sampling: a missing corpus is an error, not a wasted sample
-        from ..novelty import run_corpus
+        from ..scoring.novelty import run_corpus
 
         corpus = run_corpus(loaded, path)
     kept: list[str] | None = [] if (novelty or fmt == "json") else None
@@ -100,7 +99,7 @@ def _report_samples(samples: list[str], prime: str, corpus, fmt: str, source: st
             record["corpus"] = {"source": corpus.source, "index": corpus.cached}
         sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
         return
-    from ..novelty_view import novelty_view
+    from ..views.novelty import novelty_view
     from .common import stderr_console
 
     console = stderr_console()
@@ -116,7 +115,7 @@ def _write_samples(model, vocab, prime: str, config: SampleConfig, edits, out, k
     a blank line (by a line break when --stop ends them), and a batch of one streams. Memory stays
     within a batch (`sample.BATCH_CHARS`) whatever --num-samples and --length are. With `keep`, each
     sample's generated text (the prime not included) is appended to it as well (--novelty, json)."""
-    from ..sample import batches, generate
+    from ..generation.sampling import batches, generate
 
     produced = 0
     if config.num_samples == 1:

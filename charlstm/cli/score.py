@@ -5,7 +5,6 @@ from __future__ import annotations
 import click
 
 from ..config import UNKNOWN_POLICIES
-from .common import load_model
 from .params import NgramBaseline, device_option, threads_option
 
 
@@ -45,19 +44,21 @@ def command(checkpoint, text, text_file, unknown, fmt, baseline, device, threads
     """
     if text is not None and text_file is not None:
         raise click.UsageError("give the text to score with --text or --text-file, not both")
-    from ..data import read_corpus
-    from ..render import score_output, write
-    from ..sample import prepare_prime
-    from ..score import score_text
+    from ..data.reading import read_corpus
+    from ..generation.sampling import prepare_prime
+    from ..runtime import load_model
+    from ..scoring.bits import score_text
+    from ..views.output import write
+    from ..views.scores import score_output
 
     loaded, model, path = load_model(checkpoint, device, threads)
     if text is None and text_file is None:
         text = _held_out(loaded, path)
     text = prepare_prime(loaded.vocab, read_corpus([text_file]) if text_file else text, unknown, what="text")
     if baseline is not None:
-        from ..erroranalysis import DEFINITIONS, PARAMETERS
-        from ..ngram import run_baseline
-        from ..render import comparison_output
+        from ..scoring.comparison import DEFINITIONS, PARAMETERS
+        from ..scoring.ngram import run_baseline
+        from ..views.scores import comparison_output
 
         comparison = run_baseline(loaded, model, text, baseline)
         write(fmt, comparison_output(str(path), comparison, DEFINITIONS, PARAMETERS))
@@ -70,7 +71,7 @@ def command(checkpoint, text, text_file, unknown, fmt, baseline, device, threads
 def _held_out(loaded, path) -> str:
     """With no text given: the tail of the training corpus, as inspect reads it (texts.corpus_tail)."""
     from ..errors import CharlstmError
-    from ..texts import ANALYSIS_LENGTH, corpus_tail, training_corpus
+    from ..inspection.texts import ANALYSIS_LENGTH, corpus_tail, training_corpus
 
     tail = corpus_tail(training_corpus(loaded), ANALYSIS_LENGTH)
     if tail is None:

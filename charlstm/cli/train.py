@@ -11,7 +11,8 @@ from pathlib import Path
 import click
 
 from ..config import CELLS, MAX_FORGET_BIAS, MAX_NUM_LAYERS, MAX_WIDTH, ModelConfig, TrainConfig, config_from
-from .common import invocation, explicit, stderr_console
+from ..views.progress import _Progress
+from .common import explicit, invocation, stderr_console
 from .params import Encoding, Number, Seed, Threads, bounded, device_option, parse_duration
 
 
@@ -92,7 +93,7 @@ def command(ctx: click.Context, corpus, glob, encoding, out, resume, device, thr
     Writes latest.safetensors, best.safetensors, metrics.jsonl and samples.txt to the run directory.
     Ctrl-C saves and stops; --resume continues.
     """
-    from ..resume import plan_run
+    from ..training.resume import plan_run
 
     typed = {name for name in params if explicit(ctx, name)}
     params["time_budget"] = parse_duration(params["time_budget"])
@@ -119,7 +120,7 @@ def command(ctx: click.Context, corpus, glob, encoding, out, resume, device, thr
 
 def notice_skipped(corpus, glob) -> None:
     """One line on stderr when reading directory corpora left charlstm's own output out."""
-    from ..data import corpus_files, skipped_summary
+    from ..data.reading import corpus_files, skipped_summary
 
     if not any(str(c) != "-" and Path(c).is_dir() for c in corpus):
         return
@@ -136,8 +137,8 @@ def prepare_corpus(files, encoding: str, cache_dir, store: bool = True, min_char
     bar when it is big. SIGTERM stops it like Ctrl-C, leaving no temp file: exit 143."""
     from tqdm import tqdm
 
-    from ..data import prepare
-    from ..run import Terminated, terminate_as_interrupt
+    from ..data.corpus import prepare
+    from ..files import Terminated, terminate_as_interrupt
 
     sizes = sum(Path(f).stat().st_size for f in files if f != "-")
     try:
@@ -156,9 +157,9 @@ def prepare_corpus(files, encoding: str, cache_dir, store: bool = True, min_char
 def _fitted(corpus, chosen, model_config, typed, device):
     """(the model config with the options not given fitted to the corpus and the budget (fit.py),
     the line that says so, or ""); a resumed run keeps its own model (the Trainer loads it)."""
-    from ..model import pick_device
-    from ..resume import format_duration
-    from ..train import fitted_model
+    from ..runtime import pick_device
+    from ..training.loop import fitted_model
+    from ..training.resume import format_duration
 
     if chosen.resume and chosen.run.has_checkpoint():
         return model_config, ""
@@ -174,8 +175,8 @@ def _fitted(corpus, chosen, model_config, typed, device):
 
 def _run_training(corpus, chosen, model_config, device, threads, fitted: str = "") -> None:
     """Train with a progress bar on stderr; Ctrl-C / SIGTERM save and exit 130 / 143."""
-    from ..train import StopRequest, stop_on_signals
-    from ..train import train as run_training
+    from ..training.loop import train as run_training
+    from ..training.stopping import StopRequest, stop_on_signals
 
     quiet = int(os.environ.get("RANK", "0")) != 0  # under torchrun, rank 0 alone reports
     out_dir, stop = chosen.run.path, StopRequest()
@@ -204,65 +205,7 @@ def _view(out_dir, config, quiet: bool, fitted: str = ""):
     """The live view (cli/live.py) on a terminal, plain lines and a bar anywhere else; `fitted`
     (how the model was sized) is said when training starts."""
     if not quiet and sys.stderr.isatty() and os.environ.get("TERM") != "dumb":
-        from .live import LiveView
+        from ..views.live import LiveView
 
         return LiveView(out_dir, config, fitted=fitted)
     return _Progress(out_dir, config, quiet, fitted)
-
-
-class _Progress:
-    """Training events drawn on stderr: a tqdm bar (seconds of the budget, else steps) and lines for
-    the start, notices and each validation with its preview."""
-
-    def __init__(self, out_dir, config, quiet: bool, fitted: str = "") -> None:
-        from tqdm import tqdm
-
-        self.fitted = fitted
-        self.out_dir, self.config = out_dir, config
-        self.by_time = config.max_steps is None and config.time_budget is not None
-        self.last_val = None
-        self.bar = tqdm(total=int(config.time_budget) if self.by_time else config.max_steps,
-                        unit="s" if self.by_time else "step", file=sys.stderr, dynamic_ncols=True, leave=True,
-                        mininterval=0.5, disable=quiet,
-                        bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}{postfix}]"
-                        if self.by_time else None)
-
-    def __enter__(self) -> "_Progress":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.bar.close()
-
-    def __call__(self, event) -> None:
-        bar = self.bar
-        if event.kind == "start":
-            if self.fitted:
-                bar.write(f"charlstm: {self.fitted}", file=sys.stderr)
-            bar.write(f"charlstm: training into {self.out_dir}/ — {event.text}", file=sys.stderr)
-            bar.n = int(event.elapsed_s) if self.by_time else event.step
-        elif event.kind == "notice":
-            bar.write(f"charlstm: {event.text}", file=sys.stderr)
-        else:
-            self._advance(event)
-            if event.kind == "eval":
-                score = "n/a (no validation text)" if event.val_bpc is None else f"{event.val_bpc:.3f} bits/char"
-                if event.weights_val_bpc is not None:
-                    score += f" (the weights' moving average; the weights themselves {event.weights_val_bpc:.3f})"
-                bar.write(f"── step {event.step}: validation {score} ──", file=sys.stderr)
-                if event.text:
-                    bar.write(event.text.rstrip("\n"), file=sys.stderr)
-
-    def _advance(self, event) -> None:
-        if event.val_bpc is not None:
-            self.last_val = event.val_bpc
-        target = int(min(event.elapsed_s, self.config.time_budget)) if self.by_time else event.step
-        if target > self.bar.n:
-            self.bar.update(target - self.bar.n)
-        postfix = f"step {event.step}"
-        if event.train_loss is not None:
-            postfix += f", loss {event.train_loss:.3f}"
-        if self.last_val is not None:
-            postfix += f", val {self.last_val:.3f} bpc"
-        if event.chars_per_s:
-            postfix += f", {event.chars_per_s / 1000:.1f}k chars/s"
-        self.bar.set_postfix_str(postfix, refresh=False)

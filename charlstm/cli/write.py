@@ -12,7 +12,7 @@ import sys
 import click
 
 from ..config import UNKNOWN_POLICIES
-from ..write import MAX_LENGTH, MAX_SAMPLES, MAX_TOP, WriteConfig
+from ..generation.cowriter import MAX_LENGTH, MAX_SAMPLES, MAX_TOP, WriteConfig
 from .params import Seed, Temperature, device_option
 
 
@@ -47,21 +47,21 @@ def command(checkpoint, prime, prime_file, out, device, **params):
       Ctrl+S      save                    Ctrl+Q  quit
     """
     from ..config import config_from
-    from ..data import read_text_file
-    from ..run import resolve
+    from ..data.reading import read_text_file
+    from ..runs.folder import resolve
 
     path = resolve(checkpoint)
     if prime_file:
         prime = read_text_file(prime_file)
     if out is not None:
-        from ..writer_app import save_problem  # noqa: F401  (textual only, no torch)
+        from ..views.writer import save_problem  # noqa: F401  (textual only, no torch)
 
         problem = save_problem(_path(out))
         if problem:
             raise click.BadParameter(problem, param_hint="--out")
     if not (sys.stdin.isatty() and sys.__stderr__ is not None and sys.__stderr__.isatty()):
         raise click.UsageError("charlstm write is interactive: run it in a terminal (stdin and stderr a terminal)")
-    from ..writer_app import WriterApp
+    from ..views.writer import WriterApp
 
     app = WriterApp(path, prime, config_from(WriteConfig, params), out=out, device=device)
     app.run()

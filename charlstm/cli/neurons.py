@@ -1,0 +1,260 @@
+"""`charlstm inspect`: look inside a model's neurons as it reads a text.
+
+Parse → one library call → render. `_mode` checks which view the options ask for (every check of
+option combinations is there and in `_pick`); `charlstm.selection` checks the layers, vectors and
+neurons against the model; `charlstm.texts` chooses the text; one small function per view traces
+and analyses, and `render.write` prints the result in the chosen --format.
+"""
+
+from __future__ import annotations
+
+import click
+
+from ..config import GATE_VECTORS, UNKNOWN_POLICIES
+from ..errors import NeuronError
+from ..inspection.features import PARAMETERISED_FEATURES, feature_names
+from ..inspection.selection import ALL, check_trace_size, pick
+from ..inspection.texts import ANALYSIS_LENGTH, VIEW_LENGTH, inspect_text
+from .params import Seed, device_option, number_list, threads_option, vector_list
+
+#: The views that read the training corpus's tail when no text is given.
+ANALYSES = ("find", "top", "stats", "atlas")
+
+
+@click.command("inspect")
+@click.argument("checkpoint", required=False)
+@click.option("--neuron", "neurons", default=None, callback=number_list("neurons"),
+              help="Unit index from 0; several: 3,42,100 or 0-15 or all. [default: 0]")
+@click.option("--layer", "layers", default=None, callback=number_list("layers"),
+              help="Layer from 1; several: 1,2 or all. [default: the last; every layer for --find, --stats, --html]")
+@click.option("--vector", "vectors", default=None, callback=vector_list,
+              help="hidden | cell | input | forget | output | candidate (LSTM); reset | update | candidate | hidden (GRU); "
+                   "several: cell,hidden. [default: hidden; every vector for --html]")
+@click.option("--all-vectors", is_flag=True, help="Every vector of the neuron, stacked line by line (the seeds' six strips).")
+@click.option("--text", default=None, help="Text to run through the model.")
+@click.option("--text-file", type=click.Path(exists=True, dir_okay=False, allow_dash=True), default=None,
+              help="File to run through the model ('-' for stdin).")
+@click.option("--length", type=click.IntRange(1), default=None,
+              help=f"Without --text: characters to read. [default: a fresh {VIEW_LENGTH}-character sample; for --find, "
+                   f"--top, --stats and --atlas the last {ANALYSIS_LENGTH:,} characters of the model's training corpus; for --html "
+                   "as much of that as the page holds]")
+@click.option("--seed", type=Seed(), default=0, show_default=True, help="Seed of a fresh sample (0 to 2**63 - 1).")
+@click.option("--unknown", type=click.Choice(UNKNOWN_POLICIES), default="error", show_default=True,
+              help="What to do with characters of the text the model never saw.")
+@click.option("--format", "fmt", type=click.Choice(["text", "tsv", "json"]), default="text", show_default=True,
+              help="text draws in the terminal; tsv and json print the numbers.")
+@click.option("--html", "html_path", type=click.Path(dir_okay=False), default=None,
+              help="Write one self-contained HTML page: the text coloured by any neuron of any layer and vector, "
+                   "an atlas index of every unit (filter by feature, click to open), opening on the unit furthest "
+                   "above chance (with --find: that feature's best unit); the model's next-character guesses on "
+                   "hover; select text to see the units on throughout it.")
+@click.option("--find", "find_feature", metavar="FEATURE", default=None,
+              help="Rank every unit by correlation with a feature of the text: "
+                   f"{', '.join([*feature_names(), *PARAMETERISED_FEATURES])}.")
+@click.option("--find-regex", metavar="PATTERN", default=None, help="As --find, the feature being 'inside a match of PATTERN'.")
+@click.option("--top", type=click.IntRange(1), default=None,
+              help="With --find: how many units to list [default: 10]. Otherwise: the N windows of text where --neuron "
+                   "is most positive, and the N where it is most negative.")
+@click.option("--window", type=click.IntRange(8), default=60, show_default=True,
+              help="Characters per window shown by --find and --top.")
+@click.option("--atlas", is_flag=True,
+              help="Every unit of every --layer and --vector against every feature (and --find / --find-regex): its "
+                   "best feature, |r|, chance, saturation, verdict and top contexts, furthest above chance first. "
+                   "--top N: list N units in the terminal.")
+@click.option("--stats", is_flag=True,
+              help="How often each gate of each layer is left-saturated (< 0.1) or right-saturated (> 0.9).")
+@click.option("--device", default=None, callback=device_option)
+@threads_option
+def command(checkpoint, neurons, layers, vectors, all_vectors, text, text_file, length, seed, unknown, fmt, html_path,
+            find_feature, find_regex, top, window, atlas, stats, device, threads):
+    """Look inside a model's neurons as it reads a text (red negative, blue positive; gates white→green).
+
+    \b
+      charlstm inspect --neuron 42 --all-vectors --text-file poem.txt
+      charlstm inspect --neuron 3,42 --layer all --format tsv
+      charlstm inspect --html page.html --text-file poem.txt
+      charlstm inspect --find double-quote          # which units track quotes?
+      charlstm inspect --top 5 --neuron 42          # where does unit 42 fire?
+      charlstm inspect --stats --format json
+      charlstm inspect --atlas --top 20             # every unit's best feature, above chance first
+    """
+    mode = _mode(find_feature, find_regex, top, stats, html_path, fmt, neurons, atlas)
+    from ..runtime import load_model
+
+    loaded, model, path = load_model(checkpoint, device, threads)
+    picked = _pick(loaded.config, mode, layers, (ALL,) if all_vectors else vectors, neurons)
+    fits = lambda chars: mode == "html" or check_trace_size(  # noqa: E731  (the page caps its own length)
+        chars, len(picked.layers), len(picked.vectors), loaded.config.hidden_size)
+    fits(length or (ANALYSIS_LENGTH if mode in ANALYSES else VIEW_LENGTH))      # before a text is made or read
+    sample_length = None
+    if mode == "html" and length is None:   # the page reads as much of the corpus's (held-out) tail as it holds,
+        from ..views.page import page_chars  # or, without the corpus, a short fresh sample
+
+        length = page_chars(ANALYSIS_LENGTH, len(picked.layers), len(picked.vectors), loaded.config.hidden_size)
+        sample_length = VIEW_LENGTH
+    text, note = inspect_text(loaded, model, text, text_file, length, seed, unknown, analysis=mode in ANALYSES + ("html",),
+                              sample_length=sample_length)
+    fits(len(text))
+    if note:
+        click.echo(f"charlstm: reading {note}", err=True)
+    source, vocab = str(path), loaded.vocab
+    if mode == "find":
+        _find(model, vocab, source, text, picked, find_feature, find_regex, top or 10, window, fmt)
+    elif mode == "top":
+        _top(model, vocab, source, text, picked, top, window, fmt)
+    elif mode == "atlas":
+        context = click.get_current_context().get_parameter_source("window") == click.core.ParameterSource.COMMANDLINE
+        _atlas(model, vocab, source, text, picked, find_feature, find_regex, top, window if context else None, fmt)
+    elif mode == "stats":
+        _stats(model, vocab, source, text, picked, fmt)
+    elif mode == "html":
+        _html(model, vocab, source, text, picked, html_path, layers is not None, vectors is not None,
+              neurons is not None, find_feature, find_regex)
+    else:
+        _view(model, vocab, source, text, picked, fmt)
+
+
+def _mode(find_feature, find_regex, top, stats, html_path, fmt, neurons, atlas=False) -> str:
+    """Which view the options ask for: atlas, find, top, stats, html or view; a UsageError for options
+    that do not go together. An unknown feature or a bad regex fails here, before any text is read.
+    --find goes with --atlas (one more feature) and with --html (the page opens on its best unit)."""
+    finding = find_feature is not None or find_regex is not None
+    html = html_path is not None
+    modes = [name for name, on in (("atlas", atlas and not html), ("find", finding and not atlas and not html),
+                                   ("top", top is not None and not finding and not atlas), ("stats", stats),
+                                   ("html", html)) if on]
+    if len(modes) > 1:
+        raise click.UsageError(f"{' and '.join('--' + m for m in modes)} cannot be combined; choose one")
+    if find_feature is not None and find_regex is not None:
+        raise click.UsageError("give --find FEATURE or --find-regex PATTERN, not both")
+    if html_path is not None and fmt != "text":
+        raise click.UsageError("--html writes a page; --format does not apply to it")
+    if modes == ["top"] and neurons is None:
+        raise click.UsageError("--top lists the windows of one neuron: give --neuron K (or rank neurons with --find)")
+    if finding:
+        from ..inspection.analysis import feature_values
+
+        feature_values(find_feature, "", regex=find_regex)
+    return modes[0] if modes else "view"
+
+
+def _pick(config, mode: str, layers, vectors, neurons):
+    """The layers, vectors and neurons to show, checked against the model (selection.pick), with
+    each view's defaults: the last layer (every layer for find, stats, html); hidden (every vector
+    for html); neuron 0."""
+    every_layer = mode in ("find", "stats", "html", "atlas")
+    picked = pick(config, layers if layers is not None else range(1, config.num_layers + 1) if every_layer
+                  else [config.num_layers], vectors or ((ALL,) if mode == "html" else ("hidden",)), neurons or [0])
+    if mode in ("find", "top") and len(picked.vectors) > 1:
+        raise click.UsageError("--find and --top look at one vector: give --vector NAME")
+    if mode == "top" and (len(picked.layers) > 1 or len(picked.units) > 1):
+        raise click.UsageError("--top lists the windows of one neuron: give one --neuron and one --layer")
+    return picked
+
+
+def _view(model, vocab, source: str, text: str, picked, fmt: str) -> None:
+    from ..inspection.tracing import trace
+    from ..views.output import write
+    from ..views.traces import trace_output
+
+    write(fmt, trace_output(source, trace(model, vocab, text, vectors=picked.vectors, layers=picked.layers), picked))
+
+
+def _find(model, vocab, source: str, text: str, picked, feature_name, regex, top: int, window: int, fmt: str) -> None:
+    from ..inspection.analysis import feature_values, feature_window, find_neurons
+    from ..inspection.tracing import trace
+    from ..views.output import write
+    from ..views.traces import find_output
+
+    feature = feature_values(feature_name, text, regex=regex)
+    result = trace(model, vocab, text, vectors=picked.vectors, layers=picked.layers)
+    search = find_neurons(result, feature, picked.vectors[0], picked.layers, top=top)
+    name = feature_name if feature_name is not None else f"regex:{regex}"
+    write(fmt, find_output(source, name, text, search, picked.layers, feature_window(feature, window)))
+
+
+def _atlas(model, vocab, source: str, text: str, picked, feature_name, regex, top, width, fmt: str) -> None:
+    from ..inspection.atlas import ATLAS_CONTEXT_WIDTH, build_atlas, builtin_features, untrained_like
+    from ..inspection.tracing import trace
+    from ..views.atlas import atlas_output
+    from ..views.output import write
+
+    features = builtin_features(text, _extra_features(feature_name, regex))
+    result, baseline = (trace(m, vocab, text, vectors=picked.vectors, layers=picked.layers)
+                        for m in (model, untrained_like(model)))
+    atlas = build_atlas(result, features, picked.vectors, picked.layers, width=width or ATLAS_CONTEXT_WIDTH,
+                        baseline=baseline)
+    write(fmt, atlas_output(source, text, atlas, top))
+
+
+def _extra_features(feature_name, regex) -> dict:
+    """--find FEATURE / --find-regex PATTERN as extra atlas features: name → pattern (None for a name)."""
+    return {feature_name: None} if feature_name is not None else {f"regex:{regex}": regex} if regex is not None else {}
+
+
+def _top(model, vocab, source: str, text: str, picked, n: int, window: int, fmt: str) -> None:
+    from ..inspection.analysis import top_windows
+    from ..inspection.tracing import trace
+    from ..views.output import write
+    from ..views.traces import windows_output
+
+    (layer,), (vector,), (unit,) = picked.layers, picked.vectors, picked.units
+    values = trace(model, vocab, text, vectors=[vector], layers=[layer]).values(layer, vector, unit)
+    write(fmt, windows_output(source, text, layer, vector, unit, values, *top_windows(values, n, window)))
+
+
+def _stats(model, vocab, source: str, text: str, picked, fmt: str) -> None:
+    from ..inspection.analysis import SATURATION_HIGH, SATURATION_LOW, saturation
+    from ..inspection.tracing import trace
+    from ..views.output import write
+    from ..views.traces import stats_output
+
+    gates = [v for v in model.config.vectors if v in GATE_VECTORS]
+    if not gates:
+        raise NeuronError(f"a {model.config.cell} cell has no gates to measure; --stats needs an LSTM or a GRU")
+    result = saturation(trace(model, vocab, text, vectors=gates, layers=picked.layers))
+    write(fmt, stats_output(source, len(text), result, SATURATION_LOW, SATURATION_HIGH))
+
+
+def _html(model, vocab, source: str, text: str, picked, html_path: str, layers_given: bool, vectors_given: bool,
+          neurons_given: bool = False, feature_name=None, regex=None) -> None:
+    from ..errors import FeatureError
+    from ..files import check_output, is_charlstm_page, write_file
+    from ..inspection.atlas import build_atlas, builtin_features, next_char_predictions, untrained_like
+    from ..inspection.tracing import trace
+    from ..views.page import build_page, cut_notice, page_chars
+
+    check_output(html_path, "an HTML page charlstm wrote", is_charlstm_page)  # before the trace: refuse first
+
+    layers, vectors, hidden_size = picked.layers, picked.vectors, model.config.hidden_size
+    shown = page_chars(len(text), len(layers), len(vectors), hidden_size)
+    notice = cut_notice(shown, len(text), len(layers), len(vectors))
+    if notice:
+        click.echo(f"charlstm: {notice}", err=True)
+    result = trace(model, vocab, text[:shown], vectors=vectors, layers=layers)
+    first_layer = layers[0] if layers_given else layers[-1]
+    first_vector = "hidden" if not vectors_given and "hidden" in vectors else vectors[0]
+    first = (first_layer, first_vector, picked.units[0])
+    extra = _extra_features(feature_name, regex)
+    try:
+        baseline = trace(untrained_like(model), vocab, text[:shown], vectors=vectors, layers=layers)
+        atlas = build_atlas(result, builtin_features(result.text, extra), vectors, layers, baseline=baseline)
+    except FeatureError:
+        if extra:
+            raise
+        atlas = None   # too short or too uniform a text to correlate: the page has no index
+        click.echo("charlstm: no feature varies on this text, so the page has no atlas index", err=True)
+    if atlas is not None and extra:               # --find: open on its best unit
+        name = next(iter(extra))
+        if name not in atlas.features:
+            raise FeatureError(f"the feature {name} is the same at every character of this text, so nothing can "
+                               "correlate with it; give a text where it varies (--text-file)")
+        first = atlas.ranking(name, 1)[0][:3]
+    elif atlas is not None and not (neurons_given or layers_given or vectors_given):   # the most informative unit
+        best = atlas.most_informative()
+        first = (best.layer, best.vector, best.unit)
+    page = build_page(result, source, *first, notice, atlas=atlas, predictions=next_char_predictions(result, vocab),
+                      vocab_chars=vocab.chars, feature=next(iter(extra), None))
+    write_file(check_output(html_path, "an HTML page charlstm wrote", is_charlstm_page), page.encode("utf-8"))
+    click.echo(f"charlstm: wrote {html_path} ({len(page.encode('utf-8')) / 1e6:.1f} MB: {shown:,} characters, "
+               f"{len(layers)} layer(s) × {len(vectors)} vector(s) × {hidden_size} units)", err=True)

@@ -1,0 +1,1 @@
+"""Generation: sampling as an iterator of characters, and the co-writer's model side."""

@@ -1,0 +1,1 @@
+"""The seeds' synthetic tasks ("Exploring LSTMs"): their corpora, recipes and measurements."""

@@ -1,0 +1,102 @@
+"""One result in every format: TSV records, a JSON document, a terminal picture."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import unicodedata
+from dataclasses import dataclass
+from typing import Callable, Iterable, Mapping, Sequence
+
+import numpy as np
+from rich.console import RenderableType
+
+
+def tsv_lines(text: str, columns: dict[str, Sequence[float]]) -> Iterable[str]:
+    """position, char, then one column per named trace. Characters are escaped so a line is a line."""
+    return records_tsv(_column_records(text, columns), ["position", "char", *columns])
+
+
+def _column_records(text: str, columns: Mapping[str, Sequence[float]]) -> Iterable[dict]:
+    for pos, char in enumerate(text):
+        yield {"position": pos, "char": char, **{name: float(col[pos]) for name, col in columns.items()}}
+
+
+def records_tsv(records: Iterable[Mapping], fields: Sequence[str]) -> Iterable[str]:
+    """A header and one line per record; text fields escaped like characters, floats to 6 digits."""
+    yield "\t".join(fields)
+    for record in records:
+        cells = []
+        for name in fields:
+            value = record[name]
+            cells.append(escape_text(value) if isinstance(value, str) else
+                         f"{value:.6g}" if isinstance(value, float) else str(value))
+        yield "\t".join(cells)
+
+
+_ESCAPES = {"\n": "\\n", "\t": "\\t", "\r": "\\r", "\\": "\\\\"}
+
+
+_UNESCAPE = re.compile(r"\\(n|t|r|\\|x[0-9a-f]{2}|u[0-9a-f]{4}|U[0-9a-f]{8})")
+
+
+#: Control characters, line and paragraph separators, lone surrogates: what could split a line.
+_ESCAPED_CATEGORIES = frozenset({"Cc", "Zl", "Zp", "Cs"})
+
+
+def escape_char(char: str) -> str:
+    """A character as one TSV field: \\n, \\t, \\r, \\\\, and \\xHH / \\uHHHH / \\UHHHHHHHH for other
+    control characters and line separators, so a record is one line for every reader (Python's
+    splitlines breaks at \\x0b, \\x85, \\u2028 …). Everything else, CJK and emoji included, is as is."""
+    if char in _ESCAPES:
+        return _ESCAPES[char]
+    if unicodedata.category(char) not in _ESCAPED_CATEGORIES:
+        return char
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+
+
+def escape_text(text: str) -> str:
+    return "".join(escape_char(c) for c in text)
+
+
+def unescape_text(field: str) -> str:
+    """Inverse of escape_text."""
+    def one(match: re.Match) -> str:
+        code = match.group(1)
+        return {"n": "\n", "t": "\t", "r": "\r", "\\": "\\"}.get(code) or chr(int(code[1:], 16))
+
+    return _UNESCAPE.sub(one, field)
+
+
+@dataclass(frozen=True)
+class Output:
+    """One result ready for every --format: TSV records under `fields`, a JSON document, and a
+    picture for the terminal (built only when drawn, for the console's width). Made by the
+    *_output functions below from facts; written by `write`."""
+
+    fields: Sequence[str]
+    records: Iterable[Mapping]
+    document: Mapping
+    picture: Callable[[int], RenderableType]
+    ascii_json: bool = False      # --stats has always written its JSON ASCII-only
+
+
+def write(fmt: str, output: Output, stream=None) -> None:
+    """Emit `output` on `stream` (default: stdout) as "tsv", "json" or "text" (the rich picture)."""
+    stream = sys.stdout if stream is None else stream
+    if fmt == "tsv":
+        stream.writelines(line + "\n" for line in records_tsv(output.records, output.fields))
+    elif fmt == "json":
+        stream.write(json.dumps(output.document, ensure_ascii=output.ascii_json) + "\n")
+    else:
+        from rich.console import Console
+
+        console = Console(file=stream, highlight=False, soft_wrap=False)
+        console.print(output.picture(console.width))
+
+
+def _floats(values) -> list[float]:
+    """A (T,) sequence, list or tensor, as Python floats."""
+    return np.asarray(values, dtype=np.float64).tolist()

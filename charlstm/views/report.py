@@ -1,0 +1,373 @@
+"""A run report: one self-contained HTML page for one or more training runs.
+
+`gather(target)` collects the facts of a run — its checkpoint's configuration, vocabulary,
+corpus and clock, its log (metrics.jsonl) and previews (samples.txt) through run.py, and a
+memorisation check of a fresh sample (novelty.py). `build_report(runs)` draws them: loss curves
+as inline SVG drawn here (every run overlaid, in one colour each; training solid, validation
+dashed; the x axis switchable between steps and wall-clock time by a CSS-only toggle), the
+previews over time, the facts side by side (values that differ between runs marked), and the
+sample with its copied spans highlighted.
+
+Safety, as page.py: every text from a run (names, corpus paths, previews, samples, vocabulary) is
+HTML-escaped; the page holds no script at all and a Content-Security-Policy that allows none, and
+loads nothing from the network. Builds a string; writes no files.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Sequence
+
+from ..files import LATEST, PAGE_GENERATOR
+from .charts import PALETTE, Series, _finite, _thin, svg_chart
+
+LOG2E = 1.0 / math.log(2.0)
+
+
+#: Characters of the memorisation sample by default.
+NOVELTY_LENGTH = 2000
+
+
+#: Most previews listed per run (evenly chosen, the last kept), and characters shown of each.
+MAX_PREVIEWS = 60
+
+
+PREVIEW_CHARS = 2000
+
+
+NOT_RECORDED = "not recorded in the run"  # (runs trained before charlstm stored it)
+
+
+@dataclass
+class RunFacts:
+    """What a report shows of one run."""
+
+    name: str
+    checkpoint: str
+    model: dict
+    train: dict
+    vocab: list[str]
+    info: dict                                 # step, clock, scores, corpus, torch (from RunInfo)
+    metrics: list[dict] = field(default_factory=list)
+    previews: list[tuple[int, float | None, str]] = field(default_factory=list)
+    novelty: object | None = None              # novelty.Novelty of a fresh sample
+    novelty_note: str = ""                     # where it was checked against, or why there is none
+
+
+def gather(target: str | None, novelty_length: int = NOVELTY_LENGTH, seed: int = 0, device: str | None = None) -> RunFacts:
+    """The facts of the run `target` names (a run folder or checkpoint; None: the most recent run).
+    With novelty_length > 0, a sample of that many characters (seed `seed`) is generated and checked
+    against the training corpus; a corpus that is not at hand becomes a note, not an error."""
+    from ..errors import CharlstmError
+    from ..runs import checkpoint as ckpt
+    from ..runs.folder import Run
+
+    path = ckpt.resolve(target, prefer=LATEST)         # where the run stands now, not its best moment
+    loaded = ckpt.load(path)
+    info = loaded.run_info
+    run = Run(path.parent)
+    facts = RunFacts(
+        name=path.parent.name if path.parent.name else str(path), checkpoint=str(path),
+        model=asdict(loaded.config), train=asdict(info.train_config) if info else {}, vocab=list(loaded.vocab.chars),
+        info={} if info is None else {
+            "step": info.step, "elapsed_s": info.elapsed_s, "best_val_bpc": info.best_val_bpc,
+            "last_val_bpc": info.last_val_bpc, "finished": info.finished, "stopped": info.stopped,
+            "torch": info.torch, "device": info.device, "threads": info.threads,
+            "corpus_paths": list(info.corpus.paths) if info.corpus else [],
+            "corpus_encoding": info.corpus.encoding if info.corpus else None,
+            "corpus_chars": info.corpus_chars, "corpus_fingerprint": info.corpus_fingerprint},
+        metrics=run.read_metrics(), previews=run.read_samples())
+    if novelty_length > 0:
+        from ..config import SampleConfig
+        from ..generation.sampling import sample_text
+        from ..runtime import pick_device
+        from ..scoring.novelty import run_corpus
+
+        try:
+            corpus = run_corpus(loaded, path)
+        except CharlstmError as error:
+            facts.novelty_note = f"no memorisation check: {error}"
+        else:
+            text = sample_text(loaded.model(pick_device(device)), loaded.vocab, "",
+                               SampleConfig(length=novelty_length, seed=seed))[0]
+            facts.novelty = corpus.index.check(text, corpus.chars)
+            facts.novelty_note = (f"a {len(text):,}-character sample (seed {seed}, temperature "
+                                  f"{SampleConfig.temperature:g}) checked against {corpus.source}; index {corpus.cached}")
+    return facts
+
+
+def _curves(runs: Sequence[RunFacts]) -> dict[str, list[Series]]:
+    """Per chart: its series (training and validation loss in bits per character; throughput)."""
+    loss, speed = [], []
+    for i, run in enumerate(runs):
+        colour = PALETTE[i % len(PALETTE)]
+        train, val, rate = [], [], []
+        for r in run.metrics:
+            step, seconds = _finite(r.get("step")), _finite(r.get("elapsed_s")) or 0.0
+            if step is None:
+                continue
+            if _finite(r.get("train_loss")) is not None:
+                train.append((step, seconds, r["train_loss"] * LOG2E))
+            if _finite(r.get("val_bpc")) is not None:
+                val.append((step, seconds, r["val_bpc"]))
+            if _finite(r.get("chars_per_s")) is not None and "train_loss" in r:
+                rate.append((step, seconds, r["chars_per_s"]))
+        loss += [Series(f"{run.name} training", colour, _thin(train)),
+                 Series(f"{run.name} validation", colour, _thin(val), dashed=True)]
+        speed.append(Series(run.name, colour, _thin(rate)))
+    return {"loss (bits per character)": loss, "training speed (characters/s)": speed}
+
+
+_VISIBLE = {"\n": "↵", "\t": "→", "\r": "␍", " ": "␠"}
+
+
+def _visible_char(char: str) -> str:
+    if char in _VISIBLE:
+        return _VISIBLE[char]
+    if ord(char) < 32 or 0x7F <= ord(char) < 0xA0 or 0xD800 <= ord(char) < 0xE000:
+        return f"U+{ord(char):04X}"
+    return char
+
+
+def _e(value) -> str:
+    return html.escape(str(value))
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "—"
+    if seconds < 120:
+        return f"{seconds:.1f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.2f} h"
+
+
+def _fact_rows(runs: Sequence[RunFacts]) -> list[tuple[str, str, list[str]]]:
+    """(group, fact, one value per run)."""
+    def last_rate(run: RunFacts) -> str:
+        rates = [r["chars_per_s"] for r in run.metrics if _finite(r.get("chars_per_s")) is not None]
+        return f"{rates[-1]:,.0f}" if rates else "—"
+
+    def bpc(value) -> str:
+        return "—" if value is None or not math.isfinite(value) else f"{value:.4f}"
+
+    rows = [("run", "checkpoint", [r.checkpoint for r in runs])]
+    for name in dict.fromkeys(k for r in runs for k in r.model):
+        rows.append(("model", name, [_e_value(r.model.get(name)) for r in runs]))
+    for name in dict.fromkeys(k for r in runs for k in r.train):
+        rows.append(("training", name, [_e_value(r.train.get(name)) for r in runs]))
+    rows += [
+        ("vocabulary", "characters", [f"{len(r.vocab):,}" for r in runs]),
+        ("corpus", "files", [", ".join(r.info.get("corpus_paths") or []) or "—" for r in runs]),
+        ("corpus", "characters", [f"{r.info['corpus_chars']:,}" if r.info.get("corpus_chars") else "—" for r in runs]),
+        ("corpus", "encoding", [r.info.get("corpus_encoding") or "—" for r in runs]),
+        ("corpus", "fingerprint", [r.info.get("corpus_fingerprint") or "—" for r in runs]),
+        ("timing", "steps", [f"{r.info['step']:,}" if "step" in r.info else "—" for r in runs]),
+        ("timing", "wall-clock time", [_duration(r.info.get("elapsed_s")) for r in runs]),
+        ("timing", "last logged speed (chars/s)", [last_rate(r) for r in runs]),
+        ("timing", "budget spent", [("yes" if r.info.get("finished") else "no") if r.info else "—" for r in runs]),
+        ("timing", "stopped early", [r.info.get("stopped") or "no" if r.info else "—" for r in runs]),
+        ("scores", "best validation bpc", [bpc(r.info.get("best_val_bpc")) for r in runs]),
+        ("scores", "last validation bpc", [bpc(r.info.get("last_val_bpc")) for r in runs]),
+        ("machine", "torch", [r.info.get("torch") or "—" for r in runs]),
+        ("machine", "device", [r.info.get("device") or NOT_RECORDED for r in runs]),
+        ("machine", "CPU threads", [r.info.get("threads") or NOT_RECORDED for r in runs]),
+    ]
+    return rows
+
+
+def _e_value(value) -> str:
+    return "—" if value is None else str(value)
+
+
+def _facts_table(runs: Sequence[RunFacts]) -> str:
+    head = "".join(f'<th><span class="swatch" style="background:{PALETTE[i % len(PALETTE)]}"></span>{_e(r.name)}</th>'
+                   for i, r in enumerate(runs))
+    body = []
+    for group, name, values in _fact_rows(runs):
+        differs = len(runs) > 1 and len(set(values)) > 1
+        cells = "".join(f"<td>{_e(v)}</td>" for v in values)
+        body.append(f'<tr class="{"differs" if differs else ""}"><th class="group">{_e(group)}</th>'
+                    f'<th>{_e(name)}</th>{cells}</tr>')
+    return f'<table class="facts"><thead><tr><th></th><th></th>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
+
+
+def _legend(runs: Sequence[RunFacts], styles: bool = True) -> str:
+    items = "".join(f'<span class="item"><span class="swatch" style="background:{PALETTE[i % len(PALETTE)]}"></span>'
+                    f"{_e(r.name)}</span>" for i, r in enumerate(runs))
+    if not styles:
+        return f'<div class="legend">{items}</div>'
+    return (f'<div class="legend">{items}<span class="item"><svg width="28" height="8"><line x1="0" x2="28" y1="4" y2="4" '
+            f'stroke="#444" stroke-width="2"/></svg>training</span><span class="item"><svg width="28" height="8">'
+            f'<line x1="0" x2="28" y1="4" y2="4" stroke="#444" stroke-width="2" stroke-dasharray="6 4"/></svg>'
+            f"validation</span></div>")
+
+
+def _previews(run: RunFacts) -> str:
+    previews = run.previews
+    if len(previews) > MAX_PREVIEWS:
+        stride = math.ceil(len(previews) / MAX_PREVIEWS)
+        previews = previews[::stride] + ([previews[-1]] if (len(previews) - 1) % stride else [])
+    if not previews:
+        return '<p class="dim">no previews recorded (training ran with --preview 0, or samples.txt is gone)</p>'
+    items = []
+    for step, val, text in previews:
+        shown = text[:PREVIEW_CHARS] + ("…" if len(text) > PREVIEW_CHARS else "")
+        score = f", validation {val:.3f} bpc" if val is not None else ""
+        items.append(f'<li><div class="when">step {step:,}{score}</div><pre class="preview">{_e(shown)}</pre></li>')
+    note = (f'<p class="dim">{len(previews)} of {len(run.previews)} previews</p>' if len(previews) < len(run.previews)
+            else "")
+    return f'{note}<ol class="previews">{"".join(items)}</ol>'
+
+
+def _copy_class(length: int) -> str:
+    from ..scoring.novelty import NGRAM_SIZES
+
+    for n in sorted(NGRAM_SIZES, reverse=True):
+        if length >= n:
+            return f"c{n}"
+    return ""
+
+
+def _highlighted(text: str, cover) -> str:
+    out, start = [], 0
+    for i in range(1, len(text) + 1):
+        if i == len(text) or _copy_class(int(cover[i])) != _copy_class(int(cover[start])):
+            cls = _copy_class(int(cover[start]))
+            piece = _e(text[start:i])
+            out.append(f'<span class="{cls}">{piece}</span>' if cls else piece)
+            start = i
+    return "".join(out)
+
+
+def _novelty(run: RunFacts) -> str:
+    from ..scoring.novelty import MIN_SPAN, NGRAM_SIZES
+
+    check = run.novelty
+    if check is None:
+        return f'<p class="dim">{_e(run.novelty_note or "no memorisation check (--novelty-length 0)")}</p>'
+    longest = check.longest
+    shares = "".join(f"<th>{n}-grams found</th>" for n in NGRAM_SIZES)
+    values = "".join(f"<td>{'—' if check.share(n) is None else f'{100 * check.share(n):.1f}%'}</td>" for n in NGRAM_SIZES)
+    spans = "".join(f'<li><span class="len">{s.length:,} chars</span> at {s.start:,} (corpus position {s.corpus_at:,}): '
+                    f'<code class="{_copy_class(s.length)}">{_e(_one_line(check.text[s.start:s.start + min(s.length, 120)]))}'
+                    f'{"…" if s.length > 120 else ""}</code></li>' for s in check.top_spans())
+    spans = f'<ol class="spans">{spans}</ol>' if spans else f'<p class="dim">no copied span of {MIN_SPAN} characters or more</p>'
+    return (f'<p class="dim">{_e(run.novelty_note)}</p>'
+            f'<table class="novelty"><tr><th>longest copied substring</th>{shares}</tr>'
+            f'<tr><td class="longest">{longest.length:,} characters</td>{values}</tr></table>'
+            f'<h4>most-copied spans</h4>{spans}'
+            f'<div class="legend">copied: <span class="c10">≥10</span> <span class="c20">≥20</span> '
+            f'<span class="c50">≥50</span></div>'
+            f'<pre class="sample">{_highlighted(check.text, check.coverage())}</pre>')
+
+
+def _one_line(text: str) -> str:
+    return text.replace("\r", "␍").replace("\n", "↵").replace("\t", "→")
+
+
+def _vocabulary(run: RunFacts, shown: int = 600) -> str:
+    chars = "".join(f"<span>{_e(_visible_char(c))}</span>" for c in run.vocab[:shown])
+    more = f" … and {len(run.vocab) - shown:,} more" if len(run.vocab) > shown else ""
+    return f'<div class="vocab">{chars}{_e(more)}</div>'
+
+
+def build_report(runs: Sequence[RunFacts], title: str | None = None) -> str:
+    """The page for `runs` (one or more, overlaid in the charts, side by side in the facts)."""
+    title = title or "charlstm report: " + ", ".join(r.name for r in runs)
+    charts = []
+    for label, series in _curves(runs).items():
+        legend = _legend(runs, styles=any(s.dashed for s in series))
+        charts.append(f'<figure><figcaption>{_e(label)}</figcaption>{legend}'
+                      f'<div class="by-steps">{svg_chart(series, "steps", label)}</div>'
+                      f'<div class="by-time">{svg_chart(series, "time", label)}</div></figure>')
+    checks, per_run = [], []
+    for i, run in enumerate(runs):
+        swatch = f'<span class="swatch" style="background:{PALETTE[i % len(PALETTE)]}"></span>'
+        checks.append(f'<section class="check"><h3>{swatch}{_e(run.name)}</h3>{_novelty(run)}</section>')
+        per_run.append(f'<section class="run"><h2>{swatch}{_e(run.name)}</h2>'
+                       f'<h3>previews over time</h3>{_previews(run)}'
+                       f'<h3>vocabulary ({len(run.vocab):,} characters)</h3>{_vocabulary(run)}</section>')
+    return _TEMPLATE.format(generator=PAGE_GENERATOR, title=_e(title), style=_STYLE, charts="".join(charts),
+                            checks="".join(checks), facts=_facts_table(runs), runs="".join(per_run))
+
+
+_STYLE = """
+:root { --ink: #1d1d1f; --dim: #6e6e73; --line: #d2d2d7; --panel: #f5f5f7; }
+* { box-sizing: border-box; }
+body { margin: 0; font: 14px/1.45 -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif; color: var(--ink); }
+header { padding: 12px 24px 8px; border-bottom: 1px solid var(--line); }
+h1 { font-size: 17px; margin: 0 0 6px; }
+h2 { font-size: 16px; margin: 28px 0 6px; border-bottom: 1px solid var(--line); padding-bottom: 4px; }
+h3 { font-size: 14px; margin: 16px 0 6px; }
+h4 { font-size: 13px; margin: 10px 0 4px; color: var(--dim); }
+main { padding: 0 24px 40px; max-width: 1100px; }
+.axis { color: var(--dim); }
+.axis label { margin-right: 14px; cursor: pointer; }
+input.axis-choice { position: absolute; opacity: 0; pointer-events: none; }
+#x-steps:checked ~ header label[for=x-steps], #x-time:checked ~ header label[for=x-time] { color: var(--ink); font-weight: 600; text-decoration: underline; }
+#x-steps:checked ~ main .by-time, #x-time:checked ~ main .by-steps { display: none; }
+figure { margin: 14px 0 20px; }
+figcaption { font-weight: 600; margin-bottom: 4px; }
+svg.chart { width: 100%; max-width: 760px; height: auto; display: block; }
+svg .grid { stroke: #ececf0; stroke-width: 1; }
+svg .frame { fill: none; stroke: var(--line); }
+svg .tick { font-size: 11px; fill: var(--dim); }
+svg .label { font-size: 12px; fill: var(--ink); }
+svg .curve { fill: none; stroke-width: 1.8; }
+.legend { display: flex; flex-wrap: wrap; gap: 14px; color: var(--dim); margin: 2px 0 4px; align-items: center; }
+.legend .item { display: inline-flex; align-items: center; gap: 5px; }
+.swatch { display: inline-block; width: 12px; height: 12px; border-radius: 2px; margin-right: 6px; vertical-align: -1px; }
+table.facts { border-collapse: collapse; font-size: 13px; }
+table.facts th, table.facts td { text-align: left; padding: 2px 10px 2px 0; vertical-align: top; border-bottom: 1px solid #f0f0f2; }
+table.facts td { font-family: ui-monospace, Menlo, Consolas, monospace; word-break: break-all; }
+table.facts th.group { color: var(--dim); font-weight: 400; }
+table.facts tr.differs td { background: #fff6d5; }
+table.novelty { border-collapse: collapse; }
+table.novelty th, table.novelty td { padding: 2px 14px 2px 0; text-align: left; }
+td.longest { font-weight: 600; }
+.dim { color: var(--dim); }
+pre { white-space: pre-wrap; word-break: break-word; font: 13px/1.4 ui-monospace, Menlo, Consolas, monospace; margin: 0; }
+pre.sample { background: var(--panel); padding: 10px; border-radius: 6px; max-height: 480px; overflow: auto; }
+ol.previews { list-style: none; padding: 0; margin: 0; max-height: 420px; overflow: auto; border: 1px solid var(--line); border-radius: 6px; }
+ol.previews li { padding: 6px 10px; border-bottom: 1px solid #f0f0f2; }
+.when { color: var(--dim); font-size: 12px; }
+.c10 { background: #ffdab9; } .c20 { background: #fa8072; } .c50 { background: #b22222; color: #fff; }
+ol.spans code { font: 12px ui-monospace, Menlo, Consolas, monospace; white-space: pre-wrap; }
+.vocab { font: 13px ui-monospace, Menlo, Consolas, monospace; display: flex; flex-wrap: wrap; gap: 3px; }
+.vocab span { border: 1px solid var(--line); border-radius: 3px; padding: 0 4px; min-width: 1.4em; text-align: center; }
+"""
+
+
+_TEMPLATE = """<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+{generator}
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; img-src data:">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title}</title>
+<style>{style}</style>
+</head>
+<body>
+<input type="radio" class="axis-choice" name="x-axis" id="x-steps" checked>
+<input type="radio" class="axis-choice" name="x-axis" id="x-time">
+<header>
+<h1>{title}</h1>
+<div class="axis">x axis: <label for="x-steps">steps</label><label for="x-time">wall-clock time</label></div>
+</header>
+<main>
+<h2>loss and validation curves</h2>
+{charts}
+<h2>memorisation check</h2>
+{checks}
+<h2>facts</h2>
+{facts}
+{runs}
+</main>
+</body>
+</html>
+"""

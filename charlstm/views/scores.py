@@ -1,0 +1,183 @@
+"""Terminal pictures of scores: surprisal strips, the biggest surprises, the n-gram comparison."""
+
+from __future__ import annotations
+
+import math
+from typing import Iterable, Mapping, Sequence
+
+from rich.console import Group, RenderableType
+from rich.style import Style
+from rich.table import Table
+from rich.text import Text
+
+from .colours import ORANGE, RGB, WHITE, _blend, _style, value_rgb
+from .glyphs import visible, visible_text
+from .output import Output, _floats
+
+#: Longest text `charlstm score` draws as a surprisal strip; beyond it only the numbers.
+SCORE_STRIP_CHARS = 20_000
+
+
+def score_view(title: str, text: str, bits: Sequence[float], predicted: Sequence[str], uniform_bits: float,
+               show_strip: bool = True, worst: int = 10) -> Group:
+    """Surprisal strip (white → orange, full at the bits of a uniform guess), bits per character,
+    and the most surprising characters with what the model expected instead."""
+    bpc = sum(bits) / len(bits) if len(bits) else float("nan")
+    parts: list[RenderableType] = [Text(title, style="bold")]
+    if show_strip:
+        parts += [_surprisal_strip(text, bits, uniform_bits), Text(""), _surprisal_legend(uniform_bits)]
+    else:
+        parts.append(Text(f"({len(text)} characters: strip left out; --format tsv lists every character)", style="dim"))
+    parts.append(Text(f"{bpc:.3f} bits per character over {len(bits)} predicted characters "
+                      f"(the first character is context only)"))
+    order = sorted(range(len(bits)), key=lambda t: -bits[t])[:worst]
+    if order:
+        parts += [Text(""), _surprises_table(text, bits, predicted, order)]
+    return Group(*parts)
+
+
+def _prediction_strip(text: str, colours: Iterable[RGB]) -> Text:
+    """The text with each predicted character (text[1:]) on its colour, the first (context only)
+    dimmed, and line breaks kept as breaks after their visible mark."""
+    out = Text()
+    out.append(visible(text[0]), style=_style(WHITE, dim=True))
+    if text[0] == "\n":
+        out.append("\n")
+    for char, rgb in zip(text[1:], colours):
+        out.append(visible(char), style=_style(rgb))
+        if char == "\n":
+            out.append("\n")
+    return out
+
+
+def _surprisal_strip(text: str, bits: Sequence[float], uniform_bits: float) -> Text:
+    """The text coloured by the surprisal of each character; the first, never predicted, dimmed."""
+    return _prediction_strip(text, (_blend(WHITE, ORANGE, b / uniform_bits) for b in bits))
+
+
+def _surprisal_legend(uniform_bits: float) -> Text:
+    key = Text()
+    key.append("legend: ", style="dim")
+    for tick in (0.0, uniform_bits / 4, uniform_bits / 2, uniform_bits * 3 / 4, uniform_bits):
+        key.append(f" {tick:.1f} ", style=_style(_blend(WHITE, ORANGE, tick / uniform_bits)))
+        key.append(" ")
+    key.append(f"bits of surprisal; full colour = a blind guess among the vocabulary ({uniform_bits:.2f} bits)",
+               style="dim")
+    return key
+
+
+def _surprises_table(text: str, bits: Sequence[float], predicted: Sequence[str], order: Sequence[int]) -> Table:
+    """The characters at `order` (indices into bits), with what was expected and what led up to them."""
+    table = Table(title=Text("most surprising"), title_justify="left", box=None, pad_edge=False)
+    for name, justify in (("at", "right"), ("bits", "right"), ("char", "left"), ("expected", "left"),
+                          ("context", "left")):
+        table.add_column(name, justify=justify, no_wrap=True)
+    for t in order:
+        pos = t + 1
+        context = Text(visible_text(text[max(0, pos - 30) : pos]), style="dim")
+        context.append(visible_text(text[pos]), style=Style(bold=True, underline=True))
+        table.add_row(str(pos), f"{bits[t]:.2f}", Text(repr(text[pos])), Text(repr(predicted[t])), context)
+    return table
+
+
+def score_output(source: str, text: str, bits: Sequence[float], expected: Sequence[str], bits_per_char: float,
+                 vocab_size: int) -> Output:
+    """The surprisal `bits` of text[1:] and the characters the model `expected` there."""
+    bits = _floats(bits)
+    records = ({"position": t + 1, "char": text[t + 1], "bits": b, "expected": expected[t]} for t, b in enumerate(bits))
+    document = {"checkpoint": source, "bits_per_char": round(bits_per_char, 6), "characters": len(text),
+                "predicted_characters": len(bits), "text": text, "surprisal_bits": [round(b, 6) for b in bits],
+                "expected": list(expected)}
+    uniform_bits = math.log2(max(vocab_size, 2))  # a blind guess among the vocabulary: full colour
+    return Output(["position", "char", "bits", "expected"], records, document,
+                  lambda width: score_view(f"{bits_per_char:.3f} bits per character   {source}", text, bits, expected,
+                                           uniform_bits, show_strip=len(text) <= SCORE_STRIP_CHARS))
+
+
+#: Bits of difference drawn at full colour in the comparison strip.
+COMPARISON_SCALE_BITS = 4.0
+
+
+def _comparison_strip(text: str, advantage: Sequence[float], margin: float) -> Text:
+    """The text coloured where one model beats the other by at least `margin` bits: blue where the
+    LSTM does (advantage = n-gram bits − LSTM bits > 0), red where the n-gram does; the first
+    character (never predicted) and the close calls white."""
+    return _prediction_strip(text, (value_rgb(a, gate=False, scale=COMPARISON_SCALE_BITS) if abs(a) >= margin else WHITE
+                                    for a in advantage))
+
+
+def _comparison_legend(margin: float) -> Text:
+    key = Text()
+    key.append("legend: ", style="dim")
+    for tick, label in ((-COMPARISON_SCALE_BITS, "n-gram better"), (-margin, ""), (0.0, "within margin"),
+                        (margin, ""), (COMPARISON_SCALE_BITS, "LSTM better")):
+        key.append(f" {tick:+.0f} ", style=_style(value_rgb(tick, False, COMPARISON_SCALE_BITS) if tick else WHITE))
+        key.append(f" {label} " if label else " ", style="dim")
+    key.append(f"bits the LSTM saves over the n-gram; coloured from ±{margin:g} bit", style="dim")
+    return key
+
+
+def comparison_output(source: str, comparison, definitions: Mapping[str, str], parameters: Mapping) -> Output:
+    """`charlstm score --baseline ngram:N`: both models' bits per character on one text, where
+    each beats the other, the LSTM's errors by category and the bracket-distance test
+    (an erroranalysis.Comparison, its DEFINITIONS and parameters)."""
+    c = comparison
+    lstm_bits, ngram_bits = _floats(c.lstm_bits), _floats(c.ngram_bits)
+    errors = c.errors
+    records = ({"position": t + 1, "char": c.text[t + 1], "lstm_bits": lb, "ngram_bits": nb, "category": c.category[t]}
+               for t, (lb, nb) in enumerate(zip(lstm_bits, ngram_bits)))
+    breakdown = [{"category": name, "errors": n, "share": round(n / errors, 6) if errors else 0.0,
+                  "definition": definitions[name]} for name, n in c.breakdown.items()]
+    brackets = [{"low": b.low, "high": b.high, "count": b.count, "lstm_accuracy": round(b.lstm_accuracy, 6),
+                 "ngram_accuracy": round(b.ngram_accuracy, 6), "lstm_mean_p": round(b.lstm_mean_p, 6),
+                 "ngram_mean_p": round(b.ngram_mean_p, 6)} for b in c.brackets]
+    document = {"checkpoint": source, "baseline": f"ngram:{c.order}", "order": c.order, "characters": len(c.text),
+                "predicted_characters": len(lstm_bits), "lstm_bits_per_char": round(c.lstm_bpc, 6),
+                "ngram_bits_per_char": round(c.ngram_bpc, 6), "difference": round(c.ngram_bpc - c.lstm_bpc, 6),
+                "lstm_beats_ngram": c.lstm_wins, "ngram_beats_lstm": c.ngram_wins, "errors": errors,
+                "breakdown": breakdown, "brackets": brackets, "ngram": dict(c.info), "definitions": dict(definitions),
+                "parameters": dict(parameters), "text": c.text,
+                "lstm_bits": [round(b, 6) for b in lstm_bits], "ngram_bits": [round(b, 6) for b in ngram_bits],
+                "category": list(c.category)}
+    margin = float(parameters["margin_bits"])
+
+    def picture(width: int) -> Group:
+        n = len(lstm_bits)
+        parts: list[RenderableType] = [Text(f"LSTM vs {c.order}-gram   {source}", style="bold")]
+        if len(c.text) <= SCORE_STRIP_CHARS:
+            advantage = [nb - lb for lb, nb in zip(lstm_bits, ngram_bits)]
+            parts += [_comparison_strip(c.text, advantage, margin), Text(""), _comparison_legend(margin)]
+        else:
+            parts.append(Text(f"({len(c.text)} characters: strip left out; --format tsv lists every character)",
+                              style="dim"))
+        parts += [Text(f"LSTM     {c.lstm_bpc:.3f} bits per character"),
+                  Text(f"{c.order}-gram".ljust(9) + f"{c.ngram_bpc:.3f} bits per character ({c.info.get('smoothing', '')})"),
+                  Text(f"the LSTM needs {abs(c.ngram_bpc - c.lstm_bpc):.3f} bits per character "
+                       f"{'fewer' if c.ngram_bpc >= c.lstm_bpc else 'more'} than the {c.order}-gram over {n} "
+                       "predicted characters (the first character is context only)"),
+                  Text(f"the LSTM beats the n-gram by ≥ {margin:g} bit on {c.lstm_wins} characters "
+                       f"({c.lstm_wins / max(n, 1):.1%}); the n-gram beats the LSTM on {c.ngram_wins} "
+                       f"({c.ngram_wins / max(n, 1):.1%})", style="dim"), Text("")]
+        table = Table(title=Text(f"the LSTM's {errors} errors (p < {parameters['error_p']:g}: {errors / max(n, 1):.1%} "
+                                 "of characters), each in the first category it fits"),
+                      title_justify="left", box=None, pad_edge=False)
+        for name, justify in (("category", "left"), ("errors", "right"), ("share", "right"), ("definition", "left")):
+            table.add_column(name, justify=justify, no_wrap=name != "definition")
+        for row in breakdown:
+            table.add_row(row["category"], str(row["errors"]), f"{row['share']:.1%}", Text(row["definition"], style="dim"))
+        parts.append(table)
+        if brackets:
+            btable = Table(title=Text("closing brackets by distance from their opener"), title_justify="left",
+                           caption=Text(definitions["bracket test"], style="dim"), caption_justify="left",
+                           box=None, pad_edge=False)
+            for name in ("distance", "closers", "LSTM accuracy", f"{c.order}-gram accuracy", "LSTM mean p",
+                         f"{c.order}-gram mean p"):
+                btable.add_column(name, justify="right", no_wrap=True)
+            for b in brackets:
+                band = f"{b['low']}–{b['high']}" if b["high"] is not None else f"{b['low']}+"
+                btable.add_row(band, str(b["count"]), f"{b['lstm_accuracy']:.1%}", f"{b['ngram_accuracy']:.1%}",
+                               f"{b['lstm_mean_p']:.3f}", f"{b['ngram_mean_p']:.3f}")
+            parts += [Text(""), btable]
+        return Group(*parts)
+
+    return Output(["position", "char", "lstm_bits", "ngram_bits", "category"], records, document, picture)

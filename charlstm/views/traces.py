@@ -1,0 +1,276 @@
+"""Pictures and dumps for the terminal: rich renderables of traces, rankings and scores; TSV / JSON text.
+
+Colour convention of the seeds' figures: red negative, blue positive for signed vectors (cell,
+hidden, candidate), one hue from white to green for gates in 0..1, white to orange for surprisal.
+Corpus text (and anything a user typed: feature names, regexes, paths) is only ever added as
+plain text to `rich.text.Text`, never parsed as markup ("[Exit]" is Shakespeare, not a tag).
+
+Takes facts, not flags: given the values of a vector, it decides gate-or-signed and the scale
+itself (`vector_scale`, built on `full_scale`, the one scale function, which page.py uses too).
+Every result of `inspect` and `score` is an `Output` (TSV records, a JSON document, a picture),
+made by a *_output function and emitted by `write` in the chosen format. The drawing functions
+below them (strip, legend, stacked_view, find_view, windows_view) take (gate, scale) as given.
+Computes nothing about the model: it draws values it is given. The HTML page is page.py.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Mapping, Sequence
+
+from rich.cells import cell_len
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from .colours import _style, colouring, full_scale, value_rgb
+from .glyphs import visible
+from .output import Output, _column_records, _floats
+
+
+def strip(text: str, values: Sequence[float], gate: bool, scale: float | None = None, keep_lines: bool = True,
+          mark: int | None = None) -> Text:
+    """The text with each character's background coloured by its value. With keep_lines a line
+    break is shown as ↵ and then breaks the line, so code and verse keep their shape; without, the
+    strip stays on one line. `mark` underlines one character (a peak)."""
+    if len(values) != len(text):
+        raise ValueError(f"{len(text)} characters but {len(values)} values")
+    if scale is None:
+        scale = full_scale(values, bounded=gate)
+    out = Text(no_wrap=not keep_lines)
+    for pos, (char, value) in enumerate(zip(text, values)):
+        extra = {"underline": True, "bold": True} if pos == mark else {}
+        out.append(visible(char), style=_style(value_rgb(float(value), gate, scale), **extra))
+        if char == "\n" and keep_lines:
+            out.append("\n")
+    return out
+
+
+def legend(gate: bool, scale: float, label: str = "") -> Text:
+    """Colour swatches at five values, and what full colour means."""
+    out = Text()
+    out.append(f"{label + ': ' if label else 'legend: '}", style="dim")
+    ticks = [0.0, 0.25, 0.5, 0.75, 1.0] if gate else [-scale, -scale / 2, 0.0, scale / 2, scale]
+    for tick in ticks:
+        out.append(f" {tick:.2f} " if gate else f" {tick:+.2f} ", style=_style(value_rgb(tick, gate, scale)))
+        out.append(" ")
+    out.append("gate, 0 to 1" if gate else ("tanh, −1 to 1" if scale == 1.0 else f"scaled to max |value| {scale:.3g}"),
+               style="dim")
+    return out
+
+
+def summary(values: Sequence[float], text: str | None = None, count: bool = True) -> Text:
+    """min (where) · max (where) · mean · std · count."""
+    vals = [float(v) for v in values]
+    if not vals:
+        return Text("no characters", style="dim")
+    lo = min(range(len(vals)), key=vals.__getitem__)
+    hi = max(range(len(vals)), key=vals.__getitem__)
+    mean = sum(vals) / len(vals)
+    std = math.sqrt(sum((v - mean) ** 2 for v in vals) / len(vals))
+
+    def where(pos: int) -> str:
+        return f" at {pos}" + (f" {visible(text[pos])!r}" if text is not None else "")
+
+    return Text(f"min {vals[lo]:+.3f}{where(lo)}   max {vals[hi]:+.3f}{where(hi)}   mean {mean:+.3f}   "
+                f"std {std:.3f}" + (f"   ({len(vals)} characters)" if count else ""), style="dim")
+
+
+def neuron_view(title: str, text: str, values: Sequence[float], vector: str | None = None, *,
+                gate: bool = False) -> Group:
+    """Title, coloured strip, legend and min/max/mean of one neuron's trace: the values of `vector`,
+    drawn on its scale; values of no named vector are drawn as gates (0..1) with `gate`, else signed."""
+    gate, scale = colouring(vector, values) if vector is not None else (gate, full_scale(values, bounded=gate))
+    return Group(Text(title, style="bold"), strip(text, values, gate, scale), Text(""), legend(gate, scale),
+                 summary(values, text))
+
+
+def _segments(text: str, width: int) -> list[tuple[int, int]]:
+    """[start, end) pieces of the text: one per line (its line break included), lines wider than
+    `width` terminal cells cut into several."""
+    pieces, start, used = [], 0, 0
+    for pos, char in enumerate(text):
+        w = cell_len(visible(char))
+        if used + w > width and pos > start:
+            pieces.append((start, pos))
+            start, used = pos, 0
+        used += w
+        if char == "\n":
+            pieces.append((start, pos + 1))
+            start, used = pos + 1, 0
+    if start < len(text):
+        pieces.append((start, len(text)))
+    return pieces
+
+
+def stacked_view(title: str, text: str, rows: Mapping[str, tuple[Sequence[float], bool, float]], width: int = 100) -> Group:
+    """Several strips of the same text stacked line by line, so a character's row values line up
+    (the seeds' six strips of one neuron). rows: label → (values, gate, scale)."""
+    label_width = max(map(len, rows), default=0) + 1
+    parts: list[RenderableType] = [Text(title, style="bold")]
+    for start, end in _segments(text, max(10, width - label_width - 2)):
+        for label, (values, gate, scale) in rows.items():
+            line = Text(no_wrap=True)
+            line.append(label.ljust(label_width), style="dim")
+            line.append("│", style="dim")
+            line.append_text(strip(text[start:end], values[start:end], gate, scale, keep_lines=False))
+            parts.append(line)
+        parts.append(Text(""))
+    for label, (values, gate, scale) in rows.items():
+        line = Text()
+        line.append(label.ljust(label_width), style="dim")
+        line.append_text(summary(values, text, count=False))
+        parts.append(line)
+    shown = {(gate, scale): label for label, (_, gate, scale) in rows.items()}
+    for (gate, scale), label in shown.items():
+        parts.append(legend(gate, scale, "gates" if gate else label if scale != 1.0 else "tanh"))
+    return Group(*parts)
+
+
+def find_view(title: str, text: str, window: tuple[int, int], feature: Sequence[float],
+              rows: Sequence[tuple[int, int, float, Sequence[float], bool, float]], caption: str) -> Table:
+    """The ranked units as a table: rank, layer, unit, r, and each unit's strip over `window`, under
+    a first row that shows the feature itself. rows: (layer, unit, r, values over the whole text, gate, scale)."""
+    start, end = window
+    table = Table(title=Text(title, style="bold"), caption=Text(caption, style="dim"), title_justify="left",
+                  caption_justify="left", show_lines=False, pad_edge=False)
+    # The number columns keep their full width (min_width: "feature" sits in the r column); only the
+    # strip column may give way to a narrow terminal or a pipe, and it is cropped, never wrapped.
+    for name, justify, min_width in (("#", "right", len(str(len(rows)))), ("layer", "right", 5), ("unit", "right", 4),
+                                     ("r", "right", 7), (f"characters {start}–{end - 1}", "left", None)):
+        table.add_column(name, justify=justify, no_wrap=min_width is not None, min_width=min_width,
+                         overflow="crop" if min_width is None else "fold")
+    top = full_scale(feature[start:end])
+    table.add_row("", "", "", Text("feature", style="dim"),
+                  strip(text[start:end], [float(v) / top for v in feature[start:end]], gate=True, keep_lines=False))
+    for rank, (layer, unit, r, values, gate, scale) in enumerate(rows, 1):
+        table.add_row(str(rank), str(layer), str(unit), f"{r:+.3f}",
+                      strip(text[start:end], values[start:end], gate, scale, keep_lines=False))
+    return table
+
+
+def windows_view(title: str, text: str, values: Sequence[float], gate: bool, scale: float,
+                 positive: Sequence, negative: Sequence) -> Group:
+    """Two tables: the windows where the unit is highest and lowest, each with its peak underlined."""
+    parts: list[RenderableType] = [Text(title, style="bold")]
+    for heading, windows in (("highest values (most positive)", positive), ("lowest values (most negative)", negative)):
+        table = Table(title=Text(heading), title_justify="left", pad_edge=False, box=None)
+        table.add_column("value", justify="right", no_wrap=True)
+        table.add_column("at", justify="right", no_wrap=True)
+        table.add_column("text (peak underlined)", no_wrap=True)
+        for w in windows:
+            table.add_row(f"{w.value:+.3f}", str(w.peak),
+                          strip(text[w.start : w.end], values[w.start : w.end], gate, scale, keep_lines=False,
+                                mark=w.peak - w.start))
+        parts += [Text(""), table]
+    parts += [Text(""), legend(gate, scale)]
+    return Group(*parts)
+
+
+def windows_rows(positive: Sequence, negative: Sequence, text: str) -> list[dict]:
+    """The windows as plain records for TSV / JSON."""
+    return [{"kind": kind, "rank": rank, "value": round(w.value, 6), "peak": w.peak, "start": w.start, "end": w.end,
+             "text": text[w.start : w.end]}
+            for kind, windows in (("positive", positive), ("negative", negative)) for rank, w in enumerate(windows, 1)]
+
+
+def stats_table(title: str, saturations: Sequence, low: float, high: float) -> Table:
+    """Per layer and gate: mean fraction of time left-saturated (< low) and right-saturated (> high),
+    and how many units spend most of the time there."""
+    table = Table(title=Text(title, style="bold"), title_justify="left", caption_justify="left",
+                  caption=Text(f"left: share of characters where the gate is < {low:g} (nearly shut); right: > {high:g} "
+                               "(wide open); averaged over units. mostly left / right: units saturated on that side "
+                               "more than half the time.", style="dim"))
+    for name in ("layer", "gate", "left", "right", "mostly left", "mostly right"):
+        table.add_column(name, justify="left" if name == "gate" else "right", no_wrap=True)
+    for s in saturations:
+        units = len(s.left)
+        table.add_row(str(s.layer), s.gate, f"{float(s.left.mean()):.1%}", f"{float(s.right.mean()):.1%}",
+                      f"{int((s.left > 0.5).sum())}/{units}", f"{int((s.right > 0.5).sum())}/{units}")
+    return table
+
+
+def stats_records(saturations: Sequence) -> list[dict]:
+    return [{"layer": s.layer, "gate": s.gate, "left_mean": round(float(s.left.mean()), 6),
+             "right_mean": round(float(s.right.mean()), 6), "left": [round(float(v), 6) for v in s.left],
+             "right": [round(float(v), 6) for v in s.right]} for s in saturations]
+
+
+def vectors_view(title: str, text: str, traces: Mapping[str, Sequence[float]], width: int = 100) -> Group:
+    """The traces of several vectors of one neuron stacked line by line, each on its vector's scale."""
+    return stacked_view(title, text, {vector: (values, *colouring(vector, values)) for vector, values in traces.items()},
+                        width)
+
+
+def trace_output(source: str, trace, picked) -> Output:
+    """The traces of every picked (layer, vector, unit) of `trace` (a trace.Trace); `picked` has
+    .layers, .vectors and .units (a selection.Selection). TSV and JSON hold one column per unit."""
+    text = trace.text
+    columns = {f"L{layer}.{vector}[{unit}]": _floats(trace.values(layer, vector, unit))
+               for layer in picked.layers for unit in picked.units for vector in picked.vectors}
+    document = {"checkpoint": source, "cell": trace.cell, "layers": list(picked.layers),
+                "vectors": list(picked.vectors), "neurons": list(picked.units), "text": text, "chars": list(text),
+                "traces": {name: [round(v, 6) for v in col] for name, col in columns.items()}}
+
+    def picture(width: int) -> Group:
+        parts: list[RenderableType] = []
+        for layer in picked.layers:
+            for unit in picked.units:
+                traces = {vector: columns[f"L{layer}.{vector}[{unit}]"] for vector in picked.vectors}
+                if len(traces) == 1:
+                    (vector, values), = traces.items()
+                    parts.append(neuron_view(f"layer {layer} · {vector} · neuron {unit}   {source}", text, values, vector))
+                else:
+                    parts.append(vectors_view(f"layer {layer} · neuron {unit}   {source}", text, traces, width))
+                parts.append(Text(""))
+        return Group(*parts)
+
+    return Output(["position", "char", *columns], _column_records(text, columns), document, picture)
+
+
+def find_output(source: str, feature: str, text: str, search, layers: Sequence[int], window: tuple[int, int]) -> Output:
+    """The units of `search` (an analysis.FeatureSearch over `layers`) ranked against the feature
+    named `feature`; the picture shows each one's strip over `window` of the text."""
+    records = [{"rank": k, "layer": u.layer, "unit": u.unit, "r": round(u.r, 6)} for k, u in enumerate(search.ranked, 1)]
+    document = {"checkpoint": source, "feature": feature, "vector": search.vector, "layers": list(layers),
+                "characters": len(text), "units_searched": search.num_units, "chance": round(search.chance, 6),
+                "units": records}
+
+    def picture(width: int) -> Table:
+        rows = []
+        for unit, values in zip(search.ranked, search.values):
+            values = _floats(values)
+            rows.append((unit.layer, unit.unit, unit.r, values, *colouring(search.vector, values)))
+        title = (f"{search.vector} units most correlated with {feature} over {len(text):,} characters "
+                 f"({search.num_units} units searched)   {source}")
+        caption = (f"r: Pearson correlation with the feature. Chance: |r| up to {search.chance:.3f} with the feature "
+                   f"shifted along the text; units well above it track the feature.")
+        return find_view(title, text, window, search.feature, rows, caption)
+
+    return Output(["rank", "layer", "unit", "r"], records, document, picture)
+
+
+def windows_output(source: str, text: str, layer: int, vector: str, unit: int, values, positive: Sequence,
+                   negative: Sequence) -> Output:
+    """The windows of text where one unit (its trace `values`) is highest and lowest."""
+    records = windows_rows(positive, negative, text)
+    document = {"checkpoint": source, "layer": layer, "vector": vector, "neuron": unit, "characters": len(text),
+                "windows": records}
+
+    def picture(width: int) -> Group:
+        vals = _floats(values)
+        title = f"layer {layer} · {vector} · neuron {unit} over {len(text):,} characters   {source}"
+        return windows_view(title, text, vals, *colouring(vector, vals), positive, negative)
+
+    return Output(["kind", "rank", "value", "peak", "start", "end", "text"], records, document, picture)
+
+
+def stats_output(source: str, characters: int, saturations: Sequence, low: float, high: float) -> Output:
+    """Gate saturation (analysis.GateSaturation per layer and gate) over a text of `characters`."""
+    records = ({"layer": s.layer, "gate": s.gate, "unit": unit, "left": float(s.left[unit]),
+                "right": float(s.right[unit])} for s in saturations for unit in range(len(s.left)))
+    document = {"checkpoint": source, "characters": characters, "low": low, "high": high,
+                "gates": stats_records(saturations)}
+    return Output(["layer", "gate", "unit", "left", "right"], records, document, ascii_json=True,
+                  picture=lambda width: stats_table(f"gate saturation over {characters:,} characters   {source}",
+                                                    saturations, low, high))
