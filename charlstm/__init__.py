@@ -37,14 +37,14 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'charlstm' has no attribute {name!r}")
 
 
-def load(target=None, device: str | None = None):
+def load(target=None, device: str | None = None, threads: int | None = None):
     """A trained model (in eval mode) and its vocabulary, from a checkpoint file or run directory
-    (default: the most recent run under ./checkpoints)."""
-    from .runs import checkpoint
-    from .runtime import pick_device
+    (default: the most recent run under ./checkpoints), on `device` (default: CUDA if present, else
+    the CPU) with `threads` CPU threads (default: chosen by timing, as the commands do)."""
+    from .runtime import load_model
 
-    loaded = checkpoint.load(checkpoint.resolve(target))
-    return loaded.model(pick_device(device)), loaded.vocab
+    loaded, model, _ = load_model(target, device, threads)
+    return model, loaded.vocab
 
 
 def sample(model, vocab, prime: str = "", **options) -> str:

@@ -32,10 +32,6 @@ class CellKind:
         assert len(self.blocks) == self.gates, f"{self.name}: {len(self.blocks)} block names for {self.gates} gates"
 
     @property
-    def lstm_like(self) -> bool:
-        return self.cell_state
-
-    @property
     def coupled(self) -> bool:
         """An LSTM-like cell without an input block: its input gate is 1 − forget."""
         return self.cell_state and "input" not in self.blocks
@@ -62,8 +58,6 @@ CELL_KINDS: Mapping[str, CellKind] = MappingProxyType({k.name: k for k in (
 CELLS = tuple(CELL_KINDS)
 #: Vectors bounded in 0..1 (gates); the rest are signed.
 GATE_VECTORS = frozenset({"input", "forget", "output", "reset", "update"})
-#: Every vector name any cell records.
-ALL_VECTORS = tuple(dict.fromkeys(v for kind in CELL_KINDS.values() for v in kind.vectors))
 
 
 #: Caps on a model's size, far above anything charlstm trains: a config (a checkpoint's JSON builds

@@ -1,14 +1,14 @@
-"""How many threads a repeated piece of work runs on, chosen by timing it.
+"""What running a model needs on this machine: the device, the CPU thread count, and the one loader
+that puts a checkpoint's model on them (every command, the report, the co-writer and `charlstm.load`).
 
-Torch's default on a small CPU is one OpenMP thread per core, spin-waiting at every barrier. On an
-idle 2-core machine that is the fastest setting; as soon as anything else runs on one of the cores,
-the spinning thread that waits for its descheduled partner makes every step several times slower,
-while one thread would keep its speed. No fixed setting is right for both, so `ThreadTuner` times
-the work under each candidate thread count, keeps the fastest, and times them again now and then,
-so a machine that becomes busy (or idle) is noticed within a minute; a sudden slowdown of the chosen
-count (the collapse of spinning threads when a neighbour starts) within a few steps.
-
-Imports torch only when it applies a thread count; knows nothing of what the work is.
+Threads: torch's default on a small CPU is one OpenMP thread per core, spin-waiting at every
+barrier. On an idle 2-core machine that is the fastest setting; as soon as anything else runs on one
+of the cores, the spinning thread that waits for its descheduled partner makes every step several
+times slower, while one thread would keep its speed. No fixed setting is right for both, so
+`ThreadTuner` times the work under each candidate thread count, keeps the fastest, and times them
+again now and then, so a machine that becomes busy (or idle) is noticed within a minute; a sudden
+slowdown of the chosen count (the collapse of spinning threads when a neighbour starts) within a few
+steps. It knows nothing of what the work is.
 """
 
 from __future__ import annotations
@@ -17,12 +17,13 @@ import contextlib
 import os
 import statistics
 import time
+from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
 import torch
 
-from .config import CELL_KINDS, CELLS, GATE_VECTORS, CellKind, ModelConfig  # noqa: F401  (re-exported)
-from .errors import one_line  # noqa: F401  (the escaping every message gets)
+from .errors import ConfigError
+from .runs import checkpoint as ckpt
 
 #: Timed steps per candidate in one round of trials (the first of each is a warm-up, not counted).
 TRIAL_STEPS = 5
@@ -61,8 +62,6 @@ def environment_threads() -> int | None:
 
 
 def _set_torch_threads(count: int) -> None:
-    import torch
-
     if torch.get_num_threads() != count:
         torch.set_num_threads(count)
 
@@ -105,10 +104,6 @@ class ThreadTuner:
         self._last: tuple[int, float] | None = None  # (count, seconds) of the latest block outside a round
         self._next_round = clock()               # the first round: after the warm-up blocks
         self._warmup = warmup_blocks
-
-    @property
-    def measuring(self) -> bool:
-        return bool(self._queue)
 
     def disturbed(self) -> None:
         """Other work ran since the last block (caches cold, memory moved): do not count the next one."""
@@ -208,8 +203,6 @@ def pick_device(device: str | None = None) -> torch.device:
     The one check of a device name (every command's --device comes here): a name PyTorch does not
     know, a device charlstm cannot run on (meta, xla …), CUDA or MPS absent from this machine or
     this build, or a CUDA index past the last GPU is a ConfigError naming what there is."""
-    from .errors import ConfigError
-
     if device is None or (isinstance(device, str) and not device.strip()):
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if isinstance(device, torch.device):
@@ -237,30 +230,28 @@ def pick_device(device: str | None = None) -> torch.device:
     raise ConfigError(f"device {str(device)!r:.60}: charlstm runs on cpu, cuda or mps, not {chosen.type}")
 
 
-def load_model(target: str | None, device: str | None = None, threads: int | None = None):
-    """(checkpoint, model on its device in eval mode, path) for a file, a run directory or the latest run.
-
-    On the CPU the thread count is pinned (`threads`, the user's --threads N) or chosen by timing
-    the model's own forward on a short text under each candidate (threads.ThreadTuner.probe: some
-    tens of milliseconds), since a busy machine makes torch's spin-waiting default several times slower."""
-    from .runs import checkpoint as ckpt
-    from .runtime import pick_device
-
-    path = ckpt.resolve(target)
+def load_model(target: str | os.PathLike | None = None, device: str | None = None, threads: int | None = None):
+    """(checkpoint, its model on `device` in eval mode, the checkpoint's path) for a file, a run folder
+    or the latest run. On the CPU the thread count is pinned (`threads`) or, with None, chosen by
+    timing the model's own forward on a short text under each candidate (`choose_threads`: some tens
+    of milliseconds)."""
+    path = Path(ckpt.resolve(target))
     loaded = ckpt.load(path)
+    return loaded, place(loaded, device, threads), path
+
+
+def place(loaded: ckpt.Checkpoint, device: str | None = None, threads: int | None = None):
+    """The model of a loaded checkpoint on `device` (see `pick_device`) in eval mode, with the CPU
+    thread count pinned to `threads` or chosen by timing (None)."""
     model = loaded.model(pick_device(device))
     if next(model.parameters()).device.type == "cpu":
         choose_threads(model, threads)
-    return loaded, model, path
+    return model
 
 
-def choose_threads(model, threads: int | None = None, chars: int = 32):
+def choose_threads(model, threads: int | None = None, chars: int = 32) -> ThreadTuner:
     """Pin `threads`, or time the model's forward over `chars` characters under each thread count
     and keep the fastest; returns the ThreadTuner (its describe() says what it chose)."""
-    import torch
-
-    from .runtime import ThreadTuner
-
     tuner = ThreadTuner(pinned=threads)
     ids = torch.randint(model.config.vocab_size, (1, chars))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -75,3 +76,15 @@ def quote_run(tmp_path_factory) -> Path:
     finally:
         torch.set_num_threads(threads)
     return out
+
+
+_ESCAPE = re.compile(r"\\(n|t|r|\\|x[0-9a-f]{2}|u[0-9a-f]{4}|U[0-9a-f]{8})")
+
+
+def unescape_text(field: str) -> str:
+    """A TSV text field read back: the inverse of views.output.escape_text."""
+    def one(match: re.Match) -> str:
+        code = match.group(1)
+        return {"n": "\n", "t": "\t", "r": "\r", "\\": "\\"}.get(code) or chr(int(code[1:], 16))
+
+    return _ESCAPE.sub(one, field)

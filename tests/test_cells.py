@@ -8,7 +8,7 @@ import json
 import pytest
 import torch
 
-from charlstm.model.cells import GATES, ExplicitLSTM, gate_step, recurrence
+from charlstm.model.cells import CELL_MATH, GATES, ExplicitLSTM, lstm_step, recurrence
 from charlstm.data.vocab import Vocab
 from charlstm.model.network import CharModel
 from charlstm.config import ModelConfig
@@ -30,6 +30,13 @@ def test_hand_derived_backward_passes_gradcheck(kind):
     assert torch.autograd.gradcheck(lambda *a: recurrence(kind, *a, peep), args, eps=1e-6, atol=1e-6)
     if peep is not None:  # and the peephole weights' own gradient
         assert torch.autograd.gradcheck(lambda p: recurrence(kind, *[a.detach() for a in args], p), [peep])
+
+
+def gate_step(kind: str, a: torch.Tensor, c_prev: torch.Tensor, peep: torch.Tensor | None = None):
+    """The reference: one time step of one layer, preactivations a (B, G·H) and c' (B, H) → i, f, g, o, c, h."""
+    step_math = CELL_MATH[kind]
+    i, f, g, o, c, _, h = lstm_step(step_math, a, c_prev, peep, None)
+    return step_math.input_gate(i, f), f, g, o, c, h
 
 
 @pytest.mark.parametrize("kind", sorted(GATES))

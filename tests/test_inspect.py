@@ -12,9 +12,8 @@ from click.testing import CliRunner
 
 from charlstm.runs import checkpoint as ckpt
 from charlstm.cli import main
-from conftest import assert_no_traceback
+from conftest import assert_no_traceback, unescape_text
 from charlstm.inspection.tracing import trace
-from charlstm.views.output import unescape_text
 
 TEXT = "KING RICHARD III:\nNow is the winter of our discontent\n  Made glorious summer by this sun of York;"
 VECTORS = ["input", "forget", "candidate", "output", "cell", "hidden"]

@@ -20,8 +20,7 @@ from charlstm.data.streams import split
 from charlstm.scoring.comparison import CATEGORIES, DEFINITIONS, RARE_COUNT, bracket_test, categorise, word_counts, words
 from charlstm.scoring.ngram_tables import FALLBACK_DISCOUNTS, MAX_ORDER, discounts, table_buckets
 from charlstm.scoring.ngram import NgramModel, training_ids
-from charlstm.views.output import unescape_text
-from conftest import CORPORA, TINY, assert_no_traceback
+from conftest import CORPORA, TINY, assert_no_traceback, unescape_text
 
 
 def invoke(*args, input=None):

@@ -11,7 +11,8 @@ from rich.console import Console
 
 from charlstm.inspection.analysis import GateSaturation, Window
 from charlstm.views.colours import BLUE, GREEN, RED, value_rgb, vector_scale
-from charlstm.views.output import escape_text, tsv_lines, unescape_text
+from charlstm.views.output import escape_text, records_tsv
+from conftest import unescape_text
 from charlstm.views.traces import find_view, legend, neuron_view, stacked_view, stats_table, strip, summary, windows_view
 from charlstm.views.scores import score_view
 
@@ -112,7 +113,8 @@ def test_tsv_escaping_round_trips_every_character():
     text = 'a\\n\n\t\r\x0b\x85\u2028 中😀"\\'
     escaped = escape_text(text)
     assert len(escaped.splitlines()) == 1 and "\t" not in escaped and unescape_text(escaped) == text
-    lines = list(tsv_lines(text, {"v": [0.123456789] * len(text)}))
+    lines = list(records_tsv(({"position": i, "char": c, "v": 0.123456789} for i, c in enumerate(text)),
+                             ["position", "char", "v"]))
     assert lines[0] == "position\tchar\tv" and len(lines) == 1 + len(text)
     assert "".join(unescape_text(line.split("\t")[1]) for line in lines[1:]) == text
     assert lines[1].split("\t")[2] == "0.123457"

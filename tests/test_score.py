@@ -9,8 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from charlstm.cli import main
-from charlstm.views.output import unescape_text
-from conftest import assert_no_traceback
+from conftest import assert_no_traceback, unescape_text
 
 
 def invoke(*args, input=None):

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from charlstm.probes import tasks
-from charlstm.probes.tasks import TASKS, check_line, generate, generate_copy, generate_counter, generate_memorizer, generate_selective_counter, split_prompt, write_corpus
+from conftest import run_cli
+from charlstm.probes.tasks import TASKS, check_line, generate, generate_copy, generate_counter, generate_memorizer, generate_selective_counter, split_prompt
 
 SAMPLE_SIZE = 3000
 
@@ -112,8 +113,10 @@ def test_split_prompt_ends_at_the_marker() -> None:
         split_prompt("counter", "aaa")
 
 
-def test_write_corpus_writes_one_sequence_per_line(tmp_path: Path) -> None:
-    path = write_corpus("memorizer", tmp_path / "memo.txt", 50, seed=9, max_gap=3)
+def test_a_written_corpus_holds_one_sequence_per_line(tmp_path: Path) -> None:
+    path = tmp_path / "memo.txt"
+    result = run_cli("corpus", "memorizer", "--out", str(path), "--count", "50", "--seed", "9", "--max-gap", "3")
+    assert result.exit_code == 0, result.output
     content = path.read_bytes().decode("utf-8")
     assert content.endswith("\n") and "\r" not in content
     lines = content.split("\n")[:-1]

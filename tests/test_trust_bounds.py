@@ -265,7 +265,7 @@ def test_streamed_corpus_lines_are_the_library_lines(tmp_path):
         assert list(tasks.iter_lines(task, 300, 5)) == tasks.generate(task, 300, 5)
     result = run_cli("corpus", "selective-counter", "--count", "2000", "--seed", "3", "--out", "-")
     assert result.stdout == "".join(line + "\n" for line in tasks.generate("selective-counter", 2000, 3))
-    tasks.write_corpus("copy", tmp_path / "c.txt", 1000, 2, length=5)
+    run_cli("corpus", "copy", "--count", "1000", "--seed", "2", "--length", "5", "--out", str(tmp_path / "c.txt"))
     assert (tmp_path / "c.txt").read_text() == "".join(l + "\n" for l in tasks.generate("copy", 1000, 2, length=5))
 
 

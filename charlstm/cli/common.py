@@ -1,5 +1,6 @@
-"""What several commands share: a console for diagnostics on stderr, loading a model, option
-sources. (Results go to stdout through render.write.)"""
+"""What several commands share: a console for diagnostics on stderr, where an option's value came
+from, the guarded standard streams, and how the user ran charlstm. (Results go to stdout through
+views.output.write; models are loaded by runtime.load_model.)"""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import sys
 import click
 from click.core import ParameterSource
 
-from ..errors import one_line  # noqa: F401  (the escaping every message gets)
+from ..errors import StreamError, one_line  # noqa: F401  (the escaping every message gets)
 
 
 def stderr_console():
@@ -50,7 +51,6 @@ class ResultStream:
 
     def _open(self):
         if self._stream is None:
-            from ..errors import StreamError
 
             raise StreamError("standard output is closed; redirect it to a file (> out.txt), or to /dev/null to "
                               "discard it")
@@ -63,7 +63,6 @@ class ResultStream:
 
 
 def _unencodable(stream, error: UnicodeEncodeError):
-    from ..errors import StreamError
 
     char = error.object[error.start:error.start + 1]
     encoding = getattr(stream, "encoding", None) or error.encoding
@@ -97,7 +96,6 @@ def guard_streams() -> None:
 def invocation() -> str:
     """How the user ran charlstm, for hints that work when pasted: `charlstm` when that is what the
     shell finds, else the path typed (`.venv/bin/charlstm`), else `python -m charlstm`."""
-    import os
     import shlex
     import shutil
 

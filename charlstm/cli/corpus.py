@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from ..probes.tasks import DEFAULT_COUNT, TASKS, task_parameters
+from ..probes.tasks import DEFAULT_COUNT, TASKS, iter_lines, task_parameters, text_blocks
 from .params import Seed
 
 
@@ -69,7 +69,6 @@ def command(task, out, count, seed, **options):
 def _stream(lines, write, tally: list[int]) -> None:
     """Write the lines block by block as they are made (memory does not grow with --count),
     counting lines and characters into `tally`."""
-    from ..probes.tasks import text_blocks
 
     for block in text_blocks(lines):
         write(block)
@@ -93,7 +92,6 @@ def _task_params(task: str, options: dict) -> dict:
 
 def _lines(task: str, count: int, seed: int, params: dict):
     """The task's lines, made one at a time as they are written; the parameters checked now."""
-    from ..probes.tasks import iter_lines
 
     try:
         return iter_lines(task, count, seed, **params)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import click
 
 from ..config import GATE_VECTORS, UNKNOWN_POLICIES
-from ..errors import NeuronError
+from ..errors import FeatureError, NeuronError
 from ..inspection.features import PARAMETERISED_FEATURES, feature_names
 from ..inspection.selection import ALL, check_trace_size, pick
 from ..inspection.texts import ANALYSIS_LENGTH, VIEW_LENGTH, inspect_text
@@ -218,7 +218,6 @@ def _stats(model, vocab, source: str, text: str, picked, fmt: str) -> None:
 
 def _html(model, vocab, source: str, text: str, picked, html_path: str, layers_given: bool, vectors_given: bool,
           neurons_given: bool = False, feature_name=None, regex=None) -> None:
-    from ..errors import FeatureError
     from ..files import check_output, is_charlstm_page, write_file
     from ..inspection.atlas import build_atlas, builtin_features, next_char_predictions, untrained_like
     from ..inspection.tracing import trace

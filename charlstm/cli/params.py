@@ -13,7 +13,7 @@ import click
 
 from .. import config as _config
 from ..config import MAX_SEED, MIN_TEMPERATURE  # noqa: F401  (MIN_TEMPERATURE re-exported)
-from ..errors import NeuronError
+from ..errors import CharlstmError, CorpusError, NeuronError
 from ..inspection import selection
 
 
@@ -107,7 +107,7 @@ class Threads(click.ParamType):
 
 def threads_option(command):
     """--threads for the commands that run a model: auto times the model's forward under every core
-    and one thread and keeps the faster (cli/common.choose_threads); N pins it."""
+    and one thread and keeps the faster (runtime.choose_threads); N pins it."""
     return click.option("--threads", type=Threads(), default="auto", show_default=True,
                         help="CPU threads: auto times every core against one on a short text first (a busy "
                              "machine slows torch's default several times); N pins it, as OMP_NUM_THREADS=N does.")(command)
@@ -143,7 +143,6 @@ class Encoding(click.ParamType):
 
     def convert(self, value, param, ctx):
         from ..data.reading import check_encoding  # numpy: only when the option is used
-        from ..errors import CorpusError
 
         try:
             check_encoding(value)
@@ -158,7 +157,6 @@ def device_option(ctx: click.Context, param: click.Parameter, value: str | None)
     is a usage error before any corpus is read or model loaded. Loads torch only when given."""
     if value is None:
         return None
-    from ..errors import CharlstmError
     from ..runtime import pick_device
 
     try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ..views.report import NOVELTY_LENGTH
+from ..views.report import NOVELTY_LENGTH, build_report, gather
 from .params import Seed, device_option
 
 
@@ -26,7 +26,6 @@ def command(runs, out, novelty_length, seed, device):
       charlstm report checkpoints/small checkpoints/large --out compare.html
     """
     from ..files import check_output, is_charlstm_page, write_file
-    from ..views.report import build_report, gather
 
     check_output(out, "a charlstm page", is_charlstm_page)           # before any work
     facts = [gather(run, novelty_length, seed, device) for run in (runs or (None,))]

@@ -11,7 +11,7 @@ import sys
 
 import click
 
-from ..config import UNKNOWN_POLICIES
+from ..config import UNKNOWN_POLICIES, config_from
 from ..generation.cowriter import MAX_LENGTH, MAX_SAMPLES, MAX_TOP, WriteConfig
 from .params import Seed, Temperature, device_option
 
@@ -46,7 +46,6 @@ def command(checkpoint, prime, prime_file, out, device, **params):
       Ctrl+← / →  continuation length     Ctrl+Z  undo
       Ctrl+S      save                    Ctrl+Q  quit
     """
-    from ..config import config_from
     from ..data.reading import read_text_file
     from ..runs.folder import resolve
 

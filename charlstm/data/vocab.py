@@ -22,15 +22,9 @@ def narrow_bytes(text: str) -> bytes | None:
         return None
 
 
-def code_points(text: str) -> np.ndarray:
-    """The code points of text as an array, in the narrowest type that holds them: one byte per
-    character for ASCII and Latin-1 text, two for the rest of the Basic Multilingual Plane."""
-    narrow = narrow_bytes(text)
-    return np.frombuffer(narrow, dtype=np.uint8) if narrow is not None else _wide_code_points(text)
-
-
 def _wide_code_points(text: str) -> np.ndarray:
-    """`code_points` of text known to have a character at or above U+0100."""
+    """The code points of text known to have a character at or above U+0100, two bytes each where
+    every character is in the Basic Multilingual Plane, else four."""
     utf16 = text.encode("utf-16-le")
     if len(utf16) == 2 * len(text):  # no surrogate pairs: every character is one 16-bit unit
         return np.frombuffer(utf16, dtype=np.uint16)

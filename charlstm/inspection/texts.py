@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import CorpusError, NeuronError
+from ..errors import CheckpointError, CorpusError, NeuronError
 
 #: Characters read by --find, --top and --stats when no text is given.
 ANALYSIS_LENGTH = 20_000
@@ -33,7 +33,6 @@ class TrainingCorpus:
 def training_corpus(loaded) -> TrainingCorpus:
     """Where the loaded checkpoint's training text was, from its typed training metadata. A model
     saved without any (or with metadata that does not validate) has no known corpus."""
-    from ..errors import CheckpointError
 
     try:
         info = loaded.run_info

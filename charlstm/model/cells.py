@@ -204,15 +204,6 @@ def lstm_step(step_math: LSTMMath, a: torch.Tensor, c_prev: torch.Tensor, peep: 
     return i, f, g, o, c, tc, torch.mul(o, tc, out=h_out)
 
 
-def gate_step(kind: str, a: torch.Tensor, c_prev: torch.Tensor, peep: torch.Tensor | None = None,
-              edit: Edit | None = None):
-    """One time step of one layer: preactivations a (B, G·H) and c' (B, H) → i, f, g, o, c, h (B, H).
-    `edit`, if given, replaces the new cell state before the output gate and h see it (neuron clamps)."""
-    step_math = CELL_MATH[kind]
-    i, f, g, o, c, _, h = lstm_step(step_math, a, c_prev, peep, edit)
-    return step_math.input_gate(i, f), f, g, o, c, h
-
-
 def peephole_terms(peep: torch.Tensor, c_prev: torch.Tensor, c: torch.Tensor) -> dict[str, torch.Tensor]:
     """What the cell state adds to each gate's preactivation through the peephole weights (3, H)."""
     return {"peep_input": peep[0] * c_prev, "peep_forget": peep[1] * c_prev, "peep_output": peep[2] * c}

@@ -17,7 +17,6 @@ from __future__ import annotations
 import inspect
 import random
 import re
-from pathlib import Path
 from types import MappingProxyType
 from typing import Callable, Iterator, Mapping, NamedTuple
 
@@ -251,19 +250,6 @@ def split_prompt(task: str, line: str) -> tuple[str, str]:
     if position == -1:
         raise ValueError(f"{task} line {line!r} has no {marker!r} marker")
     return line[: position + 1], line[position + 1 :]
-
-
-def write_corpus(
-    task: str, path: str | Path, count: int, seed: int = 0, **params: int | str
-) -> Path:
-    """Write `count` lines of `task` to `path` (UTF-8), one sequence per line, each ending
-    with "\\n", and return the path. Parent directories must exist."""
-    lines = iter_lines(task, count, seed, **params)
-    path = Path(path)
-    with open(path, "w", encoding="utf-8", newline="\n") as f:
-        for block in text_blocks(lines):
-            f.write(block)
-    return path
 
 
 def text_blocks(lines: Iterator[str], block_chars: int = 1 << 20) -> Iterator[str]:

@@ -12,7 +12,7 @@ from typing import BinaryIO, Iterable, Iterator, TextIO
 
 import numpy as np
 
-from ..errors import CheckpointError, TrainingError
+from ..errors import CheckpointError, TrainingError, one_line
 from ..files import (
     _NOFOLLOW,
     _TEMP_OWNERS,
@@ -434,7 +434,6 @@ class Run:
                 write_file(self.path / INDEX_FILE, lambda sink: np.save(sink, np.ascontiguousarray(sa)))
                 write_file(self.path / INDEX_META, json.dumps(key).encode("utf-8"))
         except TrainingError as error:  # busy: another process trains it; or a link planted among its files
-            from ..errors import one_line
 
             return f"built (not cached: {one_line(error)})"
         except OSError as error:

@@ -58,7 +58,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import CorpusError, NeuronError
+from ..errors import CheckpointError, CorpusError, NeuronError
 from .ngram_tables import (
     BUILD_CHUNK,
     MAX_BUCKETS,
@@ -206,7 +206,6 @@ def training_ids(loaded) -> np.ndarray:
     of training. A missing or changed corpus is a one-line error."""
     from ..data.corpus import prepare
     from ..data.streams import split
-    from ..errors import CheckpointError
     from ..inspection.texts import training_corpus
 
     corpus = training_corpus(loaded)

@@ -24,7 +24,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ..errors import CharlstmError
+from ..errors import CharlstmError, CheckpointError
 
 #: The n-gram sizes whose share is reported.
 NGRAM_SIZES = (10, 20, 50)
@@ -327,7 +327,6 @@ def run_corpus(loaded, checkpoint_path: str | Path) -> RunCorpus:
 
 
 def _run_info(loaded):
-    from ..errors import CheckpointError
 
     try:
         return loaded.run_info

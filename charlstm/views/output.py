@@ -3,19 +3,13 @@
 from __future__ import annotations
 
 import json
-import re
 import sys
 import unicodedata
 from dataclasses import dataclass
 from typing import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
-from rich.console import RenderableType
-
-
-def tsv_lines(text: str, columns: dict[str, Sequence[float]]) -> Iterable[str]:
-    """position, char, then one column per named trace. Characters are escaped so a line is a line."""
-    return records_tsv(_column_records(text, columns), ["position", "char", *columns])
+from rich.console import Console, RenderableType
 
 
 def _column_records(text: str, columns: Mapping[str, Sequence[float]]) -> Iterable[dict]:
@@ -38,7 +32,6 @@ def records_tsv(records: Iterable[Mapping], fields: Sequence[str]) -> Iterable[s
 _ESCAPES = {"\n": "\\n", "\t": "\\t", "\r": "\\r", "\\": "\\\\"}
 
 
-_UNESCAPE = re.compile(r"\\(n|t|r|\\|x[0-9a-f]{2}|u[0-9a-f]{4}|U[0-9a-f]{8})")
 
 
 #: Control characters, line and paragraph separators, lone surrogates: what could split a line.
@@ -59,15 +52,6 @@ def escape_char(char: str) -> str:
 
 def escape_text(text: str) -> str:
     return "".join(escape_char(c) for c in text)
-
-
-def unescape_text(field: str) -> str:
-    """Inverse of escape_text."""
-    def one(match: re.Match) -> str:
-        code = match.group(1)
-        return {"n": "\n", "t": "\t", "r": "\r", "\\": "\\"}.get(code) or chr(int(code[1:], 16))
-
-    return _UNESCAPE.sub(one, field)
 
 
 @dataclass(frozen=True)
@@ -91,7 +75,6 @@ def write(fmt: str, output: Output, stream=None) -> None:
     elif fmt == "json":
         stream.write(json.dumps(output.document, ensure_ascii=output.ascii_json) + "\n")
     else:
-        from rich.console import Console
 
         console = Console(file=stream, highlight=False, soft_wrap=False)
         console.print(output.picture(console.width))

@@ -82,7 +82,7 @@ def gather(target: str | None, novelty_length: int = NOVELTY_LENGTH, seed: int =
     if novelty_length > 0:
         from ..config import SampleConfig
         from ..generation.sampling import sample_text
-        from ..runtime import pick_device
+        from ..runtime import place
         from ..scoring.novelty import run_corpus
 
         try:
@@ -90,7 +90,7 @@ def gather(target: str | None, novelty_length: int = NOVELTY_LENGTH, seed: int =
         except CharlstmError as error:
             facts.novelty_note = f"no memorisation check: {error}"
         else:
-            text = sample_text(loaded.model(pick_device(device)), loaded.vocab, "",
+            text = sample_text(place(loaded, device), loaded.vocab, "",
                                SampleConfig(length=novelty_length, seed=seed))[0]
             facts.novelty = corpus.index.check(text, corpus.chars)
             facts.novelty_note = (f"a {len(text):,}-character sample (seed {seed}, temperature "

@@ -177,11 +177,9 @@ class WriterScreen(Screen):
     def _model_loop(self) -> None:
         worker = get_current_worker()
         try:
-            from ..runs.checkpoint import load
-            from ..runtime import pick_device
+            from ..runtime import load_model
 
-            loaded = load(self.checkpoint)
-            model = loaded.model(pick_device(self.device))
+            loaded, model, _ = load_model(self.checkpoint, self.device)
             writer = CoWriter(model, loaded.vocab, self.prime, self.config)
         except Exception as error:  # reported by the command as one line, after the screen closes
             self.post_message(self.Failed(error))
