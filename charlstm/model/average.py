@@ -1,14 +1,13 @@
 """The moving average of a run's weights: an exponential moving average of the training weights,
 kept beside them by torch's `AveragedModel`, scored at each evaluation against them.
 
-The average answers a plain fact of these runs: at a constant learning rate the weights jitter about
-a better point, and the average sits nearer it (benchmarks/README.md: 0.04–0.05 nats/char better
-before the learning rate decays, 0.005 after, step-matched on tiny-shakespeare). While the
-loss still falls fast it lags behind, so each evaluation scores both and the run keeps the better.
-Its decay warms up, min(decay, (1 + n) / (10 + n)) after n updates, so a young run averages over its
-last tenth or so rather than reaching back to the initial weights.
+At a constant learning rate the weights jitter about a better point, and the average sits nearer
+it (how much: benchmarks/README.md, "The moving average of the weights"). While the loss still
+falls fast it lags behind, so each evaluation scores both and the run keeps the better. Its decay
+warms up, min(decay, (1 + n) / (10 + n)) after n updates, so a young run averages over its last
+tenth or so rather than reaching back to the initial weights.
 
-Knows models and tensors only; train.py decides when to update, score, choose and save.
+Knows models and tensors only; training decides when to update, score, choose and save.
 """
 
 from __future__ import annotations

@@ -21,8 +21,8 @@ Gate blocks along the last dimension of a: (i, f, g, o) for lstm and peephole, a
 (f, g, o) for coupled. The peephole weights p are diagonal: one (3, H) tensor per layer, rows
 (p_i, p_f, p_o).
 
-Why a hand-written backward: autograd through a Python loop of small ops records ~20 nodes per
-character and layer and computes the recurrent weight gradient one time step at a time. The
+Why a hand-written backward: autograd through a Python loop of small ops records a score of nodes
+per character and layer and computes the recurrent weight gradient one time step at a time. The
 backward here keeps one matrix product per step (dh_{t−1} = da_t W_hh) and computes dW_hh for the
 whole sequence in a single matrix product at the end. `torch.autograd.gradcheck` pins it to
 numerical gradients in float64 (tests/test_cells.py).

@@ -35,10 +35,9 @@ State = tuple[torch.Tensor, ...]  # LSTM-like: (h, c); GRU, RNN: (h,); each (L, 
 class CharModel(nn.Module):
     """Predicts the next character from the characters so far, carrying a recurrent state.
 
-    Every weight and bias starts as PyTorch initialises it unless `forget_bias` is set. The default
-    has no forget-gate bias of 1 (char-rnn's choice): on tiny-shakespeare that bias left validation
-    0.10–0.14 nats/char worse after 500 steps, in the reference loop and in charlstm's own (see
-    benchmarks/README.md). The probe-task recipes (probes.py) keep it, as they were measured with it.
+    Every weight and bias starts as PyTorch initialises it unless `forget_bias` is set: the default
+    has no forget-gate bias of 1 (char-rnn's choice), which trained worse here (benchmarks/README.md,
+    "How the training defaults were chosen"). The probe-task recipes set it.
     """
 
     def __init__(self, config: ModelConfig):

@@ -91,8 +91,8 @@ def probe_corpus(recipe: Recipe) -> str:
 @contextlib.contextmanager
 def torch_threads(count: int) -> Iterator[None]:
     """Run with `count` intra-op threads, then restore. A 10-unit model gains nothing from a
-    second thread and, on a busy 2-core machine, trains ten times slower with two (measured:
-    200 counter steps in 3.6 s on one thread, 35.6 s on two while other jobs ran)."""
+    second thread, and on a busy machine two spinning threads make it several times slower
+    (benchmarks/README.md, "Probe models on one thread")."""
     previous = torch.get_num_threads()
     torch.set_num_threads(count)
     try:

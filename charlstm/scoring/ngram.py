@@ -42,9 +42,8 @@ at a time. A key takes the first of PROBES buckets from its home that is empty o
 one that finds them all taken is not counted: a context then reads as unseen and the model backs off;
 a pair reads as unseen and its share of a(h) goes down with γ; and, as the lower order cannot tell
 whether it was new, it counts as a new character before h c, so that where long n-grams do not fit
-the shorter ones count every time the model falls back to them (measured on 3.8 MB of Python at
-N = 20: 0.435 bits/char held out, 0.799 without). That only happens in full tables (large corpora, high
-orders): the model gets weaker there, like a pruned one, and its probabilities still sum to 1.
+the shorter ones count every time the model falls back to them (benchmarks/README.md, "The n-gram
+baseline's tables"). That only happens in full tables (large corpora, high orders): the model gets weaker there, like a pruned one, and its probabilities still sum to 1.
 Without lost keys it is exactly the formula above (tests/test_ngram.py pins it to a brute-force count).
 
 `run_baseline` builds the model from the training split of a run (the part before the validation

@@ -19,8 +19,7 @@ MAX_BUCKETS = 1 << 20
 MIN_BUCKETS = 1 << 16
 
 
-#: Buckets a key may try, from its home bucket on, before it is lost to a full table (3.8 MB of
-#: Python at N = 20: 0.435 bits/char held out with 8, 0.491 with 4).
+#: Buckets a key may try, from its home bucket on, before it is lost to a full table.
 PROBES = 8
 
 
@@ -183,8 +182,8 @@ def _shares(need: list[int], budget: int) -> list[int]:
     """Buckets of each table, `budget` in all. Each context length wants twice its distinct keys (a
     table half full, where probing seldom fails). When all fit, each gets its want scaled up to the
     budget. Otherwise the short contexts, whose few keys are each seen often, get theirs, shortest
-    first, while the budget lasts, and the longer ones share what is left: measured on 3.8 MB of
-    Python at N = 20, 0.435 bits/char held out, against 0.709 for tables in proportion to need."""
+    first, while the budget lasts, and the longer ones share what is left (benchmarks/README.md,
+    "The n-gram baseline's tables")."""
     want = [2 * max(1, n) for n in need]
     if sum(want) <= budget:
         share = [w * budget // sum(want) for w in want]
