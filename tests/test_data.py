@@ -139,3 +139,15 @@ def test_the_held_out_size_is_one_count_for_the_split_and_for_what_inspect_says(
         split(np.arange(100), 0.6)
     assert TrainConfig(val_fraction=0.5).val_fraction == 0.5 and len(split(np.arange(100), 0.5)[1]) == 50
 
+
+@pytest.mark.parametrize("text, message", [("", "corpus is empty"), ("a", "corpus is empty"),
+                                           (" \n\t\u3000\r\n", "corpus holds only whitespace")])
+def test_every_corpus_reader_applies_one_rule_of_what_a_corpus_is(tmp_path, text, message):
+    from charlstm.data.corpus import prepare
+
+    path = tmp_path / "c.txt"
+    path.write_text(text, encoding="utf-8")
+    for read in (lambda: read_corpus([path]), lambda: prepare([path]), lambda: prepare([path], chunk_bytes=2)):
+        with pytest.raises(CorpusError) as caught:
+            read()
+        assert str(caught.value).startswith(f"{path}: {message}")

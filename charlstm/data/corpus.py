@@ -13,7 +13,7 @@ import numpy as np
 from ..errors import CorpusError
 from ..files import terminate_as_interrupt
 from ..runs.folder import Run
-from .reading import CHUNK_BYTES, _decoded_chunks, _is_plain_utf8, _stamp, corpus_files, read_corpus
+from .reading import CHUNK_BYTES, _decoded_chunks, _is_plain_utf8, _stamp, check_corpus_text, corpus_files, read_corpus
 from .vocab import CharSet, Vocab, id_dtype
 
 
@@ -108,10 +108,7 @@ def _survey(files: list, encoding: str, chunk_bytes: int, where: str,
                 n_chars += len(text)
             done = base + consumed
             report(done)
-    if n_chars < 2:
-        raise CorpusError(f"{where}: corpus is empty (need at least a few characters of text)")
-    if all(c.isspace() for c in seen.chars()):
-        raise CorpusError(f"{where}: corpus holds only whitespace")
+    check_corpus_text(where, n_chars, "".join(seen.chars()))
     return seen.vocab(min_char_count), digest.hexdigest(), n_chars
 
 

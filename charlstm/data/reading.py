@@ -250,12 +250,17 @@ def read_corpus(paths: Sequence[str | os.PathLike], glob: str | None = None, enc
             parts.append(text)
         limit = None if limit is None else limit - consumed
     text = "".join(parts)
-    where = str(files[0]) if len(files) == 1 else f"{len(files)} files"
-    if len(text) < 2:
-        raise CorpusError(f"{where}: corpus is empty (need at least a few characters of text)")
-    if not text.strip():
-        raise CorpusError(f"{where}: corpus holds only whitespace")
+    check_corpus_text(str(files[0]) if len(files) == 1 else f"{len(files)} files", len(text), text)
     return text
+
+
+def check_corpus_text(where: str, length: int, characters: str) -> None:
+    """The one rule of what text is a corpus, for every reader of one: at least two characters, not
+    all of them whitespace. `characters`: the text, or its distinct characters; `where` names it."""
+    if length < 2:
+        raise CorpusError(f"{where}: corpus is empty (need at least a few characters of text)")
+    if characters.isspace():
+        raise CorpusError(f"{where}: corpus holds only whitespace")
 
 
 def read_text_file(path: str | os.PathLike, encoding: str = "utf-8", limit: int | None = MAX_TEXT_BYTES) -> str:
