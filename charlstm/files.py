@@ -162,12 +162,17 @@ def check_output(path: str | os.PathLike, what: str, replaceable: Callable[[Path
     return path
 
 
+def open_read(path: str | os.PathLike) -> BinaryIO:
+    """`path` opened for reading bytes, never through a symbolic link (an OSError for one)."""
+    return os.fdopen(os.open(path, os.O_RDONLY | _NOFOLLOW), "rb")
+
+
 def _head(path: Path, size: int = 1 << 16) -> bytes:
     try:
-        fd = os.open(path, os.O_RDONLY | _NOFOLLOW)
+        f = open_read(path)
     except OSError:
         return b""
-    with os.fdopen(fd, "rb") as f:
+    with f:
         return f.read(size)
 
 

@@ -48,7 +48,7 @@ def export_run(source: str | os.PathLike | None, out: str | os.PathLike) -> Expo
     written = save(target.best, Checkpoint(loaded.config, loaded.vocab, loaded.model_state, train=train))
     copied = []
     run = Run(path.parent)
-    for name in (run.metrics, run.samples):
+    for name in (run.log.metrics, run.log.samples):
         if name.is_file() and not is_link(name):
             write_file(target.path / name.name, name.read_bytes())
             copied.append(name.name)

@@ -1,4 +1,4 @@
-"""The run folder as one object: its checkpoints, log, previews and caches, its claim and its lock."""
+"""The run folder as one object: its checkpoints and caches, its claim and its lock; its log and previews are `Run.log`'s (logs.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Iterable, Iterator, TextIO
+from typing import BinaryIO, Iterable, Iterator
 
 import numpy as np
 
@@ -23,15 +23,13 @@ from ..files import (
     INDEX_META,
     LATEST,
     LOCK,
-    METRICS,
     RUN_FILES,
-    SAMPLES,
     _head,
     _is_run_temp,
     is_link,
-    open_append,
     write_file,
 )
+from .logs import RunLog
 
 DEFAULT_ROOT = Path("checkpoints")
 
@@ -66,12 +64,9 @@ class Run:
         return self.path / BEST
 
     @property
-    def metrics(self) -> Path:
-        return self.path / METRICS
-
-    @property
-    def samples(self) -> Path:
-        return self.path / SAMPLES
+    def log(self) -> RunLog:
+        """The training log and the previews."""
+        return RunLog(self.path)
 
     def has_checkpoint(self) -> bool:
         return self.latest.is_file()
@@ -282,56 +277,6 @@ class Run:
         return TrainingError(f"{self.path} is being trained by another process (pid {holder or 'unknown'}); "
                              f"wait for it to finish or pass another --out")
 
-    # -- the log and the previews
-
-    def open_metrics(self, fresh: bool) -> TextIO:
-        """metrics.jsonl for appending; emptied first for a fresh run."""
-        return open_append(self.metrics, truncate=fresh)
-
-    def truncate_metrics(self, step: int) -> None:
-        """On resume, drop log lines from steps after the checkpoint: they will be run again."""
-        if not self.metrics.exists():
-            return
-        kept = [line for line in self.metrics.read_text(encoding="utf-8").splitlines()
-                if line.strip() and _line_step(line) <= step]
-        write_file(self.metrics, "".join(line + "\n" for line in kept).encode("utf-8"))
-
-    def clear_samples(self) -> None:
-        self.samples.unlink(missing_ok=True)
-
-    def append_sample(self, step: int, val_bpc: float, text: str) -> None:
-        with open_append(self.samples) as f:
-            f.write(f"--- step {step}, val {val_bpc:.3f} bpc ---\n{text}\n\n")
-
-    def read_metrics(self, limit: int | None = None) -> list[dict]:
-        """The log's records (JSON objects), from at most the first `limit` bytes; torn or foreign
-        lines are skipped. [] when there is no log."""
-        records = []
-        for line in _head(self.metrics, limit or MAX_LOG_READ).decode("utf-8", errors="replace").splitlines():
-            try:
-                record = json.loads(line)
-            except (ValueError, RecursionError):
-                continue
-            if isinstance(record, dict) and isinstance(record.get("step"), int):
-                records.append(record)
-        return records
-
-    def read_samples(self, limit: int | None = None) -> list[tuple[int, float | None, str]]:
-        """The previews as (step, val bpc or None, text), from at most the first `limit` bytes."""
-        text = _head(self.samples, limit or MAX_LOG_READ).decode("utf-8", errors="replace")
-        found = list(_PREVIEW_HEAD.finditer(text))
-        previews = []
-        for i, head in enumerate(found):
-            end = found[i + 1].start() if i + 1 < len(found) else len(text)
-            body = text[head.end() : end]
-            body = body[:-2] if body.endswith("\n\n") else body
-            try:
-                val = float(head.group(2))
-            except ValueError:
-                val = None
-            previews.append((int(head.group(1)), val if val == val else None, body))
-        return previews
-
     # -- the prepared corpus
 
     def load_ids(self, fingerprint: str, n_chars: int, vocab_chars: list[str]) -> np.ndarray | None:
@@ -443,20 +388,6 @@ class Run:
 
 #: corpus.json holds the vocabulary: a vocabulary of every Unicode scalar value is ~7 M characters.
 MAX_CORPUS_META = 64 << 20
-
-
-#: The most of metrics.jsonl or samples.txt a report reads (a run of millions of steps logs more).
-MAX_LOG_READ = 64 << 20
-
-
-_PREVIEW_HEAD = re.compile(r"^--- step (\d+), val (\S+) bpc ---\n", re.M)
-
-
-def _line_step(line: str) -> int:
-    try:
-        return int(json.loads(line).get("step", 0))
-    except (json.JSONDecodeError, AttributeError, TypeError, ValueError):
-        return 1 << 62  # a torn last line from a kill: drop it
 
 
 def default_out(files: list, root: str | os.PathLike | None = None) -> Run:

@@ -12,7 +12,6 @@ directory's files are run.Run's; what a run may go on from, and what `charlstm t
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import os
 import time
@@ -267,7 +266,7 @@ class Trainer:
         if "rng.torch" in saved.tensors:
             torch.set_rng_state(saved.tensors["rng.torch"])
         if self.cluster.main:  # rank 0 alone owns the log
-            self.run_dir.truncate_metrics(self.steps)
+            self.run_dir.log.truncate_metrics(self.steps)
 
     @property
     def scored(self) -> CharModel:
@@ -441,7 +440,7 @@ class Trainer:
         if self.config.preview_chars:
             sampling = SampleConfig(length=self.config.preview_chars, temperature=0.8, seed=self.steps)
             preview = sample_text(self.scored, self.corpus.vocab, "", sampling)[0]
-            self.run_dir.append_sample(self.steps, float("nan") if val_bpc is None else val_bpc, preview)
+            self.run_dir.log.append_sample(self.steps, float("nan") if val_bpc is None else val_bpc, preview)
         self.save(best=improved, finished=finished)
         return val_bpc, preview
 
@@ -515,9 +514,9 @@ class Trainer:
             self._schedule_evaluation(first=True)
             if not self.resumed:  # before any other file: from the first moment there is something to --resume
                 self.save()
-            self._metrics = self.run_dir.open_metrics(fresh=not self.resumed) if main else None
+            self._metrics = self.run_dir.log.open_metrics(fresh=not self.resumed) if main else None
             if main and not self.resumed:
-                self.run_dir.clear_samples()
+                self.run_dir.log.clear_samples()
             self._emit(Event(kind=EventKind.START, step=self.steps, max_steps=self.config.max_steps,
                              elapsed_s=self.elapsed_before, time_budget=self.config.time_budget,
                              text=self._describe()))
@@ -609,11 +608,9 @@ class Trainer:
                 f"{len(self.train_ids):,} training / {len(self.val_ids):,} validation characters, device {self.device}")
 
     def _log(self, record: dict[str, Any]) -> None:
-        """One line of strict JSON (a non-finite number, which JSON has no word for, as null)."""
+        """One record of the log (rank 0; runs/logs.py writes it as a line of strict JSON)."""
         if self._metrics is not None:
-            record = {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in record.items()}
-            self._metrics.write(json.dumps(record, allow_nan=False) + "\n")
-            self._metrics.flush()
+            self._metrics.write(record)
 
     def _emit(self, event: Event) -> None:
         if self._on_event is not None:
