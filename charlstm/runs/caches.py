@@ -54,9 +54,9 @@ _NUMPY_MAGIC = b"\x93NUMPY"
 
 def read_corpus_meta(folder: str | os.PathLike) -> Provenance | None:
     """What corpus.json in `folder` says the ids were made from, or None unless it is a regular file
-    (not a link) of at most MAX_CORPUS_META bytes holding a JSON object of charlstm's kind (files
-    written before the kind was recorded lack it) with a fingerprint, a length, a vocabulary of
-    single characters and, when present, a list of sources and an encoding."""
+    (not a link) of at most MAX_CORPUS_META bytes holding a JSON object whose kind, if it names one,
+    is charlstm's, with a fingerprint, a length, a vocabulary of single characters and, when
+    present, a list of sources and an encoding."""
     path = Path(folder) / CORPUS_FILE
     if is_link(path) or not path.is_file():
         return None
