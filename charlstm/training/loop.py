@@ -17,7 +17,7 @@ import os
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable, Iterable, TextIO
+from typing import Any, Callable, Iterable
 
 import numpy as np
 import torch
@@ -32,6 +32,7 @@ from ..model.average import AVERAGE_PREFIX, TRAINING_PREFIX, WeightAverage
 from ..model.network import CharModel, State
 from ..runs import checkpoint as ckpt
 from ..runs.folder import Run
+from ..runs.logs import MetricsWriter
 from ..runs.runinfo import CorpusSource, RunInfo
 from ..runtime import ThreadTuner, pick_device
 from .distributed import Cluster
@@ -205,7 +206,7 @@ class Trainer:
         self._clock_eval_at: float | None = None                                 # the last one the clock asked for
         self.window_loss, self.window_steps = 0.0, 0
         self._t0 = time.perf_counter()
-        self._metrics: TextIO | None = None
+        self._metrics: MetricsWriter | None = None
 
     # -- setting up
 
