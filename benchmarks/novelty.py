@@ -6,10 +6,10 @@ Builds the ≥100 MB corpus of benchmarks/prepare.py (tiny-shakespeare and the b
 repeated; Chinese included, so its ids are 16-bit), prepares it into a run folder's id cache, then:
 * in a fresh process, so that its peak RSS is the build's own: opens the run's ids memory-mapped as
   `charlstm sample --novelty` does, times `novelty.suffix_array` over the whole corpus and caches
-  it in the run (`Run.store_index`); beside it, as a yardstick in that same process, one
+  it in the run (`IndexCache.store`); beside it, as a yardstick in that same process, one
   `np.argsort` of the ids as int64 keys (one round of a sort-based builder such as the numpy prefix
   doubling this replaced, which needed a round for every doubling of the longest repeat);
-* in this process, with the index loaded memory-mapped from the run (`Run.load_index`), as the
+* in this process, with the index loaded memory-mapped from the run (`IndexCache.load`), as the
   CLI finds it: `CorpusIndex.check` of a 2,000-character text (half copied from the corpus, half
   shuffled) over the whole corpus;
 * the baseline for the check, a brute-force search by Python's `in` (for each position, grow the
@@ -38,11 +38,12 @@ BUILD = """
 import sys, time
 import numpy as np
 sys.path.insert(0, {root!r})
-from charlstm.novelty import suffix_array
-from charlstm.run import Run
+from charlstm.scoring.novelty import suffix_array
+from charlstm.runs.caches import CorpusCache, IndexCache
+from charlstm.runs.folder import Run
 import pydivsufsort  # loaded before the clock starts, as its code is part of "before"
 run = Run({run!r})
-ids = run.cached_corpus()[0]
+ids = CorpusCache(run).cached()[0]
 def status(field):
     line = next(x for x in open("/proc/self/status") if x.startswith(field + ":"))
     return int(line.split()[1]) / 1024
@@ -52,7 +53,7 @@ sa = suffix_array(ids)
 build = time.perf_counter() - start
 peak = status("VmHWM")
 start = time.perf_counter()
-cached = run.store_index(sa)
+cached = IndexCache(run).store(sa)
 store = time.perf_counter() - start
 del sa
 start = time.perf_counter()
@@ -102,16 +103,17 @@ def main() -> None:
 
     from charlstm.data.corpus import prepare
     from charlstm.scoring.novelty import NGRAM_SIZES, CorpusIndex
+    from charlstm.runs.caches import CorpusCache, IndexCache
     from charlstm.runs.folder import Run
 
     print(f"machine: {machine()}; load {Path('/proc/loadavg').read_text().split()[:3]}")
     with tempfile.TemporaryDirectory() as tmp:
         files = build_corpus(Path(tmp), args.mb)
-        corpus = prepare([str(f) for f in files], cache_dir=f"{tmp}/run")
+        corpus = prepare([str(f) for f in files], cache=CorpusCache(Run(f"{tmp}/run")))
         ids, chars = corpus.ids, corpus.vocab.chars
         print(f"corpus: {files[0].stat().st_size / 1e6:,.1f} MB, {len(ids):,} characters, ids {ids.dtype}\n")
         build_s, store_s, sort_s, rss_before, rss_peak = build_index(f"{tmp}/run")
-        sa, how = Run(f"{tmp}/run").load_index()
+        sa, how = IndexCache(Run(f"{tmp}/run")).load()
         if sa is None:
             sys.exit(f"the cached index did not load: {how}")
         index = CorpusIndex(ids, sa)
@@ -135,7 +137,7 @@ def main() -> None:
     print(f"{'':52}{'seconds':>10}")
     print(f"{'suffix array of the whole corpus':52}{build_s:10.2f}   "
           f"peak RSS {rss_peak:,.0f} MB (was {rss_before:,.0f} MB before)")
-    print(f"{'caching it in the run (Run.store_index)':52}{store_s:10.2f}")
+    print(f"{'caching it in the run (IndexCache.store)':52}{store_s:10.2f}")
     print(f"{'np.argsort of the ids as int64 (yardstick)':52}{sort_s:10.2f}   "
           f"(the build is {build_s / sort_s:.1f}× one argsort)")
     print(f"{f'check {len(text):,} chars against the whole corpus':52}{check_s:10.3f}")

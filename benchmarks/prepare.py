@@ -40,8 +40,10 @@ STREAMING = """
 import sys, time
 sys.path.insert(0, {root!r})
 from charlstm.data.corpus import prepare
+from charlstm.runs.caches import CorpusCache
+from charlstm.runs.folder import Run
 start = time.perf_counter()
-corpus = prepare({files!r}, cache_dir={out!r})
+corpus = prepare({files!r}, cache=CorpusCache(Run({out!r})))
 print(time.perf_counter() - start)
 """
 

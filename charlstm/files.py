@@ -1,26 +1,23 @@
-"""The run directory as one object: its files, how each is written, its lock, its stale temp files.
+"""Every file charlstm writes: the names of a run's files, and the one way each is written.
 
-A run directory (`checkpoints/<name>/` by default) holds
+A run folder (`checkpoints/<name>/` by default) holds
 
-    latest.safetensors   best.safetensors   the checkpoints (written by checkpoint.save through `write_file`)
+    latest.safetensors   best.safetensors   the checkpoints
     metrics.jsonl        samples.txt        the training log and the previews, appended to
     corpus.ids.npy       corpus.json        the prepared corpus (ids + what they were made from)
-    corpus.sa.npy        corpus.sa.json     the suffix array of those ids (novelty.py), keyed by the ids file
+    corpus.sa.npy        corpus.sa.json     the suffix array of those ids, keyed by the ids file
     .lock                                   the pid of the process training it (an flock, dropped on death)
     .<name>.<token>.tmp                     a whole-file write in progress
 
-This module is the only code that knows those names. Whole files are written through one helper
-(temp file in the same folder, created exclusively without following links, fsync, rename, fsync the
-folder), so a reader sees the old file or the new one, never half of one; appends never follow links.
-Torch-free, and it knows nothing of training math, models or corpora beyond the ids it caches.
+This module is the only code that spells those names and the temp files' pattern. Whole files are
+written through `write_file` (temp file in the same folder, created exclusively without following
+links, fsync, rename, fsync the folder), so a reader sees the old file or the new one, never half
+of one; appends and reads never follow links. Outputs the user names elsewhere (`inspect --html`,
+`corpus --out`) go through `check_output` first: never through a link, never over a checkpoint or
+a file of another kind.
 
-The folder is owned: `Run.claim` refuses it before anything is written (a fresh run needs a new or
-empty folder, or one holding only what `charlstm prepare` wrote; --resume needs `latest` or an
-empty folder; a folder or run file that is a symbolic link is always refused), then takes the lock,
-removes stale temp files of every run file and checks again. Every writer of a run file (train,
-prepare) holds the lock; it is re-entrant within a process. Outputs the user names elsewhere
-(`inspect --html`, `corpus --out`) go through `check_output` and `write_file`: never through a
-link, never over a checkpoint or a file of another kind.
+The bottom of the house: imports nothing of charlstm but its errors, and nothing heavy. What a
+run folder may hold and who may write it (claim, lock) is runs/folder.py's.
 """
 
 from __future__ import annotations
@@ -31,7 +28,11 @@ import secrets
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterator, TextIO
 
-LATEST, BEST = "latest.safetensors", "best.safetensors"
+#: What every checkpoint file's name ends with; a corpus read leaves such files out.
+CHECKPOINT_SUFFIX = ".safetensors"
+
+
+LATEST, BEST = f"latest{CHECKPOINT_SUFFIX}", f"best{CHECKPOINT_SUFFIX}"
 
 
 METRICS, SAMPLES, LOCK = "metrics.jsonl", "samples.txt", ".lock"
@@ -59,7 +60,11 @@ RUN_MARKERS = (LATEST, BEST, IDS_FILE, LOCK)
 PAGE_GENERATOR = '<meta name="generator" content="charlstm">'
 
 
-_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+#: The open flag that refuses a symbolic link (0 where the system has none).
+O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+
+
+_TEMP_END = ".tmp"  # a temp file is `.<name>.<pid>-<token>.tmp` beside the file it replaces
 
 
 def make_folders(folder: str | os.PathLike, purpose: str = "") -> None:
@@ -85,8 +90,8 @@ def write_file(path: str | os.PathLike, content: bytes | Callable[[BinaryIO], No
     """
     path = Path(path)
     make_folders(path.parent)
-    tmp = path.parent / f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp"
-    fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY | getattr(os, "O_NOFOLLOW", 0), 0o644)
+    tmp = path.parent / f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}{_TEMP_END}"
+    fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY | O_NOFOLLOW, 0o644)
     try:
         with os.fdopen(fd, "wb") as sink:
             if isinstance(content, (bytes, bytearray, memoryview)):
@@ -105,7 +110,7 @@ def write_file(path: str | os.PathLike, content: bytes | Callable[[BinaryIO], No
 
 def open_append(path: str | os.PathLike, truncate: bool = False) -> TextIO:
     """A UTF-8 text file opened for appending (emptied first with truncate=True); never follows a link."""
-    flags = os.O_CREAT | os.O_WRONLY | os.O_APPEND | _NOFOLLOW | (os.O_TRUNC if truncate else 0)
+    flags = os.O_CREAT | os.O_WRONLY | os.O_APPEND | O_NOFOLLOW | (os.O_TRUNC if truncate else 0)
     return os.fdopen(os.open(path, flags, 0o644), "a", encoding="utf-8")
 
 
@@ -155,31 +160,37 @@ def check_output(path: str | os.PathLike, what: str, replaceable: Callable[[Path
         return path
     if not path.is_file():
         raise CharlstmError(f"{path} exists and is not a regular file; not replaced")
-    if path.suffix == ".safetensors" or (path.name in RUN_FILES and _in_run(path.parent)):
+    if path.suffix == CHECKPOINT_SUFFIX or (path.name in RUN_FILES and _in_run(path.parent)):
         raise CharlstmError(f"{path} is a checkpoint or a file of a charlstm run; not replaced (name a new file)")
     if not replaceable(path):
         raise CharlstmError(f"{path} already exists and is not {what}; not replaced (remove it or name a new file)")
     return path
 
 
-def _head(path: Path, size: int = 1 << 16) -> bytes:
+def open_read(path: str | os.PathLike) -> BinaryIO:
+    """`path` opened for reading bytes, never through a symbolic link (an OSError for one)."""
+    return os.fdopen(os.open(path, os.O_RDONLY | O_NOFOLLOW), "rb")
+
+
+def read_head(path: str | os.PathLike, size: int = 1 << 16) -> bytes:
+    """At most the first `size` bytes of a file; b"" for a link or a file that cannot be read."""
     try:
-        fd = os.open(path, os.O_RDONLY | _NOFOLLOW)
+        f = open_read(path)
     except OSError:
         return b""
-    with os.fdopen(fd, "rb") as f:
+    with f:
         return f.read(size)
 
 
 def is_charlstm_page(path: Path) -> bool:
     """An HTML page charlstm wrote (it carries PAGE_GENERATOR near its top)."""
-    return PAGE_GENERATOR.encode() in _head(path, 4096)
+    return PAGE_GENERATOR.encode() in read_head(path, 4096)
 
 
 def is_text_file(path: Path) -> bool:
     """A file whose first 64 KiB are UTF-8 text without NUL bytes (what `corpus --out` may replace),
     and not a charlstm page."""
-    head = _head(path)
+    head = read_head(path)
     if b"\0" in head or PAGE_GENERATOR.encode() in head[:4096]:
         return False
     try:
@@ -214,5 +225,11 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def _is_run_temp(name: str) -> bool:
-    return name.endswith(".tmp") and any(name.startswith(f".{owner}.") for owner in _TEMP_OWNERS)
+def is_run_temp(name: str) -> bool:
+    """`name` is the name of a temp file of a run file (a write in progress, or left by a killed one)."""
+    return name.endswith(_TEMP_END) and any(name.startswith(f".{owner}.") for owner in _TEMP_OWNERS)
+
+
+def stale_temps(folder: str | os.PathLike) -> list[Path]:
+    """The temp files of run files in `folder` (stale ones, when the caller holds the run's lock)."""
+    return [path for owner in _TEMP_OWNERS for path in Path(folder).glob(f".{owner}.*{_TEMP_END}")]

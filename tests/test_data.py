@@ -119,3 +119,35 @@ def test_directory_with_glob_and_bom(tmp_path):
     assert read_corpus([tmp_path], glob="*.py") == "print(1)\nprint(2)\r\n"
     with pytest.raises(CorpusError, match="no files matching"):
         read_corpus([tmp_path], glob="*.rs")
+
+
+def test_the_held_out_size_is_one_count_for_the_split_and_for_what_inspect_says(tmp_path):
+    from charlstm.config import TrainConfig
+    from charlstm.data.streams import MIN_HELD_OUT, held_out_size
+    from charlstm.errors import ConfigError
+    from charlstm.inspection.texts import TrainingCorpus, corpus_tail
+
+    for n, fraction in [(1000, 0.1), (30, 0.01), (41, 0.05), (1000, 0.0), (7, 0.5)]:
+        train, val = split(np.arange(n), fraction)
+        assert len(val) == held_out_size(n, fraction) and len(train) + len(val) == n
+    assert held_out_size(30, 0.01) == MIN_HELD_OUT and held_out_size(1000, 0.0) == 0
+    path = tmp_path / "tiny.txt"
+    path.write_text("abcdefghij" * 3, encoding="utf-8")
+    _, note = corpus_tail(TrainingCorpus((path,), "utf-8", 30, 0.01), 20)
+    assert f"the last {MIN_HELD_OUT} held out from training" in note        # what split held out, not round(0.3)
+    with pytest.raises(ConfigError, match=r"val_fraction must be a number in \[0, 0.5\]"):  # the config's own bound
+        split(np.arange(100), 0.6)
+    assert TrainConfig(val_fraction=0.5).val_fraction == 0.5 and len(split(np.arange(100), 0.5)[1]) == 50
+
+
+@pytest.mark.parametrize("text, message", [("", "corpus is empty"), ("a", "corpus is empty"),
+                                           (" \n\t\u3000\r\n", "corpus holds only whitespace")])
+def test_every_corpus_reader_applies_one_rule_of_what_a_corpus_is(tmp_path, text, message):
+    from charlstm.data.corpus import prepare
+
+    path = tmp_path / "c.txt"
+    path.write_text(text, encoding="utf-8")
+    for read in (lambda: read_corpus([path]), lambda: prepare([path]), lambda: prepare([path], chunk_bytes=2)):
+        with pytest.raises(CorpusError) as caught:
+            read()
+        assert str(caught.value).startswith(f"{path}: {message}")

@@ -13,6 +13,7 @@ import pytest
 from charlstm.data.vocab import Vocab
 from charlstm.scoring.novelty import CorpusIndex, suffix_array
 from charlstm.files import INDEX_FILE, INDEX_META
+from charlstm.runs.caches import CorpusCache, IndexCache
 from charlstm.runs.folder import Run
 
 from conftest import assert_no_traceback, run_cli
@@ -196,13 +197,13 @@ def test_sample_novelty_json_figures_are_exact(run_copy):
 
 def test_a_stale_index_is_rebuilt(run_copy):
     run = Run(run_copy)
-    ids, _, _ = run.cached_corpus()
-    run.store_index(np.zeros(len(ids), dtype=np.int32))     # a wrong index, properly keyed …
+    ids, _ = CorpusCache(run).cached()
+    IndexCache(run).store(np.zeros(len(ids), dtype=np.int32))     # a wrong index, properly keyed …
     (run_copy / INDEX_META).write_text(json.dumps({"kind": "charlstm-suffix-array", "ids_bytes": 1}))  # … then stale
-    assert run.load_index() == (None, "stale")
+    assert IndexCache(run).load() == (None, "stale")
     result = run_cli("sample", str(run_copy), "--length", "50", "--novelty", "--format", "json")
     assert result.exit_code == 0 and json.loads(result.stdout)["corpus"]["index"] == "built and cached"
-    sa, how = run.load_index()
+    sa, how = IndexCache(run).load()
     assert how == "loaded" and sa.tolist() == suffix_array(np.asarray(ids)).tolist()
 
 

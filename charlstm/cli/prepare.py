@@ -29,7 +29,7 @@ def command(corpus, glob, encoding, out):
     # The same ownership rule and lock as a fresh `train`: a folder holding a run or the user's
     # files is refused before anything is read or written.
     with run.claim(resume=False):
-        prepared = prepare_corpus(files, encoding, run.path)
+        prepared = prepare_corpus(files, encoding, run)
     seconds = time.perf_counter() - started
     size = sum(Path(f).stat().st_size for f in files if f != "-")
     click.echo(f"{len(prepared):,} characters, {len(prepared.vocab):,} distinct, ids as {prepared.ids.dtype} in "

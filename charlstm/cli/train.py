@@ -112,7 +112,7 @@ def command(ctx: click.Context, corpus, glob, encoding, out, resume, device, thr
     # torchrun rank 0 alone owns it (the other ranks read the prepared corpus, never write it).
     main = int(os.environ.get("RANK", "0")) == 0
     with chosen.run.claim(resume=chosen.resume) if main else contextlib.nullcontext():
-        prepared = prepare_corpus(chosen.files, chosen.encoding, chosen.run.path, store=main,
+        prepared = prepare_corpus(chosen.files, chosen.encoding, chosen.run, store=main,
                                   min_char_count=chosen.config.min_char_count)
         model_config, fitted = _fitted(prepared, chosen, model_config, typed, device)
         _run_training(prepared, chosen, model_config, device, threads, fitted)
@@ -132,13 +132,15 @@ def notice_skipped(corpus, glob) -> None:
                                f"{skipped_summary(skipped)} ({shown})", markup=False, highlight=False)
 
 
-def prepare_corpus(files, encoding: str, cache_dir, store: bool = True, min_char_count: int | None = None):
-    """Encode the corpus (cached in the run directory, whose lock the caller holds), with a progress
-    bar when it is big. SIGTERM stops it like Ctrl-C, leaving no temp file: exit 143."""
+def prepare_corpus(files, encoding: str, run, store: bool = True, min_char_count: int | None = None):
+    """Encode the corpus (cached in the run directory, whose lock the caller holds; store=False only
+    reads the cache), with a progress bar when it is big. SIGTERM stops it like Ctrl-C, leaving no
+    temp file: exit 143."""
     from tqdm import tqdm
 
     from ..data.corpus import prepare
     from ..files import Terminated, terminate_as_interrupt
+    from ..runs.caches import CorpusCache
 
     sizes = sum(Path(f).stat().st_size for f in files if f != "-")
     try:
@@ -147,7 +149,7 @@ def prepare_corpus(files, encoding: str, cache_dir, store: bool = True, min_char
             def progress(done: int, total: int) -> None:
                 bar.update(done - bar.n)
 
-            return prepare(files, encoding=encoding, cache_dir=cache_dir, progress=progress, store=store,
+            return prepare(files, encoding=encoding, cache=CorpusCache(run, store=store), progress=progress,
                            min_char_count=min_char_count)
     except Terminated:
         click.echo("\ncharlstm: terminated while preparing the corpus; nothing half-written was left", err=True)

@@ -1,4 +1,8 @@
-"""An encoded corpus, and preparing one from files of any size in bounded memory."""
+"""An encoded corpus, and preparing one from files of any size in bounded memory.
+
+`prepare` keeps the ids it encodes where it is told to: an `IdCache` the caller passes (a run
+folder's, runs.caches.CorpusCache), else in memory. Knows nothing of run folders.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +10,12 @@ import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Iterable, Iterator, Protocol, Sequence
 
 import numpy as np
 
 from ..errors import CorpusError
-from ..files import terminate_as_interrupt
-from ..runs.folder import Run
-from .reading import CHUNK_BYTES, _decoded_chunks, _is_plain_utf8, _stamp, corpus_files, read_corpus
+from .reading import CHUNK_BYTES, _decoded_chunks, _is_plain_utf8, _stamp, check_corpus_text, corpus_files, read_corpus
 from .vocab import CharSet, Vocab, id_dtype
 
 
@@ -35,26 +37,48 @@ class Corpus:
         return len(self.ids)
 
 
+@dataclass(frozen=True)
+class Provenance:
+    """What a corpus's ids are made from: the text (its fingerprint and length in characters), the
+    vocabulary that encodes it, and the files it was read from in their encoding."""
+
+    fingerprint: str
+    chars: int
+    vocab: tuple[str, ...]
+    sources: tuple[str, ...] = ()
+    encoding: str = "utf-8"
+
+    def same_ids(self, other: "Provenance") -> bool:
+        """Ids made from `other` are these ids: the same text, encoded by the same vocabulary
+        (wherever its files were)."""
+        return (self.fingerprint, self.chars, self.vocab) == (other.fingerprint, other.chars, other.vocab)
+
+
+class IdCache(Protocol):
+    """Where `prepare` may keep the ids it encodes, checked by content."""
+
+    def load(self, made: Provenance) -> np.ndarray | None:
+        """The ids cached for this very text and vocabulary, else None."""
+
+    def store(self, made: Provenance, dtype: np.dtype, pieces: Iterable[np.ndarray]) -> np.ndarray | None:
+        """Write the ids (`pieces`, in order, `made.chars` of them in all) and return them; None,
+        with `pieces` left unread, when this cache is not to be written."""
+
+
 def _hash(data: bytes = b""):
     return hashlib.blake2b(data, digest_size=16)
 
 
 def prepare(paths: Sequence[str | os.PathLike], glob: str | None = None, encoding: str = "utf-8",
-            cache_dir: str | os.PathLike | None = None, chunk_bytes: int = CHUNK_BYTES,
-            progress: Callable[[int, int], None] | None = None, store: bool = True,
-            min_char_count: int | None = 1) -> Corpus:
+            cache: IdCache | None = None, chunk_bytes: int = CHUNK_BYTES,
+            progress: Callable[[int, int], None] | None = None, min_char_count: int | None = 1) -> Corpus:
     """Read, check and encode a corpus in bounded memory.
 
     Two streaming passes: the first decodes strictly, collects the characters and hashes the text;
-    the second appends the ids to the id cache of the run directory cache_dir (run.Run), which is
-    then opened memory-mapped and reused as long as the text hashes the same. Without cache_dir the ids are kept in memory. `progress`
-    gets (bytes done, bytes total) over both passes. Standard input is read whole.
-
-    The cache is written only while holding the run's lock (taken here unless this process holds
-    it already; a run busy elsewhere is a TrainingError), never through a link, and a SIGTERM or
-    Ctrl-C mid-write removes the temp file. store=False only reads a valid cache (torchrun ranks
-    other than 0): otherwise the ids stay in memory, as they do when the folder holds a trained run
-    whose cache was made from another text (a refused resume must not replace it).
+    the second encodes it piece by piece into `cache`, unless the cache already holds the ids of
+    this very text (then the second pass is skipped). Without a cache, or with one that is not to
+    be written, the ids are kept in memory. `progress` gets (bytes done, bytes total) over both
+    passes. Standard input is read whole and never cached.
 
     `min_char_count`: characters seen fewer times are read as data.UNKNOWN (1: keep every one;
     None: the default policy, `rare_threshold`).
@@ -70,27 +94,19 @@ def prepare(paths: Sequence[str | os.PathLike], glob: str | None = None, encodin
     stamps = [_stamp(f) for f in files]
     vocab, fingerprint, n_chars = _survey(files, encoding, chunk_bytes, where, lambda done: report(done, total),
                                           min_char_count)
+    made = Provenance(fingerprint, n_chars, tuple(vocab.chars), tuple(str(Path(f).resolve()) for f in files), encoding)
+    cached = cache.load(made) if cache is not None else None
+    if cached is not None:
+        report(total, total)
+        return Corpus(cached, vocab, fingerprint)
     pieces = _encoded(files, encoding, chunk_bytes, vocab, n_chars, stamps, where,
                       lambda done: report(total // 2 + done, total))
     dtype = id_dtype(len(vocab))
-    run = Run(cache_dir) if cache_dir is not None else None          # the run directory owns the cache files
-    if run is not None and (store or run.path.is_dir()):
-        run.refuse_links()
-        cached = run.load_ids(fingerprint, n_chars, vocab.chars)
-        if cached is not None:
-            report(total, total)
-            return Corpus(cached, vocab, fingerprint)
-    if run is None or not store or not run.may_replace_ids():
+    ids = cache.store(made, dtype, (piece for _, piece in pieces)) if cache is not None else None
+    if ids is None:
         ids = np.empty(n_chars, dtype=dtype)
         for pos, piece in pieces:
             ids[pos : pos + len(piece)] = piece
-        return Corpus(ids, vocab, fingerprint)
-    if not run.holds_lock():
-        run.create()
-    with run.lock(), terminate_as_interrupt():  # re-entered when the caller holds it already
-        ids = run.store_ids(dtype, n_chars, (piece for _, piece in pieces), fingerprint=fingerprint,
-                            vocab_chars=vocab.chars, sources=[str(Path(f).resolve()) for f in files],
-                            encoding=encoding)
     return Corpus(ids, vocab, fingerprint)
 
 
@@ -108,10 +124,7 @@ def _survey(files: list, encoding: str, chunk_bytes: int, where: str,
                 n_chars += len(text)
             done = base + consumed
             report(done)
-    if n_chars < 2:
-        raise CorpusError(f"{where}: corpus is empty (need at least a few characters of text)")
-    if all(c.isspace() for c in seen.chars()):
-        raise CorpusError(f"{where}: corpus holds only whitespace")
+    check_corpus_text(where, n_chars, "".join(seen.chars()))
     return seen.vocab(min_char_count), digest.hexdigest(), n_chars
 
 

@@ -1,8 +1,10 @@
-"""Corpus in, integer streams out.
+"""Reading user text strictly: which files a corpus argument names, and their text.
 
-Reads corpus files strictly, builds the character vocabulary, encodes text to a compact integer
-array, splits it into train / validation, and cuts batches for truncated backpropagation through
-time. Knows nothing of models, checkpoints or the terminal.
+One reader (`_decoded_chunks`) decodes every file or standard input in pieces: regular files only,
+strict decoding with the exact byte offset of an error, binary content refused wherever it is, a
+size cap for what is read whole. `check_corpus_text` is the rule of what text is a corpus. A
+directory corpus leaves hidden files, checkpoints and charlstm's run folders out (files.py knows
+their names). Knows nothing of vocabularies, ids, models or the terminal.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from pathlib import Path
 from typing import BinaryIO, Iterator, Sequence
 
 from ..errors import CorpusError
-from ..files import is_run_dir
+from ..files import CHECKPOINT_SUFFIX, is_run_dir
 
 DEFAULT_CORPUS = "shakespeare.txt"
 
@@ -221,7 +223,7 @@ def _walk(top: Path, skipped: list[Path]) -> Iterator[Path]:
             p = here / name
             if name.startswith(".") or not p.is_file():
                 continue
-            if name.endswith(".safetensors"):
+            if name.endswith(CHECKPOINT_SUFFIX):
                 skipped.append(p)
                 continue
             yield p
@@ -250,12 +252,17 @@ def read_corpus(paths: Sequence[str | os.PathLike], glob: str | None = None, enc
             parts.append(text)
         limit = None if limit is None else limit - consumed
     text = "".join(parts)
-    where = str(files[0]) if len(files) == 1 else f"{len(files)} files"
-    if len(text) < 2:
-        raise CorpusError(f"{where}: corpus is empty (need at least a few characters of text)")
-    if not text.strip():
-        raise CorpusError(f"{where}: corpus holds only whitespace")
+    check_corpus_text(str(files[0]) if len(files) == 1 else f"{len(files)} files", len(text), text)
     return text
+
+
+def check_corpus_text(where: str, length: int, characters: str) -> None:
+    """The one rule of what text is a corpus, for every reader of one: at least two characters, not
+    all of them whitespace. `characters`: the text, or its distinct characters; `where` names it."""
+    if length < 2:
+        raise CorpusError(f"{where}: corpus is empty (need at least a few characters of text)")
+    if characters.isspace():
+        raise CorpusError(f"{where}: corpus holds only whitespace")
 
 
 def read_text_file(path: str | os.PathLike, encoding: str = "utf-8", limit: int | None = MAX_TEXT_BYTES) -> str:

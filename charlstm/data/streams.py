@@ -1,4 +1,4 @@
-"""Training text cut for truncated backpropagation through time: the split and the stream layout."""
+"""Training text cut for truncated backpropagation through time: the validation split and the stream layout."""
 
 from __future__ import annotations
 
@@ -6,20 +6,29 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..config import TrainConfig, bounds
 from ..errors import CorpusError
 
+#: The fewest characters held out for validation when any are (one input and its target).
+MIN_HELD_OUT = 2
 
-def split(ids: np.ndarray, val_fraction: float, min_val: int = 2) -> tuple[np.ndarray, np.ndarray]:
-    """Contiguous split: the last val_fraction of the corpus is held out for validation.
+
+def held_out_size(n_chars: int, val_fraction: float) -> int:
+    """Characters at the end of a corpus of `n_chars` held out for validation: the nearest whole
+    share `val_fraction` (a TrainConfig value: its Bounds are checked), at least MIN_HELD_OUT when
+    the share is above 0. The one count that `split` cuts at and that reports say."""
+    bounds(TrainConfig, "val_fraction").check("val_fraction", val_fraction)
+    n_val = int(round(n_chars * val_fraction))
+    return max(n_val, MIN_HELD_OUT) if val_fraction > 0 else n_val
+
+
+def split(ids: np.ndarray, val_fraction: float) -> tuple[np.ndarray, np.ndarray]:
+    """Contiguous split: the last `held_out_size` characters are held out for validation.
 
     Contiguous (not shuffled) so the validation text is text the model has never seen, not
     windows that overlap the training text.
     """
-    if not 0.0 <= val_fraction < 1.0:
-        raise ValueError("val_fraction must be in [0, 1)")
-    n_val = int(round(len(ids) * val_fraction))
-    if val_fraction > 0:
-        n_val = max(n_val, min_val)
+    n_val = held_out_size(len(ids), val_fraction)
     if len(ids) - n_val < 2:
         raise CorpusError(f"corpus too small to split: {len(ids)} characters")
     return ids[: len(ids) - n_val], ids[len(ids) - n_val:]

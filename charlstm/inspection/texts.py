@@ -88,6 +88,8 @@ def corpus_tail(corpus: TrainingCorpus, length: int) -> tuple[str, str] | None:
     """The last `length` characters of the corpus, if its files are still there (started at a
     line when one begins near the cut), and a note saying how much of that the model held out
     (never trained on)."""
+    from ..data.streams import held_out_size
+
     text = _read_tail(corpus, length)
     if text is None:
         return None
@@ -95,7 +97,7 @@ def corpus_tail(corpus: TrainingCorpus, length: int) -> tuple[str, str] | None:
     line_start = tail.find("\n", 0, 200)
     if 0 <= line_start < len(tail) - 1 and len(text) > length:
         tail = tail[line_start + 1 :]  # start at a line, not mid-word
-    held_out = int(round((corpus.chars or len(text)) * corpus.val_fraction))
+    held_out = held_out_size(corpus.chars or len(text), corpus.val_fraction)
     name = corpus.paths[-1].name if len(corpus.paths) == 1 else f"{len(corpus.paths)} files"
     unseen = ("all held out from training" if held_out >= len(tail) else
               f"the last {held_out:,} held out from training, the rest trained on" if held_out else "all trained on")

@@ -1,2 +1,3 @@
-"""The run folder and everything in it: checkpoints, the training metadata, the log, the previews, the
-caches, the claim and the lock, and export. Knows no training math."""
+"""The run folder and everything in it: the folder with its claim and lock (folder), the log and the
+previews (logs), the id and index caches (caches), checkpoint files (checkpoint) with their training
+metadata (runinfo), and export. Knows no training math."""

@@ -3,9 +3,11 @@
 A checkpoint holds the model config, the vocabulary and the weights; a training checkpoint also
 holds the optimizer moments, the recurrent state carried between batches, RNG states and the
 training position, so a run resumes exactly. Files are written atomically (through
-run.write_file: temp file, fsync, rename) and never unpickled: loading reads a JSON header and raw
-tensors, nothing executes. Knows nothing of training or sampling; the training metadata is typed by
-runinfo.RunInfo. The names of a run's checkpoint files (LATEST, BEST) and `resolve` come from run.py.
+files.write_file: temp file, fsync, rename) and never unpickled: loading reads a JSON header and
+raw tensors, nothing executes, and every size is checked against the file before anything is
+allocated. Knows nothing of training, sampling or run folders beyond a path; the training metadata
+is typed by runinfo.RunInfo. The names of a run's checkpoint files (LATEST, BEST) come from
+files.py, and `resolve` from runs/folder.py.
 """
 
 from __future__ import annotations

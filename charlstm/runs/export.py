@@ -1,12 +1,12 @@
 """A run's model as a small folder to share: `charlstm export RUN --out DIR`.
 
 A training checkpoint is mostly what resuming needs (AdamW's two moments, the carried state, RNG
-states): three times the weights. The export keeps the weights, the vocabulary, the model config
-and the training metadata (budget, scores, where the corpus was), drops the rest, and copies the
-run's log and previews, so `inspect`, `sample`, `score`, `write` and `report` work on the folder as
-on the run. It cannot be resumed. The corpus paths it records are relative to DIR when they can be
-(texts.training_corpus reads a relative path from the checkpoint's folder), so a folder committed
-beside a corpus, or copied with it, still finds its training text in another checkout.
+states). The export keeps the weights, the vocabulary, the model config and the training metadata
+(budget, scores, where the corpus was), drops the rest, and copies the run's log and previews, so
+`inspect`, `sample`, `score`, `write` and `report` work on the folder as on the run. It cannot be
+resumed. The corpus paths it records are relative to DIR when they can be (texts.training_corpus
+reads a relative path from the checkpoint's folder), so a folder committed beside a corpus, or
+copied with it, still finds its training text in another checkout.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ def export_run(source: str | os.PathLike | None, out: str | os.PathLike) -> Expo
     written = save(target.best, Checkpoint(loaded.config, loaded.vocab, loaded.model_state, train=train))
     copied = []
     run = Run(path.parent)
-    for name in (run.metrics, run.samples):
+    for name in (run.log.metrics, run.log.samples):
         if name.is_file() and not is_link(name):
             write_file(target.path / name.name, name.read_bytes())
             copied.append(name.name)

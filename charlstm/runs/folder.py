@@ -1,21 +1,25 @@
-"""The run folder as one object: its checkpoints, log, previews and caches, its claim and its lock."""
+"""The run folder: which files it has, who may write it (claim, refusals, the lock), and finding runs.
+
+The folder is owned: `Run.claim` refuses it before anything is written (a fresh run needs a new or
+empty folder, or one holding only what `charlstm prepare` wrote; --resume needs `latest` or an
+empty folder; a folder or run file that is a symbolic link is always refused), then takes the lock,
+removes stale temp files of every run file and checks again. Every writer of a run file (train,
+prepare, the novelty index) holds the lock; it is re-entrant within a process. The log and the
+previews are `Run.log`'s (runs/logs.py); the id and index caches are runs/caches.py's. File names
+come from files.py. Knows no training math.
+"""
 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Iterable, Iterator, TextIO
+from typing import Iterator
 
-import numpy as np
-
-from ..errors import CheckpointError, TrainingError, one_line
+from ..errors import CheckpointError, TrainingError
 from ..files import (
-    _NOFOLLOW,
-    _TEMP_OWNERS,
     BEST,
     CORPUS_FILE,
     IDS_FILE,
@@ -23,21 +27,20 @@ from ..files import (
     INDEX_META,
     LATEST,
     LOCK,
-    METRICS,
+    O_NOFOLLOW,
     RUN_FILES,
-    SAMPLES,
-    _head,
-    _is_run_temp,
     is_link,
-    open_append,
-    write_file,
+    is_run_temp,
+    stale_temps,
 )
+from .caches import holds_prepared_corpus
+from .logs import RunLog
 
 DEFAULT_ROOT = Path("checkpoints")
 
 
-#: The kind stored in corpus.json, so a fresh run knows the prepared corpus there is its own.
-CORPUS_KIND = "charlstm-corpus"
+#: What `charlstm prepare` (and the memorisation check's index) leave in a folder a fresh run may take.
+_PREPARED = (IDS_FILE, CORPUS_FILE, INDEX_FILE, INDEX_META)
 
 
 _HELD: dict[tuple[int, int], int] = {}  # run folders whose lock this process holds (st_dev, st_ino) → depth
@@ -66,12 +69,9 @@ class Run:
         return self.path / BEST
 
     @property
-    def metrics(self) -> Path:
-        return self.path / METRICS
-
-    @property
-    def samples(self) -> Path:
-        return self.path / SAMPLES
+    def log(self) -> RunLog:
+        """The training log and the previews."""
+        return RunLog(self.path)
 
     def has_checkpoint(self) -> bool:
         return self.latest.is_file()
@@ -109,23 +109,9 @@ class Run:
             return []
         except OSError as error:
             raise TrainingError(f"{self.path}: cannot read the run directory ({error.strerror})") from None
-        prepared = self._prepared_corpus()
+        prepared = holds_prepared_corpus(self.path)
         return [name for name in names
-                if not (name == LOCK or _is_run_temp(name)
-                        or (prepared and name in (IDS_FILE, CORPUS_FILE, INDEX_FILE, INDEX_META)))]
-
-    def _prepared_corpus(self) -> bool:
-        """corpus.json and corpus.ids.npy here are regular files charlstm wrote (by their contents)."""
-        meta, ids = self.path / CORPUS_FILE, self.path / IDS_FILE
-        if is_link(meta) or is_link(ids) or not meta.is_file():
-            return False
-        try:
-            found = json.loads(_head(meta, MAX_CORPUS_META).decode("utf-8"))
-        except (UnicodeDecodeError, ValueError, RecursionError):
-            return False
-        if not isinstance(found, dict) or found.get("kind", CORPUS_KIND) != CORPUS_KIND or "fingerprint" not in found:
-            return False
-        return not ids.exists() or (ids.is_file() and _head(ids, 6) == b"\x93NUMPY")
+                if not (name == LOCK or is_run_temp(name) or (prepared and name in _PREPARED))]
 
     def refuse_unless_fresh(self) -> None:
         """A TrainingError unless a fresh run may start here: the folder is new, empty, or holds only
@@ -137,8 +123,7 @@ class Run:
             return
         if LATEST in foreign:
             raise TrainingError(f"{self} already holds a run; pass --resume to continue it or --out to start another")
-        shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
-        raise TrainingError(f"{self} is not empty and holds no charlstm run to continue ({shown}); "
+        raise TrainingError(f"{self} is not empty and holds no charlstm run to continue ({_listed(foreign)}); "
                             f"a new run needs a new or empty folder: pass another --out")
 
     def refuse_unless_resumable(self) -> None:
@@ -149,8 +134,7 @@ class Run:
             return
         foreign = self.foreign_files()
         if foreign:
-            shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
-            raise TrainingError(f"{self}: nothing to resume (no {LATEST}), and it holds {shown}; "
+            raise TrainingError(f"{self}: nothing to resume (no {LATEST}), and it holds {_listed(foreign)}; "
                                 f"not starting from scratch over them: pass --out a new or empty folder")
 
     def can_start(self) -> bool:
@@ -194,9 +178,8 @@ class Run:
     def remove_stale_temps(self) -> None:
         """Delete temp files left by a writer killed mid-write (call with the lock held: every
         writer of a run file holds it, so no temp file of a run file is in use)."""
-        for name in _TEMP_OWNERS:
-            for stale in self.path.glob(f".{name}.*.tmp"):
-                stale.unlink(missing_ok=True)  # a link among them: unlinking touches only the link
+        for stale in stale_temps(self.path):
+            stale.unlink(missing_ok=True)  # a link among them: unlinking touches only the link
 
     # -- the lock: one training process per run directory
 
@@ -219,7 +202,7 @@ class Run:
                 _HELD[key] -= 1
             return
         try:
-            fd = os.open(self.path / LOCK, os.O_CREAT | os.O_RDWR | _NOFOLLOW, 0o644)
+            fd = os.open(self.path / LOCK, os.O_CREAT | os.O_RDWR | O_NOFOLLOW, 0o644)
         except OSError as error:
             if is_link(self.path / LOCK):
                 self.refuse_links()
@@ -268,7 +251,7 @@ class Run:
         except ImportError:  # pragma: no cover - not on POSIX: no lock
             return None
         try:
-            handle = os.fdopen(os.open(self.path / LOCK, os.O_RDONLY | _NOFOLLOW), "r", encoding="utf-8")
+            handle = os.fdopen(os.open(self.path / LOCK, os.O_RDONLY | O_NOFOLLOW), "r", encoding="utf-8")
         except OSError:
             return None
         with handle:
@@ -282,181 +265,10 @@ class Run:
         return TrainingError(f"{self.path} is being trained by another process (pid {holder or 'unknown'}); "
                              f"wait for it to finish or pass another --out")
 
-    # -- the log and the previews
 
-    def open_metrics(self, fresh: bool) -> TextIO:
-        """metrics.jsonl for appending; emptied first for a fresh run."""
-        return open_append(self.metrics, truncate=fresh)
-
-    def truncate_metrics(self, step: int) -> None:
-        """On resume, drop log lines from steps after the checkpoint: they will be run again."""
-        if not self.metrics.exists():
-            return
-        kept = [line for line in self.metrics.read_text(encoding="utf-8").splitlines()
-                if line.strip() and _line_step(line) <= step]
-        write_file(self.metrics, "".join(line + "\n" for line in kept).encode("utf-8"))
-
-    def clear_samples(self) -> None:
-        self.samples.unlink(missing_ok=True)
-
-    def append_sample(self, step: int, val_bpc: float, text: str) -> None:
-        with open_append(self.samples) as f:
-            f.write(f"--- step {step}, val {val_bpc:.3f} bpc ---\n{text}\n\n")
-
-    def read_metrics(self, limit: int | None = None) -> list[dict]:
-        """The log's records (JSON objects), from at most the first `limit` bytes; torn or foreign
-        lines are skipped. [] when there is no log."""
-        records = []
-        for line in _head(self.metrics, limit or MAX_LOG_READ).decode("utf-8", errors="replace").splitlines():
-            try:
-                record = json.loads(line)
-            except (ValueError, RecursionError):
-                continue
-            if isinstance(record, dict) and isinstance(record.get("step"), int):
-                records.append(record)
-        return records
-
-    def read_samples(self, limit: int | None = None) -> list[tuple[int, float | None, str]]:
-        """The previews as (step, val bpc or None, text), from at most the first `limit` bytes."""
-        text = _head(self.samples, limit or MAX_LOG_READ).decode("utf-8", errors="replace")
-        found = list(_PREVIEW_HEAD.finditer(text))
-        previews = []
-        for i, head in enumerate(found):
-            end = found[i + 1].start() if i + 1 < len(found) else len(text)
-            body = text[head.end() : end]
-            body = body[:-2] if body.endswith("\n\n") else body
-            try:
-                val = float(head.group(2))
-            except ValueError:
-                val = None
-            previews.append((int(head.group(1)), val if val == val else None, body))
-        return previews
-
-    # -- the prepared corpus
-
-    def load_ids(self, fingerprint: str, n_chars: int, vocab_chars: list[str]) -> np.ndarray | None:
-        """The cached ids (memory-mapped) if they were made from this very text, else None. The ids
-        themselves are checked too (integers, each an index into `vocab_chars`: one pass over the
-        map), so a damaged cache is made again rather than read past the embedding."""
-        try:
-            meta = json.loads((self.path / CORPUS_FILE).read_text(encoding="utf-8"))
-            if meta.get("fingerprint") != fingerprint or meta.get("chars") != n_chars or meta.get("vocab") != vocab_chars:
-                return None
-            ids = np.load(self.path / IDS_FILE, mmap_mode="r")
-        except (OSError, ValueError, AttributeError):
-            return None
-        if ids.shape != (n_chars,) or ids.dtype.kind not in "ui":
-            return None
-        if n_chars and not (int(ids.min()) >= 0 and int(ids.max()) < len(vocab_chars)):
-            return None
-        return ids
-
-    def may_replace_ids(self) -> bool:
-        """The id cache may be (re)written: the folder holds no trained run yet, or that run's cache
-        is gone. A run's cache of its own corpus is never replaced by another text."""
-        return not self.latest.exists() or not (self.path / CORPUS_FILE).exists()
-
-    def store_ids(self, dtype: np.dtype, n_chars: int, pieces: Iterable[np.ndarray], *, fingerprint: str,
-                  vocab_chars: list[str], sources: list[str], encoding: str) -> np.ndarray:
-        """Write the ids piece by piece as an .npy file, with what they were made from; return them memory-mapped."""
-        def write(sink: BinaryIO) -> None:
-            # The .npy header, then the ids appended with plain writes: the kernel's page cache holds
-            # them, not this process (a memory map would count every page written in its RSS).
-            np.lib.format.write_array_header_1_0(sink, {"descr": np.lib.format.dtype_to_descr(dtype),
-                                                        "fortran_order": False, "shape": (n_chars,)})
-            for piece in pieces:
-                sink.write(memoryview(piece))
-
-        write_file(self.path / IDS_FILE, write)
-        meta = {"kind": CORPUS_KIND, "fingerprint": fingerprint, "chars": n_chars, "vocab": vocab_chars, "sources": sources,
-                "encoding": encoding}
-        write_file(self.path / CORPUS_FILE, json.dumps(meta, ensure_ascii=False).encode("utf-8"))
-        return np.load(self.path / IDS_FILE, mmap_mode="r")
-
-
-    # -- the suffix array of the prepared corpus (the memorisation check's index)
-
-    def cached_corpus(self) -> tuple[np.ndarray, list[str], str] | None:
-        """(ids memory-mapped, the characters they index, the text's fingerprint) from the id
-        cache, or None when the folder holds no valid one."""
-        meta, ids_path = self.path / CORPUS_FILE, self.path / IDS_FILE
-        if is_link(meta) or is_link(ids_path) or not meta.is_file() or not ids_path.is_file():
-            return None
-        try:
-            found = json.loads(_head(meta, MAX_CORPUS_META).decode("utf-8"))
-            ids = np.load(ids_path, mmap_mode="r")
-        except (OSError, ValueError, UnicodeDecodeError, RecursionError):
-            return None
-        if not isinstance(found, dict):
-            return None
-        chars, fingerprint = found.get("vocab"), found.get("fingerprint")
-        if (not isinstance(chars, list) or not all(isinstance(c, str) and len(c) == 1 for c in chars)
-                or not isinstance(fingerprint, str) or ids.ndim != 1 or ids.dtype.kind not in "ui"
-                or ids.shape != (found.get("chars"),)):
-            return None
-        return ids, chars, fingerprint
-
-    def _ids_key(self) -> dict:
-        """What the index was made from: the id file's size and content hash."""
-        import hashlib
-
-        digest, size = hashlib.blake2b(digest_size=16), 0
-        with os.fdopen(os.open(self.path / IDS_FILE, os.O_RDONLY | _NOFOLLOW), "rb") as f:
-            while chunk := f.read(1 << 22):
-                digest.update(chunk)
-                size += len(chunk)
-        return {"kind": "charlstm-suffix-array", "version": 1, "ids_bytes": size, "ids_hash": digest.hexdigest()}
-
-    def load_index(self) -> tuple[np.ndarray | None, str]:
-        """(the cached suffix array, memory-mapped, "loaded") if it was made from the ids there now,
-        else (None, why not)."""
-        sa_path, meta = self.path / INDEX_FILE, self.path / INDEX_META
-        if is_link(sa_path) or is_link(meta) or not sa_path.is_file() or not meta.is_file():
-            return None, "none cached"
-        try:
-            stored = json.loads(_head(meta, 4096).decode("utf-8"))
-            if stored != self._ids_key():
-                return None, "stale"
-            sa = np.load(sa_path, mmap_mode="r")
-            ids = np.load(self.path / IDS_FILE, mmap_mode="r")
-        except (OSError, ValueError, UnicodeDecodeError, RecursionError):
-            return None, "unreadable"
-        if sa.shape != ids.shape or sa.dtype not in (np.dtype(np.int32), np.dtype(np.int64)):
-            return None, "unreadable"
-        return sa, "loaded"
-
-    def store_index(self, sa: np.ndarray) -> str:
-        """Cache the suffix array of the ids (under the run's lock); how that went, for the report.
-        A run being trained by another process is not written to: the index is then only used."""
-        try:
-            with self.lock():
-                key = self._ids_key()
-                write_file(self.path / INDEX_FILE, lambda sink: np.save(sink, np.ascontiguousarray(sa)))
-                write_file(self.path / INDEX_META, json.dumps(key).encode("utf-8"))
-        except TrainingError as error:  # busy: another process trains it; or a link planted among its files
-
-            return f"built (not cached: {one_line(error)})"
-        except OSError as error:
-            return f"built (not cached: {error.strerror or error})"
-        return "built and cached"
-
-
-#: corpus.json holds the vocabulary: a vocabulary of every Unicode scalar value is ~7 M characters.
-MAX_CORPUS_META = 64 << 20
-
-
-#: The most of metrics.jsonl or samples.txt a report reads (a run of millions of steps logs more).
-MAX_LOG_READ = 64 << 20
-
-
-_PREVIEW_HEAD = re.compile(r"^--- step (\d+), val (\S+) bpc ---\n", re.M)
-
-
-def _line_step(line: str) -> int:
-    try:
-        return int(json.loads(line).get("step", 0))
-    except (json.JSONDecodeError, AttributeError, TypeError, ValueError):
-        return 1 << 62  # a torn last line from a kill: drop it
+def _listed(names: list[str]) -> str:
+    """The first three names, and how many more, for a refusal."""
+    return ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
 
 
 def default_out(files: list, root: str | os.PathLike | None = None) -> Run:

@@ -1,9 +1,8 @@
 """The training metadata a training checkpoint carries (its `train` JSON), as one typed, validated record.
 
-`RunInfo.to_dict()` writes the JSON keys checkpoints have always had; `RunInfo.from_dict()` checks
-every field by type and range and turns anything wrong into one CheckpointError line naming the
-field, while accepting what older checkpoints lack (no elapsed time, no fingerprint, no recipe).
-Torch-free.
+`RunInfo.to_dict()` writes the checkpoint's `train` JSON; `RunInfo.from_dict()` checks every field
+by type and range and turns anything wrong into one CheckpointError line naming the field. A field
+a checkpoint may lack (elapsed time, fingerprint, recipe …) takes its default. Torch-free.
 """
 
 from __future__ import annotations

@@ -218,7 +218,7 @@ def training_ids(loaded) -> np.ndarray:
         if not path.is_file():
             raise CorpusError(f"{path}: the training corpus is gone; the n-gram baseline is built from it (put it "
                               "back, or score without --baseline)")
-    prepared = prepare([str(p) for p in corpus.paths], encoding=corpus.encoding, cache_dir=None)
+    prepared = prepare([str(p) for p in corpus.paths], encoding=corpus.encoding)
     try:
         recorded = loaded.run_info.corpus_fingerprint if loaded.run_info is not None else None
     except CheckpointError:

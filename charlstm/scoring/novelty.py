@@ -298,18 +298,19 @@ def run_corpus(loaded, checkpoint_path: str | Path) -> RunCorpus:
     the checkpoint, read again (and indexed in memory). A one-line CharlstmError when neither is
     at hand, or when what is there is not the text the model was trained on."""
     from ..inspection.texts import training_corpus
+    from ..runs.caches import CorpusCache, IndexCache
     from ..runs.folder import Run
 
     info = _run_info(loaded)
     fingerprint = info.corpus_fingerprint if info is not None else None
     run = Run(Path(checkpoint_path).parent)
-    found = run.cached_corpus()
-    if found is not None and (fingerprint is None or found[2] == fingerprint):
-        ids, chars, _ = found
-        sa, cached = run.load_index()
+    found = CorpusCache(run).cached()
+    if found is not None and (fingerprint is None or found[1].fingerprint == fingerprint):
+        ids, chars = found[0], list(found[1].vocab)
+        sa, cached = IndexCache(run).load()
         if sa is None:
             sa = suffix_array(ids)
-            cached = run.store_index(sa)
+            cached = IndexCache(run).store(sa)
         return RunCorpus(CorpusIndex(ids, sa), chars, f"the run's id cache ({len(ids):,} characters)", cached)
     corpus = training_corpus(loaded)
     if not corpus.paths or any(str(p) == "-" or not p.is_file() for p in corpus.paths):

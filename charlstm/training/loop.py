@@ -12,13 +12,12 @@ directory's files are run.Run's; what a run may go on from, and what `charlstm t
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import os
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable, Iterable, TextIO
+from typing import Any, Callable, Iterable
 
 import numpy as np
 import torch
@@ -33,6 +32,7 @@ from ..model.average import AVERAGE_PREFIX, TRAINING_PREFIX, WeightAverage
 from ..model.network import CharModel, State
 from ..runs import checkpoint as ckpt
 from ..runs.folder import Run
+from ..runs.logs import MetricsWriter
 from ..runs.runinfo import CorpusSource, RunInfo
 from ..runtime import ThreadTuner, pick_device
 from .distributed import Cluster
@@ -206,7 +206,7 @@ class Trainer:
         self._clock_eval_at: float | None = None                                 # the last one the clock asked for
         self.window_loss, self.window_steps = 0.0, 0
         self._t0 = time.perf_counter()
-        self._metrics: TextIO | None = None
+        self._metrics: MetricsWriter | None = None
 
     # -- setting up
 
@@ -267,7 +267,7 @@ class Trainer:
         if "rng.torch" in saved.tensors:
             torch.set_rng_state(saved.tensors["rng.torch"])
         if self.cluster.main:  # rank 0 alone owns the log
-            self.run_dir.truncate_metrics(self.steps)
+            self.run_dir.log.truncate_metrics(self.steps)
 
     @property
     def scored(self) -> CharModel:
@@ -441,7 +441,7 @@ class Trainer:
         if self.config.preview_chars:
             sampling = SampleConfig(length=self.config.preview_chars, temperature=0.8, seed=self.steps)
             preview = sample_text(self.scored, self.corpus.vocab, "", sampling)[0]
-            self.run_dir.append_sample(self.steps, float("nan") if val_bpc is None else val_bpc, preview)
+            self.run_dir.log.append_sample(self.steps, float("nan") if val_bpc is None else val_bpc, preview)
         self.save(best=improved, finished=finished)
         return val_bpc, preview
 
@@ -515,9 +515,9 @@ class Trainer:
             self._schedule_evaluation(first=True)
             if not self.resumed:  # before any other file: from the first moment there is something to --resume
                 self.save()
-            self._metrics = self.run_dir.open_metrics(fresh=not self.resumed) if main else None
+            self._metrics = self.run_dir.log.open_metrics(fresh=not self.resumed) if main else None
             if main and not self.resumed:
-                self.run_dir.clear_samples()
+                self.run_dir.log.clear_samples()
             self._emit(Event(kind=EventKind.START, step=self.steps, max_steps=self.config.max_steps,
                              elapsed_s=self.elapsed_before, time_budget=self.config.time_budget,
                              text=self._describe()))
@@ -609,11 +609,9 @@ class Trainer:
                 f"{len(self.train_ids):,} training / {len(self.val_ids):,} validation characters, device {self.device}")
 
     def _log(self, record: dict[str, Any]) -> None:
-        """One line of strict JSON (a non-finite number, which JSON has no word for, as null)."""
+        """One record of the log (rank 0; runs/logs.py writes it as a line of strict JSON)."""
         if self._metrics is not None:
-            record = {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in record.items()}
-            self._metrics.write(json.dumps(record, allow_nan=False) + "\n")
-            self._metrics.flush()
+            self._metrics.write(record)
 
     def _emit(self, event: Event) -> None:
         if self._on_event is not None:

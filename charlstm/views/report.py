@@ -78,7 +78,7 @@ def gather(target: str | None, novelty_length: int = NOVELTY_LENGTH, seed: int =
             "corpus_paths": list(info.corpus.paths) if info.corpus else [],
             "corpus_encoding": info.corpus.encoding if info.corpus else None,
             "corpus_chars": info.corpus_chars, "corpus_fingerprint": info.corpus_fingerprint},
-        metrics=run.read_metrics(), previews=run.read_samples())
+        metrics=run.log.read_metrics(), previews=run.log.read_samples())
     if novelty_length > 0:
         from ..config import SampleConfig
         from ..generation.sampling import sample_text
