@@ -25,7 +25,8 @@ from charlstm.errors import UnknownCharactersError
 from charlstm.config import SampleConfig
 from charlstm.generation.sampling import sample_text
 from charlstm.generation.cowriter import CoWriter, WriteConfig
-from charlstm.views.writer import ConfirmScreen, SaveScreen, WriterApp, shown_char, shown_line
+from charlstm.views.glyphs import alone, single_line
+from charlstm.views.writer import ConfirmScreen, SaveScreen, WriterApp
 from conftest import TINY, assert_no_traceback
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -236,10 +237,10 @@ def test_screen_shows_text_top_characters_and_continuations(checkpoint, model_vo
         probs = torch.softmax(reference_logits(model, vocab, "ROMEO:"), dim=-1)
         best = int(probs.argmax())
         assert s.top[0][0] == vocab.chars[best]
-        assert re.search(rf"Alt\+1 {re.escape(shown_char(vocab.chars[best]))} +{probs[best].item():.1%}", screen), screen
+        assert re.search(rf"Alt\+1 {re.escape(alone(vocab.chars[best]))} +{probs[best].item():.1%}", screen), screen
         assert len(s.continuations) >= 2
         for c in s.continuations:
-            assert f"{c.logprob:.1f}  {shown_line(c.text)}" in screen, screen
+            assert f"{c.logprob:.1f}  {single_line(c.text)}" in screen, screen
         assert "Tab accept" in screen and "^Z undo" in screen and "^S save" in screen
 
     run_app(app, script)

@@ -8,14 +8,14 @@ from rich.style import Style
 from rich.table import Table
 from rich.text import Text
 
-from .glyphs import visible
+from .glyphs import glyph
 from .output import Output
 
 
 def _context_text(text: str, window, cells: int) -> Text:
     """One context window as plain text (invisible characters shown), its peak bold and underlined,
     cut to `cells` terminal cells around the peak (three quarters before it) so the peak stays in view."""
-    width = lambda pos: cell_len(visible(text[pos]))  # noqa: E731
+    width = lambda pos: cell_len(glyph(text[pos]))  # noqa: E731
     start, end, used = window.peak, window.peak + 1, width(window.peak)
     while start > window.start and used + width(start - 1) <= max(1, (3 * cells) // 4):
         start -= 1
@@ -28,7 +28,7 @@ def _context_text(text: str, window, cells: int) -> Text:
         used += width(start)
     out = Text(no_wrap=True, overflow="crop")
     for pos in range(start, end):
-        out.append(visible(text[pos]), style=Style(bold=True, underline=True) if pos == window.peak else None)
+        out.append(glyph(text[pos]), style=Style(bold=True, underline=True) if pos == window.peak else None)
     return out
 
 

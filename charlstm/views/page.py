@@ -24,14 +24,16 @@ import numpy as np
 
 from ..files import PAGE_GENERATOR  # the mark that lets a later --html replace this page
 from .colours import BLUE, GREEN, RED, WHITE, is_gate, vector_scale
+from .glyphs import alone, glyph
 
 #: Most values (characters × layers × vectors × units) one page embeds: 2 bytes each, about
 #: 21 MB of page once base64-encoded. A 2×256 LSTM with all six vectors fits 2,604 characters;
 #: with hidden only, 15,625.
 PAGE_VALUE_BUDGET = 8_000_000
 
-#: What a character looks like in the page (a line break and a tab keep their effect after the sign).
-_PAGE_VISIBLE = {"\n": "↵\n", "\t": "→\t", "\r": "␍"}
+#: Characters whose effect the page keeps after their glyph: a line break still ends the line, a
+#: tab still indents.
+_KEPT = "\n\t"
 
 
 def page_chars(length: int, num_layers: int, num_vectors: int, hidden_size: int, budget: int | None = None) -> int:
@@ -52,11 +54,7 @@ def cut_notice(shown: int, length: int, num_layers: int, num_vectors: int) -> st
 
 
 def _shown(char: str) -> str:
-    if char in _PAGE_VISIBLE:
-        return _PAGE_VISIBLE[char]
-    if ord(char) < 32 or 0x7F <= ord(char) < 0xA0:
-        return "·"
-    return char
+    return glyph(char) + (char if char in _KEPT else "")
 
 
 def _quantise(values: np.ndarray) -> dict:
@@ -104,7 +102,7 @@ def _atlas_data(atlas) -> dict:
 
 def _prediction_data(predictions, chars) -> dict:
     """Top next-character guesses (atlas.Predictions) as ids and basis points (1/10000)."""
-    return {"vocab": list(chars), "k": int(predictions.ids.shape[1]),
+    return {"vocab": list(chars), "shown": [alone(c) for c in chars], "k": int(predictions.ids.shape[1]),
             "ids": predictions.ids.reshape(-1).tolist(),
             "p": np.rint(predictions.probs * 10000).astype(int).reshape(-1).tolist(),
             "actual": [-1 if v != v else int(round(v * 10000)) for v in predictions.actual.tolist()]}
@@ -205,7 +203,7 @@ function unitValues(layer, vector, neuron) {
   return out;
 }
 const isGate = (v) => DATA.gates.includes(v);
-// The |value| at full colour, one per unit, chosen in Python (render.vector_scale) as in the terminal.
+// The |value| at full colour, one per unit, chosen in Python (colours.vector_scale) as in the terminal.
 const scaleOf = (layer, vector, neuron) => DATA.traces[String(layer)][vector].scale[neuron];
 function blend(a, b, w) {
   w = Math.min(Math.max(w, 0), 1);
@@ -354,8 +352,7 @@ function markAtlas() {
 }
 
 // ------------------------------------------------------- the model's next-character guesses, under each character
-const P = DATA.predict;
-function shownChar(c) { return c === "\n" ? "↵" : c === "\t" ? "→" : c === " " ? "␣" : c === "\r" ? "␍" : c; }
+const P = DATA.predict;   // P.shown: each vocabulary character as it is shown standing alone (glyphs.alone)
 function showPredict(pos) {
   const box = document.getElementById("predict");
   if (!P || pos === null || pos === undefined) { box.hidden = true; return; }
@@ -368,7 +365,7 @@ function showPredict(pos) {
   for (let j = 0; j < P.k; j++) {
     const row = document.createElement("div"), p = P.p[pos * P.k + j];
     row.className = "guess";
-    row.textContent = shownChar(P.vocab[P.ids[pos * P.k + j]]).padEnd(2) + " " + pct(p).padStart(6);
+    row.textContent = P.shown[P.ids[pos * P.k + j]].padEnd(2) + " " + pct(p).padStart(6);
     const bar = document.createElement("span");
     bar.className = "bar";
     bar.style.width = Math.max(1, Math.round(p / 100)) + "px";

@@ -11,7 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from .colours import ORANGE, RGB, WHITE, _blend, _style, value_rgb
-from .glyphs import visible, visible_text
+from .glyphs import glyph, single_line
 from .output import Output, _floats
 
 #: Longest text `charlstm score` draws as a surprisal strip; beyond it only the numbers.
@@ -40,11 +40,11 @@ def _prediction_strip(text: str, colours: Iterable[RGB]) -> Text:
     """The text with each predicted character (text[1:]) on its colour, the first (context only)
     dimmed, and line breaks kept as breaks after their visible mark."""
     out = Text()
-    out.append(visible(text[0]), style=_style(WHITE, dim=True))
+    out.append(glyph(text[0]), style=_style(WHITE, dim=True))
     if text[0] == "\n":
         out.append("\n")
     for char, rgb in zip(text[1:], colours):
-        out.append(visible(char), style=_style(rgb))
+        out.append(glyph(char), style=_style(rgb))
         if char == "\n":
             out.append("\n")
     return out
@@ -74,8 +74,8 @@ def _surprises_table(text: str, bits: Sequence[float], predicted: Sequence[str],
         table.add_column(name, justify=justify, no_wrap=True)
     for t in order:
         pos = t + 1
-        context = Text(visible_text(text[max(0, pos - 30) : pos]), style="dim")
-        context.append(visible_text(text[pos]), style=Style(bold=True, underline=True))
+        context = Text(single_line(text[max(0, pos - 30) : pos]), style="dim")
+        context.append(single_line(text[pos]), style=Style(bold=True, underline=True))
         table.add_row(str(pos), f"{bits[t]:.2f}", Text(repr(text[pos])), Text(repr(predicted[t])), context)
     return table
 

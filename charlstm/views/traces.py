@@ -24,14 +24,14 @@ from rich.table import Table
 from rich.text import Text
 
 from .colours import _style, colouring, full_scale, value_rgb
-from .glyphs import visible
+from .glyphs import glyph
 from .output import Output, _column_records, _floats
 
 
 def strip(text: str, values: Sequence[float], gate: bool, scale: float | None = None, keep_lines: bool = True,
           mark: int | None = None) -> Text:
     """The text with each character's background coloured by its value. With keep_lines a line
-    break is shown as ↵ and then breaks the line, so code and verse keep their shape; without, the
+    break is shown by its glyph and then breaks the line, so code and verse keep their shape; without, the
     strip stays on one line. `mark` underlines one character (a peak)."""
     if len(values) != len(text):
         raise ValueError(f"{len(text)} characters but {len(values)} values")
@@ -40,7 +40,7 @@ def strip(text: str, values: Sequence[float], gate: bool, scale: float | None = 
     out = Text(no_wrap=not keep_lines)
     for pos, (char, value) in enumerate(zip(text, values)):
         extra = {"underline": True, "bold": True} if pos == mark else {}
-        out.append(visible(char), style=_style(value_rgb(float(value), gate, scale), **extra))
+        out.append(glyph(char), style=_style(value_rgb(float(value), gate, scale), **extra))
         if char == "\n" and keep_lines:
             out.append("\n")
     return out
@@ -70,7 +70,7 @@ def summary(values: Sequence[float], text: str | None = None, count: bool = True
     std = math.sqrt(sum((v - mean) ** 2 for v in vals) / len(vals))
 
     def where(pos: int) -> str:
-        return f" at {pos}" + (f" {visible(text[pos])!r}" if text is not None else "")
+        return f" at {pos}" + (f" {glyph(text[pos])!r}" if text is not None else "")
 
     return Text(f"min {vals[lo]:+.3f}{where(lo)}   max {vals[hi]:+.3f}{where(hi)}   mean {mean:+.3f}   "
                 f"std {std:.3f}" + (f"   ({len(vals)} characters)" if count else ""), style="dim")
@@ -90,7 +90,7 @@ def _segments(text: str, width: int) -> list[tuple[int, int]]:
     `width` terminal cells cut into several."""
     pieces, start, used = [], 0, 0
     for pos, char in enumerate(text):
-        w = cell_len(visible(char))
+        w = cell_len(glyph(char))
         if used + w > width and pos > start:
             pieces.append((start, pos))
             start, used = pos, 0

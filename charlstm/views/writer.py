@@ -32,6 +32,7 @@ from textual.worker import get_current_worker
 
 from ..errors import CharlstmError, one_line
 from ..generation.cowriter import MAX_LENGTH, MAX_SAMPLES, MAX_TOP, CoWriter, Suggestions, WriteConfig
+from .glyphs import alone, keeping_lines, single_line
 
 #: The end of the text the page shows (the whole text is kept and saved).
 PAGE_CHARS = 6000
@@ -39,35 +40,10 @@ TEMPERATURE_STEP = 0.1
 LENGTH_STEP = 10
 BAR_CELLS = 10
 
-_SHOWN = {" ": "␣", "\n": "↵", "\t": "⇥", "\r": "␍"}
-
-
-def shown_char(char: str) -> str:
-    """One character as the suggestion lists show it: visible whitespace, escapes for control codes."""
-    if char in _SHOWN:
-        return _SHOWN[char]
-    return char if char.isprintable() else one_line(char)
-
-
-def shown_line(text: str) -> str:
-    """A continuation on one line: line breaks and tabs as symbols, control codes escaped."""
-    text = text.replace("\r\n", "↵").replace("\n", "↵").replace("\t", "⇥").replace("\r", "␍")
-    return text if text.isprintable() else one_line(text)
-
-
 def bar(fraction: float, cells: int) -> str:
     """A horizontal bar of `fraction` of `cells` cells, in eighths of a cell."""
     eighths = round(min(1.0, max(0.0, fraction)) * cells * 8)
     return "█" * (eighths // 8) + ("", "▏", "▎", "▍", "▌", "▋", "▊", "▉")[eighths % 8]
-
-
-def page_text(text: str) -> str:
-    """Text as the page shows it: line breaks and tabs kept (CRLF shown as a line break), every other
-    control code (an escape character could drive the terminal) shown as an escape."""
-    text = text.replace("\r\n", "\n")
-    if text.replace("\n", "").replace("\t", "").isprintable():
-        return text
-    return "".join(c if c in "\n\t" or c.isprintable() else shown_char(c) for c in text)
 
 
 class SaveScreen(ModalScreen[str | None]):
@@ -351,17 +327,17 @@ class WriterScreen(Screen):
     def _page(self) -> Text:
         if self.writer is None:
             early = "".join(k for k in self._early if k)
-            return Text.assemble(Text(page_text(self.prime[-PAGE_CHARS:] + early)),
+            return Text.assemble(Text(keeping_lines(self.prime[-PAGE_CHARS:] + early)),
                                  Text(" loading the model …", style="dim"))
         text = self.writer.text
         page = Text()
         if len(text) > PAGE_CHARS:
             page.append(f"… {len(text) - PAGE_CHARS:,} characters before this\n", style="dim")
-        page.append(page_text(text[-PAGE_CHARS:]))
+        page.append(keeping_lines(text[-PAGE_CHARS:]))
         page.append("▏", style="bold reverse")
         s = self.fresh
         if s is not None and s.continuations:
-            page.append(page_text(s.continuations[min(self.selected, len(s.continuations) - 1)].text),
+            page.append(keeping_lines(s.continuations[min(self.selected, len(s.continuations) - 1)].text),
                         style="italic #7f8c9a")
         return page
 
@@ -372,7 +348,7 @@ class WriterScreen(Screen):
             panel.append("…", style="dim")
             return panel
         for i, (char, p) in enumerate(s.top):
-            shown = shown_char(char)
+            shown = alone(char)
             panel.append(f"Alt+{i + 1} ", style="dim")
             panel.append(shown + " " * max(0, 3 - cell_len(shown)), style="bold cyan")
             panel.append(f"{p:6.1%} ")
@@ -393,7 +369,7 @@ class WriterScreen(Screen):
             mark = "▶ " if i == self.selected else "  "
             panel.append(mark, style="bold green" if i == self.selected else "")
             panel.append(f"{c.logprob:7.1f}  ", style="dim")
-            panel.append(shown_line(c.text), style="bold" if i == self.selected else "")
+            panel.append(single_line(c.text), style="bold" if i == self.selected else "")
             panel.append("\n")
         panel.rstrip()
         return panel
@@ -465,4 +441,4 @@ class WriterApp(App):
         self.exit()
 
 
-__all__ = ["MAX_SAMPLES", "MAX_TOP", "WriterApp", "page_text", "save_problem", "shown_char", "shown_line"]
+__all__ = ["MAX_SAMPLES", "MAX_TOP", "WriterApp", "save_problem"]
