@@ -216,3 +216,17 @@ def _fsync_dir(directory: Path) -> None:
 
 def _is_run_temp(name: str) -> bool:
     return name.endswith(".tmp") and any(name.startswith(f".{owner}.") for owner in _TEMP_OWNERS)
+
+
+# ---- the co-writer's saves (charlstm write) ----
+
+def check_text_output(path: str | os.PathLike) -> Path:
+    """`check_output` for a plain-text file a user names to save into: never through a link, over
+    a folder, a checkpoint, a run's file or a file that is not plain text; and its folder must exist
+    already, so a mistyped name creates no folders. A one-line CharlstmError."""
+    from .errors import CharlstmError
+
+    path = check_output(path, "a plain-text file", is_text_file)
+    if not path.parent.is_dir():
+        raise CharlstmError(f"no folder {path.parent}; create it first or choose another name")
+    return path
