@@ -1,6 +1,6 @@
-"""The neuron atlas (an inspection Atlas) as an Output: one record per unit for TSV and JSON, and
-the terminal picture — the features with their best units, then the units with their contexts.
-Computes nothing about the model."""
+"""The neuron atlas (an inspection.atlas.Atlas) as an Output: one record per unit for TSV and
+JSON, and the terminal picture — the features with their best units, then the units with their
+contexts. Computes nothing about the model."""
 
 from __future__ import annotations
 
@@ -97,7 +97,7 @@ def _units_table(text: str, atlas, units, width: int) -> Table:
 
 
 def atlas_output(source: str, text: str, atlas, top: int | None = None) -> Output:
-    """Every unit of an inspection Atlas: its best feature, r, chance, saturation, verdict and
+    """Every unit of an inspection.atlas.Atlas: its best feature, r, chance, saturation, verdict and
     contexts. TSV and JSON hold every unit; the terminal table shows the first `top` (default: all)."""
     records = atlas_records(text, atlas)
     features = _feature_records(atlas)

@@ -1,5 +1,6 @@
-"""The terminal picture of a memorisation check (novelty.Novelty): the figures, then the text with
-its copied spans highlighted. Text is never markup (rich `Text`, styled per span). Computes nothing."""
+"""The terminal picture of a memorisation check (a scoring.novelty.Novelty): the figures, then the
+text with its copied spans highlighted. Text is never markup (rich `Text`, styled per span).
+Computes nothing."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""One result in every format: TSV records, a JSON document, a terminal picture."""
+"""One result in every format (`Output`: TSV records, a JSON document, a terminal picture) and
+`write`, which emits it; and how a character is escaped in a TSV field."""
 
 from __future__ import annotations
 
@@ -50,14 +51,14 @@ def escape_text(text: str) -> str:
 @dataclass(frozen=True)
 class Output:
     """One result ready for every --format: TSV records under `fields`, a JSON document, and a
-    picture for the terminal (built only when drawn, for the console's width). Made by the
-    *_output functions below from facts; written by `write`."""
+    picture for the terminal (built only when drawn, for the console's width). Made from facts by
+    the *_output functions (traces.py, scores.py, atlas.py); written by `write`."""
 
     fields: Sequence[str]
     records: Iterable[Mapping]
     document: Mapping
     picture: Callable[[int], RenderableType]
-    ascii_json: bool = False      # --stats has always written its JSON ASCII-only
+    ascii_json: bool = False      # JSON with non-ASCII characters escaped (what --stats writes)
 
 
 def write(fmt: str, output: Output, stream=None) -> None:

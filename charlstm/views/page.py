@@ -87,7 +87,7 @@ def _unit_data(vector: str, values: np.ndarray) -> dict:
 
 
 def _atlas_data(atlas) -> dict:
-    """The atlas (an inspection Atlas) as the page's index: every unit with its label, best first,
+    """The atlas (an inspection.atlas.Atlas) as the page's index: every unit with its label, best first,
     and per feature the PAGE_RANKED units of highest |r| with it."""
     index = {name: k for k, name in enumerate(atlas.features)}
     return {
@@ -104,7 +104,7 @@ def _atlas_data(atlas) -> dict:
 
 
 def _prediction_data(predictions, chars) -> dict:
-    """Top next-character guesses (an inspection Predictions) as ids and basis points (1/10000)."""
+    """Top next-character guesses (an inspection.atlas.Predictions) as ids and basis points (1/10000)."""
     return {"vocab": list(chars), "k": int(predictions.ids.shape[1]),
             "ids": predictions.ids.reshape(-1).tolist(),
             "p": np.rint(predictions.probs * 10000).astype(int).reshape(-1).tolist(),
@@ -113,7 +113,7 @@ def _prediction_data(predictions, chars) -> dict:
 
 def page_facts(trace, title: str, layer: int, vector: str, neuron: int, atlas=None, predictions=None,
                vocab_chars=None, feature: str | None = None) -> dict:
-    """What a page of `trace` (a Trace: every traced layer and vector) shows, as JSON-ready data:
+    """What a page of `trace` (an inspection.tracing.Trace: every traced layer and vector) shows, as JSON-ready data:
     the text, the quantised traces, the view it opens on (layer, vector, neuron); with an atlas (of
     this trace) its index, filtered by `feature` at first; with predictions and the vocabulary's
     characters, the model's guesses after each character."""

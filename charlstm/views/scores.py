@@ -157,8 +157,8 @@ def _brackets_table(brackets: list[dict], order: int, definition: str) -> Table:
 
 def comparison_output(source: str, comparison, definitions: Mapping[str, str], parameters: Mapping) -> Output:
     """`charlstm score --baseline ngram:N`: both models' bits per character on one text, where
-    each beats the other, the LSTM's errors by category and the bracket-distance test (a scoring
-    Comparison, the DEFINITIONS of its categories and its parameters)."""
+    each beats the other, the LSTM's errors by category and the bracket-distance test. `comparison`
+    is a scoring.comparison.Comparison; `definitions` name its categories, `parameters` its settings."""
     c = comparison
     lstm_bits, ngram_bits = _floats(c.lstm_bits), _floats(c.ngram_bits)
     errors = c.errors
