@@ -28,6 +28,8 @@ import secrets
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterator, TextIO
 
+from .errors import CharlstmError
+
 #: What every checkpoint file's name ends with; a corpus read leaves such files out.
 CHECKPOINT_SUFFIX = ".safetensors"
 
@@ -71,8 +73,6 @@ def make_folders(folder: str | os.PathLike, purpose: str = "") -> None:
     """Create `folder` and its missing parents. A part of the path that exists and is not a folder
     (a file, a broken link) is named in one CharlstmError line (`purpose`, e.g. " for --out", is
     added to it), instead of mkdir's bare "File exists" or "Not a directory"."""
-    from .errors import CharlstmError
-
     folder = Path(folder)
     for part in (*reversed(folder.parents), folder):
         if os.path.lexists(part) and not part.is_dir():
@@ -151,8 +151,6 @@ def check_output(path: str | os.PathLike, what: str, replaceable: Callable[[Path
     """Refuse to write a user-named output `path` (an HTML page, a corpus) over something else: never
     through a symbolic link, never over a directory, a checkpoint, a run's file or any existing file
     that `replaceable` does not recognise as one of the kind being written. A one-line CharlstmError."""
-    from .errors import CharlstmError
-
     path = Path(path)
     if is_link(path):
         raise CharlstmError(f"{path} is a symbolic link; charlstm does not write through links (name the file itself)")
@@ -233,3 +231,15 @@ def is_run_temp(name: str) -> bool:
 def stale_temps(folder: str | os.PathLike) -> list[Path]:
     """The temp files of run files in `folder` (stale ones, when the caller holds the run's lock)."""
     return [path for owner in _TEMP_OWNERS for path in Path(folder).glob(f".{owner}.*{_TEMP_END}")]
+
+
+# ---- the co-writer's saves (charlstm write) ----
+
+def check_text_output(path: str | os.PathLike) -> Path:
+    """`check_output` for a plain-text file a user names to save into: never through a link, over
+    a folder, a checkpoint, a run's file or a file that is not plain text; and its folder must exist
+    already, so a mistyped name creates no folders. A one-line CharlstmError."""
+    path = check_output(path, "a plain-text file", is_text_file)
+    if not path.parent.is_dir():
+        raise CharlstmError(f"no folder {path.parent}; create it first or choose another name")
+    return path

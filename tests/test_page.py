@@ -11,6 +11,7 @@ import re
 import select
 import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -24,8 +25,10 @@ from charlstm.data.vocab import Vocab
 from charlstm.model.network import CharModel
 from charlstm.config import ModelConfig
 from charlstm.inspection.tracing import trace
-from charlstm.views.page import PAGE_VALUE_BUDGET, build_page, page_chars
+from charlstm.views.page import PAGE_VALUE_BUDGET, build_page, page_chars, read_page, redraw
 from charlstm.views.colours import value_rgb
+
+ROOT = Path(__file__).resolve().parent.parent
 
 HOSTILE = 'A "quote" & <b>bold</b>\n</script><script>window.pwned = 1</script><img src=x onerror="window.pwned=2">\n\tend'
 
@@ -80,6 +83,36 @@ def test_page_budget():
     assert page_chars(100, 2, 6, 256) == 100
     assert page_chars(100_000, 2, 6, 256) == PAGE_VALUE_BUDGET // (2 * 6 * 256)
     assert page_chars(100_000, 2, 1, 256, budget=5120) == 10
+
+
+def test_a_page_is_drawn_again_from_the_facts_it_embeds(hostile_trace):
+    page = build_page(hostile_trace, "run <1>", layer=2, vector="cell", neuron=3, notice="cut <here> & there")
+    facts, notice = read_page(page)
+    assert notice == "cut <here> & there" and facts["chars"] == list(HOSTILE)
+    assert "drawn" not in facts and set(facts["vectors"]) == set(hostile_trace.vectors)     # drawing adds the rest
+    assert redraw(page) == page
+
+
+def test_committed_findings_pages_are_what_page_py_draws_today():
+    """docs/findings/*.html carry page.py's script, style and glyphs: each must be what page.py draws
+    from the facts it embeds now, so a change to the drawing code cannot leave them behind."""
+    pages = sorted((ROOT / "docs" / "findings").glob("*.html"))
+    assert len(pages) >= 3
+    for page in pages:
+        committed = page.read_text(encoding="utf-8")
+        assert read_page(committed)[0]["predict"] is not None and read_page(committed)[0]["atlas"] is not None
+        assert redraw(committed) == committed, (
+            f"{page.name} was drawn by an older page.py; redraw it: python -m charlstm.views.page docs/findings/*.html")
+
+
+def test_redraw_command_brings_a_stale_page_up_to_date(hostile_trace, tmp_path):
+    page = build_page(hostile_trace, "t", layer=1, vector="hidden", neuron=0)
+    stale = tmp_path / "stale.html"
+    stale.write_text(page.replace('"use strict";', '"use strict"; // an older script'), encoding="utf-8")
+    done = subprocess.run([sys.executable, "-m", "charlstm.views.page", str(stale)], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert stale.read_text(encoding="utf-8") == page and sorted(p.name for p in tmp_path.iterdir()) == ["stale.html"]
 
 
 def test_cli_writes_a_page_and_says_when_it_cuts_the_text(trained_run, tmp_path, monkeypatch):

@@ -10,6 +10,7 @@ import numpy as np
 from rich.console import Console
 
 from charlstm.inspection.analysis import GateSaturation, Window
+from charlstm.views import glyphs
 from charlstm.views.colours import BLUE, GREEN, RED, value_rgb, vector_scale
 from charlstm.views.output import escape_text, records_tsv
 from conftest import unescape_text
@@ -59,6 +60,37 @@ def test_corpus_text_is_never_markup_and_invisible_characters_show():
     view = plain(neuron_view("layer 1 · [red]title[/red]", text, [0.1] * len(text), gate=True))
     assert "[red]title[/red]" in view and "[bold]x[/bold]" in view
     assert "legend:" in view and "min +0.100 at 0 '['" in view and "(27 characters)" in view
+
+
+def test_one_glyph_table_for_every_way_text_is_shown():
+    text = "a b\tc\r\nd\x1b[2J\u2028e\xa0"
+    assert "".join(map(glyphs.glyph, text)) == "a b→c␍↵d·[2J·e\xa0"             # one cell per character
+    assert glyphs.single_line(text) == "a b→c␍↵d·[2J·e\xa0"
+    assert glyphs.keeping_lines(text) == "a b\tc␍\nd·[2J·e\xa0"                # breaks and tabs keep their effect
+    assert [glyphs.alone(c) for c in " \n\t\r\x1b\xa0\u200bé"] == ["␣", "↵", "→", "␍", "\\x1b", "\\xa0", "\\u200b", "é"]
+    # The views draw through it.
+    assert plain(strip("x\ty\x07", [0.1] * 4, gate=True)).startswith("x→y·")
+
+
+def test_control_characters_are_exactly_the_unicode_categories():
+    import sys
+    import unicodedata
+
+    wrong = [c for c in map(chr, range(sys.maxunicode + 1))
+             if glyphs.is_control(c) != (unicodedata.category(c) in ("Cc", "Zl", "Zp", "Cs"))]
+    assert not wrong, [hex(ord(c)) for c in wrong[:5]]
+
+
+def test_each_glyph_is_written_in_one_place():
+    """The glyph table is the only place in the package that writes a line break's (or a carriage
+    return's, or a lone space's) glyph: the page's script gets them as data."""
+    from pathlib import Path
+
+    package = Path(glyphs.__file__).resolve().parent.parent
+    sources = [p for p in package.rglob("*") if p.suffix in (".py", ".js", ".css", ".html")]
+    for mark in ("↵", "␍", "␣", "⇥", "␠"):
+        holders = sorted(str(p.relative_to(package)) for p in sources if mark in p.read_text(encoding="utf-8"))
+        assert holders in ([], ["views/glyphs.py"]), (mark, holders)
 
 
 def test_summary_and_legend():

@@ -25,7 +25,8 @@ from charlstm.errors import UnknownCharactersError
 from charlstm.config import SampleConfig
 from charlstm.generation.sampling import sample_text
 from charlstm.generation.cowriter import CoWriter, WriteConfig
-from charlstm.views.writer import ConfirmScreen, SaveScreen, WriterApp, shown_char, shown_line
+from charlstm.views.glyphs import alone, single_line
+from charlstm.views.writer import ConfirmScreen, SaveScreen, WriterApp
 from conftest import TINY, assert_no_traceback
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -236,10 +237,10 @@ def test_screen_shows_text_top_characters_and_continuations(checkpoint, model_vo
         probs = torch.softmax(reference_logits(model, vocab, "ROMEO:"), dim=-1)
         best = int(probs.argmax())
         assert s.top[0][0] == vocab.chars[best]
-        assert re.search(rf"Alt\+1 {re.escape(shown_char(vocab.chars[best]))} +{probs[best].item():.1%}", screen), screen
+        assert re.search(rf"Alt\+1 {re.escape(alone(vocab.chars[best]))} +{probs[best].item():.1%}", screen), screen
         assert len(s.continuations) >= 2
         for c in s.continuations:
-            assert f"{c.logprob:.1f}  {shown_line(c.text)}" in screen, screen
+            assert f"{c.logprob:.1f}  {single_line(c.text)}" in screen, screen
         assert "Tab accept" in screen and "^Z undo" in screen and "^S save" in screen
 
     run_app(app, script)
@@ -395,6 +396,30 @@ def test_save_asks_for_a_path_and_refuses_a_symbolic_link(checkpoint, tmp_path):
     assert target.read_text(encoding="utf-8") == "keep me" and (tmp_path / "link.txt").is_symlink()
 
 
+def test_save_goes_through_the_files_guard(checkpoint, tmp_path):
+    """No file that is not plain text is replaced, not even after a yes: a checkpoint, a binary file."""
+    (tmp_path / "data.bin").write_bytes(b"\x00\x01\x02")
+    (tmp_path / "model.safetensors").write_bytes(checkpoint.read_bytes())
+    app = WriterApp(checkpoint, "KING", WriteConfig(seed=1, length=10))
+    os.chdir(tmp_path)
+
+    async def script(pilot):
+        await settle(pilot)
+        for name, words in (("data.bin", "is not a plain-text"), ("model.safetensors", "is a checkpoint")):
+            await pilot.press("ctrl+s")
+            await pilot.press(*name, "enter")
+            await pilot.pause(0.1)
+            screen = screen_text(app)
+            assert words in screen and not isinstance(app.screen, ConfirmScreen), screen
+
+    try:
+        run_app(app, script)
+    finally:
+        os.chdir(ROOT)
+    assert (tmp_path / "data.bin").read_bytes() == b"\x00\x01\x02"
+    assert (tmp_path / "model.safetensors").read_bytes() == checkpoint.read_bytes()
+
+
 def test_quit_with_unsaved_text_asks_twice(checkpoint):
     app = WriterApp(checkpoint, "KING", WriteConfig(seed=1, length=10))
 
@@ -472,6 +497,16 @@ def test_out_through_a_symbolic_link_is_refused(checkpoint, tmp_path):
     assert_no_traceback(result)
     assert result.exit_code == 2 and "is a symbolic link" in result.output
     assert not (tmp_path / "elsewhere.txt").exists()
+
+
+def test_out_over_a_checkpoint_or_a_file_that_is_not_text_is_refused(checkpoint, tmp_path):
+    binary = tmp_path / "image.png"
+    binary.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00")
+    for out, words in ((checkpoint, "is a checkpoint or a file of a charlstm run"), (binary, "is not a plain-text file")):
+        result = invoke("write", checkpoint, "--out", out)
+        assert_no_traceback(result)
+        assert result.exit_code == 2 and words in result.output, result.output
+    assert binary.read_bytes() == b"\x89PNG\r\n\x1a\n\x00\x00"
 
 
 def test_prime_file_is_read_strictly_before_the_screen(checkpoint, tmp_path):

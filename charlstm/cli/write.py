@@ -1,12 +1,13 @@
 """`charlstm write`: write together with a model in the terminal.
 
-Parses options into a `write.WriteConfig` (named like its fields), checks what can be checked
-without torch, and runs the Textual app (writer_app.py), which loads the model off the UI thread.
+Parses options into a `WriteConfig` (generation/cowriter.py, options named like its fields), checks
+what can be checked without torch (the checkpoint's path, the prime file, --out by the files guard
+the app saves through), and runs the Textual app (views/writer.py), which loads the model off the
+UI thread.
 """
 
 from __future__ import annotations
 
-import os
 import sys
 
 import click
@@ -53,11 +54,13 @@ def command(checkpoint, prime, prime_file, out, device, **params):
     if prime_file:
         prime = read_text_file(prime_file)
     if out is not None:
-        from ..views.writer import save_problem  # noqa: F401  (textual only, no torch)
+        from ..errors import CharlstmError
+        from ..views.writing import Saving  # textual, no torch
 
-        problem = save_problem(_path(out))
-        if problem:
-            raise click.BadParameter(problem, param_hint="--out")
+        try:
+            Saving.check(out)
+        except CharlstmError as error:
+            raise click.BadParameter(str(error), param_hint="--out") from None
     if not (sys.stdin.isatty() and sys.__stderr__ is not None and sys.__stderr__.isatty()):
         raise click.UsageError("charlstm write is interactive: run it in a terminal (stdin and stderr a terminal)")
     from ..views.writer import WriterApp
@@ -66,9 +69,3 @@ def command(checkpoint, prime, prime_file, out, device, **params):
     app.run()
     if app.failure is not None:
         raise app.failure
-
-
-def _path(value: str):
-    from pathlib import Path
-
-    return Path(os.path.expanduser(value))

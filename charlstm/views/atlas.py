@@ -1,4 +1,6 @@
-"""The terminal picture of the neuron atlas."""
+"""The neuron atlas (an inspection.atlas.Atlas) as an Output: one record per unit for TSV and
+JSON, and the terminal picture — the features with their best units, then the units with their
+contexts. Computes nothing about the model."""
 
 from __future__ import annotations
 
@@ -8,14 +10,14 @@ from rich.style import Style
 from rich.table import Table
 from rich.text import Text
 
-from .glyphs import visible
+from .glyphs import glyph
 from .output import Output
 
 
 def _context_text(text: str, window, cells: int) -> Text:
     """One context window as plain text (invisible characters shown), its peak bold and underlined,
     cut to `cells` terminal cells around the peak (three quarters before it) so the peak stays in view."""
-    width = lambda pos: cell_len(visible(text[pos]))  # noqa: E731
+    width = lambda pos: cell_len(glyph(text[pos]))  # noqa: E731
     start, end, used = window.peak, window.peak + 1, width(window.peak)
     while start > window.start and used + width(start - 1) <= max(1, (3 * cells) // 4):
         start -= 1
@@ -28,12 +30,12 @@ def _context_text(text: str, window, cells: int) -> Text:
         used += width(start)
     out = Text(no_wrap=True, overflow="crop")
     for pos in range(start, end):
-        out.append(visible(text[pos]), style=Style(bold=True, underline=True) if pos == window.peak else None)
+        out.append(glyph(text[pos]), style=Style(bold=True, underline=True) if pos == window.peak else None)
     return out
 
 
 def atlas_records(text: str, atlas) -> list[dict]:
-    """One record per unit of an atlas.Atlas, best first (its top context's text in `context`)."""
+    """One record per unit of an Atlas, best first (its top context's text in `context`)."""
     return [{"rank": rank, "layer": u.layer, "vector": u.vector, "unit": u.unit, "feature": u.feature,
              "r": round(u.r, 6), "chance": round(u.chance, 6), "excess": round(u.excess, 6),
              "saturation": round(u.saturation, 6), "verdict": u.verdict,
@@ -41,10 +43,8 @@ def atlas_records(text: str, atlas) -> list[dict]:
             for rank, u in enumerate(atlas.units, 1)]
 
 
-def atlas_output(source: str, text: str, atlas, top: int | None = None) -> Output:
-    """Every unit of an atlas.Atlas: its best feature, r, chance, saturation, verdict and contexts.
-    TSV and JSON hold every unit; the terminal table shows the first `top` (default: all)."""
-    records = atlas_records(text, atlas)
+def _feature_records(atlas) -> list[dict]:
+    """Per feature: its chance levels, how many units track it, and its best unit."""
     features = []
     for name in atlas.features:
         (layer, vector, unit, r), = atlas.ranking(name, 1)
@@ -54,57 +54,70 @@ def atlas_output(source: str, text: str, atlas, top: int | None = None) -> Outpu
                          "untrained_chance": None if untrained is None else round(untrained, 6),
                          "tracking": atlas.tracking(name),
                          "best": {"layer": layer, "vector": vector, "unit": unit, "r": round(r, 6)}})
+    return features
+
+
+def _features_table(features: list[dict]) -> Table:
+    """The feature records as a table: chance levels, best unit, its r, and how many units track it."""
+    table = Table(title=Text("features (best unit of each)"), title_justify="left", box=None, pad_edge=False)
+    for name, justify in (("feature", "left"), ("shifted", "right"), ("untrained", "right"), ("chance", "right"),
+                          ("best unit", "right"), ("r", "right"), ("tracking", "right")):
+        table.add_column(name, justify=justify, no_wrap=True)
+    for f in features:
+        best = f["best"]
+        table.add_row(Text(f["feature"]), f"{f['shift_chance']:.3f}",
+                      "—" if f["untrained_chance"] is None else f"{f['untrained_chance']:.3f}", f"{f['chance']:.3f}",
+                      f"L{best['layer']} {best['vector']} {best['unit']}", f"{best['r']:+.3f}", str(f["tracking"]))
+    return table
+
+
+def _units_table(text: str, atlas, units, width: int) -> Table:
+    """`units` (the first of atlas.units), one row each, with the context where each is most on,
+    cut to what the other columns leave of `width`."""
+    several = len(atlas.vectors) > 1
+    table = Table(title=Text("units, furthest above chance first (context: where the unit is most on, "
+                             "its peak underlined)"), title_justify="left", box=None, pad_edge=False)
+    columns = [("#", "right"), ("layer", "right")] + ([("vector", "left")] if several else []) + [
+        ("unit", "right"), ("feature", "left"), ("r", "right"), ("chance", "right"), ("sat", "right"),
+        ("verdict", "left")]
+    for name, justify in columns:
+        table.add_column(name, justify=justify, no_wrap=True)
+    table.add_column("context", no_wrap=True)
+    rows = [[str(rank), str(u.layer)] + ([u.vector] if several else []) + [
+            str(u.unit), u.feature, f"{u.r:+.3f}", f"{u.chance:.3f}", f"{u.saturation:.0%}", u.verdict]
+            for rank, u in enumerate(units, 1)]
+    # What the fixed columns take (each at its widest cell or header, two cells between columns)
+    # leaves the context column; it gets at least 12 cells.
+    used = sum(max([cell_len(name)] + [cell_len(row[k]) for row in rows]) + 2 for k, (name, _) in enumerate(columns))
+    cells = max(12, width - used)
+    for row, u in zip(rows, units):
+        table.add_row(*row[:4 if several else 3], Text(row[-5]), *row[-4:],
+                      _context_text(text, u.contexts[0], cells) if u.contexts else Text(""))
+    return table
+
+
+def atlas_output(source: str, text: str, atlas, top: int | None = None) -> Output:
+    """Every unit of an inspection.atlas.Atlas: its best feature, r, chance, saturation, verdict and
+    contexts. TSV and JSON hold every unit; the terminal table shows the first `top` (default: all)."""
+    records = atlas_records(text, atlas)
+    features = _feature_records(atlas)
     document = {"checkpoint": source, "characters": atlas.characters, "layers": list(atlas.layers),
                 "vectors": list(atlas.vectors), "shifts": atlas.shifts, "rule": atlas.rule,
                 "thresholds": dict(atlas.thresholds),
                 "features": features, "absent": list(atlas.absent),
-                "units": [{**record, "contexts": [{"start": w.start, "end": w.end, "peak": w.peak,
-                                                   "value": round(w.value, 6), "text": text[w.start : w.end]}
-                                                  for w in u.contexts]}
+                "units": [{**{k: v for k, v in record.items() if k != "context"},
+                           "contexts": [{"start": w.start, "end": w.end, "peak": w.peak, "value": round(w.value, 6),
+                                         "text": text[w.start : w.end]} for w in u.contexts]}
                           for record, u in zip(records, atlas.units)]}
-    for record in document["units"]:
-        del record["context"]
 
     def picture(width: int) -> Group:
         vectors = " / ".join(atlas.vectors)
         title = Text(f"atlas of {len(atlas.units):,} {vectors} units over {atlas.characters:,} characters   {source}",
                      style="bold")
-        summary_table = Table(title=Text("features (best unit of each)"), title_justify="left", box=None,
-                              pad_edge=False)
-        for name, justify in (("feature", "left"), ("shifted", "right"), ("untrained", "right"), ("chance", "right"),
-                              ("best unit", "right"), ("r", "right"), ("tracking", "right")):
-            summary_table.add_column(name, justify=justify, no_wrap=True)
-        for f in features:
-            best = f["best"]
-            summary_table.add_row(Text(f["feature"]), f"{f['shift_chance']:.3f}",
-                                  "—" if f["untrained_chance"] is None else f"{f['untrained_chance']:.3f}",
-                                  f"{f['chance']:.3f}",
-                                  f"L{best['layer']} {best['vector']} {best['unit']}", f"{best['r']:+.3f}",
-                                  str(f["tracking"]))
-        units_table = Table(title=Text("units, furthest above chance first (context: where the unit is most on, "
-                                       "its peak underlined)"), title_justify="left", box=None,
-                            pad_edge=False)
-        columns = [("#", "right"), ("layer", "right")] + ([("vector", "left")] if len(atlas.vectors) > 1 else []) + [
-            ("unit", "right"), ("feature", "left"), ("r", "right"), ("chance", "right"), ("sat", "right"),
-            ("verdict", "left")]
-        for name, justify in columns:
-            units_table.add_column(name, justify=justify, no_wrap=True)
-        units_table.add_column("context", no_wrap=True)
-        shown = atlas.units if top is None else atlas.units[:top]
-        rows = [[str(rank), str(u.layer)] + ([u.vector] if len(atlas.vectors) > 1 else []) + [
-                str(u.unit), u.feature, f"{u.r:+.3f}", f"{u.chance:.3f}", f"{u.saturation:.0%}", u.verdict]
-                for rank, u in enumerate(shown, 1)]
-        # What the fixed columns take (each at its widest cell or header, two cells between columns)
-        # leaves the context column; it gets at least 12 cells.
-        used = sum(max([cell_len(name)] + [cell_len(row[k]) for row in rows]) + 2 for k, (name, _) in enumerate(columns))
-        cells = max(12, width - used)
-        for row, u in zip(rows, shown):
-            units_table.add_row(*row[:4 if len(atlas.vectors) > 1 else 3], Text(row[-5]), *row[-4:],
-                                _context_text(text, u.contexts[0], cells) if u.contexts else Text(""))
-        parts: list[RenderableType] = [title, Text(""), summary_table]
+        parts: list[RenderableType] = [title, Text(""), _features_table(features)]
         if atlas.absent:
             parts.append(Text(f"not in this text (constant): {', '.join(atlas.absent)}", style="dim"))
-        parts += [Text(""), units_table]
+        parts += [Text(""), _units_table(text, atlas, atlas.units if top is None else atlas.units[:top], width)]
         if top is not None and top < len(atlas.units):
             parts.append(Text(f"… {len(atlas.units) - top:,} more units (--top, or --format tsv for all)", style="dim"))
         parts += [Text(""), Text(atlas.rule, style="dim")]

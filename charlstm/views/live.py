@@ -20,6 +20,8 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
+from .glyphs import keeping_lines
+
 LOG2E = 1.0 / math.log(2.0)
 #: Braille dot bits of a cell, [row][column] for the 4 × 2 dots of one character.
 _DOTS = ((0x01, 0x08), (0x02, 0x10), (0x04, 0x20), (0x40, 0x80))
@@ -76,11 +78,6 @@ def braille_plot(series: list[tuple[str, str, list[tuple[float, float]]]], width
     return text
 
 
-def shown(text: str) -> str:
-    """Model output fit for the terminal: control characters (an escape sequence in a corpus) as ·."""
-    return "".join(c if c in "\n\t" or c.isprintable() else "·" for c in text)
-
-
 class LiveView:
     """Training events drawn as a live panel on a terminal (same interface as cli/train._Progress:
     a context manager called with each train.Event)."""
@@ -129,7 +126,7 @@ class LiveView:
                 self.best = event.val_bpc if self.best is None else min(self.best, event.val_bpc)
                 self._add(self.val_curve, (event.step, event.val_bpc))
             if event.text:
-                self.preview = shown(event.text)
+                self.preview = keeping_lines(event.text)
 
     @staticmethod
     def _add(curve: list, point: tuple[float, float]) -> None:

@@ -1,5 +1,6 @@
-"""The terminal picture of a memorisation check (novelty.Novelty): the figures, then the text with
-its copied spans highlighted. Text is never markup (rich `Text`, styled per span). Computes nothing."""
+"""The terminal picture of a memorisation check (a scoring.novelty.Novelty): the figures, then the
+text with its copied spans highlighted. Text is never markup (rich `Text`, styled per span).
+Computes nothing."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..scoring.novelty import MIN_SPAN, NGRAM_SIZES, Novelty
-from .glyphs import visible_text
+from .glyphs import single_line
 
 #: (shortest copied span, style): a longer copy is drawn more strongly.
 COPY_STYLES = ((50, "bold white on rgb(178,34,34)"), (20, "black on rgb(250,128,114)"), (MIN_SPAN, "black on rgb(255,218,185)"))
@@ -59,7 +60,7 @@ def novelty_view(novelty: Novelty, title: str, source: str, sizes: Sequence[int]
         for span in spans:
             shown = novelty.text[span.start : span.start + min(span.length, SPAN_SHOWN)]
             line = Text(f"  {span.length:>6,} chars at {span.start:,} (corpus {span.corpus_at:,}): ")
-            line.append(visible_text(shown) + ("…" if span.length > SPAN_SHOWN else ""), style=_style(span.length))
+            line.append(single_line(shown) + ("…" if span.length > SPAN_SHOWN else ""), style=_style(span.length))
             parts.append(line)
     else:
         parts.append(Text(f"no copied span of {MIN_SPAN} characters or more", style="dim"))

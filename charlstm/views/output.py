@@ -1,15 +1,18 @@
-"""One result in every format: TSV records, a JSON document, a terminal picture."""
+"""One result in every format (`Output`: TSV records, a JSON document, a terminal picture) and
+`write`, which emits it; and how a character is escaped in a TSV field."""
 
 from __future__ import annotations
 
 import json
 import sys
-import unicodedata
 from dataclasses import dataclass
 from typing import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 from rich.console import Console, RenderableType
+
+from ..errors import one_line
+from .glyphs import is_control
 
 
 def _column_records(text: str, columns: Mapping[str, Sequence[float]]) -> Iterable[dict]:
@@ -32,22 +35,13 @@ def records_tsv(records: Iterable[Mapping], fields: Sequence[str]) -> Iterable[s
 _ESCAPES = {"\n": "\\n", "\t": "\\t", "\r": "\\r", "\\": "\\\\"}
 
 
-
-
-#: Control characters, line and paragraph separators, lone surrogates: what could split a line.
-_ESCAPED_CATEGORIES = frozenset({"Cc", "Zl", "Zp", "Cs"})
-
-
 def escape_char(char: str) -> str:
     """A character as one TSV field: \\n, \\t, \\r, \\\\, and \\xHH / \\uHHHH / \\UHHHHHHHH for other
     control characters and line separators, so a record is one line for every reader (Python's
     splitlines breaks at \\x0b, \\x85, \\u2028 …). Everything else, CJK and emoji included, is as is."""
     if char in _ESCAPES:
         return _ESCAPES[char]
-    if unicodedata.category(char) not in _ESCAPED_CATEGORIES:
-        return char
-    code = ord(char)
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+    return one_line(char) if is_control(char) else char
 
 
 def escape_text(text: str) -> str:
@@ -57,14 +51,14 @@ def escape_text(text: str) -> str:
 @dataclass(frozen=True)
 class Output:
     """One result ready for every --format: TSV records under `fields`, a JSON document, and a
-    picture for the terminal (built only when drawn, for the console's width). Made by the
-    *_output functions below from facts; written by `write`."""
+    picture for the terminal (built only when drawn, for the console's width). Made from facts by
+    the *_output functions (traces.py, scores.py, atlas.py); written by `write`."""
 
     fields: Sequence[str]
     records: Iterable[Mapping]
     document: Mapping
     picture: Callable[[int], RenderableType]
-    ascii_json: bool = False      # --stats has always written its JSON ASCII-only
+    ascii_json: bool = False      # JSON with non-ASCII characters escaped (what --stats writes)
 
 
 def write(fmt: str, output: Output, stream=None) -> None:

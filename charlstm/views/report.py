@@ -22,6 +22,7 @@ from typing import Sequence
 
 from ..files import LATEST, PAGE_GENERATOR
 from .charts import PALETTE, Series, _finite, _thin, svg_chart
+from .glyphs import alone, single_line
 
 LOG2E = 1.0 / math.log(2.0)
 
@@ -118,17 +119,6 @@ def _curves(runs: Sequence[RunFacts]) -> dict[str, list[Series]]:
                  Series(f"{run.name} validation", colour, _thin(val), dashed=True)]
         speed.append(Series(run.name, colour, _thin(rate)))
     return {"loss (bits per character)": loss, "training speed (characters/s)": speed}
-
-
-_VISIBLE = {"\n": "↵", "\t": "→", "\r": "␍", " ": "␠"}
-
-
-def _visible_char(char: str) -> str:
-    if char in _VISIBLE:
-        return _VISIBLE[char]
-    if ord(char) < 32 or 0x7F <= ord(char) < 0xA0 or 0xD800 <= ord(char) < 0xE000:
-        return f"U+{ord(char):04X}"
-    return char
 
 
 def _e(value) -> str:
@@ -253,7 +243,7 @@ def _novelty(run: RunFacts) -> str:
     shares = "".join(f"<th>{n}-grams found</th>" for n in NGRAM_SIZES)
     values = "".join(f"<td>{'—' if check.share(n) is None else f'{100 * check.share(n):.1f}%'}</td>" for n in NGRAM_SIZES)
     spans = "".join(f'<li><span class="len">{s.length:,} chars</span> at {s.start:,} (corpus position {s.corpus_at:,}): '
-                    f'<code class="{_copy_class(s.length)}">{_e(_one_line(check.text[s.start:s.start + min(s.length, 120)]))}'
+                    f'<code class="{_copy_class(s.length)}">{_e(single_line(check.text[s.start:s.start + min(s.length, 120)]))}'
                     f'{"…" if s.length > 120 else ""}</code></li>' for s in check.top_spans())
     spans = f'<ol class="spans">{spans}</ol>' if spans else f'<p class="dim">no copied span of {MIN_SPAN} characters or more</p>'
     return (f'<p class="dim">{_e(run.novelty_note)}</p>'
@@ -265,12 +255,8 @@ def _novelty(run: RunFacts) -> str:
             f'<pre class="sample">{_highlighted(check.text, check.coverage())}</pre>')
 
 
-def _one_line(text: str) -> str:
-    return text.replace("\r", "␍").replace("\n", "↵").replace("\t", "→")
-
-
 def _vocabulary(run: RunFacts, shown: int = 600) -> str:
-    chars = "".join(f"<span>{_e(_visible_char(c))}</span>" for c in run.vocab[:shown])
+    chars = "".join(f"<span>{_e(alone(c))}</span>" for c in run.vocab[:shown])
     more = f" … and {len(run.vocab) - shown:,} more" if len(run.vocab) > shown else ""
     return f'<div class="vocab">{chars}{_e(more)}</div>'
 

@@ -11,7 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from .colours import ORANGE, RGB, WHITE, _blend, _style, value_rgb
-from .glyphs import visible, visible_text
+from .glyphs import glyph, single_line
 from .output import Output, _floats
 
 #: Longest text `charlstm score` draws as a surprisal strip; beyond it only the numbers.
@@ -40,11 +40,11 @@ def _prediction_strip(text: str, colours: Iterable[RGB]) -> Text:
     """The text with each predicted character (text[1:]) on its colour, the first (context only)
     dimmed, and line breaks kept as breaks after their visible mark."""
     out = Text()
-    out.append(visible(text[0]), style=_style(WHITE, dim=True))
+    out.append(glyph(text[0]), style=_style(WHITE, dim=True))
     if text[0] == "\n":
         out.append("\n")
     for char, rgb in zip(text[1:], colours):
-        out.append(visible(char), style=_style(rgb))
+        out.append(glyph(char), style=_style(rgb))
         if char == "\n":
             out.append("\n")
     return out
@@ -74,8 +74,8 @@ def _surprises_table(text: str, bits: Sequence[float], predicted: Sequence[str],
         table.add_column(name, justify=justify, no_wrap=True)
     for t in order:
         pos = t + 1
-        context = Text(visible_text(text[max(0, pos - 30) : pos]), style="dim")
-        context.append(visible_text(text[pos]), style=Style(bold=True, underline=True))
+        context = Text(single_line(text[max(0, pos - 30) : pos]), style="dim")
+        context.append(single_line(text[pos]), style=Style(bold=True, underline=True))
         table.add_row(str(pos), f"{bits[t]:.2f}", Text(repr(text[pos])), Text(repr(predicted[t])), context)
     return table
 
@@ -117,10 +117,48 @@ def _comparison_legend(margin: float) -> Text:
     return key
 
 
+def _comparison_figures(c, n: int, margin: float) -> list[Text]:
+    """Both models' bits per character, the difference, and where each beats the other by `margin`."""
+    return [Text(f"LSTM     {c.lstm_bpc:.3f} bits per character"),
+            Text(f"{c.order}-gram".ljust(9) + f"{c.ngram_bpc:.3f} bits per character ({c.info.get('smoothing', '')})"),
+            Text(f"the LSTM needs {abs(c.ngram_bpc - c.lstm_bpc):.3f} bits per character "
+                 f"{'fewer' if c.ngram_bpc >= c.lstm_bpc else 'more'} than the {c.order}-gram over {n} "
+                 "predicted characters (the first character is context only)"),
+            Text(f"the LSTM beats the n-gram by ≥ {margin:g} bit on {c.lstm_wins} characters "
+                 f"({c.lstm_wins / max(n, 1):.1%}); the n-gram beats the LSTM on {c.ngram_wins} "
+                 f"({c.ngram_wins / max(n, 1):.1%})", style="dim")]
+
+
+def _errors_table(breakdown: list[dict], errors: int, n: int, error_p: float) -> Table:
+    """The LSTM's errors by category (breakdown records), with each category's definition."""
+    table = Table(title=Text(f"the LSTM's {errors} errors (p < {error_p:g}: {errors / max(n, 1):.1%} "
+                             "of characters), each in the first category it fits"),
+                  title_justify="left", box=None, pad_edge=False)
+    for name, justify in (("category", "left"), ("errors", "right"), ("share", "right"), ("definition", "left")):
+        table.add_column(name, justify=justify, no_wrap=name != "definition")
+    for row in breakdown:
+        table.add_row(row["category"], str(row["errors"]), f"{row['share']:.1%}", Text(row["definition"], style="dim"))
+    return table
+
+
+def _brackets_table(brackets: list[dict], order: int, definition: str) -> Table:
+    """Closing brackets by distance from their opener: both models' accuracy and mean p (bracket records)."""
+    table = Table(title=Text("closing brackets by distance from their opener"), title_justify="left",
+                  caption=Text(definition, style="dim"), caption_justify="left", box=None, pad_edge=False)
+    for name in ("distance", "closers", "LSTM accuracy", f"{order}-gram accuracy", "LSTM mean p",
+                 f"{order}-gram mean p"):
+        table.add_column(name, justify="right", no_wrap=True)
+    for b in brackets:
+        band = f"{b['low']}–{b['high']}" if b["high"] is not None else f"{b['low']}+"
+        table.add_row(band, str(b["count"]), f"{b['lstm_accuracy']:.1%}", f"{b['ngram_accuracy']:.1%}",
+                      f"{b['lstm_mean_p']:.3f}", f"{b['ngram_mean_p']:.3f}")
+    return table
+
+
 def comparison_output(source: str, comparison, definitions: Mapping[str, str], parameters: Mapping) -> Output:
     """`charlstm score --baseline ngram:N`: both models' bits per character on one text, where
-    each beats the other, the LSTM's errors by category and the bracket-distance test
-    (an erroranalysis.Comparison, its DEFINITIONS and parameters)."""
+    each beats the other, the LSTM's errors by category and the bracket-distance test. `comparison`
+    is a scoring.comparison.Comparison; `definitions` name its categories, `parameters` its settings."""
     c = comparison
     lstm_bits, ngram_bits = _floats(c.lstm_bits), _floats(c.ngram_bits)
     errors = c.errors
@@ -150,34 +188,9 @@ def comparison_output(source: str, comparison, definitions: Mapping[str, str], p
         else:
             parts.append(Text(f"({len(c.text)} characters: strip left out; --format tsv lists every character)",
                               style="dim"))
-        parts += [Text(f"LSTM     {c.lstm_bpc:.3f} bits per character"),
-                  Text(f"{c.order}-gram".ljust(9) + f"{c.ngram_bpc:.3f} bits per character ({c.info.get('smoothing', '')})"),
-                  Text(f"the LSTM needs {abs(c.ngram_bpc - c.lstm_bpc):.3f} bits per character "
-                       f"{'fewer' if c.ngram_bpc >= c.lstm_bpc else 'more'} than the {c.order}-gram over {n} "
-                       "predicted characters (the first character is context only)"),
-                  Text(f"the LSTM beats the n-gram by ≥ {margin:g} bit on {c.lstm_wins} characters "
-                       f"({c.lstm_wins / max(n, 1):.1%}); the n-gram beats the LSTM on {c.ngram_wins} "
-                       f"({c.ngram_wins / max(n, 1):.1%})", style="dim"), Text("")]
-        table = Table(title=Text(f"the LSTM's {errors} errors (p < {parameters['error_p']:g}: {errors / max(n, 1):.1%} "
-                                 "of characters), each in the first category it fits"),
-                      title_justify="left", box=None, pad_edge=False)
-        for name, justify in (("category", "left"), ("errors", "right"), ("share", "right"), ("definition", "left")):
-            table.add_column(name, justify=justify, no_wrap=name != "definition")
-        for row in breakdown:
-            table.add_row(row["category"], str(row["errors"]), f"{row['share']:.1%}", Text(row["definition"], style="dim"))
-        parts.append(table)
+        parts += [*_comparison_figures(c, n, margin), Text(""), _errors_table(breakdown, errors, n, parameters["error_p"])]
         if brackets:
-            btable = Table(title=Text("closing brackets by distance from their opener"), title_justify="left",
-                           caption=Text(definitions["bracket test"], style="dim"), caption_justify="left",
-                           box=None, pad_edge=False)
-            for name in ("distance", "closers", "LSTM accuracy", f"{c.order}-gram accuracy", "LSTM mean p",
-                         f"{c.order}-gram mean p"):
-                btable.add_column(name, justify="right", no_wrap=True)
-            for b in brackets:
-                band = f"{b['low']}–{b['high']}" if b["high"] is not None else f"{b['low']}+"
-                btable.add_row(band, str(b["count"]), f"{b['lstm_accuracy']:.1%}", f"{b['ngram_accuracy']:.1%}",
-                               f"{b['lstm_mean_p']:.3f}", f"{b['ngram_mean_p']:.3f}")
-            parts += [Text(""), btable]
+            parts += [Text(""), _brackets_table(brackets, c.order, definitions["bracket test"])]
         return Group(*parts)
 
     return Output(["position", "char", "lstm_bits", "ngram_bits", "category"], records, document, picture)

@@ -1,16 +1,17 @@
-"""Pictures and dumps for the terminal: rich renderables of traces, rankings and scores; TSV / JSON text.
+"""The traces of `inspect` for the terminal: coloured strips of text, stacked strips of several
+vectors, the ranked units of --find, the windows where a unit peaks, gate saturation; each result
+an `Output` (output.py) that `write` emits as text, TSV or JSON.
 
 Colour convention of the seeds' figures: red negative, blue positive for signed vectors (cell,
-hidden, candidate), one hue from white to green for gates in 0..1, white to orange for surprisal.
-Corpus text (and anything a user typed: feature names, regexes, paths) is only ever added as
-plain text to `rich.text.Text`, never parsed as markup ("[Exit]" is Shakespeare, not a tag).
+hidden, candidate), one hue from white to green for gates in 0..1 (colours.py). Corpus text (and
+anything a user typed: feature names, regexes, paths) is only ever added as plain text to
+`rich.text.Text`, never parsed as markup ("[Exit]" is Shakespeare, not a tag); invisible
+characters are drawn by glyphs.py.
 
-Takes facts, not flags: given the values of a vector, it decides gate-or-signed and the scale
-itself (`vector_scale`, built on `full_scale`, the one scale function, which page.py uses too).
-Every result of `inspect` and `score` is an `Output` (TSV records, a JSON document, a picture),
-made by a *_output function and emitted by `write` in the chosen format. The drawing functions
-below them (strip, legend, stacked_view, find_view, windows_view) take (gate, scale) as given.
-Computes nothing about the model: it draws values it is given. The HTML page is page.py.
+Takes facts, not flags: the *_output functions are given a vector's values and let
+`colours.colouring` choose gate-or-signed and the scale; the drawing functions below them (strip,
+legend, stacked_view, find_view, windows_view) take (gate, scale) as given. Computes nothing about
+the model. Scores are drawn by scores.py, the HTML page by page.py.
 """
 
 from __future__ import annotations
@@ -24,14 +25,14 @@ from rich.table import Table
 from rich.text import Text
 
 from .colours import _style, colouring, full_scale, value_rgb
-from .glyphs import visible
+from .glyphs import glyph
 from .output import Output, _column_records, _floats
 
 
 def strip(text: str, values: Sequence[float], gate: bool, scale: float | None = None, keep_lines: bool = True,
           mark: int | None = None) -> Text:
     """The text with each character's background coloured by its value. With keep_lines a line
-    break is shown as ↵ and then breaks the line, so code and verse keep their shape; without, the
+    break is shown by its glyph and then breaks the line, so code and verse keep their shape; without, the
     strip stays on one line. `mark` underlines one character (a peak)."""
     if len(values) != len(text):
         raise ValueError(f"{len(text)} characters but {len(values)} values")
@@ -40,7 +41,7 @@ def strip(text: str, values: Sequence[float], gate: bool, scale: float | None = 
     out = Text(no_wrap=not keep_lines)
     for pos, (char, value) in enumerate(zip(text, values)):
         extra = {"underline": True, "bold": True} if pos == mark else {}
-        out.append(visible(char), style=_style(value_rgb(float(value), gate, scale), **extra))
+        out.append(glyph(char), style=_style(value_rgb(float(value), gate, scale), **extra))
         if char == "\n" and keep_lines:
             out.append("\n")
     return out
@@ -70,7 +71,7 @@ def summary(values: Sequence[float], text: str | None = None, count: bool = True
     std = math.sqrt(sum((v - mean) ** 2 for v in vals) / len(vals))
 
     def where(pos: int) -> str:
-        return f" at {pos}" + (f" {visible(text[pos])!r}" if text is not None else "")
+        return f" at {pos}" + (f" {glyph(text[pos])!r}" if text is not None else "")
 
     return Text(f"min {vals[lo]:+.3f}{where(lo)}   max {vals[hi]:+.3f}{where(hi)}   mean {mean:+.3f}   "
                 f"std {std:.3f}" + (f"   ({len(vals)} characters)" if count else ""), style="dim")
@@ -90,7 +91,7 @@ def _segments(text: str, width: int) -> list[tuple[int, int]]:
     `width` terminal cells cut into several."""
     pieces, start, used = [], 0, 0
     for pos, char in enumerate(text):
-        w = cell_len(visible(char))
+        w = cell_len(glyph(char))
         if used + w > width and pos > start:
             pieces.append((start, pos))
             start, used = pos, 0
@@ -203,8 +204,8 @@ def vectors_view(title: str, text: str, traces: Mapping[str, Sequence[float]], w
 
 
 def trace_output(source: str, trace, picked) -> Output:
-    """The traces of every picked (layer, vector, unit) of `trace` (a trace.Trace); `picked` has
-    .layers, .vectors and .units (a selection.Selection). TSV and JSON hold one column per unit."""
+    """The traces of every picked (layer, vector, unit) of `trace` (an inspection.tracing.Trace); `picked`
+    has .layers, .vectors and .units (an inspection.selection.Selection). TSV and JSON hold one column per unit."""
     text = trace.text
     columns = {f"L{layer}.{vector}[{unit}]": _floats(trace.values(layer, vector, unit))
                for layer in picked.layers for unit in picked.units for vector in picked.vectors}
@@ -229,7 +230,7 @@ def trace_output(source: str, trace, picked) -> Output:
 
 
 def find_output(source: str, feature: str, text: str, search, layers: Sequence[int], window: tuple[int, int]) -> Output:
-    """The units of `search` (an analysis.FeatureSearch over `layers`) ranked against the feature
+    """The units of `search` (an inspection.analysis.FeatureSearch over `layers`) ranked against the feature
     named `feature`; the picture shows each one's strip over `window` of the text."""
     records = [{"rank": k, "layer": u.layer, "unit": u.unit, "r": round(u.r, 6)} for k, u in enumerate(search.ranked, 1)]
     document = {"checkpoint": source, "feature": feature, "vector": search.vector, "layers": list(layers),
@@ -266,7 +267,7 @@ def windows_output(source: str, text: str, layer: int, vector: str, unit: int, v
 
 
 def stats_output(source: str, characters: int, saturations: Sequence, low: float, high: float) -> Output:
-    """Gate saturation (analysis.GateSaturation per layer and gate) over a text of `characters`."""
+    """Gate saturation (an inspection.analysis.GateSaturation per layer and gate) over a text of `characters`."""
     records = ({"layer": s.layer, "gate": s.gate, "unit": unit, "left": float(s.left[unit]),
                 "right": float(s.right[unit])} for s in saturations for unit in range(len(s.left)))
     document = {"checkpoint": source, "characters": characters, "low": low, "high": high,

@@ -1,22 +1,21 @@
-"""The terminal of `charlstm write`: a Textual app over a `write.CoWriter`.
+"""The terminal of `charlstm write`: a Textual app over a generation.cowriter.CoWriter.
 
 The screen shows the text so far (its tail) with the highlighted continuation as ghost text after
 the cursor, the model's top next characters with their probabilities, and a few sampled
 continuations with their log-probabilities. Typing (printable keys, Enter, Backspace, paste) goes
 into the text; suggestions are taken with keys that never type (Tab, arrows, Alt+digits, Ctrl+…).
 
-All model work — importing torch, loading the checkpoint, reading the prime, every step and every
-sample — runs in one worker thread, so the screen appears before torch is imported and keys stay
-responsive. Edits change the text at once (plain string work); the worker then brings the model to
-the text and posts suggestions back; suggestions made for an older text are never shown or taken.
+The screen composes, draws and handles keys. Edits change the text at once (plain string work);
+then the model worker (writing.ModelWorker, every model step in one thread) is asked for
+suggestions, and suggestions made for an older text are never shown or taken. Saving goes where
+writing.Saving decides, after asking the user where it must.
 
-Knows nothing of command-line parsing (cli/write.py) or of sampling math (write.py).
+Knows nothing of command-line parsing (cli/write.py) or of sampling math (generation/cowriter.py).
 """
 
 from __future__ import annotations
 
 import os
-import threading
 from pathlib import Path
 
 from rich.cells import cell_len
@@ -25,34 +24,19 @@ from textual import events
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.message import Message
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Input, Label, Static
-from textual.worker import get_current_worker
 
 from ..errors import CharlstmError, one_line
-from ..generation.cowriter import MAX_LENGTH, MAX_SAMPLES, MAX_TOP, CoWriter, Suggestions, WriteConfig
+from ..generation.cowriter import MAX_LENGTH, CoWriter, Suggestions, WriteConfig
+from .glyphs import alone, keeping_lines, single_line
+from .writing import ModelWorker, Saving
 
 #: The end of the text the page shows (the whole text is kept and saved).
 PAGE_CHARS = 6000
 TEMPERATURE_STEP = 0.1
 LENGTH_STEP = 10
 BAR_CELLS = 10
-
-_SHOWN = {" ": "␣", "\n": "↵", "\t": "⇥", "\r": "␍"}
-
-
-def shown_char(char: str) -> str:
-    """One character as the suggestion lists show it: visible whitespace, escapes for control codes."""
-    if char in _SHOWN:
-        return _SHOWN[char]
-    return char if char.isprintable() else one_line(char)
-
-
-def shown_line(text: str) -> str:
-    """A continuation on one line: line breaks and tabs as symbols, control codes escaped."""
-    text = text.replace("\r\n", "↵").replace("\n", "↵").replace("\t", "⇥").replace("\r", "␍")
-    return text if text.isprintable() else one_line(text)
 
 
 def bar(fraction: float, cells: int) -> str:
@@ -61,13 +45,52 @@ def bar(fraction: float, cells: int) -> str:
     return "█" * (eighths // 8) + ("", "▏", "▎", "▍", "▌", "▋", "▊", "▉")[eighths % 8]
 
 
-def page_text(text: str) -> str:
-    """Text as the page shows it: line breaks and tabs kept (CRLF shown as a line break), every other
-    control code (an escape character could drive the terminal) shown as an escape."""
-    text = text.replace("\r\n", "\n")
-    if text.replace("\n", "").replace("\t", "").isprintable():
-        return text
-    return "".join(c if c in "\n\t" or c.isprintable() else shown_char(c) for c in text)
+# ---- what the panels show
+
+def page_view(text: str, continuation: str | None) -> Text:
+    """The end of the text, a cursor, and the highlighted `continuation` after it as ghost text."""
+    page = Text()
+    if len(text) > PAGE_CHARS:
+        page.append(f"… {len(text) - PAGE_CHARS:,} characters before this\n", style="dim")
+    page.append(keeping_lines(text[-PAGE_CHARS:]))
+    page.append("▏", style="bold reverse")
+    if continuation:
+        page.append(keeping_lines(continuation), style="italic #7f8c9a")
+    return page
+
+
+def top_panel(suggestions: Suggestions | None) -> Text:
+    """The model's most likely next characters, each with its key, probability and a bar."""
+    panel = Text("Next character\n", style="bold")
+    if suggestions is None:
+        panel.append("…", style="dim")
+        return panel
+    for i, (char, p) in enumerate(suggestions.top):
+        shown = alone(char)
+        panel.append(f"Alt+{i + 1} ", style="dim")
+        panel.append(shown + " " * max(0, 3 - cell_len(shown)), style="bold cyan")
+        panel.append(f"{p:6.1%} ")
+        panel.append(bar(p, BAR_CELLS), style="cyan")
+        panel.append("\n")
+    panel.rstrip()
+    return panel
+
+
+def continuation_panel(suggestions: Suggestions | None, selected: int, temperature: float, length: int) -> Text:
+    """The sampled continuations with their log-probabilities, the `selected` one marked."""
+    panel = Text(f"Continuations · T {temperature:.2f} · {length} chars · log p\n", style="bold",
+                 no_wrap=True, overflow="ellipsis")
+    if suggestions is None:
+        panel.append("…", style="dim")
+        return panel
+    for i, c in enumerate(suggestions.continuations):
+        mark = "▶ " if i == selected else "  "
+        panel.append(mark, style="bold green" if i == selected else "")
+        panel.append(f"{c.logprob:7.1f}  ", style="dim")
+        panel.append(single_line(c.text), style="bold" if i == selected else "")
+        panel.append("\n")
+    panel.rstrip()
+    return panel
 
 
 class SaveScreen(ModalScreen[str | None]):
@@ -107,7 +130,8 @@ class ConfirmScreen(ModalScreen[bool]):
 
 
 class WriterScreen(Screen):
-    """The co-writer's page, panels and keys."""
+    """The co-writer's page, panels and keys: edits go to the CoWriter at once, then the worker is
+    asked for suggestions; saving asks Saving where and whether, and the user when it must."""
 
     BINDINGS = [
         Binding("tab", "accept", "accept", key_display="Tab", priority=True),
@@ -124,35 +148,28 @@ class WriterScreen(Screen):
         Binding("ctrl+s", "save", "save", key_display="^S", priority=True),
     ]
 
-    class Ready(Message):
-        def __init__(self, writer: CoWriter):
-            super().__init__()
-            self.writer = writer
-
-    class Failed(Message):
-        def __init__(self, error: BaseException):
-            super().__init__()
-            self.error = error
-
-    class Suggested(Message):
-        def __init__(self, suggestions: Suggestions):
-            super().__init__()
-            self.suggestions = suggestions
-
     def __init__(self, checkpoint: Path, prime: str, config: WriteConfig, out: Path | None, device: str | None):
         super().__init__()
-        self.checkpoint, self.prime, self.config, self.out, self.device = checkpoint, prime, config, out, device
-        self.writer: CoWriter | None = None
+        self.checkpoint, self.prime, self.config = checkpoint, prime, config
+        self.model = ModelWorker(checkpoint, prime, config, device)
+        self.saving = Saving(out)
         self.suggestions: Suggestions | None = None
         self.selected = 0
-        self.length, self.num_samples, self.top = config.length, config.num_samples, config.top
-        self.saved_text: str | None = None        # what the file holds, once saved
-        self.confirmed: Path | None = None        # a file the user agreed to overwrite (or that this session wrote)
+        self.length = config.length
         self.quit_armed = False
         self._early: list[str | None] = []        # keys typed while the model loads (None: Backspace)
-        self._wake, self._resample, self._stop = threading.Event(), False, False
 
-    # ---- layout ----
+    @property
+    def writer(self) -> CoWriter | None:
+        return self.model.writer
+
+    @property
+    def fresh(self) -> Suggestions | None:
+        """The suggestions, when they were made for the text as it is now."""
+        s = self.suggestions
+        return s if s is not None and self.writer is not None and s.text == self.writer.text else None
+
+    # ---- layout and the worker's messages ----
 
     def compose(self) -> ComposeResult:
         yield Static(Text(f"charlstm write · {self.checkpoint}", no_wrap=True, overflow="ellipsis"), id="title")
@@ -165,64 +182,32 @@ class WriterScreen(Screen):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.run_worker(self._model_loop, thread=True, name="model", exit_on_error=False)
+        self.model.start(self)
         self._render_all()
 
     def on_unmount(self) -> None:
-        self._stop = True
-        self._wake.set()
+        self.model.stop()
 
-    # ---- the worker: every model step happens here ----
-
-    def _model_loop(self) -> None:
-        worker = get_current_worker()
-        try:
-            from ..runtime import load_model
-
-            loaded, model, _ = load_model(self.checkpoint, self.device)
-            writer = CoWriter(model, loaded.vocab, self.prime, self.config)
-        except Exception as error:  # reported by the command as one line, after the screen closes
-            self.post_message(self.Failed(error))
-            return
-        self.post_message(self.Ready(writer))
-        while not (self._stop or worker.is_cancelled):
-            if not self._wake.wait(0.1):
-                continue
-            self._wake.clear()
-            try:
-                suggestions = writer.suggest(self.top, self.num_samples, self.length)
-            except Exception as error:
-                self.post_message(self.Failed(error))
-                return
-            if not self._wake.is_set():                 # else newer edits are waiting: make those instead
-                self.post_message(self.Suggested(suggestions))
-
-    def _refresh_suggestions(self) -> None:
-        self._wake.set()
-        self._render_all()
-
-    def on_writer_screen_ready(self, message: Ready) -> None:
-        self.writer = message.writer
-        self.saved_text = self.writer.text if self.out is None or not self.out.exists() else None
+    def on_model_worker_ready(self, message: ModelWorker.Ready) -> None:
+        writer = self.model.take(message)
+        self.saving.start(writer.text)
         for key in self._early:
             self._edit(key)
         self._early.clear()
         self._refresh_suggestions()
 
-    def on_writer_screen_failed(self, message: Failed) -> None:
+    def on_model_worker_failed(self, message: ModelWorker.Failed) -> None:
         self.app.failure = message.error
         self.app.exit(return_code=1)
 
-    def on_writer_screen_suggested(self, message: Suggested) -> None:
+    def on_model_worker_suggested(self, message: ModelWorker.Suggested) -> None:
         if self.writer is not None and message.suggestions.text == self.writer.text:
             self.suggestions, self.selected = message.suggestions, 0
             self._render_all()
 
-    @property
-    def fresh(self) -> Suggestions | None:
-        """The suggestions, when they were made for the text as it is now."""
-        s = self.suggestions
-        return s if s is not None and self.writer is not None and s.text == self.writer.text else None
+    def _refresh_suggestions(self) -> None:
+        self.model.ask(self.length)
+        self._render_all()
 
     # ---- typing ----
 
@@ -305,37 +290,32 @@ class WriterScreen(Screen):
         if self.writer is not None and self.writer.undo():
             self._refresh_suggestions()
 
-    # ---- saving ----
+    # ---- saving: Saving decides, the screen asks ----
 
     def action_save(self) -> None:
         if self.writer is None:
             return
-        if self.out is not None:
-            self._save_to(self.out)
+        if self.saving.out is not None:
+            self._save_to(self.saving.out)
         else:
             self.app.push_screen(SaveScreen(), lambda answer: self._save_to(Path(answer)) if answer else None)
 
-    def _save_to(self, path: Path, confirmed: bool = False) -> None:
-        """Write the text to `path` (UTF-8, exactly as written): never through a symbolic link, never
-        over a file the user has not agreed to replace, never into a folder that does not exist."""
-        from ..files import write_file
-
-        path = Path(os.path.expanduser(str(path)))
-        problem = save_problem(path)
-        if problem:
-            self.notify(problem, severity="error", markup=False)
+    def _save_to(self, path: Path, agreed: bool = False) -> None:
+        try:
+            path = self.saving.check(path)
+        except CharlstmError as error:
+            self.notify(one_line(error, 200), severity="error", markup=False)
             return
-        if path.exists() and not confirmed and self.confirmed != path.resolve():
+        if not agreed and self.saving.needs_consent(path):
             self.app.push_screen(ConfirmScreen(f"{path} exists. Replace it?"),
                                  lambda yes: self._save_to(path, True) if yes else None)
             return
         text = self.writer.text
         try:
-            write_file(path, text.encode("utf-8"))
+            self.saving.save(path, text)
         except OSError as error:
             self.notify(one_line(f"{path}: {error.strerror or error}", 200), severity="error", markup=False)
             return
-        self.out, self.confirmed, self.saved_text = path, path.resolve(), text
         self.notify(f"saved {len(text):,} characters to {path}", timeout=3, markup=False)
         self._render_all()
 
@@ -344,81 +324,32 @@ class WriterScreen(Screen):
     def _render_all(self) -> None:
         self.query_one("#text", Static).update(self._page())
         self.query_one("#page", VerticalScroll).scroll_end(animate=False)
-        self.query_one("#top", Static).update(self._top_panel())
-        self.query_one("#continuations", Static).update(self._continuation_panel())
+        s = self.fresh
+        self.query_one("#top", Static).update(top_panel(s))
+        temperature = self.writer.temperature if self.writer is not None else self.config.temperature
+        self.query_one("#continuations", Static).update(continuation_panel(s, self.selected, temperature,
+                                                                           self.length))
         self.query_one("#status", Static).update(self._status())
 
     def _page(self) -> Text:
         if self.writer is None:
             early = "".join(k for k in self._early if k)
-            return Text.assemble(Text(page_text(self.prime[-PAGE_CHARS:] + early)),
+            return Text.assemble(Text(keeping_lines(self.prime[-PAGE_CHARS:] + early)),
                                  Text(" loading the model …", style="dim"))
-        text = self.writer.text
-        page = Text()
-        if len(text) > PAGE_CHARS:
-            page.append(f"… {len(text) - PAGE_CHARS:,} characters before this\n", style="dim")
-        page.append(page_text(text[-PAGE_CHARS:]))
-        page.append("▏", style="bold reverse")
         s = self.fresh
-        if s is not None and s.continuations:
-            page.append(page_text(s.continuations[min(self.selected, len(s.continuations) - 1)].text),
-                        style="italic #7f8c9a")
-        return page
-
-    def _top_panel(self) -> Text:
-        panel = Text("Next character\n", style="bold")
-        s = self.fresh
-        if s is None:
-            panel.append("…", style="dim")
-            return panel
-        for i, (char, p) in enumerate(s.top):
-            shown = shown_char(char)
-            panel.append(f"Alt+{i + 1} ", style="dim")
-            panel.append(shown + " " * max(0, 3 - cell_len(shown)), style="bold cyan")
-            panel.append(f"{p:6.1%} ")
-            panel.append(bar(p, BAR_CELLS), style="cyan")
-            panel.append("\n")
-        panel.rstrip()
-        return panel
-
-    def _continuation_panel(self) -> Text:
-        temperature = self.writer.temperature if self.writer is not None else self.config.temperature
-        panel = Text(f"Continuations · T {temperature:.2f} · {self.length} chars · log p\n", style="bold",
-                     no_wrap=True, overflow="ellipsis")
-        s = self.fresh
-        if s is None:
-            panel.append("…", style="dim")
-            return panel
-        for i, c in enumerate(s.continuations):
-            mark = "▶ " if i == self.selected else "  "
-            panel.append(mark, style="bold green" if i == self.selected else "")
-            panel.append(f"{c.logprob:7.1f}  ", style="dim")
-            panel.append(shown_line(c.text), style="bold" if i == self.selected else "")
-            panel.append("\n")
-        panel.rstrip()
-        return panel
+        chosen = s.continuations[min(self.selected, len(s.continuations) - 1)].text if s and s.continuations else None
+        return page_view(self.writer.text, chosen)
 
     def _status(self) -> Text:
         if self.writer is None:
             return Text("loading the model …", style="dim")
-        text = self.writer.text
-        if self.saved_text == text:
-            saved = f"saved to {self.out}" if self.out is not None and self.confirmed else "nothing new to save"
+        text, out = self.writer.text, self.saving.out
+        if self.saving.unsaved(text):
+            saved = "unsaved" + (f" (^S saves to {out})" if out is not None else "")
         else:
-            saved = "unsaved" + (f" (^S saves to {self.out})" if self.out is not None else "")
+            saved = f"saved to {out}" if out is not None and self.saving.agreed else "nothing new to save"
         thinking = "" if self.fresh is not None else " · thinking …"
         return Text(f"{len(text):,} characters · {saved}{thinking}", style="dim", no_wrap=True, overflow="ellipsis")
-
-
-def save_problem(path: Path) -> str | None:
-    """Why `path` cannot be saved to (a symbolic link, a folder, a missing folder), or None."""
-    if os.path.islink(path):
-        return f"{path} is a symbolic link; save to the file itself or choose another name"
-    if path.is_dir():
-        return f"{path} is a folder; give a file name"
-    if not path.parent.is_dir():
-        return f"no folder {path.parent}; create it first or choose another name"
-    return None
 
 
 class WriterApp(App):
@@ -457,12 +388,9 @@ class WriterApp(App):
 
     def action_request_quit(self) -> None:
         screen = self._writer_screen
-        unsaved = screen.writer is not None and screen.saved_text != screen.writer.text
+        unsaved = screen.writer is not None and screen.saving.unsaved(screen.writer.text)
         if unsaved and not screen.quit_armed:
             screen.quit_armed = True
             self.notify("unsaved text: ^S saves, ^Q again quits without saving", severity="warning", markup=False)
             return
         self.exit()
-
-
-__all__ = ["MAX_SAMPLES", "MAX_TOP", "WriterApp", "page_text", "save_problem", "shown_char", "shown_line"]
