@@ -151,7 +151,7 @@ def _check_layers(model: CharModel, layers: Sequence[int] | None) -> list[int]:
 
 def encode_texts(vocab: Vocab, texts: Sequence[str], device: torch.device | str = "cpu") -> torch.Tensor:
     """Texts as one (B, T) id tensor, right-padded with id 0; the vocabulary refuses unseen
-    characters (UnknownCharactersError, a NeuronError)."""
+    characters (UnknownCharactersError)."""
     B, T = len(texts), max((len(t) for t in texts), default=0)
     ids = torch.zeros(B, T, dtype=torch.long)
     for b, text in enumerate(texts):

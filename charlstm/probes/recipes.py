@@ -29,7 +29,6 @@ import torch
 
 from ..config import ModelConfig, TrainConfig
 from ..data.vocab import Vocab
-from ..errors import NeuronError
 from ..inspection.analysis import RankedUnit, correlations, feature_values, find_neurons
 from ..inspection.features import compute_feature
 from ..inspection.tracing import trace_many
@@ -127,9 +126,7 @@ def complete(model: CharModel, vocab: Vocab, prompts: Sequence[str], max_new: in
     on every step, the prompt included."""
     if not prompts:
         return []
-    unknown = vocab.unknown("".join(prompts))
-    if unknown:
-        raise NeuronError(f"the prompts have characters this model never saw: {', '.join(map(repr, unknown[:12]))}")
+    vocab.check("".join(prompts), "prompt text")
     if any(not p for p in prompts):
         raise ValueError("every prompt needs at least one character")
     device = next(model.parameters()).device
