@@ -11,8 +11,10 @@ import torch
 from click.testing import CliRunner
 
 from charlstm.runs import checkpoint as ckpt
-from charlstm.inspection.analysis import correlations, feature_values, find_neurons, top_windows
-from charlstm.inspection.atlas import SATURATED_SHARE, TRACKS_MARGIN, TRACKS_MIN_R, build_atlas, builtin_features, saturation_share, untrained_like, verdict
+from charlstm.inspection.analysis import feature_values, find_neurons, top_windows
+from charlstm.inspection.atlas import SATURATED_SHARE, TRACKS_MARGIN, TRACKS_MIN_R, build_atlas, builtin_features, untrained_like, verdict
+from charlstm.inspection.correlation import correlations
+from charlstm.inspection.saturation import saturation_share
 from charlstm.cli import main
 from charlstm.data.vocab import Vocab
 from charlstm.model.network import CharModel

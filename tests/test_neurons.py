@@ -13,7 +13,9 @@ import torch.nn.functional as F
 from charlstm.data.vocab import Vocab
 from charlstm.model.network import CharModel
 from charlstm.config import ModelConfig
-from charlstm.inspection.analysis import correlations, feature_values, feature_window, find_neurons, saturation, top_windows
+from charlstm.inspection.analysis import feature_values, feature_window, find_neurons, top_windows
+from charlstm.inspection.correlation import correlations
+from charlstm.inspection.saturation import saturation
 from charlstm.errors import FeatureError, NeuronError, UnknownCharactersError
 from charlstm.scoring.bits import score_text
 from charlstm.inspection.tracing import Trace, linear_scan, trace, trace_many
