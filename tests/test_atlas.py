@@ -96,6 +96,16 @@ def test_atlas_correlations_equal_the_per_feature_search(mixed_trace):
         assert u.feature == atlas.features[int(np.argmax(excess))]
 
 
+def test_find_and_the_atlas_share_one_chance_level(mixed_trace):
+    """The same shifts of the same feature against the same units: the same chance, to float32 precision."""
+    for name in ("double-quote", "whitespace", "column"):
+        feature = feature_values(name, MIXED)
+        for vector in ("hidden", "cell"):
+            found = find_neurons(mixed_trace, feature, vector, shifts=8, seed=5)
+            atlas = build_atlas(mixed_trace, {name: feature}, [vector], shifts=8, seed=5)
+            assert found.chance == pytest.approx(atlas.shift_chance[name], abs=1e-5) and found.chance > 0
+
+
 def test_chance_holds_an_unrelated_feature_down(mixed_trace):
     """A feature of coin flips, unrelated to the text: no unit may be said to track it or even be above it."""
     rng = np.random.default_rng(0)
