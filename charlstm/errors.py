@@ -49,17 +49,15 @@ class NeuronError(CharlstmError):
     """A layer, vector or neuron the model does not have, or an analysis that cannot run."""
 
 
-class UnknownCharactersError(NeuronError, KeyError):
-    """A text holds characters the model's vocabulary never saw; raised by `data.Vocab` alone.
-
-    Also a NeuronError and a KeyError, the errors tracing and `Vocab.encode` raised for it before,
-    so callers that catch those still catch it."""
+class UnknownCharactersError(CharlstmError, KeyError):
+    """A text (a prime, a text to trace or score, prompts) holds characters the model's vocabulary
+    never saw; raised by `data.Vocab` alone. Also a KeyError: a character looked up and not found."""
 
     __str__ = CharlstmError.__str__  # the message as given, not KeyError's repr of it
 
 
-PrimeError = UnknownCharactersError  # the name sampling code has always caught
+PrimeError = UnknownCharactersError  # another name for it (charlstm.PrimeError)
 
 
 class FeatureError(NeuronError):
-    """An unknown feature name or an invalid regex for --find."""
+    """An unknown feature name, an invalid regular expression, or a feature nothing can correlate with."""

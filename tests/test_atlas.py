@@ -11,8 +11,10 @@ import torch
 from click.testing import CliRunner
 
 from charlstm.runs import checkpoint as ckpt
-from charlstm.inspection.analysis import correlations, feature_values, find_neurons, top_windows
-from charlstm.inspection.atlas import SATURATED_SHARE, TRACKS_MARGIN, TRACKS_MIN_R, build_atlas, builtin_features, saturation_share, untrained_like, verdict
+from charlstm.inspection.analysis import feature_values, find_neurons, top_windows
+from charlstm.inspection.atlas import SATURATED_SHARE, TRACKS_MARGIN, TRACKS_MIN_R, build_atlas, builtin_features, untrained_like, verdict
+from charlstm.inspection.correlation import correlations
+from charlstm.inspection.saturation import saturation_share
 from charlstm.cli import main
 from charlstm.data.vocab import Vocab
 from charlstm.model.network import CharModel
@@ -92,6 +94,16 @@ def test_atlas_correlations_equal_the_per_feature_search(mixed_trace):
         k = atlas.keys.index((u.layer, u.vector, u.unit))
         excess = np.abs(atlas.r[k]) - np.array([atlas.chance[n] for n in atlas.features])
         assert u.feature == atlas.features[int(np.argmax(excess))]
+
+
+def test_find_and_the_atlas_share_one_chance_level(mixed_trace):
+    """The same shifts of the same feature against the same units: the same chance, to float32 precision."""
+    for name in ("double-quote", "whitespace", "column"):
+        feature = feature_values(name, MIXED)
+        for vector in ("hidden", "cell"):
+            found = find_neurons(mixed_trace, feature, vector, shifts=8, seed=5)
+            atlas = build_atlas(mixed_trace, {name: feature}, [vector], shifts=8, seed=5)
+            assert found.chance == pytest.approx(atlas.shift_chance[name], abs=1e-5) and found.chance > 0
 
 
 def test_chance_holds_an_unrelated_feature_down(mixed_trace):

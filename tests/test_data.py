@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from charlstm.data.vocab import CharSet, Vocab
-from charlstm.errors import CorpusError
+from charlstm.data.vocab import UNKNOWN, CharSet, Vocab
+from charlstm.errors import CorpusError, NeuronError, UnknownCharactersError
 from charlstm.data.reading import corpus_files, read_corpus
 from charlstm.data.streams import fit_layout, split, stream_batch
 
@@ -31,6 +31,26 @@ def test_encode_rejects_unknown_characters():
     with pytest.raises(KeyError, match="世"):
         vocab.encode("ab世")
     assert vocab.unknown("xaby世x") == ["x", "y", "世"]
+
+
+def test_the_vocabulary_owns_every_unknown_character_policy():
+    """error refuses (an UnknownCharactersError, a KeyError, not a NeuronError, naming no flag), skip
+    drops, replace reads each unseen character as one substitute: the unknown symbol of a vocabulary
+    that folds, else a space, else the first character; `read` is replace."""
+    vocab = Vocab.from_text("ab c")
+    with pytest.raises(UnknownCharactersError) as refused:
+        vocab.admit("ab z 世", "error", "prime")
+    assert str(refused.value) == "the prime has characters this model never saw: 'z', '世'"
+    assert isinstance(refused.value, KeyError) and not isinstance(refused.value, NeuronError)
+    assert vocab.admit("ab c", "error") == "ab c"
+    assert vocab.admit("ab z 世c", "skip") == "ab  c"
+    assert vocab.admit("ab z 世c", "replace") == vocab.read("ab z 世c") == "ab    c"
+    assert Vocab(list("ba")).admit("xab", "replace") == "bab"
+    folded = Vocab.from_text("aaa bbb c", min_count=2)
+    assert folded.substitute == UNKNOWN and folded.admit("ab c z", "replace") == f"ab {UNKNOWN} {UNKNOWN}"
+    assert folded.admit("ab c z", "skip") == "ab  "
+    with pytest.raises(ValueError, match="policy must be one of error, skip, replace"):
+        vocab.admit("ab", "drop")
 
 
 def test_byte_route_and_code_point_route_agree():

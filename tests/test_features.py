@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from charlstm.inspection import features
-from charlstm.inspection.feature_chars import bracket_depth, column, count_since_newline, in_uppercase_run, indent_level, is_digit, is_line_start, is_newline, is_uppercase, is_vowel, is_whitespace, is_word_start, paren_depth, regex_feature
+from charlstm.inspection.feature_chars import bracket_depth, column, count_since_newline, in_uppercase_run, indent_level, is_digit, is_line_start, is_newline, is_uppercase, is_vowel, is_whitespace, is_word_start, paren_depth
 from charlstm.inspection.features import get_feature
-from charlstm.inspection.feature_spans import inside_comment, inside_double_quote, inside_hashtag, inside_mention, inside_single_quote, inside_url
+from charlstm.inspection.feature_spans import inside_comment, inside_double_quote, inside_hashtag, inside_mention, inside_single_quote, inside_url, regex_feature
 
 
 def marks(pattern: str) -> list[float]:

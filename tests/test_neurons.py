@@ -13,8 +13,10 @@ import torch.nn.functional as F
 from charlstm.data.vocab import Vocab
 from charlstm.model.network import CharModel
 from charlstm.config import ModelConfig
-from charlstm.inspection.analysis import correlations, feature_values, feature_window, find_neurons, saturation, top_windows
-from charlstm.errors import FeatureError, NeuronError
+from charlstm.inspection.analysis import feature_values, feature_window, find_neurons, top_windows
+from charlstm.inspection.correlation import correlations
+from charlstm.inspection.saturation import saturation
+from charlstm.errors import FeatureError, NeuronError, UnknownCharactersError
 from charlstm.scoring.bits import score_text
 from charlstm.inspection.tracing import Trace, linear_scan, trace, trace_many
 
@@ -98,7 +100,7 @@ def test_vectors_and_layers_can_be_limited():
         trace(model, VOCAB, "abc", vectors=["reset"])
     with pytest.raises(NeuronError, match="layers 1 to 3"):
         trace(model, VOCAB, "abc", layers=[4])
-    with pytest.raises(NeuronError, match="never saw: 'z'"):
+    with pytest.raises(UnknownCharactersError, match="never saw: 'z'"):
         trace(model, VOCAB, "abz")
 
 

@@ -67,7 +67,7 @@ def test_pending_count_and_eta_squared():
 
 def test_complete_refuses_unknown_characters(counter):
     _, model, vocab = counter
-    with pytest.raises(charlstm.NeuronError, match="never saw: 'z'"):
+    with pytest.raises(charlstm.UnknownCharactersError, match="never saw: 'z'"):
         recipes.complete(model, vocab, ["aaz"])
 
 

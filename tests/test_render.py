@@ -9,7 +9,8 @@ import re
 import numpy as np
 from rich.console import Console
 
-from charlstm.inspection.analysis import GateSaturation, Window
+from charlstm.inspection.analysis import Window
+from charlstm.inspection.saturation import GateSaturation
 from charlstm.views import glyphs
 from charlstm.views.colours import BLUE, GREEN, RED, value_rgb, vector_scale
 from charlstm.views.output import escape_text, records_tsv

@@ -9,7 +9,7 @@ import charlstm
 from conftest import run_cli
 from charlstm.errors import PrimeError
 from charlstm.config import SampleConfig
-from charlstm.generation.sampling import _StopFilter, next_ids, prepare_prime, sample_text
+from charlstm.generation.sampling import _StopFilter, batches, batches_from, next_ids, prepare_prime, sample_text
 
 
 @pytest.fixture(scope="module")
@@ -71,6 +71,18 @@ def test_prime_with_unseen_characters(model_vocab):
         prepare_prime(vocab, "To 世 be 😀", "error")
     assert prepare_prime(vocab, "To 世 be", "skip") == "To  be"
     assert prepare_prime(vocab, "To 世 be", "replace") == "To   be"
+
+
+def test_sampling_from_an_admitted_prime_is_sampling_under_the_policy(model_vocab):
+    """The command line admits its prime once and samples from it (batches_from): the same samples
+    as the sampler admitting the raw prime itself."""
+    model, vocab = model_vocab
+    for policy in ("skip", "replace"):
+        config = SampleConfig(length=30, seed=4, num_samples=2, unknown=policy)
+        raw = [step for _, steps in batches(model, vocab, "To 世 be", config) for step in steps]
+        admitted = [step for _, steps in batches_from(model, vocab, vocab.admit("To 世 be", policy), config)
+                    for step in steps]
+        assert raw == admitted and len(raw) == 30
 
 
 def test_python_api_mirrors_cli(trained_run, model_vocab):

@@ -18,11 +18,15 @@ import sys
 
 import click
 
-from ..errors import CharlstmError, one_line
+from ..config import UNKNOWN_POLICIES
+from ..errors import CharlstmError, UnknownCharactersError, one_line
 
 #: command name → module of this package that defines `command`
 COMMANDS = {"train": "train", "prepare": "prepare", "sample": "sample", "inspect": "neurons", "score": "score",
             "corpus": "corpus", "report": "report", "write": "write", "export": "export"}
+
+#: What follows an unknown-characters error: every command that reads a user's text takes --unknown.
+UNKNOWN_HINT = f"(use {' or '.join(f'--unknown {policy}' for policy in UNKNOWN_POLICIES if policy != 'error')})"
 
 
 class _Group(click.Group):
@@ -55,6 +59,8 @@ class _Group(click.Group):
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
+        except UnknownCharactersError as error:  # the vocabulary names the characters; the command line, its remedy
+            raise click.ClickException(one_line(f"{error} {UNKNOWN_HINT}")) from None
         except CharlstmError as error:
             raise click.ClickException(one_line(error)) from None
         except click.ClickException as error:  # usage errors: their message may quote a path or a value too

@@ -13,6 +13,7 @@ import click
 from ..config import GATE_VECTORS, UNKNOWN_POLICIES
 from ..errors import FeatureError, NeuronError
 from ..inspection.features import PARAMETERISED_FEATURES, feature_names
+from ..inspection.saturation import SATURATION_HIGH, SATURATION_LOW
 from ..inspection.selection import ALL, check_trace_size, pick
 from ..inspection.texts import ANALYSIS_LENGTH, VIEW_LENGTH, inspect_text
 from .params import Seed, device_option, number_list, threads_option, vector_list
@@ -62,7 +63,8 @@ ANALYSES = ("find", "top", "stats", "atlas")
                    "best feature, |r|, chance, saturation, verdict and top contexts, furthest above chance first. "
                    "--top N: list N units in the terminal.")
 @click.option("--stats", is_flag=True,
-              help="How often each gate of each layer is left-saturated (< 0.1) or right-saturated (> 0.9).")
+              help=f"How often each gate of each layer is left-saturated (< {SATURATION_LOW:g}) or right-saturated "
+                   f"(> {SATURATION_HIGH:g}).")
 @click.option("--device", default=None, callback=device_option)
 @threads_option
 def command(checkpoint, neurons, layers, vectors, all_vectors, text, text_file, length, seed, unknown, fmt, html_path,
@@ -204,7 +206,7 @@ def _top(model, vocab, source: str, text: str, picked, n: int, window: int, fmt:
 
 
 def _stats(model, vocab, source: str, text: str, picked, fmt: str) -> None:
-    from ..inspection.analysis import SATURATION_HIGH, SATURATION_LOW, saturation
+    from ..inspection.saturation import saturation
     from ..inspection.tracing import trace
     from ..views.output import write
     from ..views.traces import stats_output

@@ -48,7 +48,6 @@ from .params import Seed, Temperature, bounded, device_option, edit_vector, pars
 def command(checkpoint, prime, prime_file, clamps, ablations, device, threads, novelty, fmt, **params):
     """Stream text from a model (CHECKPOINT: a file or run directory; default: the most recent run)."""
     from ..data.reading import read_text_file
-    from ..generation.sampling import prepare_prime
     from ..runtime import load_model
 
     loaded, model, path = load_model(checkpoint, device, threads)
@@ -56,7 +55,7 @@ def command(checkpoint, prime, prime_file, clamps, ablations, device, threads, n
     if prime_file:
         prime = read_text_file(prime_file)
     config = config_from(SampleConfig, params)
-    prime = prepare_prime(loaded.vocab, prime, config.unknown)
+    prime = loaded.vocab.admit(prime, config.unknown, "prime")       # once: the samples start from it as shown
     corpus = None
     if novelty:                      # before sampling: a missing corpus is an error, not a wasted sample
         from ..scoring.novelty import run_corpus
@@ -110,18 +109,20 @@ def _report_samples(samples: list[str], prime: str, corpus, fmt: str, source: st
 
 def _write_samples(model, vocab, prime: str, config: SampleConfig, edits, out, keep: list | None = None) -> int:
     """Write the samples to `out`, each starting with the prime; return the characters generated.
-    One sample streams as it is made. Many are made in bounded batches (`sample.batches`); the
+    One sample streams as it is made. Many are made in bounded batches (`sampling.batches`); the
     samples of a batch finish together, so each is printed whole when its batch ends, separated by
     a blank line (by a line break when --stop ends them), and a batch of one streams. Memory stays
-    within a batch (`sample.BATCH_CHARS`) whatever --num-samples and --length are. With `keep`, each
+    within a batch (`sampling.BATCH_CHARS`) whatever --num-samples and --length are. With `keep`, each
     sample's generated text (the prime not included) is appended to it as well (--novelty, json)."""
-    from ..generation.sampling import batches, generate
+    from ..generation.sampling import batches_from
 
     produced = 0
+    stream = batches_from(model, vocab, prime, config, edits=edits)
     if config.num_samples == 1:
         out.write(prime)
         pieces = []
-        for (piece,) in generate(model, vocab, prime, config, edits=edits):
+        _, steps = next(stream)                                      # one batch of one sample
+        for (piece,) in steps:
             out.write(piece)
             out.flush()
             produced += 1
@@ -134,7 +135,7 @@ def _write_samples(model, vocab, prime: str, config: SampleConfig, edits, out, k
         return produced
     separator = "\n" if config.stop else "\n\n"
     first = True
-    for size, steps in batches(model, vocab, prime, config, edits=edits):
+    for size, steps in stream:
         if size == 1:                      # a long sample: stream it, holding back only its final line breaks
             if not first:
                 out.write(separator)

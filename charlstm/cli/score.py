@@ -44,17 +44,14 @@ def command(checkpoint, text, text_file, unknown, fmt, baseline, device, threads
     """
     if text is not None and text_file is not None:
         raise click.UsageError("give the text to score with --text or --text-file, not both")
-    from ..data.reading import read_corpus
-    from ..generation.sampling import prepare_prime
+    from ..inspection.texts import read_text
     from ..runtime import load_model
     from ..scoring.bits import score_text
     from ..views.output import write
     from ..views.scores import score_output
 
     loaded, model, path = load_model(checkpoint, device, threads)
-    if text is None and text_file is None:
-        text = _held_out(loaded, path)
-    text = prepare_prime(loaded.vocab, read_corpus([text_file]) if text_file else text, unknown, what="text")
+    text, _ = read_text(loaded.vocab, text, text_file, unknown, lambda: (_held_out(loaded, path), None))
     if baseline is not None:
         from ..scoring.comparison import DEFINITIONS, PARAMETERS
         from ..scoring.ngram import run_baseline

@@ -6,6 +6,7 @@ from typing import Iterable
 
 import numpy as np
 
+from ..config import UNKNOWN_POLICIES
 from ..errors import CorpusError, UnknownCharactersError
 
 MAX_CODE_POINT = 0x10FFFF
@@ -95,9 +96,9 @@ RARE_SHARE = 0.002
 def rare_threshold(counts: np.ndarray) -> int:
     """The default fold, from how often each distinct character occurs: none (1) in an ordinary
     vocabulary; in a large one, characters rarer than the largest of RARE_COUNTS that keeps the
-    folded ones within RARE_SHARE of the text. Code with box-drawing tables and emoji folds hundreds
-    of characters that together are 0.2 % of it (the softmax shrinks 4×); Chinese poetry, whose rare
-    characters are many and each meaningful, keeps nearly all (benchmarks/defaults.py)."""
+    folded ones within RARE_SHARE of the text. So a text whose many rare characters are a sliver of
+    it (box-drawing tables, emoji in code) folds them, and one whose rare characters are many and
+    together common (Chinese poetry) keeps them (benchmarks/defaults.py measures both)."""
     counts = np.asarray(counts, dtype=np.int64)
     if len(counts) <= LARGE_VOCAB:
         return 1
@@ -146,12 +147,31 @@ class Vocab:
     def __contains__(self, char: str) -> bool:
         return char in self.index
 
-    def read(self, text: str) -> str:
-        """The text as this vocabulary reads it: characters it lacks become its unknown symbol (if
-        it has one; otherwise the text is returned as it is)."""
-        if self.unknown_char is None:
+    @property
+    def substitute(self) -> str:
+        """What the "replace" policy reads a character this vocabulary lacks as: its unknown symbol
+        if it has one, else a space, else its first character."""
+        return self.unknown_char or (" " if " " in self.index else self.chars[0])
+
+    def admit(self, text: str, policy: str = "error", what: str = "text") -> str:
+        """`text` as the model will read it under an unknown-character policy (config.UNKNOWN_POLICIES):
+        "error" refuses it if it holds characters the vocabulary lacks (`check`), "skip" drops them,
+        "replace" puts `substitute` in their place. Every command and API path that takes text from
+        a user admits it here."""
+        if policy not in UNKNOWN_POLICIES:
+            raise ValueError(f"policy must be one of {', '.join(UNKNOWN_POLICIES)}, not {policy!r:.40}")
+        if policy == "error":
+            self.check(text, what)
             return text
-        return "".join(c if c in self.index else self.unknown_char for c in text)
+        missing = set(text).difference(self.index)
+        if not missing:
+            return text
+        into = None if policy == "skip" else self.substitute
+        return text.translate({ord(c): into for c in missing})
+
+    def read(self, text: str) -> str:
+        """The text under the "replace" policy: characters the vocabulary lacks read as `substitute`."""
+        return self.admit(text, "replace")
 
     def unknown(self, text: str) -> list[str]:
         """Characters of text the vocabulary lacks, in order of first appearance."""
@@ -159,18 +179,17 @@ class Vocab:
 
     def check(self, text: str, what: str = "text") -> None:
         """Raise UnknownCharactersError naming (up to 12 of) the characters of `text` the vocabulary
-        lacks; `what` names the text in the message ("prime", "text", "prompts")."""
+        lacks; `what` names the text in the message ("prime", "text", "typed text")."""
         missing = self.unknown(text)
         if missing:
             more = f" and {len(missing) - 12} more" if len(missing) > 12 else ""
             shown = ", ".join(repr(c) for c in missing[:12]) + more
-            raise UnknownCharactersError(f"the {what} has characters this model never saw: {shown} "
-                                         "(use --unknown skip or --unknown replace)")
+            raise UnknownCharactersError(f"the {what} has characters this model never saw: {shown}")
 
     def encode(self, text: str) -> np.ndarray:
-        """Text to ids through a code-point lookup table: a 1 MB corpus encodes in milliseconds.
-        ASCII and Latin-1 text maps byte to byte with `bytes.translate` (about 1 GB/s).
-        Unseen characters raise UnknownCharactersError (see `check`)."""
+        """Text to ids through a code-point lookup table; ASCII and Latin-1 text maps byte to byte
+        with `bytes.translate`. A character the vocabulary lacks reads as its unknown symbol when it
+        has one, else raises UnknownCharactersError (see `check`)."""
         narrow = narrow_bytes(text)
         if narrow is not None and self._narrow_ids():
             mapped = narrow.translate(self._byte_table)

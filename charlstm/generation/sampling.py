@@ -19,17 +19,9 @@ from ..model.network import CharModel, Edits
 
 
 def prepare_prime(vocab: Vocab, prime: str, policy: str = "error", what: str = "prime") -> str:
-    """The prime (or other text, named by `what`) as the model will read it: characters the model
-    never saw dropped (policy "skip"), replaced ("replace") by the model's unknown symbol (a model that
-    folded its rare characters into one, data.UNKNOWN) or else a space (or its first character), or
-    refused by the vocabulary with an UnknownCharactersError (PrimeError) listing them ("error")."""
-    if policy in ("skip", "replace") and vocab.unknown(prime):
-        if policy == "skip":
-            return "".join(c for c in prime if c in vocab)
-        substitute = vocab.unknown_char or (" " if " " in vocab else vocab.chars[0])
-        return "".join(c if c in vocab else substitute for c in prime)
-    vocab.check(prime, what)
-    return prime
+    """The prime (or other text, named by `what`) as the model will read it under the unknown-character
+    `policy`: the vocabulary decides (`Vocab.admit`)."""
+    return vocab.admit(prime, policy, what)
 
 
 def start_character(vocab: Vocab) -> str:
@@ -137,7 +129,7 @@ def generate(model: CharModel, vocab: Vocab, prime: str = "", config: SampleConf
     """Yield, step by step, the new text of each of the B samples (a list of B strings; '' for a
     sample that has nothing new, e.g. one that has stopped). The prime is not repeated. All
     config.num_samples run side by side as one batch: for many, see `batches`."""
-    prime = prepare_prime(vocab, prime, config.unknown)
+    prime = vocab.admit(prime, config.unknown, "prime")
     device = next(model.parameters()).device
     yield from _steps(model.stepper(), vocab, prime, config, config.num_samples, _seeded_generator(config, device),
                       edits)
@@ -150,7 +142,13 @@ def batches(model: CharModel, vocab: Vocab, prime: str = "", config: SampleConfi
     on the batch size (`batch_size`), never on config.num_samples. One seeded generator runs
     through every batch, so the first batch is exactly what `generate` makes when all the samples
     fit in it, and the later ones follow deterministically from the same seed."""
-    prime = prepare_prime(vocab, prime, config.unknown)
+    yield from batches_from(model, vocab, vocab.admit(prime, config.unknown, "prime"), config, edits)
+
+
+def batches_from(model: CharModel, vocab: Vocab, prime: str, config: SampleConfig = SampleConfig(),
+                 edits: Edits | None = None) -> Iterator[tuple[int, Iterator[list[str]]]]:
+    """`batches` from a prime already admitted under the unknown-character policy (`Vocab.admit`),
+    for a caller that shows the prime as the model reads it: the policy is applied once, by it."""
     device = next(model.parameters()).device
     stepper, generator = model.stepper(), _seeded_generator(config, device)
     per, left = batch_size(config), config.num_samples

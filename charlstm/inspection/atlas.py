@@ -2,50 +2,53 @@
 
 For each unit: the feature it matches best (the built-in features of features.py plus any the user
 adds), its Pearson r, the chance level for that feature, how much of the time the unit sits at its
-bound (saturation), its top contexts, and a verdict word only where the numbers earn one.
+bound (saturation.py), its top contexts, and a verdict word only where the numbers earn one.
 
-How, in one vectorised pass per (layer, vector) block of units: activations (T, H) and features
-(T, K) are standardised (zero mean, unit variance), so r of every unit with every feature is one
-matrix product Zxᵀ Zf / T (H, K). The chance level comes from the same product against S circularly
-shifted copies of the features (T, S·K), which keeps each feature's and each unit's own slow drift
-(autocorrelation, which inflates r between unrelated smooth signals) but breaks their alignment:
-
-    shift chance[feature] = the largest |r| that ANY unit reaches with the feature shifted (S shifts).
-
-That alone says a correlation is real, not that the model learnt it: a first layer reacts to the
-character it reads, so an untrained model's units already correlate with character classes
-(whitespace, capitals, and whatever the text ties to them — capitals inside quotes). So, given an
-untrained `baseline` trace (a randomly initialised model of the same shape on the same text,
-`untrained_like`):
+How: r of every unit of a (layer, vector) block with every feature is one matrix product of
+standardised columns, and the shift chance comes from the same product against shifted copies of
+the features (correlation.py). That alone says a correlation is real, not that the model learnt
+it: a first layer reacts to the character it reads, so an untrained model's units already
+correlate with character classes (whitespace, capitals, and whatever the text ties to them —
+capitals inside quotes). So, given an untrained `baseline` trace (a randomly initialised model of
+the same shape on the same text, `untrained_like`):
 
     untrained chance[feature] = the largest |r| any unit of the untrained model reaches with it,
     chance[feature] = max(shift chance, untrained chance).
 
-Both are family-wise levels: the best of N units is compared with the best of N units' chance
-scores, so picking the top unit out of many (which inflates r — multiple comparisons) is counted.
-A unit *tracks* a feature only when |r| ≥ chance + TRACKS_MARGIN (0.1: covers the noise of a
-chance estimated from S shifts and the choice of the best of K features) and |r| ≥ TRACKS_MIN_R
-(0.5: the feature explains at least a quarter of the unit's variance). Above chance + margin but
-below 0.5 it is *weak*; within the margin no feature is named as a verdict at all.
+Both are family-wise levels (correlation.py). A unit *tracks* a feature only when |r| ≥ chance +
+TRACKS_MARGIN (which covers the noise of a chance estimated from a few shifts and the choice of
+the best of K features) and |r| ≥ TRACKS_MIN_R (the feature explains a good share of the unit's
+variance). Above chance + margin but below TRACKS_MIN_R it is *weak*; within the margin no feature
+is named as a verdict at all.
 
-Takes a trace (trace.py) and feature arrays (features.py); runs no model, renders nothing.
+Takes a trace (tracing.py) and feature arrays (features.py); runs no model, renders nothing.
 
 Shape legend: T time, H units per layer, K features, S shifts, N units in the atlas.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
 import numpy as np
 import torch
 
-from ..config import GATE_VECTORS
 from ..errors import FeatureError
-from .analysis import Window, feature_values
+from .analysis import Window, feature_values, spaced_peaks
+from .correlation import (
+    CONSTANT_STD,
+    check_length,
+    feature_column,
+    pearson,
+    reach,
+    shift_chance,
+    shift_offsets,
+    shifted,
+    standardised,
+)
 from .features import FEATURES
+from .saturation import SATURATION_HIGH, SATURATION_LOW, saturation_share
 from .tracing import Trace
 
 #: Circular shifts of the features behind each chance level.
@@ -54,7 +57,7 @@ ATLAS_SHIFTS = 16
 TRACKS_MARGIN = 0.1
 #: ... and reach this for "tracks" (r² ≥ 0.25: a quarter of the variance); below it, "weak".
 TRACKS_MIN_R = 0.5
-#: A unit at its bound (gate < 0.1 or > 0.9; |tanh| > 0.9) this share of the time is "saturated".
+#: A unit at its bound (saturation.saturation_share) this share of the time or more is "saturated".
 SATURATED_SHARE = 0.9
 #: Top contexts kept per unit, and their width in characters.
 ATLAS_CONTEXTS = 3
@@ -62,9 +65,6 @@ ATLAS_CONTEXT_WIDTH = 24
 
 #: The verdict words, strongest claim first.
 VERDICTS = ("tracks", "weak", "saturated", "constant", "")
-
-_BOUND = 0.9
-_CELL_BOUND = math.atanh(_BOUND)   # the cell state acts through tanh(c): |c| > 1.47 is |tanh c| > 0.9
 
 
 @dataclass(frozen=True)
@@ -117,9 +117,10 @@ class Atlas:
                 f"({self.shifts} shifts){untrained}; as the best of many units it already counts picking the best "
                 f"of many. tracks: |r| ≥ "
                 f"chance + {TRACKS_MARGIN:g} and |r| ≥ {TRACKS_MIN_R:g} (a quarter of the variance); weak: |r| ≥ "
-                f"chance + {TRACKS_MARGIN:g} only; saturated: at its bound (gate < {1 - _BOUND:.1f} or > {_BOUND:g}, "
-                f"|tanh| > {_BOUND:g}) on ≥ {SATURATED_SHARE:.0%} of the characters; constant: never changes; no "
-                f"word: within {TRACKS_MARGIN:g} of chance. sat: share of characters at the bound.")
+                f"chance + {TRACKS_MARGIN:g} only; saturated: at its bound (gate < {SATURATION_LOW:g} or > "
+                f"{SATURATION_HIGH:g}, |tanh| > {SATURATION_HIGH:g}) on ≥ {SATURATED_SHARE:.0%} of the characters; "
+                f"constant: never changes; no word: within {TRACKS_MARGIN:g} of chance. sat: share of characters at "
+                "the bound.")
 
     def most_informative(self) -> AtlasUnit:
         """The unit a page opens on: furthest above chance among those that change and are at their
@@ -161,27 +162,6 @@ def verdict(r: float, chance: float, saturation: float, constant: bool) -> str:
     return ""
 
 
-def saturation_share(vector: str, values: torch.Tensor) -> torch.Tensor:
-    """(T, H) → (H,): the share of characters where each unit is at its bound."""
-    if vector in GATE_VECTORS:
-        at_bound = (values < 1 - _BOUND) | (values > _BOUND)
-    elif vector == "cell":
-        at_bound = values.abs() > _CELL_BOUND
-    else:   # hidden, candidate: tanh-bounded in −1..1
-        at_bound = values.abs() > _BOUND
-    return at_bound.float().mean(dim=0)
-
-
-def _standardised(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(T, N) float32 → (z, std): columns at zero mean and unit variance (a constant column → 0)."""
-    x64 = x.to(torch.float64)
-    mean = x64.mean(dim=0)
-    std = x64.std(dim=0, unbiased=False)                                             # (N,)
-    z = (x - mean.to(x.dtype)) / torch.where(std > 1e-9, std, torch.ones_like(std)).to(x.dtype)
-    z[:, std <= 1e-9] = 0.0
-    return z, std
-
-
 def untrained_like(model, seed: int = 0):
     """A randomly initialised model of the same config and device as `model` (its baseline), made
     without touching the global random state."""
@@ -201,71 +181,87 @@ def build_atlas(trace: Trace, features: Mapping[str, np.ndarray], vectors: Seque
     `baseline`, a trace of the same text and selection through an untrained model, raises each
     feature's chance to what its units reach."""
     T = len(trace.text)
-    if T < 3:
-        raise FeatureError("the text is too short to correlate (need at least 3 characters)")
+    check_length(T)
     layers = list(layers) if layers else trace.traced_layers
+    names, absent, f = _varying(features, T)                                         # f (T, K)
+    offsets = shift_offsets(T, shifts, seed)
+    shifted_f = shifted(f, offsets)                                                  # (T, S·K)
+    blocks = [_Block.measure(trace, baseline, layer, vector, f, shifted_f) for layer in layers for vector in vectors]
+    r = torch.cat([b.r for b in blocks]).numpy()                                     # (N, K)
+    shift = torch.stack([b.shift_chance for b in blocks]).amax(dim=0).numpy()        # (K,)
+    untrained = None
+    if baseline is not None:
+        untrained = torch.stack([b.untrained_chance for b in blocks]).amax(dim=0).numpy()
+    chance = np.maximum(shift, untrained) if untrained is not None else shift
+    keys = [(b.layer, b.vector, unit) for b in blocks for unit in range(b.x.shape[1])]
+    units = _units(blocks, keys, names, r, chance, contexts, width)
+    per_feature = lambda values: {name: float(c) for name, c in zip(names, values)}  # noqa: E731
+    return Atlas(T, layers, list(vectors), names, absent, per_feature(chance), per_feature(shift),
+                 per_feature(untrained) if untrained is not None else None, len(offsets), units, r, keys)
+
+
+def _varying(features: Mapping[str, np.ndarray], T: int) -> tuple[list[str], list[str], torch.Tensor]:
+    """(names, absent, f): the features that vary on the text, those that do not, and the varying
+    ones standardised as float32 columns (T, K)."""
     names, absent, columns = [], [], []
     for name, values in features.items():
-        values = np.asarray(values, dtype=np.float64)
-        if len(values) != T:
-            raise FeatureError(f"the feature {name} has {len(values)} values for {T} characters")
+        values = feature_column(values, T, name)
         (names if np.ptp(values) > 0 else absent).append(name)
         if np.ptp(values) > 0:
             columns.append(values)
     if not names:
         raise FeatureError("no feature varies on this text, so nothing can correlate with one; give a longer or "
                            "more varied text (--text-file)")
-    f, _ = _standardised(torch.as_tensor(np.stack(columns, axis=1)))                # (T, K) float64
-    f = f.to(torch.float32)
-    K = len(names)
-    rng = np.random.default_rng(seed)
-    low = max(1, T // 10)
-    offsets = [int(rng.integers(low, T - low + 1)) for _ in range(shifts)]
-    shifted = torch.cat([torch.roll(f, offset, dims=0) for offset in offsets], dim=1) if offsets else f[:, :0]  # (T, S·K)
+    f, _ = standardised(torch.as_tensor(np.stack(columns, axis=1)))                  # (T, K) float64
+    return names, absent, f.to(torch.float32)
 
-    r_blocks, keys, sats, stds, directions = [], [], [], [], []
-    chance = torch.zeros(K, dtype=torch.float64)
-    untrained = torch.zeros(K, dtype=torch.float64)
-    for layer in layers:
-        for vector in vectors:
-            x = trace.layers[layer - 1][vector].to(torch.float32)                   # (T, H)
-            z, std = _standardised(x)
-            r = (z.t() @ f).to(torch.float64) / T                                    # (H, K)
-            if offsets:
-                null = (z.t() @ shifted).abs().to(torch.float64) / T                 # (H, S·K)
-                chance = torch.maximum(chance, null.view(-1, shifts, K).amax(dim=(0, 1)))
-            if baseline is not None:
-                zb, _ = _standardised(baseline.layers[layer - 1][vector].to(torch.float32))
-                untrained = torch.maximum(untrained, ((zb.t() @ f).abs().to(torch.float64) / T).amax(dim=0))
-            r_blocks.append(r.clamp(-1, 1))
-            sats.append(saturation_share(vector, x))
-            stds.append(std)
-            keys += [(layer, vector, unit) for unit in range(x.shape[1])]
-            directions.append(x)
-    r_all = torch.cat(r_blocks).numpy()                                              # (N, K)
-    shift_np = chance.numpy()
-    chance_np = np.maximum(shift_np, untrained.numpy()) if baseline is not None else shift_np
-    excess = np.abs(r_all) - chance_np                                               # (N, K)
-    best = np.argmax(excess, axis=1)                                                 # (N,)
-    best_r = r_all[np.arange(len(best)), best]
-    saturation = torch.cat(sats).numpy()
-    constant = (torch.cat(stds) <= 1e-9).numpy()
 
-    windows = _contexts(directions, best_r, contexts, width)
-    units = [AtlasUnit(layer, vector, unit, names[best[n]], float(best_r[n]), float(chance_np[best[n]]),
-                       float(saturation[n]), verdict(float(best_r[n]), float(chance_np[best[n]]), float(saturation[n]),
-                                                     bool(constant[n])), windows[n])
-             for n, (layer, vector, unit) in enumerate(keys)]
+@dataclass
+class _Block:
+    """One (layer, vector) block of units measured against every feature."""
+
+    layer: int
+    vector: str
+    x: torch.Tensor                    # (T, H) the units' values
+    r: torch.Tensor                    # (H, K) r of every unit with every feature
+    shift_chance: torch.Tensor         # (K,) the largest |r| of any unit here with a shifted feature
+    untrained_chance: torch.Tensor     # (K,) ... of any unit of the baseline here (0 without one)
+    saturation: torch.Tensor           # (H,) share of characters at the bound
+    constant: torch.Tensor             # (H,) bool: the unit never changes
+
+    @classmethod
+    def measure(cls, trace: Trace, baseline: Trace | None, layer: int, vector: str, f: torch.Tensor,
+                shifted_f: torch.Tensor) -> "_Block":
+        x = trace.layers[layer - 1][vector].to(torch.float32)                          # (T, H)
+        z, std = standardised(x)
+        untrained = torch.zeros(f.shape[1], dtype=torch.float64)
+        if baseline is not None:
+            untrained = reach(standardised(baseline.layers[layer - 1][vector].to(torch.float32))[0], f)
+        return cls(layer, vector, x, pearson(z, f), shift_chance(z, shifted_f, f.shape[1]), untrained,
+                   saturation_share(vector, x), std <= CONSTANT_STD)
+
+
+def _units(blocks: Sequence[_Block], keys: list[tuple[int, str, int]], names: list[str], r: np.ndarray,
+           chance: np.ndarray, contexts: int, width: int) -> list[AtlasUnit]:
+    """Every unit with the feature furthest above its chance, its verdict and contexts, sorted:
+    the units that change first, furthest above chance first."""
+    best = np.argmax(np.abs(r) - chance, axis=1)                                     # (N,)
+    best_r = r[np.arange(len(best)), best]
+    saturation = torch.cat([b.saturation for b in blocks]).numpy()
+    constant = torch.cat([b.constant for b in blocks]).numpy()
+    windows = _contexts([b.x for b in blocks], best_r, contexts, width)
+    units = []
+    for n, (layer, vector, unit) in enumerate(keys):
+        r_n, chance_n, saturation_n = float(best_r[n]), float(chance[best[n]]), float(saturation[n])
+        units.append(AtlasUnit(layer, vector, unit, names[best[n]], r_n, chance_n, saturation_n,
+                               verdict(r_n, chance_n, saturation_n, bool(constant[n])), windows[n]))
     order = sorted(range(len(units)), key=lambda n: (constant[n], -units[n].excess))
-    per_feature = lambda values: {name: float(c) for name, c in zip(names, values)}  # noqa: E731
-    return Atlas(T, layers, list(vectors), names, absent, per_feature(chance_np), per_feature(shift_np),
-                 per_feature(untrained.numpy()) if baseline is not None else None, len(offsets),
-                 [units[n] for n in order], r_all, keys)
+    return [units[n] for n in order]
 
 
 def _contexts(blocks: Sequence[torch.Tensor], r: np.ndarray, n: int, width: int) -> list[tuple[Window, ...]]:
     """Per unit, the n windows around its strongest peaks in the direction of its r (highest values
-    for r ≥ 0, lowest for r < 0), peaks at least `width` apart, as analysis.top_windows chooses them.
+    for r ≥ 0, lowest for r < 0), as analysis.top_windows places them (`spaced_peaks`).
 
     Greedy choice over the sorted values stops once n peaks are found, and each peak taken rules
     out fewer than 2·width others, so the first (n − 1)(2·width − 1) + 1 candidates of each unit
@@ -280,23 +276,10 @@ def _contexts(blocks: Sequence[torch.Tensor], r: np.ndarray, n: int, width: int)
         top = torch.topk(signed, m, dim=0).indices.t().numpy()                        # (H, m)
         values = x.numpy()
         for unit in range(H):
-            out.append(_greedy(top[unit], values[:, unit], n, width, T))
+            out.append(tuple(Window.around(p, float(values[p, unit]), width, T)
+                             for p in spaced_peaks(top[unit], n, width)))
         start_unit += H
     return out
-
-
-def _greedy(candidates: np.ndarray, v: np.ndarray, n: int, width: int, T: int) -> tuple[Window, ...]:
-    peaks: list[int] = []
-    for p in candidates:
-        if len(peaks) >= n:
-            break
-        if all(abs(int(p) - q) >= width for q in peaks):
-            peaks.append(int(p))
-    windows = []
-    for p in peaks:
-        start = int(min(max(0, p - (3 * width) // 4), max(0, T - width)))
-        windows.append(Window(start, min(T, start + width), p, float(v[p])))
-    return tuple(windows)
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,9 @@
-"""Features of characters and lines: case, digits, whitespace, columns, indentation, depth, counts."""
+"""Features of characters and lines: case, digits, whitespace, columns, indentation, depth, counts.
+
+Each follows the position and line conventions of features.py."""
 
 from __future__ import annotations
 
-import re
 import unicodedata
 from typing import Callable
 
@@ -10,8 +11,6 @@ import numpy as np
 
 #: dtype of every feature array: float64 so correlations with activations lose nothing.
 FEATURE_DTYPE = np.float64
-
-
 #: Indentation columns a tab counts for in `indent_level`.
 TAB_WIDTH = 4
 
@@ -34,7 +33,8 @@ def _per_char(text: str, predicate: Callable[[str], float]) -> np.ndarray:
     return table[inverse.reshape(-1)]
 
 
-def _from_mask(mask: bytearray) -> np.ndarray:
+def from_mask(mask: bytearray) -> np.ndarray:
+    """A mark (0 or 1) per character, as a feature array."""
     return np.frombuffer(bytes(mask), dtype=np.uint8).astype(FEATURE_DTYPE)
 
 
@@ -49,30 +49,10 @@ def _line_start_index(text: str) -> np.ndarray:
     return np.maximum.accumulate(starts)
 
 
-def _is_line_terminator(text: str, i: int) -> bool:
-    """True for "\\n" and for the "\\r" of "\\r\\n"."""
-    char = text[i]
-    return char == "\n" or (char == "\r" and text.startswith("\n", i + 1))
-
-
 def _is_letter(char: str) -> bool:
     # Combining marks (category M*) count as letters so that decomposed accents and the vowel
     # signs of Indic scripts do not split a word in two.
     return char.isalpha() or unicodedata.category(char).startswith("M")
-
-
-def _is_word_char(char: str) -> bool:
-    """A character that may continue a hashtag or a mention (Unicode-aware, like \\w)."""
-    return char.isalnum() or char == "_" or unicodedata.category(char).startswith("M")
-
-
-def _next_line_is_blank(text: str, newline_index: int) -> bool:
-    """Whether the line after the "\\n" at newline_index holds only whitespace (and exists)."""
-    start = newline_index + 1
-    if start >= len(text):
-        return False
-    end = text.find("\n", start)
-    return not text[start : len(text) if end == -1 else end].strip()
 
 
 def _nesting_depth(text: str, openers: str, closers: str) -> np.ndarray:
@@ -221,17 +201,3 @@ def _is_vowel(char: str) -> bool:
 def is_vowel(text: str) -> np.ndarray:
     """1 for a, e, i, o, u in either case, with or without diacritics (é, Ö); "y" is not."""
     return _per_char(text, _is_vowel)
-
-
-def regex_feature(text: str, pattern: str | re.Pattern[str]) -> np.ndarray:
-    """1 for every character inside any match of `pattern` (non-overlapping, re.finditer).
-
-    Zero-width matches mark nothing. A str pattern is compiled with default flags; pass a
-    compiled pattern for flags.
-    """
-    compiled = re.compile(pattern) if isinstance(pattern, str) else pattern
-    mask = bytearray(len(text))
-    for match in compiled.finditer(text):
-        start, end = match.span()
-        mask[start:end] = b"\x01" * (end - start)
-    return _from_mask(mask)

@@ -1,12 +1,35 @@
-"""Features of spans of text: quotes, comments, URLs, hashtags and mentions."""
+"""Features of spans of text: quotes, comments, URLs, hashtags, mentions and regular-expression matches.
+
+Each is 1 inside its span and 0 outside, following the position and line conventions of features.py."""
 
 from __future__ import annotations
 
 import re
+import unicodedata
 
 import numpy as np
 
-from .feature_chars import _from_mask, _is_line_terminator, _is_word_char, _next_line_is_blank
+from .feature_chars import from_mask
+
+
+def _is_line_terminator(text: str, i: int) -> bool:
+    """True for "\\n" and for the "\\r" of "\\r\\n"."""
+    char = text[i]
+    return char == "\n" or (char == "\r" and text.startswith("\n", i + 1))
+
+
+def _is_word_char(char: str) -> bool:
+    """A character that may continue a hashtag or a mention (Unicode-aware, like \\w)."""
+    return char.isalnum() or char == "_" or unicodedata.category(char).startswith("M")
+
+
+def _next_line_is_blank(text: str, newline_index: int) -> bool:
+    """Whether the line after the "\\n" at newline_index holds only whitespace (and exists)."""
+    start = newline_index + 1
+    if start >= len(text):
+        return False
+    end = text.find("\n", start)
+    return not text[start : len(text) if end == -1 else end].strip()
 
 
 def inside_double_quote(text: str) -> np.ndarray:
@@ -55,7 +78,7 @@ def inside_double_quote(text: str) -> np.ndarray:
             elif char == "\n" and _next_line_is_blank(text, i):
                 state = 0
         i += 1
-    return _from_mask(mask)
+    return from_mask(mask)
 
 
 def inside_single_quote(text: str) -> np.ndarray:
@@ -92,7 +115,7 @@ def inside_single_quote(text: str) -> np.ndarray:
             escaped = True
         elif (char == "'" or char == "’") and not (i + 1 < length and text[i + 1].isalpha()):
             inside = False
-    return _from_mask(mask)
+    return from_mask(mask)
 
 
 def inside_comment(text: str) -> np.ndarray:
@@ -154,7 +177,7 @@ def inside_comment(text: str) -> np.ndarray:
             i = end
             continue
         i += 1
-    return _from_mask(mask)
+    return from_mask(mask)
 
 
 # Scheme or "www." not glued to a preceding ASCII word (so "awww." is no URL); a CJK character
@@ -163,14 +186,8 @@ _URL_START = re.compile(r"(?<![0-9A-Za-z_])(?:https?://|www\.)", re.IGNORECASE)
 
 
 _URL_STOPPERS = frozenset("\"'<>`")
-
-
 _URL_OPENERS = "([{"
-
-
 _URL_CLOSERS = ")]}"
-
-
 _URL_TRAILING_PUNCTUATION = ".,;:!?"
 
 
@@ -216,7 +233,7 @@ def inside_url(text: str) -> np.ndarray:
     mask = bytearray(len(text))
     for start, end in _url_spans(text):
         mask[start:end] = b"\x01" * (end - start)
-    return _from_mask(mask)
+    return from_mask(mask)
 
 
 def _tag_feature(text: str, sigil: str) -> np.ndarray:
@@ -238,7 +255,7 @@ def _tag_feature(text: str, sigil: str) -> np.ndarray:
                 start = text.find(sigil, end)
                 continue
         start = text.find(sigil, start + 1)
-    return _from_mask(mask)
+    return from_mask(mask)
 
 
 def inside_hashtag(text: str) -> np.ndarray:
@@ -260,3 +277,17 @@ def inside_mention(text: str) -> np.ndarray:
     e-mail address (a@b.com) is no mention; an `@` inside a URL (medium.com/@name) is not either.
     """
     return _tag_feature(text, "@")
+
+
+def regex_feature(text: str, pattern: str | re.Pattern[str]) -> np.ndarray:
+    """1 for every character inside any match of `pattern` (non-overlapping, re.finditer).
+
+    Zero-width matches mark nothing. A str pattern is compiled with default flags; pass a
+    compiled pattern for flags.
+    """
+    compiled = re.compile(pattern) if isinstance(pattern, str) else pattern
+    mask = bytearray(len(text))
+    for match in compiled.finditer(text):
+        start, end = match.span()
+        mask[start:end] = b"\x01" * (end - start)
+    return from_mask(mask)

@@ -2,9 +2,11 @@
 
 Each feature maps a text to a float64 numpy array with one value per character (per Python
 code point), so it can be correlated directly with the hidden state the model produces while
-reading that character. Holds the feature functions, a registry of them by name, and the
-parsing of parameterised names ("count:a", "regex:[0-9]+"). Holds no model code, no torch, no
-correlation or ranking of neurons, and no I/O.
+reading that character. Holds the registry of features by name, the parsing of parameterised
+names ("count:a", "regex:[0-9]+"), and the conventions every feature follows; the functions
+themselves are in feature_chars.py (characters and lines) and feature_spans.py (quotes, comments,
+URLs, tags, regex matches). Holds no model code, no torch, no correlation or ranking of neurons,
+and no I/O.
 
 Position convention -- one rule for every feature:
 
@@ -49,7 +51,6 @@ from .feature_chars import (
     is_whitespace,
     is_word_start,
     paren_depth,
-    regex_feature,
 )
 from .feature_spans import (
     inside_comment,
@@ -58,6 +59,7 @@ from .feature_spans import (
     inside_mention,
     inside_single_quote,
     inside_url,
+    regex_feature,
 )
 
 FeatureFunction = Callable[[str], np.ndarray]
@@ -98,12 +100,9 @@ FEATURES: Mapping[str, FeatureSpec] = MappingProxyType(
 )
 
 
+#: Prefixes of the parameterised feature names.
 COUNT_PREFIX = "count:"
-
-
 BALANCE_PREFIX = "balance:"
-
-
 REGEX_PREFIX = "regex:"
 
 

@@ -1,8 +1,8 @@
-"""Which text `charlstm inspect` reads when the user gives none, and where it came from.
+"""Which text `charlstm inspect` and `charlstm score` read, and where a text chosen for the user came from.
 
-`inspect_text` returns the text as the model will read it (through `sample.prepare_prime`) and a
-note saying where a text it chose came from: a given text or file; else, for the analyses, the
-tail of the corpus the model was trained on (when its files are still there); else a fresh sample.
+`read_text` takes the text a user gave (or a file of it) and admits it under the unknown-character
+policy (`Vocab.admit`); `inspect_text` chooses one when none is given: for the analyses, the tail of
+the corpus the model was trained on (when its files are still there), else a fresh sample.
 Knows nothing of the terminal (the caller prints the note). Importing it loads no torch: the
 command line shows its lengths in --help.
 """
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from ..errors import CheckpointError, CorpusError, NeuronError
 
@@ -52,21 +53,28 @@ def inspect_text(loaded, model, text: str | None = None, text_file: str | None =
                  sample_length: int | None = None) -> tuple[str, str | None]:
     """(text, note): `text`, else the contents of `text_file`, else (with `analysis`, for --find,
     --top, --stats, --atlas and --html) the last `length` characters of the training corpus, else a
-    fresh sample of `sample_length` (default `length`) characters. The note says where a chosen
-    text came from (None for a given one)."""
+    fresh sample of `sample_length` (default `length`) characters; as the model reads it (see
+    `read_text`). The note says where a chosen text came from (None for a given one)."""
+    text, note = read_text(loaded.vocab, text, text_file, unknown, lambda: _chosen_text(
+        loaded, model, length or (ANALYSIS_LENGTH if analysis else VIEW_LENGTH), seed, analysis, sample_length))
+    if not text:
+        raise NeuronError("the text to inspect is empty")
+    return text, note
+
+
+def read_text(vocab, text: str | None, text_file: str | None, unknown: str,
+              choose: Callable[[], tuple[str, str | None]]) -> tuple[str, str | None]:
+    """(text, note): the text a command reads — `text`, else the contents of `text_file` (read
+    strictly), else what `choose()` picks with its note — admitted under the `unknown` policy
+    (`Vocab.admit`). `charlstm inspect` and `charlstm score` take their text here."""
     from ..data.reading import read_corpus
-    from ..generation.sampling import prepare_prime
 
     note = None
     if text_file:
         text = read_corpus([text_file])
     if text is None:
-        text, note = _chosen_text(loaded, model, length or (ANALYSIS_LENGTH if analysis else VIEW_LENGTH), seed,
-                                  analysis, sample_length)
-    text = prepare_prime(loaded.vocab, text, unknown, what="text")
-    if not text:
-        raise NeuronError("the text to inspect is empty")
-    return text, note
+        text, note = choose()
+    return vocab.admit(text, unknown, "text"), note
 
 
 def _chosen_text(loaded, model, length: int, seed: int, analysis: bool,

@@ -3,7 +3,7 @@
 `trace` / `trace_many` return a `Trace`: for each layer, every vector of the cell (LSTM: input,
 forget, candidate, output gates, cell and hidden state; GRU: reset, update, candidate, hidden) as a
 (T, H) tensor, with the characters they belong to and the logits. Computes values; never ranks,
-summarises or renders them (analysis.py, render.py).
+summarises or draws them (analysis.py, atlas.py, views/).
 
 Shape legend: B batch, T time, V vocab, E embedding, H hidden, L layers.
 """
@@ -151,7 +151,7 @@ def _check_layers(model: CharModel, layers: Sequence[int] | None) -> list[int]:
 
 def encode_texts(vocab: Vocab, texts: Sequence[str], device: torch.device | str = "cpu") -> torch.Tensor:
     """Texts as one (B, T) id tensor, right-padded with id 0; the vocabulary refuses unseen
-    characters (UnknownCharactersError, a NeuronError)."""
+    characters (UnknownCharactersError)."""
     B, T = len(texts), max((len(t) for t in texts), default=0)
     ids = torch.zeros(B, T, dtype=torch.long)
     for b, text in enumerate(texts):
@@ -215,14 +215,13 @@ def trace_many(model: CharModel, vocab: Vocab, texts: Sequence[str], vectors: Se
     fused forward.
 
     `vectors` and `layers` (1-based) limit what is kept and computed, which matters for long texts:
-    a 2×256 LSTM records 6 × 2 × 256 floats per character (12 kB); hidden states alone need no
+    an LSTM records six vectors × layers × H floats per character; hidden states alone need no
     gate products at all. Values are float32 on the CPU, computed without autograd (under no_grad
     rather than inference_mode, so they are ordinary tensors that can be fed back to the model).
 
     Speed on a CPU is bounded by the recurrence, one matrix-vector product per character and layer;
-    it uses torch's threads as set (torch.set_num_threads, OMP_NUM_THREADS). On idle cores more
-    threads help (a 2×512 model: 3× with 2 threads); on cores busy with other work, one thread
-    avoids waiting for the others and can be several times faster.
+    it uses torch's threads as set (torch.set_num_threads, OMP_NUM_THREADS): more threads help on
+    idle cores, one thread on cores busy with other work.
     """
     config = model.config
     keep_vectors = _check_vectors(model, vectors)

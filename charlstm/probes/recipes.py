@@ -29,8 +29,8 @@ import torch
 
 from ..config import ModelConfig, TrainConfig
 from ..data.vocab import Vocab
-from ..errors import NeuronError
-from ..inspection.analysis import RankedUnit, correlations, feature_values, find_neurons
+from ..inspection.analysis import RankedUnit, feature_values, find_neurons, ranked_units
+from ..inspection.correlation import correlations
 from ..inspection.features import compute_feature
 from ..inspection.tracing import trace_many
 from ..model.network import CharModel, Edits
@@ -127,9 +127,7 @@ def complete(model: CharModel, vocab: Vocab, prompts: Sequence[str], max_new: in
     on every step, the prompt included."""
     if not prompts:
         return []
-    unknown = vocab.unknown("".join(prompts))
-    if unknown:
-        raise NeuronError(f"the prompts have characters this model never saw: {', '.join(map(repr, unknown[:12]))}")
+    vocab.check("".join(prompts), "prompt text")
     if any(not p for p in prompts):
         raise ValueError("every prompt needs at least one character")
     device = next(model.parameters()).device
@@ -200,8 +198,7 @@ def rank_units(model: CharModel, vocab: Vocab, text: str, feature: str | Callabl
     keep = np.asarray(where(text), dtype=bool)
     layers = list(layers) if layers else tr.traced_layers
     r = correlations(tr.units(vector, layers).numpy()[keep], values[keep])          # (L·H,)
-    H = model.config.hidden_size
-    return [RankedUnit(layers[k // H], int(k % H), float(r[k])) for k in np.argsort(-np.abs(r), kind="stable")]
+    return ranked_units(r, layers, model.config.hidden_size)
 
 
 def pending_count(text: str, up: str = "a", down: str = "b") -> np.ndarray:

@@ -10,6 +10,7 @@ import numpy as np
 from ..data.vocab import Vocab
 from ..errors import NeuronError
 from ..inspection.analysis import RankedUnit
+from ..inspection.saturation import SATURATION_LOW
 from ..inspection.tracing import trace_many
 from ..model.network import CharModel, Edits
 from . import tasks
@@ -97,7 +98,7 @@ class GateReport:
     input_on_a_all: float
     write_on_a: float         # mean |i·g| (what the gate lets into the cell) on a
     write_on_x: float         # … on X
-    x_below_01: float         # fraction of X's where the unit's input gate is < 0.1
+    x_below_01: float         # fraction of X's where the unit's input gate is nearly shut (< SATURATION_LOW)
 
 
 def selective_gate_report(model: CharModel, vocab: Vocab, unit: RankedUnit | None = None, *,
@@ -117,7 +118,7 @@ def selective_gate_report(model: CharModel, vocab: Vocab, unit: RankedUnit | Non
     return GateReport(unit, float(gates[on_a, u].mean()), float(gates[on_x, u].mean()),
                       float(gates[on_x].mean()), float(gates[on_a].mean()),
                       float(write[on_a, u].mean()), float(write[on_x, u].mean()),
-                      float((gates[on_x, u] < 0.1).mean()))
+                      float((gates[on_x, u] < SATURATION_LOW).mean()))
 
 
 @dataclass(frozen=True)

@@ -57,7 +57,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import CheckpointError, CorpusError, NeuronError
+from ..errors import CheckpointError, CorpusError, NeuronError, UnknownCharactersError
 from .ngram_tables import (
     BUILD_CHUNK,
     MAX_BUCKETS,
@@ -229,12 +229,12 @@ def training_ids(loaded) -> np.ndarray:
         raise changed
     ids = prepared.ids
     if prepared.vocab.chars != loaded.vocab.chars:
-        # every character of the corpus, in the checkpoint's ids; a vocabulary that folds rare
-        # characters into one unknown symbol reads them as that symbol, as training did
-        index, unknown = loaded.vocab.index, getattr(loaded.vocab, "unknown_char", None)
-        if any(c not in index for c in prepared.vocab.chars) and unknown is None:
-            raise changed
-        table = np.array([index.get(c, index.get(unknown, -1)) for c in prepared.vocab.chars], dtype=np.int64)
+        # every character of the corpus, in the checkpoint's ids, as its vocabulary reads them (a
+        # vocabulary that folds rare characters reads them as its unknown symbol, as training did)
+        try:
+            table = loaded.vocab.encode("".join(prepared.vocab.chars)).astype(np.int64)
+        except UnknownCharactersError:
+            raise changed from None
         ids = table[ids]
     train, _ = split(ids, corpus.val_fraction)
     return train
