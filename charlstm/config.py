@@ -7,7 +7,7 @@ Every default is written here once; the command line reads its defaults from the
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from types import MappingProxyType
 from typing import Mapping
 
@@ -78,12 +78,37 @@ MAX_SEED = (1 << 63) - 1
 MIN_TEMPERATURE = 1e-3
 
 
+#: The largest N of `charlstm score --baseline ngram:N` (the paper's n-grams go up to 20).
+MAX_NGRAM_ORDER = 20
+#: Characters of text around each window `charlstm inspect --find` and `--top` show.
+WINDOW_CHARS = 60
+
+
+class _Accepts:
+    """What Bounds and Choices share: a check that raises the error `problem` describes."""
+
+    def problem(self, value) -> tuple[type[Exception], str] | None:
+        raise NotImplementedError
+
+    def check(self, name: str, value) -> None:
+        """TypeError for a value of the wrong type, ConfigError for one out of range; the message
+        starts with the field's name."""
+        found = self.problem(value)
+        if found is not None:
+            error, text = found
+            raise error(f"{name} {text}")
+
+
 @dataclass(frozen=True)
-class Bounds:
+class Bounds(_Accepts):
     """The values one setting accepts: an int or a finite number, in a range, or None when optional.
-    Held as field metadata by TrainConfig and SampleConfig; their __post_init__ checks every field
-    against it (so the Python API refuses what the command line refuses), and the command line
-    builds each option's type from it (cli/params.bounded), so the two never disagree."""
+    Held as field metadata by every config; their __post_init__ checks every field against it (so
+    the Python API refuses what the command line refuses), and the command line builds each
+    option's type from it (cli/params.field_type), so the two never disagree.
+
+    `cap` marks a `high` that guards memory rather than meaning (a model's sizes): a value above
+    it is "above the cap". `floor` refuses the values between 0 and it (a temperature), saying
+    `floor_hint`."""
 
     low: float | None = None
     high: float | None = None
@@ -91,18 +116,24 @@ class Bounds:
     high_open: bool = False
     integer: bool = False
     optional: bool = False
+    cap: bool = False
+    floor: float | None = None
+    floor_hint: str = ""
 
     def describe(self) -> str:
-        """'an integer from 1', 'a number in (0, 1]' …"""
+        """'positive', 'an integer from 0', 'a number in (0, 1]' … (a cap is not described)."""
         what = "an integer" if self.integer else "a number"
-        low, high = self._show(self.low), self._show(self.high)
-        if self.low is not None and self.high is not None:
+        low, high = self._show(self.low), self._show(None if self.cap else self.high)
+        positive = (self.integer and self.low == 1 and not self.low_open) or (self.low == 0 and self.low_open)
+        if positive and not high:
+            return "positive"
+        if low and high:
             return f"{what} in {'(' if self.low_open else '['}{low}, {high}{')' if self.high_open else ']'}"
-        if self.low is not None:
+        if low:
             return f"{what} {'above' if self.low_open else 'from'} {low}"
-        if self.high is not None:
+        if high:
             return f"{what} {'below' if self.high_open else 'up to'} {high}"
-        return "a finite number" if not self.integer else what
+        return what
 
     def _show(self, value) -> str:
         """An integer bound or value exactly (seeds reach 2**63 - 1), a number in its shortest form."""
@@ -110,38 +141,71 @@ class Bounds:
             return ""
         return str(int(value)) if self.integer else f"{value:g}"
 
-    def check(self, name: str, value) -> None:
-        """TypeError for a value of the wrong type (a bool, a string, a float for an integer);
-        ConfigError for NaN, ±inf or a value out of range. The message names the field."""
-        if value is None:
-            if self.optional:
-                return
-            raise TypeError(f"{name} must be {self.describe()}, not None")
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or (self.integer and not isinstance(value, int)):
-            raise TypeError(f"{name} must be {self.describe()}, not {type(value).__name__}")
-        if not math.isfinite(value):
-            raise ConfigError(f"{name} must be finite, not {value}")
+    def problem(self, value) -> tuple[type[Exception], str] | None:
+        """(TypeError, …) for a value of the wrong type (a bool, a string, None where not optional,
+        a float for an integer); (ConfigError, …) for NaN, ±inf or a value out of range; None when
+        `value` is accepted. The text follows the field's name."""
+        if value is None and self.optional:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int if self.integer else (int, float)):
+            return TypeError, f"must be {'an integer' if self.integer else 'a number'}, not {type(value).__name__}"
+        if isinstance(value, float) and not math.isfinite(value):
+            return ConfigError, f"must be finite, not {value}"
         low, high = self.low, self.high
         if ((low is not None and (value < low or (self.low_open and value == low)))
-                or (high is not None and (value > high or (self.high_open and value == high)))):
-            raise ConfigError(f"{name} must be {self.describe()}, not {self._show(value)}")
+                or (high is not None and not self.cap and (value > high or (self.high_open and value == high)))):
+            return ConfigError, f"must be {self.describe()}, not {self._show(value)}"
+        if self.cap and value > high:
+            return ConfigError, f"{self._show(value)} is above the cap of {self._show(high)}"
+        if self.floor is not None and 0 < value < self.floor:
+            return ConfigError, f"{value:g} is below the smallest, {self.floor:g}; {self.floor_hint}"
+        return None
 
 
-def bounded(default, low=None, high=None, *, low_open=False, high_open=False, integer=None, optional=None):
+@dataclass(frozen=True)
+class Choices(_Accepts):
+    """The values a setting that names one of a few options accepts (a cell kind, a policy)."""
+
+    options: tuple[str, ...]
+
+    def problem(self, value) -> tuple[type[Exception], str] | None:
+        if isinstance(value, str) and value in self.options:
+            return None
+        return ConfigError, f"must be one of {', '.join(self.options)}, not {value!r:.40}"
+
+
+def bounded(default=MISSING, low=None, high=None, *, low_open=False, high_open=False, integer=None, optional=None,
+            cap=False, floor=None, floor_hint=""):
     """A dataclass field with Bounds; `integer` and `optional` default from the default value."""
     kind = Bounds(low, high, low_open, high_open,
                   integer=isinstance(default, int) if integer is None else integer,
-                  optional=default is None if optional is None else optional)
+                  optional=default is None if optional is None else optional,
+                  cap=cap, floor=floor, floor_hint=floor_hint)
     return field(default=default, metadata={"bounds": kind})
 
 
-def bounds(cls, name: str) -> Bounds:
-    """The Bounds of field `name` of a config class."""
-    return next(f for f in fields(cls) if f.name == name).metadata["bounds"]
+def one_of(default: str, options) -> str:
+    """A dataclass field that accepts one of `options` (Choices)."""
+    return field(default=default, metadata={"bounds": Choices(tuple(options))})
+
+
+def same_as(cls, name: str, default=MISSING):
+    """A dataclass field that accepts what field `name` of `cls` accepts, with its default unless given."""
+    return field(default=getattr(cls, name) if default is MISSING else default,
+                 metadata=_field(cls, name).metadata)
+
+
+def _field(cls, name: str):
+    return next(f for f in fields(cls) if f.name == name)
+
+
+def bounds(cls, name: str) -> Bounds | Choices:
+    """What field `name` of a config class accepts."""
+    return _field(cls, name).metadata["bounds"]
 
 
 def check_bounds(config) -> None:
-    """Check every bounded field of a config dataclass instance (see Bounds.check)."""
+    """Check every field of a config dataclass instance that says what it accepts (Bounds.check)."""
     for f in fields(config):
         if "bounds" in f.metadata:
             f.metadata["bounds"].check(f.name, getattr(config, f.name))
@@ -151,38 +215,21 @@ def check_bounds(config) -> None:
 class ModelConfig:
     """Architecture of a character model; stored in every checkpoint."""
 
-    vocab_size: int
-    cell: str = "lstm"          # lstm | gru | rnn | peephole | coupled
-    embedding_size: int = 64    # E: width of a character's learned vector
-    hidden_size: int = 256      # H: units per layer
-    num_layers: int = 2         # L
-    dropout: float = 0.0        # between layers and before the head, training only
-    forget_bias: float = 0.0    # LSTM-like cells: initial forget-gate bias (0: PyTorch's own init)
+    vocab_size: int = bounded(low=1, high=MAX_VOCAB_SIZE, cap=True, integer=True)
+    cell: str = one_of("lstm", CELLS)
+    embedding_size: int = bounded(64, 1, MAX_WIDTH, cap=True)   # E: width of a character's learned vector
+    hidden_size: int = bounded(256, 1, MAX_WIDTH, cap=True)     # H: units per layer
+    num_layers: int = bounded(2, 1, MAX_NUM_LAYERS, cap=True)   # L
+    dropout: float = bounded(0.0, 0, 1, high_open=True)        # between layers and before the head, training only
+    # LSTM-like cells: initial forget-gate bias (0: PyTorch's own init)
+    forget_bias: float = bounded(0.0, -MAX_FORGET_BIAS, MAX_FORGET_BIAS)
 
     def __post_init__(self) -> None:
-        """Refuse wrong types (TypeError: sizes are ints, not floats, bools or strings; rates are
-        numbers) and values out of range or above the caps (ConfigError, a ValueError)."""
-        if not isinstance(self.cell, str) or self.cell not in CELL_KINDS:
-            raise ConfigError(f"cell must be one of {', '.join(CELLS)}, not {self.cell!r:.40}")
-        caps = {"vocab_size": MAX_VOCAB_SIZE, "embedding_size": MAX_WIDTH, "hidden_size": MAX_WIDTH,
-                "num_layers": MAX_NUM_LAYERS}
-        for name, value in ((name, getattr(self, name)) for name in caps):
-            if type(value) is not int:  # JSON-able exact ints only: no bool, float, str or numpy scalar
-                raise TypeError(f"{name} must be an integer, not {type(value).__name__}")
-        if min(self.vocab_size, self.embedding_size, self.hidden_size, self.num_layers) < 1:
-            raise ConfigError("vocab_size, embedding_size, hidden_size and num_layers must be positive")
-        for name, cap in caps.items():
-            if getattr(self, name) > cap:
-                raise ConfigError(f"{name} {getattr(self, name)} is above the cap of {cap}")
-        for name, value in (("dropout", self.dropout), ("forget_bias", self.forget_bias)):
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise TypeError(f"{name} must be a number, not {type(value).__name__}")
-            if not math.isfinite(value):
-                raise ConfigError(f"{name} must be finite, not {value}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ConfigError("dropout must be in [0, 1)")
-        if abs(self.forget_bias) > MAX_FORGET_BIAS:
-            raise ConfigError(f"forget_bias {self.forget_bias:g} is outside ±{MAX_FORGET_BIAS:g}")
+        """Refuse what the command line refuses, each naming the field (Bounds): wrong types
+        (TypeError: sizes are ints, not floats, bools or strings; rates are numbers), NaN, ±inf and
+        values out of range or above the caps (ConfigError, a ValueError); then a model that may
+        hold more than MAX_PARAMETERS parameters."""
+        check_bounds(self)
         G, E, H, L, V = self.kind.gates, self.embedding_size, self.hidden_size, self.num_layers, self.vocab_size
         at_most = L * G * H * (max(E, H) + H + 5) + V * (E + H + 1)  # ≥ the parameter count of every cell kind
         if at_most > MAX_PARAMETERS:
@@ -264,29 +311,41 @@ class SampleConfig:
     """How to generate."""
 
     length: int = bounded(1000, 0)                # characters to generate per sample (the prime not counted)
-    temperature: float = bounded(0.8, 0)          # 0 = always the most likely character
+    temperature: float = bounded(0.8, 0, floor=MIN_TEMPERATURE,  # 0 = always the most likely character
+                                 floor_hint="give 0 to pick the most likely character every time")
     top_k: int | None = bounded(None, 1, integer=True)  # keep only the k most likely characters
     top_p: float | None = bounded(None, 0, 1, low_open=True)  # keep the smallest set whose probability reaches p
     num_samples: int = bounded(1, 1)              # generated together as one batch
     seed: int | None = bounded(None, 0, MAX_SEED, integer=True)  # same seed, same text
     stop: tuple[str, ...] = field(default_factory=tuple)  # end a sample when one appears (not emitted)
-    unknown: str = "error"              # characters the model never saw: error | skip | replace
+    unknown: str = one_of("error", UNKNOWN_POLICIES)  # characters the model never saw
 
     def __post_init__(self) -> None:
-        """Refuse what the command line refuses (see TrainConfig.__post_init__); a temperature
-        between 0 and MIN_TEMPERATURE, stops that are not a sequence of strings (a list is kept as a
-        tuple; empty strings stop nothing), and an unknown policy that is not one of UNKNOWN_POLICIES
-        are ConfigErrors too."""
+        """Refuse what the command line refuses (see TrainConfig.__post_init__), a temperature
+        between 0 and MIN_TEMPERATURE and an unknown policy that is not one of UNKNOWN_POLICIES
+        among them; stops that are not a sequence of strings (a list is kept as a tuple; empty
+        strings stop nothing) are ConfigErrors too."""
         check_bounds(self)
-        if 0 < self.temperature < MIN_TEMPERATURE:
-            raise ConfigError(f"temperature {self.temperature:g} is below the smallest, {MIN_TEMPERATURE:g}; give 0 "
-                              "to pick the most likely character every time")
         if isinstance(self.stop, str) or not isinstance(self.stop, (tuple, list)) or not all(
                 isinstance(s, str) for s in self.stop):
             raise ConfigError("stop must be a tuple or list of strings, e.g. stop=('\\n',)")
         object.__setattr__(self, "stop", tuple(self.stop))
-        if self.unknown not in UNKNOWN_POLICIES:
-            raise ConfigError(f"unknown must be one of {', '.join(UNKNOWN_POLICIES)}, not {self.unknown!r:.40}")
+
+
+@dataclass(frozen=True)
+class WriteConfig:
+    """How `charlstm write` suggests."""
+
+    temperature: float = same_as(SampleConfig, "temperature")  # continuations are sampled at it (0 = most likely)
+    length: int = bounded(40, 1, 1000)            # characters per continuation
+    num_samples: int = bounded(4, 1, 9)           # continuations shown
+    top: int = bounded(9, 1, 9)                   # next characters shown (taken with Alt+1 … Alt+9)
+    seed: int | None = same_as(SampleConfig, "seed")      # same seed and keys, same suggestions
+    unknown: str = same_as(SampleConfig, "unknown")       # typed or primed characters the model never saw
+
+    def __post_init__(self) -> None:
+        """Refuse what the command line refuses (see TrainConfig.__post_init__)."""
+        check_bounds(self)
 
 
 def config_from(cls, params: Mapping):

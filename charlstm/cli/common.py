@@ -1,11 +1,13 @@
-"""What several commands share: a console for diagnostics on stderr, where an option's value came
-from, the guarded standard streams, and how the user ran charlstm. (Results go to stdout through
-views.output.write; models are loaded by runtime.load_model.)"""
+"""What several commands share: a console for diagnostics on stderr, the notice of what reading a
+corpus folder left out, where an option's value came from, the guarded standard streams, and how
+the user ran charlstm. (Results go to stdout through views.output.write; models are loaded by
+runtime.load_model.)"""
 
 from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
 import click
 from click.core import ParameterSource
@@ -17,6 +19,21 @@ def stderr_console():
     from rich.console import Console
 
     return Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def notice_skipped(corpus, glob) -> None:
+    """One line on stderr when reading directory corpora left charlstm's own output out."""
+    from ..data.reading import corpus_files, skipped_summary
+
+    if not any(str(c) != "-" and Path(c).is_dir() for c in corpus):
+        return
+    skipped: list = []
+    corpus_files(corpus, glob, skipped=skipped)
+    if skipped:
+        shown = ", ".join(str(p) for p in skipped[:2]) + (" …" if len(skipped) > 2 else "")
+        stderr_console().print(f"charlstm: reading the corpus, left out charlstm's own output: "
+                               f"{skipped_summary(skipped)} ({shown})", markup=False, highlight=False)
+
 
 
 def explicit(ctx: click.Context, name: str) -> bool:

@@ -9,36 +9,47 @@ from pathlib import Path
 import click
 
 from ..probes.tasks import DEFAULT_COUNT, TASKS, iter_lines, task_parameters, text_blocks
-from .params import Seed
+from .help import Command
+from .params import Integer, Seed
 
 
 def _corpus_default(task: str, name: str) -> str:
     return f"[default: {task_parameters(task)[name]}]"
 
 
-@click.command("corpus")
+#: Option names by section of `charlstm corpus --help`.
+SECTIONS = {
+    "Corpus": ("out", "count", "seed"),
+    "Task settings (each task takes its own)": ("min_n", "max_n", "min_noise", "max_noise", "min_gap", "max_gap",
+                                                "length", "alphabet"),
+}
+
+
+@click.command("corpus", cls=Command, sections=SECTIONS)
 @click.argument("task", type=click.Choice(list(TASKS)))
 @click.option("--out", required=True, type=click.Path(dir_okay=False, allow_dash=True),
               help="File to write, one sequence per line ('-' for stdout).")
-@click.option("--count", type=click.IntRange(0), default=DEFAULT_COUNT, show_default=True, help="Sequences (lines) to write.")
-@click.option("--seed", type=Seed(), default=0, show_default=True, help="Same seed, same corpus (0 to 2**63 - 1).")
-@click.option("--min-n", type=click.IntRange(1), default=None,
+@click.option("--count", type=Integer(0), default=DEFAULT_COUNT, show_default=True, help="Sequences (lines) to write.")
+@click.option("--seed", type=Seed(), default=0, show_default=True, help="Same seed, same corpus.")
+@click.option("--min-n", type=Integer(1), default=None,
               help=f"counter, selective-counter: fewest a's. {_corpus_default('counter', 'min_n')}")
-@click.option("--max-n", type=click.IntRange(1), default=None,
+@click.option("--max-n", type=Integer(1), default=None,
               help=f"counter, selective-counter: most a's. {_corpus_default('counter', 'max_n')}")
-@click.option("--min-noise", type=click.IntRange(0), default=None,
+@click.option("--min-noise", type=Integer(0), default=None,
               help=f"selective-counter: fewest X's. {_corpus_default('selective-counter', 'min_noise')}")
-@click.option("--max-noise", type=click.IntRange(0), default=None,
+@click.option("--max-noise", type=Integer(0), default=None,
               help=f"selective-counter: most X's. {_corpus_default('selective-counter', 'max_noise')}")
-@click.option("--min-gap", type=click.IntRange(1), default=None,
+@click.option("--min-gap", type=Integer(1), default=None,
               help=f"memorizer: fewest x's between the letter and Y. {_corpus_default('memorizer', 'min_gap')}")
-@click.option("--max-gap", type=click.IntRange(1), default=None,
+@click.option("--max-gap", type=Integer(1), default=None,
               help=f"memorizer: most x's. {_corpus_default('memorizer', 'max_gap')}")
-@click.option("--length", type=click.IntRange(1), default=None,
+@click.option("--length", type=Integer(1), default=None,
               help=f"copy: characters to copy. {_corpus_default('copy', 'length')}")
 @click.option("--alphabet", default=None, help=f"copy: characters to draw from. {_corpus_default('copy', 'alphabet')}")
 def command(task, out, count, seed, **options):
-    """Write the corpus of a probe task from "Exploring LSTMs", one sequence per line.
+    """Write the corpus of a probe task from "Exploring LSTMs".
+
+    The task is one of these, written one sequence per line:
 
     \b
       counter            a^N X b^N                       aaaXbbb

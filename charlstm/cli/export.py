@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import click
 
+from .help import Command
 
-@click.command("export")
+
+@click.command("export", cls=Command)
 @click.argument("run", required=False)
 @click.option("--out", required=True, type=click.Path(file_okay=False),
               help="New or empty folder to write (best.safetensors, metrics.jsonl, samples.txt).")
 def command(run, out):
-    """Write RUN's best model (a run folder or a checkpoint; default: the most recent run) without
-    what only resuming needs (optimizer moments, RNG and carried state): about a third of the size.
-    sample, inspect, score, write and report work on the folder; train --resume does not.
+    """Export a run's best model, weights only, to share.
+
+    RUN: a run folder or a checkpoint; the most recent run if none. What only resuming needs
+    (optimizer moments, RNG and carried state) is left out: about a third of the size. sample,
+    inspect, score, write and report work on the folder; train --resume does not.
 
     \b
       charlstm export checkpoints/austen --out models/austen

@@ -10,66 +10,82 @@ from __future__ import annotations
 
 import click
 
-from ..config import GATE_VECTORS, UNKNOWN_POLICIES
+from ..config import CELL_KINDS, GATE_VECTORS, WINDOW_CHARS, SampleConfig
 from ..errors import FeatureError, NeuronError
-from ..inspection.features import PARAMETERISED_FEATURES, feature_names
 from ..inspection.saturation import SATURATION_HIGH, SATURATION_LOW
 from ..inspection.selection import ALL, check_trace_size, pick
 from ..inspection.texts import ANALYSIS_LENGTH, VIEW_LENGTH, inspect_text
-from .params import Seed, device_option, number_list, threads_option, vector_list
+from .help import Command
+from .params import DEVICE_HELP, Integer, Seed, device_option, field_option, number_list, threads_option, vector_list
 
 #: The views that read the training corpus's tail when no text is given.
 ANALYSES = ("find", "top", "stats", "atlas")
+#: Units --find lists without --top.
+FIND_TOP = 10
+
+#: Option names by section of `charlstm inspect --help`.
+SECTIONS = {
+    "Units": ("neurons", "layers", "vectors", "all_vectors"),
+    "Text": ("text", "text_file", "length", "seed", "unknown"),
+    "Views": ("html_path", "find_feature", "find_regex", "top", "window", "atlas", "stats", "fmt"),
+}
 
 
-@click.command("inspect")
+def _features() -> dict:
+    """The feature names --find takes, for its help (inspection.features loads numpy: only when shown)."""
+    from ..inspection.features import PARAMETERISED_FEATURES, feature_names
+
+    return {"features": ", ".join([*feature_names(), *PARAMETERISED_FEATURES])}
+
+
+def _vectors(cell: str) -> str:
+    return ", ".join(CELL_KINDS[cell].vectors)
+
+
+@click.command("inspect", cls=Command, sections=SECTIONS, facts=_features)
 @click.argument("checkpoint", required=False)
 @click.option("--neuron", "neurons", default=None, callback=number_list("neurons"),
               help="Unit index from 0; several: 3,42,100 or 0-15 or all. [default: 0]")
 @click.option("--layer", "layers", default=None, callback=number_list("layers"),
               help="Layer from 1; several: 1,2 or all. [default: the last; every layer for --find, --stats, --html]")
 @click.option("--vector", "vectors", default=None, callback=vector_list,
-              help="hidden | cell | input | forget | output | candidate (LSTM); reset | update | candidate | hidden (GRU); "
-                   "several: cell,hidden. [default: hidden; every vector for --html]")
+              help=f"{_vectors('lstm')} (LSTM); {_vectors('gru')} (GRU); several: cell,hidden. "
+                   "[default: hidden; every vector for --html]")
 @click.option("--all-vectors", is_flag=True, help="Every vector of the neuron, stacked line by line (the seeds' six strips).")
 @click.option("--text", default=None, help="Text to run through the model.")
 @click.option("--text-file", type=click.Path(exists=True, dir_okay=False, allow_dash=True), default=None,
               help="File to run through the model ('-' for stdin).")
-@click.option("--length", type=click.IntRange(1), default=None,
-              help=f"Without --text: characters to read. [default: a fresh {VIEW_LENGTH}-character sample; for --find, "
-                   f"--top, --stats and --atlas the last {ANALYSIS_LENGTH:,} characters of the model's training corpus; for --html "
-                   "as much of that as the page holds]")
-@click.option("--seed", type=Seed(), default=0, show_default=True, help="Seed of a fresh sample (0 to 2**63 - 1).")
-@click.option("--unknown", type=click.Choice(UNKNOWN_POLICIES), default="error", show_default=True,
-              help="What to do with characters of the text the model never saw.")
-@click.option("--format", "fmt", type=click.Choice(["text", "tsv", "json"]), default="text", show_default=True,
-              help="text draws in the terminal; tsv and json print the numbers.")
+@click.option("--length", type=Integer(1), default=None,
+              help=f"Characters to read without --text. [default: a fresh {VIEW_LENGTH}-character sample; for the "
+                   f"analyses the last {ANALYSIS_LENGTH:,} of the training corpus; for --html what the page holds]")
+@click.option("--seed", type=Seed(), default=0, show_default=True, help="Seed of a fresh sample.")
+@field_option(SampleConfig, "unknown", help="What to do with characters of the text the model never saw.")
 @click.option("--html", "html_path", type=click.Path(dir_okay=False), default=None,
-              help="Write one self-contained HTML page: the text coloured by any neuron of any layer and vector, "
-                   "an atlas index of every unit (filter by feature, click to open), opening on the unit furthest "
-                   "above chance (with --find: that feature's best unit); the model's next-character guesses on "
-                   "hover; select text to see the units on throughout it.")
+              help="Write one self-contained HTML page to explore every unit of the model on the text.")
 @click.option("--find", "find_feature", metavar="FEATURE", default=None,
-              help="Rank every unit by correlation with a feature of the text: "
-                   f"{', '.join([*feature_names(), *PARAMETERISED_FEATURES])}.")
+              help="Rank every unit by correlation with a feature of the text: {features}.")
 @click.option("--find-regex", metavar="PATTERN", default=None, help="As --find, the feature being 'inside a match of PATTERN'.")
-@click.option("--top", type=click.IntRange(1), default=None,
-              help="With --find: how many units to list [default: 10]. Otherwise: the N windows of text where --neuron "
-                   "is most positive, and the N where it is most negative.")
-@click.option("--window", type=click.IntRange(8), default=60, show_default=True,
+@click.option("--top", type=Integer(1), default=None,
+              help=f"With --find: units to list [default: {FIND_TOP}]. Else: the N windows of text where --neuron is "
+                   "most positive, and the N where it is most negative.")
+@click.option("--window", type=Integer(8), default=WINDOW_CHARS, show_default=True,
               help="Characters per window shown by --find and --top.")
 @click.option("--atlas", is_flag=True,
-              help="Every unit of every --layer and --vector against every feature (and --find / --find-regex): its "
-                   "best feature, |r|, chance, saturation, verdict and top contexts, furthest above chance first. "
-                   "--top N: list N units in the terminal.")
+              help="Every unit of every --layer and --vector against every feature: its best feature, |r|, chance "
+                   "and verdict, furthest above chance first (--top N lists N).")
 @click.option("--stats", is_flag=True,
-              help=f"How often each gate of each layer is left-saturated (< {SATURATION_LOW:g}) or right-saturated "
+              help=f"How often each gate of each layer is nearly shut (< {SATURATION_LOW:g}) or wide open "
                    f"(> {SATURATION_HIGH:g}).")
-@click.option("--device", default=None, callback=device_option)
+@click.option("--format", "fmt", type=click.Choice(["text", "tsv", "json"]), default="text", show_default=True,
+              help="text draws in the terminal; tsv and json print the numbers.")
+@click.option("--device", default=None, callback=device_option, help=DEVICE_HELP)
 @threads_option
 def command(checkpoint, neurons, layers, vectors, all_vectors, text, text_file, length, seed, unknown, fmt, html_path,
             find_feature, find_regex, top, window, atlas, stats, device, threads):
-    """Look inside a model's neurons as it reads a text (red negative, blue positive; gates white→green).
+    """Look inside a model's neurons as it reads a text.
+
+    CHECKPOINT: a checkpoint file or a run directory; the most recent run if none. Values are drawn
+    red negative, blue positive; gates (0 to 1) white to green.
 
     \b
       charlstm inspect --neuron 42 --all-vectors --text-file poem.txt
@@ -101,7 +117,7 @@ def command(checkpoint, neurons, layers, vectors, all_vectors, text, text_file, 
         click.echo(f"charlstm: reading {note}", err=True)
     source, vocab = str(path), loaded.vocab
     if mode == "find":
-        _find(model, vocab, source, text, picked, find_feature, find_regex, top or 10, window, fmt)
+        _find(model, vocab, source, text, picked, find_feature, find_regex, top or FIND_TOP, window, fmt)
     elif mode == "top":
         _top(model, vocab, source, text, picked, top, window, fmt)
     elif mode == "atlas":

@@ -1,5 +1,7 @@
-"""Click parameter parsing shared by the commands: durations, escapes, layer / vector / neuron
-lists (parsed by `charlstm.selection`), unit edits.
+"""Click parameter parsing shared by the commands: the options that set a config field, with types
+built from what the field accepts (field_option); finite numbers, seeds, threads, encodings,
+devices, durations, escapes, layer / vector / neuron lists (parsed by `charlstm.selection`), unit
+edits.
 
 Torch-free: these run while the command line is parsed.
 """
@@ -11,19 +13,28 @@ import re
 
 import click
 
-from .. import config as _config
-from ..config import MAX_SEED, MIN_TEMPERATURE  # noqa: F401  (MIN_TEMPERATURE re-exported)
+from ..config import MAX_NGRAM_ORDER, MAX_SEED, Bounds, Choices, bounds
 from ..errors import CharlstmError, CorpusError, NeuronError
 from ..inspection import selection
+
+#: The seeds every --seed takes, as help texts and messages say it.
+SEEDS = f"0 to 2**{MAX_SEED.bit_length()} - 1"
+#: The most CPU threads --threads pins.
+MAX_THREADS = 1024
 
 
 class Number(click.FloatRange):
     """A finite float, optionally in a range: the type of every float option of every command.
 
     NaN passes every comparison and so every `click.FloatRange`; this refuses NaN and ±inf first,
-    then the range, and names the range in the message (`'nan' is not a finite number (0<=x<1)`)."""
+    then the range, and names the range in the message (`'nan' is not a finite number (0<=x<1)`).
+    With a `floor` (a temperature's), the values between 0 and it are refused too, saying `floor_hint`."""
 
     name = "number"
+
+    def __init__(self, *args, floor: float | None = None, floor_hint: str = "", **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.floor, self.floor_hint = floor, floor_hint
 
     def convert(self, value, param, ctx):
         try:
@@ -32,7 +43,11 @@ class Number(click.FloatRange):
             self.fail(f"{value!r} is not a number", param, ctx)
         if not math.isfinite(number):
             self.fail(f"{value!r} is not a finite number{self._range_note()}", param, ctx)
-        return super().convert(number, param, ctx)
+        number = super().convert(number, param, ctx)
+        if self.floor is not None and 0 < number < self.floor:
+            self.fail(f"{number:g} is below the smallest {param.name if param else 'value'}, {self.floor:g}; "
+                      f"{self.floor_hint}", param, ctx)
+        return number
 
     def _range_note(self) -> str:
         return "" if self.min is None and self.max is None else f" (give {self._describe_range()})"
@@ -41,27 +56,36 @@ class Number(click.FloatRange):
         return "FLOAT"
 
 
-def bounded(cls, name: str) -> click.ParamType:
-    """The option type of config field `name` of `cls`, built from its Bounds (config.py), so an
-    option accepts exactly what the config accepts: an IntRange for integers, a Number otherwise."""
-    b = _config.bounds(cls, name)
-    if b.integer:
-        return click.IntRange(b.low, b.high, min_open=b.low_open, max_open=b.high_open)
-    return Number(b.low, b.high, min_open=b.low_open, max_open=b.high_open)
+class Integer(click.IntRange):
+    """An integer in a range, shown in --help as INTEGER with its range after the description."""
+
+    def get_metavar(self, param, ctx=None) -> str:
+        return "INTEGER"
 
 
-class Temperature(Number):
-    """0 (always the most likely character) or a finite number from MIN_TEMPERATURE up."""
+def field_type(cls, name: str) -> click.ParamType:
+    """The option type of config field `name` of `cls`, built from what the field accepts
+    (config.Bounds or Choices), so an option accepts exactly what the config accepts: a Choice, a
+    Seed for the seed range, an Integer for other integers, a Number otherwise."""
+    accepts = bounds(cls, name)
+    if isinstance(accepts, Choices):
+        return click.Choice(accepts.options)
+    assert isinstance(accepts, Bounds), (cls, name)
+    low, high, open_ = accepts.low, accepts.high, {"min_open": accepts.low_open, "max_open": accepts.high_open}
+    if accepts.integer and (low, high) == (0, MAX_SEED):
+        return Seed()
+    if accepts.integer:
+        return Integer(low, high, **open_)
+    return Number(low, high, **open_, floor=accepts.floor, floor_hint=accepts.floor_hint)
 
-    def __init__(self) -> None:
-        super().__init__(0)
 
-    def convert(self, value, param, ctx):
-        number = super().convert(value, param, ctx)
-        if 0 < number < MIN_TEMPERATURE:
-            self.fail(f"{number:g} is below the smallest temperature, {MIN_TEMPERATURE:g}; give 0 to pick the most "
-                      "likely character every time", param, ctx)
-        return number
+def field_option(cls, name: str, *aliases: str, help: str, **kwargs):
+    """The option that sets config field `name` of `cls`: named like it (`--hidden-size` for
+    hidden_size, with `aliases`), its type built from the field (field_type), its default the
+    field's, shown in --help, unless `default` is given."""
+    kwargs.setdefault("default", getattr(cls, name))
+    kwargs.setdefault("show_default", True)
+    return click.option("--" + name.replace("_", "-"), *aliases, name, type=field_type(cls, name), help=help, **kwargs)
 
 
 class Seed(click.IntRange):
@@ -78,11 +102,14 @@ class Seed(click.IntRange):
         except (TypeError, ValueError):
             self.fail(f"{value!r} is not an integer", param, ctx)
         if not 0 <= seed <= MAX_SEED:
-            self.fail(f"{value} is not a seed: give an integer from 0 to 2**63 - 1 ({MAX_SEED})", param, ctx)
+            self.fail(f"{value} is not a seed: give an integer from {SEEDS} ({MAX_SEED})", param, ctx)
         return seed
 
     def get_metavar(self, param, ctx=None) -> str:
         return "INTEGER"
+
+    def _describe_range(self) -> str:  # what --help shows after the default
+        return SEEDS
 
 
 class Threads(click.ParamType):
@@ -97,8 +124,8 @@ class Threads(click.ParamType):
             count = int(value)
         except (TypeError, ValueError):
             self.fail(f"{value!r} is not a thread count: give auto or a whole number from 1", param, ctx)
-        if not 1 <= count <= 1024:
-            self.fail(f"{value} is not a thread count: give auto or a whole number from 1 to 1024", param, ctx)
+        if not 1 <= count <= MAX_THREADS:
+            self.fail(f"{value} is not a thread count: give auto or a whole number from 1 to {MAX_THREADS}", param, ctx)
         return count
 
     def get_metavar(self, param, ctx=None) -> str:
@@ -109,15 +136,15 @@ def threads_option(command):
     """--threads for the commands that run a model: auto times the model's forward under every core
     and one thread and keeps the faster (runtime.choose_threads); N pins it."""
     return click.option("--threads", type=Threads(), default="auto", show_default=True,
-                        help="CPU threads: auto times every core against one on a short text first (a busy "
-                             "machine slows torch's default several times); N pins it, as OMP_NUM_THREADS=N does.")(command)
+                        help="CPU threads: auto times every core against one on a short text first; N pins "
+                             "it.")(command)
 
 
 class NgramBaseline(click.ParamType):
-    """`ngram:N` → N, the order of the n-gram baseline of `charlstm score` (1 … ngram.MAX_ORDER)."""
+    """`ngram:N` → N, the order of the n-gram baseline of `charlstm score` (1 … MAX_NGRAM_ORDER)."""
 
     name = "baseline"
-    MAX_ORDER = 20  # ngram.MAX_ORDER (that module loads numpy; this runs while --help is parsed)
+    MAX_ORDER = MAX_NGRAM_ORDER
 
     def convert(self, value, param, ctx):
         if isinstance(value, int):
@@ -149,6 +176,10 @@ class Encoding(click.ParamType):
         except CorpusError as error:
             self.fail(str(error), param, ctx)
         return value
+
+
+#: The help of every --device.
+DEVICE_HELP = "cpu, cuda, cuda:1, mps … [default: cuda if present, else cpu]"
 
 
 def device_option(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:

@@ -7,18 +7,25 @@ from pathlib import Path
 
 import click
 
+from .common import notice_skipped
+from .help import Command
 from .params import Encoding
-from .train import notice_skipped, prepare_corpus
+from .train import prepare_corpus
 
 
-@click.command("prepare")
+@click.command("prepare", cls=Command)
 @click.argument("corpus", nargs=-1, required=True)
 @click.option("--glob", default=None, help="Files to read from CORPUS directories, e.g. '*.c'.")
-@click.option("--encoding", type=Encoding(), default="utf-8", show_default=True)
+@click.option("--encoding", type=Encoding(), default="utf-8", show_default=True,
+              help="The corpus's text encoding, decoded strictly.")
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="Run directory to prepare for. [default: checkpoints/<corpus-name>/]")
 def command(corpus, glob, encoding, out):
-    """Check and encode CORPUS ahead of training (in bounded memory; `train` reuses the result)."""
+    """Check and encode a corpus ahead of training.
+
+    CORPUS: files, directories, or - for standard input. Read in bounded memory into the run
+    directory, where `train` reuses the result.
+    """
     from ..data.reading import corpus_files
     from ..runs.folder import Run, default_out
 

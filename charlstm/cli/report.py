@@ -5,19 +5,22 @@ from __future__ import annotations
 import click
 
 from ..views.report import NOVELTY_LENGTH, build_report, gather
-from .params import Seed, device_option
+from .help import Command
+from .params import DEVICE_HELP, Integer, Seed, device_option
 
 
-@click.command("report")
+@click.command("report", cls=Command)
 @click.argument("runs", nargs=-1)
 @click.option("--out", required=True, type=click.Path(dir_okay=False),
               help="The page to write (an existing file is replaced only if charlstm wrote it).")
-@click.option("--novelty-length", type=click.IntRange(0), default=NOVELTY_LENGTH, show_default=True,
+@click.option("--novelty-length", type=Integer(0), default=NOVELTY_LENGTH, show_default=True,
               help="Characters of the sample checked against each run's training corpus (0: no check).")
 @click.option("--seed", type=Seed(), default=0, show_default=True, help="Seed of that sample.")
-@click.option("--device", default=None, callback=device_option)
+@click.option("--device", default=None, callback=device_option, help=DEVICE_HELP)
 def command(runs, out, novelty_length, seed, device):
-    """Write a report of RUNS (run folders or checkpoints; default: the most recent run): loss and
+    """Write one HTML page that reports on one or more runs.
+
+    RUNS: run folders or checkpoints; the most recent run if none. The page holds the loss and
     validation curves of every run on one chart, previews over time, configuration, corpus, timing,
     and a memorisation check of a fresh sample.
 

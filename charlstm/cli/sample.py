@@ -10,43 +10,52 @@ import time
 
 import click
 
-from ..config import UNKNOWN_POLICIES, SampleConfig, config_from
-from .params import Seed, Temperature, bounded, device_option, edit_vector, parse_edits, threads_option, unescape_all
+from ..config import MIN_TEMPERATURE, SampleConfig, config_from
+from .help import Command
+from .params import DEVICE_HELP, device_option, edit_vector, field_option, parse_edits, threads_option, unescape_all
+
+#: Option names by section of `charlstm sample --help`.
+SECTIONS = {
+    "Sampling": ("length", "temperature", "top_k", "top_p", "num_samples", "seed", "stop"),
+    "Prime": ("prime", "prime_file", "unknown"),
+    "Units pinned": ("clamps", "ablations"),
+    "Output": ("novelty", "fmt"),
+}
 
 
-@click.command("sample")
+@click.command("sample", cls=Command, sections=SECTIONS)
 @click.argument("checkpoint", required=False)
-@click.option("--length", type=bounded(SampleConfig, "length"), default=SampleConfig.length, show_default=True,
-              help="Characters to generate per sample.")
-@click.option("--temperature", type=Temperature(), default=SampleConfig.temperature, show_default=True,
-              help="0 picks the most likely character every time; else at least 0.001.")
-@click.option("--top-k", type=bounded(SampleConfig, "top_k"), default=SampleConfig.top_k,
-              help="Sample only from the k most likely characters.")
-@click.option("--top-p", type=bounded(SampleConfig, "top_p"), default=SampleConfig.top_p,
-              help="Nucleus sampling threshold.")
-@click.option("--prime", default="", help="Text the sample starts from.")
-@click.option("--prime-file", type=click.Path(exists=True, dir_okay=False), default=None)
+@field_option(SampleConfig, "length", help="Characters to generate per sample.")
+@field_option(SampleConfig, "temperature", help=f"0 picks the most likely character every time; else at least "
+                                                f"{MIN_TEMPERATURE:g}.")
+@field_option(SampleConfig, "top_k", show_default=False, help="Sample only from the k most likely characters.")
+@field_option(SampleConfig, "top_p", show_default=False,
+              help="Sample only from the fewest most likely characters whose probability reaches p.")
+@field_option(SampleConfig, "num_samples", help="Samples to generate, side by side in batches.")
+@field_option(SampleConfig, "seed", help="Same seed, same text.")
 @click.option("--stop", multiple=True, callback=unescape_all,
               help="End a sample when this text appears (repeatable; '\\n' = line break).")
-@click.option("--num-samples", type=bounded(SampleConfig, "num_samples"), default=SampleConfig.num_samples, show_default=True)
-@click.option("--seed", type=Seed(), default=SampleConfig.seed, help="Same seed, same text (0 to 2**63 - 1).")
-@click.option("--unknown", type=click.Choice(UNKNOWN_POLICIES), default=SampleConfig.unknown, show_default=True,
-              help="What to do with prime characters the model never saw.")
+@click.option("--prime", default="", help="Text the sample starts from.")
+@click.option("--prime-file", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="File whose text the sample starts from.")
+@field_option(SampleConfig, "unknown", help="What to do with prime characters the model never saw.")
 @click.option("--clamp", "clamps", multiple=True, metavar="LAYER:NEURON=VALUE",
-              help="Pin a unit at VALUE on every step, the prime included: the cell state of an LSTM, the hidden "
-                   "state of a GRU or RNN. Layers count from 1 (repeatable).")
+              help="Pin a unit at VALUE at every step, the prime's too: an LSTM's cell state, a GRU's or RNN's "
+                   "hidden state (repeatable; layers from 1).")
 @click.option("--ablate", "ablations", multiple=True, metavar="LAYER:NEURON",
               help="Pin a unit at 0, as --clamp LAYER:NEURON=0 (repeatable).")
-@click.option("--device", default=None, callback=device_option)
 @click.option("--novelty", is_flag=True,
-              help="Check each sample against the training corpus: the longest copied substring, the share of its "
-                   "10-, 20- and 50-grams found there, the most-copied spans highlighted (on stderr; stdout keeps "
-                   "the samples). The corpus's suffix array is cached in the run folder.")
+              help="Check each sample against the training corpus for copied text (on stderr).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
-              help="json: one JSON record on stdout with the samples (and, with --novelty, their figures).")
+              help="json: one JSON record on stdout with the samples (and their --novelty figures).")
+@click.option("--device", default=None, callback=device_option, help=DEVICE_HELP)
 @threads_option
 def command(checkpoint, prime, prime_file, clamps, ablations, device, threads, novelty, fmt, **params):
-    """Stream text from a model (CHECKPOINT: a file or run directory; default: the most recent run)."""
+    """Stream text from a model.
+
+    CHECKPOINT: a checkpoint file or a run directory; the most recent run if none. The samples go to
+    stdout, what was made and how fast to stderr.
+    """
     from ..data.reading import read_text_file
     from ..runtime import load_model
 

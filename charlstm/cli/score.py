@@ -4,40 +4,52 @@ from __future__ import annotations
 
 import click
 
-from ..config import UNKNOWN_POLICIES
-from .params import NgramBaseline, device_option, threads_option
+from ..config import MAX_NGRAM_ORDER, SampleConfig
+from ..inspection.texts import ANALYSIS_LENGTH
+from .help import Command
+from .params import DEVICE_HELP, NgramBaseline, device_option, field_option, threads_option
 
 
-@click.command("score")
+def _definitions() -> dict:
+    """The figures of the error categories, for the help (scoring.comparison loads numpy: only when shown)."""
+    from ..scoring.comparison import DYNAMIC_CONTEXT, DYNAMIC_WINDOW, ERROR_P, RARE_COUNT
+
+    return {"error_p": ERROR_P, "dynamic_context": DYNAMIC_CONTEXT, "dynamic_window": DYNAMIC_WINDOW,
+            "rare_count": RARE_COUNT}
+
+
+@click.command("score", cls=Command, facts=_definitions)
 @click.argument("checkpoint", required=False)
-@click.option("--text", default=None, help="Text to score. [default: the last 20,000 characters of the model's "
-                                            "training corpus, held out from training]")
+@click.option("--text", default=None, help=f"Text to score. [default: the last {ANALYSIS_LENGTH:,} characters of the "
+                                            "model's training corpus, held out from training]")
 @click.option("--text-file", type=click.Path(exists=True, dir_okay=False, allow_dash=True), default=None,
               help="File to score ('-' for stdin).")
-@click.option("--unknown", type=click.Choice(UNKNOWN_POLICIES), default="error", show_default=True,
-              help="What to do with characters of the text the model never saw.")
+@field_option(SampleConfig, "unknown", help="What to do with characters of the text the model never saw.")
 @click.option("--format", "fmt", type=click.Choice(["text", "tsv", "json"]), default="text", show_default=True,
               help="text: bits per character, a surprisal strip and the biggest surprises; tsv / json: every character.")
 @click.option("--baseline", type=NgramBaseline(), default=None,
-              help="ngram:N (N from 1 to 20): also score the text with an interpolated modified Kneser-Ney character N-gram "
-                   "model built from the run's training text (not its validation tail), and show where each model "
-                   "wins, the LSTM's errors (p < 0.5) by category and, for brackets, accuracy by distance from the "
-                   "opener; --format json states every definition.")
-@click.option("--device", default=None, callback=device_option)
+              help=f"ngram:N (N from 1 to {MAX_NGRAM_ORDER}): also score the text with an interpolated modified "
+                   "Kneser-Ney character N-gram model of the run's training text (not its validation tail), and "
+                   "break the LSTM's errors down (below).")
+@click.option("--device", default=None, callback=device_option, help=DEVICE_HELP)
 @threads_option
 def command(checkpoint, text, text_file, unknown, fmt, baseline, device, threads):
-    """Bits per character of a text under a model, and how surprised it is by each character.
+    """Bits per character of a text under a model.
 
-    The first character is context only: it is never predicted, so a text of T characters has
-    T − 1 scores. Lower is better; a blind guess among the V characters of the vocabulary costs log2 V bits.
+    CHECKPOINT: a checkpoint file or a run directory; the most recent run if none. Shows how
+    surprised the model is by each character. The first character is context only: it is never
+    predicted, so a text of T characters has T − 1 scores. Lower is better; a blind guess among the
+    V characters of the vocabulary costs log2 V bits.
 
     With --baseline ngram:N (after Karpathy, Johnson & Fei-Fei 2015) an error is a character the LSTM
-    gives p < 0.5, counted in the first of these that fits:
+    gives p < {error_p}, counted in the first of these that fits; where each model wins and, for
+    brackets, accuracy by distance from the opener are shown too (--format json states every
+    definition):
 
     \b
-      n-gram       some order 1..N of the n-gram gives it p >= 0.5
-      memory       it and its 5 preceding characters occurred in the last 2000 characters
-      rare word    it is in a word seen fewer than 5 times in the training text
+      n-gram       some order 1..N of the n-gram gives it p >= {error_p}
+      memory       it and its {dynamic_context} preceding characters occurred in the last {dynamic_window} characters
+      rare word    it is in a word seen fewer than {rare_count} times in the training text
       word start   it begins a word
       punctuation  it is punctuation
       rest         everything else

@@ -10,88 +10,81 @@ from pathlib import Path
 
 import click
 
-from ..config import CELLS, MAX_FORGET_BIAS, MAX_NUM_LAYERS, MAX_WIDTH, ModelConfig, TrainConfig, config_from
+from ..config import CELL_KINDS, ModelConfig, TrainConfig, config_from
+from ..training.fit import DROPOUT_EPOCHS, FITTED_DROPOUT, MAX_EMBEDDING, MIN_TWO_LAYER_WIDTH
 from ..views.progress import _Progress
-from .common import explicit, invocation, stderr_console
-from .params import Encoding, Number, Seed, Threads, bounded, device_option, parse_duration
+from .common import explicit, invocation, notice_skipped, stderr_console
+from .help import Command
+from .params import DEVICE_HELP, Encoding, Threads, device_option, field_option, parse_duration
+
+_FUSED = ", ".join(name for name, kind in CELL_KINDS.items() if kind.fused)
+_EXPLICIT = ", ".join(name for name, kind in CELL_KINDS.items() if not kind.fused)
+
+#: Option names by section of `charlstm train --help`.
+SECTIONS = {
+    "Corpus": ("glob", "encoding", "val_fraction", "min_char_count"),
+    "Model (fitted to the corpus and the budget, unless given)": (
+        "cell", "hidden_size", "num_layers", "embedding_size", "dropout", "forget_bias"),
+    "Budget and schedule": (
+        "time_budget", "max_steps", "patience", "batch_size", "seq_len", "short_windows", "learning_rate",
+        "warmup_steps", "decay_fraction", "weight_decay", "grad_clip", "ema_decay", "seed"),
+    "Run directory": ("out", "resume", "eval_every", "eval_seconds", "log_every", "preview_chars"),
+}
 
 
-@click.command("train")
+@click.command("train", cls=Command, sections=SECTIONS)
 @click.argument("corpus", nargs=-1)
 @click.option("--glob", default=None, help="Files to read from CORPUS directories, e.g. '*.py'.")
-@click.option("--encoding", type=Encoding(), default="utf-8", show_default=True, help="Text encoding of the corpus (decoding is strict).")
+@click.option("--encoding", type=Encoding(), default="utf-8", show_default=True,
+              help="The corpus's text encoding, decoded strictly.")
+@field_option(TrainConfig, "val_fraction", help="Share held out for validation.")
+@field_option(TrainConfig, "min_char_count", default=None,
+              help="Characters seen fewer times read as one unknown symbol. [default: 1; more in a corpus of "
+                   "very many distinct characters]")
+@field_option(ModelConfig, "cell", metavar="CELL",
+              help=f"{_FUSED}: PyTorch's fused kernels; {_EXPLICIT}: explicit LSTM variants.")
+@field_option(ModelConfig, "hidden_size", default=None, help="Units per layer. [default: fitted]")
+@field_option(ModelConfig, "num_layers", default=None,
+              help=f"Layers of cells. [default: {ModelConfig.num_layers}; 1 below a width of {MIN_TWO_LAYER_WIDTH}]")
+@field_option(ModelConfig, "embedding_size", default=None,
+              help=f"Embedding width. [default: hidden size, at most {MAX_EMBEDDING}]")
+@field_option(ModelConfig, "dropout", show_default=False,
+              help=f"Dropout between layers and before the head. [default: fitted: {ModelConfig.dropout:g}, or "
+                   f"{FITTED_DROPOUT:g} for {DROPOUT_EPOCHS:g}+ planned passes]")
+@field_option(ModelConfig, "forget_bias", help="Initial forget-gate bias of LSTM-like cells (char-rnn's: 1).")
+@click.option("--time-budget", "--time", "time_budget", metavar="TIME", default=f"{TrainConfig.time_budget:g}s",
+              show_default=True, help="Wall-clock budget, evaluation included: 90s, 5m, 1h30m.")
+@field_option(TrainConfig, "max_steps", help="Stop at this step, counted from the run's start.")
+@field_option(TrainConfig, "patience", help="Stop after N evaluations without a better validation figure.")
+@field_option(TrainConfig, "batch_size", help="Streams of text read side by side.")
+@field_option(TrainConfig, "seq_len", help="Characters per window: one update each.")
+@field_option(TrainConfig, "short_windows", show_default="1/3",
+              help="First share of the budget read in half windows: more updates early.")
+@field_option(TrainConfig, "learning_rate", "--lr", help="Peak learning rate.")
+@field_option(TrainConfig, "warmup_steps", help="Steps of linear warmup to the peak.")
+@field_option(TrainConfig, "decay_fraction", "--lr-decay",
+              help=f"Last share: cosine decay to {TrainConfig.min_lr_ratio:g} × peak.")
+@field_option(TrainConfig, "weight_decay", help="AdamW weight decay of the weight matrices.")
+@field_option(TrainConfig, "grad_clip", help="Largest global gradient norm.")
+@field_option(TrainConfig, "ema_decay", help="Evaluate and save a moving average of the weights; 0: none.")
+@field_option(TrainConfig, "seed", help="Seed of the weights and batches.")
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="Run directory. [default: checkpoints/<corpus-name>/]")
-@click.option("--resume", is_flag=True,
-              help="Continue the run in --out (default: the most recent run) exactly where it stopped, with its own "
-                   "model, corpus and recipe; options given now change the budget, the cadence and the recipe from "
-                   "here on (--lr, --weight-decay …); model options and --batch-size, --seq-len, --val-fraction "
-                   "that differ from the run's are refused. With no --time or --max-steps it finishes the "
-                   "run's own budget (a finished run: one line, nothing trained, exit 0); a budget that is not "
-                   "beyond the run is an error.")
-@click.option("--cell", type=click.Choice(CELLS), default=ModelConfig.cell, show_default=True,
-              help="lstm, gru, rnn: PyTorch's fused kernels; peephole, coupled: explicit LSTM variants (cells.py)")
-@click.option("--hidden-size", type=click.IntRange(1, MAX_WIDTH), default=None,
-              help="Units per layer. [default: fitted to the corpus and the budget (fit.py), e.g. 256 for 1 MB and 3m]")
-@click.option("--num-layers", type=click.IntRange(1, MAX_NUM_LAYERS), default=None,
-              help="[default: 2, or 1 for a fitted width below 64]")
-@click.option("--embedding-size", type=click.IntRange(1, MAX_WIDTH), default=None,
-              help="[default: 64, or the hidden size if smaller]")
-@click.option("--dropout", type=Number(0, 1, max_open=True), default=ModelConfig.dropout, show_default=True)
-@click.option("--forget-bias", type=Number(-MAX_FORGET_BIAS, MAX_FORGET_BIAS), default=ModelConfig.forget_bias, show_default=True,
-              help="Initial forget-gate bias of LSTM-like cells (char-rnn used 1; 0 keeps PyTorch's initialisation).")
-@click.option("--batch-size", type=bounded(TrainConfig, "batch_size"), default=TrainConfig.batch_size, show_default=True)
-@click.option("--seq-len", type=bounded(TrainConfig, "seq_len"), default=TrainConfig.seq_len, show_default=True,
-              help="Characters per window: the model is updated after each and its state carried into the next.")
-@click.option("--short-windows", type=bounded(TrainConfig, "short_windows"), default=TrainConfig.short_windows,
-              show_default="1/3", help="Over this first fraction of the budget, windows of half --seq-len: twice the "
-                                      "updates per character while the model learns fastest; 0 keeps them whole.")
-@click.option("--learning-rate", "--lr", type=bounded(TrainConfig, "learning_rate"), default=TrainConfig.learning_rate,
-              show_default=True, help="Peak learning rate (after warmup, until the decay).")
-@click.option("--warmup-steps", type=bounded(TrainConfig, "warmup_steps"), default=TrainConfig.warmup_steps, show_default=True)
-@click.option("--decay-fraction", "--lr-decay", type=bounded(TrainConfig, "decay_fraction"), default=TrainConfig.decay_fraction,
-              show_default=True, help="Last fraction of the budget over which the learning rate decays (cosine) to a "
-                                      "tenth; 1 decays from the start, 0 keeps it constant.")
-@click.option("--weight-decay", type=bounded(TrainConfig, "weight_decay"), default=TrainConfig.weight_decay, show_default=True)
-@click.option("--grad-clip", type=bounded(TrainConfig, "grad_clip"), default=TrainConfig.grad_clip, show_default=True)
-@click.option("--ema-decay", type=bounded(TrainConfig, "ema_decay"), default=TrainConfig.ema_decay, show_default=True,
-              help="Evaluate, preview and save the exponential moving average of the weights, with this decay per "
-                   "step (less in the first steps); 0 saves the training weights themselves.")
-@click.option("--max-steps", type=bounded(TrainConfig, "max_steps"), default=None,
-              help="Stop at this step, counted from the run's start (also with --resume: --max-steps 500 after 300 "
-                   "steps trains 200 more).")
-@click.option("--time-budget", "--time", default=f"{int(TrainConfig.time_budget)}s", show_default=True,
-              help="Wall-clock budget of this command, evaluation included: 90s, 5m, 1h30m. With --resume it is "
-                   "time on top of what the run has trained (--time 2m: 2 more minutes). Ignored when only "
-                   "--max-steps is given; with --resume, either one alone replaces the run's whole budget.")
-@click.option("--eval-every", type=bounded(TrainConfig, "eval_every"), default=TrainConfig.eval_every, show_default=True,
-              help="Steps between validation, preview and checkpoints.")
-@click.option("--eval-seconds", type=bounded(TrainConfig, "eval_seconds"), default=TrainConfig.eval_seconds, show_default=True,
-              help="Seconds between them as well, whatever the steps: the first comes after half of it (sooner "
-                   "in a short --time), the last at the end; 0: by steps only.")
-@click.option("--patience", type=bounded(TrainConfig, "patience"), default=None,
-              help="Stop after this many evaluations in a row without a better validation figure (best.safetensors "
-                   "keeps the best); the reason is shown and logged. [default: train the whole budget]")
-@click.option("--val-fraction", type=bounded(TrainConfig, "val_fraction"), default=TrainConfig.val_fraction, show_default=True)
-@click.option("--log-every", type=bounded(TrainConfig, "log_every"), default=TrainConfig.log_every, show_default=True)
-@click.option("--preview-chars", "--preview", type=bounded(TrainConfig, "preview_chars"), default=TrainConfig.preview_chars, show_default=True,
-              help="Characters of sample shown at each evaluation.")
-@click.option("--seed", type=Seed(), default=TrainConfig.seed, show_default=True, help="0 to 2**63 - 1.")
-@click.option("--min-char-count", type=bounded(TrainConfig, "min_char_count"), default=None,
-              help="Read characters seen fewer times in the corpus as one unknown symbol (shown as \ufffd); 1 keeps "
-                   "every character. [default: 1; in a corpus of more than 256 distinct characters, the count below which the "
-                   "rarest make up at most 0.2% of the text]")
-@click.option("--device", default=None, callback=device_option, help="cpu, cuda, cuda:1, mps [default: cuda if present, else cpu]")
+@click.option("--resume", is_flag=True, help="Continue the run in --out (default: the latest) where it stopped; "
+                                             "budget and recipe options given now apply from here on.")
+@field_option(TrainConfig, "eval_every", help="Steps between evaluations and checkpoints.")
+@field_option(TrainConfig, "eval_seconds", help="Seconds between evaluations too; 0: steps only.")
+@field_option(TrainConfig, "log_every", help="Steps between lines of metrics.jsonl.")
+@field_option(TrainConfig, "preview_chars", "--preview", help="Characters of sample shown at each evaluation.")
+@click.option("--device", default=None, callback=device_option, help=DEVICE_HELP)
 @click.option("--threads", type=Threads(), default="auto", show_default=True,
-              help="CPU threads: auto times every core against one on the first steps, keeps the faster and "
-                   "re-checks each minute (a busy machine slows torch's default several times); N pins it, as "
-                   "OMP_NUM_THREADS=N does.")
+              help="CPU threads: auto times every core against one as it trains; N pins it.")
 @click.pass_context
 def command(ctx: click.Context, corpus, glob, encoding, out, resume, device, threads, **params):
-    """Train a character model on CORPUS (files, directories, or - for stdin; default: bundled Shakespeare).
+    """Train a character model on CORPUS.
 
-    Writes latest.safetensors, best.safetensors, metrics.jsonl and samples.txt to the run directory.
-    Ctrl-C saves and stops; --resume continues.
+    CORPUS: files, directories, or - for standard input; the bundled Shakespeare if none. Writes
+    checkpoints, metrics.jsonl and samples.txt to the run directory. Ctrl-C saves and stops.
     """
     from ..training.resume import plan_run
 
@@ -116,20 +109,6 @@ def command(ctx: click.Context, corpus, glob, encoding, out, resume, device, thr
                                   min_char_count=chosen.config.min_char_count)
         model_config, fitted = _fitted(prepared, chosen, model_config, typed, device)
         _run_training(prepared, chosen, model_config, device, threads, fitted)
-
-
-def notice_skipped(corpus, glob) -> None:
-    """One line on stderr when reading directory corpora left charlstm's own output out."""
-    from ..data.reading import corpus_files, skipped_summary
-
-    if not any(str(c) != "-" and Path(c).is_dir() for c in corpus):
-        return
-    skipped: list = []
-    corpus_files(corpus, glob, skipped=skipped)
-    if skipped:
-        shown = ", ".join(str(p) for p in skipped[:2]) + (" …" if len(skipped) > 2 else "")
-        stderr_console().print(f"charlstm: reading the corpus, left out charlstm's own output: "
-                               f"{skipped_summary(skipped)} ({shown})", markup=False, highlight=False)
 
 
 def prepare_corpus(files, encoding: str, run, store: bool = True, min_char_count: int | None = None):

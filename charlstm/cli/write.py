@@ -1,9 +1,8 @@
 """`charlstm write`: write together with a model in the terminal.
 
-Parses options into a `WriteConfig` (generation/cowriter.py, options named like its fields), checks
-what can be checked without torch (the checkpoint's path, the prime file, --out by the files guard
-the app saves through), and runs the Textual app (views/writer.py), which loads the model off the
-UI thread.
+Parses options into a `config.WriteConfig` (named like its fields), checks what can be checked
+without torch (the checkpoint's path, the prime file, --out by the files guard the app saves
+through), and runs the Textual app (views/writer.py), which loads the model off the UI thread.
 """
 
 from __future__ import annotations
@@ -12,32 +11,37 @@ import sys
 
 import click
 
-from ..config import UNKNOWN_POLICIES, config_from
-from ..generation.cowriter import MAX_LENGTH, MAX_SAMPLES, MAX_TOP, WriteConfig
-from .params import Seed, Temperature, device_option
+from ..config import WriteConfig, config_from
+from .help import Command
+from .params import DEVICE_HELP, device_option, field_option
+
+#: Option names by section of `charlstm write --help`.
+SECTIONS = {
+    "Text": ("prime", "prime_file", "out", "unknown"),
+    "Suggestions": ("temperature", "length", "num_samples", "top", "seed"),
+}
 
 
-@click.command("write")
+@click.command("write", cls=Command, sections=SECTIONS)
 @click.argument("checkpoint", required=False)
 @click.option("--prime", default="", help="Text to start from.")
 @click.option("--prime-file", type=click.Path(exists=True, dir_okay=False), default=None,
               help="Start from this file's text (UTF-8).")
 @click.option("--out", type=click.Path(dir_okay=False), default=None,
               help="Ctrl+S saves here (asked for when not given); an existing file is replaced only after you say so.")
-@click.option("--temperature", type=Temperature(), default=WriteConfig.temperature, show_default=True,
-              help="Continuations are sampled at it (Ctrl+Up / Ctrl+Down change it); 0 = most likely.")
-@click.option("--length", type=click.IntRange(1, MAX_LENGTH), default=WriteConfig.length, show_default=True,
-              help="Characters per continuation (Ctrl+Left / Ctrl+Right change it).")
-@click.option("--num-samples", type=click.IntRange(1, MAX_SAMPLES), default=WriteConfig.num_samples,
-              show_default=True, help="Continuations shown.")
-@click.option("--top", type=click.IntRange(1, MAX_TOP), default=WriteConfig.top, show_default=True,
-              help="Next characters shown (Alt+1 … Alt+9 take one).")
-@click.option("--seed", type=Seed(), default=WriteConfig.seed, help="Same seed and keys, same suggestions.")
-@click.option("--unknown", type=click.Choice(UNKNOWN_POLICIES), default=WriteConfig.unknown, show_default=True,
+@field_option(WriteConfig, "unknown",
               help="Primed or typed characters the model never saw: refuse them, skip them or replace them.")
-@click.option("--device", default=None, callback=device_option)
+@field_option(WriteConfig, "temperature",
+              help="Continuations are sampled at it (Ctrl+Up / Ctrl+Down change it); 0 = most likely.")
+@field_option(WriteConfig, "length", help="Characters per continuation (Ctrl+Left / Ctrl+Right change it).")
+@field_option(WriteConfig, "num_samples", help="Continuations shown.")
+@field_option(WriteConfig, "top", help="Next characters shown (Alt+1 … Alt+9 take one).")
+@field_option(WriteConfig, "seed", help="Same seed and keys, same suggestions.")
+@click.option("--device", default=None, callback=device_option, help=DEVICE_HELP)
 def command(checkpoint, prime, prime_file, out, device, **params):
-    """Write with a model (CHECKPOINT: a file or run directory; default: the most recent run).
+    """Write together with a model, in the terminal.
+
+    CHECKPOINT: a checkpoint file or a run directory; the most recent run if none.
 
     \b
     Type to write (Enter, Backspace, paste). The model suggests as you go:

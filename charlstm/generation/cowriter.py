@@ -13,8 +13,8 @@ The text is read as `charlstm sample` reads a prime: an empty text is conditione
 (`sample.prepare_prime`), so the text holds exactly what the model reads. Knows nothing of the
 terminal.
 
-torch is imported when a CoWriter is made, not with this module, so the command line can read
-`WriteConfig`'s defaults without it.
+How it suggests is a `config.WriteConfig`. torch is imported when a CoWriter is made, not with this
+module.
 
 Shape legend: B continuations, V vocab, L layers, H hidden.
 """
@@ -24,7 +24,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 
-from ..config import SampleConfig
+from ..config import SampleConfig, WriteConfig, bounds
 from ..data.vocab import Vocab
 
 #: The model states kept for going back (undo, backspace) take at most about this many bytes;
@@ -32,23 +32,11 @@ from ..data.vocab import Vocab
 SNAPSHOT_BYTES = 64 << 20
 
 
-@dataclass(frozen=True)
-class WriteConfig:
-    """How `charlstm write` suggests."""
-
-    temperature: float = SampleConfig.temperature  # continuations are sampled at it (0 = most likely)
-    length: int = 40                               # characters per continuation
-    num_samples: int = 4                           # continuations shown
-    top: int = 9                                   # next characters shown (taken with Alt+1 … Alt+9)
-    seed: int | None = None                        # same seed and keys, same suggestions
-    unknown: str = SampleConfig.unknown            # typed or primed characters the model never saw
-
-
-#: Bounds of what a user can change while writing.
+#: Bounds of what a user can change while writing: WriteConfig's own, and a temperature cap.
 MAX_TEMPERATURE = 5.0
-MAX_LENGTH = 1000
-MAX_SAMPLES = 9
-MAX_TOP = 9
+MAX_LENGTH = bounds(WriteConfig, "length").high
+MAX_SAMPLES = bounds(WriteConfig, "num_samples").high
+MAX_TOP = bounds(WriteConfig, "top").high
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Mapping
 
-from ..config import TrainConfig
+from ..config import Bounds, TrainConfig, bounds
 from ..data.streams import StreamLayout
 from ..errors import CheckpointError, ConfigError
 
@@ -105,7 +105,8 @@ class RunInfo:
 
 
 class _Checker:
-    """Field checks that raise one CheckpointError line naming the field."""
+    """Field checks that raise one CheckpointError line naming the field; what a field accepts is a
+    config.Bounds (a training config field's own, where the field is one)."""
 
     def __init__(self, where: str) -> None:
         self.where = where
@@ -113,35 +114,31 @@ class _Checker:
     def fail(self, name: str, problem: str) -> CheckpointError:
         return CheckpointError(f"{self.where}: training metadata field {name!r} {problem}")
 
-    def integer(self, d: Mapping, name: str, *, required: bool = False, minimum: int = 0, maximum: int | None = None,
-                label: str | None = None):
+    def value(self, d: Mapping, name: str, accepts: Bounds, *, required: bool = False, label: str | None = None):
+        """d[name] if `accepts` takes it; None when it is missing (an error when `required`)."""
         value = d.get(name)
         label = label or name
         if value is None:
             if required:
                 raise self.fail(label, "is missing")
             return None
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise self.fail(label, f"must be an integer, not {value!r:.40}")
-        if value < minimum:
-            raise self.fail(label, f"must be at least {minimum}, not {value}")
-        if maximum is not None and value > maximum:
-            raise self.fail(label, f"must be at most {maximum}, not {value}")
+        problem = accepts.problem(value)
+        if problem is not None:
+            raise self.fail(label, problem[1])
         return value
+
+    def integer(self, d: Mapping, name: str, *, required: bool = False, minimum: int = 0, maximum: int | None = None,
+                label: str | None = None):
+        return self.value(d, name, Bounds(minimum, maximum, integer=True), required=required, label=label)
 
     def number(self, d: Mapping, name: str, *, default, finite: bool = True, minimum: float = 0.0,
                label: str | None = None):
         value = d.get(name)
-        label = label or name
         if value is None:
             return default
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise self.fail(label, f"must be a number, not {value!r:.40}")
-        if math.isnan(value) and not finite:  # a validation on an empty split scores NaN
-            return float(value)
-        if not math.isfinite(value) or value < minimum:
-            raise self.fail(label, f"must be a finite number of at least {minimum}, not {value}")
-        return float(value)
+        if not finite and isinstance(value, float) and math.isnan(value):  # a validation on an empty split scores NaN
+            return value
+        return float(self.value(d, name, Bounds(minimum), label=label))
 
     def text(self, d: Mapping, name: str) -> str | None:
         value = d.get(name)
@@ -157,12 +154,9 @@ def _layout(check: _Checker, value: Any) -> StreamLayout:
     if unknown:
         raise check.fail("layout", f"has unknown keys {sorted(unknown)}")
     n_chars = check.integer(value, "n_chars", required=True, minimum=1, label="layout.n_chars")
-    batch = check.integer(value, "batch_size", required=True, minimum=1, label="layout.batch_size")
-    seq_len = check.integer(value, "seq_len", required=True, minimum=1, label="layout.seq_len")
-    seed = value.get("seed", 0)
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise check.fail("layout.seed", f"must be an integer, not {seed!r:.40}")
-    return StreamLayout(n_chars, batch, seq_len, seed)
+    batch, seq_len, seed = (check.value(value, name, bounds(TrainConfig, name), required=name != "seed",
+                                        label=f"layout.{name}") for name in ("batch_size", "seq_len", "seed"))
+    return StreamLayout(n_chars, batch, seq_len, 0 if seed is None else seed)
 
 
 def _groups(check: _Checker, value: Any) -> tuple[dict, ...]:

@@ -7,9 +7,8 @@ from typing import Iterator
 
 import numpy as np
 
-#: The largest N of `--baseline ngram:N` (the paper's n-grams go up to 20).
-MAX_ORDER = 20
-
+# The largest N of `--baseline ngram:N`, owned by config (the command line shows it without numpy).
+from ..config import MAX_NGRAM_ORDER as MAX_ORDER  # noqa: F401  (ngram reads it here)
 
 #: Buckets each context length adds to the budget of each kind of table (contexts, pairs), at most.
 MAX_BUCKETS = 1 << 20
