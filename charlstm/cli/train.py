@@ -157,9 +157,9 @@ def prepare_corpus(files, encoding: str, cache_dir, store: bool = True, min_char
 def _fitted(corpus, chosen, model_config, typed, device):
     """(the model config with the options not given fitted to the corpus and the budget (fit.py),
     the line that says so, or ""); a resumed run keeps its own model (the Trainer loads it)."""
+    from ..durations import format_duration
     from ..runtime import pick_device
     from ..training.loop import fitted_model
-    from ..training.resume import format_duration
 
     if chosen.resume and chosen.run.has_checkpoint():
         return model_config, ""
