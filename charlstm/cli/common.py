@@ -14,9 +14,13 @@ from ..errors import StreamError, one_line  # noqa: F401  (the escaping every me
 
 
 def stderr_console():
+    """The console diagnostics print on. On a terminal a line longer than its width wraps at a
+    space (rich breaks only there, folding a word only when it alone is wider than the terminal), so
+    no figure is cut in two by the terminal's own wrap; anywhere else every line is written whole,
+    as a log or a pipe wants it. (A command to paste is printed with soft_wrap=True: one line.)"""
     from rich.console import Console
 
-    return Console(stderr=True, highlight=False, soft_wrap=True)
+    return Console(stderr=True, highlight=False, soft_wrap=not sys.stderr.isatty())
 
 
 def explicit(ctx: click.Context, name: str) -> bool:

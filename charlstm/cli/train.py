@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 
 from ..config import CELLS, MAX_FORGET_BIAS, MAX_NUM_LAYERS, MAX_WIDTH, ModelConfig, TrainConfig, config_from
-from ..views.progress import _Progress
+from ..views.progress import PlainProgress
 from .common import explicit, invocation, stderr_console
 from .params import Encoding, Number, Seed, Threads, bounded, device_option, parse_duration
 
@@ -180,32 +180,55 @@ def _run_training(corpus, chosen, model_config, device, threads, fitted: str = "
 
     quiet = int(os.environ.get("RANK", "0")) != 0  # under torchrun, rank 0 alone reports
     out_dir, stop = chosen.run.path, StopRequest()
-    with _view(out_dir, chosen.config, quiet, fitted) as progress, stop_on_signals(stop):
+    yardsticks = None if quiet else _yardsticks(corpus, chosen.config)
+    with _view(out_dir, chosen.config, quiet, fitted, yardsticks) as progress, stop_on_signals(stop):
         result = run_training(corpus, out_dir, model_config, chosen.config, resume=chosen.resume,
                               source=chosen.source, on_event=progress, stop=stop, device=device,
                               threads=threads)
     console = stderr_console()
     if result.interrupted:
         if not quiet:
-            console.print(f"Stopped at step {result.step}; saved {chosen.run.latest}.\n"
-                          f"Resume with: {invocation()} train --resume --out {out_dir}", markup=False)
+            console.print(f"Stopped at step {result.step}; saved {chosen.run.latest}.", markup=False)
+            console.print(f"Resume with: {invocation()} train --resume --out {out_dir}", markup=False, soft_wrap=True)
         sys.exit(128 + (stop.signum or signal.SIGINT))  # 130 for Ctrl-C, 143 for SIGTERM
     if quiet:
         return
     if result.stopped:
         console.print(f"Stopped early at step {result.step}: {result.stopped}.", markup=False)
+    console.print(_done(result, chosen.run.best, yardsticks), markup=False)
+    console.print(f"Sample it with: {invocation()} sample {out_dir}", markup=False, soft_wrap=True)
+
+
+def _done(result, model, yardsticks) -> str:
+    """The closing line: steps, time, speed, the best validation figure beside its yardsticks, the model."""
+    from ..durations import format_duration
+
     best = f"{result.best_val_bpc:.3f} bits/char" if result.best_val_bpc is not None else "n/a (no validation text)"
+    if result.best_val_bpc is not None and yardsticks is not None:
+        best += f" ({yardsticks.describe(3)})"
     threads = f" on {result.threads}" if result.threads else ""
-    console.print(f"Done: {result.step} steps in {result.elapsed_s:.0f}s, {result.chars_per_s:,.0f} chars/s{threads}, "
-                  f"best validation {best}. Model: {chosen.run.best}\n"
-                  f"Sample it with: {invocation()} sample {out_dir}", markup=False)
+    return (f"Done: {result.step:,} steps in {format_duration(result.elapsed_s)}, {result.chars_per_s:,.0f} chars/s"
+            f"{threads}, best validation {best}. Model: {model}")
 
 
-def _view(out_dir, config, quiet: bool, fitted: str = ""):
-    """The live view (cli/live.py) on a terminal, plain lines and a bar anywhere else; `fitted`
-    (how the model was sized) is said when training starts."""
+def _yardsticks(corpus, config):
+    """What a blind guess and the training text's character frequencies score (scoring.yardsticks),
+    for the live view and the closing line; None for a corpus too small to split (training says so)."""
+    from ..errors import CorpusError
+    from ..scoring.yardsticks import of_corpus
+
+    try:
+        return of_corpus(corpus.ids, len(corpus.vocab), config.val_fraction)
+    except CorpusError:
+        return None
+
+
+def _view(out_dir, config, quiet: bool, fitted: str = "", yardsticks=None):
+    """The live view (views/live.py) on a terminal, plain lines and a bar anywhere else; `fitted`
+    (how the model was sized) is said when training starts, the yardsticks beside the figures."""
+    console = stderr_console()
     if not quiet and sys.stderr.isatty() and os.environ.get("TERM") != "dumb":
         from ..views.live import LiveView
 
-        return LiveView(out_dir, config, fitted=fitted)
-    return _Progress(out_dir, config, quiet, fitted)
+        return LiveView(out_dir, config, console=console, fitted=fitted, yardsticks=yardsticks)
+    return PlainProgress(out_dir, config, quiet, fitted, yardsticks=yardsticks, console=console)
