@@ -205,7 +205,7 @@ def _done(result, model, yardsticks) -> str:
 
     best = f"{result.best_val_bpc:.3f} bits/char" if result.best_val_bpc is not None else "n/a (no validation text)"
     if result.best_val_bpc is not None and yardsticks is not None:
-        best += f" ({yardsticks.describe(3)})"
+        best += f"; for scale, {yardsticks.describe(3)}"
     threads = f" on {result.threads}" if result.threads else ""
     return (f"Done: {result.step:,} steps in {format_duration(result.elapsed_s)}, {result.chars_per_s:,.0f} chars/s"
             f"{threads}, best validation {best}. Model: {model}")

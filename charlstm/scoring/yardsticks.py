@@ -46,7 +46,7 @@ class Yardsticks:
         unigram model) 4.87'; without a unigram figure, the note says why."""
         blind = f"a blind guess among the {self.vocab_size:,} characters scores {self.blind_bpc:.{digits}f} bits/char"
         if self.unigram_bpc is None:
-            return f"{blind} ({self.note})"
+            return f"{blind}; {self.note}"
         return f"{blind}, their frequencies alone (a unigram model) {self.unigram_bpc:.{digits}f}"
 
     def short(self, digits: int = 2) -> str:
