@@ -20,7 +20,16 @@ def stderr_console():
     as a log or a pipe wants it. (A command to paste is printed with soft_wrap=True: one line.)"""
     from rich.console import Console
 
-    return Console(stderr=True, highlight=False, soft_wrap=not sys.stderr.isatty())
+    terminal = sys.stderr.isatty()
+    console = Console(stderr=True, highlight=False, soft_wrap=not terminal)
+    if terminal and console.is_dumb_terminal:  # where rich assumes 80 columns, the terminal knows its width
+        try:
+            size = os.get_terminal_size(sys.stderr.fileno())
+            if size.columns:
+                console.size = (size.columns, size.lines or 25)
+        except OSError:
+            pass
+    return console
 
 
 def explicit(ctx: click.Context, name: str) -> bool:
