@@ -28,8 +28,10 @@ _DOTS = ((0x01, 0x08), (0x02, 0x10), (0x04, 0x20), (0x40, 0x80))
 MAX_POINTS = 4000
 #: The chart's y axis reaches up to the highest point of this last share of the run so far: the
 #: first steps fall from a blind guess in seconds, and an axis drawn from there would leave the
-#: rest of the run, where progress is slow, a line along the bottom rows.
-RECENT_SHARE = 0.5
+#: rest of the run, where progress is slow, a line along the bottom rows. (A log axis would not:
+#: the slow part is a few percent of the loss on it too.) Three quarters leave most of the width to
+#: the curve, rather than to the flat top row the plunge runs off at.
+RECENT_SHARE = 0.75
 #: Where validation was scored: one mark a point, so the two curves differ without colour too.
 VALIDATION_MARK = "•"
 LABEL_WIDTH = 6
