@@ -1,12 +1,13 @@
 """A run report: one self-contained HTML page for one or more training runs.
 
 `gather(target)` collects the facts of a run — its checkpoint's configuration, vocabulary,
-corpus and clock, its log (metrics.jsonl) and previews (samples.txt) through run.py, and a
-memorisation check of a fresh sample (novelty.py). `build_report(runs)` draws them: loss curves
-as inline SVG drawn here (every run overlaid, in one colour each; training solid, validation
-dashed; the x axis switchable between steps and wall-clock time by a CSS-only toggle), the
-previews over time, the facts side by side (values that differ between runs marked), and the
-sample with its copied spans highlighted.
+corpus and clock, its log (metrics.jsonl) and previews (samples.txt) through runs/, its yardsticks
+(scoring/yardsticks.py) and a memorisation check of a fresh sample (scoring/novelty.py).
+`build_report(runs)` draws them: loss curves as inline SVG (charts.py; every run overlaid, in one
+colour each; training solid, validation dashed; the yardsticks as dotted levels; the x axis
+switchable between steps and wall-clock time by a CSS-only toggle), the previews over time, the
+facts side by side in words (facts.py; values that differ between runs marked), and the sample
+with its copied spans highlighted.
 
 Safety, as page.py: every text from a run (names, corpus paths, previews, samples, vocabulary) is
 HTML-escaped; the page holds no script at all and a Content-Security-Policy that allows none, and
