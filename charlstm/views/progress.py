@@ -49,9 +49,8 @@ class PlainProgress:
                     self._say(event.text.rstrip("\n"))
 
     def _say(self, line: str) -> None:
-        """A line above the bar (which tqdm clears and redraws around it): through a console that
-        wraps lines (cli.common.stderr_console on a terminal) wrapped at spaces to its width;
-        otherwise written as it is."""
+        """A line above the bar (which tqdm clears and redraws around it), broken at spaces to the
+        width of a console that wraps (cli.common.stderr_console on a terminal), else written whole."""
         if self.console is None or self.console.soft_wrap:
             self.bar.write(line, file=sys.stderr)
             return
