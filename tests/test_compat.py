@@ -4,11 +4,13 @@ resume as they did: tests/data/main-57346d8/record.py recorded what that code pr
 from __future__ import annotations
 
 import json
+import math
 import shutil
 from pathlib import Path
 
 import pytest
 
+from charlstm.runs.checkpoint import load
 from conftest import run_cli
 
 DATA = Path(__file__).resolve().parent / "data" / "main-57346d8"
@@ -48,6 +50,10 @@ def test_samples_traces_and_scores_as_before(cell):
                                  "--neuron", "0,7,15", "--format", "json"))
     assert_close(traced, expected["trace"])
     scored = json.loads(charlstm("score", run, "--text", TEXT, "--format", "json"))
+    yardsticks = scored.pop("yardsticks")     # beside the recorded figures: what a blind guess scores
+    vocab_size = len(load(DATA / f"run-{cell}" / "latest.safetensors").vocab)
+    assert yardsticks["vocab_size"] == vocab_size
+    assert yardsticks["blind_guess_bits_per_char"] == pytest.approx(math.log2(vocab_size), abs=1e-6)
     assert_close(scored, expected["score"])
 
 

@@ -1,13 +1,24 @@
 """The live training view: fed the events of a real training run, it draws the bar, the figures,
-both curves and the latest preview; the plain path stays for pipes."""
+both curves and the latest preview; the plain path stays for pipes. `charlstm train` is also run
+under a real terminal (a pty), where the live view draws and no line may wrap inside a figure."""
 
 from __future__ import annotations
 
+import fcntl
 import io
+import os
+import pty
+import re
+import struct
+import subprocess
+import sys
+import termios
 
+import pytest
+from rich.cells import cell_len
 from rich.console import Console
 
-from charlstm.views.live import LiveView, braille_plot
+from charlstm.views.live import VALIDATION_MARK, LiveView, braille_plot
 from charlstm.config import ModelConfig, TrainConfig
 from charlstm.training.loop import train
 from conftest import TINY, run_cli
@@ -22,6 +33,27 @@ def test_braille_plot_draws_each_curve_between_its_range():
     # a rising line: its dots start low on the left and end high on the right, joined in between
     assert body[2][0] != " " and body[0][-1] != " " and all(any(ch != " " for ch in col) for col in zip(*body))
     assert lines[-1].strip().startswith("0") and lines[-1].strip().endswith("10")
+
+
+def test_the_chart_scales_to_the_recent_half_of_the_run():
+    """A run falls from a blind guess in its first steps, then creeps: the y axis runs to the highest
+    point of the last half, so the creep fills the height, and the x axis says what ran off the top.
+    Validation is a mark of its own, told from the training line without colour."""
+    fall = [(x, 6.0 - 3.5 * min(x, 20) / 20 - 0.3 * x / 400) for x in range(1, 401)]   # 6 → 2.5, then → 2.2
+    validation = [(x, y + 0.05) for x, y in fall if x % 50 == 0]
+    curves = [("training", "", fall), ("validation", "", validation, VALIDATION_MARK)]
+    lines = braille_plot(curves, width=60, height=8, recent=0.5).plain.splitlines()
+    top = max(y for x, y in [*fall, *validation] if x >= 200)
+    assert lines[0].startswith(f"{top:5.2f} │") and lines[7].startswith(f"{min(y for _, y in fall):5.2f} │")
+    assert "the first steps, higher, run off the top" in lines[-1]
+    def rows_of_the_last_half(lines: list[str]) -> int:
+        return sum(any(ch not in " " + VALIDATION_MARK for ch in line[7:][30:]) for line in lines[:8])
+
+    assert rows_of_the_last_half(lines) >= 6               # the last half of the run spans the chart's height
+    assert sum(line.count(VALIDATION_MARK) for line in lines[:8]) == len(validation)
+    whole = braille_plot(curves, width=60, height=8).plain.splitlines()
+    assert float(whole[0][:5]) > 5.5 and "run off the top" not in whole[-1]
+    assert rows_of_the_last_half(whole) <= 2               # where the whole range squeezed it into the bottom rows
 
 
 def test_the_view_draws_a_real_run(tmp_path, shakespeare_text):
@@ -53,10 +85,61 @@ def test_control_characters_of_a_preview_are_not_sent_to_the_terminal(tmp_path):
     assert "\x1b]0;" not in out and "\x1b[2J" not in out and "ok·]0;owned· then·[2J" in out
 
 
-def test_a_pipe_gets_plain_lines(tmp_path, shakespeare_text):
-    corpus = tmp_path / "plays.txt"
-    corpus.write_text(shakespeare_text[:20000], encoding="utf-8")
-    result = run_cli("train", str(corpus), "--out", str(tmp_path / "run"), "--max-steps", "10", "--eval-every", "5",
-                     *TINY)
-    assert result.exit_code == 0, result.output
-    assert "── step 5: validation" in result.stderr and "\u2800" not in result.stderr
+ANSI = re.compile(r"\x1b(\[[0-9;?]*[A-Za-z]|\][^\x07]*\x07)")
+
+
+def _train(tmp_path, corpus: str, *, columns: int | None = None, term: str = "xterm-256color") -> str:
+    """`charlstm train` run as a user runs it, its stderr a terminal `columns` wide (a pty; None: a
+    pipe): what it wrote there, colours and cursor moves removed."""
+    path = tmp_path / "plays.txt"
+    path.write_text(corpus, encoding="utf-8")
+    command = [sys.executable, "-m", "charlstm", "train", str(path), "--out", str(tmp_path / f"run-{columns}-{term}"),
+               "--max-steps", "30", "--eval-every", "10", *TINY]
+    env = {**os.environ, "TERM": term, "PYTHONIOENCODING": "utf-8"}
+    env.pop("COLUMNS", None)
+    if columns is None:
+        done = subprocess.run(command, stdin=subprocess.DEVNULL, capture_output=True, env=env, timeout=300)
+        assert done.returncode == 0, done.stderr.decode()
+        return done.stderr.decode("utf-8")
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 40, columns, 0, 0))
+    proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=follower, env=env)
+    os.close(follower)
+    out = bytearray()
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:            # the last writer is gone
+            break
+        if not chunk:
+            break
+        out += chunk
+    os.close(leader)
+    assert proc.wait(timeout=300) == 0, out.decode("utf-8", "replace")
+    return ANSI.sub("", out.decode("utf-8")).replace("\r\n", "\n")
+
+
+def test_a_terminal_gets_the_live_view_and_a_pipe_plain_lines(tmp_path, shakespeare_text):
+    shown = _train(tmp_path, shakespeare_text[:20000], columns=100)
+    assert any(0x2801 <= ord(c) <= 0x28FF for c in shown) and VALIDATION_MARK in shown    # the chart, both curves
+    assert "for scale: blind guess" in shown and "── step 10: validation" not in shown
+    piped = _train(tmp_path, shakespeare_text[:20000])
+    assert "── step 10: validation" in piped and not any(0x2800 <= ord(c) <= 0x28FF for c in piped)
+    assert "charlstm: for scale, a blind guess among the" in piped
+
+
+@pytest.mark.parametrize("term", ["xterm-256color", "dumb"])
+def test_no_line_of_train_output_wraps_inside_a_number(tmp_path, shakespeare_text, term):
+    """On a narrow terminal every line train writes fits it, so the terminal never breaks one (in
+    the middle of a figure, as it broke 'best validation 2.' / '202 bits/char'): lines are broken
+    at spaces by charlstm. Only the command to paste is one line, for the terminal to fold."""
+    columns = 52
+    shown = _train(tmp_path, shakespeare_text[:20000], columns=columns, term=term)
+    pieces = [piece for line in shown.split("\n") for piece in line.split("\r")]
+    commands = [p for p in pieces if p.startswith("Sample it with: ")]
+    assert len(commands) == 1 and commands[0].rstrip().endswith(f"sample {tmp_path / f'run-{columns}-{term}'}")
+    too_wide = [p for p in pieces if cell_len(p.rstrip()) > columns and p not in commands]
+    assert not too_wide
+    done = " ".join(shown[shown.index("Done: "):].split())
+    assert re.search(r"best validation \d\.\d{3} bits/char; for scale, a blind guess among the \d+ characters "
+                     r"scores \d\.\d{3} bits/char", done)

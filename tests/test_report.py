@@ -15,8 +15,10 @@ from click.testing import CliRunner
 from charlstm.cli import main
 from charlstm.data.vocab import Vocab
 from charlstm.scoring.novelty import CorpusIndex
+from charlstm.durations import format_duration
 from charlstm.views.report import RunFacts, build_report, gather
-from charlstm.views.charts import nice_ticks, svg_chart, Series
+from charlstm.views.charts import Reference, nice_ticks, svg_chart, Series
+from charlstm.views.facts import fact_rows
 from charlstm.runs.folder import Run
 
 from conftest import TINY, assert_no_traceback
@@ -61,6 +63,37 @@ def test_chart_places_points_by_step_or_by_time():
     assert step_x[1] - step_x[0] == pytest.approx(step_x[2] - step_x[1])          # steps 0, 100, 200: evenly
     assert (time_x[2] - time_x[1]) == pytest.approx(7 * (time_x[1] - time_x[0]))   # seconds 0, 50, 400
     assert "wall-clock time (min)" in by_time and ">step<" in by_step
+
+
+def test_charts_start_from_zero_with_the_yardsticks_across():
+    """1.5% of noise in the speed stays a flat line near the top, not a zigzag over the whole height;
+    the loss chart draws the yardsticks as levels across it."""
+    speed = [Series("a", "#000", [(s, s * 0.1, 1000.0 + (15 if s % 2 else -15)) for s in range(0, 200, 10)])]
+    svg = svg_chart(speed, "steps", "speed")
+    ys = [float(p.split(",")[1]) for p in re.search(r'points="([^"]+)"', svg).group(1).split()]
+    frame = re.search(r'<rect class="frame" x="[\d.]+" y="([\d.]+)" width="[\d.]+" height="([\d.]+)"', svg)
+    top, height = float(frame.group(1)), float(frame.group(2))
+    assert max(ys) - min(ys) < 0.05 * height and min(ys) < top + 0.2 * height
+    zero = re.search(r'<line class="grid" x1="[\d.]+" x2="[\d.]+" y1="([\d.]+)"[^>]*/><text class="tick"[^>]*>0</text>', svg)
+    assert zero and float(zero.group(1)) == pytest.approx(top + height, abs=0.1)    # the axis starts at 0
+    loss = svg_chart([Series("a", "#000", [(0, 0.0, 3.0), (10, 1.0, 2.0)])], "steps", "loss",
+                     references=[Reference("a blind guess: 6.00", 6.0)])
+    assert 'class="reference"' in loss and "a blind guess: 6.00" in loss and ">6<" in loss
+
+
+def test_the_facts_read_as_a_person_writes(run_copy):
+    facts = gather(str(run_copy), novelty_length=0)
+    rows = {name: values[0] for _, name, values in fact_rows([facts])}
+    assert rows["short windows"] == "half as long over the first third of the budget"
+    assert rows["held out for validation"] == "the last 5% of the corpus"
+    assert rows["time budget"] == "none" and rows["step budget"] == "150 steps" and rows["window"].startswith("48 ")
+    assert rows["wall-clock time"] == format_duration(facts.info["elapsed_s"])
+    assert rows["a blind guess"] == f"{facts.yardsticks.blind_bpc:.3f} bits/char (among {len(facts.vocab)} characters)"
+    assert rows["the character frequencies alone (a unigram model)"].startswith(f"{facts.yardsticks.unigram_bpc:.3f} ")
+    page = build_report([facts])
+    assert "0.3333" not in page and "short_windows" not in page and "id cache" not in page
+    assert page.count('<th class="group">model</th>') == 1                          # each group named once
+    assert page.count('class="reference"') == 4     # blind guess and unigram, on the chart by steps and by time
 
 
 def test_gather_reads_the_run_files(run_copy):

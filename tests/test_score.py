@@ -78,3 +78,45 @@ def test_score_with_no_text_reads_the_held_out_tail_of_the_training_corpus(train
     gone = invoke("score", tmp_path / "m.safetensors")
     assert gone.exit_code == 1 and "training corpus is not at hand" in gone.stderr
     assert_no_traceback(gone)
+
+
+def _entropy(text: str) -> float:
+    """Bits per character of a unigram model on the text it was counted in, by hand."""
+    from collections import Counter
+
+    counts = Counter(text)
+    return -sum(n / len(text) * math.log2(n / len(text)) for n in counts.values())
+
+
+def test_score_gives_its_yardsticks(trained_run, shakespeare_text, tmp_path):
+    """A blind guess among the vocabulary and the training text's character frequencies, beside the
+    score: from the run folder's copy of the corpus, from the corpus files when that copy is gone,
+    and a plain note when neither is at hand."""
+    import shutil
+
+    from charlstm.runs.checkpoint import load, save
+
+    training_text = shakespeare_text[: len(shakespeare_text) - round(len(shakespeare_text) * 0.05)]
+    vocab_size = len(set(shakespeare_text))
+    data = json.loads(invoke("score", trained_run, "--text", "To be, or not", "--format", "json").stdout)
+    assert data["yardsticks"]["vocab_size"] == vocab_size
+    assert data["yardsticks"]["blind_guess_bits_per_char"] == pytest.approx(math.log2(vocab_size), abs=1e-6)
+    assert data["yardsticks"]["unigram_bits_per_char"] == pytest.approx(_entropy(training_text), abs=1e-6)
+    assert f"over the {len(training_text):,} characters of the training text" in data["yardsticks"]["unigram_note"]
+    text = invoke("score", trained_run, "--text", "To be, or not").stdout
+    assert (f"a blind guess among the {vocab_size} characters scores {math.log2(vocab_size):.3f} bits/char"
+            in " ".join(text.split()))
+    assert f"(a unigram model) {_entropy(training_text):.3f}" in " ".join(text.split())
+
+    copy = shutil.copytree(trained_run, tmp_path / "copy", ignore=shutil.ignore_patterns("corpus*"))
+    from_files = json.loads(invoke("score", copy, "--text", "To be", "--format", "json").stdout)["yardsticks"]
+    assert from_files == data["yardsticks"]                   # the corpus files the checkpoint names, read again
+
+    moved = load(copy / "best.safetensors")
+    moved.train["corpus"]["paths"] = [str(tmp_path / "gone.txt")]
+    save(copy / "best.safetensors", moved)
+    gone = invoke("score", copy / "best.safetensors", "--text", "To be", "--format", "json")
+    assert gone.exit_code == 0, gone.output
+    yardsticks = json.loads(gone.stdout)["yardsticks"]
+    assert yardsticks["unigram_bits_per_char"] is None and "not at hand" in yardsticks["unigram_note"]
+    assert yardsticks["blind_guess_bits_per_char"] == pytest.approx(math.log2(vocab_size), abs=1e-6)

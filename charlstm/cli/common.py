@@ -6,6 +6,7 @@ runtime.load_model.)"""
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -16,9 +17,22 @@ from ..errors import StreamError, one_line  # noqa: F401  (the escaping every me
 
 
 def stderr_console():
+    """The console diagnostics print on. On a terminal a line longer than its width wraps at a
+    space (rich breaks only there, folding a word only when it alone is wider than the terminal), so
+    no figure is cut in two by the terminal's own wrap; anywhere else every line is written whole,
+    as a log or a pipe wants it. (A command to paste is printed with soft_wrap=True: one line.)"""
     from rich.console import Console
 
-    return Console(stderr=True, highlight=False, soft_wrap=True)
+    terminal = sys.stderr.isatty()
+    console = Console(stderr=True, highlight=False, soft_wrap=not terminal)
+    if terminal and console.is_dumb_terminal:  # where rich assumes 80 columns, the terminal knows its width
+        try:
+            size = os.get_terminal_size(sys.stderr.fileno())
+            if size.columns:
+                console.size = (size.columns, size.lines or 25)
+        except OSError:
+            pass
+    return console
 
 
 def notice_skipped(corpus, glob) -> None:
@@ -125,3 +139,27 @@ def invocation() -> str:
     python = "python3" if shutil.which("python3") and os.path.realpath(shutil.which("python3")) == os.path.realpath(
         sys.executable) else shlex.quote(sys.executable)
     return f"{python} -m charlstm"
+
+
+def prepare_corpus(files, encoding: str, run, store: bool = True, min_char_count: int | None = None):
+    """Encode the corpus (cached in the run directory, whose lock the caller holds; store=False only
+    reads the cache), with a progress bar when it is big. SIGTERM stops it like Ctrl-C, leaving no
+    temp file: exit 143."""
+    from tqdm import tqdm
+
+    from ..data.corpus import prepare
+    from ..files import Terminated, terminate_as_interrupt
+    from ..runs.caches import CorpusCache
+
+    sizes = sum(Path(f).stat().st_size for f in files if f != "-")
+    try:
+        with terminate_as_interrupt(), tqdm(total=2 * sizes, unit="B", unit_scale=True, desc="preparing corpus",
+                                            file=sys.stderr, disable=sizes < (32 << 20), mininterval=0.5) as bar:
+            def progress(done: int, total: int) -> None:
+                bar.update(done - bar.n)
+
+            return prepare(files, encoding=encoding, cache=CorpusCache(run, store=store), progress=progress,
+                           min_char_count=min_char_count)
+    except Terminated:
+        click.echo("\ncharlstm: terminated while preparing the corpus; nothing half-written was left", err=True)
+        sys.exit(128 + signal.SIGTERM)

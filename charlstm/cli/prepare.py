@@ -7,10 +7,9 @@ from pathlib import Path
 
 import click
 
-from .common import notice_skipped
+from .common import notice_skipped, prepare_corpus
 from .help import Command
 from .params import Encoding
-from .train import prepare_corpus
 
 
 @click.command("prepare", cls=Command)

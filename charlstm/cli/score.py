@@ -59,6 +59,7 @@ def command(checkpoint, text, text_file, unknown, fmt, baseline, device, threads
     from ..inspection.texts import read_text
     from ..runtime import load_model
     from ..scoring.bits import score_text
+    from ..scoring.yardsticks import of_run
     from ..views.output import write
     from ..views.scores import score_output
 
@@ -74,7 +75,7 @@ def command(checkpoint, text, text_file, unknown, fmt, baseline, device, threads
         return
     result = score_text(model, loaded.vocab, text)
     expected = list(loaded.vocab.decode(result.predicted))
-    write(fmt, score_output(str(path), text, result.bits, expected, result.bits_per_char, len(loaded.vocab)))
+    write(fmt, score_output(str(path), text, result.bits, expected, result.bits_per_char, of_run(loaded, path)))
 
 
 def _held_out(loaded, path) -> str:

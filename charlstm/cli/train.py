@@ -6,14 +6,13 @@ import contextlib
 import os
 import signal
 import sys
-from pathlib import Path
 
 import click
 
 from ..config import CELL_KINDS, ModelConfig, TrainConfig, config_from
 from ..training.fit import DROPOUT_EPOCHS, FITTED_DROPOUT, MAX_EMBEDDING, MIN_TWO_LAYER_WIDTH
-from ..views.progress import _Progress
-from .common import explicit, invocation, notice_skipped, stderr_console
+from ..views.progress import PlainProgress
+from .common import explicit, invocation, notice_skipped, prepare_corpus, stderr_console
 from .help import Command
 from .params import DEVICE_HELP, Encoding, Threads, device_option, field_option, parse_duration
 
@@ -111,36 +110,12 @@ def command(ctx: click.Context, corpus, glob, encoding, out, resume, device, thr
         _run_training(prepared, chosen, model_config, device, threads, fitted)
 
 
-def prepare_corpus(files, encoding: str, run, store: bool = True, min_char_count: int | None = None):
-    """Encode the corpus (cached in the run directory, whose lock the caller holds; store=False only
-    reads the cache), with a progress bar when it is big. SIGTERM stops it like Ctrl-C, leaving no
-    temp file: exit 143."""
-    from tqdm import tqdm
-
-    from ..data.corpus import prepare
-    from ..files import Terminated, terminate_as_interrupt
-    from ..runs.caches import CorpusCache
-
-    sizes = sum(Path(f).stat().st_size for f in files if f != "-")
-    try:
-        with terminate_as_interrupt(), tqdm(total=2 * sizes, unit="B", unit_scale=True, desc="preparing corpus",
-                                            file=sys.stderr, disable=sizes < (32 << 20), mininterval=0.5) as bar:
-            def progress(done: int, total: int) -> None:
-                bar.update(done - bar.n)
-
-            return prepare(files, encoding=encoding, cache=CorpusCache(run, store=store), progress=progress,
-                           min_char_count=min_char_count)
-    except Terminated:
-        click.echo("\ncharlstm: terminated while preparing the corpus; nothing half-written was left", err=True)
-        sys.exit(128 + signal.SIGTERM)
-
-
 def _fitted(corpus, chosen, model_config, typed, device):
     """(the model config with the options not given fitted to the corpus and the budget (fit.py),
     the line that says so, or ""); a resumed run keeps its own model (the Trainer loads it)."""
+    from ..durations import format_duration
     from ..runtime import pick_device
     from ..training.loop import fitted_model
-    from ..training.resume import format_duration
 
     if chosen.resume and chosen.run.has_checkpoint():
         return model_config, ""
@@ -161,32 +136,55 @@ def _run_training(corpus, chosen, model_config, device, threads, fitted: str = "
 
     quiet = int(os.environ.get("RANK", "0")) != 0  # under torchrun, rank 0 alone reports
     out_dir, stop = chosen.run.path, StopRequest()
-    with _view(out_dir, chosen.config, quiet, fitted) as progress, stop_on_signals(stop):
+    yardsticks = None if quiet else _yardsticks(corpus, chosen.config)
+    with _view(out_dir, chosen.config, quiet, fitted, yardsticks) as progress, stop_on_signals(stop):
         result = run_training(corpus, out_dir, model_config, chosen.config, resume=chosen.resume,
                               source=chosen.source, on_event=progress, stop=stop, device=device,
                               threads=threads)
     console = stderr_console()
     if result.interrupted:
         if not quiet:
-            console.print(f"Stopped at step {result.step}; saved {chosen.run.latest}.\n"
-                          f"Resume with: {invocation()} train --resume --out {out_dir}", markup=False)
+            console.print(f"Stopped at step {result.step}; saved {chosen.run.latest}.", markup=False)
+            console.print(f"Resume with: {invocation()} train --resume --out {out_dir}", markup=False, soft_wrap=True)
         sys.exit(128 + (stop.signum or signal.SIGINT))  # 130 for Ctrl-C, 143 for SIGTERM
     if quiet:
         return
     if result.stopped:
         console.print(f"Stopped early at step {result.step}: {result.stopped}.", markup=False)
+    console.print(_done(result, chosen.run.best, yardsticks), markup=False)
+    console.print(f"Sample it with: {invocation()} sample {out_dir}", markup=False, soft_wrap=True)
+
+
+def _done(result, model, yardsticks) -> str:
+    """The closing line: steps, time, speed, the best validation figure beside its yardsticks, the model."""
+    from ..durations import format_duration
+
     best = f"{result.best_val_bpc:.3f} bits/char" if result.best_val_bpc is not None else "n/a (no validation text)"
+    if result.best_val_bpc is not None and yardsticks is not None:
+        best += f"; for scale, {yardsticks.describe(3)}"
     threads = f" on {result.threads}" if result.threads else ""
-    console.print(f"Done: {result.step} steps in {result.elapsed_s:.0f}s, {result.chars_per_s:,.0f} chars/s{threads}, "
-                  f"best validation {best}. Model: {chosen.run.best}\n"
-                  f"Sample it with: {invocation()} sample {out_dir}", markup=False)
+    return (f"Done: {result.step:,} steps in {format_duration(result.elapsed_s)}, {result.chars_per_s:,.0f} chars/s"
+            f"{threads}, best validation {best}. Model: {model}")
 
 
-def _view(out_dir, config, quiet: bool, fitted: str = ""):
-    """The live view (cli/live.py) on a terminal, plain lines and a bar anywhere else; `fitted`
-    (how the model was sized) is said when training starts."""
+def _yardsticks(corpus, config):
+    """What a blind guess and the training text's character frequencies score (scoring.yardsticks),
+    for the live view and the closing line; None for a corpus too small to split (training says so)."""
+    from ..errors import CorpusError
+    from ..scoring.yardsticks import of_corpus
+
+    try:
+        return of_corpus(corpus.ids, len(corpus.vocab), config.val_fraction)
+    except CorpusError:
+        return None
+
+
+def _view(out_dir, config, quiet: bool, fitted: str = "", yardsticks=None):
+    """The live view (views/live.py) on a terminal, plain lines and a bar anywhere else; `fitted`
+    (how the model was sized) is said when training starts, the yardsticks beside the figures."""
+    console = stderr_console()
     if not quiet and sys.stderr.isatty() and os.environ.get("TERM") != "dumb":
         from ..views.live import LiveView
 
-        return LiveView(out_dir, config, fitted=fitted)
-    return _Progress(out_dir, config, quiet, fitted)
+        return LiveView(out_dir, config, console=console, fitted=fitted, yardsticks=yardsticks)
+    return PlainProgress(out_dir, config, quiet, fitted, yardsticks=yardsticks, console=console)

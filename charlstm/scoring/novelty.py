@@ -288,7 +288,7 @@ class RunCorpus:
 
     index: CorpusIndex
     chars: list[str]
-    source: str                # e.g. "the run's id cache (corpus.ids.npy)", for the report
+    source: str                # e.g. "the run folder's copy of the corpus (… characters)", for the report
     cached: str                # "loaded", "built and cached", "built (not cached: …)"
 
 
@@ -311,11 +311,12 @@ def run_corpus(loaded, checkpoint_path: str | Path) -> RunCorpus:
         if sa is None:
             sa = suffix_array(ids)
             cached = IndexCache(run).store(sa)
-        return RunCorpus(CorpusIndex(ids, sa), chars, f"the run's id cache ({len(ids):,} characters)", cached)
+        return RunCorpus(CorpusIndex(ids, sa), chars, f"the run folder's copy of the corpus ({len(ids):,} characters)",
+                         cached)
     corpus = training_corpus(loaded)
     if not corpus.paths or any(str(p) == "-" or not p.is_file() for p in corpus.paths):
-        raise CharlstmError(f"{run}: the training corpus is not at hand (no id cache in the run folder, and its "
-                            f"files are gone or were stdin); the memorisation check needs it")
+        raise CharlstmError(f"{run}: the training corpus is not at hand (the run folder keeps no copy of it, and "
+                            f"its files are gone or were stdin); the memorisation check needs it")
     from ..data.corpus import prepare
 
     prepared = prepare([str(p) for p in corpus.paths], encoding=corpus.encoding)

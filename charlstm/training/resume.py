@@ -15,6 +15,7 @@ import torch
 
 from ..config import ModelConfig, TrainConfig
 from ..data.reading import corpus_files, default_corpus_path
+from ..durations import format_duration
 from ..errors import CheckpointError, CorpusError, TrainingError, one_line
 from ..runs import checkpoint as ckpt
 from ..runs.folder import Run, default_out, most_recent
@@ -125,16 +126,6 @@ def nothing_to_train(saved: ckpt.Checkpoint, config: TrainConfig, where: object,
         spent = f"it finished its {budget}budget at step {info.step} ({format_duration(info.elapsed_s)} trained)"
     return (f"{where}{' is complete' if complete else ': nothing to train'}: {spent}; to go on, pass --time 10m "
             f"for 10 more minutes or --max-steps with a step beyond {info.step}")
-
-
-def format_duration(seconds: float) -> str:
-    """90 → '1m30s', 7200 → '2h', 12.25 → '12.2s'."""
-    if seconds < 60:
-        return f"{seconds:.3g}s"
-    whole = int(round(seconds))
-    hours, rest = divmod(whole, 3600)
-    minutes, secs = divmod(rest, 60)
-    return "".join(f"{n}{unit}" for n, unit in ((hours, "h"), (minutes, "m"), (secs, "s")) if n)
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""SVG line charts for the report."""
+"""SVG line charts for the report. The y axis starts at zero (a figure that can be negative aside),
+so a chart shows how large a change is, not only its shape."""
 
 from __future__ import annotations
 
@@ -21,6 +22,14 @@ class Series:
     colour: str
     points: list[tuple[float, float, float]]    # (step, seconds, y)
     dashed: bool = False
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A level drawn across a chart as a dotted line with its label (a yardstick)."""
+
+    label: str
+    y: float
 
 
 def _thin(points: list, limit: int = MAX_POINTS) -> list:
@@ -62,21 +71,22 @@ def _number(value: float) -> str:
     return f"{value:.6g}"
 
 
-def svg_chart(series: Sequence[Series], axis: str, y_label: str, width: int = 760, height: int = 280) -> str:
-    """One line chart as inline SVG; axis "steps" or "time" picks the x value of every point."""
+def svg_chart(series: Sequence[Series], axis: str, y_label: str, width: int = 760, height: int = 280,
+              references: Sequence[Reference] = ()) -> str:
+    """One line chart as inline SVG; axis "steps" or "time" picks the x value of every point. The y
+    axis runs from zero (or the lowest point, if below it) to above the highest point or reference."""
     left, right, top, bottom = 64, 16, 12, 44
     drawn = [s for s in series if s.points]
     if not drawn:
         return f'<svg class="chart" viewBox="0 0 {width} 60" role="img"><text x="10" y="30">no data</text></svg>'
     xs = [p[0] if axis == "steps" else p[1] for s in drawn for p in s.points]
-    ys = [p[2] for s in drawn for p in s.points]
+    ys = [p[2] for s in drawn for p in s.points] + [r.y for r in references]
     unit, scale = ("", 1.0) if axis == "steps" else _time_unit(max(xs))
     x_lo, x_hi = 0.0, max(max(xs) / scale, 1e-9)
-    y_lo, y_hi = min(ys), max(ys)
+    y_lo, y_hi = min(min(ys), 0.0), max(ys)
     if y_hi - y_lo < 1e-9:
-        y_lo, y_hi = y_lo - 0.5, y_hi + 0.5
-    pad = (y_hi - y_lo) * 0.05
-    y_lo, y_hi = y_lo - pad, y_hi + pad
+        y_hi = y_lo + 1.0
+    y_hi += (y_hi - y_lo) * 0.05
     plot_w, plot_h = width - left - right, height - top - bottom
 
     def px(x: float) -> float:
@@ -99,17 +109,26 @@ def svg_chart(series: Sequence[Series], axis: str, y_label: str, width: int = 76
                  f'<text class="label" transform="translate(14 {top + plot_h / 2:.0f}) rotate(-90)" '
                  f'text-anchor="middle">{html.escape(y_label)}</text>'
                  f'<rect class="frame" x="{left}" y="{top}" width="{plot_w}" height="{plot_h}"/>')
+    for r in references:
+        y = py(r.y)
+        parts.append(f'<line class="reference" x1="{left}" x2="{width - right}" y1="{y:.1f}" y2="{y:.1f}"/>'
+                     f'<text class="reference-label" x="{width - right - 4}" y="{y - 4:.1f}" text-anchor="end">'
+                     f'{html.escape(r.label)}</text>')
     for s in drawn:
-        coords = " ".join(f"{px(p[0] if axis == 'steps' else p[1]):.1f},{py(p[2]):.1f}" for p in s.points)
-        dash = ' stroke-dasharray="6 4"' if s.dashed else ""
-        parts.append(f'<polyline class="curve" data-run="{html.escape(s.name)}" points="{coords}" stroke="{s.colour}"'
-                     f'{dash}><title>{html.escape(s.name)}</title></polyline>')
-        if len(s.points) <= 60:
-            for p in s.points:
-                parts.append(f'<circle cx="{px(p[0] if axis == "steps" else p[1]):.1f}" cy="{py(p[2]):.1f}" r="2.5" '
-                             f'fill="{s.colour}"/>')
+        parts.append(_curve(s, lambda p: px(p[0] if axis == "steps" else p[1]), lambda p: py(p[2])))
     parts.append("</svg>")
     return "".join(parts)
+
+
+def _curve(s: Series, px, py) -> str:
+    """One series as a polyline (dashed if it is), with a dot at each point when they are few."""
+    coords = " ".join(f"{px(p):.1f},{py(p):.1f}" for p in s.points)
+    dash = ' stroke-dasharray="6 4"' if s.dashed else ""
+    out = [f'<polyline class="curve" data-run="{html.escape(s.name)}" points="{coords}" stroke="{s.colour}"'
+           f'{dash}><title>{html.escape(s.name)}</title></polyline>']
+    if len(s.points) <= 60:
+        out += [f'<circle cx="{px(p):.1f}" cy="{py(p):.1f}" r="2.5" fill="{s.colour}"/>' for p in s.points]
+    return "".join(out)
 
 
 def _finite(value) -> float | None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import time
+from typing import NamedTuple, Sequence
 
 from rich.console import Console, Group
 from rich.live import Live
@@ -27,64 +28,139 @@ LOG2E = 1.0 / math.log(2.0)
 _DOTS = ((0x01, 0x08), (0x02, 0x10), (0x04, 0x20), (0x40, 0x80))
 #: Points kept per curve (older ones thinned, so a long run draws in constant time).
 MAX_POINTS = 4000
+#: The chart's y axis reaches up to the highest point of this last share of the run so far: the
+#: first steps fall from a blind guess in seconds, and an axis drawn from there would leave the
+#: rest of the run, where progress is slow, a line along the bottom rows. (A log axis would not:
+#: the slow part is a few percent of the loss on it too.) Three quarters leave most of the width to
+#: the curve, rather than to the flat top row the plunge runs off at.
+RECENT_SHARE = 0.75
+#: Where validation was scored: one mark a point, so the two curves differ without colour too.
+VALIDATION_MARK = "•"
+LABEL_WIDTH = 6
 
 
-def braille_plot(series: list[tuple[str, str, list[tuple[float, float]]]], width: int, height: int,
-                 x_max: float | None = None) -> Text:
-    """Curves (label, style, [(x, y)…]) on one chart `width` × `height` cells (each cell 2 × 4 dots),
-    a y axis labelled with its range on the left, the x axis from 0 to x_max (or the last x)."""
-    points = [(x, y) for _, _, pts in series for x, y in pts if math.isfinite(y)]
-    text = Text()
-    if not points or width < 4 or height < 2:
-        return text
-    lo, hi = min(y for _, y in points), max(y for _, y in points)
+class Curve(NamedTuple):
+    """One curve of a braille chart: a line of braille dots through its points, or, with `mark`,
+    that character at each point."""
+
+    label: str
+    style: str
+    points: list[tuple[float, float]]
+    mark: str = ""
+
+
+def braille_plot(series: Sequence[Curve | tuple], width: int, height: int, x_max: float | None = None,
+                 recent: float | None = None) -> Text:
+    """Curves (Curve, or (label, style, points[, mark])) on one chart `width` × `height` cells (each
+    cell 2 × 4 dots), the x axis from 0 to x_max (or the last x). A line is drawn through the mean
+    of the points in each dot column. The y axis, labelled on the left, runs from the lowest of
+    those to the highest, or with `recent` to the highest in that last share of the x axis so far;
+    points above it are drawn on its top row, and the x axis says so."""
+    curves = [Curve(*c) for c in series]
+    xs = [x for c in curves for x, y in c.points if math.isfinite(y)]
+    if not xs or width < 4 or height < 2:
+        return Text()
+    canvas = _Canvas(width, height)
+    x_top = max(x_max or 0.0, max(xs), 1e-9)
+    drawn = [(curve, _column_means(curve.points, lambda x: min(int(x / x_top * (canvas.cols - 1) + 0.5),
+                                                                canvas.cols - 1))) for curve in curves]
+    means = [point for _, runs in drawn for run in runs for point in run]
+    since = max(col for col, _ in means) * (1.0 - recent) if recent else 0
+    lo, hi = min(y for _, y in means), max(y for col, y in means if col >= since)
     if hi - lo < 1e-9:
         lo, hi = lo - 0.5, hi + 0.5
-    x_top = max(x_max or 0.0, max(x for x, _ in points), 1e-9)
-    cols, rows = width * 2, height * 4
-    cells: dict[tuple[int, int], tuple[int, str]] = {}
+    for curve, runs in drawn:
+        for run in runs:
+            rows = [(col, max((hi - y) / (hi - lo) * (canvas.rows - 1), 0.0)) for col, y in run]  # above: top row
+            if curve.mark:
+                canvas.mark(rows, curve.mark, curve.style)
+            else:
+                canvas.line(rows, curve.style)
+    clipped = any(y > hi + 1e-9 for _, y in means)
+    return canvas.text((f"{hi:5.2f} ", f"{lo:5.2f} "), f"{x_top:,.0f}",
+                       "the first steps, higher, run off the top" if clipped else "")
 
-    def dot(col: int, row: float, style: str) -> None:
-        row = min(max(int(row + 0.5), 0), rows - 1)
+
+def _column_means(points: Sequence[tuple[float, float]], column) -> list[list[tuple[int, float]]]:
+    """The points as runs of (dot column, mean y of the points in it), a run broken at a value that
+    is not finite (NaN, ±inf): one dot a column keeps a noisy curve a line rather than a smear."""
+    runs: list[list[tuple[int, float]]] = [[]]
+    total, count, at = 0.0, 0, None
+    for x, y in [*points, (None, math.nan)]:
+        col = column(x) if x is not None and math.isfinite(y) else None
+        if count and col != at:
+            runs[-1].append((at, total / count))
+            total, count = 0.0, 0
+        if col is None:
+            runs.append([])
+            continue
+        total, count, at = total + y, count + 1, col
+    return [run for run in runs if run]
+
+
+class _Canvas:
+    """Braille dots and marks on a grid of character cells, each 2 dots wide and 4 high."""
+
+    def __init__(self, width: int, height: int) -> None:
+        self.width, self.height, self.cols, self.rows = width, height, width * 2, height * 4
+        self.cells: dict[tuple[int, int], tuple[int, str]] = {}   # (cell row, cell column): (dot bits, style)
+        self.marks: dict[tuple[int, int], tuple[str, str]] = {}   # (cell row, cell column): (mark, style)
+
+    def dot(self, col: int, row: float, style: str) -> None:
+        row = min(max(int(row + 0.5), 0), self.rows - 1)
         key = (row // 4, col // 2)
-        bits, _ = cells.get(key, (0, style))
-        cells[key] = (bits | _DOTS[row % 4][col % 2], style)       # the later curve colours a shared cell
+        bits, _ = self.cells.get(key, (0, style))
+        self.cells[key] = (bits | _DOTS[row % 4][col % 2], style)       # the later curve colours a shared cell
 
-    for _, style, pts in series:
+    def line(self, points: Sequence[tuple[int, float]], style: str) -> None:
+        """Dots at (column, row) points, joined column by column."""
         last = None
-        for x, y in pts:
-            if not math.isfinite(y):
-                last = None
-                continue
-            col = min(int(x / x_top * (cols - 1) + 0.5), cols - 1)
-            row = (hi - y) / (hi - lo) * (rows - 1)
-            if last is not None and col > last[0] + 1:  # join to the previous point, column by column
+        for col, row in points:
+            if last is not None and col > last[0] + 1:
                 for c in range(last[0] + 1, col):
-                    dot(c, last[1] + (row - last[1]) * (c - last[0]) / (col - last[0]), style)
-            dot(col, row, style)
+                    self.dot(c, last[1] + (row - last[1]) * (c - last[0]) / (col - last[0]), style)
+            self.dot(col, row, style)
             last = (col, row)
-    label_width = 6
-    for r in range(height):
-        label = f"{hi:5.2f} " if r == 0 else f"{lo:5.2f} " if r == height - 1 else " " * label_width
-        text.append(label, style="dim")
-        text.append("│", style="dim")
-        for c in range(width):
-            bits, style = cells.get((r, c), (0, ""))
-            text.append(chr(0x2800 + bits) if bits else " ", style=style)
-        text.append("\n")
-    text.append(" " * label_width + "└" + "─" * width + "\n", style="dim")
-    end = f"{x_top:,.0f}"
-    text.append(" " * (label_width + 1) + "0" + " " * max(width - 1 - len(end), 1) + end, style="dim")
-    return text
+
+    def mark(self, points: Sequence[tuple[int, float]], mark: str, style: str) -> None:
+        """`mark` in the cell of each (column, row) point, over any dots there."""
+        for col, row in points:
+            self.marks[min(int(row + 0.5), self.rows - 1) // 4, col // 2] = (mark, style)
+
+    def text(self, y_labels: tuple[str, str], x_end: str, note: str = "") -> Text:
+        """The grid with the y axis labelled top and bottom, and an x axis from 0 to `x_end` with
+        `note` between them."""
+        text = Text()
+        for r in range(self.height):
+            label = y_labels[0] if r == 0 else y_labels[1] if r == self.height - 1 else ""
+            text.append(label.rjust(LABEL_WIDTH), style="dim")
+            text.append("│", style="dim")
+            for c in range(self.width):
+                bits, style = self.cells.get((r, c), (0, ""))
+                mark, mark_style = self.marks.get((r, c), ("", ""))
+                if mark:
+                    text.append(mark, style=mark_style)
+                else:
+                    text.append(chr(0x2800 + bits) if bits else " ", style=style)
+            text.append("\n")
+        text.append(" " * LABEL_WIDTH + "└" + "─" * self.width + "\n", style="dim")
+        room = max(self.width - 1 - len(x_end), 1)
+        if note and len(note) + 4 <= room:
+            note = f"({note})".center(room)
+        else:
+            note = " " * room
+        text.append(" " * (LABEL_WIDTH + 1) + "0" + note + x_end, style="dim")
+        return text
 
 
 class LiveView:
-    """Training events drawn as a live panel on a terminal (same interface as cli/train._Progress:
+    """Training events drawn as a live panel on a terminal (same interface as views.progress.PlainProgress:
     a context manager called with each train.Event)."""
 
     def __init__(self, out_dir, config, console: Console | None = None, refresh_per_second: float = 4,
-                 fitted: str = "") -> None:
+                 fitted: str = "", yardsticks=None) -> None:
         self.out_dir, self.config, self.fitted = out_dir, config, fitted
+        self.yardsticks = yardsticks            # scoring.yardsticks.Yardsticks of the corpus, or None
         self.console = console or Console(stderr=True, highlight=False)
         self.by_time = config.max_steps is None and config.time_budget is not None
         self.header = ""
@@ -164,16 +240,23 @@ class LiveView:
             figures.append(f"   {self.rate / 1000:.1f}k chars/s")
         parts = [Text(self.header, style="dim", overflow="fold"), bar, figures]
         if self.train_curve or self.val_curve:
-            x_max = self.config.max_steps if not self.by_time and self.config.max_steps else None
-            chart = braille_plot([("training", "cyan", self.train_curve), ("validation", "magenta", self.val_curve)],
-                                 width=max(width - 12, 20), height=8, x_max=x_max)
-            legend = Text("bits per character, by step:  ", style="dim")
-            legend.append("⣿ training", style="cyan")
-            legend.append("   ")
-            legend.append("⣿ validation", style="magenta")
-            parts += [legend, chart]
+            parts += self._chart(width)
         if self.preview:
             parts.append(Panel(Text(self.preview.strip("\n")[-600:], overflow="fold"),
-                               title=f"preview at step {self.val_curve[-1][0]:.0f}" if self.val_curve else "preview",
+                               title=f"preview at step {self.val_curve[-1][0]:,.0f}" if self.val_curve else "preview",
                                title_align="left", border_style="dim", height=8))
         return Group(*parts)
+
+    def _chart(self, width: int) -> list[Text]:
+        """The legend, with the yardsticks, and the braille chart, scaled to the recent part of the run."""
+        x_max = self.config.max_steps if not self.by_time and self.config.max_steps else None
+        curves = [Curve("training", "cyan", self.train_curve),
+                  Curve("validation", "magenta", self.val_curve, mark=VALIDATION_MARK)]
+        legend = Text("bits/char by step:  ", style="dim")
+        legend.append("⠤⠒ training", style="cyan")
+        legend.append("   ")
+        legend.append(f"{VALIDATION_MARK} validation", style="magenta")
+        if self.yardsticks is not None:
+            legend.append(f"   for scale: {self.yardsticks.short()}", style="dim")
+        chart = braille_plot(curves, width=max(width - 12, 20), height=8, x_max=x_max, recent=RECENT_SHARE)
+        return [legend, chart]

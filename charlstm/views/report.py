@@ -1,12 +1,13 @@
 """A run report: one self-contained HTML page for one or more training runs.
 
 `gather(target)` collects the facts of a run — its checkpoint's configuration, vocabulary,
-corpus and clock, its log (metrics.jsonl) and previews (samples.txt) through run.py, and a
-memorisation check of a fresh sample (novelty.py). `build_report(runs)` draws them: loss curves
-as inline SVG drawn here (every run overlaid, in one colour each; training solid, validation
-dashed; the x axis switchable between steps and wall-clock time by a CSS-only toggle), the
-previews over time, the facts side by side (values that differ between runs marked), and the
-sample with its copied spans highlighted.
+corpus and clock, its log (metrics.jsonl) and previews (samples.txt) through runs/, its yardsticks
+(scoring/yardsticks.py) and a memorisation check of a fresh sample (scoring/novelty.py).
+`build_report(runs)` draws them: loss curves as inline SVG (charts.py; every run overlaid, in one
+colour each; training solid, validation dashed; the yardsticks as dotted levels; the x axis
+switchable between steps and wall-clock time by a CSS-only toggle), the previews over time, the
+facts side by side in words (facts.py; values that differ between runs marked), and the sample
+with its copied spans highlighted.
 
 Safety, as page.py: every text from a run (names, corpus paths, previews, samples, vocabulary) is
 HTML-escaped; the page holds no script at all and a Content-Security-Policy that allows none, and
@@ -21,7 +22,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Sequence
 
 from ..files import LATEST, PAGE_GENERATOR
-from .charts import PALETTE, Series, _finite, _thin, svg_chart
+from .charts import PALETTE, Reference, Series, _finite, _thin, svg_chart
+from .facts import fact_rows
 from .glyphs import alone, single_line
 
 LOG2E = 1.0 / math.log(2.0)
@@ -38,9 +40,6 @@ MAX_PREVIEWS = 60
 PREVIEW_CHARS = 2000
 
 
-NOT_RECORDED = "not recorded in the run"  # (runs trained before charlstm stored it)
-
-
 @dataclass
 class RunFacts:
     """What a report shows of one run."""
@@ -55,6 +54,7 @@ class RunFacts:
     previews: list[tuple[int, float | None, str]] = field(default_factory=list)
     novelty: object | None = None              # novelty.Novelty of a fresh sample
     novelty_note: str = ""                     # where it was checked against, or why there is none
+    yardsticks: object | None = None           # scoring.yardsticks.Yardsticks of its vocabulary and corpus
 
 
 def gather(target: str | None, novelty_length: int = NOVELTY_LENGTH, seed: int = 0, device: str | None = None) -> RunFacts:
@@ -64,6 +64,7 @@ def gather(target: str | None, novelty_length: int = NOVELTY_LENGTH, seed: int =
     from ..errors import CharlstmError
     from ..runs import checkpoint as ckpt
     from ..runs.folder import Run
+    from ..scoring.yardsticks import of_run
 
     path = ckpt.resolve(target, prefer=LATEST)         # where the run stands now, not its best moment
     loaded = ckpt.load(path)
@@ -79,7 +80,7 @@ def gather(target: str | None, novelty_length: int = NOVELTY_LENGTH, seed: int =
             "corpus_paths": list(info.corpus.paths) if info.corpus else [],
             "corpus_encoding": info.corpus.encoding if info.corpus else None,
             "corpus_chars": info.corpus_chars, "corpus_fingerprint": info.corpus_fingerprint},
-        metrics=run.log.read_metrics(), previews=run.log.read_samples())
+        metrics=run.log.read_metrics(), previews=run.log.read_samples(), yardsticks=of_run(loaded, path))
     if novelty_length > 0:
         from ..config import SampleConfig
         from ..generation.sampling import sample_text
@@ -95,13 +96,15 @@ def gather(target: str | None, novelty_length: int = NOVELTY_LENGTH, seed: int =
                                SampleConfig(length=novelty_length, seed=seed))[0]
             facts.novelty = corpus.index.check(text, corpus.chars)
             facts.novelty_note = (f"a {len(text):,}-character sample (seed {seed}, temperature "
-                                  f"{SampleConfig.temperature:g}) checked against {corpus.source}; index {corpus.cached}")
+                                  f"{SampleConfig.temperature:g}) checked against {corpus.source}; its index "
+                                  f"{corpus.cached}")
     return facts
 
 
-def _curves(runs: Sequence[RunFacts]) -> dict[str, list[Series]]:
-    """Per chart: its series (training and validation loss in bits per character; throughput)."""
-    loss, speed = [], []
+def _charts(runs: Sequence[RunFacts]) -> list[tuple[str, list[Series], list[Reference]]]:
+    """Each chart: its label, its series (training and validation loss in bits per character;
+    throughput) and the levels drawn across it (each run's yardsticks, on the loss chart)."""
+    loss, speed, references = [], [], {}
     for i, run in enumerate(runs):
         colour = PALETTE[i % len(PALETTE)]
         train, val, rate = [], [], []
@@ -118,70 +121,31 @@ def _curves(runs: Sequence[RunFacts]) -> dict[str, list[Series]]:
         loss += [Series(f"{run.name} training", colour, _thin(train)),
                  Series(f"{run.name} validation", colour, _thin(val), dashed=True)]
         speed.append(Series(run.name, colour, _thin(rate)))
-    return {"loss (bits per character)": loss, "training speed (characters/s)": speed}
+        sticks = run.yardsticks
+        if sticks is not None:
+            whose = f" ({run.name})" if len(runs) > 1 else ""
+            for what, y in (("a blind guess", sticks.blind_bpc), ("a unigram model", sticks.unigram_bpc)):
+                if y is not None:   # the same level for several runs (one corpus) is drawn once
+                    references.setdefault(round(y, 3), Reference(f"{what}{whose}: {y:.2f}", y))
+    return [("loss (bits per character)", loss, list(references.values())),
+            ("training speed (characters/s)", speed, [])]
 
 
 def _e(value) -> str:
     return html.escape(str(value))
 
 
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "—"
-    if seconds < 120:
-        return f"{seconds:.1f} s"
-    if seconds < 7200:
-        return f"{seconds / 60:.1f} min"
-    return f"{seconds / 3600:.2f} h"
-
-
-def _fact_rows(runs: Sequence[RunFacts]) -> list[tuple[str, str, list[str]]]:
-    """(group, fact, one value per run)."""
-    def last_rate(run: RunFacts) -> str:
-        rates = [r["chars_per_s"] for r in run.metrics if _finite(r.get("chars_per_s")) is not None]
-        return f"{rates[-1]:,.0f}" if rates else "—"
-
-    def bpc(value) -> str:
-        return "—" if value is None or not math.isfinite(value) else f"{value:.4f}"
-
-    rows = [("run", "checkpoint", [r.checkpoint for r in runs])]
-    for name in dict.fromkeys(k for r in runs for k in r.model):
-        rows.append(("model", name, [_e_value(r.model.get(name)) for r in runs]))
-    for name in dict.fromkeys(k for r in runs for k in r.train):
-        rows.append(("training", name, [_e_value(r.train.get(name)) for r in runs]))
-    rows += [
-        ("vocabulary", "characters", [f"{len(r.vocab):,}" for r in runs]),
-        ("corpus", "files", [", ".join(r.info.get("corpus_paths") or []) or "—" for r in runs]),
-        ("corpus", "characters", [f"{r.info['corpus_chars']:,}" if r.info.get("corpus_chars") else "—" for r in runs]),
-        ("corpus", "encoding", [r.info.get("corpus_encoding") or "—" for r in runs]),
-        ("corpus", "fingerprint", [r.info.get("corpus_fingerprint") or "—" for r in runs]),
-        ("timing", "steps", [f"{r.info['step']:,}" if "step" in r.info else "—" for r in runs]),
-        ("timing", "wall-clock time", [_duration(r.info.get("elapsed_s")) for r in runs]),
-        ("timing", "last logged speed (chars/s)", [last_rate(r) for r in runs]),
-        ("timing", "budget spent", [("yes" if r.info.get("finished") else "no") if r.info else "—" for r in runs]),
-        ("timing", "stopped early", [r.info.get("stopped") or "no" if r.info else "—" for r in runs]),
-        ("scores", "best validation bpc", [bpc(r.info.get("best_val_bpc")) for r in runs]),
-        ("scores", "last validation bpc", [bpc(r.info.get("last_val_bpc")) for r in runs]),
-        ("machine", "torch", [r.info.get("torch") or "—" for r in runs]),
-        ("machine", "device", [r.info.get("device") or NOT_RECORDED for r in runs]),
-        ("machine", "CPU threads", [r.info.get("threads") or NOT_RECORDED for r in runs]),
-    ]
-    return rows
-
-
-def _e_value(value) -> str:
-    return "—" if value is None else str(value)
-
-
 def _facts_table(runs: Sequence[RunFacts]) -> str:
     head = "".join(f'<th><span class="swatch" style="background:{PALETTE[i % len(PALETTE)]}"></span>{_e(r.name)}</th>'
                    for i, r in enumerate(runs))
-    body = []
-    for group, name, values in _fact_rows(runs):
+    body, last = [], None
+    for group, name, values in fact_rows(runs):
         differs = len(runs) > 1 and len(set(values)) > 1
         cells = "".join(f"<td>{_e(v)}</td>" for v in values)
-        body.append(f'<tr class="{"differs" if differs else ""}"><th class="group">{_e(group)}</th>'
+        shown = _e(group) if group != last else ""       # each group named once, on its first row
+        body.append(f'<tr class="{"differs" if differs else ""}"><th class="group">{shown}</th>'
                     f'<th>{_e(name)}</th>{cells}</tr>')
+        last = group
     return f'<table class="facts"><thead><tr><th></th><th></th>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
 
 
@@ -265,11 +229,11 @@ def build_report(runs: Sequence[RunFacts], title: str | None = None) -> str:
     """The page for `runs` (one or more, overlaid in the charts, side by side in the facts)."""
     title = title or "charlstm report: " + ", ".join(r.name for r in runs)
     charts = []
-    for label, series in _curves(runs).items():
+    for label, series, references in _charts(runs):
         legend = _legend(runs, styles=any(s.dashed for s in series))
         charts.append(f'<figure><figcaption>{_e(label)}</figcaption>{legend}'
-                      f'<div class="by-steps">{svg_chart(series, "steps", label)}</div>'
-                      f'<div class="by-time">{svg_chart(series, "time", label)}</div></figure>')
+                      f'<div class="by-steps">{svg_chart(series, "steps", label, references=references)}</div>'
+                      f'<div class="by-time">{svg_chart(series, "time", label, references=references)}</div></figure>')
     checks, per_run = [], []
     for i, run in enumerate(runs):
         swatch = f'<span class="swatch" style="background:{PALETTE[i % len(PALETTE)]}"></span>'
@@ -304,6 +268,8 @@ svg .frame { fill: none; stroke: var(--line); }
 svg .tick { font-size: 11px; fill: var(--dim); }
 svg .label { font-size: 12px; fill: var(--ink); }
 svg .curve { fill: none; stroke-width: 1.8; }
+svg .reference { stroke: #8e8e93; stroke-width: 1; stroke-dasharray: 2 3; }
+svg .reference-label { font-size: 11px; fill: #6e6e73; }
 .legend { display: flex; flex-wrap: wrap; gap: 14px; color: var(--dim); margin: 2px 0 4px; align-items: center; }
 .legend .item { display: inline-flex; align-items: center; gap: 5px; }
 .swatch { display: inline-block; width: 12px; height: 12px; border-radius: 2px; margin-right: 6px; vertical-align: -1px; }

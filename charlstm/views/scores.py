@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import Iterable, Mapping, Sequence
 
 from rich.console import Group, RenderableType
@@ -19,9 +18,10 @@ SCORE_STRIP_CHARS = 20_000
 
 
 def score_view(title: str, text: str, bits: Sequence[float], predicted: Sequence[str], uniform_bits: float,
-               show_strip: bool = True, worst: int = 10) -> Group:
-    """Surprisal strip (white → orange, full at the bits of a uniform guess), bits per character,
-    and the most surprising characters with what the model expected instead."""
+               show_strip: bool = True, worst: int = 10, yardsticks=None) -> Group:
+    """Surprisal strip (white → orange, full at the bits of a uniform guess), bits per character
+    beside its yardsticks (scoring.yardsticks.Yardsticks, when given), and the most surprising
+    characters with what the model expected instead."""
     bpc = sum(bits) / len(bits) if len(bits) else float("nan")
     parts: list[RenderableType] = [Text(title, style="bold")]
     if show_strip:
@@ -30,6 +30,8 @@ def score_view(title: str, text: str, bits: Sequence[float], predicted: Sequence
         parts.append(Text(f"({len(text)} characters: strip left out; --format tsv lists every character)", style="dim"))
     parts.append(Text(f"{bpc:.3f} bits per character over {len(bits)} predicted characters "
                       f"(the first character is context only)"))
+    if yardsticks is not None:
+        parts.append(Text(f"for scale: {yardsticks.describe(3)}", style="dim"))
     order = sorted(range(len(bits)), key=lambda t: -bits[t])[:worst]
     if order:
         parts += [Text(""), _surprises_table(text, bits, predicted, order)]
@@ -81,17 +83,19 @@ def _surprises_table(text: str, bits: Sequence[float], predicted: Sequence[str],
 
 
 def score_output(source: str, text: str, bits: Sequence[float], expected: Sequence[str], bits_per_char: float,
-                 vocab_size: int) -> Output:
-    """The surprisal `bits` of text[1:] and the characters the model `expected` there."""
+                 yardsticks) -> Output:
+    """The surprisal `bits` of text[1:] and the characters the model `expected` there, with the
+    model's yardsticks (scoring.yardsticks.Yardsticks)."""
     bits = _floats(bits)
     records = ({"position": t + 1, "char": text[t + 1], "bits": b, "expected": expected[t]} for t, b in enumerate(bits))
     document = {"checkpoint": source, "bits_per_char": round(bits_per_char, 6), "characters": len(text),
-                "predicted_characters": len(bits), "text": text, "surprisal_bits": [round(b, 6) for b in bits],
-                "expected": list(expected)}
-    uniform_bits = math.log2(max(vocab_size, 2))  # a blind guess among the vocabulary: full colour
+                "predicted_characters": len(bits), "yardsticks": yardsticks.to_dict(), "text": text,
+                "surprisal_bits": [round(b, 6) for b in bits], "expected": list(expected)}
+    uniform_bits = max(yardsticks.blind_bpc, 1.0)  # a blind guess among the vocabulary: full colour
     return Output(["position", "char", "bits", "expected"], records, document,
                   lambda width: score_view(f"{bits_per_char:.3f} bits per character   {source}", text, bits, expected,
-                                           uniform_bits, show_strip=len(text) <= SCORE_STRIP_CHARS))
+                                           uniform_bits, show_strip=len(text) <= SCORE_STRIP_CHARS,
+                                           yardsticks=yardsticks))
 
 
 #: Bits of difference drawn at full colour in the comparison strip.
