@@ -97,6 +97,7 @@ def of_run(loaded, checkpoint_path: str | Path) -> Yardsticks:
     """The yardsticks of a loaded checkpoint: the blind guess from its vocabulary; the unigram
     figure from its run folder's copy of the corpus (checked by fingerprint), else from the corpus
     files it names, read again (as the n-gram baseline reads them), else none, and the note says so."""
+    from ..runs.caches import CorpusCache
     from ..runs.folder import Run
     from .ngram import training_ids
 
@@ -105,10 +106,10 @@ def of_run(loaded, checkpoint_path: str | Path) -> Yardsticks:
         info = loaded.run_info
     except CheckpointError:
         info = None
-    found = Run(Path(checkpoint_path).parent).cached_corpus()
+    found = CorpusCache(Run(Path(checkpoint_path).parent), store=False).cached()
     try:
-        if info is not None and found is not None and found[2] == info.corpus_fingerprint:
-            ids, chars, _ = found
+        if info is not None and found is not None and found[1].fingerprint == info.corpus_fingerprint:
+            ids, chars = found[0], found[1].vocab
             train, _ = split(ids, info.train_config.val_fraction)
             counts = _in_vocab(char_counts(train, len(chars)), chars, loaded.vocab)
             if counts is not None:
