@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -13,6 +14,7 @@ from charlstm.config import TrainConfig
 from charlstm.errors import TrainingError
 from charlstm.training.schedule import learning_rate
 from charlstm.training.loop import train
+from conftest import run_cli
 
 MODEL = ModelConfig(vocab_size=1, hidden_size=48, embedding_size=16, num_layers=2)
 
@@ -106,3 +108,17 @@ def test_learning_rate_schedule():
     assert learning_rate(late, 5, 1.0) == pytest.approx(0.1)
     assert learning_rate(late, 5, 1.5) == pytest.approx(0.1)
     assert learning_rate(TrainConfig(learning_rate=1.0, warmup_steps=0, decay_fraction=0.0), 5, 0.99) == 1.0
+
+
+def test_train_with_no_corpus_reads_the_bundled_shakespeare(tmp_path):
+    """README's first command names no corpus: the bundled one is found from a source checkout."""
+    from charlstm.data.reading import default_corpus_path
+
+    assert default_corpus_path() == Path(__file__).resolve().parent.parent / "corpora" / "shakespeare.txt"
+    out = tmp_path / "run"
+    result = run_cli("train", "--out", str(out), "--max-steps", "2", "--eval-every", "2", "--hidden-size", "8",
+                     "--num-layers", "1", "--embedding-size", "4", "--batch-size", "2", "--seq-len", "16",
+                     "--preview", "0", "--threads", "1")
+    assert result.exit_code == 0, result.output
+    sources = json.loads((out / "corpus.json").read_text(encoding="utf-8"))["sources"]
+    assert sources == [str(default_corpus_path())]

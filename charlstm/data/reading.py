@@ -25,11 +25,11 @@ DEFAULT_CORPUS = "shakespeare.txt"
 
 
 def bundled_corpora_dir() -> Path:
-    """Where the bundled corpora live: inside the wheel, or corpora/ of a source checkout."""
-    packaged = Path(__file__).resolve().parent / "corpora"
-    if packaged.is_dir():
-        return packaged
-    return Path(__file__).resolve().parent.parent / "corpora"
+    """Where the bundled corpora live: charlstm/corpora/ inside a wheel (pyproject.toml puts them
+    there), else corpora/ of the source checkout the package sits in."""
+    package = Path(__file__).resolve().parent.parent
+    packaged = package / "corpora"
+    return packaged if packaged.is_dir() else package.parent / "corpora"
 
 
 def default_corpus_path() -> Path:
