@@ -214,7 +214,7 @@ def test_the_learning_rate_is_blamed_only_when_plausible(tmp_path, shakespeare_t
     trainer = Trainer(Corpus.from_text(text), run, MODEL, _config(learning_rate=1e-6))
     trainer.save()
     trainer.step()
-    message = str(trainer._diverged("the loss became nan"))
+    message = str(trainer.writer.diverged("the loss became nan"))
     assert "at a learning rate of 1e-06 the learning rate is an unlikely cause" in message
     assert "try a lower --lr" not in message
 
