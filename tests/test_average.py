@@ -17,7 +17,8 @@ from charlstm.data.streams import split
 from charlstm.model.network import CharModel
 from charlstm.config import ModelConfig
 from charlstm.config import TrainConfig
-from charlstm.training.loop import evaluate, train
+from charlstm.training.loop import train
+from charlstm.training.validation import evaluate
 
 MODEL = ModelConfig(vocab_size=1, hidden_size=48, embedding_size=16, num_layers=2)
 

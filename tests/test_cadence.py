@@ -53,29 +53,30 @@ def test_a_step_turn_right_after_a_clock_evaluation_is_skipped(tmp_path, shakesp
     from charlstm.runs.folder import Run
 
     train_module = importlib.import_module("charlstm.training.loop")
+    clock_module = importlib.import_module("charlstm.training.clock")
     now = [1000.0]
-    monkeypatch.setattr(train_module, "time", types.SimpleNamespace(perf_counter=lambda: now[0]))
+    monkeypatch.setattr(clock_module, "time", types.SimpleNamespace(perf_counter=lambda: now[0]))
     config = TrainConfig(eval_every=10, eval_seconds=60.0, time_budget=None, max_steps=1000)
     trainer = train_module.Trainer(Corpus.from_text(shakespeare_text[:20_000]), Run(tmp_path / "run"),
                                    ModelConfig(vocab_size=1, hidden_size=16, embedding_size=8), config)
-    trainer._schedule_evaluation(first=True)                   # the clock's first turn: 30 s from now
-    trainer.steps = 10
-    assert trainer._evaluation_due()                           # a step turn, no clock evaluation yet
-    trainer._schedule_evaluation()
+    trainer.clock.schedule_evaluation(first=True)              # the clock's first turn: 30 s from now
+    trainer.clock.steps = 10
+    assert trainer.clock.evaluation_due()                      # a step turn, no clock evaluation yet
+    trainer.clock.schedule_evaluation()
     now[0] += 61
-    trainer.steps = 13
-    assert trainer._evaluation_due()                           # the clock's turn
-    trainer._schedule_evaluation()
+    trainer.clock.steps = 13
+    assert trainer.clock.evaluation_due()                      # the clock's turn
+    trainer.clock.schedule_evaluation()
     now[0] += 5
-    trainer.steps = 20
-    assert not trainer._evaluation_due()                       # 5 s after it: skipped
+    trainer.clock.steps = 20
+    assert not trainer.clock.evaluation_due()                  # 5 s after it: skipped
     now[0] += 20
-    trainer.steps = 30
-    assert trainer._evaluation_due()                           # 25 s after it: runs
-    trainer._schedule_evaluation()
+    trainer.clock.steps = 30
+    assert trainer.clock.evaluation_due()                      # 25 s after it: runs
+    trainer.clock.schedule_evaluation()
     now[0] += 1
-    trainer.steps = 40
-    assert trainer._evaluation_due()                           # after a step turn: runs
+    trainer.clock.steps = 40
+    assert trainer.clock.evaluation_due()                      # after a step turn: runs
 
 
 def test_no_evaluation_of_either_kind_just_before_the_closing_one(tmp_path, shakespeare_text, monkeypatch):
@@ -89,20 +90,20 @@ def test_no_evaluation_of_either_kind_just_before_the_closing_one(tmp_path, shak
     from charlstm.runs.folder import Run
 
     train_module = importlib.import_module("charlstm.training.loop")
+    clock_module = importlib.import_module("charlstm.training.clock")
     now = [1000.0]
-    monkeypatch.setattr(train_module, "time", types.SimpleNamespace(perf_counter=lambda: now[0]))
+    monkeypatch.setattr(clock_module, "time", types.SimpleNamespace(perf_counter=lambda: now[0]))
     config = TrainConfig(eval_every=10, eval_seconds=60.0, time_budget=120.0)
     trainer = train_module.Trainer(Corpus.from_text(shakespeare_text[:20_000]), Run(tmp_path / "run"),
                                    ModelConfig(vocab_size=1, hidden_size=16, embedding_size=8), config)
-    trainer._t0 = now[0]
-    trainer._schedule_evaluation(first=True)
+    trainer.clock.start()                                      # the session's clock from now, its first turn scheduled
     now[0] += 100
-    trainer.steps = 10
-    assert trainer._evaluation_due()                           # 20 s left: a step turn runs
-    trainer._schedule_evaluation()
+    trainer.clock.steps = 10
+    assert trainer.clock.evaluation_due()                      # 20 s left: a step turn runs
+    trainer.clock.schedule_evaluation()
     now[0] += 6
-    trainer.steps = 20
-    assert not trainer._evaluation_due()                       # 14 s left (under 15): skipped
+    trainer.clock.steps = 20
+    assert not trainer.clock.evaluation_due()                  # 14 s left (under 15): skipped
     now[0] += 60
-    trainer.steps = 21
-    assert not trainer._evaluation_due()                       # the clock's turn, past the end: skipped too
+    trainer.clock.steps = 21
+    assert not trainer.clock.evaluation_due()                  # the clock's turn, past the end: skipped too

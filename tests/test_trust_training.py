@@ -214,7 +214,7 @@ def test_the_learning_rate_is_blamed_only_when_plausible(tmp_path, shakespeare_t
     trainer = Trainer(Corpus.from_text(text), run, MODEL, _config(learning_rate=1e-6))
     trainer.save()
     trainer.step()
-    message = str(trainer._diverged("the loss became nan"))
+    message = str(trainer.writer.diverged("the loss became nan"))
     assert "at a learning rate of 1e-06 the learning rate is an unlikely cause" in message
     assert "try a lower --lr" not in message
 
@@ -253,6 +253,32 @@ def test_resume_refuses_model_options_that_differ_from_the_saved_model(tmp_path,
     same = _invoke("train", "--resume", "--out", run, "--max-steps", "8", "--hidden-size", "16", "--cell", "lstm")
     assert same.exit_code == 0, same.output  # the saved values typed again are fine
     assert ckpt.load(run / "latest.safetensors").train["step"] == 8
+
+
+def test_the_command_and_the_library_refuse_a_resume_with_the_same_line(tmp_path, corpus):
+    """One check decides whether a run may go on from its checkpoint (resume.refuse_resume):
+    `charlstm train --resume` and `train(..., resume=True)` refuse another corpus, and a checkpoint
+    without training state, with the same message."""
+    run = tmp_path / "run"
+    assert _invoke("train", corpus, "--out", run, "--max-steps", "4", "--eval-every", "4", *SMALL).exit_code == 0
+    text = corpus.read_text(encoding="utf-8")
+    other = tmp_path / "other.txt"
+    other.write_text(text[::-1], encoding="utf-8")                     # the same characters, another text
+    latest = run / "latest.safetensors"
+    differs = (f"{latest}: the corpus differs from the one this run was trained on ({len(text)} characters then, "
+               f"{len(text)} now); resume with the same corpus")
+    assert _error_line(_cli("train", other, "--resume", "--out", run, "--max-steps", "8")) == f"Error: {differs}"
+    with pytest.raises(TrainingError) as caught:
+        train(text[::-1], run, None, _config(max_steps=8), resume=True)
+    assert str(caught.value) == differs
+
+    saved = ckpt.load(latest)                                          # the model alone, as if exported
+    ckpt.save(latest, ckpt.Checkpoint(saved.config, saved.vocab, saved.model_state))
+    untrained = f"{latest}: a model without training state; it cannot be resumed"
+    assert _error_line(_cli("train", corpus, "--resume", "--out", run, "--max-steps", "8")) == f"Error: {untrained}"
+    with pytest.raises(ckpt.CheckpointError) as caught:
+        train(text, run, None, _config(max_steps=8), resume=True)
+    assert str(caught.value) == untrained
 
 
 # ---------------------------------------------------------------------------------- class 7

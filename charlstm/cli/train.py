@@ -85,6 +85,7 @@ def command(ctx: click.Context, corpus, glob, encoding, out, resume, device, thr
     CORPUS: files, directories, or - for standard input; the bundled Shakespeare if none. Writes
     checkpoints, metrics.jsonl and samples.txt to the run directory. Ctrl-C saves and stops.
     """
+    from ..training.distributed import launched_as_main
     from ..training.resume import plan_run
 
     typed = {name for name in params if explicit(ctx, name)}
@@ -102,7 +103,7 @@ def command(ctx: click.Context, corpus, glob, encoding, out, resume, device, thr
     notice_skipped(corpus, glob)
     # The run is refused, created and locked before anything is prepared or written into it; under
     # torchrun rank 0 alone owns it (the other ranks read the prepared corpus, never write it).
-    main = int(os.environ.get("RANK", "0")) == 0
+    main = launched_as_main()
     with chosen.run.claim(resume=chosen.resume) if main else contextlib.nullcontext():
         prepared = prepare_corpus(chosen.files, chosen.encoding, chosen.run, store=main,
                                   min_char_count=chosen.config.min_char_count)
@@ -131,10 +132,11 @@ def _fitted(corpus, chosen, model_config, typed, device):
 
 def _run_training(corpus, chosen, model_config, device, threads, fitted: str = "") -> None:
     """Train with a progress bar on stderr; Ctrl-C / SIGTERM save and exit 130 / 143."""
+    from ..training.distributed import launched_as_main
     from ..training.loop import train as run_training
     from ..training.stopping import StopRequest, stop_on_signals
 
-    quiet = int(os.environ.get("RANK", "0")) != 0  # under torchrun, rank 0 alone reports
+    quiet = not launched_as_main()  # under torchrun, rank 0 alone reports
     out_dir, stop = chosen.run.path, StopRequest()
     yardsticks = None if quiet else _yardsticks(corpus, chosen.config)
     with _view(out_dir, chosen.config, quiet, fitted, yardsticks) as progress, stop_on_signals(stop):

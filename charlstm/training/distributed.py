@@ -1,6 +1,7 @@
 """Training across processes on PyTorch's own engine: torchrun + DistributedDataParallel.
 
-`Cluster` is the one place that knows whether we run alone or as one rank of many. Alone, every
+`Cluster` is the one place that knows whether we run alone or as one rank of many (and
+`launched_as_main` says which rank this is before a Cluster is made). Alone, every
 method is a no-op, so the training loop reads the same either way. Under torchrun (WORLD_SIZE > 1)
 it joins the process group (NCCL with one GPU per rank when CUDA is present, gloo on CPU), wraps
 the model in DDP, and gives the loop the few collective operations it needs: agree on stopping,
@@ -14,6 +15,12 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
+
+
+def launched_as_main() -> bool:
+    """Whether this process is rank 0 of a torchrun job (RANK, as torchrun sets it), or runs alone:
+    known before the process group is joined, so a launcher can decide who owns the run's files."""
+    return int(os.environ.get("RANK", "0")) == 0
 
 
 @dataclass

@@ -8,7 +8,7 @@ from pathlib import Path
 
 
 class EventKind(str, Enum):
-    """What an Event reports (a str, so `event.kind == "step"` reads as it always did)."""
+    """What an Event reports; a str, so `event.kind == "step"` holds."""
 
     START = "start"    # the run begins (or resumes): `text` describes the model and the data
     STEP = "step"      # one optimisation step done
@@ -44,5 +44,5 @@ class TrainResult:
     last_val_bpc: float | None
     chars_per_s: float
     interrupted: bool
-    threads: str = ""                # how the CPU thread count was chosen (threads.ThreadTuner.describe)
+    threads: str = ""                # how the CPU thread count was chosen (runtime.ThreadTuner.describe)
     stopped: str | None = None       # why it stopped before the budget was spent (--patience)

@@ -1,37 +1,25 @@
 """The model a run gets when the user does not choose one: sized to the corpus and the budget.
 
-Two limits, the smaller wins (benchmarks/defaults.py measures the rule against a fixed 2×256):
+Two limits, the smaller wins:
 
-- **the data**: a model with far more weights than the corpus has training characters learns the
-  corpus by heart before it learns the language, so the weights that see the data — the recurrent
-  layers and the softmax head; not the input embedding, which each character only looks up — stay
-  within DATA_RATIO × the training characters. The ratio is high because a large model learns
-  faster before it overfits, and the run keeps its best checkpoint: on 341k characters of Chinese
-  poetry a 2×256 (5.7 weights per character) still beat 2×128 and 2×64 after 7.5 epochs, and on 28k
-  characters (50 per character) it overfitted after one epoch yet its best checkpoint still beat a
-  2×64's after two minutes (8.355 / 8.386 against 8.428 / 8.430 bits per character, two seeds;
-  benchmarks/defaults.py). So only a corpus of a few thousand characters gets a smaller model.
-- **the budget**: in minutes, a larger model sees too few characters to pay for its size. The
-  recurrent weights that train best grow as the square root of the compute (as in the scaling laws
-  of language models), pinned at REFERENCE_PARAMETERS — a 2×256 LSTM — for REFERENCE_SECONDS of
-  CPU training, and never below it (shorter budgets were not measured to prefer a smaller model).
-  The head is left out of this count: it is one large matrix product per step, which runs several
-  times faster per weight than the step-by-step recurrence. A budget in steps counts as the
-  characters those steps read, at REFERENCE_CHARS_PER_PARAMETER.
+- **the data**: the weights that see the data — the recurrent layers and the softmax head; not the
+  input embedding, which each character only looks up — stay within DATA_RATIO × the training
+  characters, so that a model does not learn the corpus by heart before the language. The ratio is
+  high because a larger model learns faster before it overfits and the run keeps its best checkpoint.
+- **the budget**: the recurrent weights grow as the square root of the compute (as in the scaling
+  laws of language models), pinned at REFERENCE_PARAMETERS — a 2×256 LSTM — for REFERENCE_SECONDS
+  of CPU training, and never below it. The head is left out of this count: it is one large matrix
+  product per step, much faster per weight than the step-by-step recurrence. A budget in steps
+  counts as the characters those steps read, at REFERENCE_CHARS_PER_PARAMETER.
 
-Regularisation follows the passes the budget plans over the training text: a run that will read
-it DROPOUT_EPOCHS times or more trains with dropout FITTED_DROPOUT (between the layers and before
-the head), fewer passes without. Measured time-matched (`charlstm train --time`, one thread each,
-best checkpoints): 2 minutes on 100k characters of Shakespeare (≈ 29 passes) 2.385 → 2.205 bits per
-character, on 30k characters of Chinese poems (≈ 41) 8.557 → 8.521 (benchmarks/defaults.py's three
-runs of that corpus: +0.02 on average, within their spread); 5 minutes on tiny-shakespeare
-(≈ 10 passes) 1.4658 → 1.4660 nats, equal — dropout costs ~15% of the steps. A time budget's passes
-are estimated at the reference rate (REFERENCE_CHARS_PER_PARAMETER), assuming the model reads no
-faster than a 2×256 and slower in proportion to its recurrent weights when larger; on the machine
-of these runs it read ~2.3× that, so the estimate errs towards no dropout.
+A model fitted this way trains with dropout FITTED_DROPOUT when the budget plans DROPOUT_EPOCHS
+passes over the training text or more, without it below. A time budget's passes are estimated at the
+reference rate, as if the model read no faster than a 2×256 and slower in proportion to its
+recurrent weights when larger, so the estimate errs towards no dropout.
 
 Widths come from a ladder, two layers (one below MIN_TWO_LAYER_WIDTH), an embedding of at most 64.
-Torch-free: the device is named by its kind ("cpu", "cuda", "mps").
+Torch-free: the device is named by its kind ("cpu", "cuda", "mps"). How the rule was measured, and
+against what: benchmarks/README.md, "The fitted model" (benchmarks/defaults.py).
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
-"""What a run may go on from, and what `charlstm train` trains: the checks a resume makes before
-anything is prepared or written (training state present and finite, the model unchanged, budget
-left), the recipe a resumed run continues with, and `plan_run`, which picks the run folder, the
-corpus and the recipe. Knows checkpoints and run folders; trains nothing (train.py does).
+"""What a run may go on from, and what `charlstm train` trains: `refuse_resume`, the one check of
+whether a run may be resumed from its checkpoint with a corpus and a recipe (training state present
+and finite, the same corpus, budget left), the stream layout a resumed run keeps, the recipe it
+continues with, and `plan_run`, which picks the run folder, the corpus and the recipe. Knows
+checkpoints and run folders; trains nothing (loop.py does).
 """
 
 from __future__ import annotations
@@ -14,23 +15,64 @@ from typing import Any, Iterable, Sequence
 import torch
 
 from ..config import ModelConfig, TrainConfig
+from ..data.corpus import Corpus
 from ..data.reading import corpus_files, default_corpus_path
+from ..data.streams import StreamLayout, fit_layout
 from ..durations import format_duration
 from ..errors import CheckpointError, CorpusError, TrainingError, one_line
 from ..runs import checkpoint as ckpt
 from ..runs.folder import Run, default_out, most_recent
 from ..runs.runinfo import RunInfo
+from .checkpoints import nonfinite_tensor
+from .clock import budget_left
 
 # --------------------------------------------------------------------------------------------
-# The training state a resume reads, and the budget left
+# May a run go on from its checkpoint: the training state a resume reads, the corpus, the budget left
 
 
-def nonfinite_tensor(named: Iterable[tuple[str, Any]]) -> str | None:
-    """The name of the first floating-point tensor holding NaN or an infinity, else None."""
-    for name, tensor in named:
-        if torch.is_tensor(tensor) and tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
-            return name
-    return None
+def refuse_resume(saved: ckpt.Checkpoint, run: Run, config: TrainConfig, corpus: Corpus | None = None, *,
+                  complete: bool = False) -> str | None:
+    """Whether `run` may go on from `saved`, its latest checkpoint, under `config` and — once it is
+    read — with `corpus` (None: not read yet, as when `charlstm train` plans the run). Refuses, in
+    this order: a checkpoint without training state (CheckpointError); a corpus with another
+    character set, or another corpus (TrainingError); training tensors it cannot go on from
+    (CheckpointError, `refuse_unresumable`); a budget with nothing left to train (TrainingError). With
+    `complete` (the run resumed with its own budget), nothing left is not an error: the message
+    saying the run is complete is returned instead. None: it may go on. Nothing is written. (The
+    stream layout it claims is checked by `resumed_layout` once the corpus is split.)"""
+    latest = run.latest
+    info = saved.run_info
+    if info is None:
+        raise CheckpointError(f"{latest}: a model without training state; it cannot be resumed")
+    if corpus is not None:
+        vocab = corpus.vocab
+        if saved.vocab != vocab:
+            extra, lost = set(vocab.chars) - set(saved.vocab.chars), set(saved.vocab.chars) - set(vocab.chars)
+            raise TrainingError(f"{latest}: the corpus has a different character set than the run "
+                                f"(new: {sorted(extra)[:8]}, missing: {sorted(lost)[:8]}); resume with the same corpus")
+        if info.corpus_fingerprint not in (None, corpus.fingerprint):
+            raise TrainingError(f"{latest}: the corpus differs from the one this run was trained on "
+                                f"({info.corpus_chars} characters then, {len(corpus)} now); resume with the same corpus")
+    refuse_unresumable(saved, latest)
+    why = nothing_to_train(saved, config, run, complete=complete)
+    if why and not complete:
+        raise TrainingError(why)
+    return why
+
+
+def resumed_layout(layout: StreamLayout, n_chars: int, where: Path) -> StreamLayout:
+    """The stream layout a checkpoint claims, if `fit_layout` could have made it for `n_chars`
+    training characters; else a CheckpointError (the work and memory of a step follow the layout,
+    so a claimed one is checked against the corpus before it is used, and nothing is written)."""
+    try:
+        fits = fit_layout(n_chars, layout.batch_size, layout.seq_len, layout.seed) == layout
+    except CorpusError:  # too short for two of its windows
+        fits = False
+    if not fits:
+        raise CheckpointError(f"{where}: its stream layout ({layout.batch_size:,} streams of windows of "
+                              f"{layout.seq_len:,} over {layout.n_chars:,} characters) does not fit the corpus's "
+                              f"{n_chars:,} training characters, so the run cannot be resumed from it; nothing was written")
+    return layout
 
 
 def refuse_unresumable(saved: ckpt.Checkpoint, path: os.PathLike | str) -> None:
@@ -96,13 +138,6 @@ def _training_tensor_problem(saved: ckpt.Checkpoint) -> str | None:
         if have != set(names):
             return f"its {kind} weights cover {len(have)} of the model's {len(names)} tensors"
     return None
-
-
-def budget_left(step: int, elapsed: float, config: TrainConfig) -> bool:
-    """Room for one more step at `step` after `elapsed` seconds under `config`'s budget (both totals
-    of the run, earlier sessions included)."""
-    return not ((config.max_steps is not None and step >= config.max_steps)
-                or (config.time_budget is not None and elapsed >= config.time_budget))
 
 
 def nothing_to_train(saved: ckpt.Checkpoint, config: TrainConfig, where: object, complete: bool = False) -> str | None:
@@ -222,12 +257,10 @@ def plan_run(corpus: Sequence[str], glob: str | None, encoding: str, out: str | 
             refuse_layout_change(info, config, typed, run)
             config = resume_config(info, config, typed)
             refuse_model_change(saved, model, typed, run)
-            refuse_unresumable(saved, run.latest)
-            budget_typed = bool({"max_steps", "time_budget"} & typed)
-            why = nothing_to_train(saved, config, run, complete=not budget_typed)
-            if why and budget_typed:  # the budget typed now is not beyond where the run stands: an error
-                raise TrainingError(why)
-            if why:  # its own budget is spent: done already, nothing to redo
+            # a budget typed now that is not beyond where the run stands is an error; the run's own
+            # budget spent means it is done already, with nothing to redo
+            why = refuse_resume(saved, run, config, complete=not {"max_steps", "time_budget"} & typed)
+            if why:
                 return Plan(run, [], encoding, config, resume, complete=why)
             if not corpus and info.corpus is not None:
                 corpus, encoding = info.corpus.paths, info.corpus.encoding
