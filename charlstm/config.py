@@ -78,6 +78,8 @@ MAX_SEED = (1 << 63) - 1
 MIN_TEMPERATURE = 1e-3
 
 
+#: Bits per nat: losses are computed and logged in nats, and shown in bits per character (× LOG2E).
+LOG2E = 1.0 / math.log(2.0)
 #: The largest N of `charlstm score --baseline ngram:N` (the paper's n-grams go up to 20).
 MAX_NGRAM_ORDER = 20
 #: Characters of text around each window `charlstm inspect --find` and `--top` show.
@@ -352,3 +354,15 @@ def config_from(cls, params: Mapping):
     """A config of `cls` from parsed command-line parameters, matched by field name (options are
     named like the fields they set)."""
     return cls(**{f.name: params[f.name] for f in fields(cls) if f.name in params})
+
+
+def format_duration(seconds: float) -> str:
+    """A span of seconds as a person reads it, in the units `--time` takes (cli/params.parse_duration
+    reads them): 90 → '1m30s', 7200 → '2h', 12.25 → '12.2s'. The one wording of a duration, for
+    training's messages, the Done line and the report."""
+    if seconds < 60:
+        return f"{seconds:.3g}s"
+    whole = int(round(seconds))
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    return "".join(f"{n}{unit}" for n, unit in ((hours, "h"), (minutes, "m"), (secs, "s")) if n)

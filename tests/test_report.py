@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from charlstm.cli import main
 from charlstm.data.vocab import Vocab
 from charlstm.scoring.novelty import CorpusIndex
-from charlstm.durations import format_duration
+from charlstm.config import format_duration
 from charlstm.views.report import RunFacts, build_report, gather
 from charlstm.views.charts import Reference, nice_ticks, svg_chart, Series
 from charlstm.views.facts import fact_rows

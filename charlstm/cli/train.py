@@ -9,7 +9,7 @@ import sys
 
 import click
 
-from ..config import CELL_KINDS, ModelConfig, TrainConfig, config_from
+from ..config import CELL_KINDS, ModelConfig, TrainConfig, config_from, format_duration
 from ..training.fit import DROPOUT_EPOCHS, FITTED_DROPOUT, MAX_EMBEDDING, MIN_TWO_LAYER_WIDTH
 from ..views.progress import PlainProgress
 from .common import explicit, invocation, notice_skipped, prepare_corpus, stderr_console
@@ -114,7 +114,6 @@ def command(ctx: click.Context, corpus, glob, encoding, out, resume, device, thr
 def _fitted(corpus, chosen, model_config, typed, device):
     """(the model config with the options not given fitted to the corpus and the budget (fit.py),
     the line that says so, or ""); a resumed run keeps its own model (the Trainer loads it)."""
-    from ..durations import format_duration
     from ..runtime import pick_device
     from ..training.loop import fitted_model
 
@@ -159,8 +158,6 @@ def _run_training(corpus, chosen, model_config, device, threads, fitted: str = "
 
 def _done(result, model, yardsticks) -> str:
     """The closing line: steps, time, speed, the best validation figure beside its yardsticks, the model."""
-    from ..durations import format_duration
-
     best = f"{result.best_val_bpc:.3f} bits/char" if result.best_val_bpc is not None else "n/a (no validation text)"
     if result.best_val_bpc is not None and yardsticks is not None:
         best += f"; for scale, {yardsticks.describe(3)}"

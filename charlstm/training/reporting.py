@@ -7,12 +7,12 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from ..config import TrainConfig
+from ..config import LOG2E, TrainConfig
 from ..runs.folder import Run
 from ..runs.logs import MetricsWriter
 from .clock import Clock
 from .events import Event, EventKind
-from .validation import LOG2E, Weights
+from .validation import Weights
 
 
 class Reporter:

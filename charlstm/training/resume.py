@@ -14,11 +14,10 @@ from typing import Any, Iterable, Sequence
 
 import torch
 
-from ..config import ModelConfig, TrainConfig
+from ..config import ModelConfig, TrainConfig, format_duration
 from ..data.corpus import Corpus
 from ..data.reading import corpus_files, default_corpus_path
 from ..data.streams import StreamLayout, fit_layout
-from ..durations import format_duration
 from ..errors import CheckpointError, CorpusError, TrainingError, one_line
 from ..runs import checkpoint as ckpt
 from ..runs.folder import Run, default_out, most_recent

@@ -11,14 +11,12 @@ from typing import Callable
 import numpy as np
 import torch
 
+from ..config import LOG2E
 from ..data.streams import eval_streams
 from ..model.average import AVERAGE_PREFIX, TRAINING_PREFIX, WeightAverage
 from ..model.network import CharModel
 from ..runs import checkpoint as ckpt
 from ..runs.runinfo import RunInfo
-
-#: Bits per nat: a loss in nats times LOG2E is in bits.
-LOG2E = 1.0 / math.log(2.0)
 
 
 @torch.inference_mode()

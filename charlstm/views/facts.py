@@ -12,7 +12,7 @@ import math
 from fractions import Fraction
 from typing import Callable, Sequence
 
-from ..durations import format_duration
+from ..config import format_duration
 from .charts import _finite
 
 NOT_RECORDED = "not recorded in the run"  # (runs trained before charlstm stored it)

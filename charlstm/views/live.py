@@ -21,9 +21,9 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
+from ..config import LOG2E
 from .glyphs import keeping_lines
 
-LOG2E = 1.0 / math.log(2.0)
 #: Braille dot bits of a cell, [row][column] for the 4 × 2 dots of one character.
 _DOTS = ((0x01, 0x08), (0x02, 0x10), (0x04, 0x20), (0x40, 0x80))
 #: Points kept per curve (older ones thinned, so a long run draws in constant time).

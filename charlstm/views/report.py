@@ -21,13 +21,11 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Sequence
 
+from ..config import LOG2E
 from ..files import LATEST, PAGE_GENERATOR
 from .charts import PALETTE, Reference, Series, _finite, _thin, svg_chart
 from .facts import fact_rows
 from .glyphs import alone, single_line
-
-LOG2E = 1.0 / math.log(2.0)
-
 
 #: Characters of the memorisation sample by default.
 NOVELTY_LENGTH = 2000
