@@ -8,6 +8,7 @@ Shape legend: T time, V vocab.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Iterator
 
@@ -15,7 +16,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..config import LOG2E
 from ..data.vocab import Vocab
 from ..errors import NeuronError
 from ..inspection.tracing import TRACE_CHUNK, encode_texts
@@ -62,6 +62,6 @@ def score_text(model: CharModel, vocab: Vocab, text: str, chunk: int = TRACE_CHU
     ids = encode_texts(vocab, [text], device)                                         # (1, T)
     bits, predicted = [], []
     for nats, logits in chunked_cross_entropy(model, ids, chunk):
-        bits.append(nats * LOG2E)                                                      # (t,)
+        bits.append(nats / math.log(2.0))                                              # (t,)
         predicted.append(logits[0].argmax(-1))
     return TextScore(text, torch.cat(bits).double().cpu().numpy(), torch.cat(predicted).cpu().numpy())
