@@ -67,7 +67,8 @@ def test_one_glyph_table_for_every_way_text_is_shown():
     text = "a b\tc\r\nd\x1b[2J\u2028e\xa0"
     assert "".join(map(glyphs.glyph, text)) == "a b→c␍↵d·[2J·e\xa0"             # one cell per character
     assert glyphs.single_line(text) == "a b→c␍↵d·[2J·e\xa0"
-    assert glyphs.keeping_lines(text) == "a b\tc␍\nd·[2J·e\xa0"                # breaks and tabs keep their effect
+    assert glyphs.keeping_lines(text) == "a b\tc\nd·[2J·e\xa0"                 # breaks (CRLF too) and tabs keep their effect
+    assert glyphs.keeping_lines("a\rb\r\r\nc") == "a␍b␍\nc"                       # a lone carriage return is seen
     assert [glyphs.alone(c) for c in " \n\t\r\x1b\xa0\u200bé"] == ["␣", "↵", "→", "␍", "\\x1b", "\\xa0", "\\u200b", "é"]
     # The views draw through it.
     assert plain(strip("x\ty\x07", [0.1] * 4, gate=True)).startswith("x→y·")

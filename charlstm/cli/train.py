@@ -157,13 +157,14 @@ def _run_training(corpus, chosen, model_config, device, threads, fitted: str = "
 
 
 def _done(result, model, yardsticks) -> str:
-    """The closing line: steps, time, speed, the best validation figure beside its yardsticks, the model."""
+    """The closing lines: steps, time and speed; the best validation figure beside its yardsticks;
+    the model."""
+    threads = f" on {result.threads.partition(' (')[0]}" if result.threads else ""  # the count; the trials were shown
     best = f"{result.best_val_bpc:.3f} bits/char" if result.best_val_bpc is not None else "n/a (no validation text)"
     if result.best_val_bpc is not None and yardsticks is not None:
         best += f"; for scale, {yardsticks.describe(3)}"
-    threads = f" on {result.threads}" if result.threads else ""
-    return (f"Done: {result.step:,} steps in {format_duration(result.elapsed_s)}, {result.chars_per_s:,.0f} chars/s"
-            f"{threads}, best validation {best}. Model: {model}")
+    return (f"Done: {result.step:,} steps in {format_duration(result.elapsed_s)} "
+            f"({result.chars_per_s:,.0f} chars/s{threads}), best validation {best}.\nModel: {model}")
 
 
 def _yardsticks(corpus, config):

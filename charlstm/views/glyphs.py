@@ -57,9 +57,10 @@ def single_line(text: str) -> str:
 
 
 def keeping_lines(text: str) -> str:
-    """`text` with its line breaks and tabs kept as they are; a carriage return and every other
-    control character shown as `glyph` shows it, so the text cannot drive a terminal."""
-    return CONTROL.sub(lambda m: m.group() if m.group() in _KEPT else _in_text(m), text)
+    """`text` as running text: its line breaks (a CRLF line end too) and tabs kept as they are; a
+    lone carriage return and every other control character shown as `glyph` shows it, so the text
+    cannot drive a terminal."""
+    return CONTROL.sub(lambda m: m.group() if m.group() in _KEPT else _in_text(m), text.replace("\r\n", "\n"))
 
 
 def alone(char: str) -> str:
