@@ -16,15 +16,14 @@ import time
 
 import numpy as np
 import torch
-
 from common import load_tiny_shakespeare, machine
 
+from charlstm.config import ModelConfig
+from charlstm.data.vocab import Vocab
 from charlstm.inspection.analysis import find_neurons
 from charlstm.inspection.atlas import build_atlas, builtin_features, untrained_like
-from charlstm.data.vocab import Vocab
-from charlstm.model.network import CharModel
-from charlstm.config import ModelConfig
 from charlstm.inspection.tracing import trace
+from charlstm.model.network import CharModel
 
 
 def main() -> None:

@@ -29,7 +29,6 @@ import argparse
 import collections
 import json
 import math
-import os
 import subprocess
 import sys
 import tempfile

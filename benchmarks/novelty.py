@@ -102,9 +102,9 @@ def main() -> None:
     args = parser.parse_args()
 
     from charlstm.data.corpus import prepare
-    from charlstm.scoring.novelty import NGRAM_SIZES, CorpusIndex
     from charlstm.runs.caches import CorpusCache, IndexCache
     from charlstm.runs.folder import Run
+    from charlstm.scoring.novelty import NGRAM_SIZES, CorpusIndex
 
     print(f"machine: {machine()}; load {Path('/proc/loadavg').read_text().split()[:3]}")
     with tempfile.TemporaryDirectory() as tmp:

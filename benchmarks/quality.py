@@ -28,14 +28,13 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-
 from common import ReferenceLSTM, load_tiny_shakespeare, machine, random_windows
 
-from charlstm.runs import checkpoint as ckpt
+from charlstm.config import ModelConfig, TrainConfig
 from charlstm.data.vocab import Vocab
-from charlstm.config import ModelConfig
-from charlstm.config import TrainConfig
-from charlstm.training.loop import evaluate, train
+from charlstm.runs import checkpoint as ckpt
+from charlstm.training.loop import train
+from charlstm.training.validation import evaluate
 
 LN2 = math.log(2.0)
 

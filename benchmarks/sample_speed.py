@@ -12,14 +12,12 @@ import argparse
 import time
 
 import torch
-
 from common import ReferenceLSTM, gemv_limit, machine
 
+from charlstm.config import ModelConfig, SampleConfig
 from charlstm.data.vocab import Vocab
-from charlstm.model.network import CharModel
-from charlstm.config import ModelConfig
-from charlstm.config import SampleConfig
 from charlstm.generation.sampling import generate
+from charlstm.model.network import CharModel
 
 VOCAB = 65
 

@@ -13,13 +13,12 @@ import argparse
 import time
 
 import torch
-
 from common import load_tiny_shakespeare, machine
 
 import charlstm
+from charlstm.config import ModelConfig
 from charlstm.data.vocab import Vocab
 from charlstm.model.network import CharModel
-from charlstm.config import ModelConfig
 
 
 @torch.inference_mode()

@@ -14,12 +14,16 @@ import time
 
 import torch
 import torch.nn.functional as F
+from common import (
+    ReferenceLSTM,
+    load_tiny_shakespeare,
+    lstm_train_flops_per_char,
+    machine,
+    matmul_roofline,
+    random_windows,
+)
 
-from common import (ReferenceLSTM, load_tiny_shakespeare, lstm_train_flops_per_char, machine, matmul_roofline,
-                    random_windows)
-
-from charlstm.config import ModelConfig
-from charlstm.config import TrainConfig
+from charlstm.config import ModelConfig, TrainConfig
 from charlstm.training.loop import train
 
 EMBEDDING, SEQ_LEN, REF_BATCH = 64, 100, 64

@@ -33,16 +33,16 @@ import time
 import numpy as np
 import torch
 import torch.nn.functional as F
-
 from common import ReferenceLSTM, load_tiny_shakespeare, machine, random_windows
 
-from charlstm.runs import checkpoint as ckpt
-from charlstm.data.vocab import Vocab
+from charlstm.config import ModelConfig, TrainConfig
 from charlstm.data.streams import fit_layout, stream_batch
+from charlstm.data.vocab import Vocab
+from charlstm.files import METRICS
 from charlstm.model.network import CharModel
-from charlstm.config import ModelConfig
-from charlstm.config import TrainConfig
-from charlstm.training.loop import evaluate, train
+from charlstm.runs import checkpoint as ckpt
+from charlstm.training.loop import train
+from charlstm.training.validation import evaluate
 
 LN2 = math.log(2.0)
 SHORT = {"lr": "learning_rate", "decay": "decay_fraction", "floor": "min_lr_ratio", "warmup": "warmup_steps",
@@ -86,7 +86,7 @@ def charlstm(text: str, steps: int, overrides: dict, threads: int | None = None,
                             "eval_every": eval_every or 10**9, "eval_seconds": None, **overrides})
     with tempfile.TemporaryDirectory() as out:
         train(text, f"{out}/run", ModelConfig(vocab_size=1, **model), config, threads=threads)
-        for line in open(f"{out}/run/metrics.jsonl", encoding="utf-8") if eval_every else ():
+        for line in open(f"{out}/run/{METRICS}", encoding="utf-8") if eval_every else ():
             record = json.loads(line)
             if record.get("val_loss") is not None:
                 kept = "the average" if record.get("averaged") else "the weights"

@@ -24,14 +24,13 @@ import time
 import numpy as np
 import torch
 import torch.nn.functional as F
-
 from common import load_tiny_shakespeare, machine, random_windows
 from quality import run_charlstm
 
-from charlstm.model.cells import ExplicitLSTM
-from charlstm.data.vocab import Vocab
-from charlstm.model.network import CharModel
 from charlstm.config import ModelConfig
+from charlstm.data.vocab import Vocab
+from charlstm.model.cells import ExplicitLSTM
+from charlstm.model.network import CharModel
 
 LN2 = math.log(2.0)
 BATCH, SEQ = 64, 100

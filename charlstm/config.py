@@ -272,7 +272,7 @@ class TrainConfig:
     warmup_steps: int = bounded(0, 0)
     weight_decay: float = bounded(0.01, 0)        # AdamW, on matrices only
     grad_clip: float = bounded(5.0, 0, low_open=True)  # max global gradient norm
-    ema_decay: float = bounded(0.995, 0, 1, high_open=True)  # the moving average of the weights that is evaluated and saved (average.py); 0: none
+    ema_decay: float = bounded(0.995, 0, 1, high_open=True)  # the moving average of the weights that is evaluated and saved (model/average.py); 0: none
     max_steps: int | None = bounded(None, 1, integer=True)        # budget in steps …
     time_budget: float | None = bounded(300.0, 0, optional=True)  # … and/or in wall-clock seconds, evaluation included
     eval_every: int = bounded(200, 1)             # steps between validations (and checkpoints) …
@@ -283,7 +283,7 @@ class TrainConfig:
     log_every: int = bounded(10, 1)               # steps between metrics.jsonl lines
     preview_chars: int = bounded(200, 0)          # sample shown at each evaluation; 0 for none
     seed: int = bounded(1337, 0, MAX_SEED)
-    min_char_count: int | None = bounded(None, 1, integer=True)  # characters seen fewer times read as one unknown symbol; None: data.rare_threshold
+    min_char_count: int | None = bounded(None, 1, integer=True)  # characters seen fewer times read as one unknown symbol; None: data.vocab.rare_threshold
 
     def __post_init__(self) -> None:
         """Refuse what the command line refuses: wrong types (TypeError), NaN, ±inf and values out

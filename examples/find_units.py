@@ -22,10 +22,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a so
 import numpy as np  # noqa: E402
 
 import charlstm  # noqa: E402
-from charlstm.runs import checkpoint as ckpt  # noqa: E402
-from charlstm.probes import recipes  # noqa: E402
 from charlstm.inspection.analysis import feature_values, find_neurons  # noqa: E402
 from charlstm.inspection.tracing import trace  # noqa: E402
+from charlstm.probes import recipes  # noqa: E402
+from charlstm.runs import checkpoint as ckpt  # noqa: E402
 
 
 def main() -> None:

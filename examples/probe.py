@@ -20,10 +20,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a so
 import numpy as np  # noqa: E402
 
 import charlstm  # noqa: E402
-from charlstm.runs import checkpoint as ckpt  # noqa: E402
-from charlstm.probes import recipes, reports
-from charlstm.probes import tasks  # noqa: E402
 from charlstm.inspection.tracing import trace  # noqa: E402
+from charlstm.probes import (
+    recipes,
+    reports,
+    tasks,  # noqa: E402
+)
+from charlstm.runs import checkpoint as ckpt  # noqa: E402
 
 
 def unit_along(model, vocab, text: str, layer: int, unit: int, vector: str = "cell") -> str:

@@ -1,9 +1,9 @@
 """`charlstm inspect`: look inside a model's neurons as it reads a text.
 
 Parse → one library call → render. `_mode` checks which view the options ask for (every check of
-option combinations is there and in `_pick`); `charlstm.selection` checks the layers, vectors and
-neurons against the model; `charlstm.texts` chooses the text; one small function per view traces
-and analyses, and `render.write` prints the result in the chosen --format.
+option combinations is there and in `_pick`); `inspection.selection` checks the layers, vectors and
+neurons against the model; `inspection.texts` chooses the text; one small function per view traces
+and analyses, and `views.output.write` prints the result in the chosen --format.
 """
 
 from __future__ import annotations

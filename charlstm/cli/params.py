@@ -1,6 +1,6 @@
 """Click parameter parsing shared by the commands: the options that set a config field, with types
 built from what the field accepts (field_option); finite numbers, seeds, threads, encodings,
-devices, durations, escapes, layer / vector / neuron lists (parsed by `charlstm.selection`), unit
+devices, durations, escapes, layer / vector / neuron lists (parsed by `inspection.selection`), unit
 edits.
 
 Torch-free: these run while the command line is parsed.
@@ -113,7 +113,7 @@ class Seed(click.IntRange):
 
 
 class Threads(click.ParamType):
-    """`auto` (None: chosen by timing, threads.ThreadTuner) or a thread count from 1."""
+    """`auto` (None: chosen by timing, runtime.ThreadTuner) or a thread count from 1."""
 
     name = "threads"
 
@@ -183,7 +183,7 @@ DEVICE_HELP = "cpu, cuda, cuda:1, mps … [default: cuda if present, else cpu]"
 
 
 def device_option(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
-    """A Click callback for --device: `model.pick_device` checks the name (known to PyTorch, one
+    """A Click callback for --device: `runtime.pick_device` checks the name (known to PyTorch, one
     charlstm can run on, present on this machine) while the command line is parsed, so a bad device
     is a usage error before any corpus is read or model loaded. Loads torch only when given."""
     if value is None:

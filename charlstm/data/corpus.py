@@ -80,7 +80,7 @@ def prepare(paths: Sequence[str | os.PathLike], glob: str | None = None, encodin
     be written, the ids are kept in memory. `progress` gets (bytes done, bytes total) over both
     passes. Standard input is read whole and never cached.
 
-    `min_char_count`: characters seen fewer times are read as data.UNKNOWN (1: keep every one;
+    `min_char_count`: characters seen fewer times are read as vocab.UNKNOWN (1: keep every one;
     None: the default policy, `rare_threshold`).
     """
     files = corpus_files(paths, glob)

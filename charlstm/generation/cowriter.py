@@ -3,14 +3,14 @@
 `CoWriter` holds the text a writer and a model make together and the recurrent state after it.
 Edits (`type`, `backspace`, `accept`, `undo`) change only the text and its undo stack — plain
 string work, instant, safe to call from a UI thread. `sync` then brings the model state to the
-text: one `model.Stepper` step per character not yet read, after going back to the state saved at
+text: one `model.network.Stepper` step per character not yet read, after going back to the state saved at
 the longest prefix the model has already read (so undo or backspace restores a saved state and
 costs nothing to re-read). `suggest` syncs and returns the model's top next characters and a few
 sampled continuations with their log-probabilities.
 
 The text is read as `charlstm sample` reads a prime: an empty text is conditioned on
 `sample.start_character`, characters the model never saw follow the `unknown` policy
-(`sample.prepare_prime`), so the text holds exactly what the model reads. Knows nothing of the
+(`Vocab.admit`), so the text holds exactly what the model reads. Knows nothing of the
 terminal.
 
 How it suggests is a `config.WriteConfig`. torch is imported when a CoWriter is made, not with this

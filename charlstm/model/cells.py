@@ -5,7 +5,7 @@ time derived by hand.
 `CELL_MATH` holds, for each kind of `config.CELL_KINDS`, the one implementation of its equations
 from preactivations to gates and new state (LSTMMath, PeepholeMath, CoupledMath, GRUMath, RNNMath).
 It is used by the training recurrence of `ExplicitLSTM` (a drop-in for `nn.LSTM(batch_first=True)`,
-writing into preallocated buffers), by `model.Stepper` (one character: sampling, clamps) and by
+writing into preallocated buffers), by `network.Stepper` (one character: sampling, clamps) and by
 tracing (`trace_layer` here, `trace.trace_many` for the fused kinds). LSTM equations, with
 a = W_ih x_t + b_ih + W_hh h_{t−1} + b_hh split into gate blocks, σ the logistic function,
 ⊙ elementwise, c' the previous cell state (the GRU's and RNN's: GRUMath, RNNMath):

@@ -46,7 +46,7 @@ class RunInfo:
     evals_since_best: int = 0             # evaluations since the best validation figure (for --patience)
     stopped: str | None = None            # why it stopped before its budget was spent (--patience), if it did
     device: str | None = None             # where the last session trained ("cpu", "cuda:0")
-    threads: str | None = None            # its CPU thread choice, as threads.ThreadTuner.describe() says it
+    threads: str | None = None            # its CPU thread choice, as runtime.ThreadTuner.describe() says it
     half_windows: int | None = None       # the streams' position in half windows (a step reads one or two); None: 2 × step
 
     @property

@@ -1,7 +1,7 @@
 """Scoring a text: bits per character and the surprisal of every character under a model.
 
 Runs the fused forward in chunks with the state carried (`chunked_cross_entropy`, which validation
-in train.py shares); knows nothing of the terminal.
+in training/validation.py shares); knows nothing of the terminal.
 
 Shape legend: T time, V vocab.
 """

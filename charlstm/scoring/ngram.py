@@ -47,7 +47,7 @@ baseline's tables"). That only happens in full tables (large corpora, high order
 Without lost keys it is exactly the formula above (tests/test_ngram.py pins it to a brute-force count).
 
 `run_baseline` builds the model from the training split of a run (the part before the validation
-tail, exactly as `data.split` cut it) and compares it with the LSTM on a text (erroranalysis.py).
+tail, exactly as `data.streams.split` cut it) and compares it with the LSTM on a text (comparison.py).
 Knows nothing of the terminal.
 """
 
@@ -201,7 +201,7 @@ class NgramModel:
 def training_ids(loaded) -> np.ndarray:
     """The ids (in the checkpoint's vocabulary) of the text the loaded model trained on: its corpus
     files read again, checked to be the same text (by fingerprint, when the checkpoint has one), and
-    cut where `data.split` cut it, so the validation tail stays out of the baseline as it stayed out
+    cut where `data.streams.split` cut it, so the validation tail stays out of the baseline as it stayed out
     of training. A missing or changed corpus is a one-line error."""
     from ..data.corpus import prepare
     from ..data.streams import split

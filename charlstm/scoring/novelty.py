@@ -12,7 +12,7 @@ comparisons); memory O(m), never the corpus's size. From those
 lengths come, exactly, the longest copied substring, the share of the text's n-grams found in the
 corpus for each n, and the most-copied spans.
 
-Knows nothing of models, files or the terminal: `run.py` caches the index beside the run's id
+Knows nothing of models, files or the terminal: `runs/caches.py` caches the index beside the run's id
 cache, `run_corpus` finds them for a checkpoint, the CLI renders the `Novelty` it returns.
 """
 

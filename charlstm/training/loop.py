@@ -6,7 +6,7 @@ exact resume and a clean stop on request (Ctrl-C, SIGTERM). `train` is the one c
 a run in progress: it sets the run up (fresh or resumed) and loops, over parts with one job each —
 the budget and its clock (clock.py), the learning rate (schedule.py), validation and the weights'
 moving average (validation.py), the checkpoint writer and its finiteness guard (checkpoints.py),
-the log and the events (reporting.py). The run directory's files are run.Run's; whether a run may
+the log and the events (reporting.py). The run directory's files are runs.folder.Run's; whether a run may
 go on from its checkpoint, and what `charlstm train` trains, is resume.py's.
 """
 

@@ -94,7 +94,7 @@ def _training_tensor_problem(saved: ckpt.Checkpoint) -> str | None:
     """What is wrong with the tensors a resume reads besides the weights — optimizer moments
     (`optim.<index>.<name>`, shaped like their parameter), carried state (`state.<i>`, (L, B, H)), the
     RNG state (`rng.torch`), the training weights or their average beside the other (`train.<name>`,
-    `average.<name>`, average.py) — checked by name, shape and dtype before any is used; None if nothing."""
+    `average.<name>`, model/average.py) — checked by name, shape and dtype before any is used; None if nothing."""
     config, info = saved.config, saved.run_info
     names = list(saved.model_state)
     decays = [n for n in names if saved.model_state[n].dim() >= 2 and not n.startswith("embed")]
@@ -117,7 +117,7 @@ def _training_tensor_problem(saved: ckpt.Checkpoint) -> str | None:
                 return f"carried state {key!r} is not one of this cell's {n_states} state tensors"
             if tuple(tensor.shape) != state_shape or tensor.dtype != torch.float32:
                 return f"carried state {key!r} has shape {tuple(tensor.shape)} ({tensor.dtype}), the run needs {state_shape}"
-        elif kind in ("train", "average"):  # the training weights or their average, beside the other (average.py)
+        elif kind in ("train", "average"):  # the training weights or their average, beside the other (model/average.py)
             want = saved.model_state.get(rest)
             if want is None:
                 return f"{kind} weight {key!r} names no weight of this model"

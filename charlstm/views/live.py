@@ -5,7 +5,7 @@ moment (step, training loss, last validation, chars/s), the training and validat
 bits per character drawn with braille dots, and the latest preview. Notices print above it and stay.
 Only used when stderr is a terminal; otherwise `cli/train.py` prints plain lines.
 
-Imports rich only; knows nothing of training beyond the events it is handed (train.Event).
+Imports rich only; knows nothing of training beyond the events it is handed (training.events.Event).
 """
 
 from __future__ import annotations
@@ -155,7 +155,7 @@ class _Canvas:
 
 class LiveView:
     """Training events drawn as a live panel on a terminal (same interface as views.progress.PlainProgress:
-    a context manager called with each train.Event)."""
+    a context manager called with each training.events.Event)."""
 
     def __init__(self, out_dir, config, console: Console | None = None, refresh_per_second: float = 4,
                  fitted: str = "", yardsticks=None) -> None:
