@@ -21,11 +21,7 @@ import numpy as np  # noqa: E402
 
 import charlstm  # noqa: E402
 from charlstm.inspection.tracing import trace  # noqa: E402
-from charlstm.probes import (
-    recipes,
-    reports,
-    tasks,  # noqa: E402
-)
+from charlstm.probes import recipes, reports, tasks  # noqa: E402
 from charlstm.runs import checkpoint as ckpt  # noqa: E402
 
 
