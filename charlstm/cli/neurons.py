@@ -12,7 +12,7 @@ import click
 
 from ..config import CELL_KINDS, GATE_VECTORS, WINDOW_CHARS, SampleConfig
 from ..errors import FeatureError, NeuronError
-from ..inspection.saturation import SATURATION_HIGH, SATURATION_LOW
+from ..inspection.saturation import SATURATION_HIGH, SATURATION_LOW, saturation
 from ..inspection.selection import ALL, check_trace_size, pick
 from ..inspection.texts import ANALYSIS_LENGTH, VIEW_LENGTH, inspect_text
 from .help import Command
@@ -222,7 +222,6 @@ def _top(model, vocab, source: str, text: str, picked, n: int, window: int, fmt:
 
 
 def _stats(model, vocab, source: str, text: str, picked, fmt: str) -> None:
-    from ..inspection.saturation import saturation
     from ..inspection.tracing import trace
     from ..views.output import write
     from ..views.traces import stats_output

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from ..config import MAX_NGRAM_ORDER, SampleConfig
-from ..inspection.texts import ANALYSIS_LENGTH
+from ..inspection.texts import ANALYSIS_LENGTH, corpus_tail, read_text, training_corpus
 from .help import Command
 from .params import DEVICE_HELP, NgramBaseline, device_option, field_option, threads_option
 
@@ -56,7 +56,6 @@ def command(checkpoint, text, text_file, unknown, fmt, baseline, device, threads
     """
     if text is not None and text_file is not None:
         raise click.UsageError("give the text to score with --text or --text-file, not both")
-    from ..inspection.texts import read_text
     from ..runtime import load_model
     from ..scoring.bits import score_text
     from ..scoring.yardsticks import of_run
@@ -81,7 +80,6 @@ def command(checkpoint, text, text_file, unknown, fmt, baseline, device, threads
 def _held_out(loaded, path) -> str:
     """With no text given: the tail of the training corpus, as inspect reads it (texts.corpus_tail)."""
     from ..errors import CharlstmError
-    from ..inspection.texts import ANALYSIS_LENGTH, corpus_tail, training_corpus
 
     tail = corpus_tail(training_corpus(loaded), ANALYSIS_LENGTH)
     if tail is None:

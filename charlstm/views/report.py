@@ -21,7 +21,7 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Sequence
 
-from ..config import LOG2E
+from ..config import LOG2E, SampleConfig
 from ..files import LATEST, PAGE_GENERATOR
 from .charts import PALETTE, Reference, Series, _finite, _thin, svg_chart
 from .facts import fact_rows
@@ -80,7 +80,6 @@ def gather(target: str | None, novelty_length: int = NOVELTY_LENGTH, seed: int =
             "corpus_chars": info.corpus_chars, "corpus_fingerprint": info.corpus_fingerprint},
         metrics=run.log.read_metrics(), previews=run.log.read_samples(), yardsticks=of_run(loaded, path))
     if novelty_length > 0:
-        from ..config import SampleConfig
         from ..generation.sampling import sample_text
         from ..runtime import place
         from ..scoring.novelty import run_corpus
