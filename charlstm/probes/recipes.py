@@ -1,15 +1,12 @@
-"""Evaluation of models trained on the probe tasks of "Exploring LSTMs" (corpora from tasks.py).
+"""How the probe models of "Exploring LSTMs" are made and asked (their corpora: tasks.py; what each
+task tells: reports.py). Holds
 
-Two questions per task: does the model solve it, and which units do the work? Holds
-
-* `complete`: greedy completion of many prompts as one batch, optionally with neuron edits;
-* one measurement per task, returned as a frozen dataclass: counter accuracy per N and how far it
-  extrapolates beyond the training range, the counting unit; the selective counter's input gate
-  on X vs on a; the memorizer's A and B units and how well they separate; the copy task's
-  next-character units; the flip rate of clamping or ablating a unit;
-* `rank_units`: every unit of a layer ranked by |Pearson r| with a per-character feature;
 * `RECIPES` and `train_probe`: model sizes and training settings that train each probe model in
-  seconds on a CPU.
+  seconds on a CPU;
+* `complete`: greedy completion of many prompts as one batch, optionally with neuron edits, and
+  `solves`, whether completions answer the task;
+* `rank_units`: every unit of a layer ranked by |Pearson r| with a per-character feature;
+* what reports.py shares with it: `prompt_contexts` (lines a prompt follows), `pending_count`, `is_char`.
 
 Prints nothing: the example scripts and docs/findings.md render the results.
 
@@ -160,14 +157,14 @@ def complete(model: CharModel, vocab: Vocab, prompts: Sequence[str], max_new: in
     return ["".join(chars) for chars in out]
 
 
-def _contexts(task: str, count: int, seed: int) -> list[str]:
+def prompt_contexts(task: str, count: int, seed: int) -> list[str]:
     """What precedes each test prompt: a bare line break (as after a zero state) or one earlier
     line of the task and its line break, as in the training stream."""
     lines = tasks.generate(task, max(count - 1, 0), seed)
     return [NEWLINE] + [line + NEWLINE for line in lines]
 
 
-def _solved(model: CharModel, vocab: Vocab, task: str, lines: Sequence[str], contexts: Sequence[str],
+def solves(model: CharModel, vocab: Vocab, task: str, lines: Sequence[str], contexts: Sequence[str],
             edits: Edits | None = None) -> tuple[list[bool], list[str]]:
     """For each (line, context): whether the model, given context + the line's prompt, writes
     exactly the line's answer and then a line break; and what it wrote."""
@@ -207,5 +204,5 @@ def pending_count(text: str, up: str = "a", down: str = "b") -> np.ndarray:
     return compute_feature(f"balance:{up}{down}", text)
 
 
-def _is_char(chars: str) -> Callable[[str], np.ndarray]:
+def is_char(chars: str) -> Callable[[str], np.ndarray]:
     return lambda text: np.fromiter((c in chars for c in text), dtype=bool, count=len(text))

@@ -14,7 +14,7 @@ from ..inspection.saturation import SATURATION_LOW
 from ..inspection.tracing import trace_many
 from ..model.network import CharModel, Edits
 from . import tasks
-from .recipes import NEWLINE, _contexts, _is_char, _solved, complete, pending_count, rank_units
+from .recipes import NEWLINE, complete, is_char, pending_count, prompt_contexts, rank_units, solves
 
 
 @dataclass(frozen=True)
@@ -70,12 +70,12 @@ def counter_report(model: CharModel, vocab: Vocab, task: str = "counter", *, max
     """
     if task not in ("counter", "selective-counter"):
         raise ValueError(f"counter_report measures counter or selective-counter models, not {task!r}")
-    contexts = _contexts(task, trials, seed)
+    contexts = prompt_contexts(task, trials, seed)
     lines, keys = [], []
     for n in range(1, max_n + 1):
         lines += _counter_lines(task, n, trials, seed + n)
         keys += [n] * trials
-    solved, _ = _solved(model, vocab, task, lines, contexts * max_n)
+    solved, _ = solves(model, vocab, task, lines, contexts * max_n)
     accuracy = {n: float(np.mean([s for s, k in zip(solved, keys) if k == n])) for n in range(1, max_n + 1)}
 
     text = "".join(line + NEWLINE for line in tasks.generate(task, 300, seed - 1,
@@ -83,7 +83,7 @@ def counter_report(model: CharModel, vocab: Vocab, task: str = "counter", *, max
     ranked = rank_units(model, vocab, text, pending_count, vector="cell")
     unit = ranked[0]
     a_phase = [s for s in rank_units(model, vocab, text, "count:a", vector="cell", layers=[unit.layer],
-                                     where=_is_char("a")) if s.unit == unit.unit][0]
+                                     where=is_char("a")) if s.unit == unit.unit][0]
     return CounterReport(task, train_range, accuracy, trials, unit, ranked[1], a_phase.r, len(text))
 
 
@@ -166,13 +166,13 @@ def _memory_unit(values: np.ndarray, spans: list[tuple[int, int]], letters: list
 def memorizer_report(model: CharModel, vocab: Vocab, *, max_gap: int = 10, trials: int = 20,
                      seed: int = 3000, layer: int = 1) -> MemorizerReport:
     """Accuracy per gap length, and the units that remember A and B from the letter to Y."""
-    contexts = _contexts("memorizer", trials, seed)
+    contexts = prompt_contexts("memorizer", trials, seed)
     lines, keys = [], []
     for gap in range(1, max_gap + 1):
         for letter in "AB":
             lines += [letter + "x" * gap + "Y" + letter.lower()] * trials
             keys += [gap] * trials
-    solved, _ = _solved(model, vocab, "memorizer", lines, contexts * (2 * max_gap))
+    solved, _ = solves(model, vocab, "memorizer", lines, contexts * (2 * max_gap))
     accuracy = {g: float(np.mean([s for s, k in zip(solved, keys) if k == g])) for g in range(1, max_gap + 1)}
 
     held_out = tasks.generate("memorizer", 400, seed + 1, max_gap=max_gap)
@@ -245,9 +245,9 @@ def copy_report(model: CharModel, vocab: Vocab, *, alphabet: str = "abc", length
     import itertools
 
     sequences = ["".join(p) for p in itertools.product(alphabet, repeat=length)]
-    contexts = _contexts("copy", trials, seed)
+    contexts = prompt_contexts("copy", trials, seed)
     lines = [s + "X" + s for s in sequences for _ in range(trials)]
-    solved, _ = _solved(model, vocab, "copy", lines, contexts * len(sequences))
+    solved, _ = solves(model, vocab, "copy", lines, contexts * len(sequences))
     per_sequence = {s: float(np.mean(solved[i * trials:(i + 1) * trials])) for i, s in enumerate(sequences)}
 
     held_out = tasks.generate("copy", 600, seed + 1, length=length, alphabet=alphabet)
@@ -293,7 +293,7 @@ def copy_ablation(model: CharModel, vocab: Vocab, units: Sequence[CopyUnit], *, 
     the unit prefers vs elsewhere. A next-character unit hurts its own character most."""
     import itertools
 
-    contexts = _contexts("copy", trials, seed)
+    contexts = prompt_contexts("copy", trials, seed)
     prompts, truth = [], []
     for s in ("".join(p) for p in itertools.product(alphabet, repeat=length)):
         for context in contexts:
@@ -341,7 +341,7 @@ def edit_effect(model: CharModel, vocab: Vocab, prompts: Sequence[str], edits: E
 
 def memorizer_prompts(letter: str, max_gap: int = 10, trials: int = 5, seed: int = 5000) -> list[str]:
     """Prompts "…\\n" + letter + x^K + "Y" for every gap K, each after several preceding lines."""
-    contexts = _contexts("memorizer", trials, seed)
+    contexts = prompt_contexts("memorizer", trials, seed)
     return [c + letter + "x" * gap + "Y" for gap in range(1, max_gap + 1) for c in contexts]
 
 
@@ -376,7 +376,7 @@ def memorizer_edits(model: CharModel, vocab: Vocab, report: MemorizerReport, *, 
 def counter_ablation(model: CharModel, vocab: Vocab, unit: RankedUnit, task: str = "counter", *,
                      ns: Sequence[int] = range(1, 11), trials: int = 5, seed: int = 6000) -> EditEffect:
     """Ablate the counting unit (cell = 0) and see how many prompts still get exactly N b's."""
-    contexts = _contexts(task, trials, seed)
+    contexts = prompt_contexts(task, trials, seed)
     prompts, targets = [], []
     for n in ns:
         for context, line in zip(contexts, _counter_lines(task, n, trials, seed + n)):
