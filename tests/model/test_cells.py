@@ -1,5 +1,5 @@
-"""The explicit LSTM variants: hand-derived backward checked numerically, pinned to nn.LSTM, and
-their defining identities (zero peepholes = standard cell; coupled: i = 1 − f exactly)."""
+"""model/cells.py, the explicit LSTM variants: hand-derived backward checked numerically, pinned to
+nn.LSTM, and their defining identities (zero peepholes = standard cell; coupled: i = 1 − f exactly)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,8 @@
-"""The moving average of the weights (average.py): what a run evaluates and saves, kept exactly
-across a resume, beside the training weights it came from, and checked like every tensor a resume reads."""
+"""model/average.py: the moving average of the weights: how it folds each update in, what a run
+evaluates and saves (the better of the weights and their average, the other beside it), how a run
+without one resumes, and how the progress lines say which one the model is. (A damaged weight beside
+the model is refused on resume: tests/training/test_resume.py; the live view's figure:
+tests/views/test_live.py.)"""
 
 from __future__ import annotations
 
@@ -7,11 +10,8 @@ import json
 
 import pytest
 import torch
-from click.testing import CliRunner
-
 from charlstm.runs import checkpoint as ckpt
 from charlstm.model.average import AVERAGE_PREFIX, TRAINING_PREFIX, WeightAverage, warm_decay
-from charlstm.cli import main
 from charlstm.data.corpus import Corpus
 from charlstm.data.streams import split
 from charlstm.model.network import CharModel
@@ -19,6 +19,7 @@ from charlstm.config import ModelConfig
 from charlstm.config import TrainConfig
 from charlstm.training.loop import train
 from charlstm.training.validation import evaluate
+from conftest import run_cli
 
 MODEL = ModelConfig(vocab_size=1, hidden_size=48, embedding_size=16, num_layers=2)
 
@@ -86,73 +87,36 @@ def test_each_evaluation_keeps_the_better_of_the_weights_and_their_average(tmp_p
 
 
 def test_ema_decay_0_saves_the_training_weights_alone(tmp_path, shakespeare_text):
-    runner = CliRunner()
-    result = runner.invoke(main, ["train", "-", "--out", str(tmp_path / "run"), "--max-steps", "6", "--ema-decay", "0",
-                                  "--hidden-size", "16", "--batch-size", "4", "--seq-len", "16", "--preview", "0"],
-                           input=shakespeare_text[:20_000])
+    result = run_cli("train", "-", "--out", tmp_path / "run", "--max-steps", "6", "--ema-decay", "0",
+                     "--hidden-size", "16", "--batch-size", "4", "--seq-len", "16", "--preview", "0",
+                     input=shakespeare_text[:20_000])
     assert result.exit_code == 0, result.output
     saved = ckpt.load(tmp_path / "run" / "latest.safetensors")
     assert saved.run_info.train_config.ema_decay == 0.0
     assert not [k for k in saved.tensors if k.startswith(TRAINING_PREFIX)]
 
 
-def test_a_run_saved_before_the_average_existed_resumes_without_one(tmp_path, shakespeare_text):
+def test_a_run_saved_before_the_average_existed_resumes_without_one(tmp_path, corpus):
     """A checkpoint whose recipe has no ema_decay (written by an earlier version) goes on as it was:
     its model tensors are the training weights, and no average is started under it."""
-    corpus = tmp_path / "plays.txt"
-    corpus.write_text(shakespeare_text[:20_000], encoding="utf-8")
-    result = CliRunner().invoke(main, ["train", str(corpus), "--out", str(tmp_path / "run"), "--max-steps", "10",
-                                       "--ema-decay", "0", "--hidden-size", "16", "--batch-size", "4", "--preview", "0"])
+    result = run_cli("train", corpus, "--out", tmp_path / "run", "--max-steps", "10", "--ema-decay", "0",
+                     "--hidden-size", "16", "--batch-size", "4", "--preview", "0")
     assert result.exit_code == 0, result.output
     path = tmp_path / "run" / "latest.safetensors"
     saved = ckpt.load(path)
     info = dict(saved.train)
     info["train_config"] = {k: v for k, v in info["train_config"].items() if k != "ema_decay"}
     ckpt.save(path, ckpt.Checkpoint(saved.config, saved.vocab, saved.model_state, info, saved.tensors))
-    result = CliRunner().invoke(main, ["train", "--resume", "--out", str(tmp_path / "run"), "--max-steps", "14"])
+    result = run_cli("train", "--resume", "--out", tmp_path / "run", "--max-steps", "14")
     assert result.exit_code == 0, result.output
     after = ckpt.load(path)
     assert after.run_info.step == 14 and after.run_info.train_config.ema_decay == 0.0
     assert not [k for k in after.tensors if k.startswith(TRAINING_PREFIX)]
 
 
-@pytest.mark.parametrize("damage", ["shape", "name", "missing", "both"])
-def test_a_damaged_training_weight_is_refused_in_one_line_and_nothing_is_written(tmp_path, shakespeare_text, damage):
-    text = shakespeare_text[:20_000]
-    (tmp_path / "c.txt").write_text(text, encoding="utf-8")
-    run = tmp_path / "run"
-    train(text, run, MODEL, _config(max_steps=8))
-    path = run / "latest.safetensors"
-    saved = ckpt.load(path)
-    tensors = dict(saved.tensors)
-    prefix = TRAINING_PREFIX if _beside(saved, TRAINING_PREFIX) else AVERAGE_PREFIX
-    key = prefix + "head.weight"
-    if damage == "shape":
-        tensors[key] = torch.zeros(3, 3)
-    elif damage == "name":
-        tensors[prefix + "head.extra"] = tensors.pop(key)
-    elif damage == "missing":
-        del tensors[key]
-    else:  # both kinds beside the model
-        other = AVERAGE_PREFIX if prefix == TRAINING_PREFIX else TRAINING_PREFIX
-        tensors.update({other + k: v.clone() for k, v in saved.model_state.items()})
-    ckpt.save(path, ckpt.Checkpoint(saved.config, saved.vocab, saved.model_state, saved.train, tensors))
-    before = path.read_bytes(), (run / "metrics.jsonl").read_bytes()
-    result = CliRunner().invoke(main, ["train", "--resume", "--out", str(run), "--max-steps", "12"])
-    assert result.exit_code == 1, result.output
-    assert "weights" in result.output or "weight '" in result.output, result.output
-    assert "cannot be resumed" in result.output
-    assert len(result.output.strip().splitlines()) == 1 and "Traceback" not in result.output
-    assert (path.read_bytes(), (run / "metrics.jsonl").read_bytes()) == before
-
-
-def test_the_progress_lines_say_when_the_model_is_the_average(tmp_path, shakespeare_text):
+def test_the_progress_lines_say_when_the_model_is_the_average(tmp_path, corpus):
     import re
 
-    from conftest import run_cli
-
-    corpus = tmp_path / "plays.txt"
-    corpus.write_text(shakespeare_text[:20_000], encoding="utf-8")
     result = run_cli("train", str(corpus), "--out", str(tmp_path / "run"), "--max-steps", "400", "--eval-every", "400",
                      "--lr-decay", "0", "--lr", "1e-2", "--hidden-size", "48", "--embedding-size", "16",
                      "--batch-size", "16", "--seq-len", "48", "--preview", "0")
@@ -163,22 +127,3 @@ def test_the_progress_lines_say_when_the_model_is_the_average(tmp_path, shakespe
     last = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()][-1]
     assert float(shown[1]) == pytest.approx(last["val_bpc"], abs=6e-4) and float(shown[1]) < float(shown[2])
     assert float(shown[2]) == pytest.approx(last["training_val_bpc"], abs=6e-4)
-
-
-def test_the_live_view_shows_the_weights_figure_beside_the_averages(tmp_path):
-    import io
-
-    from rich.console import Console
-
-    from charlstm.views.live import LiveView
-    from charlstm.training.events import Event, EventKind
-
-    console = Console(file=io.StringIO(), force_terminal=True, width=120, color_system=None)
-    view = LiveView(tmp_path, TrainConfig(max_steps=10, time_budget=None), console=console)
-    view(Event(kind=EventKind.EVAL, step=5, val_bpc=2.25, weights_val_bpc=2.5))
-    console.print(view.render())
-    assert "validation 2.250 bpc (best 2.250) averaged; weights 2.500" in console.file.getvalue()
-    view(Event(kind=EventKind.EVAL, step=10, val_bpc=2.2))                 # the weights themselves were better
-    later = Console(file=io.StringIO(), force_terminal=True, width=120, color_system=None)
-    later.print(view.render())
-    assert "validation 2.200 bpc (best 2.200)" in later.file.getvalue() and "averaged" not in later.file.getvalue()

@@ -1,4 +1,5 @@
-"""The explicit step is the fused module's math, gate for gate."""
+"""model/network.py: the explicit step (the Stepper) is the fused module's math, gate for gate, and an
+edit pins a unit of the state it carries."""
 
 from __future__ import annotations
 
@@ -42,12 +43,21 @@ def test_lstm_gates_are_consistent():
     torch.testing.assert_close(g["hidden"], g["output"] * torch.tanh(g["cell"]))
 
 
-def test_edits_pin_a_unit():
-    torch.manual_seed(2)
-    model = CharModel(ModelConfig(vocab_size=10, hidden_size=8, embedding_size=4, num_layers=2)).eval()
-    stepper = model.stepper()
-    state = stepper.init_state(1)
-    for t in range(5):
-        _, state, gates = stepper.step(torch.tensor([t]), state, record=True, edits={(1, 3): 0.75})
-        assert gates[1]["cell"][0, 3].item() == 0.75
-    assert state[1][1, 0, 3].item() == 0.75
+LSTM = ModelConfig(vocab_size=5, hidden_size=8, num_layers=2)
+GRU = ModelConfig(vocab_size=5, cell="gru", hidden_size=8, num_layers=2)
+
+
+@pytest.mark.parametrize("config, vector", [(LSTM, "cell"), (GRU, "hidden")], ids=["lstm", "gru"])
+def test_edits_pin_the_cell_of_an_lstm_and_the_hidden_state_of_a_gru(config, vector):
+    """An edit (layer, unit) → value holds the unit at the value after every update, in what is
+    recorded and in the state carried to the next step; its neighbours move freely."""
+    torch.manual_seed(0)
+    stepper = CharModel(config).stepper()
+    state = stepper.init_state(3)
+    edits = {(1, 5): 0.75, (0, 1): 0.0}                         # clamp 2:5=0.75, ablate 1:1
+    for char in (0, 3, 1, 4):
+        _, state, gates = stepper.step(torch.full((3,), char), state, record=True, edits=edits)
+        assert torch.all(gates[1][vector][:, 5] == 0.75) and torch.all(gates[0][vector][:, 1] == 0.0)
+        assert not torch.all(gates[1][vector][:, 4] == 0.75)        # the neighbours move freely
+        carried = state[-1]                                          # the cell state (LSTM), the hidden state (GRU)
+        assert torch.all(carried[1, :, 5] == 0.75) and torch.all(carried[0, :, 1] == 0.0)
