@@ -1,12 +1,19 @@
-"""Hostile and careless checkpoints: whatever a file's header claims, loading costs what the file
-holds and ends in a Checkpoint or one one-line CheckpointError naming the file and the reason."""
+"""runs/checkpoint.py's loading of careless and hostile files: whatever a file's header claims, loading
+costs what the file holds and ends in a Checkpoint or in one one-line CheckpointError naming the file and
+the reason, and the command line shows that line and nothing else, leaving the run as it was.
+
+DAMAGES is the one catalogue of damaged files (the file itself, its metadata JSON, its fields, its
+tensors): each is refused by the library, fast and small, and from `sample` and `train --resume`."""
 
 from __future__ import annotations
 
 import functools
+import io
 import json
+import random
 import re
 import resource
+import shutil
 import tempfile
 import time
 from datetime import timedelta
@@ -17,12 +24,13 @@ import torch
 from hypothesis import HealthCheck, event, given, settings, strategies as st
 from safetensors.torch import load as tensors_from_bytes, save as tensors_to_bytes
 
-from charlstm.runs import checkpoint as ckpt
-from charlstm.runs.checkpoint import Checkpoint
-from charlstm.errors import CheckpointError
 from charlstm.config import CELLS, MAX_NUM_LAYERS, MAX_WIDTH, ModelConfig
 from charlstm.data.vocab import Vocab
+from charlstm.errors import CheckpointError
 from charlstm.model.network import CharModel
+from charlstm.runs import checkpoint as ckpt
+from charlstm.runs.checkpoint import Checkpoint
+from conftest import error_line, rewrite_checkpoint, run_cli, snapshot
 
 SECONDS = 2.0            # generous: each refusal here takes milliseconds
 GROWTH_KB = 512 * 1024   # peak resident memory may grow by this much at most (ru_maxrss is in KB on Linux)
@@ -78,10 +86,12 @@ def _with_tensors(raw: bytes, edit) -> bytes:
     return tensors_to_bytes(tensors, metadata={"charlstm": _meta_text(raw)})
 
 
-def _refused(tmp_path: Path, raw: bytes, match: str) -> str:
-    """Load `raw` from a file: refused with one CheckpointError line matching `match`, fast and small."""
+def _refused(tmp_path: Path, raw: bytes | None, match: str) -> str:
+    """Load `raw` from a file (None: no file): refused with one CheckpointError line matching `match`,
+    fast and small."""
     path = tmp_path / "hostile.safetensors"
-    path.write_bytes(raw)
+    if raw is not None:
+        path.write_bytes(raw)
     peak_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     start = time.perf_counter()
     with pytest.raises(CheckpointError, match=match) as caught:
@@ -95,14 +105,65 @@ def _refused(tmp_path: Path, raw: bytes, match: str) -> str:
 
 
 def _config(**values):
-    return lambda meta: meta["config"].update(values)
+    return lambda raw: _with_meta(raw, lambda meta: meta["config"].update(values))
 
 
 def _set(key, value):
-    return lambda meta: meta.update({key: value})
+    return lambda raw: _with_meta(raw, lambda meta: meta.update({key: value}))
 
 
-META_CASES = [
+def _meta(edit):
+    return lambda raw: _with_meta(raw, edit)
+
+
+def _text(edit):
+    return lambda raw: _with_meta_text(raw, edit(_meta_text(raw)))
+
+
+def _tensors(edit):
+    return lambda raw: _with_tensors(raw, edit)
+
+
+def _all_model(tensors, change):
+    for name in [n for n in tensors if n.startswith("model.")]:
+        tensors[name] = change(tensors[name])
+
+
+def _pickled(raw: bytes) -> bytes:
+    buffer = io.BytesIO()
+    torch.save({"weights": torch.zeros(3)}, buffer)
+    return buffer.getvalue()
+
+
+def _foreign(raw: bytes) -> bytes:
+    return tensors_to_bytes({"w": torch.zeros(3)})
+
+
+#: (name, the damaged file made from a good one (None: no file at all), what the one line says)
+DAMAGES = [
+    # the file itself
+    ("no file", lambda raw: None, "no such checkpoint"),
+    ("empty", lambda raw: b"", "not a readable safetensors"),
+    ("garbage", lambda raw: b"\x00\x01not a checkpoint at all" * 10, "not a readable safetensors"),
+    ("random bytes", lambda raw: bytes(random.Random(0).randrange(256) for _ in range(4096)),
+     "not a readable safetensors"),
+    ("a pickle under the name", _pickled, "not a readable safetensors"),
+    ("cut inside the header", lambda raw: raw[:300], "not a readable safetensors"),
+    ("cut inside the tensors", lambda raw: raw[: len(raw) // 2], "not a readable safetensors"),
+    ("a safetensors file of someone else", _foreign, "not a charlstm checkpoint"),
+    # the metadata JSON
+    ("deeply nested train", _text(lambda t: t.replace('"train": {', '"train": ' + "[" * 100_000 + "{")),
+     "nested too deeply"),
+    ("deeply nested config", _text(lambda t: t.replace('"config": {', '"config": ' + "{\"a\": " * 50_000 + "{")),
+     "nested too deeply"),
+    ("an integer of 5000 digits", _text(lambda t: t.replace('"vocab_size": 4', '"vocab_size": ' + "9" * 5000)),
+     r"not valid JSON \(Exceeds the limit"),
+    ("not JSON", _text(lambda t: t[:-3]), "not valid JSON"),
+    ("a JSON list", _text(lambda t: "[" + t + "]"), "not a charlstm checkpoint"),
+    ("over the size cap",
+     _text(lambda t: t.replace('"train": {', '"train": {"note": "' + "x" * ckpt.MAX_METADATA_CHARS + '", ')),
+     "checkpoint metadata is .* characters, over the cap"),
+    # the fields
     # sizes that would cost gigabytes or hang if a model were built before the header is compared
     ("hidden_size 20000", _config(hidden_size=20000), "parameters, over the cap"),
     ("hidden_size 8000, inside the caps", _config(hidden_size=8000),
@@ -124,7 +185,7 @@ META_CASES = [
     ("unknown cell", _config(cell="transformer\n"), r"cell must be one of .*'transformer\\n'"),
     ("unknown config field", _config(heads=8), "unexpected keyword argument 'heads'"),
     ("config a list", _set("config", [1, 2]), r"invalid model config \(a JSON list"),
-    ("config missing", lambda meta: meta.pop("config"), "invalid model config"),
+    ("config missing", _meta(lambda meta: meta.pop("config")), "invalid model config"),
     # the vocabulary
     ("lone surrogate", _set("vocab", ["a", "\ud800", "c", "\n"]), "U\\+D800 is a lone surrogate"),
     ("non-strings", _set("vocab", [1, 2, 3, 4]), "not a list of strings"),
@@ -139,52 +200,95 @@ META_CASES = [
     ("format true", _set("format", True), "format True, this charlstm reads format 1"),
     ("format 1.0", _set("format", 1.0), "format 1.0, this charlstm reads format 1"),
     ("format a list", _set("format", [1]), "format a JSON list, this charlstm reads format 1"),
-    ("kind missing", lambda meta: meta.pop("kind"), "not a charlstm checkpoint"),
+    ("kind missing", _meta(lambda meta: meta.pop("kind")), "not a charlstm checkpoint"),
     ("train a list", _set("train", [1]), "training metadata is a JSON list, not a JSON object"),
     ("train a number", _set("train", 3), "training metadata is 3, not a JSON object"),
+    ("another kind", _set("kind", "pytorch-lightning"), "not a charlstm checkpoint"),
+    ("format as a string", _set("format", "1"), "checkpoint format '1', this charlstm reads format 1"),
+    ("a newer format", _set("format", 2), "checkpoint format 2, this charlstm reads format 1"),
+    ("string hidden_size", _config(hidden_size="8"), "hidden_size must be an integer, not str"),
+    ("vocab_size a lie", _config(vocab_size=99), "vocabulary has 4 characters but the model expects 99"),
+    ("train a string", _set("train", "everything"), "training metadata is 'everything', not a JSON object"),
+    # the tensors
+    ("float64 weights", _tensors(lambda t: _all_model(t, lambda x: x.double())),
+     "has dtype 'F64', charlstm weights are F32"),
+    ("int8 weights", _tensors(lambda t: _all_model(t, lambda x: x.to(torch.int8))), "has dtype 'I8'"),
+    ("bfloat16 weights", _tensors(lambda t: _all_model(t, lambda x: x.bfloat16())), "has dtype 'BF16'"),
+    ("one tensor reshaped", _tensors(lambda t: t.update({"model.head.bias": torch.zeros(5)})),
+     r"tensor head.bias has shape \(5,\), config needs \(4,\)"),
+    ("a tensor missing", _tensors(lambda t: t.pop("model.head.weight")), r"missing \['head.weight'\]"),
+    ("the head missing", _tensors(lambda t: [t.pop(k) for k in list(t) if k.startswith("model.head")]),
+     "weights do not match the config"),
+    ("an unexpected model tensor", _tensors(lambda t: t.update({"model.rnn.weight_ih_l7": torch.zeros(2)})),
+     "unexpected tensors 'model.rnn.weight_ih_l7'"),
+    ("NaN weights", _tensors(lambda t: t["model.embed.weight"].__setitem__((0, 0), float("nan"))),
+     "embed.weight holds NaN"),
+    ("infinite weights", _tensors(lambda t: t["model.head.bias"].fill_(float("inf"))),
+     "head.bias holds NaN or infinite"),
 ]
 
 
-@pytest.mark.parametrize("name, edit, match", META_CASES, ids=[c[0] for c in META_CASES])
-def test_lying_metadata_is_refused_fast(tmp_path, name, edit, match):
-    _refused(tmp_path, _with_meta(_good_bytes(), edit), match)
+@pytest.mark.parametrize("name, damage, match", DAMAGES, ids=[row[0] for row in DAMAGES])
+def test_a_damaged_checkpoint_is_refused_fast_and_small(tmp_path, name, damage, match):
+    _refused(tmp_path, damage(_good_bytes()), match)
 
 
-@pytest.mark.parametrize("name, text, match", [
-    ("deeply nested train", lambda t: t.replace('"train": {', '"train": ' + "[" * 100_000 + "{"), "nested too deeply"),
-    ("deeply nested config", lambda t: t.replace('"config": {', '"config": ' + "{\"a\": " * 50_000 + "{"),
-     "nested too deeply"),
-    ("an integer of 5000 digits", lambda t: t.replace('"vocab_size": 4', '"vocab_size": ' + "9" * 5000),
-     r"not valid JSON \(Exceeds the limit"),
-    ("not JSON", lambda t: t[:-3], "not valid JSON"),
-    ("a JSON list", lambda t: "[" + t + "]", "not a charlstm checkpoint"),
-    ("over the size cap",
-     lambda t: t.replace('"train": {', '"train": {"note": "' + "x" * ckpt.MAX_METADATA_CHARS + '", '),
-     "checkpoint metadata is .* characters, over the cap"),
-], ids=lambda v: v if isinstance(v, str) and " " in v else None)
-def test_malformed_metadata_json_is_refused(tmp_path, name, text, match):
-    _refused(tmp_path, _with_meta_text(_good_bytes(), text(_meta_text(_good_bytes()))), match)
+@pytest.mark.parametrize("name, damage, match", DAMAGES, ids=[row[0] for row in DAMAGES])
+def test_every_damage_is_refused_in_one_line_from_the_cli(trained_run, tmp_path, name, damage, match):
+    """`sample FILE` and `train --resume` on a run whose checkpoints are damaged: exit 1 and one line,
+    the loader's own message, and nothing in the run written or overwritten."""
+    run = shutil.copytree(trained_run, tmp_path / "run")
+    raw = damage(_good_bytes())
+    for checkpoint in (run / ckpt.LATEST, run / ckpt.BEST):
+        checkpoint.unlink()
+        if raw is not None:
+            checkpoint.write_bytes(raw)
+    before = snapshot(run)
+    commands = [["sample", run / ckpt.BEST, "--length", "5"]]
+    if raw is not None:                                         # with no checkpoint at all there is nothing to resume
+        commands.append(["train", "--resume", "--out", run, "--max-steps", "152"])
+    for args in commands:
+        checkpoint = args[1] if args[0] == "sample" else run / ckpt.LATEST
+        result = run_cli(*args)
+        assert result.exit_code == 1, (args, result.output)
+        line = error_line(result.stderr)
+        assert re.search(match, line) and line.startswith(f"Error: {checkpoint}: "), (args, line)
+        if raw is None:
+            assert line.endswith("no such checkpoint file or run directory"), line
+        else:
+            with pytest.raises(CheckpointError) as caught:
+                ckpt.load(checkpoint)
+            assert line == f"Error: {caught.value}"                # the loader's own words
+    assert snapshot(run) == before
 
 
-def _all_model(tensors, change):
-    for name in [n for n in tensors if n.startswith("model.")]:
-        tensors[name] = change(tensors[name])
+def _nan(meta, tensors):
+    tensors["model.rnn.weight_hh_l1"][3, 5] = float("nan")
 
 
-@pytest.mark.parametrize("name, edit, match", [
-    ("float64 weights", lambda t: _all_model(t, lambda x: x.double()), "has dtype 'F64', charlstm weights are F32"),
-    ("int8 weights", lambda t: _all_model(t, lambda x: x.to(torch.int8)), "has dtype 'I8'"),
-    ("bfloat16 weights", lambda t: _all_model(t, lambda x: x.bfloat16()), "has dtype 'BF16'"),
-    ("one tensor reshaped", lambda t: t.update({"model.head.bias": torch.zeros(5)}),
-     r"tensor head.bias has shape \(5,\), config needs \(4,\)"),
-    ("a tensor missing", lambda t: t.pop("model.head.weight"), r"missing \['head.weight'\]"),
-    ("an unexpected model tensor", lambda t: t.update({"model.rnn.weight_ih_l7": torch.zeros(2)}),
-     "unexpected tensors 'model.rnn.weight_ih_l7'"),
-    ("NaN weights", lambda t: t["model.embed.weight"].__setitem__((0, 0), float("nan")), "embed.weight holds NaN"),
-    ("infinite weights", lambda t: t["model.head.bias"].fill_(float("inf")), "head.bias holds NaN or infinite"),
-], ids=lambda v: v if isinstance(v, str) and " " in v else None)
-def test_weights_that_do_not_fit_the_config_are_refused(tmp_path, name, edit, match):
-    _refused(tmp_path, _with_tensors(_good_bytes(), edit), match)
+def _inf(meta, tensors):
+    tensors["model.head.bias"][0] = float("-inf")
+
+
+@pytest.mark.parametrize("command", [
+    ["sample", "{ck}", "--length", "20"],
+    ["inspect", "{ck}", "--text", "To be"],
+    ["score", "{ck}", "--text", "To be, or not to be"],
+    ["train", "--resume", "--out", "{run}", "--max-steps", "152"],
+], ids=lambda c: c[0])
+@pytest.mark.parametrize("edit, tensor", [(_nan, "rnn.weight_hh_l1"), (_inf, "head.bias")], ids=["NaN", "inf"])
+def test_loading_refuses_non_finite_weights(trained_run, tmp_path, command, edit, tensor):
+    """Every command that loads a model refuses one whose weights are not finite."""
+    run = shutil.copytree(trained_run, tmp_path / "run")
+    for name in (ckpt.LATEST, ckpt.BEST):
+        rewrite_checkpoint(run / name, edit)
+    checkpoint = run / (ckpt.LATEST if command[0] == "train" else ckpt.BEST)
+    before = snapshot(run)
+    result = run_cli(*[a.format(ck=checkpoint, run=run) for a in command])
+    assert result.exit_code == 1, result.output
+    assert error_line(result.stderr) == f"Error: {checkpoint}: tensor {tensor} holds NaN or infinite values"
+    assert result.stdout == ""
+    assert snapshot(run) == before  # nothing written, nothing overwritten
 
 
 def test_too_many_tensors_are_refused_before_any_is_read(tmp_path, monkeypatch):
@@ -201,27 +305,6 @@ def test_non_model_tensors_are_kept_and_weights_come_in_state_dict_order(tmp_pat
     assert set(loaded.tensors) == {"optim.0.step", "state.0", "rng.torch", "other.note"}
     assert loaded.tensors["rng.torch"].dtype == torch.uint8
     assert list(loaded.model_state) == list(CharModel(loaded.config).state_dict())
-
-
-@pytest.mark.parametrize("cell", CELLS)
-@pytest.mark.parametrize("sizes", [(1, 1, 1, 1), (5, 3, 7, 2), (11, 16, 8, 3)])
-def test_tensor_arithmetic_matches_a_real_model(cell, sizes):
-    V, E, H, L = sizes
-    config = ModelConfig(vocab_size=V, cell=cell, embedding_size=E, hidden_size=H, num_layers=L)
-    real = CharModel(config).state_dict()
-    assert list(ckpt._expected_tensors(config).items()) == [(k, tuple(v.shape)) for k, v in real.items()]
-    assert {v.dtype for v in real.values()} == {torch.float32}  # what WEIGHT_DTYPE 'F32' names
-    assert CharModel(config).num_parameters <= MAX_NUM_LAYERS * 4 * MAX_WIDTH ** 2  # the caps are far above
-
-
-@pytest.mark.parametrize("values, error", [
-    ({"hidden_size": 8.0}, TypeError), ({"num_layers": True}, TypeError), ({"dropout": None}, TypeError),
-    ({"hidden_size": MAX_WIDTH + 1}, ValueError), ({"num_layers": MAX_NUM_LAYERS + 1}, ValueError),
-    ({"hidden_size": 30_000, "num_layers": 3}, ValueError), ({"forget_bias": float("-inf")}, ValueError),
-])
-def test_model_config_refuses_wrong_types_and_sizes_beyond_the_caps(values, error):
-    with pytest.raises(error):
-        ModelConfig(vocab_size=4, **values)
 
 
 # ------------------------------------------------------------------------------- property-based
