@@ -1,15 +1,13 @@
-"""Evaluation on the clock: a short timed run shows validation figures and previews while it trains,
-and ends on time, evaluation included."""
+"""training/clock.py: evaluation on the clock. A short timed run shows validation figures and previews
+while it trains and ends on time, evaluation included; step turns and clock turns do not pile up."""
 
 from __future__ import annotations
 
-import json
-
-from conftest import TINY, run_cli
+from conftest import TINY, metrics, run_cli
 
 
 def _evals(out):
-    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    records = metrics(out)
     return records, [r for r in records if "val_bpc" in r]
 
 

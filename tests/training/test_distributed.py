@@ -1,8 +1,8 @@
-"""torchrun on CPU with gloo: 2 ranks × batch B train exactly like 1 process × batch 2B, and resume."""
+"""training/distributed.py: torchrun on CPU with gloo: 2 ranks × batch B train exactly like 1 process
+× batch 2B, and resume."""
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -12,8 +12,8 @@ import pytest
 import torch
 
 from charlstm.runs import checkpoint as ckpt
+from conftest import ROOT, losses, metrics
 
-ROOT = Path(__file__).resolve().parent.parent
 MODEL = ["--hidden-size", "32", "--embedding-size", "8", "--seq-len", "32", "--eval-every", "4", "--log-every", "1",
          "--preview", "0", "--lr", "5e-3", "--seed", "3"]
 
@@ -29,11 +29,6 @@ def _run(args: list[str], ranks: int) -> None:
     assert done.returncode == 0, done.stderr[-3000:]
 
 
-def _losses(run: Path) -> dict[int, float]:
-    lines = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
-    return {m["step"]: m["train_loss"] for m in lines if "train_loss" in m}
-
-
 def test_two_ranks_equal_one_process_with_twice_the_batch_and_resume(tmp_path, shakespeare_text):
     corpus = tmp_path / "plays.txt"
     corpus.write_text(shakespeare_text[:40_000], encoding="utf-8")
@@ -43,7 +38,7 @@ def test_two_ranks_equal_one_process_with_twice_the_batch_and_resume(tmp_path, s
         _run(["train", str(corpus), "--out", str(out), "--batch-size", batch, "--max-steps", "6", *MODEL], ranks)
         _run(["train", "--resume", "--out", str(out), "--max-steps", "12"], ranks)
 
-    a, b = _losses(one), _losses(two)
+    a, b = losses(one), losses(two)
     assert sorted(a) == sorted(b) == list(range(1, 13))
     for step in a:
         assert b[step] == pytest.approx(a[step], rel=1e-4), step
@@ -62,5 +57,4 @@ def test_two_ranks_equal_one_process_with_twice_the_batch_and_resume(tmp_path, s
 
 def _log_keys(run: Path) -> list[tuple[int, str]]:
     """(step, what) of every line of metrics.jsonl, in order, duplicates kept."""
-    lines = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
-    return [(m["step"], "train" if "train_loss" in m else "eval" if "val_bpc" in m else "other") for m in lines]
+    return [(m["step"], "train" if "train_loss" in m else "eval" if "val_bpc" in m else "other") for m in metrics(run)]

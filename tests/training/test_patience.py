@@ -1,12 +1,10 @@
-"""--patience: a run whose validation figure stops improving ends early, keeps best, says why, and
---resume knows it."""
+"""training/stopping.py, --patience: a run whose validation figure stops improving ends early, keeps
+best, says why, and --resume knows it."""
 
 from __future__ import annotations
 
-import json
-
 from charlstm.runs import checkpoint as ckpt
-from conftest import TINY, run_cli
+from conftest import TINY, metrics, run_cli
 
 
 def _overfitting_run(tmp_path, text, *extra):
@@ -22,7 +20,7 @@ def _overfitting_run(tmp_path, text, *extra):
 def test_patience_stops_a_run_that_no_longer_improves(tmp_path, shakespeare_text):
     corpus, out, result = _overfitting_run(tmp_path, shakespeare_text, "--patience", "3")
     assert result.exit_code == 0, result.output
-    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    records = metrics(out)
     evals = [r for r in records if "val_bpc" in r]
     stopped = [r for r in records if "stopped" in r]
     assert len(stopped) == 1 and stopped[0]["step"] < 400

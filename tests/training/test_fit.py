@@ -1,4 +1,5 @@
-"""The model size a run gets when the user chooses none: within the data cap and the budget cap."""
+"""training/fit.py: the model size (and dropout) a run gets when the user chooses none: within the data
+cap and the budget cap; what the user gives is kept."""
 
 from __future__ import annotations
 
