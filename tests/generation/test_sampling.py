@@ -1,20 +1,21 @@
-"""Sampling from a really trained tiny model: seeds, stop strings, top-k / top-p, primes."""
+"""generation/sampling.py: sampling from a really trained tiny model: seeds, stop strings, top-k / top-p,
+primes and the unknown-character policy; many samples run in batches identical to the API and stream
+in bounded memory."""
 
 from __future__ import annotations
+
+import time
+from pathlib import Path
 
 import pytest
 import torch
 
 import charlstm
-from conftest import run_cli
 from charlstm.errors import PrimeError
 from charlstm.config import SampleConfig
+from charlstm.generation import sampling
 from charlstm.generation.sampling import _StopFilter, batches, batches_from, next_ids, prepare_prime, sample_text
-
-
-@pytest.fixture(scope="module")
-def model_vocab(trained_run):
-    return charlstm.load(trained_run)
+from conftest import error_line, run_cli, start_charlstm
 
 
 def test_same_seed_same_text(model_vocab):
@@ -73,6 +74,14 @@ def test_prime_with_unseen_characters(model_vocab):
     assert prepare_prime(vocab, "To 世 be", "replace") == "To   be"
 
 
+def test_an_unseen_prime_is_one_line_unless_a_policy_admits_it(trained_run):
+    refused = run_cli("sample", trained_run, "--prime", "Hello 世界")
+    assert refused.exit_code == 1 and "never saw: '世', '界'" in error_line(refused.stderr)
+    assert len([line for line in refused.output.splitlines() if line.strip()]) <= 3
+    skip = run_cli("sample", trained_run, "--prime", "Hello 世界", "--unknown", "skip", "--length", "5")
+    assert skip.exit_code == 0 and skip.stdout.startswith("Hello ")
+
+
 def test_sampling_from_an_admitted_prime_is_sampling_under_the_policy(model_vocab):
     """The command line admits its prime once and samples from it (batches_from): the same samples
     as the sampler admitting the raw prime itself."""
@@ -99,3 +108,58 @@ def test_python_api_mirrors_cli(trained_run, model_vocab):
     assert hot != text and cli_hot.stdout == "KING" + hot + "\n"
     t = charlstm.trace(model, vocab, "KING:\nNo.")
     assert t.values(2, "cell", 5).shape == (9,)
+
+
+# ------------------------------------------------------------------------ many samples, long samples
+
+
+def _api_output(run: Path, prime: str, config: SampleConfig) -> str:
+    model, vocab = charlstm.load(run)
+    separator = "\n" if config.stop else "\n\n"
+    return separator.join((prime + s).rstrip("\n") for s in sampling.sample_text(model, vocab, prime, config)) + "\n"
+
+
+def test_many_samples_run_in_batches_identical_to_the_api_and_prefix_stable(trained_run):
+    n = sampling.SAMPLE_BATCH + 44                                    # a full batch, then a partial one
+    many = run_cli("sample", trained_run, "--num-samples", str(n), "--length", "12", "--seed", "4", "--prime", "A")
+    assert many.exit_code == 0, many.output
+    assert many.stdout == _api_output(trained_run, "A", SampleConfig(length=12, num_samples=n, seed=4))
+    first = run_cli("sample", trained_run, "--num-samples", str(sampling.SAMPLE_BATCH), "--length", "12", "--seed", "4",
+                    "--prime", "A")
+    # the first batch is exactly what fewer samples give: the random stream changes only beyond it
+    assert many.stdout.startswith(first.stdout[:-1])
+
+
+def test_samples_too_long_to_hold_side_by_side_stream_one_by_one(trained_run, monkeypatch):
+    monkeypatch.setattr(sampling, "BATCH_CHARS", 0)                   # every sample is a batch of one, streamed
+    for args, prime, config in [
+        (["--length", "40", "--seed", "9"], "", SampleConfig(length=40, num_samples=3, seed=9)),
+        (["--length", "40", "--seed", "9", "--stop", "\\n"], "", SampleConfig(length=40, num_samples=3, seed=9, stop=("\n",))),
+        (["--length", "0", "--prime", "To be\n\n"], "To be\n\n", SampleConfig(length=0, num_samples=3)),
+        (["--length", "6", "--seed", "3", "--prime", "To be\n\n"], "To be\n\n", SampleConfig(length=6, num_samples=3, seed=3)),
+    ]:
+        assert sampling.batch_size(config) == 1
+        result = run_cli("sample", trained_run, "--num-samples", "3", *args)
+        assert result.exit_code == 0, result.output
+        assert result.stdout == _api_output(trained_run, prime, config)
+
+
+def test_a_billion_samples_stream_in_bounded_memory(trained_run, tmp_path):
+    """Batches stream, each printed as it ends, in the memory of one batch: read well past the first
+    batch of a billion samples, then stop."""
+    proc = start_charlstm("sample", trained_run, "--num-samples", "1000000000", "--length", "10", "--seed", "1",
+                          cwd=tmp_path, text=False)
+    try:
+        got, deadline = b"", time.monotonic() + 240
+        while got.count(b"\n\n") < 3 * sampling.SAMPLE_BATCH and time.monotonic() < deadline:
+            chunk = proc.stdout.read1(1 << 16)
+            if not chunk:
+                break
+            got += chunk
+        status = Path(f"/proc/{proc.pid}/status").read_text()
+        peak_mb = int(next(l for l in status.splitlines() if l.startswith("VmHWM:")).split()[1]) // 1024
+    finally:
+        proc.kill()
+        proc.wait()
+    assert got.count(b"\n\n") >= 3 * sampling.SAMPLE_BATCH, (got[-300:], proc.stderr.read()[-2000:])
+    assert peak_mb < 1000, f"{peak_mb} MB for batches of {sampling.SAMPLE_BATCH}"

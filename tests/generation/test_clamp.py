@@ -1,20 +1,17 @@
 """`charlstm sample --clamp LAYER:NEURON=VALUE` and `--ablate LAYER:NEURON`: parsing, errors, and that
-the unit really is pinned while the model writes."""
+the unit really is pinned while the model writes (the Stepper's pin itself: tests/model/test_network.py)."""
 
 from __future__ import annotations
 
 import pytest
-import torch
 
 import charlstm
 from charlstm.cli.params import parse_edits
-from charlstm.model.network import CharModel
 from charlstm.config import ModelConfig
 from charlstm.errors import NeuronError
-from conftest import TINY, run_cli
+from conftest import TINY, refused, run_cli
 
 LSTM = ModelConfig(vocab_size=5, hidden_size=8, num_layers=2)
-GRU = ModelConfig(vocab_size=5, cell="gru", hidden_size=8, num_layers=2)
 
 
 def test_layers_count_from_one_on_the_command_line_and_from_zero_in_the_edits():
@@ -38,6 +35,11 @@ def test_malformed_edits_are_bad_parameters(clamps, ablations, message):
         parse_edits(clamps, ablations, LSTM)
 
 
+@pytest.mark.parametrize("value, words", [("nan", "finite"), ("1e308", "within")])
+def test_a_clamp_value_must_be_finite_and_within_any_state(trained_run, value, words):
+    refused(run_cli("sample", trained_run, "--length", "5", "--clamp", f"1:2={value}"), "--clamp", words, code=2)
+
+
 @pytest.mark.parametrize("spec, message", [
     ("3:0=1", "layer 3 out of range: this model has layers 1 to 2"),
     ("0:0=1", "layer 0 out of range"),
@@ -46,18 +48,6 @@ def test_malformed_edits_are_bad_parameters(clamps, ablations, message):
 def test_units_the_model_does_not_have_are_named(spec, message):
     with pytest.raises(NeuronError, match=message):
         parse_edits((spec,), (), LSTM)
-
-
-@pytest.mark.parametrize("config, vector", [(LSTM, "cell"), (GRU, "hidden")])
-def test_an_edit_pins_the_cell_of_an_lstm_and_the_hidden_state_of_a_gru(config, vector):
-    torch.manual_seed(0)
-    stepper = CharModel(config).stepper()
-    state = stepper.init_state(3)
-    edits = parse_edits(("2:5=0.75",), ("1:1",), config)
-    for char in (0, 3, 1, 4):
-        _, state, gates = stepper.step(torch.full((3,), char), state, record=True, edits=edits)
-        assert torch.all(gates[1][vector][:, 5] == 0.75) and torch.all(gates[0][vector][:, 1] == 0.0)
-        assert not torch.all(gates[1][vector][:, 4] == 0.75)        # the neighbours move freely
 
 
 def _sample(run, *extra):
