@@ -1,5 +1,6 @@
-"""`inspect --atlas`: every unit against every feature in one pass, pinned to the per-feature search,
-with chance levels that an unrelated feature cannot beat and a unit trained to track quotes does."""
+"""inspection/atlas.py, `inspect --atlas`: every unit against every feature in one pass, pinned to the
+per-feature search, with chance levels that an unrelated feature cannot beat and a unit trained to
+track quotes does."""
 
 from __future__ import annotations
 
@@ -8,14 +9,12 @@ import json
 import numpy as np
 import pytest
 import torch
-from click.testing import CliRunner
 
 from charlstm.runs import checkpoint as ckpt
 from charlstm.inspection.analysis import feature_values, find_neurons, top_windows
 from charlstm.inspection.atlas import SATURATED_SHARE, TRACKS_MARGIN, TRACKS_MIN_R, build_atlas, builtin_features, untrained_like, verdict
 from charlstm.inspection.correlation import correlations
 from charlstm.inspection.saturation import saturation_share
-from charlstm.cli import main
 from charlstm.data.vocab import Vocab
 from charlstm.model.network import CharModel
 from charlstm.config import ModelConfig
@@ -24,8 +23,7 @@ from charlstm.inspection.tracing import trace
 from charlstm.config import TrainConfig
 from charlstm.training.loop import train
 
-from conftest import assert_no_traceback
-from test_inspect_find import quoted_lines
+from conftest import quoted_lines, run_cli
 
 MIXED = 'Line one "quoted" (a, b)\r\n  # comment 中文 诗 🙂 "more"\r\nURL www.x.org @me #tag 42\n' * 8
 
@@ -155,10 +153,8 @@ def test_verdicts_and_saturation():
 def test_cli_atlas_json_tsv_and_terminal(quote_run, probe_text, tmp_path):
     probe = tmp_path / "probe.txt"
     probe.write_text(probe_text, encoding="utf-8")
-    runner = CliRunner()
-    result = runner.invoke(main, ["inspect", str(quote_run), "--atlas", "--text-file", str(probe), "--format", "json",
-                                  "--find-regex", '"[^"\n]*"'])
-    assert_no_traceback(result)
+    result = run_cli("inspect", str(quote_run), "--atlas", "--text-file", str(probe), "--format", "json",
+                                  "--find-regex", '"[^"\n]*"')
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
     assert doc["characters"] == len(probe_text) and doc["vectors"] == ["hidden"] and len(doc["units"]) == 16
@@ -173,7 +169,7 @@ def test_cli_atlas_json_tsv_and_terminal(quote_run, probe_text, tmp_path):
     assert probe_text[context["start"] : context["end"]] == context["text"] and len(best["contexts"]) == 3
     assert "untrained model" in doc["rule"]
 
-    tsv = runner.invoke(main, ["inspect", str(quote_run), "--atlas", "--text-file", str(probe), "--format", "tsv"])
+    tsv = run_cli("inspect", str(quote_run), "--atlas", "--text-file", str(probe), "--format", "tsv")
     assert tsv.exit_code == 0, tsv.output
     header, *rows = tsv.stdout.splitlines()
     assert header.split("\t") == ["rank", "layer", "vector", "unit", "feature", "r", "chance", "excess", "saturation",
@@ -182,7 +178,7 @@ def test_cli_atlas_json_tsv_and_terminal(quote_run, probe_text, tmp_path):
     assert rows[0].split("\t")[3] == str(best["unit"]) and "\\n" in tsv.stdout   # contexts escaped, one line each
 
     # The terminal table at 80 columns: every number whole, the rule stated.
-    table = runner.invoke(main, ["inspect", str(quote_run), "--atlas", "--text-file", str(probe), "--top", "4"])
+    table = run_cli("inspect", str(quote_run), "--atlas", "--text-file", str(probe), "--top", "4")
     assert table.exit_code == 0, table.output
     assert f"{best['r']:+.3f}" in table.stdout and f"{best['chance']:.3f}" in table.stdout
     assert "… 12 more units" in table.stdout and "tracks" in table.stdout and "chance: the largest |r|" in table.stdout
@@ -196,9 +192,8 @@ def test_cli_atlas_on_chinese_emoji_and_crlf(tmp_path):
     train(MIXED * 4, run, ModelConfig(vocab_size=1, hidden_size=8, embedding_size=4, num_layers=2),
           TrainConfig(batch_size=4, seq_len=32, max_steps=3, time_budget=None, eval_every=3, log_every=1,
                       preview_chars=0, warmup_steps=1))
-    result = CliRunner().invoke(main, ["inspect", str(run), "--atlas", "--text-file", str(corpus), "--vector",
-                                       "hidden,cell", "--layer", "2", "--format", "json"])
-    assert_no_traceback(result)
+    result = run_cli("inspect", str(run), "--atlas", "--text-file", str(corpus), "--vector",
+                                       "hidden,cell", "--layer", "2", "--format", "json")
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
     assert doc["layers"] == [2] and doc["vectors"] == ["hidden", "cell"] and len(doc["units"]) == 16
@@ -206,19 +201,17 @@ def test_cli_atlas_on_chinese_emoji_and_crlf(tmp_path):
     for unit in doc["units"]:
         for context in unit["contexts"]:
             assert MIXED[context["start"] : context["end"]] == context["text"]
-    text = CliRunner().invoke(main, ["inspect", str(run), "--atlas", "--text-file", str(corpus)])
+    text = run_cli("inspect", str(run), "--atlas", "--text-file", str(corpus))
     assert text.exit_code == 0 and "atlas of 16 hidden units" in text.stdout
 
 
 def test_cli_atlas_refuses_clearly(quote_run):
-    runner = CliRunner()
     # Nothing varies in "\n\n\n": one line, non-zero exit, no traceback.
-    flat = runner.invoke(main, ["inspect", str(quote_run), "--atlas", "--text", "\n\n\n\n"])
-    assert_no_traceback(flat)
+    flat = run_cli("inspect", str(quote_run), "--atlas", "--text", "\n\n\n\n")
     assert flat.exit_code != 0 and "no feature varies" in flat.output
-    bad = runner.invoke(main, ["inspect", str(quote_run), "--atlas", "--find-regex", "(unclosed"])
+    bad = run_cli("inspect", str(quote_run), "--atlas", "--find-regex", "(unclosed")
     assert bad.exit_code != 0 and "invalid regular expression" in bad.output
-    both = runner.invoke(main, ["inspect", str(quote_run), "--atlas", "--stats"])
+    both = run_cli("inspect", str(quote_run), "--atlas", "--stats")
     assert both.exit_code == 2 and "cannot be combined" in both.output
 
 
@@ -226,8 +219,8 @@ def test_find_table_keeps_its_columns_whole_in_80_columns(quote_run, probe_text,
     """The --find table piped (80 columns): headers and r values are never cut to 'la…' or '-0.7…'."""
     probe = tmp_path / "probe.txt"
     probe.write_text(probe_text, encoding="utf-8")
-    result = CliRunner().invoke(main, ["inspect", str(quote_run), "--find", "double-quote", "--text-file", str(probe),
-                                       "--top", "12"])
+    result = run_cli("inspect", str(quote_run), "--find", "double-quote", "--text-file", str(probe),
+                                       "--top", "12")
     assert result.exit_code == 0, result.output
     found = find_neurons(trace(*_model(quote_run), probe_text, vectors=["hidden"]), feature_values("double-quote", probe_text),
                          top=12)

@@ -1,4 +1,5 @@
-"""Per-character features: exact expected values on hand-written strings."""
+"""inspection/features.py, feature_chars.py and feature_spans.py: per-character features, exact
+expected values on hand-written strings; the registry and its names."""
 
 from __future__ import annotations
 

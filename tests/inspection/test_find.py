@@ -1,45 +1,24 @@
-"""`inspect --find` on a model trained for real on text where a feature decides what comes next:
-it must rank a unit that tracks the feature far above what chance and an untrained model reach."""
+"""`inspect --find` (inspection/analysis.py's search) on a model trained for real on text where a
+feature decides what comes next: it must rank a unit that tracks the feature far above what chance
+and an untrained model reach."""
 
 from __future__ import annotations
 
 import json
-import random
-
 import torch
-from click.testing import CliRunner
 
 from charlstm.runs import checkpoint as ckpt
-from charlstm.cli import main
 from charlstm.model.network import CharModel
 from charlstm.inspection.analysis import feature_values, find_neurons
 from charlstm.inspection.tracing import trace
-
-
-def quoted_lines(count: int, seed: int) -> str:
-    """Lines of lowercase words, some words replaced by a quotation in capitals: 'ab "CA DE" c'.
-    Whether the model is inside quotes decides the case of every letter it must predict, spaces
-    included, so a unit that remembers the open quote pays off."""
-    rng = random.Random(seed)
-    lines = []
-    for _ in range(count):
-        words = []
-        for _ in range(rng.randint(3, 7)):
-            if rng.random() < 0.3:
-                inner = " ".join("".join(rng.choice("ABCDE") for _ in range(rng.randint(1, 3)))
-                                 for _ in range(rng.randint(1, 3)))
-                words.append(f'"{inner}"')
-            else:
-                words.append("".join(rng.choice("abcde") for _ in range(rng.randint(1, 4))))
-        lines.append(" ".join(words))
-    return "\n".join(lines) + "\n"
+from conftest import quoted_lines, run_cli
 
 
 def test_find_ranks_the_quote_unit_far_above_chance(quote_run, tmp_path):
     probe = tmp_path / "probe.txt"
     probe.write_text(quoted_lines(150, seed=1), encoding="utf-8")
-    result = CliRunner().invoke(main, ["inspect", str(quote_run), "--find", "double-quote", "--text-file", str(probe),
-                                       "--top", "5", "--format", "json"])
+    result = run_cli("inspect", str(quote_run), "--find", "double-quote", "--text-file", str(probe),
+                                       "--top", "5", "--format", "json")
     assert result.exit_code == 0, result.output
     found = json.loads(result.stdout)
     best = found["units"][0]
@@ -60,21 +39,21 @@ def test_find_ranks_the_quote_unit_far_above_chance(quote_run, tmp_path):
     assert abs(best["r"]) > untrained_best + 0.2, (best, untrained_best)
 
     # The same search as a regex, and as the terminal table with the feature's own strip on top.
-    regex = CliRunner().invoke(main, ["inspect", str(quote_run), "--find-regex", '"[^"\n]*"', "--text-file", str(probe),
-                                      "--format", "tsv", "--top", "1"])
+    regex = run_cli("inspect", str(quote_run), "--find-regex", '"[^"\n]*"', "--text-file", str(probe),
+                                      "--format", "tsv", "--top", "1")
     assert regex.exit_code == 0, regex.output
     header, row = regex.stdout.splitlines()
     assert header == "rank\tlayer\tunit\tr" and row.split("\t")[:3] == ["1", "1", str(best["unit"])]
-    table = CliRunner().invoke(main, ["inspect", str(quote_run), "--find", "double-quote", "--text-file", str(probe),
-                                      "--top", "3", "--vector", "cell"])
+    table = run_cli("inspect", str(quote_run), "--find", "double-quote", "--text-file", str(probe),
+                                      "--top", "3", "--vector", "cell")
     assert table.exit_code == 0, table.output
     assert "cell units most correlated with double-quote" in table.stdout and "feature" in table.stdout
     assert "Chance: |r| up to" in table.stdout
 
 
 def test_find_defaults_to_the_tail_of_the_training_corpus(quote_run):
-    result = CliRunner().invoke(main, ["inspect", str(quote_run), "--find", "double-quote", "--length", "3000",
-                                       "--format", "json"])
+    result = run_cli("inspect", str(quote_run), "--find", "double-quote", "--length", "3000",
+                                       "--format", "json")
     assert result.exit_code == 0, result.output
     # The run was trained from text in memory (no corpus files recorded), so a fresh sample stands in, and says so.
     assert "fresh 3,000-character sample" in result.stderr and "give --text-file" in result.stderr
