@@ -1,6 +1,6 @@
-"""`charlstm score --baseline ngram:N`: the n-gram model pinned to hand counts and a brute-force
-interpolated modified Kneser–Ney reference, its bounded tables, the error breakdown and bracket test,
-and the real CLI on real tiny models (English, Python, Chinese)."""
+"""scoring/ngram.py and comparison.py, `charlstm score --baseline ngram:N`: the n-gram model pinned to
+hand counts and a brute-force interpolated modified Kneser–Ney reference, its bounded tables, the
+error breakdown and bracket test, and the real CLI on real tiny models (English, Python, Chinese)."""
 
 from __future__ import annotations
 
@@ -11,27 +11,21 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
 from charlstm.runs import checkpoint as ckpt
-from charlstm.cli import main
 from charlstm.data.vocab import Vocab
 from charlstm.data.streams import split
 from charlstm.scoring.comparison import CATEGORIES, DEFINITIONS, RARE_COUNT, bracket_test, categorise, word_counts, words
 from charlstm.scoring.ngram_tables import FALLBACK_DISCOUNTS, MAX_ORDER, discounts, table_buckets
 from charlstm.scoring.ngram import NgramModel, training_ids
-from conftest import CORPORA, TINY, assert_no_traceback, unescape_text
-
-
-def invoke(*args, input=None):
-    return CliRunner().invoke(main, [str(a) for a in args], input=input)
+from conftest import CORPORA, TINY, run_cli, unescape_text
 
 
 def train_tiny(tmp_path, text: str, name: str, steps: int = 40):
     corpus = tmp_path / f"{name}.txt"
     corpus.write_text(text, encoding="utf-8")
     out = tmp_path / "checkpoints" / name
-    result = invoke("train", corpus, "--out", out, "--max-steps", steps, "--eval-every", steps, "--log-every", 10,
+    result = run_cli("train", corpus, "--out", out, "--max-steps", steps, "--eval-every", steps, "--log-every", 10,
                     *TINY)
     assert result.exit_code == 0, result.output
     return out, corpus
@@ -234,11 +228,10 @@ def test_cli_compares_both_models_on_held_out_text(trained_run, shakespeare_text
     passage = shakespeare_text[-700:]                     # the validation tail: neither model counted it
     path = tmp_path / "passage.txt"
     path.write_text(passage, encoding="utf-8")
-    js = invoke("score", trained_run, "--text-file", path, "--baseline", "ngram:5", "--format", "json")
-    assert_no_traceback(js)
+    js = run_cli("score", trained_run, "--text-file", path, "--baseline", "ngram:5", "--format", "json")
     assert js.exit_code == 0, js.output
     data = json.loads(js.stdout)
-    plain = json.loads(invoke("score", trained_run, "--text-file", path, "--format", "json").stdout)
+    plain = json.loads(run_cli("score", trained_run, "--text-file", path, "--format", "json").stdout)
     assert data["lstm_bits_per_char"] == pytest.approx(plain["bits_per_char"], abs=1e-6)
     # the baseline is built from the training split only, exactly as streams.split cut it
     loaded = ckpt.load(ckpt.resolve(str(trained_run)))
@@ -257,14 +250,14 @@ def test_cli_compares_both_models_on_held_out_text(trained_run, shakespeare_text
     lstm_p = np.exp2(-np.array(data["lstm_bits"]))
     assert [c == "correct" for c in data["category"]] == list(lstm_p >= 0.5)
 
-    tsv = invoke("score", trained_run, "--text-file", path, "--baseline", "ngram:5", "--format", "tsv")
+    tsv = run_cli("score", trained_run, "--text-file", path, "--baseline", "ngram:5", "--format", "tsv")
     header, *rows = [line.split("\t") for line in tsv.stdout.splitlines()]
     assert header == ["position", "char", "lstm_bits", "ngram_bits", "category"] and len(rows) == 699
     assert "".join(unescape_text(r[1]) for r in rows) == passage[1:]
     assert [float(r[3]) for r in rows] == pytest.approx(data["ngram_bits"], rel=1e-5, abs=1e-5)  # 6 digits
     assert [r[4] for r in rows] == data["category"]
 
-    text = invoke("score", trained_run, "--text-file", path, "--baseline", "ngram:5")
+    text = run_cli("score", trained_run, "--text-file", path, "--baseline", "ngram:5")
     assert text.exit_code == 0, text.output
     assert f"LSTM     {data['lstm_bits_per_char']:.3f} bits per character" in text.stdout
     assert f"5-gram   {data['ngram_bits_per_char']:.3f} bits per character" in text.stdout
@@ -278,8 +271,7 @@ def test_cli_compares_both_models_on_held_out_text(trained_run, shakespeare_text
     ("ngram:", "is not a baseline: give ngram:N"),
 ])
 def test_bad_baselines_are_one_line_usage_errors(trained_run, value, message):
-    result = invoke("score", trained_run, "--text", "To be, or not", "--baseline", value)
-    assert_no_traceback(result)
+    result = run_cli("score", trained_run, "--text", "To be, or not", "--baseline", value)
     assert result.exit_code == 2 and message in result.stderr
     assert len([line for line in result.stderr.splitlines() if line.startswith("Error")]) == 1
 
@@ -293,12 +285,12 @@ def python_run(tmp_path_factory):
 def test_cli_bracket_test_on_python(python_run):
     run, text = python_run
     snippet = text[-1500:]                                # held out
-    data = json.loads(invoke("score", run, "--text", snippet, "--baseline", "ngram:7", "--format", "json").stdout)
+    data = json.loads(run_cli("score", run, "--text", snippet, "--baseline", "ngram:7", "--format", "json").stdout)
     closers = sum(snippet.count(c) for c in ")]}")
     assert data["brackets"] and 0 < sum(b["count"] for b in data["brackets"]) <= closers
     for band in data["brackets"]:
         assert 0 <= band["lstm_accuracy"] <= 1 and 0 <= band["ngram_accuracy"] <= 1 and band["low"] >= 1
-    shown = invoke("score", run, "--text", snippet, "--baseline", "ngram:7")
+    shown = run_cli("score", run, "--text", snippet, "--baseline", "ngram:7")
     assert "closing brackets by distance from their opener" in shown.stdout
     assert "7-gram accuracy" in shown.stdout
 
@@ -308,44 +300,40 @@ def test_cli_on_chinese(tmp_path, chinese_text):
     vocab = ckpt.load(ckpt.resolve(str(run))).vocab
     passage = "".join(c for c in chinese_text[-600:] if c in vocab.index)[-300:]   # (rare characters may be folded)
     assert len(passage) == 300 and sum("\u4e00" <= c <= "\u9fff" for c in passage) > 200
-    result = invoke("score", run, "--text", passage, "--baseline", "ngram:3", "--format", "json")
-    assert_no_traceback(result)
+    result = run_cli("score", run, "--text", passage, "--baseline", "ngram:3", "--format", "json")
     data = json.loads(result.stdout)
     assert data["text"] == passage and len(data["category"]) == 299
     assert math.isfinite(data["ngram_bits_per_char"]) and data["ngram_bits_per_char"] > 0
-    tsv = invoke("score", run, "--text", passage, "--baseline", "ngram:3", "--format", "tsv")
+    tsv = run_cli("score", run, "--text", passage, "--baseline", "ngram:3", "--format", "tsv")
     assert "".join(unescape_text(line.split("\t")[1]) for line in tsv.stdout.splitlines()[1:]) == passage[1:]
-    shown = invoke("score", run, "--text", passage, "--baseline", "ngram:3")
+    shown = run_cli("score", run, "--text", passage, "--baseline", "ngram:3")
     assert shown.exit_code == 0 and "3-gram" in shown.stdout
 
 
 def test_a_missing_or_changed_corpus_is_a_one_line_error(tmp_path, shakespeare_text):
     run, corpus = train_tiny(tmp_path, shakespeare_text[:8_000], "gone", steps=5)
     corpus.write_text(shakespeare_text[:8_000].replace("the", "teh"), encoding="utf-8")
-    changed = invoke("score", run, "--text", "To be, or not", "--baseline", "ngram:3")
-    assert_no_traceback(changed)
+    changed = run_cli("score", run, "--text", "To be, or not", "--baseline", "ngram:3")
     assert changed.exit_code == 1 and "the training corpus changed since the model was trained" in changed.stderr
     corpus.unlink()
-    gone = invoke("score", run, "--text", "To be, or not", "--baseline", "ngram:3")
-    assert_no_traceback(gone)
+    gone = run_cli("score", run, "--text", "To be, or not", "--baseline", "ngram:3")
     assert gone.exit_code == 1 and "the training corpus is gone" in gone.stderr and corpus.name in gone.stderr
     assert len(gone.stderr.strip().splitlines()) == 1
 
 
 def test_a_model_trained_on_stdin_cannot_have_a_baseline(tmp_path, shakespeare_text):
     out = tmp_path / "piped"
-    trained = invoke("train", "-", "--out", out, "--max-steps", 3, "--eval-every", 3, *TINY,
+    trained = run_cli("train", "-", "--out", out, "--max-steps", 3, "--eval-every", 3, *TINY,
                      input=shakespeare_text[:6_000])
     assert trained.exit_code == 0, trained.output
-    result = invoke("score", out, "--text", "To be, or not", "--baseline", "ngram:3")
-    assert_no_traceback(result)
+    result = run_cli("score", out, "--text", "To be, or not", "--baseline", "ngram:3")
     assert result.exit_code == 1 and "trained on standard input" in result.stderr
 
 
 def test_help_states_the_definitions_the_analysis_uses():
     from charlstm.scoring.comparison import DYNAMIC_CONTEXT, DYNAMIC_WINDOW, ERROR_P
 
-    shown = " ".join(invoke("score", "--help").stdout.split())
+    shown = " ".join(run_cli("score", "--help").stdout.split())
     assert f"gives p < {ERROR_P}" in shown and f"p >= {ERROR_P}" in shown
     assert f"its {DYNAMIC_CONTEXT} preceding characters occurred in the last {DYNAMIC_WINDOW} characters" in shown
     assert f"seen fewer than {RARE_COUNT} times" in shown and f"from 1 to {MAX_ORDER}" in shown

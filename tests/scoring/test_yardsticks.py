@@ -1,4 +1,4 @@
-"""scoring.yardsticks: what a blind guess and a unigram model score, pinned to sums done by hand."""
+"""scoring/yardsticks.py: what a blind guess and a unigram model score, pinned to sums done by hand."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""The memorisation check: suffix array and matching statistics pinned to brute force, and
-`charlstm sample --novelty` on a real trained run."""
+"""scoring/novelty.py, the memorisation check: suffix array and matching statistics pinned to brute
+force, and `charlstm sample --novelty` on a real trained run (the index cached in the run)."""
 
 from __future__ import annotations
 
@@ -16,20 +16,9 @@ from charlstm.files import INDEX_FILE, INDEX_META
 from charlstm.runs.caches import CorpusCache, IndexCache
 from charlstm.runs.folder import Run
 
-from conftest import assert_no_traceback, run_cli
+from conftest import TINY, longest_matches, run_cli
 
 UNICODE = "床前明月光，疑是地上霜。\r\n举头望明月，低头思故乡。🌙🌙 moon\r\nmoon 🌙 明月\r\n"
-
-
-def _brute_lengths(corpus: str, text: str) -> list[int]:
-    """For each i, the longest l with text[i:i+l] in corpus, by Python's substring search."""
-    out = []
-    for i in range(len(text)):
-        length = 0
-        while i + length < len(text) and text[i : i + length + 1] in corpus:
-            length += 1
-        out.append(length)
-    return out
 
 
 def _brute_share(corpus: str, text: str, n: int) -> float | None:
@@ -108,7 +97,7 @@ def test_matching_statistics_match_brute_force(alphabet):
         index = CorpusIndex.build(vocab.encode(corpus))
         text = "".join(rng.choice(alphabet + "xyz") for _ in range(rng.randint(0, 40)))  # some chars not in corpus
         check = index.check(text, vocab.chars)
-        assert check.lengths.tolist() == _brute_lengths(corpus, text)
+        assert check.lengths.tolist() == longest_matches(corpus, text)
         for i, (length, at) in enumerate(zip(check.lengths, check.corpus_at)):
             assert corpus[at : at + length] == text[i : i + length] if length else at == -1
 
@@ -121,7 +110,7 @@ def test_memorisation_figures_on_real_text_against_brute_force(shakespeare_text)
     copied = corpus[5_000:5_130]
     text = "Zounds, quoth the zyxt " + copied + " flibber " + corpus[900:925] + " 举头望明月，低头 qqq"
     check = index.check(text, vocab.chars)
-    lengths = _brute_lengths(corpus, text)
+    lengths = longest_matches(corpus, text)
     assert check.lengths.tolist() == lengths
     assert check.longest.length == max(lengths) >= len(copied)
     assert copied in text[check.longest.start : check.longest.start + check.longest.length]
@@ -167,7 +156,6 @@ def _corpus_text(run) -> str:
 def test_sample_novelty_keeps_stdout_clean_and_caches_the_index(run_copy):
     plain = run_cli("sample", str(run_copy), "--length", "300", "--seed", "3")
     checked = run_cli("sample", str(run_copy), "--length", "300", "--seed", "3", "--novelty")
-    assert_no_traceback(checked)
     assert checked.exit_code == 0, checked.stderr
     assert checked.stdout == plain.stdout                       # the report is on stderr, not in the sample
     assert "memorisation check" in checked.stderr and "20-grams in corpus" in checked.stderr
@@ -187,7 +175,7 @@ def test_sample_novelty_json_figures_are_exact(run_copy):
     for sample in record["samples"]:
         text, figures = sample["text"], sample["novelty"]
         assert len(text) == 400 == figures["characters"]
-        lengths = _brute_lengths(corpus, text)
+        lengths = longest_matches(corpus, text)
         assert figures["longest_copied"]["length"] == max(lengths)
         assert figures["longest_copied"]["text"] in corpus
         for n in ("10", "20", "50"):
@@ -213,12 +201,7 @@ def test_without_a_corpus_novelty_is_a_one_line_error(run_copy, tmp_path):
     moved = tmp_path / "moved.txt"
     shutil.move(sources[0], moved)
     try:
-        from click.testing import CliRunner
-
-        from charlstm.cli import main
-
-        result = CliRunner().invoke(main, ["sample", str(run_copy), "--length", "20", "--novelty"])
-        assert_no_traceback(result)
+        result = run_cli("sample", run_copy, "--length", "20", "--novelty")
         assert result.exit_code == 1 and "training corpus is not at hand" in result.output
         assert len(result.output.strip().splitlines()) == 1
     finally:
@@ -234,7 +217,7 @@ def test_without_an_id_cache_the_corpus_files_are_read_again(run_copy):
     assert record["corpus"]["source"].startswith("the corpus files (plays.txt")
     assert record["corpus"]["index"] == "built in memory (not a run folder)"
     text = record["samples"][0]["text"]
-    assert record["samples"][0]["novelty"]["longest_copied"]["length"] == max(_brute_lengths(corpus, text))
+    assert record["samples"][0]["novelty"]["longest_copied"]["length"] == max(longest_matches(corpus, text))
     assert not (run_copy / INDEX_FILE).exists()
 
 
@@ -242,8 +225,6 @@ def test_novelty_on_a_chinese_run_with_crlf(tmp_path):
     text = (UNICODE * 40)
     (tmp_path / "poems.txt").write_bytes(text.encode("utf-8"))
     out = tmp_path / "run"
-    from conftest import TINY
-
     trained = run_cli("train", str(tmp_path / "poems.txt"), "--out", str(out), "--max-steps", "30", "--eval-every", "30",
                       *TINY)
     assert trained.exit_code == 0, trained.stderr
@@ -251,7 +232,7 @@ def test_novelty_on_a_chinese_run_with_crlf(tmp_path):
                      "--format", "json")
     assert result.exit_code == 0, result.stderr
     sample = json.loads(result.stdout)["samples"][0]
-    lengths = _brute_lengths(text, sample["text"])
+    lengths = longest_matches(text, sample["text"])
     assert sample["novelty"]["longest_copied"]["length"] == max(lengths)
     for n in ("10", "20"):
         assert sample["novelty"]["ngram_share"][n] == pytest.approx(_brute_share(text, sample["text"], int(n)))
