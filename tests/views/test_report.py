@@ -1,18 +1,16 @@
-"""`charlstm report`: the run report page, built from real runs, escaped, and driven in headless Chromium."""
+"""views/report.py, `charlstm report`: the run report page, built from real runs, escaped, and driven
+in headless Chromium."""
 
 from __future__ import annotations
 
 import base64
 import html
-import os
 import re
 import shutil
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
-from charlstm.cli import main
 from charlstm.data.vocab import Vocab
 from charlstm.scoring.novelty import CorpusIndex
 from charlstm.config import format_duration
@@ -21,9 +19,8 @@ from charlstm.views.charts import Reference, nice_ticks, svg_chart, Series
 from charlstm.views.facts import fact_rows
 from charlstm.runs.folder import Run
 
-from conftest import TINY, assert_no_traceback
-from test_novelty import _brute_lengths
-from test_page import Browser, _chromium, _skip_unless_ci
+from chromium import open_browser
+from conftest import TINY, longest_matches, run_cli
 
 HOSTILE = 'A "quote" & <b>bold</b>\n</script><script>window.pwned = 1</script><img src=x onerror="window.pwned=2">\n'
 
@@ -36,8 +33,8 @@ def hostile_run(tmp_path_factory):
     corpus.write_text((HOSTILE + "床前明月光，疑是地上霜。🌙\r\n") * 150, encoding="utf-8")
     out = work / "runs" / '<i>run "x" & y'
     # whole windows: the preview these tests read copies the corpus line after 60 steps of them
-    result = CliRunner().invoke(main, ["train", str(corpus), "--out", str(out), "--max-steps", "60", "--eval-every",
-                                       "20", "--log-every", "5", "--short-windows", "0", *TINY])
+    result = run_cli("train", str(corpus), "--out", str(out), "--max-steps", "60", "--eval-every",
+                                       "20", "--log-every", "5", "--short-windows", "0", *TINY)
     assert result.exit_code == 0, result.output
     return out
 
@@ -108,9 +105,8 @@ def test_gather_reads_the_run_files(run_copy):
 
 def test_report_of_two_runs_overlays_them(run_copy, hostile_run, tmp_path):
     out = tmp_path / "report.html"
-    result = CliRunner().invoke(main, ["report", str(run_copy), str(hostile_run), "--out", str(out),
-                                       "--novelty-length", "200"])
-    assert_no_traceback(result)
+    result = run_cli("report", str(run_copy), str(hostile_run), "--out", str(out),
+                                       "--novelty-length", "200")
     assert result.exit_code == 0, result.output
     page = out.read_text(encoding="utf-8")
     # Per axis, per run: a training and a validation curve in the loss chart, one in the speed chart.
@@ -128,18 +124,18 @@ def test_report_of_two_runs_overlays_them(run_copy, hostile_run, tmp_path):
     assert "not recorded in the run" not in page and "<td>cpu</td>" in page.replace('<td class="differs">', "<td>")
     assert re.search(r"\d threads? \(", page)                     # the thread choice the run made
     # A page charlstm wrote may be replaced; another file may not.
-    again = CliRunner().invoke(main, ["report", str(run_copy), "--out", str(out), "--novelty-length", "0"])
+    again = run_cli("report", str(run_copy), "--out", str(out), "--novelty-length", "0")
     assert again.exit_code == 0, again.output
     other = tmp_path / "notes.html"
     other.write_text("<p>mine</p>", encoding="utf-8")
-    refused = CliRunner().invoke(main, ["report", str(run_copy), "--out", str(other)])
+    refused = run_cli("report", str(run_copy), "--out", str(other))
     assert refused.exit_code == 1 and "not replaced" in refused.output
     assert other.read_text(encoding="utf-8") == "<p>mine</p>"
 
 
 def test_report_escapes_everything_from_the_run(hostile_run, tmp_path):
     out = tmp_path / "hostile.html"
-    result = CliRunner().invoke(main, ["report", str(hostile_run), "--out", str(out), "--novelty-length", "300"])
+    result = run_cli("report", str(hostile_run), "--out", str(out), "--novelty-length", "300")
     assert result.exit_code == 0, result.output
     page = out.read_text(encoding="utf-8")
     assert "<script" not in page and "<img" not in page and "<b>" not in page and "<i>run" not in page
@@ -152,11 +148,18 @@ def test_report_escapes_everything_from_the_run(hostile_run, tmp_path):
 
 def test_without_a_run_it_is_a_one_line_error(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    result = CliRunner().invoke(main, ["report", "--out", "r.html"])
-    assert_no_traceback(result)
+    result = run_cli("report", "--out", "r.html")
     assert result.exit_code == 1 and "no trained model found" in result.output and not (tmp_path / "r.html").exists()
-    missing = CliRunner().invoke(main, ["report"])
+    missing = run_cli("report")
     assert missing.exit_code == 2 and "--out" in missing.output
+
+
+def test_a_metrics_step_past_float_range_is_left_out_of_the_report(small_run, tmp_path):
+    with open(small_run / "metrics.jsonl", "a", encoding="utf-8") as f:
+        f.write('{"step": 1' + "0" * 400 + ', "elapsed_s": 1, "val_bpc": 3}\n')
+    result = run_cli("report", small_run, "--out", tmp_path / "r.html", "--novelty-length", "0")
+    assert result.exit_code == 0, result.output
+    assert "<svg" in (tmp_path / "r.html").read_text(encoding="utf-8")
 
 
 def _copied_facts(shakespeare_text: str) -> RunFacts:
@@ -175,13 +178,10 @@ def _copied_facts(shakespeare_text: str) -> RunFacts:
 
 def test_report_in_headless_chromium(shakespeare_text, hostile_run, tmp_path):
     """Switch the x axis with a real click; the copied span is highlighted; nothing from the run ran."""
-    binary = _chromium()
-    if binary is None or shutil.which("bash") is None:
-        _skip_unless_ci("chromium or bash not found; the report is not tested in a browser")
     facts = _copied_facts(shakespeare_text)
     path = tmp_path / "report.html"
     path.write_text(build_report([facts]), encoding="utf-8")
-    browser = Browser(binary, tmp_path / "profile")
+    browser = open_browser(tmp_path / "profile")
     try:
         browser.open(path.as_uri())
         shown = ("Array.from(document.querySelectorAll('.{0}')).map(e => getComputedStyle(e).display !== 'none')")
@@ -196,7 +196,7 @@ def test_report_in_headless_chromium(shakespeare_text, hostile_run, tmp_path):
         assert curves == [[None, 10], ["6 4", 2]]
         # The copied stretch (the 120 characters and the spaces around them, which the corpus has
         # too), and nothing else, is highlighted as a ≥50 copy: the longest match, by brute force.
-        lengths = _brute_lengths(shakespeare_text[:20_000], facts.novelty.text)
+        lengths = longest_matches(shakespeare_text[:20_000], facts.novelty.text)
         start, longest = int(np.argmax(lengths)), max(lengths)
         copied = browser.js("Array.from(document.querySelectorAll('pre.sample .c50')).map(e => e.textContent).join('')")
         assert copied == facts.novelty.text[start : start + longest] and shakespeare_text[3000:3120] in copied
@@ -208,7 +208,7 @@ def test_report_in_headless_chromium(shakespeare_text, hostile_run, tmp_path):
 
         # The page `charlstm report` writes for a real run trained on HTML: nothing from it runs.
         real = tmp_path / "real.html"
-        result = CliRunner().invoke(main, ["report", str(hostile_run), "--out", str(real), "--novelty-length", "300"])
+        result = run_cli("report", str(hostile_run), "--out", str(real), "--novelty-length", "300")
         assert result.exit_code == 0, result.output
         browser.open(real.as_uri())
         assert browser.js("document.querySelector('section.run h2').textContent") == hostile_run.name
@@ -217,70 +217,3 @@ def test_report_in_headless_chromium(shakespeare_text, hostile_run, tmp_path):
         assert browser.js("document.querySelectorAll('.by-steps polyline').length") == 3
     finally:
         browser.close()
-
-
-# ------------------------------------------------------------------------ the log and previews, read as streams
-
-_HEAD = re.compile(r"^--- step (\d+), val (\S+) bpc ---\n", re.M)
-
-
-def _whole_metrics(raw: bytes, limit: int) -> list[dict]:
-    """The reference: the first `limit` bytes decoded whole, cut by str.splitlines."""
-    import json
-
-    records = []
-    for line in raw[:limit].decode("utf-8", errors="replace").splitlines():
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(record, dict) and isinstance(record.get("step"), int):
-            records.append(record)
-    return records
-
-
-def _whole_samples(raw: bytes, limit: int) -> list[tuple]:
-    """The reference: one regex over the first `limit` bytes decoded whole."""
-    text = raw[:limit].decode("utf-8", errors="replace")
-    found = list(_HEAD.finditer(text))
-    previews = []
-    for i, head in enumerate(found):
-        body = text[head.end() : found[i + 1].start() if i + 1 < len(found) else len(text)]
-        try:
-            val = float(head.group(2))
-        except ValueError:
-            val = None
-        previews.append((int(head.group(1)), val if val == val else None, body[:-2] if body.endswith("\n\n") else body))
-    return previews
-
-
-def test_logs_read_line_by_line_give_what_the_whole_text_gives_within_the_byte_cap(tmp_path):
-    # Odd line breaks (\r, \u2028, \x1c) split a JSON line as str.splitlines does; a preview head after
-    # one of them is not a head; text before the first head is none; bytes that are not UTF-8 are replaced;
-    # every cap, wherever it cuts (mid-line, mid-character, mid-head), gives the same records.
-    metrics = ('{"step": 1, "train_loss": 2.5}\n{"step": 2}\r{"step": 3}\u2028{"step": "x"}\n\n'
-               '{"step": 4, "text": "café 🌙"}\x1c{"step": 5}\r\n[1, 2]\n{"step": 6, "val_bpc": null}\n'
-               '{"step": 7, "trunc').encode("utf-8").replace(b'"x"', b'"\xff"')
-    samples = ("before any head\n--- step 5, val 2.125 bpc ---\nFirst \u2028--- step 6, val 1.0 bpc ---\nstill first\n\n"
-               "--- step 10, val nan bpc ---\n床前明月光\r\n\n\n--- step 15, val x bpc ---\n\n"
-               "--- step 20, val 1.500 bpc ---\r\nnot a head\n--- step 25, val 1.250 bpc ---\nlast 🌙").encode("utf-8")
-    run = Run(tmp_path)
-    (tmp_path / "metrics.jsonl").write_bytes(metrics)
-    (tmp_path / "samples.txt").write_bytes(samples)
-    assert run.log.read_metrics() == _whole_metrics(metrics, len(metrics)) and len(run.log.read_metrics()) == 6
-    assert run.log.read_samples() == _whole_samples(samples, len(samples)) and len(run.log.read_samples()) == 4
-    for limit in range(1, max(len(metrics), len(samples)) + 2):
-        assert run.log.read_metrics(limit) == _whole_metrics(metrics, limit), limit
-        assert run.log.read_samples(limit) == _whole_samples(samples, limit), limit
-
-
-def test_a_resumed_log_keeps_the_lines_up_to_the_checkpoint(tmp_path):
-    log = Run(tmp_path).log
-    writer = log.open_metrics(fresh=True)
-    for step in (1, 2, 3):
-        writer.write({"step": step, "val_bpc": float("nan") if step == 2 else step / 2})
-    writer.close()
-    (tmp_path / "metrics.jsonl").open("a").write('{"step": 1}\r{"step": 9}\n\n{"step": 2, "torn')
-    log.truncate_metrics(2)
-    assert (tmp_path / "metrics.jsonl").read_text() == '{"step": 1, "val_bpc": 0.5}\n{"step": 2, "val_bpc": null}\n{"step": 1}\n'
-    assert [name for name in os.listdir(tmp_path) if name.endswith(".tmp")] == []

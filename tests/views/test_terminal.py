@@ -1,5 +1,6 @@
-"""Terminal pictures through a real rich console into a StringIO: the right colour codes, text
-never read as markup, invisible characters made visible; and TSV escaping that round-trips."""
+"""views/traces.py and views/scores.py: terminal pictures through a real rich console into a StringIO:
+the right colour codes (red negative, blue positive, gates green), text never read as markup,
+invisible characters made visible, stacked rows that line up, the find, windows, stats and score views."""
 
 from __future__ import annotations
 
@@ -11,10 +12,7 @@ from rich.console import Console
 
 from charlstm.inspection.analysis import Window
 from charlstm.inspection.saturation import GateSaturation
-from charlstm.views import glyphs
 from charlstm.views.colours import BLUE, GREEN, RED, value_rgb, vector_scale
-from charlstm.views.output import escape_text, records_tsv
-from conftest import unescape_text
 from charlstm.views.traces import find_view, legend, neuron_view, stacked_view, stats_table, strip, summary, windows_view
 from charlstm.views.scores import score_view
 
@@ -38,6 +36,8 @@ def bg(rgb) -> str:
 def test_signed_values_are_red_and_blue_gates_are_green():
     out = render(strip("ab", [-1.0, 1.0], gate=False, scale=1.0))
     assert bg(RED) in out and bg(BLUE) in out
+    red, blue = value_rgb(-1.0, False), value_rgb(1.0, False)
+    assert (red, blue) == (RED, BLUE) and red[0] > red[2] and blue[2] > blue[0]   # red is red, blue is blue
     half = value_rgb(-0.5, gate=False, scale=1.0)
     assert bg(half) in render(strip("x", [-0.5], gate=False, scale=1.0)) and half[0] > half[2]
     gates = render(strip("xy", [0.0, 1.0], gate=True))
@@ -61,38 +61,6 @@ def test_corpus_text_is_never_markup_and_invisible_characters_show():
     view = plain(neuron_view("layer 1 · [red]title[/red]", text, [0.1] * len(text), gate=True))
     assert "[red]title[/red]" in view and "[bold]x[/bold]" in view
     assert "legend:" in view and "min +0.100 at 0 '['" in view and "(27 characters)" in view
-
-
-def test_one_glyph_table_for_every_way_text_is_shown():
-    text = "a b\tc\r\nd\x1b[2J\u2028e\xa0"
-    assert "".join(map(glyphs.glyph, text)) == "a b→c␍↵d·[2J·e\xa0"             # one cell per character
-    assert glyphs.single_line(text) == "a b→c␍↵d·[2J·e\xa0"
-    assert glyphs.keeping_lines(text) == "a b\tc\nd·[2J·e\xa0"                 # breaks (CRLF too) and tabs keep their effect
-    assert glyphs.keeping_lines("a\rb\r\r\nc") == "a␍b␍\nc"                       # a lone carriage return is seen
-    assert [glyphs.alone(c) for c in " \n\t\r\x1b\xa0\u200bé"] == ["␣", "↵", "→", "␍", "\\x1b", "\\xa0", "\\u200b", "é"]
-    # The views draw through it.
-    assert plain(strip("x\ty\x07", [0.1] * 4, gate=True)).startswith("x→y·")
-
-
-def test_control_characters_are_exactly_the_unicode_categories():
-    import sys
-    import unicodedata
-
-    wrong = [c for c in map(chr, range(sys.maxunicode + 1))
-             if glyphs.is_control(c) != (unicodedata.category(c) in ("Cc", "Zl", "Zp", "Cs"))]
-    assert not wrong, [hex(ord(c)) for c in wrong[:5]]
-
-
-def test_each_glyph_is_written_in_one_place():
-    """The glyph table is the only place in the package that writes a line break's (or a carriage
-    return's, or a lone space's) glyph: the page's script gets them as data."""
-    from pathlib import Path
-
-    package = Path(glyphs.__file__).resolve().parent.parent
-    sources = [p for p in package.rglob("*") if p.suffix in (".py", ".js", ".css", ".html")]
-    for mark in ("↵", "␍", "␣", "⇥", "␠"):
-        holders = sorted(str(p.relative_to(package)) for p in sources if mark in p.read_text(encoding="utf-8"))
-        assert holders in ([], ["views/glyphs.py"]), (mark, holders)
 
 
 def test_summary_and_legend():
@@ -143,12 +111,3 @@ def test_score_view():
     assert bg((255, 127, 14)) in colours                                          # 4 bits ≥ a blind guess: full orange
 
 
-def test_tsv_escaping_round_trips_every_character():
-    text = 'a\\n\n\t\r\x0b\x85\u2028 中😀"\\'
-    escaped = escape_text(text)
-    assert len(escaped.splitlines()) == 1 and "\t" not in escaped and unescape_text(escaped) == text
-    lines = list(records_tsv(({"position": i, "char": c, "v": 0.123456789} for i, c in enumerate(text)),
-                             ["position", "char", "v"]))
-    assert lines[0] == "position\tchar\tv" and len(lines) == 1 + len(text)
-    assert "".join(unescape_text(line.split("\t")[1]) for line in lines[1:]) == text
-    assert lines[1].split("\t")[2] == "0.123457"

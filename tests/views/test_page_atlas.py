@@ -1,22 +1,20 @@
-"""The page that leads somewhere: an atlas index, the most informative unit first, --find with --html,
-held-out text by default, next-character guesses under each character, and LSTMVis-style matching —
-checked in the embedded data and driven in real headless Chromium."""
+"""views/page.py with inspection/atlas.py, the page that leads somewhere: an atlas index, the most
+informative unit first, --find with --html, held-out text by default, next-character guesses under
+each character, and LSTMVis-style matching, checked in the embedded data and driven in real headless
+Chromium."""
 
 from __future__ import annotations
 
 import base64
 import json
 import re
-import shutil
 
 import numpy as np
 import pytest
 import torch
-from click.testing import CliRunner
 
 from charlstm.runs import checkpoint as ckpt
 from charlstm.inspection.atlas import build_atlas, builtin_features, next_char_predictions, untrained_like
-from charlstm.cli import main
 from charlstm.data.vocab import Vocab
 from charlstm.model.network import CharModel
 from charlstm.config import ModelConfig
@@ -24,9 +22,8 @@ from charlstm.views.page import build_page, page_chars
 from charlstm.views.colours import value_rgb, vector_scale
 from charlstm.inspection.tracing import trace
 
-from conftest import assert_no_traceback
-from test_inspect_find import quoted_lines
-from test_page import Browser, _chromium, _close_to, _skip_unless_ci
+from conftest import quoted_lines, run_cli
+from chromium import close_to, open_browser
 
 UNICODE = 'Er sprach: "中文 诗 🙂" & <b>bold</b></script><script>window.pwned=1</script>\r\n  (ok) 42\n'
 
@@ -53,8 +50,7 @@ def _reference(run, text):
 
 def test_page_opens_on_the_most_informative_unit_and_holds_the_atlas(quote_run, probe, tmp_path):
     out = tmp_path / "page.html"
-    result = CliRunner().invoke(main, ["inspect", str(quote_run), "--html", str(out), "--text-file", str(probe)])
-    assert_no_traceback(result)
+    result = run_cli("inspect", str(quote_run), "--html", str(out), "--text-file", str(probe))
     assert result.exit_code == 0, result.output
     data = _data(out)
     text = probe.read_text(encoding="utf-8")
@@ -81,33 +77,31 @@ def test_page_opens_on_the_most_informative_unit_and_holds_the_atlas(quote_run, 
 
 def test_find_and_html_combine(quote_run, probe, tmp_path):
     out = tmp_path / "find.html"
-    result = CliRunner().invoke(main, ["inspect", str(quote_run), "--html", str(out), "--text-file", str(probe),
-                                       "--find", "double-quote"])
+    result = run_cli("inspect", str(quote_run), "--html", str(out), "--text-file", str(probe),
+                                       "--find", "double-quote")
     assert result.exit_code == 0, result.output
     data = _data(out)
     _, _, atlas = _reference(quote_run, probe.read_text(encoding="utf-8"))
     layer, vector, unit, r = atlas.ranking("double-quote", 1)[0]
     assert data["initial"] == {"layer": layer, "vector": vector, "neuron": unit} and abs(r) > 0.85
     assert data["filter"] == "double-quote"
-    regex = CliRunner().invoke(main, ["inspect", str(quote_run), "--html", str(out), "--text-file", str(probe),
-                                      "--find-regex", '"[^"\n]*"', "--vector", "hidden"])
+    regex = run_cli("inspect", str(quote_run), "--html", str(out), "--text-file", str(probe),
+                                      "--find-regex", '"[^"\n]*"', "--vector", "hidden")
     assert regex.exit_code == 0, regex.output
     data = _data(out)
     assert data["filter"] == 'regex:"[^"\n]*"' and data["vectors"] == ["hidden"] and data["initial"]["neuron"] == unit
     # A --find feature that never varies on the text: one line, non-zero exit, no page.
-    flat = CliRunner().invoke(main, ["inspect", str(quote_run), "--html", str(tmp_path / "flat.html"), "--text-file",
-                                     str(probe), "--find", "digit"])
-    assert_no_traceback(flat)
+    flat = run_cli("inspect", str(quote_run), "--html", str(tmp_path / "flat.html"), "--text-file",
+                                     str(probe), "--find", "digit")
     assert flat.exit_code != 0 and "same at every character" in flat.output and not (tmp_path / "flat.html").exists()
     # --html still refuses what it cannot do.
-    both = CliRunner().invoke(main, ["inspect", str(quote_run), "--html", str(out), "--stats"])
+    both = run_cli("inspect", str(quote_run), "--html", str(out), "--stats")
     assert both.exit_code == 2 and "cannot be combined" in both.output
 
 
 def test_page_defaults_to_the_tail_of_the_training_corpus(trained_run, shakespeare_text, tmp_path):
     out = tmp_path / "tail.html"
-    result = CliRunner().invoke(main, ["inspect", str(trained_run), "--html", str(out), "--vector", "hidden,cell"])
-    assert_no_traceback(result)
+    result = run_cli("inspect", str(trained_run), "--html", str(out), "--vector", "hidden,cell")
     assert result.exit_code == 0, result.output
     assert "training corpus plays.txt" in result.stderr and "held out from training" in result.stderr
     shown = "".join(_data(out)["chars"])
@@ -116,13 +110,6 @@ def test_page_defaults_to_the_tail_of_the_training_corpus(trained_run, shakespea
 
 
 # ------------------------------------------------------------------------------------ in Chromium
-
-
-def _browser(tmp_path) -> Browser:
-    binary = _chromium()
-    if binary is None or shutil.which("bash") is None:
-        _skip_unless_ci("chromium or bash not found (Debian: apt-get install chromium); the page is not tested in a browser")
-    return Browser(binary, tmp_path / "profile")
 
 
 def _select(browser, i: int, j: int) -> None:
@@ -144,13 +131,13 @@ def _on_units(result, layer, vector, i, j, threshold):
 
 def test_page_index_predictions_and_match_in_chromium(quote_run, probe, tmp_path):
     out = tmp_path / "page.html"
-    assert CliRunner().invoke(main, ["inspect", str(quote_run), "--html", str(out), "--text-file",
-                                     str(probe)]).exit_code == 0
+    assert run_cli("inspect", str(quote_run), "--html", str(out), "--text-file",
+                                     str(probe)).exit_code == 0
     data = _data(out)
     text = probe.read_text(encoding="utf-8")
     loaded, result, atlas = _reference(quote_run, text)
     first = data["initial"]
-    browser = _browser(tmp_path)
+    browser = open_browser(tmp_path / "profile")
     try:
         browser.open(out.as_uri())
         assert browser.js("location.hash") == f"#layer={first['layer']}&vector={first['vector']}&neuron={first['neuron']}"
@@ -175,7 +162,7 @@ def test_page_index_predictions_and_match_in_chromium(quote_run, probe, tmp_path
         values = result.values(layer, vector, unit).tolist()
         scale = max(abs(v) for v in values) if vector == "cell" else 1.0
         colours = browser.js("Array.from(document.querySelectorAll('#text span')).map(s => s.style.backgroundColor)")
-        assert _close_to(colours, [value_rgb(v, vector in ("input", "forget", "output"), scale) for v in values])
+        assert close_to(colours, [value_rgb(v, vector in ("input", "forget", "output"), scale) for v in values])
         assert browser.js("document.querySelector('#atlas-list li.current').dataset.key") == keys[2]
 
         # Hover a character: under it, the model's top guesses for the next one with their probabilities.
@@ -230,7 +217,7 @@ def test_unicode_and_hostile_text_page_in_chromium(tmp_path):
     assert "<script>window.pwned" not in page and "<b>bold" not in page and page.count("<script") == 2
     path = tmp_path / "u.html"
     path.write_text(page, encoding="utf-8")
-    browser = _browser(tmp_path)
+    browser = open_browser(tmp_path / "profile")
     try:
         browser.open(path.as_uri())
         assert browser.js("document.querySelectorAll('#text span').length") == len(UNICODE)

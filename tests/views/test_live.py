@@ -1,6 +1,7 @@
-"""The live training view: fed the events of a real training run, it draws the bar, the figures,
-both curves and the latest preview; the plain path stays for pipes. `charlstm train` is also run
-under a real terminal (a pty), where the live view draws and no line may wrap inside a figure."""
+"""views/live.py, the live training view: fed the events of a real training run, it draws the bar, the
+figures (the weights' beside the average's), both curves and the latest preview; the plain path stays
+for pipes. `charlstm train` is also run under a real terminal (a pty), where the live view draws and
+no line may wrap inside a figure."""
 
 from __future__ import annotations
 
@@ -83,6 +84,20 @@ def test_control_characters_of_a_preview_are_not_sent_to_the_terminal(tmp_path):
     console.print(view.render())
     out = console.file.getvalue()
     assert "\x1b]0;" not in out and "\x1b[2J" not in out and "ok·]0;owned· then·[2J" in out
+
+
+def test_the_live_view_shows_the_weights_figure_beside_the_averages(tmp_path):
+    from charlstm.training.events import Event, EventKind
+
+    console = Console(file=io.StringIO(), force_terminal=True, width=120, color_system=None)
+    view = LiveView(tmp_path, TrainConfig(max_steps=10, time_budget=None), console=console)
+    view(Event(kind=EventKind.EVAL, step=5, val_bpc=2.25, weights_val_bpc=2.5))
+    console.print(view.render())
+    assert "validation 2.250 bpc (best 2.250) averaged; weights 2.500" in console.file.getvalue()
+    view(Event(kind=EventKind.EVAL, step=10, val_bpc=2.2))                 # the weights themselves were better
+    later = Console(file=io.StringIO(), force_terminal=True, width=120, color_system=None)
+    later.print(view.render())
+    assert "validation 2.200 bpc (best 2.200)" in later.file.getvalue() and "averaged" not in later.file.getvalue()
 
 
 ANSI = re.compile(r"\x1b(\[[0-9;?]*[A-Za-z]|\][^\x07]*\x07)")
