@@ -1,9 +1,8 @@
-"""The probe tasks of "Exploring LSTMs", for real: tiny models trained on generated corpora, their
-accuracy measured, and the units that do the work found and edited.
+"""probes/recipes.py and reports.py: the probe tasks of "Exploring LSTMs", for real: tiny models trained
+on generated corpora, their accuracy measured, and the units that do the work found and edited.
 
 The counter (1 × 10 LSTM) and the memorizer (1 × 10 LSTM) train in seconds on one CPU thread and run
-by default; the selective counter and the copy task run with `pytest -m slow`.
-"""
+by default; the selective counter and the copy task run with `pytest -m slow`."""
 
 from __future__ import annotations
 

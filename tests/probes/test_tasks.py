@@ -1,14 +1,13 @@
-"""Synthetic probe tasks: determinism, grammar of every line, coverage of the ranges, files."""
+"""probes/tasks.py, the synthetic probe tasks: determinism, grammar of every line, coverage of the
+ranges, lines streamed as generated, the registry."""
 
 from __future__ import annotations
 
 from collections import Counter
-from pathlib import Path
 
 import pytest
 
 from charlstm.probes import tasks
-from conftest import run_cli
 from charlstm.probes.tasks import TASKS, check_line, generate, generate_copy, generate_counter, generate_memorizer, generate_selective_counter, split_prompt
 
 SAMPLE_SIZE = 3000
@@ -111,17 +110,6 @@ def test_split_prompt_ends_at_the_marker() -> None:
     assert split_prompt("copy", "abcXabc") == ("abcX", "abc")
     with pytest.raises(ValueError, match="marker"):
         split_prompt("counter", "aaa")
-
-
-def test_a_written_corpus_holds_one_sequence_per_line(tmp_path: Path) -> None:
-    path = tmp_path / "memo.txt"
-    result = run_cli("corpus", "memorizer", "--out", str(path), "--count", "50", "--seed", "9", "--max-gap", "3")
-    assert result.exit_code == 0, result.output
-    content = path.read_bytes().decode("utf-8")
-    assert content.endswith("\n") and "\r" not in content
-    lines = content.split("\n")[:-1]
-    assert lines == generate_memorizer(50, seed=9, max_gap=3)
-    assert all(check_line("memorizer", line) and line.count("x") <= 3 for line in lines)
 
 
 def test_unknown_task_and_bad_parameters_are_rejected() -> None:
