@@ -1,8 +1,12 @@
-"""ThreadTuner keeps the thread count under which the work runs fastest, and notices a change."""
+"""runtime.py: ThreadTuner keeps the thread count under which the work runs fastest and notices a change;
+commands that load a model choose their threads; pick_device is the one check of a device."""
 
 from __future__ import annotations
 
-from charlstm.runtime import ThreadTuner
+import pytest
+
+from charlstm.errors import ConfigError
+from charlstm.runtime import ThreadTuner, pick_device
 
 
 class FakeMachine:
@@ -182,3 +186,10 @@ def test_omp_num_threads_pins_the_count_like_threads(monkeypatch):
     assert ThreadTuner(pinned=2).describe() == "2 threads (--threads)"   # the option wins
     monkeypatch.setenv("OMP_NUM_THREADS", "lots")
     assert ThreadTuner().pinned is None                                   # not a count: ignored, as torch does
+
+
+def test_pick_device_is_the_one_check():
+    assert pick_device("cpu").type == "cpu" and pick_device(None).type in ("cpu", "cuda")
+    for bad in ("foo", "meta", "cuda:-1", "xla"):
+        with pytest.raises(ConfigError):
+            pick_device(bad)
