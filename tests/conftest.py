@@ -40,6 +40,23 @@ UNTIL_STOPPED = ["--hidden-size", "32", "--embedding-size", "8", "--batch-size",
                  "--log-every", "100000"]
 #: Smaller still, for runs whose learning does not matter: they train in well under a second.
 SMALL = ["--hidden-size", "16", "--embedding-size", "8", "--batch-size", "4", "--seq-len", "16", "--preview", "0"]
+#: SMALL with a fixed seed.
+SEEDED = [*SMALL, "--seed", "3"]
+
+
+def small_model():
+    """A one-layer model of SMALL's widths, for the library's train() and Trainer."""
+    from charlstm.config import ModelConfig
+
+    return ModelConfig(vocab_size=1, hidden_size=16, embedding_size=8, num_layers=1)
+
+
+def small_config(**overrides):
+    """A training config of SMALL's sizes (a step takes milliseconds), for train() and Trainer."""
+    from charlstm.config import TrainConfig
+
+    base = dict(batch_size=4, seq_len=16, max_steps=10, time_budget=None, eval_every=5, log_every=1, preview_chars=0)
+    return TrainConfig(**{**base, **overrides})
 
 
 # ------------------------------------------------------------------------------------ text and runs
@@ -84,6 +101,20 @@ def trained_run(tmp_path_factory, shakespeare_text) -> Path:
                      *TINY)
     assert result.exit_code == 0, result.output
     return out
+
+
+@pytest.fixture()
+def run_copy(trained_run, tmp_path) -> Path:
+    """A copy of `trained_run` of this test's own, to write into (a cached index, a damaged file)."""
+    import shutil
+
+    return shutil.copytree(trained_run, tmp_path / "plays")
+
+
+@pytest.fixture(scope="session")
+def checkpoint(trained_run) -> Path:
+    """The best checkpoint of `trained_run`."""
+    return trained_run / "best.safetensors"
 
 
 @pytest.fixture(scope="session")
@@ -230,6 +261,11 @@ def snapshot(folder: Path, ignore: tuple[str, ...] = ()) -> dict[str, bytes]:
             if p.is_file() and p.name not in ignore}
 
 
+def run_files(run: Path) -> dict[str, bytes]:
+    """`snapshot` of a run folder but for its lock, which a refused command may claim and release."""
+    return snapshot(run, ignore=(".lock",))
+
+
 def temp_files(folder: Path) -> list[Path]:
     """The temp files of whole-file writes in progress, or left behind, in `folder`."""
     return sorted(Path(folder).glob(".*.tmp"))
@@ -272,6 +308,35 @@ def rewrite_checkpoint(path: Path, edit) -> None:
     meta, tensors = read_checkpoint_file(path)
     edit(meta, tensors)
     write_checkpoint_file(path, meta, tensors)
+
+
+def next_logits(model, vocab, text: str):
+    """The logits of the character after `text`, from the fused forward over the whole text: (V,)."""
+    import torch
+
+    ids = torch.as_tensor(vocab.encode(text).astype("int64")).view(1, -1)
+    with torch.inference_mode():
+        logits, _ = model(ids)
+    return logits[0, -1]
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def render(renderable, width: int = 100) -> str:
+    """What a rich renderable prints on a truecolor terminal `width` columns wide, escape codes and all."""
+    import io
+
+    from rich.console import Console
+
+    out = io.StringIO()
+    Console(file=out, force_terminal=True, color_system="truecolor", width=width, highlight=False).print(renderable)
+    return out.getvalue()
+
+
+def plain(renderable, width: int = 100) -> str:
+    """`render` without its colour codes: the text a user reads."""
+    return _ANSI.sub("", render(renderable, width))
 
 
 def longest_matches(corpus: str, text: str) -> list[int]:

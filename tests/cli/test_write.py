@@ -12,11 +12,6 @@ import pytest
 from conftest import run_cli
 
 
-@pytest.fixture(scope="module")
-def checkpoint(trained_run):
-    return trained_run / "best.safetensors"
-
-
 def test_help_names_the_keys():
     result = run_cli("write", "--help")
     assert result.exit_code == 0

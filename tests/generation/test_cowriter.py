@@ -12,20 +12,13 @@ from charlstm.config import SampleConfig
 from charlstm.errors import UnknownCharactersError
 from charlstm.generation.cowriter import CoWriter, WriteConfig
 from charlstm.generation.sampling import sample_text
-
-
-def reference_logits(model, vocab, text: str) -> torch.Tensor:
-    """The next-character logits after `text`, from the fused forward over the whole text."""
-    ids = torch.as_tensor(vocab.encode(text).astype("int64")).view(1, -1)
-    with torch.inference_mode():
-        logits, _ = model(ids)
-    return logits[0, -1]                                                    # (V,)
+from conftest import next_logits
 
 
 def test_top_characters_are_the_models_own(model_vocab):
     model, vocab = model_vocab
     writer = CoWriter(model, vocab, "ROMEO:", WriteConfig(seed=1))
-    probs = torch.softmax(reference_logits(model, vocab, "ROMEO:"), dim=-1)
+    probs = torch.softmax(next_logits(model, vocab, "ROMEO:"), dim=-1)
     want = torch.topk(probs, 9)
     top = writer.top(9)
     assert [c for c, _ in top] == [vocab.chars[i] for i in want.indices.tolist()]

@@ -141,12 +141,6 @@ def test_an_empty_text_and_a_text_of_unknown_characters():
 # ----------------------------------------------------------------------------- the real command
 
 
-@pytest.fixture()
-def run_copy(trained_run, tmp_path):
-    """A copy of the session's trained run, so the index this test caches stays its own."""
-    return shutil.copytree(trained_run, tmp_path / "plays")
-
-
 def _corpus_text(run) -> str:
     ids = np.load(run / "corpus.ids.npy")
     chars = json.loads((run / "corpus.json").read_text(encoding="utf-8"))["vocab"]

@@ -5,7 +5,6 @@ for byte as it was) and, only when plausible, a lower --lr."""
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 import torch
@@ -16,22 +15,9 @@ from charlstm.errors import TrainingError
 from charlstm.runs import checkpoint as ckpt
 from charlstm.runs.folder import Run
 from charlstm.training.loop import Trainer, train
-from conftest import SMALL, charlstm_process, digest, error_line, run_cli
+from conftest import SEEDED, charlstm_process, error_line, run_cli, run_files, small_config, small_model
 
-#: A small model with a fixed seed.
-SEEDED = [*SMALL, "--seed", "3"]
-
-MODEL = ModelConfig(vocab_size=1, hidden_size=16, embedding_size=8, num_layers=1)
-
-
-def _config(**overrides) -> TrainConfig:
-    base = dict(batch_size=4, seq_len=16, max_steps=10, time_budget=None, eval_every=5, log_every=1, preview_chars=0)
-    return TrainConfig(**{**base, **overrides})
-
-
-def _digests(run: Path) -> dict[str, str]:
-    """Every file of the run (the lock aside) by its SHA-256."""
-    return {p.name: digest(p) for p in sorted(run.iterdir()) if p.is_file() and p.name != ".lock"}
+MODEL = small_model()
 
 
 def test_a_diverging_fresh_run_names_step_0_and_writes_nothing_non_finite(tmp_path, corpus):
@@ -54,7 +40,7 @@ def test_a_diverging_resume_leaves_latest_and_best_byte_identical(tmp_path, corp
     run = tmp_path / "run"
     first = run_cli("train", corpus, "--out", run, "--max-steps", "10", "--eval-every", "5", *SEEDED)
     assert first.exit_code == 0, first.output
-    before = _digests(run)
+    before = run_files(run)
     assert {"latest.safetensors", "best.safetensors", "metrics.jsonl"} <= set(before)
 
     proc = charlstm_process("train", "--resume", "--out", run, "--lr", "1e39", "--eval-every", "1", "--max-steps", "20")
@@ -63,7 +49,7 @@ def test_a_diverging_resume_leaves_latest_and_best_byte_identical(tmp_path, corp
     assert line.startswith("Error: training diverged at step 11: ") and "try a lower --lr" in line
     assert (f"the last good checkpoint is {run / 'latest.safetensors'} (step 10); "
             f"it and best.safetensors are left as they were") in line
-    after = _digests(run)
+    after = run_files(run)
     assert after["latest.safetensors"] == before["latest.safetensors"]
     assert after["best.safetensors"] == before["best.safetensors"]
     assert ckpt.load(run / "latest.safetensors").train["step"] == 10
@@ -89,11 +75,11 @@ def test_every_tensor_that_goes_into_a_checkpoint_is_checked_at_the_one_save(tmp
     run = Run(tmp_path / "run")
     run.create()
     corpus = Corpus.from_text(shakespeare_text[:20_000])
-    trainer = Trainer(corpus, run, MODEL, _config(max_steps=4))
+    trainer = Trainer(corpus, run, MODEL, small_config(max_steps=4))
     trainer.run()
-    before = _digests(run.path)
+    before = run_files(run.path)
     for poison in ("moment", "state"):
-        trainer = Trainer(corpus, run, None, _config(max_steps=8), resume=True)
+        trainer = Trainer(corpus, run, None, small_config(max_steps=8), resume=True)
         for _ in range(2):
             trainer.step()
         if poison == "moment":
@@ -107,7 +93,7 @@ def test_every_tensor_that_goes_into_a_checkpoint_is_checked_at_the_one_save(tmp
         assert "became non-finite, so it was not saved" in message
         assert ("optim." if poison == "moment" else "state.") in message
         assert f"the last good checkpoint is {run.latest} (step 4)" in message
-        assert _digests(run.path) == before
+        assert run_files(run.path) == before
 
 
 def test_non_finite_gradients_stop_before_the_update(tmp_path, shakespeare_text, monkeypatch):
@@ -115,7 +101,7 @@ def test_non_finite_gradients_stop_before_the_update(tmp_path, shakespeare_text,
     stops before the optimizer runs, so the weights in memory are still the good ones."""
     run = Run(tmp_path / "run")
     run.create()
-    trainer = Trainer(Corpus.from_text(shakespeare_text[:20_000]), run, MODEL, _config())
+    trainer = Trainer(Corpus.from_text(shakespeare_text[:20_000]), run, MODEL, small_config())
     trainer.save()
     trainer.step()
     weights = {k: v.clone() for k, v in trainer.model.state_dict().items()}
@@ -131,7 +117,7 @@ def test_the_learning_rate_is_blamed_only_when_plausible(tmp_path, shakespeare_t
     text = shakespeare_text[:20_000]
     run = Run(tmp_path / "init")
     run.create()
-    trainer = Trainer(Corpus.from_text(text), run, MODEL, _config())
+    trainer = Trainer(Corpus.from_text(text), run, MODEL, small_config())
     with torch.no_grad():
         next(trainer.model.parameters()).fill_(float("inf"))  # as a broken initialisation would leave it
     with pytest.raises(TrainingError) as caught:
@@ -145,7 +131,7 @@ def test_the_learning_rate_is_blamed_only_when_plausible(tmp_path, shakespeare_t
 
     run = Run(tmp_path / "tiny-lr")
     run.create()
-    trainer = Trainer(Corpus.from_text(text), run, MODEL, _config(learning_rate=1e-6))
+    trainer = Trainer(Corpus.from_text(text), run, MODEL, small_config(learning_rate=1e-6))
     trainer.save()
     trainer.step()
     message = str(trainer.writer.diverged("the loss became nan"))

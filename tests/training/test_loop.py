@@ -10,10 +10,7 @@ import pytest
 from charlstm.config import ModelConfig, TrainConfig
 from charlstm.runs import checkpoint as ckpt
 from charlstm.training.loop import train
-from conftest import SMALL, metrics, run_cli
-
-#: A small model with a fixed seed.
-SEEDED = [*SMALL, "--seed", "3"]
+from conftest import SEEDED, metrics, run_cli
 
 MODEL = ModelConfig(vocab_size=1, hidden_size=48, embedding_size=16, num_layers=2)
 

@@ -20,23 +20,10 @@ from charlstm.errors import TrainingError
 from charlstm.model.average import AVERAGE_PREFIX, TRAINING_PREFIX
 from charlstm.runs import checkpoint as ckpt
 from charlstm.training.loop import train
-from conftest import (SMALL, charlstm_process, digest, error_line, metrics, read_checkpoint_file, refused,
-                      rewrite_checkpoint, run_cli, snapshot, write_checkpoint_file)
+from conftest import (SEEDED, charlstm_process, error_line, metrics, read_checkpoint_file, refused, rewrite_checkpoint,
+                      run_cli, run_files, small_config, small_model, write_checkpoint_file)
 
-#: A small model with a fixed seed.
-SEEDED = [*SMALL, "--seed", "3"]
-
-MODEL = ModelConfig(vocab_size=1, hidden_size=16, embedding_size=8, num_layers=1)
-
-
-def _config(**overrides) -> TrainConfig:
-    base = dict(batch_size=4, seq_len=16, max_steps=10, time_budget=None, eval_every=5, log_every=1, preview_chars=0)
-    return TrainConfig(**{**base, **overrides})
-
-
-def _digests(run: Path) -> dict[str, str]:
-    """Every file of the run (the lock aside) by its SHA-256."""
-    return {p.name: digest(p) for p in sorted(run.iterdir()) if p.is_file() and p.name != ".lock"}
+MODEL = small_model()
 
 
 # ---------------------------------------------------------------------------------- the same run
@@ -47,7 +34,7 @@ def test_resume_after_an_interruption_is_bit_identical_to_the_run_that_never_sto
     and learning rate, the model and the weights beside it are those of the run that never stopped
     (two layers of carried state, warmup and decay, the previews' sampler: all restored)."""
     model = ModelConfig(vocab_size=1, hidden_size=16, embedding_size=8, num_layers=2)
-    config = _config(max_steps=30, eval_every=10, warmup_steps=3, decay_fraction=0.5, preview_chars=30)
+    config = small_config(max_steps=30, eval_every=10, warmup_steps=3, decay_fraction=0.5, preview_chars=30)
     train(shakespeare_text, tmp_path / "straight", model, config)
     stop = threading.Event()
 
@@ -76,13 +63,13 @@ def test_resume_after_an_interruption_is_bit_identical_to_the_run_that_never_sto
 
 
 def test_resume_refuses_a_different_corpus(tmp_path, shakespeare_text):
-    train(shakespeare_text, tmp_path / "run", MODEL, _config(max_steps=5, eval_every=5))
+    train(shakespeare_text, tmp_path / "run", MODEL, small_config(max_steps=5, eval_every=5))
     with pytest.raises(TrainingError, match="different character set"):
-        train(shakespeare_text + "世", tmp_path / "run", None, _config(max_steps=10), resume=True)
+        train(shakespeare_text + "世", tmp_path / "run", None, small_config(max_steps=10), resume=True)
     with pytest.raises(TrainingError, match="corpus differs"):
-        train(shakespeare_text[:-100], tmp_path / "run", None, _config(max_steps=10), resume=True)
+        train(shakespeare_text[:-100], tmp_path / "run", None, small_config(max_steps=10), resume=True)
     with pytest.raises(TrainingError, match="already holds a run"):
-        train(shakespeare_text, tmp_path / "run", MODEL, _config(max_steps=10))
+        train(shakespeare_text, tmp_path / "run", MODEL, small_config(max_steps=10))
 
 
 def test_the_command_and_the_library_refuse_a_resume_with_the_same_line(tmp_path, corpus):
@@ -100,7 +87,7 @@ def test_the_command_and_the_library_refuse_a_resume_with_the_same_line(tmp_path
     refused_now = charlstm_process("train", other, "--resume", "--out", run, "--max-steps", "8")
     assert error_line(refused_now.stderr) == f"Error: {differs}"
     with pytest.raises(TrainingError) as caught:
-        train(text[::-1], run, None, _config(max_steps=8), resume=True)
+        train(text[::-1], run, None, small_config(max_steps=8), resume=True)
     assert str(caught.value) == differs
 
     saved = ckpt.load(latest)                                          # the model alone, as if exported
@@ -109,14 +96,14 @@ def test_the_command_and_the_library_refuse_a_resume_with_the_same_line(tmp_path
     refused_now = charlstm_process("train", corpus, "--resume", "--out", run, "--max-steps", "8")
     assert error_line(refused_now.stderr) == f"Error: {untrained}"
     with pytest.raises(ckpt.CheckpointError) as caught:
-        train(text, run, None, _config(max_steps=8), resume=True)
+        train(text, run, None, small_config(max_steps=8), resume=True)
     assert str(caught.value) == untrained
 
 
 def test_resume_refuses_model_options_that_differ_from_the_saved_model(tmp_path, corpus):
     run = tmp_path / "run"
     assert run_cli("train", corpus, "--out", run, "--max-steps", "4", "--eval-every", "4", *SEEDED).exit_code == 0
-    before = _digests(run)
+    before = run_files(run)
     proc = charlstm_process("train", "--resume", "--out", run, "--max-steps", "8", "--hidden-size", "32",
                             "--num-layers", "3")
     assert proc.returncode == 1
@@ -125,7 +112,7 @@ def test_resume_refuses_model_options_that_differ_from_the_saved_model(tmp_path,
                                        f"pass another --out to train a new model")
     other_cell = run_cli("train", "--resume", "--out", run, "--max-steps", "8", "--cell", "gru")
     assert other_cell.exit_code == 1 and "was trained with --cell lstm" in other_cell.stderr
-    assert _digests(run) == before
+    assert run_files(run) == before
     same = run_cli("train", "--resume", "--out", run, "--max-steps", "8", "--hidden-size", "16", "--cell", "lstm")
     assert same.exit_code == 0, same.output  # the saved values typed again are fine
     assert ckpt.load(run / "latest.safetensors").train["step"] == 8
@@ -133,9 +120,9 @@ def test_resume_refuses_model_options_that_differ_from_the_saved_model(tmp_path,
 
 @pytest.mark.parametrize("option, value", [("--seq-len", "8"), ("--batch-size", "2"), ("--val-fraction", "0.2")])
 def test_resume_refuses_options_that_would_recut_the_streams(small_run, option, value):
-    before = snapshot(small_run, ignore=(".lock",))
+    before = run_files(small_run)
     refused(run_cli("train", "--resume", "--out", small_run, "--max-steps", "8", option, value), option, "cannot apply")
-    assert snapshot(small_run, ignore=(".lock",)) == before
+    assert run_files(small_run) == before
 
 
 def _set(*keys_and_value):
@@ -201,11 +188,11 @@ def test_training_metadata_is_validated_on_resume(trained_run, tmp_path, name, e
     the weights beside the model) is checked before any of it is used: one line, nothing written."""
     run = shutil.copytree(trained_run, tmp_path / "run")
     rewrite_checkpoint(run / ckpt.LATEST, edit)
-    before = snapshot(run, ignore=(".lock",))
+    before = run_files(run)
     result = run_cli("train", "--resume", "--out", run, "--max-steps", "152")
     line = refused(result, *words)
     assert line.startswith(f"Error: {run / ckpt.LATEST}"), line
-    assert snapshot(run, ignore=(".lock",)) == before
+    assert run_files(run) == before
 
 
 def _poison(path: Path, prefix: str) -> str:
@@ -222,17 +209,17 @@ def test_resume_refuses_non_finite_training_state_and_touches_nothing(tmp_path, 
     run = tmp_path / "run"
     assert run_cli("train", corpus, "--out", run, "--max-steps", "6", "--eval-every", "3", *SEEDED).exit_code == 0
     name = _poison(run / "latest.safetensors", prefix)
-    before = _digests(run)
+    before = run_files(run)
     proc = charlstm_process("train", "--resume", "--out", run, "--max-steps", "12")
     assert proc.returncode == 1, proc.stderr
     assert error_line(proc.stderr) == (f"Error: {run / 'latest.safetensors'}: {name} holds NaN or infinite values, so "
                                        f"the run cannot be resumed from it (its weights are finite: sample still loads "
                                        f"it); nothing was written")
-    assert _digests(run) == before  # checkpoints, log, previews, id cache: all as they were
+    assert run_files(run) == before  # checkpoints, log, previews, id cache: all as they were
     # the library refuses it the same way
     with pytest.raises(ckpt.CheckpointError, match="cannot be resumed"):
-        train(corpus.read_text(encoding="utf-8"), run, None, _config(max_steps=12), resume=True)
-    assert _digests(run) == before
+        train(corpus.read_text(encoding="utf-8"), run, None, small_config(max_steps=12), resume=True)
+    assert run_files(run) == before
 
 
 # ---------------------------------------------------------------------------------- budgets on resume
@@ -249,7 +236,7 @@ def test_resume_with_nothing_to_do_says_so_and_trains_nothing(tmp_path, corpus):
     run = tmp_path / "run"
     assert run_cli("train", corpus, "--out", run, "--max-steps", "10", "--eval-every", "5", "--log-every", "1",
                    *SEEDED).exit_code == 0
-    before = _digests(run)
+    before = run_files(run)
     plain = charlstm_process("train", "--resume", "--out", run)
     assert plain.returncode == 0, plain.stderr
     assert _notice_lines(plain) == [f"charlstm: {run} is complete: it reached its budget of 10 steps; to go on, pass "
@@ -259,7 +246,7 @@ def test_resume_with_nothing_to_do_says_so_and_trains_nothing(tmp_path, corpus):
     assert error_line(behind.stderr) == (f"Error: {run}: nothing to train: it is at step 10 and --max-steps 7 (the "
                                          f"step to stop at) is not beyond it; to go on, pass --time 10m for 10 more "
                                          f"minutes or --max-steps with a step beyond 10")
-    assert _digests(run) == before  # no duplicate evaluation line, no checkpoint rewritten
+    assert run_files(run) == before  # no duplicate evaluation line, no checkpoint rewritten
     # --max-steps is the step to stop at (the log's numbering), also on resume
     more = run_cli("train", "--resume", "--out", run, "--max-steps", "15")
     assert more.exit_code == 0, more.output
@@ -276,13 +263,13 @@ def test_resume_time_is_more_time_and_a_finished_time_run_has_nothing_left(tmp_p
     assert first.exit_code == 0, first.output
     done = ckpt.load(run / "latest.safetensors").train
     assert done["finished"] is True and done["step"] > 0
-    before = _digests(run)
+    before = run_files(run)
     plain = charlstm_process("train", "--resume", "--out", run)
     assert plain.returncode == 0, plain.stderr
     [line] = _notice_lines(plain)
     assert line.startswith(f"charlstm: {run} is complete: it finished its 3s budget at step {done['step']} (")
     assert "Done" not in plain.stderr
-    assert _digests(run) == before
+    assert run_files(run) == before
 
     more = run_cli("train", "--resume", "--out", run, "--time", "3s")
     assert more.exit_code == 0, more.output
@@ -348,6 +335,6 @@ def test_an_extended_budget_never_jumps_back_to_the_peak_learning_rate(tmp_path,
 
 def test_a_budget_with_room_for_no_step_is_refused_before_anything_is_written(tmp_path, shakespeare_text):
     with pytest.raises(TrainingError, match="nothing to train: the budget allows no step"):
-        train(shakespeare_text[:20_000], tmp_path / "run", MODEL, _config(max_steps=None, time_budget=0.0))
+        train(shakespeare_text[:20_000], tmp_path / "run", MODEL, small_config(max_steps=None, time_budget=0.0))
     assert not (tmp_path / "run" / "latest.safetensors").exists()
     assert not (tmp_path / "run" / "metrics.jsonl").exists()

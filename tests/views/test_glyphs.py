@@ -4,24 +4,10 @@ Unicode's; TSV escapes every character and reads back exactly."""
 
 from __future__ import annotations
 
-import io
-import re
-
-from rich.console import Console
-
 from charlstm.views import glyphs
 from charlstm.views.output import escape_text, records_tsv
 from charlstm.views.traces import strip
-from conftest import unescape_text
-
-ANSI = re.compile(r"\x1b\[[0-9;]*m")
-
-
-def plain(renderable, width: int = 100) -> str:
-    out = io.StringIO()
-    Console(file=out, force_terminal=True, color_system="truecolor", width=width, highlight=False).print(renderable)
-    return ANSI.sub("", out.getvalue())
-
+from conftest import plain, unescape_text
 
 def test_one_glyph_table_for_every_way_text_is_shown():
     text = "a b\tc\r\nd\x1b[2J\u2028e\xa0"

@@ -22,7 +22,7 @@ from rich.console import Console
 from charlstm.views.live import VALIDATION_MARK, LiveView, braille_plot
 from charlstm.config import ModelConfig, TrainConfig
 from charlstm.training.loop import train
-from conftest import TINY, run_cli
+from conftest import TINY
 
 
 def test_braille_plot_draws_each_curve_between_its_range():

@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import html
 import re
-import shutil
 
 import numpy as np
 import pytest
@@ -37,11 +36,6 @@ def hostile_run(tmp_path_factory):
                                        "20", "--log-every", "5", "--short-windows", "0", *TINY)
     assert result.exit_code == 0, result.output
     return out
-
-
-@pytest.fixture()
-def run_copy(trained_run, tmp_path):
-    return shutil.copytree(trained_run, tmp_path / "plays")
 
 
 def test_ticks_are_round_and_cover_the_range():

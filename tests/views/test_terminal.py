@@ -4,30 +4,15 @@ invisible characters made visible, stacked rows that line up, the find, windows,
 
 from __future__ import annotations
 
-import io
-import re
 
 import numpy as np
-from rich.console import Console
 
 from charlstm.inspection.analysis import Window
 from charlstm.inspection.saturation import GateSaturation
 from charlstm.views.colours import BLUE, GREEN, RED, value_rgb, vector_scale
 from charlstm.views.traces import find_view, legend, neuron_view, stacked_view, stats_table, strip, summary, windows_view
 from charlstm.views.scores import score_view
-
-ANSI = re.compile(r"\x1b\[[0-9;]*m")
-
-
-def render(renderable, width: int = 100) -> str:
-    out = io.StringIO()
-    Console(file=out, force_terminal=True, color_system="truecolor", width=width, highlight=False).print(renderable)
-    return out.getvalue()
-
-
-def plain(renderable, width: int = 100) -> str:
-    return ANSI.sub("", render(renderable, width))
-
+from conftest import plain, render
 
 def bg(rgb) -> str:
     return f"48;2;{rgb[0]};{rgb[1]};{rgb[2]}"

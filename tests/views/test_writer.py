@@ -22,20 +22,7 @@ from charlstm.generation.cowriter import WriteConfig
 from charlstm.generation.sampling import sample_text
 from charlstm.views.glyphs import alone, single_line
 from charlstm.views.writer import ConfirmScreen, SaveScreen, WriterApp
-from conftest import ROOT
-
-
-@pytest.fixture(scope="module")
-def checkpoint(trained_run):
-    return trained_run / "best.safetensors"
-
-
-def reference_logits(model, vocab, text: str) -> torch.Tensor:
-    """The next-character logits after `text`, from the fused forward over the whole text."""
-    ids = torch.as_tensor(vocab.encode(text).astype("int64")).view(1, -1)
-    with torch.inference_mode():
-        logits, _ = model(ids)
-    return logits[0, -1]                                                    # (V,)
+from conftest import ROOT, next_logits
 
 
 def run_app(app: WriterApp, script, size=(110, 32)):
@@ -80,7 +67,7 @@ def test_screen_shows_text_top_characters_and_continuations(checkpoint, model_vo
         s = await settle(pilot)
         screen = screen_text(pilot.app)
         assert "ROMEO:" in screen and "Next character" in screen and "T 0.80 · 30 chars" in screen
-        probs = torch.softmax(reference_logits(model, vocab, "ROMEO:"), dim=-1)
+        probs = torch.softmax(next_logits(model, vocab, "ROMEO:"), dim=-1)
         best = int(probs.argmax())
         assert s.top[0][0] == vocab.chars[best]
         assert re.search(rf"Alt\+1 {re.escape(alone(vocab.chars[best]))} +{probs[best].item():.1%}", screen), screen
