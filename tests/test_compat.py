@@ -1,5 +1,5 @@
 """Checkpoints written by an earlier charlstm (main at 57346d8) still load, sample, trace, score and
-resume as they did: tests/data/main-57346d8/record.py recorded what that code printed for them."""
+resume as they did: tests/compat/main-57346d8/record.py recorded what that code printed for them."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pytest
 from charlstm.runs.checkpoint import load
 from conftest import run_cli
 
-DATA = Path(__file__).resolve().parent / "data" / "main-57346d8"
+DATA = Path(__file__).resolve().parent / "compat" / "main-57346d8"
 EXPECTED = json.loads((DATA / "expected.json").read_text(encoding="utf-8"))
 TEXT = "To be, or not to be, that is the question:\nWhether"
 

@@ -1,6 +1,7 @@
-"""The configs say once what each setting accepts (config.Bounds, config.Choices): the Python API
-refuses it, every option built from a field accepts exactly what the field accepts, and a
-checkpoint's layout is held to the training config's own bounds."""
+"""config.py: the configs say once what each setting accepts (config.Bounds, config.Choices): the Python
+API refuses what the command line refuses, naming the field, and every option built from a field
+accepts exactly what the field accepts. (A checkpoint's training metadata held to the same bounds:
+tests/runs/test_runinfo.py.)"""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import pytest
 from charlstm.cli import main
 from charlstm.cli.params import Number, Seed
 from charlstm.config import (
+    MAX_NUM_LAYERS,
     MAX_SEED,
     MAX_WIDTH,
     MIN_TEMPERATURE,
@@ -23,7 +25,7 @@ from charlstm.config import (
     WriteConfig,
     bounds,
 )
-from charlstm.errors import CheckpointError, ConfigError
+from charlstm.errors import CharlstmError, ConfigError
 
 #: The configs each command builds from its options (inspect and score take the sampling's --unknown).
 CONFIGS = {"train": (TrainConfig, ModelConfig), "sample": (SampleConfig,), "write": (WriteConfig,),
@@ -101,30 +103,73 @@ def test_write_config_takes_its_edges():
     WriteConfig(length=1, num_samples=1, top=9, temperature=MIN_TEMPERATURE, seed=None)
 
 
-@pytest.mark.parametrize("values, message", [
-    ({"vocab_size": 0}, "vocab_size must be positive, not 0"),
-    ({"vocab_size": 10, "hidden_size": MAX_WIDTH + 1}, f"hidden_size {MAX_WIDTH + 1} is above the cap of {MAX_WIDTH}"),
-    ({"vocab_size": 10, "dropout": 1.0}, "dropout must be a number in [0, 1), not 1"),
-    ({"vocab_size": 10, "forget_bias": -1e4}, "forget_bias must be a number in [-1000, 1000], not -10000"),
-    ({"vocab_size": 10, "cell": "lstm2"}, "cell must be one of lstm, gru, rnn, peephole, coupled, not 'lstm2'"),
-    ({"vocab_size": 10 ** 400}, "vocab_size 1000"),
+@pytest.mark.parametrize("values, error, message", [
+    ({"vocab_size": 0}, ConfigError, "vocab_size must be positive, not 0"),
+    ({"vocab_size": 10, "hidden_size": MAX_WIDTH + 1}, ConfigError,
+     f"hidden_size {MAX_WIDTH + 1} is above the cap of {MAX_WIDTH}"),
+    ({"vocab_size": 10, "num_layers": MAX_NUM_LAYERS + 1}, ConfigError,
+     f"num_layers {MAX_NUM_LAYERS + 1} is above the cap of {MAX_NUM_LAYERS}"),
+    ({"vocab_size": 4, "hidden_size": 30_000, "num_layers": 3}, ConfigError,
+     "parameters, over the cap of 2,000,000,000"),
+    ({"vocab_size": 10, "dropout": 1.0}, ConfigError, "dropout must be a number in [0, 1), not 1"),
+    ({"vocab_size": 10, "dropout": float("nan")}, ConfigError, "dropout must be finite, not nan"),
+    ({"vocab_size": 10, "forget_bias": -1e4}, ConfigError, "forget_bias must be a number in [-1000, 1000], not -10000"),
+    ({"vocab_size": 10, "forget_bias": float("-inf")}, ConfigError, "forget_bias must be finite, not -inf"),
+    ({"vocab_size": 10, "cell": "lstm2"}, ConfigError,
+     "cell must be one of lstm, gru, rnn, peephole, coupled, not 'lstm2'"),
+    ({"vocab_size": 10 ** 400}, ConfigError, "vocab_size 1000"),
+    ({"vocab_size": 4, "hidden_size": 8.0}, TypeError, "hidden_size must be an integer, not float"),
+    ({"vocab_size": 4, "num_layers": True}, TypeError, "num_layers must be an integer, not bool"),
+    ({"vocab_size": 4, "dropout": None}, TypeError, "dropout must be a number, not NoneType"),
 ])
-def test_model_config_refuses_each_field_by_its_bounds(values, message):
-    with pytest.raises(ConfigError) as caught:
+def test_model_config_refuses_each_field_by_its_bounds(values, error, message):
+    """A refused value is a ConfigError (a CharlstmError and a ValueError), a value of the wrong type a
+    TypeError, each naming the field."""
+    with pytest.raises(error) as caught:
         ModelConfig(**values)
     assert message in str(caught.value)
+    if error is ConfigError:
+        assert isinstance(caught.value, CharlstmError) and isinstance(caught.value, ValueError)
 
 
-@pytest.mark.parametrize("layout, message", [
-    ({"n_chars": 100, "batch_size": 0, "seq_len": 4}, "'layout.batch_size' must be positive, not 0"),
-    ({"n_chars": 100, "batch_size": 2, "seq_len": 2.0}, "'layout.seq_len' must be an integer, not float"),
-    ({"n_chars": 100, "batch_size": 2, "seq_len": 4, "seed": -3}, "'layout.seed' must be an integer in [0, "),
-    ({"n_chars": 100, "batch_size": 2, "seq_len": 4, "seed": MAX_SEED + 1}, "'layout.seed' must be"),
+def test_the_options_checked_above_are_all_the_bounded_ones():
+    """Every option of train and sample that fills a bounded field is among those checked edge by edge
+    (test_each_option_accepts_exactly_what_its_field_accepts): the filter above cannot skip them."""
+    checked = {(param.name, cls) for param, cls, _ in (p.values for p in _field_options())}
+    for command_name, cls in (("train", TrainConfig), ("sample", SampleConfig)):
+        for param in main.get_command(None, command_name).params:
+            if param.name in cls.__dataclass_fields__ and "bounds" in cls.__dataclass_fields__[param.name].metadata \
+                    and (command_name, param.name) not in NOT_FIELDS:
+                assert (param.name, cls) in checked, (command_name, param.name)
+    assert len([1 for name, cls in checked if cls in (TrainConfig, SampleConfig)]) >= 18
+
+
+@pytest.mark.parametrize("cls, name, value, error", [
+    (TrainConfig, "batch_size", 0, ConfigError), (TrainConfig, "batch_size", -3, ConfigError),
+    (TrainConfig, "batch_size", 2.5, TypeError), (TrainConfig, "batch_size", True, TypeError),
+    (TrainConfig, "seq_len", "100", TypeError), (TrainConfig, "learning_rate", 0.0, ConfigError),
+    (TrainConfig, "learning_rate", float("nan"), ConfigError), (TrainConfig, "decay_fraction", 1.5, ConfigError),
+    (TrainConfig, "min_lr_ratio", -0.1, ConfigError), (TrainConfig, "grad_clip", float("inf"), ConfigError),
+    (TrainConfig, "val_fraction", 0.6, ConfigError), (TrainConfig, "max_steps", 0, ConfigError),
+    (TrainConfig, "time_budget", -1.0, ConfigError), (TrainConfig, "seed", -1, ConfigError),
+    (TrainConfig, "seed", MAX_SEED + 1, ConfigError), (TrainConfig, "eval_chars", 0, ConfigError),
+    (TrainConfig, "log_every", None, TypeError),
+    (SampleConfig, "length", -1, ConfigError), (SampleConfig, "temperature", -0.5, ConfigError),
+    (SampleConfig, "temperature", MIN_TEMPERATURE / 2, ConfigError), (SampleConfig, "top_k", 0, ConfigError),
+    (SampleConfig, "top_p", 0.0, ConfigError), (SampleConfig, "top_p", 1.01, ConfigError),
+    (SampleConfig, "num_samples", 0, ConfigError), (SampleConfig, "seed", MAX_SEED + 1, ConfigError),
+    (SampleConfig, "stop", "\n", ConfigError), (SampleConfig, "stop", ("a", 3), ConfigError),
+    (SampleConfig, "unknown", "ignore", ConfigError),
 ])
-def test_a_checkpoint_layout_is_held_to_the_training_config_bounds(layout, message):
-    from charlstm.runs.runinfo import _Checker, _layout
+def test_the_python_api_refuses_what_the_command_line_refuses(cls, name, value, error):
+    """TrainConfig and SampleConfig check their fields themselves, naming the field: a library
+    caller gets the same refusal as a user of the command line, not a failure deep in training."""
+    with pytest.raises(error, match=name):
+        cls(**{name: value})
 
-    with pytest.raises(CheckpointError) as caught:
-        _layout(_Checker("x.safetensors"), layout)
-    assert str(caught.value).startswith("x.safetensors: training metadata field ") and message in str(caught.value)
-    assert _layout(_Checker("x"), {"n_chars": 100, "batch_size": 2, "seq_len": 4}).seed == 0
+
+def test_config_bounds_accept_the_edges_and_none_where_optional():
+    TrainConfig(batch_size=1, decay_fraction=0.0, min_lr_ratio=1.0, val_fraction=0.5, seed=MAX_SEED, max_steps=None,
+                time_budget=None, eval_seconds=None, patience=None, min_char_count=None, warmup_steps=0)
+    SampleConfig(length=0, temperature=0.0, top_p=1.0, top_k=1, seed=0)
+    assert SampleConfig(stop=["\n", ""]).stop == ("\n", "")

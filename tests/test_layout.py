@@ -136,3 +136,10 @@ def test_every_room_is_small():
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and _body_lines(node) > MAX_FUNCTION_LINES:
                 big.append(f"function {dotted}.{node.name}: {_body_lines(node)} lines")
     assert not big, "\n".join(big)
+
+
+def test_data_imports_nothing_of_the_run_folder():
+    code = ("import sys, charlstm.data.corpus, charlstm.data.streams, charlstm.data.reading\n"
+            "print(sorted(m for m in sys.modules if m.startswith('charlstm.runs')))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"

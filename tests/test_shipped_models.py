@@ -1,4 +1,4 @@
-"""The models shipped in examples/models/ still load and still give docs/findings.md's figures."""
+"""examples/models/: the models shipped there still load and still give docs/findings.md's figures."""
 
 from __future__ import annotations
 

@@ -1,0 +1,29 @@
+"""runs/runinfo.py: a checkpoint's training metadata is held to the training config's own bounds: the
+recipe and the stream layout it claims are refused as a CheckpointError naming the field. (Each field
+refused on resume from the command line: tests/training/test_resume.py.)"""
+
+from __future__ import annotations
+
+import pytest
+
+from charlstm.config import MAX_SEED
+from charlstm.errors import CheckpointError
+from charlstm.runs.runinfo import _Checker, _layout, _train_config
+
+
+@pytest.mark.parametrize("read, value, message", [
+    (_layout, {"n_chars": 100, "batch_size": 0, "seq_len": 4}, "'layout.batch_size' must be positive, not 0"),
+    (_layout, {"n_chars": 100, "batch_size": 2, "seq_len": 2.0}, "'layout.seq_len' must be an integer, not float"),
+    (_layout, {"n_chars": 100, "batch_size": 2, "seq_len": 4, "seed": -3}, "'layout.seed' must be an integer in [0, "),
+    (_layout, {"n_chars": 100, "batch_size": 2, "seq_len": 4, "seed": MAX_SEED + 1}, "'layout.seed' must be"),
+    (_train_config, {"decay_fraction": 7.0}, "'train_config' is refused: decay_fraction must be a number in [0, 1]"),
+], ids=["layout batch_size 0", "layout seq_len float", "layout seed negative", "layout seed too large",
+        "recipe decay_fraction 7"])
+def test_training_metadata_is_held_to_the_training_config_bounds(read, value, message):
+    with pytest.raises(CheckpointError) as caught:
+        read(_Checker("x.safetensors"), value)
+    assert str(caught.value).startswith("x.safetensors: training metadata field ") and message in str(caught.value)
+
+
+def test_a_layout_without_a_seed_reads_as_seed_0():
+    assert _layout(_Checker("x"), {"n_chars": 100, "batch_size": 2, "seq_len": 4}).seed == 0
