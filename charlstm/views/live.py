@@ -153,6 +153,23 @@ class _Canvas:
         return text
 
 
+def pieces_in_lines(pieces: Sequence[Text], width: int, gap: str = "   ") -> Text:
+    """Pieces (a figure and its unit, a legend entry) joined by `gap`, a line broken only between
+    two pieces where the next would pass `width`: a figure never wraps inside itself."""
+    lines = Text(no_wrap=True, overflow="fold")
+    used = 0
+    for piece in pieces:
+        if used and used + len(gap) + piece.cell_len > width:
+            lines.append("\n")
+            used = 0
+        elif used:
+            lines.append(gap)
+            used += len(gap)
+        lines.append_text(piece)
+        used += piece.cell_len
+    return lines
+
+
 class LiveView:
     """Training events drawn as a live panel on a terminal (same interface as views.progress.PlainProgress:
     a context manager called with each training.events.Event)."""
@@ -226,19 +243,16 @@ class LiveView:
         bar = Table.grid(padding=(0, 1))
         bar.add_row(ProgressBar(total=1.0, completed=fraction, width=max(width - 30, 10)),
                     Text(f"{fraction * 100:3.0f}%  {done}"))
-        figures = Text()
-        figures.append(f"step {self.step:,}")
+        figures = [Text(f"step {self.step:,}")]
         if self.loss is not None:
-            figures.append(f"   loss {self.loss * LOG2E:.3f} bpc")
+            figures.append(Text(f"loss {self.loss * LOG2E:.3f} bpc"))
         if self.val is not None:
-            figures.append("   validation ")
-            figures.append(f"{self.val:.3f} bpc", style="bold")
-            figures.append(f" (best {self.best:.3f})")
+            figures.append(Text.assemble("validation ", (f"{self.val:.3f} bpc", "bold"), f" (best {self.best:.3f})"))
             if self.weights_val is not None:
-                figures.append(f" averaged; weights {self.weights_val:.3f}", style="dim")
+                figures.append(Text(f"averaged; the weights alone {self.weights_val:.3f}", style="dim"))
         if self.rate:
-            figures.append(f"   {self.rate / 1000:.1f}k chars/s")
-        parts = [Text(self.header, style="dim", overflow="fold"), bar, figures]
+            figures.append(Text(f"{self.rate / 1000:.1f}k chars/s"))
+        parts = [Text(self.header, style="dim", overflow="fold"), bar, pieces_in_lines(figures, width)]
         if self.train_curve or self.val_curve:
             parts += self._chart(width)
         if self.preview:
@@ -252,11 +266,9 @@ class LiveView:
         x_max = self.config.max_steps if not self.by_time and self.config.max_steps else None
         curves = [Curve("training", "cyan", self.train_curve),
                   Curve("validation", "magenta", self.val_curve, mark=VALIDATION_MARK)]
-        legend = Text("bits/char by step:  ", style="dim")
-        legend.append("⠤⠒ training", style="cyan")
-        legend.append("   ")
-        legend.append(f"{VALIDATION_MARK} validation", style="magenta")
+        legend = [Text("bits/char by step:", style="dim"), Text("⠤⠒ training", style="cyan"),
+                  Text(f"{VALIDATION_MARK} validation", style="magenta")]
         if self.yardsticks is not None:
-            legend.append(f"   for scale: {self.yardsticks.short()}", style="dim")
+            legend.append(Text(f"for scale: {self.yardsticks.short()}", style="dim"))
         chart = braille_plot(curves, width=max(width - 12, 20), height=8, x_max=x_max, recent=RECENT_SHARE)
-        return [legend, chart]
+        return [pieces_in_lines(legend, width), chart]

@@ -18,8 +18,9 @@ import termios
 import pytest
 from rich.cells import cell_len
 from rich.console import Console
+from rich.text import Text
 
-from charlstm.views.live import VALIDATION_MARK, LiveView, braille_plot
+from charlstm.views.live import VALIDATION_MARK, LiveView, braille_plot, pieces_in_lines
 from charlstm.config import ModelConfig, TrainConfig
 from charlstm.training.loop import train
 from conftest import TINY
@@ -93,7 +94,7 @@ def test_the_live_view_shows_the_weights_figure_beside_the_averages(tmp_path):
     view = LiveView(tmp_path, TrainConfig(max_steps=10, time_budget=None), console=console)
     view(Event(kind=EventKind.EVAL, step=5, val_bpc=2.25, weights_val_bpc=2.5))
     console.print(view.render())
-    assert "validation 2.250 bpc (best 2.250) averaged; weights 2.500" in console.file.getvalue()
+    assert "validation 2.250 bpc (best 2.250)   averaged; the weights alone 2.500" in console.file.getvalue()
     view(Event(kind=EventKind.EVAL, step=10, val_bpc=2.2))                 # the weights themselves were better
     later = Console(file=io.StringIO(), force_terminal=True, width=120, color_system=None)
     later.print(view.render())
@@ -158,3 +159,13 @@ def test_no_line_of_train_output_wraps_inside_a_number(tmp_path, shakespeare_tex
     done = " ".join(shown[shown.index("Done: "):].split())
     assert re.search(r"best validation \d\.\d{3} bits/char; for scale, a blind guess among the \d+ characters "
                      r"scores \d\.\d{3} bits/char", done)
+
+
+def test_the_figures_break_only_between_figures():
+    pieces = [Text("step 12,345"), Text("loss 2.345 bpc"), Text("validation 2.535 bpc (best 2.535)"),
+              Text("averaged; the weights alone 2.570"), Text("23.3k chars/s")]
+    for width in (40, 52, 80, 100, 200):                     # each piece fits in every width
+        lines = pieces_in_lines(pieces, width).plain.split("\n")
+        assert all(len(line) <= width for line in lines), (width, lines)
+        assert [piece for line in lines for piece in line.split("   ")] == [p.plain for p in pieces]
+    assert pieces_in_lines(pieces, 200).plain.count("\n") == 0
