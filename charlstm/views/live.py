@@ -55,7 +55,7 @@ def braille_plot(series: Sequence[Curve | tuple], width: int, height: int, x_max
     cell 2 × 4 dots), the x axis from 0 to x_max (or the last x). A line is drawn through the mean
     of the points in each dot column. The y axis, labelled on the left, runs from the lowest of
     those to the highest, or with `recent` to the highest in that last share of the x axis so far;
-    points above it are drawn on its top row, and the x axis says so."""
+    points above it are left out (a line breaks there), and the x axis says so."""
     curves = [Curve(*c) for c in series]
     xs = [x for c in curves for x, y in c.points if math.isfinite(y)]
     if not xs or width < 4 or height < 2:
@@ -71,14 +71,26 @@ def braille_plot(series: Sequence[Curve | tuple], width: int, height: int, x_max
         lo, hi = lo - 0.5, hi + 0.5
     for curve, runs in drawn:
         for run in runs:
-            rows = [(col, max((hi - y) / (hi - lo) * (canvas.rows - 1), 0.0)) for col, y in run]  # above: top row
-            if curve.mark:
-                canvas.mark(rows, curve.mark, curve.style)
-            else:
-                canvas.line(rows, curve.style)
+            for shown in _below(run, hi):
+                rows = [(col, (hi - y) / (hi - lo) * (canvas.rows - 1)) for col, y in shown]
+                if curve.mark:
+                    canvas.mark(rows, curve.mark, curve.style)
+                else:
+                    canvas.line(rows, curve.style)
     clipped = any(y > hi + 1e-9 for _, y in means)
     return canvas.text((f"{hi:5.2f} ", f"{lo:5.2f} "), f"{x_top:,.0f}",
                        "the first steps, higher, run off the top" if clipped else "")
+
+
+def _below(run: list[tuple[int, float]], top: float) -> list[list[tuple[int, float]]]:
+    """The stretches of a run at or below `top` (what lies above the chart is not drawn)."""
+    stretches: list[list[tuple[int, float]]] = [[]]
+    for col, y in run:
+        if y > top + 1e-9:
+            stretches.append([])
+        else:
+            stretches[-1].append((col, y))
+    return [stretch for stretch in stretches if stretch]
 
 
 def _column_means(points: Sequence[tuple[float, float]], column) -> list[list[tuple[int, float]]]:
@@ -113,12 +125,18 @@ class _Canvas:
         self.cells[key] = (bits | _DOTS[row % 4][col % 2], style)       # the later curve colours a shared cell
 
     def line(self, points: Sequence[tuple[int, float]], style: str) -> None:
-        """Dots at (column, row) points, joined column by column."""
+        """Dots at (column, row) points, joined: across the columns between two points, and up or
+        down between neighbouring columns (half the rise in each), so the curve is one line."""
         last = None
         for col, row in points:
             if last is not None and col > last[0] + 1:
                 for c in range(last[0] + 1, col):
                     self.dot(c, last[1] + (row - last[1]) * (c - last[0]) / (col - last[0]), style)
+            elif last is not None and abs(row - last[1]) > 1:
+                step = 1 if row > last[1] else -1
+                middle = (last[1] + row) / 2
+                for r in range(round(last[1]) + step, round(row), step):
+                    self.dot(last[0] if (r - middle) * step < 0 else col, r, style)
             self.dot(col, row, style)
             last = (col, row)
 

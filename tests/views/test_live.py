@@ -52,7 +52,10 @@ def test_the_chart_scales_to_the_recent_half_of_the_run():
         return sum(any(ch not in " " + VALIDATION_MARK for ch in line[7:][30:]) for line in lines[:8])
 
     assert rows_of_the_last_half(lines) >= 6               # the last half of the run spans the chart's height
-    assert sum(line.count(VALIDATION_MARK) for line in lines[:8]) == len(validation)
+    shown = [y for _, y in validation if y <= top]                 # what lies above the axis is not drawn
+    assert 0 < len(shown) < len(validation)
+    assert sum(line.count(VALIDATION_MARK) for line in lines[:8]) == len(shown)
+    assert not lines[0][7:].strip(" ⠀").startswith(("⠁", "⠉", "⠈"))      # no flat row of clipped points on top
     whole = braille_plot(curves, width=60, height=8).plain.splitlines()
     assert float(whole[0][:5]) > 5.5 and "run off the top" not in whole[-1]
     assert rows_of_the_last_half(whole) <= 2               # where the whole range squeezed it into the bottom rows
