@@ -70,7 +70,7 @@ def command(checkpoint, text, text_file, unknown, fmt, baseline, device, threads
         from ..views.scores import comparison_output
 
         comparison = run_baseline(loaded, model, text, baseline)
-        write(fmt, comparison_output(str(path), comparison, DEFINITIONS, PARAMETERS))
+        write(fmt, comparison_output(str(path), comparison, DEFINITIONS, PARAMETERS, of_run(loaded, path)))
         return
     result = score_text(model, loaded.vocab, text)
     expected = list(loaded.vocab.decode(result.predicted))

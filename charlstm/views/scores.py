@@ -159,10 +159,12 @@ def _brackets_table(brackets: list[dict], order: int, definition: str) -> Table:
     return table
 
 
-def comparison_output(source: str, comparison, definitions: Mapping[str, str], parameters: Mapping) -> Output:
-    """`charlstm score --baseline ngram:N`: both models' bits per character on one text, where
-    each beats the other, the LSTM's errors by category and the bracket-distance test. `comparison`
-    is a scoring.comparison.Comparison; `definitions` name its categories, `parameters` its settings."""
+def comparison_output(source: str, comparison, definitions: Mapping[str, str], parameters: Mapping,
+                      yardsticks) -> Output:
+    """`charlstm score --baseline ngram:N`: both models' bits per character on one text beside the
+    model's yardsticks (scoring.yardsticks.Yardsticks), where each beats the other, the LSTM's errors
+    by category and the bracket-distance test. `comparison` is a scoring.comparison.Comparison;
+    `definitions` name its categories, `parameters` its settings."""
     c = comparison
     lstm_bits, ngram_bits = _floats(c.lstm_bits), _floats(c.ngram_bits)
     errors = c.errors
@@ -176,6 +178,7 @@ def comparison_output(source: str, comparison, definitions: Mapping[str, str], p
     document = {"checkpoint": source, "baseline": f"ngram:{c.order}", "order": c.order, "characters": len(c.text),
                 "predicted_characters": len(lstm_bits), "lstm_bits_per_char": round(c.lstm_bpc, 6),
                 "ngram_bits_per_char": round(c.ngram_bpc, 6), "difference": round(c.ngram_bpc - c.lstm_bpc, 6),
+                "yardsticks": yardsticks.to_dict(),
                 "lstm_beats_ngram": c.lstm_wins, "ngram_beats_lstm": c.ngram_wins, "errors": errors,
                 "breakdown": breakdown, "brackets": brackets, "ngram": dict(c.info), "definitions": dict(definitions),
                 "parameters": dict(parameters), "text": c.text,
@@ -192,7 +195,8 @@ def comparison_output(source: str, comparison, definitions: Mapping[str, str], p
         else:
             parts.append(Text(f"({len(c.text)} characters: strip left out; --format tsv lists every character)",
                               style="dim"))
-        parts += [*_comparison_figures(c, n, margin), Text(""), _errors_table(breakdown, errors, n, parameters["error_p"])]
+        parts += [*_comparison_figures(c, n, margin), Text(f"for scale: {yardsticks.describe(3)}", style="dim"),
+                  Text(""), _errors_table(breakdown, errors, n, parameters["error_p"])]
         if brackets:
             parts += [Text(""), _brackets_table(brackets, c.order, definitions["bracket test"])]
         return Group(*parts)

@@ -242,6 +242,7 @@ def test_cli_compares_both_models_on_held_out_text(trained_run, shakespeare_text
     assert data["ngram_bits_per_char"] == pytest.approx(direct.bits_per_char, abs=1e-6)
     assert data["ngram"]["training_chars"] == len(train)
     assert data["difference"] == pytest.approx(data["ngram_bits_per_char"] - data["lstm_bits_per_char"], abs=1e-5)
+    assert data["yardsticks"] == plain["yardsticks"]                       # the same yardsticks as a plain score
     assert len(data["lstm_bits"]) == len(data["ngram_bits"]) == len(data["category"]) == 699
     assert sum(row["errors"] for row in data["breakdown"]) == data["errors"] == \
         sum(c != "correct" for c in data["category"]) > 0
@@ -261,6 +262,9 @@ def test_cli_compares_both_models_on_held_out_text(trained_run, shakespeare_text
     assert text.exit_code == 0, text.output
     assert f"LSTM     {data['lstm_bits_per_char']:.3f} bits per character" in text.stdout
     assert f"5-gram   {data['ngram_bits_per_char']:.3f} bits per character" in text.stdout
+    blind = data["yardsticks"]["blind_guess_bits_per_char"]
+    assert f"for scale: a blind guess among the {len(loaded.vocab)} characters scores {blind:.3f}" in " ".join(
+        text.stdout.split())
     assert "errors" in text.stdout and "rare word" in text.stdout
 
 
