@@ -35,8 +35,6 @@ SNAPSHOT_BYTES = 64 << 20
 #: Bounds of what a user can change while writing: WriteConfig's own, and a temperature cap.
 MAX_TEMPERATURE = 5.0
 MAX_LENGTH = bounds(WriteConfig, "length").high
-MAX_SAMPLES = bounds(WriteConfig, "num_samples").high
-MAX_TOP = bounds(WriteConfig, "top").high
 
 
 @dataclass(frozen=True)

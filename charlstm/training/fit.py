@@ -27,6 +27,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
+from ..config import CELL_KINDS
+
 #: Hidden widths a fitted model takes.
 WIDTHS = (32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024, 1536, 2048)
 #: Weights that see the data (all but the input embedding) per training character, at most.
@@ -143,8 +145,6 @@ def fitted_config(base, train_chars: int, config, device: str = "cpu", keep: fro
     width and depth only when neither was given) → (ModelConfig, FittedModel or None when nothing
     was fitted). Dropout is fitted with the shape only: a model whose shape the user chose keeps
     the dropout given (default none)."""
-    from ..config import CELL_KINDS
-
     keep = set(keep)
     if {"hidden_size", "num_layers"} & keep:  # the user chose the shape: only the embedding follows it
         if "embedding_size" in keep:

@@ -37,6 +37,7 @@ from .checkpoints import CheckpointWriter, optimizer_state
 from .clock import Clock, budget_left
 from .distributed import Cluster
 from .events import Event, TrainResult
+from .fit import fitted_config
 from .reporting import Reporter
 from .resume import refuse_resume, resumed_layout
 from .schedule import LearningRate
@@ -84,8 +85,6 @@ def fitted_model(corpus: Corpus, config: TrainConfig, device: str = "cpu", base:
     """`base` (default: every field at its default) with the size fields not in `keep` fitted to the
     training split of `corpus` and the budget of `config` (fit.fitted_config) → (ModelConfig, the
     fit.FittedModel, or None when nothing was fitted)."""
-    from .fit import fitted_config
-
     base = replace(base or ModelConfig(vocab_size=1), vocab_size=len(corpus.vocab))
     return fitted_config(base, len(split(corpus.ids, config.val_fraction)[0]), config, device, keep=set(keep))
 

@@ -17,6 +17,7 @@ from ..model.average import AVERAGE_PREFIX, TRAINING_PREFIX, WeightAverage
 from ..model.network import CharModel
 from ..runs import checkpoint as ckpt
 from ..runs.runinfo import RunInfo
+from ..scoring.bits import chunked_cross_entropy
 
 
 @torch.inference_mode()
@@ -24,8 +25,6 @@ def evaluate(model: CharModel, val_ids: np.ndarray, seq_len: int, device: torch.
              num_streams: int = 32) -> float:
     """Validation bits per character: the text as contiguous streams, state carried chunk to chunk
     (`scoring.bits.chunked_cross_entropy`, the same reading as scoring)."""
-    from ..scoring.bits import chunked_cross_entropy
-
     if max_chars:
         val_ids = val_ids[: max_chars + 1]
     streams = torch.as_tensor(eval_streams(val_ids, num_streams).astype(np.int64), device=device)  # (S, L)

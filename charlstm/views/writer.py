@@ -27,8 +27,9 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Input, Label, Static
 
+from ..config import WriteConfig
 from ..errors import CharlstmError, one_line
-from ..generation.cowriter import MAX_LENGTH, CoWriter, Suggestions, WriteConfig
+from ..generation.cowriter import MAX_LENGTH, CoWriter, Suggestions
 from .glyphs import alone, keeping_lines, single_line
 from .writing import ModelWorker, Saving
 

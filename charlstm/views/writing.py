@@ -20,8 +20,9 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.worker import get_current_worker
 
+from ..config import WriteConfig
 from ..files import check_text_output, write_file
-from ..generation.cowriter import CoWriter, Suggestions, WriteConfig
+from ..generation.cowriter import CoWriter, Suggestions
 
 
 class ModelWorker:

@@ -8,9 +8,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from charlstm.config import SampleConfig
+from charlstm.config import SampleConfig, WriteConfig
 from charlstm.errors import UnknownCharactersError
-from charlstm.generation.cowriter import CoWriter, WriteConfig
+from charlstm.generation.cowriter import CoWriter
 from charlstm.generation.sampling import sample_text
 from conftest import next_logits
 

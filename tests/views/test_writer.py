@@ -16,9 +16,8 @@ import pytest
 import torch
 from textual import events
 
-from charlstm.config import SampleConfig
+from charlstm.config import SampleConfig, WriteConfig
 from charlstm.errors import UnknownCharactersError
-from charlstm.generation.cowriter import WriteConfig
 from charlstm.generation.sampling import sample_text
 from charlstm.views.glyphs import alone, single_line
 from charlstm.views.writer import ConfirmScreen, SaveScreen, WriterApp
