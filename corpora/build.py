@@ -492,23 +492,30 @@ def clean_fortune(msg: str) -> str:
     return " ".join(msg.split())
 
 
-def cmd_fortunes(args) -> None:
-    with workdir() as tmp:
-        files: dict[str, str] = {}
-        versions = []
-        for pkg, version in FORTUNES_DEBS:
-            deb = obtain("deb", pkg, tmp, args.source, version)
-            versions.append(f"{pkg} {deb_version(deb)}")
-            root = deb_extract(deb, tmp / ("x-" + pkg))
-            base = root / "usr" / "share" / "games" / "fortunes"
-            for p in sorted(base.rglob("*")):
-                rel = p.relative_to(base).as_posix()
-                if p.is_symlink() or not p.is_file() or p.suffix in (".dat", ".u8"):
-                    continue
-                if rel.startswith("off/") or rel in FORTUNES_SKIP:
-                    continue
-                files[rel] = p.read_text(encoding="utf-8", errors="strict")
-        note("from " + ", ".join(versions))
+def fortune_files(args, tmp: Path, packages: list[tuple[str, str | None]], skip=FORTUNES_SKIP) -> dict[str, str]:
+    """The text of every fortune file in the Debian `packages` ((name, version) pairs), by path under
+    usr/share/games/fortunes/: offensive ones, `.dat` indexes, links and the names in `skip` left out."""
+    files: dict[str, str] = {}
+    versions = []
+    for pkg, version in packages:
+        deb = obtain("deb", pkg, tmp, args.source, version)
+        versions.append(f"{pkg} {deb_version(deb)}")
+        root = deb_extract(deb, tmp / ("x-" + pkg))
+        base = root / "usr" / "share" / "games" / "fortunes"
+        for p in sorted(base.rglob("*")):
+            rel = p.relative_to(base).as_posix()
+            if p.is_symlink() or not p.is_file() or p.suffix in (".dat", ".u8"):
+                continue
+            if rel.startswith("off/") or rel.split("/")[-1].removesuffix(".fortunes") in skip:
+                continue
+            files[rel] = p.read_text(encoding="utf-8", errors="strict")
+    note("from " + ", ".join(versions))
+    return files
+
+
+def fortune_messages(files: dict[str, str], max_bytes: int | None = None) -> list[str]:
+    """One cleaned message per fortune, in file order: at most FORTUNE_MAX_CHARS characters, mostly
+    letters, each once; cut at `max_bytes` of UTF-8 lines when given. Prints what it dropped."""
     seen: set[str] = set()
     out: list[str] = []
     dropped = collections.Counter()
@@ -532,12 +539,19 @@ def cmd_fortunes(args) -> None:
     total = 0
     for i, msg in enumerate(out):
         total += len(msg.encode("utf-8")) + 1
-        if total > FORTUNES_MAX_BYTES:
-            dropped[f"cut at {FORTUNES_MAX_BYTES:,} bytes"] += len(out) - i
+        if max_bytes is not None and total > max_bytes:
+            dropped[f"cut at {max_bytes:,} bytes"] += len(out) - i
             out = out[:i]
             break
     note(f"{len(files)} fortune files, {len(out):,} messages kept; dropped: "
          + (", ".join(f"{n:,} {why}" for why, n in dropped.items()) or "none"))
+    return out
+
+
+def cmd_fortunes(args) -> None:
+    with workdir() as tmp:
+        files = fortune_files(args, tmp, FORTUNES_DEBS)
+    out = fortune_messages(files, FORTUNES_MAX_BYTES)
     write_corpus(Path(args.out or HERE / BUNDLED["fortunes"]), "\n".join(out))
 
 

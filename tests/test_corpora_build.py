@@ -1,4 +1,5 @@
-"""corpora/build.py's reader of R's serialization (Jane Austen's novels come as R data from Debian)."""
+"""corpora/build.py's reader of R's serialization (Jane Austen's novels come as R data from Debian), and
+how corpora/english.py mixes the English base model's parts."""
 
 from __future__ import annotations
 
@@ -14,6 +15,28 @@ ROOT = Path(__file__).resolve().parent.parent
 _spec = importlib.util.spec_from_file_location("corpora_build", ROOT / "corpora" / "build.py")
 build = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(build)
+
+
+def _english(monkeypatch):
+    monkeypatch.syspath_prepend(str(ROOT / "corpora"))
+    spec = importlib.util.spec_from_file_location("corpora_english", ROOT / "corpora" / "english.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_english_parts_are_interleaved_whole_and_evenly(monkeypatch):
+    english = _english(monkeypatch)
+    parts = {name: "".join(f"{name} line {i}\n" for i in range(4000)) for name in ("aaa", "bb")}
+    mixed = english.interleave(parts)
+    lines = mixed.splitlines()
+    for name, text in parts.items():                  # every line once, in its own order
+        assert [line for line in lines if line.startswith(name + " ")] == text.splitlines()
+    halves = mixed[: len(mixed) // 2], mixed[len(mixed) // 2:]
+    for name in parts:                                # both parts in both halves, about equally
+        counts = [half.count(name + " line") for half in halves]
+        assert min(counts) > 0.4 * sum(counts)
+    assert english.cut("ab\ncd\n", 1) == 3 and english.cut("ab", 1) == 2
 
 
 def _i(*values: int) -> bytes:
