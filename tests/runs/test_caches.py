@@ -467,3 +467,19 @@ def test_a_big_index_is_checked_in_small_pieces(tmp_path):
     found = _checked_in_a_process(tmp_path / "run")
     assert found["index"] == "damaged" and found["grown"] < 48, found
     assert found["why"].startswith(f"{sa_path}: entry {n - 1:,} is {n:,}")
+
+
+def test_caches_written_without_their_own_hashes_are_still_used_after_their_content_checks(indexed, tmp_path):
+    """corpus.json without the ids' hash and corpus.sa.json without the index's (as charlstm wrote them
+    before it recorded them): used, once their content passed; damaged, not used."""
+    run = Run(shutil.copytree(indexed / "run", tmp_path / "run"))
+    for record, field in (("corpus.json", "ids_hash"), ("corpus.sa.json", "sa_hash")):
+        meta = json.loads((run.path / record).read_text(encoding="utf-8"))
+        del meta[field]
+        (run.path / record).write_text(json.dumps(meta), encoding="utf-8")
+    ids, _ = CorpusCache(run).cached()
+    assert IndexCache(run).load(ids)[1] == "loaded"
+    sa_path = run.path / "corpus.sa.npy"
+    INDEX_DAMAGES["two neighbours swapped"](sa_path, np.load(sa_path))
+    index = IndexCache(run)
+    assert index.load(ids) == (None, "damaged") and "are not in suffix order" in index.notice
