@@ -50,6 +50,19 @@ def notice_skipped(corpus, glob) -> None:
 
 
 
+class Notices:
+    """One-line notices on stderr (`charlstm: …`), each said once in a command however many parts
+    of it find the same thing (a damaged cache read for two figures)."""
+
+    def __init__(self) -> None:
+        self.said: set[str] = set()
+
+    def __call__(self, text: str) -> None:
+        if text not in self.said:
+            self.said.add(text)
+            stderr_console().print(f"charlstm: {one_line(text)}", markup=False, highlight=False, soft_wrap=True)
+
+
 def explicit(ctx: click.Context, name: str) -> bool:
     """True when the user typed the option, rather than it taking its default."""
     return ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE
@@ -143,8 +156,8 @@ def invocation() -> str:
 
 def prepare_corpus(files, encoding: str, run, store: bool = True, min_char_count: int | None = None):
     """Encode the corpus (cached in the run directory, whose lock the caller holds; store=False only
-    reads the cache), with a progress bar when it is big. SIGTERM stops it like Ctrl-C, leaving no
-    temp file: exit 143."""
+    reads the cache), with a progress bar when it is big; a damaged cache, made again, is said in one
+    line. SIGTERM stops it like Ctrl-C, leaving no temp file: exit 143."""
     from tqdm import tqdm
 
     from ..data.corpus import prepare
@@ -152,14 +165,17 @@ def prepare_corpus(files, encoding: str, run, store: bool = True, min_char_count
     from ..runs.caches import CorpusCache
 
     sizes = sum(Path(f).stat().st_size for f in files if f != "-")
+    cache = CorpusCache(run, store=store)
     try:
         with terminate_as_interrupt(), tqdm(total=2 * sizes, unit="B", unit_scale=True, desc="preparing corpus",
                                             file=sys.stderr, disable=sizes < (32 << 20), mininterval=0.5) as bar:
             def progress(done: int, total: int) -> None:
                 bar.update(done - bar.n)
 
-            return prepare(files, encoding=encoding, cache=CorpusCache(run, store=store), progress=progress,
-                           min_char_count=min_char_count)
+            prepared = prepare(files, encoding=encoding, cache=cache, progress=progress, min_char_count=min_char_count)
     except Terminated:
         click.echo("\ncharlstm: terminated while preparing the corpus; nothing half-written was left", err=True)
         sys.exit(128 + signal.SIGTERM)
+    if cache.notice and store:  # (under torchrun, rank 0 alone says it)
+        Notices()(cache.notice)
+    return prepared

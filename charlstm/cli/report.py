@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from ..views.report import NOVELTY_LENGTH, build_report, gather
+from .common import Notices
 from .help import Command
 from .params import DEVICE_HELP, Integer, Seed, device_option
 
@@ -31,7 +32,8 @@ def command(runs, out, novelty_length, seed, device):
     from ..files import check_output, is_charlstm_page, write_file
 
     check_output(out, "a charlstm page", is_charlstm_page)           # before any work
-    facts = [gather(run, novelty_length, seed, device) for run in (runs or (None,))]
+    say = Notices()
+    facts = [gather(run, novelty_length, seed, device, say) for run in (runs or (None,))]
     page = build_report(facts)
     write_file(check_output(out, "a charlstm page", is_charlstm_page), page.encode("utf-8"))
     click.echo(f"wrote {out}: {len(facts)} run(s), {len(page) / 1024:,.0f} KiB", err=True)

@@ -11,6 +11,7 @@ import time
 import click
 
 from ..config import MIN_TEMPERATURE, SampleConfig, config_from
+from .common import Notices
 from .help import Command
 from .params import DEVICE_HELP, device_option, edit_vector, field_option, parse_edits, threads_option, unescape_all
 
@@ -69,7 +70,7 @@ def command(checkpoint, prime, prime_file, clamps, ablations, device, threads, n
     if novelty:                      # before sampling: a missing corpus is an error, not a wasted sample
         from ..scoring.novelty import run_corpus
 
-        corpus = run_corpus(loaded, path)
+        corpus = run_corpus(loaded, path, Notices())
     kept: list[str] | None = [] if (novelty or fmt == "json") else None
     started = time.perf_counter()
     produced = _write_samples(model, loaded.vocab, prime, config, edits,

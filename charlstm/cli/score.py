@@ -6,6 +6,7 @@ import click
 
 from ..config import MAX_NGRAM_ORDER, SampleConfig
 from ..inspection.texts import ANALYSIS_LENGTH, corpus_tail, read_text, training_corpus
+from .common import Notices
 from .help import Command
 from .params import DEVICE_HELP, NgramBaseline, device_option, field_option, threads_option
 
@@ -70,11 +71,12 @@ def command(checkpoint, text, text_file, unknown, fmt, baseline, device, threads
         from ..views.scores import comparison_output
 
         comparison = run_baseline(loaded, model, text, baseline)
-        write(fmt, comparison_output(str(path), comparison, DEFINITIONS, PARAMETERS, of_run(loaded, path)))
+        write(fmt, comparison_output(str(path), comparison, DEFINITIONS, PARAMETERS, of_run(loaded, path, Notices())))
         return
     result = score_text(model, loaded.vocab, text)
     expected = list(loaded.vocab.decode(result.predicted))
-    write(fmt, score_output(str(path), text, result.bits, expected, result.bits_per_char, of_run(loaded, path)))
+    yardsticks = of_run(loaded, path, Notices())
+    write(fmt, score_output(str(path), text, result.bits, expected, result.bits_per_char, yardsticks))
 
 
 def _held_out(loaded, path) -> str:

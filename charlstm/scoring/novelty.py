@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -292,31 +292,40 @@ class RunCorpus:
     cached: str                # "loaded", "built and cached", "built (not cached: …)"
 
 
-def run_corpus(loaded, checkpoint_path: str | Path) -> RunCorpus:
+def run_corpus(loaded, checkpoint_path: str | Path, notice: Callable[[str], None] | None = None) -> RunCorpus:
     """The training corpus of a loaded checkpoint with its suffix array: the run folder's id cache
-    (the index cached beside it, rebuilt when the ids change), else the corpus files named in
-    the checkpoint, read again (and indexed in memory). A one-line CharlstmError when neither is
-    at hand, or when what is there is not the text the model was trained on."""
+    (the index cached beside it, rebuilt when the ids change or it is damaged), else the corpus
+    files named in the checkpoint, read again (and indexed in memory). A cache found damaged is
+    told to `notice` in one line. A one-line CharlstmError when neither is at hand, or when what is
+    there is not the text the model was trained on."""
     from ..inspection.texts import training_corpus
     from ..runs.caches import CorpusCache, IndexCache
     from ..runs.folder import Run
 
+    say = notice or (lambda line: None)
     info = _run_info(loaded)
     fingerprint = info.corpus_fingerprint if info is not None else None
     run = Run(Path(checkpoint_path).parent)
-    found = CorpusCache(run).cached()
+    cache = CorpusCache(run)
+    found = cache.cached()
     if found is not None and (fingerprint is None or found[1].fingerprint == fingerprint):
         ids, chars = found[0], list(found[1].vocab)
-        sa, cached = IndexCache(run).load()
+        index = IndexCache(run)
+        sa, cached = index.load(ids)
         if sa is None:
+            if index.notice:
+                say(index.notice)
             sa = suffix_array(ids)
-            cached = IndexCache(run).store(sa)
+            cached = index.store(sa)
         return RunCorpus(CorpusIndex(ids, sa), chars, f"the run folder's copy of the corpus ({len(ids):,} characters)",
                          cached)
     corpus = training_corpus(loaded)
     if not corpus.paths or any(str(p) == "-" or not p.is_file() for p in corpus.paths):
-        raise CharlstmError(f"{run}: the training corpus is not at hand (the run folder keeps no copy of it, and "
-                            f"its files are gone or were stdin); the memorisation check needs it")
+        kept = f"its copy there is damaged: {cache.damage}" if cache.damage else "the run folder keeps no copy of it"
+        raise CharlstmError(f"{run}: the training corpus is not at hand ({kept}, and its files are gone or were "
+                            f"stdin); the memorisation check needs it")
+    if cache.notice:
+        say(cache.notice)
     from ..data.corpus import prepare
 
     prepared = prepare([str(p) for p in corpus.paths], encoding=corpus.encoding)

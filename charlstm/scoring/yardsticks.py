@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -93,10 +93,11 @@ def of_corpus(ids: np.ndarray, vocab_size: int, val_fraction: float) -> Yardstic
     return of_training_ids(train, vocab_size)
 
 
-def of_run(loaded, checkpoint_path: str | Path) -> Yardsticks:
+def of_run(loaded, checkpoint_path: str | Path, notice: Callable[[str], None] | None = None) -> Yardsticks:
     """The yardsticks of a loaded checkpoint: the blind guess from its vocabulary; the unigram
     figure from its run folder's copy of the corpus (checked by fingerprint), else from the corpus
-    files it names, read again (as the n-gram baseline reads them), else none, and the note says so."""
+    files it names, read again (as the n-gram baseline reads them), else none, and the note says so.
+    A copy found damaged is told to `notice` in one line."""
     from ..runs.caches import CorpusCache
     from ..runs.folder import Run
     from .ngram import training_ids
@@ -106,7 +107,10 @@ def of_run(loaded, checkpoint_path: str | Path) -> Yardsticks:
         info = loaded.run_info
     except CheckpointError:
         info = None
-    found = CorpusCache(Run(Path(checkpoint_path).parent), store=False).cached()
+    cache = CorpusCache(Run(Path(checkpoint_path).parent), store=False)
+    found = cache.cached()
+    if cache.notice and notice is not None:
+        notice(cache.notice)
     try:
         if info is not None and found is not None and found[1].fingerprint == info.corpus_fingerprint:
             ids, chars = found[0], found[1].vocab
@@ -116,8 +120,9 @@ def of_run(loaded, checkpoint_path: str | Path) -> Yardsticks:
                 return _of_counts(counts)
         return of_training_ids(training_ids(loaded), vocab_size)
     except CharlstmError:
-        return Yardsticks(vocab_size, None, "no unigram figure: the training text is not at hand (the run folder "
-                                            "keeps no copy of it, and its files are gone, changed or unnamed)")
+        kept = "'s copy of it is damaged" if cache.damage else " keeps no copy of it"
+        return Yardsticks(vocab_size, None, f"no unigram figure: the training text is not at hand (the run folder"
+                                            f"{kept}, and its files are gone, changed or unnamed)")
 
 
 def _in_vocab(counts: np.ndarray, chars: Sequence[str], vocab) -> np.ndarray | None:

@@ -185,6 +185,21 @@ class Plan:
         return {"paths": [str(Path(f).resolve()) if f != "-" else "-" for f in self.files], "encoding": self.encoding}
 
 
+#: The config fields that make a run's budget.
+_BUDGET = frozenset({"max_steps", "time_budget"})
+
+
+def _names_own_budget(info: RunInfo, config: TrainConfig, typed: Iterable[str]) -> bool:
+    """The budget typed now (`typed`, values in `config`) is the run's stored budget, as the command
+    that started it typed it: a finished run resumed with it is complete, not an error (a script
+    that runs its command again after a crash past the end succeeds) and not `--time` more."""
+    typed = set(typed)
+    if not _BUDGET & typed:
+        return False
+    now = (config.max_steps if "max_steps" in typed else None, config.time_budget if "time_budget" in typed else None)
+    return now == (info.train_config.max_steps, info.train_config.time_budget)
+
+
 def resume_config(info: RunInfo, config: TrainConfig, typed: Iterable[str]) -> TrainConfig:
     """The run's own recipe with only the fields the user set now (`typed`) taken from `config`.
 
@@ -194,7 +209,7 @@ def resume_config(info: RunInfo, config: TrainConfig, typed: Iterable[str]) -> T
     to stop at, counted from the run's start, as the step numbers in the log are."""
     typed = set(typed)
     overrides = {name: value for name, value in config.to_dict().items() if name in typed}
-    if {"max_steps", "time_budget"} & typed:
+    if _BUDGET & typed:
         overrides.setdefault("max_steps", None)
         overrides.setdefault("time_budget", None)
         if overrides["time_budget"] is not None:
@@ -243,7 +258,8 @@ def plan_run(corpus: Sequence[str], glob: str | None, encoding: str, out: str | 
     under checkpoints/); --resume continues `out` (default: the most recent run) with its stored
     recipe, model and corpus, changed only where the user typed something now (`typed`: config field
     names; see resume_config for the budget). A resume that cannot go on (a different model typed,
-    unusable training state, no budget left) is refused here, before anything is prepared or written."""
+    unusable training state, no budget left) is refused here, before anything is prepared or written.
+    A finished run resumed with its own budget (none typed, or the one stored with it) is complete."""
     typed = set(typed)
     if resume:
         run = Run(out) if out else most_recent()
@@ -254,11 +270,13 @@ def plan_run(corpus: Sequence[str], glob: str | None, encoding: str, out: str | 
         info = saved.run_info if saved is not None else None
         if info is not None:
             refuse_layout_change(info, config, typed, run)
+            if info.finished and _names_own_budget(info, config, typed):
+                typed -= _BUDGET  # the command that trained it, run again: its own budget, spent already
             config = resume_config(info, config, typed)
             refuse_model_change(saved, model, typed, run)
             # a budget typed now that is not beyond where the run stands is an error; the run's own
             # budget spent means it is done already, with nothing to redo
-            why = refuse_resume(saved, run, config, complete=not {"max_steps", "time_budget"} & typed)
+            why = refuse_resume(saved, run, config, complete=not _BUDGET & typed)
             if why:
                 return Plan(run, [], encoding, config, resume, complete=why)
             if not corpus and info.corpus is not None:

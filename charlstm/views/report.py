@@ -19,7 +19,7 @@ from __future__ import annotations
 import html
 import math
 from dataclasses import asdict, dataclass, field
-from typing import Sequence
+from typing import Callable, Sequence
 
 from ..config import LOG2E, SampleConfig
 from ..files import LATEST, PAGE_GENERATOR
@@ -55,10 +55,12 @@ class RunFacts:
     yardsticks: object | None = None           # scoring.yardsticks.Yardsticks of its vocabulary and corpus
 
 
-def gather(target: str | None, novelty_length: int = NOVELTY_LENGTH, seed: int = 0, device: str | None = None) -> RunFacts:
+def gather(target: str | None, novelty_length: int = NOVELTY_LENGTH, seed: int = 0, device: str | None = None,
+           notice: Callable[[str], None] | None = None) -> RunFacts:
     """The facts of the run `target` names (a run folder or checkpoint; None: the most recent run).
     With novelty_length > 0, a sample of that many characters (seed `seed`) is generated and checked
-    against the training corpus; a corpus that is not at hand becomes a note, not an error."""
+    against the training corpus; a corpus that is not at hand becomes a note, not an error. A cache
+    of the run found damaged is told to `notice` in one line."""
     from ..errors import CharlstmError
     from ..runs import checkpoint as ckpt
     from ..runs.folder import Run
@@ -78,14 +80,14 @@ def gather(target: str | None, novelty_length: int = NOVELTY_LENGTH, seed: int =
             "corpus_paths": list(info.corpus.paths) if info.corpus else [],
             "corpus_encoding": info.corpus.encoding if info.corpus else None,
             "corpus_chars": info.corpus_chars, "corpus_fingerprint": info.corpus_fingerprint},
-        metrics=run.log.read_metrics(), previews=run.log.read_samples(), yardsticks=of_run(loaded, path))
+        metrics=run.log.read_metrics(), previews=run.log.read_samples(), yardsticks=of_run(loaded, path, notice))
     if novelty_length > 0:
         from ..generation.sampling import sample_text
         from ..runtime import place
         from ..scoring.novelty import run_corpus
 
         try:
-            corpus = run_corpus(loaded, path)
+            corpus = run_corpus(loaded, path, notice)
         except CharlstmError as error:
             facts.novelty_note = f"no memorisation check: {error}"
         else:

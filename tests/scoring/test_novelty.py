@@ -182,10 +182,10 @@ def test_a_stale_index_is_rebuilt(run_copy):
     ids, _ = CorpusCache(run).cached()
     IndexCache(run).store(np.zeros(len(ids), dtype=np.int32))     # a wrong index, properly keyed …
     (run_copy / INDEX_META).write_text(json.dumps({"kind": "charlstm-suffix-array", "ids_bytes": 1}))  # … then stale
-    assert IndexCache(run).load() == (None, "stale")
+    assert IndexCache(run).load(ids) == (None, "stale")
     result = run_cli("sample", str(run_copy), "--length", "50", "--novelty", "--format", "json")
     assert result.exit_code == 0 and json.loads(result.stdout)["corpus"]["index"] == "built and cached"
-    sa, how = IndexCache(run).load()
+    sa, how = IndexCache(run).load(ids)
     assert how == "loaded" and sa.tolist() == suffix_array(np.asarray(ids)).tolist()
 
 

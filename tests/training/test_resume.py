@@ -256,6 +256,40 @@ def test_resume_with_nothing_to_do_says_so_and_trains_nothing(tmp_path, corpus):
     assert [m["step"] for m in metrics(run) if "val_bpc" in m] == [5, 10, 15]
 
 
+def _untouched(run: Path) -> dict[str, tuple[bytes, int]]:
+    """Every file of a run folder, its lock included, by name: its bytes and its mtime (ns)."""
+    return {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in sorted(run.iterdir())}
+
+
+@pytest.mark.parametrize("budget", [
+    ["--max-steps", "12", "--eval-every", "4"],
+    ["--time", "2s", "--eval-every", "100000"],
+    ["--max-steps", "3000", "--patience", "1", "--eval-every", "5", "--eval-seconds", "0", "--lr", "3e-2"],
+], ids=["max-steps", "time", "patience"])
+def test_the_command_that_trained_a_finished_run_run_again_with_resume_is_complete(tmp_path, corpus, budget):
+    """A script that runs its command again (with --resume) after a crash that came past the end: exit
+    0, one line saying the run is complete, and not a byte or an mtime of the run folder changed (the
+    lock included); a budget typed smaller is still an error, a larger one still trains on."""
+    run = tmp_path / "run"
+    command = ["train", corpus, "--out", run, "--log-every", "1", *SEEDED, *budget]
+    first = run_cli(*command)
+    assert first.exit_code == 0, first.output
+    info = ckpt.load(run / "latest.safetensors").run_info
+    assert info.finished and (info.stopped is not None) == ("--patience" in budget)
+    before = _untouched(run)
+    again = charlstm_process(*command, "--resume")
+    assert again.returncode == 0, again.stderr
+    [line] = _notice_lines(again)
+    assert line.startswith(f"charlstm: {run} is complete: ") and f"a step beyond {info.step}" in line
+    assert again.stdout == "" and _untouched(run) == before
+    behind = charlstm_process(*command, "--resume", "--max-steps", str(info.step - 1))
+    assert behind.returncode == 1 and "nothing to train" in error_line(behind.stderr)
+    assert _untouched(run) == before
+    beyond = run_cli(*command, "--resume", "--max-steps", str(info.step + 2))
+    assert beyond.exit_code == 0, beyond.output
+    assert ckpt.load(run / "latest.safetensors").run_info.step == info.step + 2
+
+
 def test_resume_time_is_more_time_and_a_finished_time_run_has_nothing_left(tmp_path, corpus):
     run = tmp_path / "run"
     first = run_cli("train", corpus, "--out", run, "--time", "3s", "--eval-every", "100000", "--log-every", "1",
@@ -271,11 +305,12 @@ def test_resume_time_is_more_time_and_a_finished_time_run_has_nothing_left(tmp_p
     assert "Done" not in plain.stderr
     assert run_files(run) == before
 
-    more = run_cli("train", "--resume", "--out", run, "--time", "3s")
+    # (--time 3s, the run's own budget typed again, is the command that trained it: complete, as above)
+    more = run_cli("train", "--resume", "--out", run, "--time", "4s")
     assert more.exit_code == 0, more.output
     after = ckpt.load(run / "latest.safetensors").train
     assert after["step"] > done["step"]                                  # it trained, not zero steps
-    assert after["train_config"]["time_budget"] == pytest.approx(done["elapsed_s"] + 3.0)
+    assert after["train_config"]["time_budget"] == pytest.approx(done["elapsed_s"] + 4.0)
     assert after["elapsed_s"] >= done["elapsed_s"] + 2.0
     evals = [m for m in metrics(run) if "val_bpc" in m]
     assert [m["step"] for m in evals] == [done["step"], after["step"]]  # no duplicate evaluation
