@@ -29,8 +29,9 @@ from ..files import (
     INDEX_FILE,
     INDEX_META,
     is_link,
-    open_read,
+    open_regular,
     read_head,
+    regular_path,
     terminate_as_interrupt,
     write_file,
 )
@@ -118,7 +119,8 @@ class CorpusCache:
             meta = {"kind": CORPUS_KIND, "fingerprint": made.fingerprint, "chars": made.chars,
                     "vocab": list(made.vocab), "sources": list(made.sources), "encoding": made.encoding}
             write_file(self.run.path / CORPUS_FILE, json.dumps(meta, ensure_ascii=False).encode("utf-8"))
-        return np.load(self.run.path / IDS_FILE, mmap_mode="r")
+        with regular_path(self.run.path / IDS_FILE, TrainingError) as opened:
+            return np.load(opened, mmap_mode="r")
 
     def cached(self) -> tuple[np.ndarray, Provenance] | None:
         """Whatever valid cache the folder holds: (ids memory-mapped, what they were made from), or None."""
@@ -140,8 +142,9 @@ def _checked_ids(folder: Path, made: Provenance) -> np.ndarray | None:
     if is_link(path) or not path.is_file():
         return None
     try:
-        ids = np.load(path, mmap_mode="r")
-    except (OSError, ValueError, RecursionError):
+        with regular_path(path) as opened:
+            ids = np.load(opened, mmap_mode="r")
+    except (OSError, ValueError, RecursionError):  # a CharlstmError (not a regular file) is a ValueError
         return None
     if ids.shape != (made.chars,) or ids.dtype.kind not in "ui":
         return None
@@ -176,8 +179,10 @@ class IndexCache:
             stored = json.loads(read_head(meta, 4096).decode("utf-8"))
             if stored != _index_key(folder):
                 return None, "stale"
-            sa = np.load(sa_path, mmap_mode="r")
-            ids = np.load(folder / IDS_FILE, mmap_mode="r")
+            with regular_path(sa_path) as opened:
+                sa = np.load(opened, mmap_mode="r")
+            with regular_path(folder / IDS_FILE) as opened:
+                ids = np.load(opened, mmap_mode="r")
         except (OSError, ValueError, RecursionError):
             return None, "unreadable"
         if sa.shape != ids.shape or sa.dtype not in (np.dtype(np.int32), np.dtype(np.int64)):
@@ -202,7 +207,7 @@ class IndexCache:
 def _index_key(folder: Path) -> dict:
     """What an index is made from: the id file's size and content hash."""
     digest, size = hashlib.blake2b(digest_size=16), 0
-    with open_read(folder / IDS_FILE) as f:
+    with open_regular(folder / IDS_FILE, TrainingError) as f:
         while chunk := f.read(1 << 22):
             digest.update(chunk)
             size += len(chunk)

@@ -24,7 +24,8 @@ from typing import Sequence
 
 import numpy as np
 
-from ..errors import CharlstmError, CheckpointError
+from ..errors import CharlstmError, CheckpointError, CorpusError
+from ..files import is_regular
 
 #: The n-gram sizes whose share is reported.
 NGRAM_SIZES = (10, 20, 50)
@@ -314,7 +315,7 @@ def run_corpus(loaded, checkpoint_path: str | Path) -> RunCorpus:
         return RunCorpus(CorpusIndex(ids, sa), chars, f"the run folder's copy of the corpus ({len(ids):,} characters)",
                          cached)
     corpus = training_corpus(loaded)
-    if not corpus.paths or any(str(p) == "-" or not p.is_file() for p in corpus.paths):
+    if not corpus.paths or any(str(p) == "-" or not is_regular(p, CorpusError, follow=True) for p in corpus.paths):
         raise CharlstmError(f"{run}: the training corpus is not at hand (the run folder keeps no copy of it, and "
                             f"its files are gone or were stdin); the memorisation check needs it")
     from ..data.corpus import prepare

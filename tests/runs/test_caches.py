@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 from charlstm.data.corpus import Corpus, prepare
-from charlstm.runs.caches import CorpusCache, holds_prepared_corpus, read_corpus_meta
+from charlstm.runs.caches import CorpusCache, IndexCache, holds_prepared_corpus, read_corpus_meta
 from charlstm.runs.folder import Run
-from conftest import run_cli
+from conftest import KINDS, plant, run_cli, within
 
 
 def test_cache_is_written_reused_and_invalidated(tmp_path):
@@ -112,3 +112,21 @@ def test_a_damaged_id_cache_is_made_again_not_read_past_the_vocabulary(small_run
     result = run_cli("train", corpus, "--resume", "--out", small_run, "--max-steps", "8")
     assert result.exit_code == 0, result.output
     assert json.loads((small_run / "metrics.jsonl").read_text().splitlines()[-1])["step"] == 8
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_cache_file_of_another_kind_is_no_cache_and_is_never_waited_on(small_run, tmp_path, kind):
+    import shutil
+
+    assert run_cli("sample", small_run, "--novelty", "--length", "20").exit_code == 0  # the index cached too
+    for name in ("corpus.json", "corpus.ids.npy", "corpus.sa.npy", "corpus.sa.json"):
+        run = shutil.copytree(small_run, tmp_path / f"copy-{name}")
+        plant(run / name, kind)
+        with within(60):
+            if name == "corpus.ids.npy":      # the index's key is the ids' hash: read through the one check
+                assert IndexCache(Run(run)).load() == (None, "unreadable")
+            assert CorpusCache(Run(run)).cached() is None or name.startswith("corpus.sa")
+            if kind != "FIFO" and name != "corpus.ids.npy":
+                continue
+            result = run_cli("sample", run, "--novelty", "--length", "20")  # the corpus file read again instead
+        assert result.exit_code == 0 and "memorisation check" in result.stderr, (name, result.output)
