@@ -17,6 +17,7 @@ export to the same DIR. DIR itself holds nothing until the rename.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
 import shutil
@@ -60,16 +61,13 @@ def export_run(source: str | os.PathLike | None, out: str | os.PathLike) -> Expo
     make_folders(target.path.parent, " for --out")
     _remove_dead_exports(target.path)
     building = Run(temp_beside(target.path))
-    building.create()
     try:
-        with terminate_as_interrupt(), building.lock():
-            copied = _fill(building, loaded, Run(path.parent), target.path)
-            _refuse(target)
-            try:
-                os.rename(building.path, target.path)  # replaces an empty folder, never a full one
-            except OSError as error:
-                raise TrainingError(f"{target}: cannot export into it ({error.strerror}); export writes only into "
-                                    f"a new or empty folder: pass another --out") from None
+        with terminate_as_interrupt():
+            building.create()
+            with building.lock():
+                copied = _fill(building, loaded, Run(path.parent), target.path)
+                _refuse(target)
+                _rename(building.path, target)
     except BaseException:
         shutil.rmtree(building.path, ignore_errors=True)
         raise
@@ -102,21 +100,37 @@ def _fill(building: Run, loaded: Checkpoint, run: Run, out: Path) -> tuple[str, 
     return tuple(copied)
 
 
+def _rename(building: Path, target: Run) -> None:
+    """Put the whole export in place: a rename replaces an empty folder, never a full one."""
+    try:
+        os.rename(building, target.path)
+    except OSError as error:
+        raise TrainingError(f"{target}: cannot export into it ({error.strerror}); export writes only into a new "
+                            f"or empty folder: pass another --out") from None
+
+
 def _remove_dead_exports(out: Path) -> None:
     """Remove the temp folders beside `out` that exports killed before their rename left: a
-    folder (not a link) whose lock no process holds any more, holding only what an export writes.
-    Anything else under such a name is left as it is."""
+    folder (not a link) holding only what an export writes, whose lock no process holds any more
+    (an empty folder: killed before it took its lock). Anything else under such a name is left."""
     for folder in temps_beside(out):
-        if folder.is_symlink() or not folder.is_dir() or not (folder / LOCK).is_file():
+        if folder.is_symlink() or not folder.is_dir():
             continue
         names = os.listdir(folder)
-        if all(name in _EXPORT_FILES or is_run_temp(name) for name in names) and _dead(Run(folder)):
+        if not names:
+            with contextlib.suppress(OSError):
+                folder.rmdir()  # removes an empty folder only
+        elif all(name in _EXPORT_FILES or is_run_temp(name) for name in names) and _dead(Run(folder), names):
             shutil.rmtree(folder, ignore_errors=True)
 
 
-def _dead(folder: Run) -> bool:
-    """The process that built `folder` took its lock and is gone: the lock is free and holds a pid."""
-    return folder.holder() is None and read_head(folder.path / LOCK, 32).strip().isdigit()
+def _dead(folder: Run, names: list[str]) -> bool:
+    """The process that built `folder` is gone: its lock is a regular file no process holds, and
+    holds the pid it wrote (or is all there is: killed before writing it)."""
+    lock = folder.path / LOCK
+    if LOCK not in names or not lock.is_file() or lock.is_symlink() or folder.holder() is not None:
+        return False
+    return read_head(lock, 32).strip().isdigit() or names == [LOCK]
 
 
 #: What an export writes into its folder.

@@ -120,7 +120,7 @@ def _kill_mid_copy(run, out, tmp_path, signum) -> None:
         f.write(line * ((256 << 20) // len(line)))
     export = start_charlstm("export", run, "--out", out, cwd=tmp_path)
     deadline = time.monotonic() + 120
-    while not any(folder.glob(".metrics.jsonl.*.tmp") for folder in _building(tmp_path)):
+    while not any(list(folder.glob(".metrics.jsonl.*.tmp")) for folder in [out, *_building(tmp_path)]):
         assert export.poll() is None and time.monotonic() < deadline, export.communicate()
         time.sleep(0.001)
     export.send_signal(signum)
@@ -131,28 +131,16 @@ def _kill_mid_copy(run, out, tmp_path, signum) -> None:
 def test_an_export_killed_mid_copy_leaves_no_folder_and_the_next_one_succeeds(trained_run, tmp_path):
     run, out = _source(trained_run, tmp_path), tmp_path / "shared"
     _kill_mid_copy(run, out, tmp_path, signal.SIGKILL)
-    assert len(_building(tmp_path)) == 1                          # what the killed export left, beside --out
-    again = run_cli("export", run, "--out", out)
-    assert again.exit_code == 0, again.output
-    assert _building(tmp_path) == []                              # the dead export's folder is gone
-    assert sorted(os.listdir(out)) == ["best.safetensors", "metrics.jsonl", "samples.txt"]
-    assert digest(out / "metrics.jsonl") == digest(run / "metrics.jsonl")
-    assert digest(out / "samples.txt") == digest(run / "samples.txt")
-    assert load(out / "best.safetensors").config == load(run / "best.safetensors").config
-
-
-def test_an_export_stopped_mid_copy_removes_its_folder(trained_run, tmp_path):
-    run, out = _source(trained_run, tmp_path), tmp_path / "shared"
-    _kill_mid_copy(run, out, tmp_path, signal.SIGTERM)
-    assert _building(tmp_path) == []
-
-
-def test_only_a_dead_exports_folder_is_removed(trained_run, tmp_path):
-    run, out = _source(trained_run, tmp_path), tmp_path / "shared"
+    dead = _building(tmp_path)
+    assert len(dead) == 1                                         # what the killed export left, beside --out
     mine = tmp_path / ".shared.1-cafe.tmp"                       # a name like an export's, holding the user's file
     mine.mkdir()
     (mine / ".lock").write_text("1")
     (mine / "notes.txt").write_text("mine")
+    early = [tmp_path / ".shared.3-dead.tmp", tmp_path / ".shared.4-dead.tmp"]   # killed before writing anything
+    early[0].mkdir()
+    early[1].mkdir()
+    (early[1] / ".lock").touch()
     live = tmp_path / ".shared.2-beef.tmp"                       # an export still running: its lock is held
     live.mkdir()
     (live / "best.safetensors").write_bytes(b"half")
@@ -160,13 +148,20 @@ def test_only_a_dead_exports_folder_is_removed(trained_run, tmp_path):
         held.write(str(os.getpid()))
         held.flush()
         fcntl.flock(held, fcntl.LOCK_EX)
-        result = run_cli("export", run, "--out", out)
-    assert result.exit_code == 0, result.output
+        again = run_cli("export", run, "--out", out)
+    assert again.exit_code == 0, again.output
+    assert not dead[0].exists() and not any(f.exists() for f in early)   # the dead exports' folders are gone
     assert (mine / "notes.txt").read_text() == "mine" and (live / "best.safetensors").read_bytes() == b"half"
+    assert sorted(os.listdir(out)) == ["best.safetensors", "metrics.jsonl", "samples.txt"]
+    assert digest(out / "metrics.jsonl") == digest(run / "metrics.jsonl")
+    assert digest(out / "samples.txt") == digest(run / "samples.txt")
+    assert load(out / "best.safetensors").config == load(run / "best.safetensors").config
 
 
-def test_a_full_out_is_refused_and_left_as_it_was(trained_run, tmp_path):
+def test_an_export_stopped_mid_copy_removes_its_folder_and_a_full_out_is_never_touched(trained_run, tmp_path):
     run, out = _source(trained_run, tmp_path), tmp_path / "shared"
+    _kill_mid_copy(run, out, tmp_path, signal.SIGTERM)
+    assert _building(tmp_path) == []
     out.mkdir()
     (out / "notes.txt").write_text("mine")
     refused(run_cli("export", run, "--out", out), "not empty")
