@@ -31,12 +31,13 @@ MAX_LOG_READ = 64 << 20
 MAX_LOG_LINE = 1 << 16
 
 
-#: What a reader keeps of a number in a log: a step (an integer, within what a counter reaches),
-#: else a figure (a time, a loss, a rate: finite, not negative, below any a run produces).
-_STEP, _FIGURE = Bounds(0, (1 << 53) - 1, integer=True), Bounds(0, 1e15)
+#: The numbers a run records (its log, its previews, a checkpoint's training metadata), as a
+#: reader takes them: a step or a count (an integer a float holds exactly), else a figure (a time,
+#: a loss, a rate: finite, not negative, far above any a run produces). Anything else is refused.
+STEP_BOUNDS, FIGURE_BOUNDS = Bounds(0, (1 << 53) - 1, integer=True), Bounds(0, 1e15)
 
 
-_STEP_DIGITS = len(str(_STEP.high))
+_STEP_DIGITS = len(str(STEP_BOUNDS.high))
 
 
 #: A preview as read: (step, val bpc or None, text).
@@ -48,9 +49,12 @@ _PREVIEW_HEAD = re.compile(r"--- step (\d+), val (\S+) bpc ---\n")
 
 def log_number(value: Any, step: bool = False) -> int | float | None:
     """`value` (a number parsed from a log) if a reader may use it: with `step`, an integer step
-    within _STEP; else a figure within _FIGURE. None for anything else (a string, a bool, null,
-    NaN, 1e308, an integer of thousands of digits)."""
-    return value if (_STEP if step else _FIGURE).problem(value) is None else None
+    within STEP_BOUNDS; else a figure within FIGURE_BOUNDS. None for anything else (a string, a
+    bool, null, NaN, 1e308, an integer of thousands of digits)."""
+    bounds = STEP_BOUNDS if step else FIGURE_BOUNDS
+    if type(value) is int or (type(value) is float and not step):  # not a bool; NaN fails both comparisons
+        return value if bounds.low <= value <= bounds.high else None
+    return None
 
 
 def _parsed_step(digits: str) -> int | None:
@@ -125,8 +129,12 @@ class RunLog:
             if record is None:
                 continue
             if wanted is not None:
-                figures = ((name, log_number(record.get(name))) for name in wanted)
-                record = {"step": record["step"], **{name: value for name, value in figures if value is not None}}
+                kept = {"step": record["step"]}
+                for name in wanted:
+                    value = log_number(record.get(name))
+                    if value is not None:
+                        kept[name] = value
+                record = kept
             yield record
 
     def read_metrics(self, limit: int | None = None) -> list[dict]:

@@ -174,7 +174,7 @@ def test_a_log_of_another_kind_is_named_by_report_and_export(run_copy, tmp_path,
     assert sorted(os.listdir(tmp_path)) == ["plays"]           # no page, no export, no temp folder
 
 
-def _huge_logs(run, line_mib: int = 64, records_mib: int = 0) -> None:
+def _huge_logs(run, line_mib: int = 64, records_mib: int = 0) -> int:
     """Logs a run of millions of steps, or a damaged one, may hold: `records_mib` MiB of log records
     and of previews, then one line of `line_mib` MiB in each file, and a preview head whose step has
     5,000 digits (more than Python converts)."""
@@ -189,6 +189,7 @@ def _huge_logs(run, line_mib: int = 64, records_mib: int = 0) -> None:
         log.write('{"step": 7, "text": "' + "x" * (line_mib << 20) + '"}\n{"step": ' + str(step) + "}\n")
         previews.write(f"--- step {'9' * 5000}, val 1.0 bpc ---\nnever-shown\n\n--- step {step}, val 1.5 bpc ---\n"
                        + "y" * (line_mib << 20) + "\nbeyond-the-page\n\n")
+    return step - 1000 + 1                                      # the previews added (the 5,000-digit one is none)
 
 
 def test_a_report_reads_a_log_of_huge_lines_in_bounded_memory(small_run, tmp_path):
@@ -207,14 +208,16 @@ def test_a_report_of_three_runs_with_full_logs_stays_in_bounded_memory(trained_r
 
     runs = [shutil.copytree(trained_run, tmp_path / f"run{i}", ignore=shutil.ignore_patterns("corpus.*"))
             for i in range(3)]
-    for run in runs:
-        _huge_logs(run, line_mib=64, records_mib=64)
+    added = [_huge_logs(run, line_mib=64, records_mib=64) for run in runs]
     code, _, err, peak = measured("report", *runs, "--out", tmp_path / "r.html", "--novelty-length", "0",
                                   cwd=tmp_path, timeout=900)
     assert code == 0, err[-2000:]
     assert peak < 450, f"peak RSS {peak} MB"
     page = (tmp_path / "r.html").read_text(encoding="utf-8")
-    assert page.count("previews</p>") == 3 and f"{MAX_PREVIEWS} of " in page
+    had = len(Run(trained_run).log.read_samples())
+    notes = [(int(shown), int(total.replace(",", ""))) for shown, total in re.findall(r"(\d+) of ([\d,]+) previews", page)]
+    assert [total for _, total in notes] == [had + n for n in added]      # every preview counted,
+    assert all(MAX_PREVIEWS // 2 < shown <= MAX_PREVIEWS + 1 for shown, _ in notes)   # an even choice shown
 
 
 def test_the_report_draws_a_long_log_evenly_and_keeps_its_last_figures(run_copy):
