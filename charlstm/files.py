@@ -30,6 +30,7 @@ import errno
 import glob
 import os
 import secrets
+import shutil
 import stat
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterator, TextIO
@@ -147,34 +148,36 @@ def copy_file(source: str | os.PathLike, target: str | os.PathLike, error: type[
 
 
 def _copy_stream(source: BinaryIO, sink: BinaryIO) -> None:
-    """`source` into `sink` from their starts: its data written, its holes left as holes."""
-    size = os.fstat(source.fileno()).st_size
-    at = 0
+    """`source` into `sink` from their starts, a piece at a time: its data written, its holes left
+    as holes. Read by offset (os.pread), so looking for data never moves a buffered reader's file
+    position behind its back; a file that grows meanwhile is copied as long as it was."""
+    if not hasattr(os, "pread"):  # no reads by offset here: a plain streamed copy
+        shutil.copyfileobj(source, sink, 1 << 20)
+        return
+    fd = source.fileno()
+    size, at = os.fstat(fd).st_size, 0
     while at < size:
-        start, end = _data_span(source, at, size)
-        if start >= end:
-            break
-        source.seek(start)
+        start, end = _data_span(fd, at, size)
         sink.seek(start)
-        left = end - start
-        while left > 0:
-            piece = source.read(min(left, 1 << 20))
-            if not piece:
+        while start < end:
+            piece = os.pread(fd, min(end - start, 1 << 20), start)
+            if not piece:  # it shrank meanwhile: the copy ends where it does
+                sink.truncate(start)
                 return
             sink.write(piece)
-            left -= len(piece)
+            start += len(piece)
         at = end
     sink.truncate(size)
 
 
-def _data_span(source: BinaryIO, at: int, size: int) -> tuple[int, int]:
-    """The next run of data in `source` from `at`: (start, end); the whole rest where the system
-    cannot tell data from holes."""
+def _data_span(fd: int, at: int, size: int) -> tuple[int, int]:
+    """The next run of data in the file from `at`: (start, end), (size, size) when only a hole is
+    left; the whole rest where the system cannot tell data from holes."""
     try:
-        start = os.lseek(source.fileno(), at, os.SEEK_DATA)
-        return start, os.lseek(source.fileno(), start, os.SEEK_HOLE)
+        start = os.lseek(fd, at, os.SEEK_DATA)
+        return start, min(os.lseek(fd, start, os.SEEK_HOLE), size)
     except (AttributeError, OSError) as error:
-        if getattr(error, "errno", None) == errno.ENXIO:  # no data after `at`: the rest is a hole
+        if getattr(error, "errno", None) == errno.ENXIO:  # no data after `at`
             return size, size
         return at, size
 

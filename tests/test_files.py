@@ -140,7 +140,14 @@ def test_a_copy_is_streamed_and_keeps_the_holes_of_a_sparse_file(tmp_path):
     assert target.stat().st_size == 6 << 30 and target.stat().st_blocks * 512 < 16 << 20
     with open(target, "rb") as f:
         assert f.read(4) == b"head" and f.seek(3 << 30) and f.read(6) == b"middle"
+    mixed = tmp_path / "mixed.bin"                              # data and holes of every size, dense at the end
+    with open(mixed, "wb") as f:
+        for at, size in ((0, 3), (5000, 70_000), (1 << 20, 1), ((1 << 20) + 4099, 9000), (5 << 20, 3 << 20)):
+            f.seek(at)
+            f.write(os.urandom(size))
+    copy_file(mixed, target)
+    assert target.read_bytes() == mixed.read_bytes()
     plant(source, "FIFO")
     with within(20), pytest.raises(CharlstmError, match="not a regular file \\(a FIFO\\)"):
         copy_file(source, target)
-    assert target.stat().st_size == 6 << 30
+    assert target.read_bytes() == mixed.read_bytes()                   # the copy refused left it as it was
