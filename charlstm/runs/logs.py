@@ -3,9 +3,9 @@
 The log is one strict JSON object per line, each with its integer "step"; the previews are blocks
 headed `--- step N, val X bpc ---`. Training appends to both (rank 0, under the run's lock) and a
 resumed run first drops what came after its checkpoint. Readers stream them: at most MAX_LOG_READ
-bytes of each, a line at a time, a line longer than MAX_LOG_LINE skipped without being held, torn
-or foreign lines skipped, and every number taken only within the bounds `log_number` keeps (a
-step, a time, a figure). Only regular files are read, never through a symbolic link: one of
+bytes of each, a line at a time, a line longer than MAX_LOG_LINE never held whole (a log line is
+skipped, a preview's line cut), torn or foreign lines skipped, and every number taken only within
+the bounds `log_number` keeps (a step, a time, a figure). Only regular files are read, never through a symbolic link: one of
 another kind is files.open_regular's one-line error. Knows nothing of what the figures mean.
 """
 
@@ -26,8 +26,8 @@ from ..files import METRICS, SAMPLES, open_append, open_regular, write_file
 MAX_LOG_READ = 64 << 20
 
 
-#: The longest line (with its newline) a reader of a log takes: a log line is a few hundred bytes,
-#: a preview's line at most a few of its characters; a longer one is skipped, never held whole.
+#: The longest line (with its newline) a reader of a log holds: a log line is a few hundred bytes,
+#: and a report shows a few thousand characters of a preview; a longer line is never held whole.
 MAX_LOG_LINE = 1 << 16
 
 

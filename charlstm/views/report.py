@@ -2,7 +2,10 @@
 
 `gather(target)` collects the facts of a run — its checkpoint's configuration, vocabulary,
 corpus and clock, its log (metrics.jsonl) and previews (samples.txt) through runs/, its yardsticks
-(scoring/yardsticks.py) and a memorisation check of a fresh sample (scoring/novelty.py).
+(scoring/yardsticks.py) and a memorisation check of a fresh sample (scoring/novelty.py). The log
+and the previews are streamed, and what is kept of them is bounded whatever their length: the
+figures drawn (DRAWN), an evenly spaced choice of each kind of record and of the previews (the
+last kept), and of each preview the characters shown.
 `build_report(runs)` draws them: loss curves as inline SVG (charts.py; every run overlaid, in one
 colour each; training solid, validation dashed; the yardsticks as dotted levels; the x axis
 switchable between steps and wall-clock time by a CSS-only toggle), the previews over time, the
