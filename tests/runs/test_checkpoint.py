@@ -101,6 +101,6 @@ def test_a_checkpoint_of_another_kind_is_named_by_load_and_the_command_line(trai
             refused(run_cli("sample", alone, "--length", "5"), f"{alone}: no best.safetensors or latest.safetensors")
 
 
-def test_a_device_named_as_a_checkpoint_is_not_read(tmp_path):
+def test_a_device_named_as_a_checkpoint_is_not_read():
     with within(30), pytest.raises(CheckpointError, match="^/dev/zero: not a regular file \\(a device\\)$"):
         charlstm.load("/dev/zero")
