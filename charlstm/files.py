@@ -12,7 +12,10 @@ A run folder (`checkpoints/<name>/` by default) holds
 This module is the only code that spells those names and the temp files' pattern. Whole files are
 written through `write_file` (temp file in the same folder, created exclusively without following
 links, fsync, rename, fsync the folder), so a reader sees the old file or the new one, never half
-of one; appends and reads never follow links. Outputs the user names elsewhere (`inspect --html`,
+of one; appends and reads never follow links. Every reader of a file (a run's files, a checkpoint,
+a corpus, a prime) opens it through `open_regular`, the one check of a file's kind: a FIFO, a
+device, a directory, a socket or a link is named in one line before a byte is read, and opening
+one never blocks. Outputs the user names elsewhere (`inspect --html`,
 `corpus --out`) go through `check_output` first: never through a link, never over a checkpoint or
 a file of another kind.
 
@@ -23,8 +26,12 @@ run folder may hold and who may write it (claim, lock) is runs/folder.py's.
 from __future__ import annotations
 
 import contextlib
+import errno
+import glob
 import os
 import secrets
+import shutil
+import stat
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterator, TextIO
 
@@ -69,6 +76,10 @@ O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _TEMP_END = ".tmp"  # a temp file is `.<name>.<pid>-<token>.tmp` beside the file it replaces
 
 
+#: Open flags that keep opening a FIFO from blocking and a terminal from becoming ours (0 where absent).
+_NO_WAIT = getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
+
+
 def make_folders(folder: str | os.PathLike, purpose: str = "") -> None:
     """Create `folder` and its missing parents. A part of the path that exists and is not a folder
     (a file, a broken link) is named in one CharlstmError line (`purpose`, e.g. " for --out", is
@@ -90,7 +101,7 @@ def write_file(path: str | os.PathLike, content: bytes | Callable[[BinaryIO], No
     """
     path = Path(path)
     make_folders(path.parent)
-    tmp = path.parent / f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}{_TEMP_END}"
+    tmp = temp_beside(path)
     fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY | O_NOFOLLOW, 0o644)
     try:
         with os.fdopen(fd, "wb") as sink:
@@ -109,9 +120,66 @@ def write_file(path: str | os.PathLike, content: bytes | Callable[[BinaryIO], No
 
 
 def open_append(path: str | os.PathLike, truncate: bool = False) -> TextIO:
-    """A UTF-8 text file opened for appending (emptied first with truncate=True); never follows a link."""
-    flags = os.O_CREAT | os.O_WRONLY | os.O_APPEND | O_NOFOLLOW | (os.O_TRUNC if truncate else 0)
-    return os.fdopen(os.open(path, flags, 0o644), "a", encoding="utf-8")
+    """A UTF-8 text file opened for appending (emptied first with truncate=True); never follows a
+    link, and refuses a file that is not a regular one as `open_regular` does."""
+    flags = os.O_CREAT | os.O_WRONLY | os.O_APPEND | (os.O_TRUNC if truncate else 0)
+    return os.fdopen(_open_checked(path, flags, CharlstmError, follow=False), "a", encoding="utf-8")
+
+
+def temp_beside(path: str | os.PathLike) -> Path:
+    """A new name for a temp file (or folder) that will replace `path`, in the same folder:
+    `.<name>.<pid>-<token>.tmp`."""
+    path = Path(path)
+    return path.parent / f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}{_TEMP_END}"
+
+
+def temps_beside(path: str | os.PathLike) -> list[Path]:
+    """The temp names (see `temp_beside`) that exist for `path`: writes in progress, or left by
+    killed writers."""
+    path = Path(path)
+    return sorted(path.parent.glob(f".{glob.escape(path.name)}.*{_TEMP_END}"))
+
+
+def copy_file(source: str | os.PathLike, target: str | os.PathLike, error: type[CharlstmError] = CharlstmError) -> Path:
+    """Replace `target` atomically (write_file) with a copy of the regular file `source`, streamed
+    a piece at a time; the holes of a sparse file stay holes (they are skipped, not read)."""
+    with open_regular(source, error) as f:
+        return write_file(target, lambda sink: _copy_stream(f, sink))
+
+
+def _copy_stream(source: BinaryIO, sink: BinaryIO) -> None:
+    """`source` into `sink` from their starts, a piece at a time: its data written, its holes left
+    as holes. Read by offset (os.pread), so looking for data never moves a buffered reader's file
+    position behind its back; a file that grows meanwhile is copied as long as it was."""
+    if not hasattr(os, "pread"):  # no reads by offset here: a plain streamed copy
+        shutil.copyfileobj(source, sink, 1 << 20)
+        return
+    fd = source.fileno()
+    size, at = os.fstat(fd).st_size, 0
+    while at < size:
+        start, end = _data_span(fd, at, size)
+        sink.seek(start)
+        while start < end:
+            piece = os.pread(fd, min(end - start, 1 << 20), start)
+            if not piece:  # it shrank meanwhile: the copy ends where it does
+                sink.truncate(start)
+                return
+            sink.write(piece)
+            start += len(piece)
+        at = end
+    sink.truncate(size)
+
+
+def _data_span(fd: int, at: int, size: int) -> tuple[int, int]:
+    """The next run of data in the file from `at`: (start, end), (size, size) when only a hole is
+    left; the whole rest where the system cannot tell data from holes."""
+    try:
+        start = os.lseek(fd, at, os.SEEK_DATA)
+        return start, min(os.lseek(fd, start, os.SEEK_HOLE), size)
+    except (AttributeError, OSError) as error:
+        if getattr(error, "errno", None) == errno.ENXIO:  # no data after `at`
+            return size, size
+        return at, size
 
 
 def is_link(path: str | os.PathLike) -> bool:
@@ -165,16 +233,105 @@ def check_output(path: str | os.PathLike, what: str, replaceable: Callable[[Path
     return path
 
 
-def open_read(path: str | os.PathLike) -> BinaryIO:
-    """`path` opened for reading bytes, never through a symbolic link (an OSError for one)."""
-    return os.fdopen(os.open(path, os.O_RDONLY | O_NOFOLLOW), "rb")
+# ---- reading: regular files only
+
+def open_regular(path: str | os.PathLike, error: type[CharlstmError] = CharlstmError, follow: bool = False,
+                 write: bool = False) -> BinaryIO:
+    """`path` opened for reading bytes (with write=True: for reading and writing, created if
+    missing) if it is a regular file. Anything else is `error`'s one line naming the path and its
+    kind (see `not_regular`), raised before a byte is read: opening a FIFO does not wait for a
+    writer, a device is not opened at all, a terminal never becomes the process's. A symbolic link
+    is refused unless `follow` (a corpus or a checkpoint the user names may be one). A missing
+    file is a FileNotFoundError, for the caller to word; any other failure is `error`'s line."""
+    flags = os.O_CREAT | os.O_RDWR if write else os.O_RDONLY
+    return os.fdopen(_open_checked(path, flags, error, follow), "r+b" if write else "rb")
+
+
+@contextlib.contextmanager
+def regular_path(path: str | os.PathLike, error: type[CharlstmError] = CharlstmError,
+                 follow: bool = False) -> Iterator[str]:
+    """A name to hand a library that opens files by name (safetensors, numpy's memory maps): the
+    file is opened and checked by `open_regular`, and the name is that open file's own
+    (/proc/self/fd/N) where the system has one, so what the library opens is the file checked."""
+    with open_regular(path, error, follow) as f:
+        own = f"/proc/self/fd/{f.fileno()}"
+        yield own if os.path.exists(own) else os.fspath(path)
+
+
+def is_regular(path: str | os.PathLike, error: type[CharlstmError] = CharlstmError, follow: bool = False) -> bool:
+    """True for a regular file at `path`, False when nothing is there; anything else there is
+    `error`'s one line (see `not_regular`). Opens nothing."""
+    _refuse_kind(path, error, follow)
+    return os.path.exists(path) if follow else os.path.lexists(path)
+
+
+def not_regular(path: str | os.PathLike, kind: str, error: type[CharlstmError] = CharlstmError) -> CharlstmError:
+    """The one message for a file of the wrong kind: `<path>: not a regular file (a FIFO)`."""
+    return error(f"{path}: not a regular file ({kind})")
+
+
+def file_kind(mode: int) -> str:
+    """What a file of `st_mode` is, in words: 'a FIFO', 'a device', 'a directory' …"""
+    for test, kind in ((stat.S_ISREG, "a regular file"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a device"),
+                       (stat.S_ISBLK, "a device"), (stat.S_ISDIR, "a directory"), (stat.S_ISSOCK, "a socket"),
+                       (stat.S_ISLNK, "a symbolic link")):
+        if test(mode):
+            return kind
+    return "a file of an unknown kind"
+
+
+def _refuse_kind(path: str | os.PathLike, error: type[CharlstmError], follow: bool) -> None:
+    """`error` (see `not_regular`) if something other than a regular file is at `path`; nothing
+    when a regular file or nothing at all is there."""
+    try:
+        mode = (os.stat if follow else os.lstat)(path).st_mode
+    except FileNotFoundError:
+        if follow and is_link(path):
+            raise not_regular(path, "a symbolic link to nothing", error) from None
+        return
+    except OSError as failed:
+        if failed.errno == errno.ELOOP:
+            raise not_regular(path, "a loop of symbolic links", error) from None
+        return  # for the open to report
+    if not stat.S_ISREG(mode):
+        raise not_regular(path, file_kind(mode), error)
+
+
+def _open_checked(path: str | os.PathLike, flags: int, error: type[CharlstmError], follow: bool) -> int:
+    """The one check of a file's kind, as a file descriptor: the path is looked at first (so a
+    device is not opened at all), then opened without waiting and without following a link
+    (unless `follow`) and looked at again through the descriptor (so what was checked is what is
+    read), and set back to blocking reads."""
+    _refuse_kind(path, error, follow)
+    try:
+        fd = os.open(path, flags | _NO_WAIT | (0 if follow else O_NOFOLLOW), 0o644)
+    except FileNotFoundError:
+        _refuse_kind(path, error, follow)  # a link to nothing
+        raise
+    except OSError as failed:
+        _refuse_kind(path, error, follow)  # it changed kind meanwhile, or it is a link (O_NOFOLLOW)
+        doing = "read" if flags & (os.O_WRONLY | os.O_RDWR) == 0 else "open"
+        raise error(f"{path}: cannot {doing} ({failed.strerror or failed})") from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise not_regular(path, file_kind(mode), error)
+        if _NO_WAIT:
+            import fcntl
+
+            fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)
+        return fd
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 def read_head(path: str | os.PathLike, size: int = 1 << 16) -> bytes:
-    """At most the first `size` bytes of a file; b"" for a link or a file that cannot be read."""
+    """At most the first `size` bytes of a file; b"" for a link, a file of another kind than a
+    regular one, or one that cannot be read."""
     try:
-        f = open_read(path)
-    except OSError:
+        f = open_regular(path)
+    except (OSError, CharlstmError):
         return b""
     with f:
         return f.read(size)
@@ -230,7 +387,7 @@ def is_run_temp(name: str) -> bool:
 
 def stale_temps(folder: str | os.PathLike) -> list[Path]:
     """The temp files of run files in `folder` (stale ones, when the caller holds the run's lock)."""
-    return [path for owner in _TEMP_OWNERS for path in Path(folder).glob(f".{owner}.*{_TEMP_END}")]
+    return [path for owner in _TEMP_OWNERS for path in temps_beside(Path(folder) / owner)]
 
 
 # ---- the co-writer's saves (charlstm write) ----

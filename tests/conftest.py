@@ -9,6 +9,7 @@ Test files import from here with `from conftest import …`; tests/chromium.py d
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -349,3 +350,69 @@ def longest_matches(corpus: str, text: str) -> list[int]:
             length += 1
         out.append(length)
     return out
+
+
+# ------------------------------------------------------------------------------ files of every kind
+
+
+class Hung(BaseException):
+    """A call still running when its time was up (an open that waits for a FIFO's writer, a read
+    of a device that never ends). A BaseException, so no `except Exception` swallows it."""
+
+
+@contextlib.contextmanager
+def within(seconds: float = 60):
+    """Raise `Hung` in the block if it runs longer than `seconds` (main thread, POSIX): a blocking
+    open or read is interrupted, so a hang fails the test instead of stopping the suite."""
+    import signal
+
+    def expired(signum, frame):
+        raise Hung(f"still running after {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+#: Every kind of file that is not a regular one, as `plant` makes it, and how charlstm names it.
+KINDS = {"FIFO": "a FIFO", "device": "a device", "directory": "a directory", "socket": "a socket",
+         "dangling link": "a symbolic link to nothing"}
+
+
+def plant(path: Path, kind: str) -> Path:
+    """Put a file of `kind` (one of KINDS) at `path`, in place of whatever was there. A device is
+    a character device like /dev/zero where this user may make one, else a link to /dev/zero."""
+    import shutil
+    import socket
+    import stat
+    import tempfile
+
+    path = Path(path)
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    elif os.path.lexists(path):
+        path.unlink()
+    if kind == "FIFO":
+        os.mkfifo(path)
+    elif kind == "device":
+        try:
+            os.mknod(path, stat.S_IFCHR | 0o644, os.makedev(1, 5))
+        except OSError:
+            path.symlink_to("/dev/zero")
+    elif kind == "directory":
+        path.mkdir()
+    elif kind == "socket":  # bound where its name is short (at most ~100 bytes), then moved (tmp_path is on /tmp too)
+        short = Path(tempfile.mkdtemp())
+        with socket.socket(socket.AF_UNIX) as sock:
+            sock.bind(str(short / "s"))
+        os.rename(short / "s", path)
+        short.rmdir()
+    elif kind == "dangling link":
+        path.symlink_to(path.parent / "nothing-here")
+    else:
+        raise ValueError(kind)
+    return path

@@ -13,13 +13,12 @@ import codecs
 import contextlib
 import fnmatch
 import os
-import stat
 import sys
 from pathlib import Path
 from typing import BinaryIO, Iterator, Sequence
 
 from ..errors import CorpusError
-from ..files import CHECKPOINT_SUFFIX, is_run_dir
+from ..files import CHECKPOINT_SUFFIX, is_regular, is_run_dir, open_regular
 
 DEFAULT_CORPUS = "shakespeare.txt"
 
@@ -98,19 +97,12 @@ def _binary(name: str, where: str) -> CorpusError:
 
 
 def _open_regular(path: str | os.PathLike) -> BinaryIO:
-    """`path` opened for reading if it is a regular file. A device (/dev/zero), a pipe, a socket or a
-    directory is refused before a byte is read; a FIFO does not even block the open."""
+    """`path` opened for reading if it is a regular file (files.open_regular: a device, a FIFO, a
+    socket or a directory is refused before a byte is read); links are followed."""
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
-    except OSError as error:
-        raise CorpusError(f"{path}: cannot read ({error.strerror})") from None
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise CorpusError(f"{path}: not a regular file")
-        return os.fdopen(fd, "rb")
-    except BaseException:
-        os.close(fd)
-        raise
+        return open_regular(path, CorpusError, follow=True)
+    except FileNotFoundError:
+        raise CorpusError(f"{path}: cannot read (no such file)") from None
 
 
 def _stdin() -> BinaryIO:
@@ -193,10 +185,8 @@ def corpus_files(paths: Sequence[str | os.PathLike], glob: str | None = None,
                 also = f" (left out {skipped_summary(left_out)})" if left_out else ""
                 raise CorpusError(f"{path}: no files matching {pattern!r} in this directory{also}")
             files.extend(found)
-        elif path.is_file():
+        elif is_regular(path, CorpusError, follow=True):
             files.append(path)
-        elif path.exists():
-            raise CorpusError(f"{path}: not a regular file")
         else:
             raise CorpusError(f"{path}: no such file or directory")
     return files
@@ -299,9 +289,9 @@ def _is_plain_utf8(path: str | os.PathLike, encoding: str) -> bool:
     try:
         if codecs.lookup(encoding).name != "utf-8":
             return False
-        with open(path, "rb") as f:
+        with _open_regular(path) as f:
             return not f.read(3).startswith(codecs.BOM_UTF8)
-    except (LookupError, OSError):
+    except (LookupError, OSError, CorpusError):
         return False
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import CheckpointError, CorpusError, NeuronError
+from ..files import is_regular
 
 #: Characters read by --find, --top and --stats when no text is given.
 ANALYSIS_LENGTH = 20_000
@@ -114,11 +115,12 @@ def corpus_tail(corpus: TrainingCorpus, length: int) -> tuple[str, str] | None:
 
 def _read_tail(corpus: TrainingCorpus, length: int) -> str | None:
     """At least `length` characters from the end of the corpus files (all of them if shorter), or
-    None when a file is gone, unreadable or was stdin."""
+    None when a file is gone, unreadable or was stdin; a CorpusError for one that is there but is
+    not a regular file."""
     from ..data.reading import read_tail
 
     paths = corpus.paths
-    if not paths or any(str(p) == "-" or not p.is_file() for p in paths):
+    if not paths or any(str(p) == "-" or not is_regular(p, CorpusError, follow=True) for p in paths):
         return None
     parts: list[str] = []
     try:

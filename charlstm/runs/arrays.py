@@ -20,8 +20,8 @@ from typing import BinaryIO, Callable, Iterable, Sequence
 
 import numpy as np
 
-from ..errors import one_line
-from ..files import open_read
+from ..errors import CharlstmError, one_line
+from ..files import open_regular
 
 #: Bytes of a cache file that one step of its content check reads: the check's memory, whatever the cache's size.
 CHECK_CHUNK = 1 << 20
@@ -34,7 +34,7 @@ _ORDER_ROUND = 1 << 18  # ids read per side in one round of comparisons (the scr
 INDEX_DTYPES = (np.dtype(np.int32), np.dtype(np.int64))
 
 
-class Damaged(Exception):
+class Damaged(CharlstmError):
     """What is wrong with a cached array's file, one line naming it (the caches catch it: the file is not used)."""
 
 
@@ -49,10 +49,8 @@ def mapped(path: Path, dtypes: Sequence[np.dtype], length: int,
     values of one of `dtypes` in a file of exactly that size, and `check(values, start)` passed
     over every CHECK_CHUNK bytes of them, read into one buffer. Damaged otherwise, and for any
     error of reading, parsing or mapping it."""
-    if not path.is_file():
-        raise Damaged(f"{path}: not a regular file")
     try:
-        with open_read(path) as f:
+        with open_regular(path, Damaged) as f:
             dtype, offset = _npy_header(f, path, dtypes, length)
             digest = content_hash()
             f.seek(0)
@@ -68,6 +66,8 @@ def mapped(path: Path, dtypes: Sequence[np.dtype], length: int,
         if not length:
             return np.zeros(0, dtype=dtype), digest.hexdigest()
         return np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=(length,)), digest.hexdigest()
+    except Damaged:
+        raise
     except (OSError, ValueError, OverflowError, MemoryError) as error:
         raise Damaged(f"{path}: cannot be read ({one_line(error, limit=160)})") from None
 
@@ -242,7 +242,7 @@ class _Slices:
     def __init__(self, array: np.ndarray) -> None:
         self.array = array
         whole_map = isinstance(array, np.memmap) and isinstance(array.base, mmap.mmap) and array.filename
-        self.file = open_read(array.filename) if whole_map else None
+        self.file = open_regular(array.filename, Damaged) if whole_map else None
 
     def __call__(self, start: int, stop: int) -> np.ndarray:
         start, stop = max(0, start), min(stop, len(self.array))

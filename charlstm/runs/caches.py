@@ -34,8 +34,9 @@ from ..files import (
     INDEX_FILE,
     INDEX_META,
     is_link,
-    open_read,
+    open_regular,
     read_head,
+    regular_path,
     terminate_as_interrupt,
     write_file,
 )
@@ -151,7 +152,8 @@ class CorpusCache:
                     "vocab": list(made.vocab), "sources": list(made.sources), "encoding": made.encoding,
                     "ids_hash": ids.hexdigest()}
             write_file(self.run.path / CORPUS_FILE, json.dumps(meta, ensure_ascii=False).encode("utf-8"))
-        return np.load(self.run.path / IDS_FILE, mmap_mode="r")
+        with regular_path(self.run.path / IDS_FILE, TrainingError) as opened:
+            return np.load(opened, mmap_mode="r")
 
     def cached(self) -> tuple[np.ndarray, Provenance] | None:
         """Whatever valid cache the folder holds: (ids memory-mapped, what they were made from), or None."""
@@ -265,7 +267,7 @@ def _index_key(folder: Path) -> dict:
     """What an index is made from: the id file's size and content hash."""
     digest, size = content_hash(), 0
     try:
-        with open_read(folder / IDS_FILE) as f:
+        with open_regular(folder / IDS_FILE, Damaged) as f:
             while chunk := f.read(CHECK_CHUNK):
                 digest.update(chunk)
                 size += len(chunk)

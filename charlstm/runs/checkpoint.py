@@ -25,7 +25,7 @@ from safetensors.torch import save as safetensors_bytes
 from ..config import ModelConfig
 from ..data.vocab import Vocab
 from ..errors import CheckpointError, one_line
-from ..files import BEST, LATEST, write_file
+from ..files import BEST, LATEST, regular_path, write_file
 from ..model.network import CharModel
 from .folder import DEFAULT_ROOT, resolve
 from .runinfo import RunInfo
@@ -90,9 +90,16 @@ def load(path: str | os.PathLike, device: str | torch.device = "cpu") -> Checkpo
     Tensors outside `model.*` (optim.*, state.*, rng.*: what training resumes from) are kept as read.
     """
     path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: no such checkpoint file")
-    handle = _safetensors_call(path, lambda: safe_open(str(path), framework="pt", device=str(device)))
+    try:
+        with regular_path(path, CheckpointError, follow=True) as opened:
+            return _read(path, opened, device)
+    except FileNotFoundError:
+        raise CheckpointError(f"{path}: no such checkpoint file") from None
+
+
+def _read(path: Path, opened: str, device: str | torch.device) -> Checkpoint:
+    """`load`'s work on the checked file, open as `opened`; messages name `path`."""
+    handle = _safetensors_call(path, lambda: safe_open(opened, framework="pt", device=str(device)))
     with handle as f:
         header, names = _safetensors_call(path, lambda: (f.metadata() or {}, list(f.keys())))
         if len(names) > MAX_TENSORS:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from ..errors import CheckpointError, TrainingError
+from ..errors import CheckpointError, TrainingError, one_line
 from ..files import (
     BEST,
     CORPUS_FILE,
@@ -27,10 +27,11 @@ from ..files import (
     INDEX_META,
     LATEST,
     LOCK,
-    O_NOFOLLOW,
     RUN_FILES,
     is_link,
+    is_regular,
     is_run_temp,
+    open_regular,
     stale_temps,
 )
 from .caches import holds_prepared_corpus
@@ -74,7 +75,8 @@ class Run:
         return RunLog(self.path)
 
     def has_checkpoint(self) -> bool:
-        return self.latest.is_file()
+        """The run has a latest checkpoint; a CheckpointError if what is there is not a regular file."""
+        return is_regular(self.latest, CheckpointError, follow=True)
 
     def create(self) -> None:
         """Make the folder (and its parents); a one-line TrainingError if that is impossible, or if
@@ -130,7 +132,7 @@ class Run:
         """With --resume: a TrainingError for a folder that has run files but no latest checkpoint
         (a lone best.safetensors, a log): starting from scratch there would overwrite them."""
         self.refuse_links()
-        if self.latest.is_file():
+        if is_regular(self.latest, TrainingError):
             return
         foreign = self.foreign_files()
         if foreign:
@@ -202,18 +204,17 @@ class Run:
                 _HELD[key] -= 1
             return
         try:
-            fd = os.open(self.path / LOCK, os.O_CREAT | os.O_RDWR | O_NOFOLLOW, 0o644)
-        except OSError as error:
-            if is_link(self.path / LOCK):
-                self.refuse_links()
-            raise TrainingError(f"{self.path / LOCK}: cannot create the lock ({error.strerror})") from None
-        with os.fdopen(fd, "r+", encoding="utf-8") as handle:
+            handle = open_regular(self.path / LOCK, TrainingError, write=True)
+        except TrainingError:
+            self.refuse_links()  # a link planted as the lock is named as one
+            raise
+        with handle:
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError:
-                raise self._busy(handle.read().strip()) from None
+                raise self._busy(_pid(handle)) from None
             handle.truncate()
-            handle.write(str(os.getpid()))
+            handle.write(str(os.getpid()).encode())
             handle.flush()
             key = self._key()
             if key is not None:
@@ -251,19 +252,24 @@ class Run:
         except ImportError:  # pragma: no cover - not on POSIX: no lock
             return None
         try:
-            handle = os.fdopen(os.open(self.path / LOCK, os.O_RDONLY | O_NOFOLLOW), "r", encoding="utf-8")
-        except OSError:
+            handle = open_regular(self.path / LOCK, TrainingError)
+        except (OSError, TrainingError):  # no lock, or none a process could hold
             return None
         with handle:
             try:
                 fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)  # released when the handle closes
             except OSError:
-                return handle.read().strip()
+                return _pid(handle)
         return None
 
     def _busy(self, holder: str) -> TrainingError:
         return TrainingError(f"{self.path} is being trained by another process (pid {holder or 'unknown'}); "
                              f"wait for it to finish or pass another --out")
+
+
+def _pid(lock) -> str:
+    """The pid a lock file holds, as written (at most a few digits are read)."""
+    return one_line(lock.read(32).decode("utf-8", errors="replace").strip(), limit=24)
 
 
 def _listed(names: list[str]) -> str:
@@ -292,7 +298,7 @@ def most_recent(root: str | os.PathLike = DEFAULT_ROOT) -> Run:
     found = [p for p in root.glob("*/" + LATEST)] + [p for p in root.glob("*/" + BEST)] if root.is_dir() else []
     if not found:
         raise CheckpointError(f"no trained model found under {root}/; run `charlstm train` first or name a checkpoint")
-    return Run(max(found, key=lambda p: p.stat().st_mtime).parent)
+    return Run(max(found, key=lambda p: p.lstat().st_mtime).parent)  # lstat: a link to nothing has a time too
 
 
 def resolve(target: str | os.PathLike | None, root: str | os.PathLike = DEFAULT_ROOT, prefer: str = BEST) -> Path:
@@ -301,9 +307,9 @@ def resolve(target: str | os.PathLike | None, root: str | os.PathLike = DEFAULT_
     path = most_recent(root).path if target is None else Path(target)
     if path.is_dir():
         for name in (prefer, BEST, LATEST):
-            if (path / name).is_file():
+            if is_regular(path / name, CheckpointError, follow=True):
                 return path / name
         raise CheckpointError(f"{path}: no {BEST} or {LATEST} in this directory")
-    if not path.exists():
+    if not os.path.lexists(path):
         raise CheckpointError(f"{path}: no such checkpoint file or run directory")
-    return path
+    return path  # a file of another kind is named by checkpoint.load

@@ -1,7 +1,8 @@
 """The training metadata a training checkpoint carries (its `train` JSON), as one typed, validated record.
 
 `RunInfo.to_dict()` writes the checkpoint's `train` JSON; `RunInfo.from_dict()` checks every field
-by type and range and turns anything wrong into one CheckpointError line naming the field. A field
+by type and range (a count or a figure within the bounds of every number a run records, logs.py's)
+and turns anything wrong into one CheckpointError line naming the field. A field
 a checkpoint may lack (elapsed time, fingerprint, recipe …) takes its default. Torch-free.
 """
 
@@ -14,6 +15,7 @@ from typing import Any, Mapping
 from ..config import Bounds, TrainConfig, bounds
 from ..data.streams import StreamLayout
 from ..errors import CheckpointError, ConfigError
+from .logs import FIGURE_BOUNDS, STEP_BOUNDS
 
 
 @dataclass(frozen=True)
@@ -127,8 +129,8 @@ class _Checker:
             raise self.fail(label, problem[1])
         return value
 
-    def integer(self, d: Mapping, name: str, *, required: bool = False, minimum: int = 0, maximum: int | None = None,
-                label: str | None = None):
+    def integer(self, d: Mapping, name: str, *, required: bool = False, minimum: int = 0,
+                maximum: int = STEP_BOUNDS.high, label: str | None = None):
         return self.value(d, name, Bounds(minimum, maximum, integer=True), required=required, label=label)
 
     def number(self, d: Mapping, name: str, *, default, finite: bool = True, minimum: float = 0.0,
@@ -138,7 +140,7 @@ class _Checker:
             return default
         if not finite and isinstance(value, float) and math.isnan(value):  # a validation on an empty split scores NaN
             return value
-        return float(self.value(d, name, Bounds(minimum), label=label))
+        return float(self.value(d, name, Bounds(minimum, FIGURE_BOUNDS.high), label=label))
 
     def text(self, d: Mapping, name: str) -> str | None:
         value = d.get(name)

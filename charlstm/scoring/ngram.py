@@ -58,6 +58,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import CheckpointError, CorpusError, NeuronError, UnknownCharactersError
+from ..files import is_regular
 from .ngram_tables import (
     BUILD_CHUNK,
     MAX_BUCKETS,
@@ -215,7 +216,7 @@ def training_ids(loaded) -> np.ndarray:
         raise CorpusError("this model was trained on standard input, which cannot be read again; the n-gram "
                           "baseline is built from the training text")
     for path in corpus.paths:
-        if not path.is_file():
+        if not is_regular(path, CorpusError, follow=True):
             raise CorpusError(f"{path}: the training corpus is gone; the n-gram baseline is built from it (put it "
                               "back, or score without --baseline)")
     prepared = prepare([str(p) for p in corpus.paths], encoding=corpus.encoding)

@@ -24,7 +24,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from ..errors import CharlstmError, CheckpointError
+from ..errors import CharlstmError, CheckpointError, CorpusError
+from ..files import is_regular
 
 #: The n-gram sizes whose share is reported.
 NGRAM_SIZES = (10, 20, 50)
@@ -320,7 +321,7 @@ def run_corpus(loaded, checkpoint_path: str | Path, notice: Callable[[str], None
         return RunCorpus(CorpusIndex(ids, sa), chars, f"the run folder's copy of the corpus ({len(ids):,} characters)",
                          cached)
     corpus = training_corpus(loaded)
-    if not corpus.paths or any(str(p) == "-" or not p.is_file() for p in corpus.paths):
+    if not corpus.paths or any(str(p) == "-" or not is_regular(p, CorpusError, follow=True) for p in corpus.paths):
         kept = f"its copy there is damaged: {cache.damage}" if cache.damage else "the run folder keeps no copy of it"
         raise CharlstmError(f"{run}: the training corpus is not at hand ({kept}, and its files are gone or were "
                             f"stdin); the memorisation check needs it")

@@ -2,7 +2,10 @@
 
 `gather(target)` collects the facts of a run — its checkpoint's configuration, vocabulary,
 corpus and clock, its log (metrics.jsonl) and previews (samples.txt) through runs/, its yardsticks
-(scoring/yardsticks.py) and a memorisation check of a fresh sample (scoring/novelty.py).
+(scoring/yardsticks.py) and a memorisation check of a fresh sample (scoring/novelty.py). The log
+and the previews are streamed, and what is kept of them is bounded whatever their length: the
+figures drawn (DRAWN), an evenly spaced choice of each kind of record and of the previews (the
+last kept), and of each preview the characters shown.
 `build_report(runs)` draws them: loss curves as inline SVG (charts.py; every run overlaid, in one
 colour each; training solid, validation dashed; the yardsticks as dotted levels; the x axis
 switchable between steps and wall-clock time by a CSS-only toggle), the previews over time, the
@@ -23,7 +26,7 @@ from typing import Callable, Sequence
 
 from ..config import LOG2E, SampleConfig
 from ..files import LATEST, PAGE_GENERATOR
-from .charts import PALETTE, Reference, Series, _finite, _thin, svg_chart
+from .charts import MAX_POINTS, PALETTE, Reference, Series, _finite, _thin, svg_chart
 from .facts import fact_rows
 from .glyphs import alone, single_line
 
@@ -38,6 +41,10 @@ MAX_PREVIEWS = 60
 PREVIEW_CHARS = 2000
 
 
+#: The figures of a log record the report draws (besides its step): every other field is left unread.
+DRAWN = ("elapsed_s", "train_loss", "val_bpc", "chars_per_s")
+
+
 @dataclass
 class RunFacts:
     """What a report shows of one run."""
@@ -50,6 +57,7 @@ class RunFacts:
     info: dict                                 # step, clock, scores, corpus, torch (from RunInfo)
     metrics: list[dict] = field(default_factory=list)
     previews: list[tuple[int, float | None, str]] = field(default_factory=list)
+    preview_count: int | None = None           # previews in the run, when `previews` holds a choice of them
     novelty: object | None = None              # novelty.Novelty of a fresh sample
     novelty_note: str = ""                     # where it was checked against, or why there is none
     yardsticks: object | None = None           # scoring.yardsticks.Yardsticks of its vocabulary and corpus
@@ -80,7 +88,12 @@ def gather(target: str | None, novelty_length: int = NOVELTY_LENGTH, seed: int =
             "corpus_paths": list(info.corpus.paths) if info.corpus else [],
             "corpus_encoding": info.corpus.encoding if info.corpus else None,
             "corpus_chars": info.corpus_chars, "corpus_fingerprint": info.corpus_fingerprint},
-        metrics=run.log.read_metrics(), previews=run.log.read_samples(), yardsticks=of_run(loaded, path, notice))
+        yardsticks=of_run(loaded, path, notice))
+    facts.metrics = _spread(run.log.records(DRAWN), MAX_POINTS)
+    chosen = _Spread(MAX_PREVIEWS)
+    for preview in run.log.previews(text_chars=PREVIEW_CHARS + 1):
+        chosen.add(preview)
+    facts.previews, facts.preview_count = chosen.items(), chosen.seen
     if novelty_length > 0:
         from ..generation.sampling import sample_text
         from ..runtime import place
@@ -98,6 +111,37 @@ def gather(target: str | None, novelty_length: int = NOVELTY_LENGTH, seed: int =
                                   f"{SampleConfig.temperature:g}) checked against {corpus.source}; its index "
                                   f"{corpus.cached}")
     return facts
+
+
+class _Spread:
+    """Evenly spaced items of a stream, without holding it: every stride-th item (the stride
+    doubling whenever more than twice `limit` are held) and the last; `seen` counts them all."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit, self.stride, self.seen = limit, 1, 0
+        self.held: list = []
+        self.last = None
+
+    def add(self, item) -> None:
+        if self.seen % self.stride == 0:
+            self.held.append(item)
+            if len(self.held) > 2 * self.limit:
+                self.held, self.stride = self.held[::2], 2 * self.stride
+        self.last = item
+        self.seen += 1
+
+    def items(self) -> list:
+        return self.held + ([self.last] if self.held and self.held[-1] is not self.last else [])
+
+
+def _spread(records, limit: int) -> list[dict]:
+    """Evenly spaced records of each kind (the fields they hold), at most about 2 × `limit` of
+    each and the last, in their order: what the charts and the facts draw of any log."""
+    kinds: dict[tuple, _Spread] = {}
+    for i, record in enumerate(records):
+        kinds.setdefault(tuple(record), _Spread(limit)).add((i, record))
+    return [record for _, record in sorted((item for spread in kinds.values() for item in spread.items()),
+                                           key=lambda item: item[0])]
 
 
 def _charts(runs: Sequence[RunFacts]) -> list[tuple[str, list[Series], list[Reference]]]:
@@ -171,8 +215,8 @@ def _previews(run: RunFacts) -> str:
         shown = text[:PREVIEW_CHARS] + ("…" if len(text) > PREVIEW_CHARS else "")
         score = f", validation {val:.3f} bpc" if val is not None else ""
         items.append(f'<li><div class="when">step {step:,}{score}</div><pre class="preview">{_e(shown)}</pre></li>')
-    note = (f'<p class="dim">{len(previews)} of {len(run.previews)} previews</p>' if len(previews) < len(run.previews)
-            else "")
+    count = len(run.previews) if run.preview_count is None else run.preview_count
+    note = f'<p class="dim">{len(previews)} of {count} previews</p>' if len(previews) < count else ""
     return f'{note}<ol class="previews">{"".join(items)}</ol>'
 
 

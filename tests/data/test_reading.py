@@ -18,7 +18,7 @@ import pytest
 from charlstm.data import corpus, reading
 from charlstm.data.reading import corpus_files, read_corpus
 from charlstm.errors import CorpusError
-from conftest import QUICK, ROOT, charlstm_process, error_line, measured, run_cli
+from conftest import KINDS, QUICK, ROOT, charlstm_process, error_line, measured, plant, refused, run_cli, within
 
 # ------------------------------------------------------------------------------ what a corpus is
 
@@ -198,14 +198,54 @@ def test_read_text_file_honours_its_limit_and_reads_regular_files_only(tmp_path)
         reading.read_text_file(tmp_path)
 
 
-@pytest.mark.parametrize("source", ["/dev/zero", "fifo"])
-def test_a_prime_file_that_is_not_a_regular_file_is_refused_without_reading(trained_run, tmp_path, source):
+@pytest.mark.parametrize("source, kind", [("/dev/zero", "a device"), ("fifo", "a FIFO")])
+def test_a_prime_file_that_is_not_a_regular_file_is_refused_without_reading(trained_run, tmp_path, source, kind):
     if source == "fifo":
         source = tmp_path / "prime.fifo"
         os.mkfifo(source)                                           # nobody writes: opening it must not block
     done = charlstm_process("sample", trained_run, "--prime-file", source, "--length", "5", cwd=tmp_path, timeout=120)
     assert done.returncode == 1 and done.stdout == ""
-    assert error_line(done.stderr) == f"Error: {source}: not a regular file"
+    assert error_line(done.stderr) == f"Error: {source}: not a regular file ({kind})"
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_prime_file_of_another_kind_is_named_by_sample_and_write(trained_run, tmp_path, kind):
+    prime = plant(tmp_path / "prime.txt", kind)
+    with within(60):
+        for command in ("sample", "write"):
+            result = run_cli(command, trained_run, "--prime-file", prime)
+            if kind == "directory":                               # click's own check of --prime-file comes first
+                assert result.exit_code == 2 and "is a directory" in result.stderr
+            elif kind == "dangling link":                         # click.Path(exists=True): it does not exist
+                assert result.exit_code == 2 and "does not exist" in result.stderr
+            else:
+                refused(result, f"{prime}: not a regular file ({KINDS[kind]})")
+
+
+# ------------------------------------------------------------------------------ a corpus of another kind
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_corpus_of_another_kind_is_named_by_train_and_prepare(tmp_path, kind):
+    named = plant(tmp_path / "plays.txt", kind)
+    said = f"{named}: not a regular file ({KINDS[kind]})" if kind != "directory" else f"{named}: no files matching"
+    with within(60):
+        refused(run_cli("train", named, "--out", tmp_path / "run", *QUICK), said)
+        refused(run_cli("prepare", named, "--out", tmp_path / "prepared"), said)
+    assert not (tmp_path / "run").exists() and not (tmp_path / "prepared").exists()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_corpus_replaced_after_prepare_or_training_is_named_on_train_and_resume(small_run, corpus, tmp_path, kind):
+    prepared = tmp_path / "prepared"
+    assert run_cli("prepare", corpus, "--out", prepared).exit_code == 0
+    plant(corpus, kind)
+    said = f"{corpus}: not a regular file ({KINDS[kind]})" if kind != "directory" else f"{corpus}: no files matching"
+    before = {p.name: p.read_bytes() for p in small_run.iterdir() if p.name != ".lock"}
+    with within(60):
+        refused(run_cli("train", corpus, "--out", prepared, *QUICK), said)
+        refused(run_cli("train", "--resume", "--out", small_run, "--max-steps", "6"), said)
+    assert {p.name: p.read_bytes() for p in small_run.iterdir() if p.name != ".lock"} == before
 
 
 def test_a_file_larger_than_the_text_cap_is_refused_from_its_size(trained_run, tmp_path):

@@ -16,7 +16,7 @@ import pytest
 from charlstm.data.corpus import Corpus, prepare
 from charlstm.runs.caches import CorpusCache, IndexCache, holds_prepared_corpus, read_corpus_meta
 from charlstm.runs.folder import Run
-from conftest import QUICK, losses, refused, run_cli
+from conftest import KINDS, QUICK, losses, plant, refused, run_cli, within
 
 
 def test_cache_is_written_reused_and_invalidated(tmp_path):
@@ -483,3 +483,21 @@ def test_caches_written_without_their_own_hashes_are_still_used_after_their_cont
     INDEX_DAMAGES["two neighbours swapped"](sa_path, np.load(sa_path))
     index = IndexCache(run)
     assert index.load(ids) == (None, "damaged") and "are not in suffix order" in index.notice
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_cache_file_of_another_kind_is_no_cache_and_is_never_waited_on(small_run, tmp_path, kind):
+    import shutil
+
+    assert run_cli("sample", small_run, "--novelty", "--length", "20").exit_code == 0  # the index cached too
+    for name in ("corpus.json", "corpus.ids.npy", "corpus.sa.npy", "corpus.sa.json"):
+        run = shutil.copytree(small_run, tmp_path / f"copy-{name}")
+        plant(run / name, kind)
+        with within(60):
+            if name == "corpus.ids.npy":      # the index's key is the ids' hash: read through the one check
+                assert IndexCache(Run(run)).load(np.zeros(0, np.int32)) == (None, "damaged")
+            assert CorpusCache(Run(run)).cached() is None or name.startswith("corpus.sa")
+            if kind != "FIFO" and name != "corpus.ids.npy":
+                continue
+            result = run_cli("sample", run, "--novelty", "--length", "20")  # the corpus file read again instead
+        assert result.exit_code == 0 and "memorisation check" in result.stderr, (name, result.output)

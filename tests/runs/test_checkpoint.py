@@ -1,20 +1,25 @@
 """runs/checkpoint.py: one self-describing file. It round-trips exactly, is written whole (no temp file
 left), names exactly the tensors a model of its config has, and nothing in it is ever executed on load.
-(Damaged and hostile files: test_checkpoint_validation.py.)"""
+A file of another kind than a regular one (a FIFO, a device, a directory, a socket, a link to
+nothing) is named as such by `charlstm.load` and the command line, at once. (Damaged and hostile
+files: test_checkpoint_validation.py.)"""
 
 from __future__ import annotations
 
 import pickle
+import shutil
 
 import pytest
 import torch
 
+import charlstm
 from charlstm.runs import checkpoint as ckpt
 from charlstm.runs.checkpoint import Checkpoint
 from charlstm.errors import CheckpointError
 from charlstm.data.vocab import Vocab
 from charlstm.model.network import CharModel
 from charlstm.config import CELLS, MAX_NUM_LAYERS, MAX_WIDTH, ModelConfig
+from conftest import KINDS, plant, refused, run_cli, within
 
 
 def _checkpoint():
@@ -68,3 +73,34 @@ def test_tensor_arithmetic_matches_a_real_model(cell, sizes):
     assert list(ckpt._expected_tensors(config).items()) == [(k, tuple(v.shape)) for k, v in real.items()]
     assert {v.dtype for v in real.values()} == {torch.float32}  # what WEIGHT_DTYPE 'F32' names
     assert CharModel(config).num_parameters <= MAX_NUM_LAYERS * 4 * MAX_WIDTH ** 2  # the caps are far above
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_checkpoint_of_another_kind_is_named_by_load_and_the_command_line(trained_run, tmp_path, kind):
+    run = shutil.copytree(trained_run, tmp_path / "run", ignore=shutil.ignore_patterns("corpus.*"))
+    alone = plant(tmp_path / "model.safetensors", kind)
+    best = plant(run / "best.safetensors", kind)
+    with within(60):
+        for path in (alone, best):
+            said = f"{path}: not a regular file ({KINDS[kind]})"
+            with pytest.raises(CheckpointError) as raised:
+                ckpt.load(path)
+            assert str(raised.value) == said
+            if kind != "directory":   # a folder named to load is a run folder (below)
+                with pytest.raises(CheckpointError) as raised:
+                    charlstm.load(path)
+                assert str(raised.value) == said
+                refused(run_cli("sample", path, "--length", "5"), said)
+        with pytest.raises(CheckpointError) as raised:
+            charlstm.load(run)                                      # a run folder: its best checkpoint
+        assert str(raised.value) == f"{best}: not a regular file ({KINDS[kind]})"
+        refused(run_cli("sample", run, "--length", "5"), f"{best}: not a regular file ({KINDS[kind]})")
+        refused(run_cli("export", run, "--out", tmp_path / "shared"), f"{best}: not a regular file")
+        assert not (tmp_path / "shared").exists()
+        if kind == "directory":
+            refused(run_cli("sample", alone, "--length", "5"), f"{alone}: no best.safetensors or latest.safetensors")
+
+
+def test_a_device_named_as_a_checkpoint_is_not_read():
+    with within(30), pytest.raises(CheckpointError, match="^/dev/zero: not a regular file \\(a device\\)$"):
+        charlstm.load("/dev/zero")

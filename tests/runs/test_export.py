@@ -1,17 +1,22 @@
 """runs/export.py, `charlstm export`: a weights-only folder that the read-only commands use like the
-run itself, that finds its corpus after a move, and that cannot be resumed."""
+run itself, that finds its corpus after a move, and that cannot be resumed; its logs streamed whatever
+their size, and the folder there whole or not at all (a killed export leaves --out as it was, and the
+next one succeeds)."""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
+import signal
+import time
 
 import pytest
 from safetensors import safe_open
 
 from charlstm.runs.checkpoint import load, save
 from charlstm.inspection.texts import training_corpus
-from conftest import run_cli
+from conftest import digest, measured, refused, run_cli, start_charlstm
 
 
 @pytest.fixture(scope="module")
@@ -80,3 +85,87 @@ def test_export_refuses_a_folder_in_use_and_cannot_be_resumed(trained_run, expor
     missing = run_cli("export", str(tmp_path / "none"), "--out", str(tmp_path / "x"))
     assert missing.exit_code == 1 and "no such checkpoint" in missing.stderr
     assert not (tmp_path / "x").exists()
+
+
+# ------------------------------------------------------------------ streamed, and whole or not at all
+
+
+def _source(trained_run, tmp_path):
+    return shutil.copytree(trained_run, tmp_path / "plays", ignore=shutil.ignore_patterns("corpus.*"))
+
+
+def test_a_multi_gigabyte_log_is_streamed_into_the_export(trained_run, tmp_path):
+    run = _source(trained_run, tmp_path)
+    with open(run / "metrics.jsonl", "r+b") as f:                # sparse: costs no disk, and no copy of it may
+        f.truncate(6 << 30)                                     # read or write its 6 GB of hole
+    code, _, err, peak = measured("export", run, "--out", tmp_path / "shared", cwd=tmp_path, timeout=300)
+    assert code == 0, err[-2000:]
+    assert peak < 300, f"peak RSS {peak} MB"
+    copied = tmp_path / "shared" / "metrics.jsonl"
+    assert copied.stat().st_size == 6 << 30 and copied.stat().st_blocks * 512 < 64 << 20
+    with open(copied, "rb") as f:
+        assert f.read(100) == (trained_run / "metrics.jsonl").read_bytes()[:100]
+    assert sorted(os.listdir(tmp_path / "shared")) == ["best.safetensors", "metrics.jsonl", "samples.txt"]
+
+
+def _building(tmp_path):
+    """The temp folders of exports to tmp_path/shared."""
+    return sorted(tmp_path.glob(".shared.*.tmp"))
+
+
+def _kill_mid_copy(run, out, tmp_path, signum) -> None:
+    """Start an export of `run` to `out` and send it `signum` while it copies the log."""
+    with open(run / "metrics.jsonl", "ab") as f:                  # 256 MB of real data: a copy that takes a while
+        line = b'{"step": 999999, "elapsed_s": 1.0, "train_loss": 2.0}\n'
+        f.write(line * ((256 << 20) // len(line)))
+    export = start_charlstm("export", run, "--out", out, cwd=tmp_path)
+    deadline = time.monotonic() + 120
+    while not any(list(folder.glob(".metrics.jsonl.*.tmp")) for folder in [out, *_building(tmp_path)]):
+        assert export.poll() is None and time.monotonic() < deadline, export.communicate()
+        time.sleep(0.001)
+    export.send_signal(signum)
+    export.communicate(timeout=60)
+    assert not out.exists()                                      # killed before the rename: --out as it was
+
+
+def test_an_export_killed_mid_copy_leaves_no_folder_and_the_next_one_succeeds(trained_run, tmp_path):
+    run, out = _source(trained_run, tmp_path), tmp_path / "shared"
+    _kill_mid_copy(run, out, tmp_path, signal.SIGKILL)
+    dead = _building(tmp_path)
+    assert len(dead) == 1                                         # what the killed export left, beside --out
+    mine = tmp_path / ".shared.1-cafe.tmp"                       # a name like an export's, holding the user's file
+    mine.mkdir()
+    (mine / ".lock").write_text("1")
+    (mine / "notes.txt").write_text("mine")
+    early = [tmp_path / ".shared.3-dead.tmp", tmp_path / ".shared.4-dead.tmp"]   # killed before writing anything
+    early[0].mkdir()
+    early[1].mkdir()
+    (early[1] / ".lock").touch()
+    live = tmp_path / ".shared.2-beef.tmp"                       # an export still running: its lock is held
+    live.mkdir()
+    (live / "best.safetensors").write_bytes(b"half")
+    with open(live / ".lock", "w") as held:
+        held.write(str(os.getpid()))
+        held.flush()
+        fcntl.flock(held, fcntl.LOCK_EX)
+        again = run_cli("export", run, "--out", out)
+    assert again.exit_code == 0, again.output
+    assert not dead[0].exists() and not any(f.exists() for f in early)   # the dead exports' folders are gone
+    assert (mine / "notes.txt").read_text() == "mine" and (live / "best.safetensors").read_bytes() == b"half"
+    assert sorted(os.listdir(out)) == ["best.safetensors", "metrics.jsonl", "samples.txt"]
+    assert digest(out / "metrics.jsonl") == digest(run / "metrics.jsonl")
+    assert digest(out / "samples.txt") == digest(run / "samples.txt")
+    assert load(out / "best.safetensors").config == load(run / "best.safetensors").config
+
+
+def test_an_export_stopped_mid_copy_removes_its_folder_and_a_full_out_is_never_touched(trained_run, tmp_path):
+    run, out = _source(trained_run, tmp_path), tmp_path / "shared"
+    _kill_mid_copy(run, out, tmp_path, signal.SIGTERM)
+    assert _building(tmp_path) == []
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    refused(run_cli("export", run, "--out", out), "not empty")
+    assert os.listdir(out) == ["notes.txt"] and _building(tmp_path) == []
+    (out / "notes.txt").unlink()
+    assert run_cli("export", run, "--out", out).exit_code == 0   # an empty folder is taken
+    assert sorted(os.listdir(out)) == ["best.safetensors", "metrics.jsonl", "samples.txt"]

@@ -2,7 +2,8 @@
 `charlstm prepare` made for it) and refuses one holding anything else; `--resume` needs `latest`; the
 default folder and the most recent run are found; nothing is written through a symbolic link; one
 process per folder (an flock the kernel drops when its holder dies), checked before anything is read;
-no temp file outlives a killed writer."""
+no temp file outlives a killed writer; a lock or a checkpoint that is not a regular file is named
+in one line, and never waited on."""
 
 from __future__ import annotations
 
@@ -16,7 +17,20 @@ import pytest
 
 from charlstm.errors import CheckpointError
 from charlstm.runs import checkpoint as ckpt
-from conftest import ENV, QUICK, TINY, charlstm_process, digest, error_line, refused, run_cli, start_charlstm
+from conftest import (
+    ENV,
+    KINDS,
+    QUICK,
+    TINY,
+    charlstm_process,
+    digest,
+    error_line,
+    plant,
+    refused,
+    run_cli,
+    start_charlstm,
+    within,
+)
 
 
 
@@ -256,3 +270,39 @@ def test_stale_temp_files_of_a_killed_prepare_are_removed_at_the_next_start(tmp_
     assert result.exit_code == 0, result.output
     assert not any(path.exists() for path in stale)
     assert [name for name in os.listdir(out) if name.endswith(".tmp")] == []
+
+
+# ------------------------------------------------------------------ a lock of another kind
+
+
+def _lock_said(lock, kind: str) -> str:
+    """What a refusal says of a lock of `kind` (the run's files are never read through a link)."""
+    if kind == "dangling link" or lock.is_symlink():
+        return "is a symbolic link"
+    return f"{lock}: not a regular file ({KINDS[kind]})"
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_lock_of_another_kind_is_named_by_train_prepare_and_resume(small_run, corpus, tmp_path, kind):
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    lock = plant(fresh / ".lock", kind)
+    plant(small_run / ".lock", kind)
+    before = {p.name: p.read_bytes() for p in small_run.iterdir() if p.is_file() and not p.is_symlink()}
+    with within(60):
+        refused(run_cli("train", corpus, "--out", fresh, *QUICK), _lock_said(lock, kind))
+        refused(run_cli("prepare", corpus, "--out", fresh), _lock_said(lock, kind))
+        refused(run_cli("train", "--resume", "--out", small_run, "--max-steps", "6"),
+                _lock_said(small_run / ".lock", kind))
+        # nothing to resume there, and no process could hold such a lock: said without waiting on it
+        refused(run_cli("train", "--resume", "--out", fresh), "nothing to resume")
+    assert os.listdir(fresh) == [".lock"]
+    assert {p.name: p.read_bytes() for p in small_run.iterdir() if p.is_file() and not p.is_symlink()} == before
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_latest_checkpoint_of_another_kind_is_named_on_resume(small_run, kind):
+    latest = plant(small_run / "latest.safetensors", kind)
+    with within(60):
+        line = refused(run_cli("train", "--resume", "--out", small_run, "--max-steps", "6"))
+    assert f"{latest}: not a regular file" in line or (kind == "dangling link" and "symbolic link" in line), line

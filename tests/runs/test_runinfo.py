@@ -1,6 +1,7 @@
 """runs/runinfo.py: a checkpoint's training metadata is held to the training config's own bounds: the
-recipe and the stream layout it claims are refused as a CheckpointError naming the field. (Each field
-refused on resume from the command line: tests/training/test_resume.py.)"""
+recipe and the stream layout it claims are refused as a CheckpointError naming the field, and every
+count and figure is held to the bounds of the numbers a run records. (Each field refused on resume
+from the command line: tests/training/test_resume.py.)"""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ import pytest
 
 from charlstm.config import MAX_SEED
 from charlstm.errors import CheckpointError
-from charlstm.runs.runinfo import _Checker, _layout, _train_config
+from charlstm.runs.runinfo import RunInfo, _Checker, _layout, _train_config
+from conftest import refused, rewrite_checkpoint, run_cli
 
 
 @pytest.mark.parametrize("read, value, message", [
@@ -27,3 +29,15 @@ def test_training_metadata_is_held_to_the_training_config_bounds(read, value, me
 
 def test_a_layout_without_a_seed_reads_as_seed_0():
     assert _layout(_Checker("x"), {"n_chars": 100, "batch_size": 2, "seq_len": 4}).seed == 0
+
+
+@pytest.mark.parametrize("name, value", [("step", 10**20), ("elapsed_s", 1e300), ("best_val_bpc", 1e300),
+                                         ("corpus_chars", 10**30), ("evals_since_best", 2**60)])
+def test_every_count_and_figure_of_the_metadata_is_bounded(small_run, tmp_path, name, value):
+    rewrite_checkpoint(small_run / "latest.safetensors", lambda meta, tensors: meta["train"].update({name: value}))
+    said = f"training metadata field {name!r} must be"
+    with pytest.raises(CheckpointError, match=said):
+        RunInfo.from_dict({"step": 3, "layout": {"n_chars": 100, "batch_size": 2, "seq_len": 4},
+                           "optimizer_groups": [], name: value})
+    refused(run_cli("report", small_run, "--out", tmp_path / "r.html", "--novelty-length", "0"), said)
+    assert not (tmp_path / "r.html").exists()

@@ -16,7 +16,7 @@ from charlstm.files import INDEX_FILE, INDEX_META
 from charlstm.runs.caches import CorpusCache, IndexCache
 from charlstm.runs.folder import Run
 
-from conftest import TINY, longest_matches, run_cli
+from conftest import KINDS, TINY, longest_matches, plant, refused, run_cli, within
 
 UNICODE = "床前明月光，疑是地上霜。\r\n举头望明月，低头思故乡。🌙🌙 moon\r\nmoon 🌙 明月\r\n"
 
@@ -200,6 +200,18 @@ def test_without_a_corpus_novelty_is_a_one_line_error(run_copy, tmp_path):
         assert len(result.output.strip().splitlines()) == 1
     finally:
         shutil.move(moved, sources[0])
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_corpus_replaced_by_a_file_of_another_kind_is_named_not_called_gone(small_run, corpus, kind):
+    (small_run / "corpus.ids.npy").unlink()                  # no copy in the run: the corpus file is read again
+    plant(corpus, kind)
+    said = f"{corpus}: not a regular file ({KINDS[kind]})"
+    with within(60):
+        refused(run_cli("sample", small_run, "--length", "20", "--novelty"), said)
+        refused(run_cli("score", small_run, "--baseline", "ngram:3", "--text", "To be, or not"), said)
+        refused(run_cli("score", small_run), said)                # its held-out text: the corpus's end
+        refused(run_cli("inspect", small_run, "--find", "whitespace"), said)
 
 
 def test_without_an_id_cache_the_corpus_files_are_read_again(run_copy):

@@ -1,10 +1,12 @@
 """views/report.py, `charlstm report`: the run report page, built from real runs, escaped, and driven
-in headless Chromium."""
+in headless Chromium; its logs read in bounded memory whatever their size, and a log that is not a
+regular file named in one line."""
 
 from __future__ import annotations
 
 import base64
 import html
+import os
 import re
 
 import numpy as np
@@ -13,13 +15,13 @@ import pytest
 from charlstm.data.vocab import Vocab
 from charlstm.scoring.novelty import CorpusIndex
 from charlstm.config import format_duration
-from charlstm.views.report import RunFacts, build_report, gather
+from charlstm.views.report import DRAWN, MAX_PREVIEWS, PREVIEW_CHARS, RunFacts, build_report, gather
 from charlstm.views.charts import Reference, nice_ticks, svg_chart, Series
 from charlstm.views.facts import fact_rows
 from charlstm.runs.folder import Run
 
 from chromium import open_browser
-from conftest import TINY, longest_matches, run_cli
+from conftest import KINDS, TINY, longest_matches, measured, plant, refused, run_cli, within
 
 HOSTILE = 'A "quote" & <b>bold</b>\n</script><script>window.pwned = 1</script><img src=x onerror="window.pwned=2">\n'
 
@@ -89,8 +91,10 @@ def test_the_facts_read_as_a_person_writes(run_copy):
 
 def test_gather_reads_the_run_files(run_copy):
     facts = gather(str(run_copy), novelty_length=300, seed=1)
-    metrics = Run(run_copy).log.read_metrics()
+    metrics = list(Run(run_copy).log.records(DRAWN))          # of each record, the figures the page draws
     assert facts.metrics == metrics and any("val_bpc" in r for r in metrics) and any("train_loss" in r for r in metrics)
+    assert [r["step"] for r in metrics] == [r["step"] for r in Run(run_copy).log.read_metrics()]
+    assert {name for r in metrics for name in r} == {"step", *DRAWN}
     assert [p[0] for p in facts.previews] == [50, 100, 150]
     assert facts.model["hidden_size"] == 48 and facts.train["seq_len"] == 48 and facts.info["step"] == 150
     assert facts.novelty is not None and len(facts.novelty.text) == 300
@@ -154,6 +158,91 @@ def test_a_metrics_step_past_float_range_is_left_out_of_the_report(small_run, tm
     result = run_cli("report", small_run, "--out", tmp_path / "r.html", "--novelty-length", "0")
     assert result.exit_code == 0, result.output
     assert "<svg" in (tmp_path / "r.html").read_text(encoding="utf-8")
+
+
+# ------------------------------------------------------------------ logs of any size, files of any kind
+
+
+@pytest.mark.parametrize("name", ["metrics.jsonl", "samples.txt"])
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_log_of_another_kind_is_named_by_report_and_export(run_copy, tmp_path, name, kind):
+    planted = plant(run_copy / name, kind)
+    said = f"{planted}: not a regular file ({'a symbolic link' if planted.is_symlink() else KINDS[kind]})"
+    with within(60):
+        refused(run_cli("report", run_copy, "--out", tmp_path / "r.html", "--novelty-length", "0"), said)
+        refused(run_cli("export", run_copy, "--out", tmp_path / "shared"), said)
+    assert sorted(os.listdir(tmp_path)) == ["plays"]           # no page, no export, no temp folder
+
+
+def _huge_logs(run, line_mib: int = 64, records_mib: int = 0) -> int:
+    """Logs a run of millions of steps, or a damaged one, may hold: `records_mib` MiB of log records
+    and of previews, then one line of `line_mib` MiB in each file, and a preview head whose step has
+    5,000 digits (more than Python converts)."""
+    record = '{{"step": {}, "elapsed_s": 1.5, "train_loss": 2.5, "lr": 0.001, "chars_per_s": 100.0}}\n'
+    with open(run / "metrics.jsonl", "a", encoding="utf-8") as log, open(run / "samples.txt", "a", encoding="utf-8") as previews:
+        step, written = 1000, 0
+        while written < records_mib << 20:
+            line = record.format(step)
+            log.write(line)
+            previews.write(f"--- step {step}, val 2.000 bpc ---\nsome text\n\n")
+            written, step = written + len(line), step + 1
+        log.write('{"step": 7, "text": "' + "x" * (line_mib << 20) + '"}\n{"step": ' + str(step) + "}\n")
+        previews.write(f"--- step {'9' * 5000}, val 1.0 bpc ---\nnever-shown\n\n--- step {step}, val 1.5 bpc ---\n"
+                       + "y" * (line_mib << 20) + "\nbeyond-the-page\n\n")
+    return step - 1000 + 1                                      # the previews added (the 5,000-digit one is none)
+
+
+def test_a_report_reads_a_log_of_huge_lines_in_bounded_memory(small_run, tmp_path):
+    _huge_logs(small_run)
+    code, _, err, peak = measured("report", small_run, "--out", tmp_path / "r.html", "--novelty-length", "0",
+                                  cwd=tmp_path, timeout=300)
+    assert code == 0, err[-2000:]
+    assert peak < 450, f"peak RSS {peak} MB"
+    page = (tmp_path / "r.html").read_text(encoding="utf-8")
+    assert "y" * PREVIEW_CHARS + "…" in page and "beyond-the-page" not in page and "never-shown" not in page
+
+
+@pytest.mark.slow
+def test_a_report_of_three_runs_with_full_logs_stays_in_bounded_memory(trained_run, tmp_path):
+    import shutil
+
+    runs = [shutil.copytree(trained_run, tmp_path / f"run{i}", ignore=shutil.ignore_patterns("corpus.*"))
+            for i in range(3)]
+    added = [_huge_logs(run, line_mib=64, records_mib=64) for run in runs]
+    code, _, err, peak = measured("report", *runs, "--out", tmp_path / "r.html", "--novelty-length", "0",
+                                  cwd=tmp_path, timeout=900)
+    assert code == 0, err[-2000:]
+    assert peak < 450, f"peak RSS {peak} MB"
+    page = (tmp_path / "r.html").read_text(encoding="utf-8")
+    had = len(Run(trained_run).log.read_samples())
+    notes = [(int(shown), int(total.replace(",", ""))) for shown, total in re.findall(r"(\d+) of ([\d,]+) previews", page)]
+    assert [total for _, total in notes] == [had + n for n in added]      # every preview counted,
+    assert all(MAX_PREVIEWS // 2 < shown <= MAX_PREVIEWS + 1 for shown, _ in notes)   # an even choice shown
+
+
+def test_the_report_draws_a_long_log_evenly_and_keeps_its_last_figures(run_copy):
+    log = run_copy / "metrics.jsonl"
+    with open(log, "a", encoding="utf-8") as f:
+        for step in range(151, 40_000):
+            f.write(f'{{"step": {step}, "elapsed_s": {step}, "train_loss": 1.0, "lr": 0.1, "chars_per_s": {step}}}\n')
+            if step % 1000 == 0:
+                f.write(f'{{"step": {step}, "elapsed_s": {step}, "val_bpc": 1.5, "chars_per_s": 7}}\n')
+        f.write('{"step": 40000, "elapsed_s": 40000, "stopped": "patience"}\n')
+    facts = gather(str(run_copy), novelty_length=0)
+    steps = [r["step"] for r in facts.metrics if "train_loss" in r]
+    gaps = {b - a for a, b in zip(steps[1:-2], steps[2:-1])}
+    assert len(steps) <= 3001 and len(gaps) == 1 and steps[-1] == 39_999       # evenly spaced, the last kept
+    assert [r["step"] for r in facts.metrics if "val_bpc" in r][-39:] == list(range(1000, 40_000, 1000))
+    speed = [values for _, name, values in fact_rows([facts]) if name == "last logged speed"]
+    assert speed == [["39,999 characters/s"]]                 # the last record with a speed, though not the last
+
+
+def test_a_preview_is_kept_only_as_far_as_the_page_shows_it(run_copy):
+    with open(run_copy / "samples.txt", "a", encoding="utf-8") as f:
+        f.write("--- step 200, val 1.0 bpc ---\n" + "z" * 100_000 + "\n\n")
+    facts = gather(str(run_copy), novelty_length=0)
+    assert facts.previews[-1][0] == 200 and len(facts.previews[-1][2]) == PREVIEW_CHARS + 1
+    assert "z" * PREVIEW_CHARS + "…" in build_report([facts])
 
 
 def _copied_facts(shakespeare_text: str) -> RunFacts:
