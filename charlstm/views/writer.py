@@ -4,8 +4,9 @@ The screen shows the text so far (its tail) with the highlighted continuation as
 the cursor, the model's top next characters with their probabilities, and a few sampled
 continuations with their log-probabilities. Typing (printable keys, Enter, Backspace, paste) goes
 into the text; suggestions are taken with keys that never type (Tab, arrows, Alt+digits, Ctrl+…).
-A paste is one edit, refused in the status line when the text would pass its cap; the worker's
-progress through a long read shows there too.
+Alt+digit is taken in each form a terminal sends it (`take_keys`, `alt_digits_as_alt`). A paste is
+one edit, refused in the status line when the text would pass its cap; the worker's progress through
+a long read shows there too.
 
 The screen composes, draws and handles keys. Edits change the text at once (plain string work);
 then the model worker (writing.ModelWorker, every model step in one thread) is asked for
@@ -23,6 +24,7 @@ from pathlib import Path
 from rich.cells import cell_len
 from rich.text import Text
 from textual import events
+from textual._ansi_sequences import ANSI_SEQUENCES_KEYS
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -40,6 +42,32 @@ PAGE_CHARS = 6000
 TEMPERATURE_STEP = 0.1
 LENGTH_STEP = 10
 BAR_CELLS = 10
+
+#: Keys that take the i-th top character. Alt+digit arrives as alt+1 … alt+9 from a terminal that
+#: reports modifiers (kitty's protocol) or sends Alt as an ESC prefix (tmux, gnome-terminal, Windows
+#: Terminal, xterm with metaSendsEscape, a Mac terminal with Option as Meta) once
+#: `alt_digits_as_alt` has run. Two other forms arrive as characters: macOS's Option+digit
+#: (Terminal and iTerm2 by default, US layout) and xterm's default 8-bit meta (the digit with its
+#: eighth bit set). A character takes only when the model never saw it, so a writer whose model
+#: knows '£' or '§' still types them; '¶' is xterm's Alt+6 under xterm, else a Mac's Option+7.
+OPTION_DIGITS = "¡™£¢∞§¶•ª"
+META_DIGITS = "".join(chr(0xB0 + d) for d in range(1, 10))      # ± ² ³ ´ µ ¶ · ¸ ¹
+
+
+def take_keys(environ=os.environ) -> dict[str, int]:
+    """The characters that take a top character, each with its index (see OPTION_DIGITS)."""
+    order = (OPTION_DIGITS, META_DIGITS) if "XTERM_VERSION" in environ else (META_DIGITS, OPTION_DIGITS)
+    return {c: i for digits in order for i, c in enumerate(digits)}
+
+
+def alt_digits_as_alt() -> None:
+    """Have Textual report ESC followed by a digit as alt+digit, as it does for ESC and a letter.
+    Its key table maps ESC 1 … ESC 9 to '¡' … 'ª' (what WezTerm on macOS sends for Option+digit),
+    which would make Alt+digit under tmux and most Linux and Windows terminals a character the
+    model never saw. The table is Textual's own, shared by the process: `charlstm write` runs alone in it."""
+    for digit in "123456789":
+        ANSI_SEQUENCES_KEYS.pop("\x1b" + digit, None)
+
 
 def bar(fraction: float, cells: int) -> str:
     """A horizontal bar of `fraction` of `cells` cells, in eighths of a cell."""
@@ -161,6 +189,7 @@ class WriterScreen(Screen):
         self.quit_armed = False
         self.notice: str | None = None            # a refusal shown in the status line until the next edit
         self.reading: tuple[int, int] | None = None   # (read, total) of the worker's long read
+        self._take_keys = take_keys()
         self._early: list[tuple[str, str | None]] = []   # edits made while the model loads (see _edit)
 
     @property
@@ -221,12 +250,18 @@ class WriterScreen(Screen):
     # ---- typing ----
 
     def on_key(self, event: events.Key) -> None:
+        char = event.character
+        if char in self._take_keys and self.writer is not None and char not in self.writer.vocab:
+            event.stop()
+            event.prevent_default()
+            self.action_take(self._take_keys[char])      # Alt+digit as a Mac or xterm sends it
+            return
         if event.key == "enter":
             edit: tuple[str, str | None] = ("type", "\n")
         elif event.key in ("backspace", "ctrl+h"):
             edit = ("delete", None)
         elif event.is_printable and not event.key.startswith(("alt+", "ctrl+")):
-            edit = ("type", event.character)
+            edit = ("type", char)
         else:
             return
         event.stop()
@@ -396,6 +431,7 @@ class WriterApp(App):
     def __init__(self, checkpoint: str | os.PathLike, prime: str = "", config: WriteConfig = WriteConfig(),
                  out: str | os.PathLike | None = None, device: str | None = None):
         super().__init__()
+        alt_digits_as_alt()
         self.failure: BaseException | None = None
         self._writer_screen = WriterScreen(Path(checkpoint), prime, config, Path(out) if out else None, device)
 

@@ -1,7 +1,8 @@
 """views/writer.py: `charlstm write`'s screen, the real Textual app driven headless by Textual's own
-pilot (real model, real keys, what the screen shows): suggestions, keys, temperature and length, model
-work off the UI thread, a big paste (memory, time, one undo step, quitting during it, the cap), saving
-through the files guard, Chinese, emoji and CRLF."""
+pilot (real model, real keys, what the screen shows): suggestions, keys (Alt+digit in each form a
+terminal sends it), temperature and length, model work off the UI thread, a big paste (memory, time,
+one undo step, quitting during it, the cap), saving through the files guard, Chinese, emoji and CRLF.
+(The keys and a paste through a real terminal: tests/cli/test_write.py.)"""
 
 from __future__ import annotations
 
@@ -19,14 +20,15 @@ from collections import defaultdict
 import pytest
 import torch
 from textual import events
+from textual.keys import _character_to_key
 
 from charlstm.config import SampleConfig, WriteConfig
 from charlstm.errors import UnknownCharactersError
 from charlstm.generation import cowriter
 from charlstm.generation.sampling import sample_text
 from charlstm.views.glyphs import alone, single_line
-from charlstm.views.writer import ConfirmScreen, SaveScreen, WriterApp
-from conftest import ENV, ROOT, next_logits, quoted_lines
+from charlstm.views.writer import META_DIGITS, OPTION_DIGITS, ConfirmScreen, SaveScreen, WriterApp, take_keys
+from conftest import ENV, ROOT, SMALL, next_logits, quoted_lines, run_cli
 
 
 def run_app(app: WriterApp, script, size=(110, 32)):
@@ -291,6 +293,56 @@ def test_chinese_emoji_and_crlf_survive_writing_and_saving(chinese_run, chinese_
         replacement = " " if " " in app.writer.vocab else app.writer.vocab.chars[0]
         assert app.writer.text == prime + second + replacement + "\r\n" + s.top[0][0]
         assert out.read_bytes() == app.writer.text.encode("utf-8")
+
+    run_app(app, script)
+
+
+async def press_character(pilot, char: str) -> None:
+    """A key that types `char`, as a terminal's driver reports it (the pilot's own press leaves the
+    character out for many keys outside ASCII)."""
+    pilot.app.post_message(events.Key(_character_to_key(char), char))
+    await pilot.pause()
+
+
+def test_alt_digits_take_in_each_form_a_terminal_sends(checkpoint):
+    """alt+digit (a terminal that reports modifiers, or ESC and a digit: tmux, gnome-terminal, Windows
+    Terminal), macOS's Option+digit characters and xterm's 8-bit meta characters all take a top
+    character the model never saw as text."""
+    app = WriterApp(checkpoint, "KING", WriteConfig(seed=1, length=10))
+
+    async def script(pilot):
+        taken = "KING"
+        for key in ("alt+1", OPTION_DIGITS[0], "alt+3", OPTION_DIGITS[1], META_DIGITS[0], META_DIGITS[2],
+                    OPTION_DIGITS[8]):
+            s = await settle(pilot)
+            await (pilot.press(key) if key.startswith("alt+") else press_character(pilot, key))
+            index = int(key[-1]) - 1 if key.startswith("alt+") else take_keys()[key]
+            taken += s.top[index][0]
+            assert app.writer.text == taken, key
+        await settle(pilot)
+        assert "never saw" not in screen_text(app)
+
+    run_app(app, script)
+
+
+def test_take_keys_pick_xterms_meaning_of_the_one_character_both_forms_share():
+    assert take_keys({})["¶"] == OPTION_DIGITS.index("¶") == 6
+    assert take_keys({"XTERM_VERSION": "XTerm(390)"})["¶"] == META_DIGITS.index("¶") == 5
+    assert all(take_keys({})[c] == i for i, c in enumerate(OPTION_DIGITS))
+
+
+def test_a_take_character_the_model_knows_is_typed(tmp_path):
+    corpus = tmp_path / "prices.txt"
+    corpus.write_text("a cup of tea costs £3 and a § mark\n" * 200, encoding="utf-8")
+    result = run_cli("train", corpus, "--out", tmp_path / "run", *SMALL, "--max-steps", "2")
+    assert result.exit_code == 0, result.output
+    app = WriterApp(tmp_path / "run" / "best.safetensors", "tea ", WriteConfig(seed=1, length=5))
+
+    async def script(pilot):
+        await settle(pilot)
+        await press_character(pilot, "£")
+        await press_character(pilot, "§")
+        assert app.writer.text == "tea £§"
 
     run_app(app, script)
 
