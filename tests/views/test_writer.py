@@ -304,10 +304,10 @@ async def press_character(pilot, char: str) -> None:
     await pilot.pause()
 
 
-def test_alt_digits_take_in_each_form_a_terminal_sends(checkpoint):
+def test_alt_digits_take_in_each_form_a_terminal_sends(checkpoint, tmp_path):
     """alt+digit (a terminal that reports modifiers, or ESC and a digit: tmux, gnome-terminal, Windows
     Terminal), macOS's Option+digit characters and xterm's 8-bit meta characters all take a top
-    character the model never saw as text."""
+    character, each a character the model never saw; one the model knows is typed."""
     app = WriterApp(checkpoint, "KING", WriteConfig(seed=1, length=10))
 
     async def script(pilot):
@@ -323,28 +323,27 @@ def test_alt_digits_take_in_each_form_a_terminal_sends(checkpoint):
         assert "never saw" not in screen_text(app)
 
     run_app(app, script)
-
-
-def test_take_keys_pick_xterms_meaning_of_the_one_character_both_forms_share():
-    assert take_keys({})["¶"] == OPTION_DIGITS.index("¶") == 6
-    assert take_keys({"XTERM_VERSION": "XTerm(390)"})["¶"] == META_DIGITS.index("¶") == 5
-    assert all(take_keys({})[c] == i for i, c in enumerate(OPTION_DIGITS))
-
-
-def test_a_take_character_the_model_knows_is_typed(tmp_path):
     corpus = tmp_path / "prices.txt"
     corpus.write_text("a cup of tea costs £3 and a § mark\n" * 200, encoding="utf-8")
     result = run_cli("train", corpus, "--out", tmp_path / "run", *SMALL, "--max-steps", "2")
     assert result.exit_code == 0, result.output
     app = WriterApp(tmp_path / "run" / "best.safetensors", "tea ", WriteConfig(seed=1, length=5))
 
-    async def script(pilot):
+    async def known(pilot):
         await settle(pilot)
         await press_character(pilot, "£")
         await press_character(pilot, "§")
-        assert app.writer.text == "tea £§"
+        s = await settle(pilot)
+        await press_character(pilot, "¡")                    # never seen: takes the top character
+        assert app.writer.text == "tea £§" + s.top[0][0]
 
-    run_app(app, script)
+    run_app(app, known)
+
+
+def test_take_keys_pick_xterms_meaning_of_the_one_character_both_forms_share():
+    assert take_keys({})["¶"] == OPTION_DIGITS.index("¶") == 6
+    assert take_keys({"XTERM_VERSION": "XTerm(390)"})["¶"] == META_DIGITS.index("¶") == 5
+    assert all(take_keys({})[c] == i for i, c in enumerate(OPTION_DIGITS))
 
 
 def test_a_paste_over_the_cap_is_refused_in_the_status_line(checkpoint, monkeypatch):
