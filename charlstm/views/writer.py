@@ -24,7 +24,6 @@ from pathlib import Path
 from rich.cells import cell_len
 from rich.text import Text
 from textual import events
-from textual._ansi_sequences import ANSI_SEQUENCES_KEYS
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -65,6 +64,10 @@ def alt_digits_as_alt() -> None:
     Its key table maps ESC 1 … ESC 9 to '¡' … 'ª' (what WezTerm on macOS sends for Option+digit),
     which would make Alt+digit under tmux and most Linux and Windows terminals a character the
     model never saw. The table is Textual's own, shared by the process: `charlstm write` runs alone in it."""
+    try:
+        from textual._ansi_sequences import ANSI_SEQUENCES_KEYS
+    except ImportError:         # a Textual without this private table: it reports ESC+digit its own way
+        return
     for digit in "123456789":
         ANSI_SEQUENCES_KEYS.pop("\x1b" + digit, None)
 
