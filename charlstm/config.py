@@ -334,6 +334,11 @@ class SampleConfig:
         object.__setattr__(self, "stop", tuple(self.stop))
 
 
+#: The most characters the co-writer's text holds, prime, typing and pastes together: a prime or a
+#: paste that would take it beyond is refused whole, in one line.
+MAX_WRITE_CHARS = 1 << 22
+
+
 @dataclass(frozen=True)
 class WriteConfig:
     """How `charlstm write` suggests."""

@@ -46,7 +46,7 @@ def command(checkpoint, prime, prime_file, out, device, **params):
     \b
     Type to write (Enter, Backspace, paste). The model suggests as you go:
       Tab         accept the highlighted continuation (↑ ↓ choose another)
-      Alt+1 … 9   take one of the top next characters
+      Alt+1 … 9   take one of the top next characters (Option+1 … 9 on a Mac)
       Ctrl+R      new continuations       Ctrl+↑ / Ctrl+↓  temperature
       Ctrl+← / →  continuation length     Ctrl+Z  undo
       Ctrl+S      save                    Ctrl+Q  quit

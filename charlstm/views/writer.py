@@ -4,6 +4,9 @@ The screen shows the text so far (its tail) with the highlighted continuation as
 the cursor, the model's top next characters with their probabilities, and a few sampled
 continuations with their log-probabilities. Typing (printable keys, Enter, Backspace, paste) goes
 into the text; suggestions are taken with keys that never type (Tab, arrows, Alt+digits, Ctrl+…).
+Alt+digit is taken in each form a terminal sends it (`take_keys`, `alt_digits_as_alt`). A paste is
+one edit, refused in the status line when the text would pass its cap; the worker's progress through
+a long read shows there too.
 
 The screen composes, draws and handles keys. Edits change the text at once (plain string work);
 then the model worker (writing.ModelWorker, every model step in one thread) is asked for
@@ -38,6 +41,35 @@ PAGE_CHARS = 6000
 TEMPERATURE_STEP = 0.1
 LENGTH_STEP = 10
 BAR_CELLS = 10
+
+#: Keys that take the i-th top character. Alt+digit arrives as alt+1 … alt+9 from a terminal that
+#: reports modifiers (kitty's protocol) or sends Alt as an ESC prefix (tmux, gnome-terminal, Windows
+#: Terminal, xterm with metaSendsEscape, a Mac terminal with Option as Meta) once
+#: `alt_digits_as_alt` has run. Two other forms arrive as characters: macOS's Option+digit
+#: (Terminal and iTerm2 by default, US layout) and xterm's default 8-bit meta (the digit with its
+#: eighth bit set). A character takes only when the model never saw it, so a writer whose model
+#: knows '£' or '§' still types them; '¶' is xterm's Alt+6 under xterm, else a Mac's Option+7.
+OPTION_DIGITS = "¡™£¢∞§¶•ª"
+META_DIGITS = "".join(chr(0xB0 + d) for d in range(1, 10))      # ± ² ³ ´ µ ¶ · ¸ ¹
+
+
+def take_keys(environ=os.environ) -> dict[str, int]:
+    """The characters that take a top character, each with its index (see OPTION_DIGITS)."""
+    order = (OPTION_DIGITS, META_DIGITS) if "XTERM_VERSION" in environ else (META_DIGITS, OPTION_DIGITS)
+    return {c: i for digits in order for i, c in enumerate(digits)}
+
+
+def alt_digits_as_alt() -> None:
+    """Have Textual report ESC followed by a digit as alt+digit, as it does for ESC and a letter.
+    Its key table maps ESC 1 … ESC 9 to '¡' … 'ª' (what WezTerm on macOS sends for Option+digit),
+    which would make Alt+digit under tmux and most Linux and Windows terminals a character the
+    model never saw. The table is Textual's own, shared by the process: `charlstm write` runs alone in it."""
+    try:
+        from textual._ansi_sequences import ANSI_SEQUENCES_KEYS
+    except ImportError:         # a Textual without this private table: it reports ESC+digit its own way
+        return
+    for digit in "123456789":
+        ANSI_SEQUENCES_KEYS.pop("\x1b" + digit, None)
 
 
 def bar(fraction: float, cells: int) -> str:
@@ -158,7 +190,10 @@ class WriterScreen(Screen):
         self.selected = 0
         self.length = config.length
         self.quit_armed = False
-        self._early: list[str | None] = []        # keys typed while the model loads (None: Backspace)
+        self.notice: str | None = None            # a refusal shown in the status line until the next edit
+        self.reading: tuple[int, int] | None = None   # (read, total) of the worker's long read
+        self._take_keys = take_keys()
+        self._early: list[tuple[str, str | None]] = []   # edits made while the model loads (see _edit)
 
     @property
     def writer(self) -> CoWriter | None:
@@ -192,10 +227,14 @@ class WriterScreen(Screen):
     def on_model_worker_ready(self, message: ModelWorker.Ready) -> None:
         writer = self.model.take(message)
         self.saving.start(writer.text)
-        for key in self._early:
-            self._edit(key)
+        for kind, text in self._early:
+            self._edit(kind, text)
         self._early.clear()
         self._refresh_suggestions()
+
+    def on_model_worker_reading(self, message: ModelWorker.Reading) -> None:
+        self.reading = (message.read, message.total)
+        self.query_one("#status", Static).update(self._status())
 
     def on_model_worker_failed(self, message: ModelWorker.Failed) -> None:
         self.app.failure = message.error
@@ -203,47 +242,63 @@ class WriterScreen(Screen):
 
     def on_model_worker_suggested(self, message: ModelWorker.Suggested) -> None:
         if self.writer is not None and message.suggestions.text == self.writer.text:
-            self.suggestions, self.selected = message.suggestions, 0
+            self.suggestions, self.selected, self.reading = message.suggestions, 0, None
             self._render_all()
 
     def _refresh_suggestions(self) -> None:
+        self.reading, self.notice = None, None
         self.model.ask(self.length)
         self._render_all()
 
     # ---- typing ----
 
     def on_key(self, event: events.Key) -> None:
+        char = event.character
+        if char in self._take_keys and self.writer is not None and char not in self.writer.vocab:
+            event.stop()
+            event.prevent_default()
+            self.action_take(self._take_keys[char])      # Alt+digit as a Mac or xterm sends it
+            return
         if event.key == "enter":
-            key: str | None = "\n"
+            edit: tuple[str, str | None] = ("type", "\n")
         elif event.key in ("backspace", "ctrl+h"):
-            key = None
+            edit = ("delete", None)
         elif event.is_printable and not event.key.startswith(("alt+", "ctrl+")):
-            key = event.character
+            edit = ("type", char)
         else:
             return
         event.stop()
         event.prevent_default()
-        self._edit(key)
+        self._edit(*edit)
 
     def on_paste(self, event: events.Paste) -> None:
         event.stop()
+        if self.writer is not None:
+            try:                                          # before any copy of a paste too big to keep
+                self.writer.check_room(len(event.text), "paste")
+            except CharlstmError as error:
+                self.notice = one_line(error, 300)
+                self._render_all()
+                return
+        # A terminal sends a pasted line break as CR: read it as LF, and CRLF as itself.
         text = event.text.replace("\r\n", "\0").replace("\r", "\n").replace("\0", "\r\n")
-        self._edit(text)
+        self._edit("paste", text)
 
-    def _edit(self, key: str | None) -> None:
-        """Type `key` (None: delete the last character)."""
+    def _edit(self, kind: str, text: str | None) -> None:
+        """Make one edit of the user's: ("type", key), ("paste", text) or ("delete", None)."""
         self.quit_armed = False
         if self.writer is None:
-            self._early.append(key)
+            self._early.append((kind, text))
             self._render_all()
             return
-        if key is None:
+        if kind == "delete":
             changed = self.writer.backspace()
         else:
             try:
-                changed = bool(self.writer.type(key))
+                changed = bool(self.writer.paste(text) if kind == "paste" else self.writer.type(text))
             except CharlstmError as error:
-                self.notify(one_line(error, 200), severity="warning", markup=False)
+                self.notice = one_line(error, 300)
+                self._render_all()
                 return
         if changed:
             self._refresh_suggestions()
@@ -334,22 +389,28 @@ class WriterScreen(Screen):
 
     def _page(self) -> Text:
         if self.writer is None:
-            early = "".join(k for k in self._early if k)
-            return Text.assemble(Text(keeping_lines(self.prime[-PAGE_CHARS:] + early)),
+            early = "".join(text for _, text in self._early if text)
+            return Text.assemble(Text(keeping_lines((self.prime[-PAGE_CHARS:] + early)[-PAGE_CHARS:])),
                                  Text(" loading the model …", style="dim"))
         s = self.fresh
         chosen = s.continuations[min(self.selected, len(s.continuations) - 1)].text if s and s.continuations else None
         return page_view(self.writer.text, chosen)
 
     def _status(self) -> Text:
+        if self.notice is not None:
+            return Text(self.notice, style="bold yellow", no_wrap=True, overflow="ellipsis")
+        reading = ""
+        if self.reading is not None:
+            read, total = self.reading
+            reading = f" · reading {read / total:.0%} of {total:,} characters …"
         if self.writer is None:
-            return Text("loading the model …", style="dim")
+            return Text(f"loading the model …{reading}", style="dim")
         text, out = self.writer.text, self.saving.out
         if self.saving.unsaved(text):
             saved = "unsaved" + (f" (^S saves to {out})" if out is not None else "")
         else:
             saved = f"saved to {out}" if out is not None and self.saving.agreed else "nothing new to save"
-        thinking = "" if self.fresh is not None else " · thinking …"
+        thinking = "" if self.fresh is not None else (reading or " · thinking …")
         return Text(f"{len(text):,} characters · {saved}{thinking}", style="dim", no_wrap=True, overflow="ellipsis")
 
 
@@ -373,6 +434,7 @@ class WriterApp(App):
     def __init__(self, checkpoint: str | os.PathLike, prime: str = "", config: WriteConfig = WriteConfig(),
                  out: str | os.PathLike | None = None, device: str | None = None):
         super().__init__()
+        alt_digits_as_alt()
         self.failure: BaseException | None = None
         self._writer_screen = WriterScreen(Path(checkpoint), prime, config, Path(out) if out else None, device)
 
@@ -394,4 +456,5 @@ class WriterApp(App):
             screen.quit_armed = True
             self.notify("unsaved text: ^S saves, ^Q again quits without saving", severity="warning", markup=False)
             return
+        screen.model.stop()                  # a read or a sample in progress ends at its next chunk
         self.exit()

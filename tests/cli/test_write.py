@@ -1,21 +1,26 @@
 """cli/write.py, `charlstm write`: its help names the keys, bad input is one line before any screen, --out
-goes through the files guard, and the installed command runs in a real terminal."""
+goes through the files guard, and the installed command runs in a real terminal: keys, Alt+digit as
+tmux sends it, and a big paste (memory, one undo step, quitting while it is read) under tmux."""
 
 from __future__ import annotations
 
 import os
+import shlex
+import shutil
+import subprocess
 import sys
 import time
 
 import pytest
 
-from conftest import run_cli
+from charlstm.views.writer import OPTION_DIGITS
+from conftest import ENV, quoted_lines, run_cli
 
 
 def test_help_names_the_keys():
     result = run_cli("write", "--help")
     assert result.exit_code == 0
-    for words in ("Tab", "Alt+1", "Ctrl+Z", "Ctrl+S", "--prime-file", "--unknown", "--out"):
+    for words in ("Tab", "Alt+1", "Option+1", "Ctrl+Z", "Ctrl+S", "--prime-file", "--unknown", "--out"):
         assert words in result.output
 
 
@@ -118,3 +123,118 @@ class Terminal:
                 except OSError:                                # the program closed the terminal
                     pass
         return True
+
+
+TMUX = shutil.which("tmux")
+needs_tmux = pytest.mark.skipif(TMUX is None, reason="needs tmux, to drive the command through a real terminal")
+
+
+class Tmux:
+    """A tmux server of the test's own (its socket in the test's folder) running one command in a
+    110×32 window: keys sent as tmux sends a user's, the screen read back as it shows."""
+
+    def __init__(self, socket, command: list[str]):
+        self.base = [TMUX, "-S", str(socket), "-f", os.devnull]
+        subprocess.run([*self.base, "new-session", "-d", "-x", "110", "-y", "32", shlex.join(command)], env=ENV,
+                       check=True, timeout=30)
+        self.pid = int(self.tmux("display-message", "-p", "#{pane_pid}"))
+
+    def tmux(self, *args: str) -> str:
+        return subprocess.run([*self.base, *args], capture_output=True, text=True, timeout=60).stdout
+
+    def keys(self, *keys: str, literal: bool = False) -> None:
+        self.tmux("send-keys", *(["-l"] if literal else []), *keys)
+
+    def paste(self, path) -> None:
+        """Paste the file's text as a terminal pastes (bracketed, as the app asked)."""
+        self.tmux("load-buffer", "-b", "paste", str(path))
+        self.tmux("paste-buffer", "-p", "-d", "-b", "paste")
+
+    def status(self) -> str:
+        """The co-writer's status line (above the footer)."""
+        lines = self.tmux("capture-pane", "-p").rstrip("\n").splitlines()
+        return lines[-2] if len(lines) >= 2 else ""
+
+    def until(self, done, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while not done():
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.1)
+        return True
+
+    def alive(self) -> bool:
+        try:
+            os.kill(self.pid, 0)
+            return True
+        except ProcessLookupError:
+            return False
+
+    def close(self) -> None:
+        self.tmux("kill-server")
+
+
+def idle_at(terminal: Tmux, characters: int):
+    """Whether the status line says the text has `characters` and the suggestions for it are shown."""
+    return lambda: (terminal.status().strip().startswith(f"{characters:,} characters")
+                    and not any(w in terminal.status() for w in ("thinking", "reading", "loading")))
+
+
+@needs_tmux
+def test_alt_digits_take_a_top_character_through_tmux(quote_run, tmp_path):
+    """tmux sends Alt+1 as ESC 1 (so do gnome-terminal and Windows Terminal), and a Mac's Option+1
+    arrives as '¡': each takes the top character it names, and none is refused as unseen."""
+    import charlstm
+    from charlstm.generation.cowriter import CoWriter
+
+    model, vocab = charlstm.load(quote_run)
+    out = tmp_path / "out.txt"
+    terminal = Tmux(tmp_path / "tmux", [sys.executable, "-m", "charlstm", "write", str(quote_run), "--prime", "ab ",
+                                        "--seed", "1", "--out", str(out)])
+    try:
+        assert terminal.until(idle_at(terminal, 3), 90), terminal.tmux("capture-pane", "-p")
+        expected = "ab "
+        for key, literal, index in (("M-1", False, 0), (OPTION_DIGITS[0], True, 0), ("M-3", False, 2)):
+            expected += CoWriter(model, vocab, expected).top(9)[index][0]
+            terminal.keys(key, literal=literal)
+            assert terminal.until(idle_at(terminal, len(expected)), 30), (key, terminal.tmux("capture-pane", "-p"))
+            assert "never saw" not in terminal.tmux("capture-pane", "-p")
+        assert "Alt+1…9 take" in terminal.tmux("capture-pane", "-p")
+        terminal.keys("C-s")
+        assert terminal.until(out.exists, 30)
+        assert out.read_text(encoding="utf-8") == expected
+        terminal.keys("C-q")
+        assert terminal.until(lambda: not terminal.alive(), 30)
+    finally:
+        terminal.close()
+
+
+@pytest.mark.slow            # tests/views/test_writer.py holds the same guarantees under the pilot, by default
+@needs_tmux
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="reads the peak memory from /proc")
+def test_a_big_paste_through_tmux_is_read_in_bounded_memory_and_quitting_stops_it(quote_run, tmp_path):
+    """1 MiB pasted into a 16-unit model: read within two minutes, the process under 800 MB at its peak,
+    one undo step; 3 MiB pasted and quit while it is read: the process is gone within 15 s."""
+    text = quoted_lines(2000, seed=2)
+    small, big = tmp_path / "small.txt", tmp_path / "big.txt"
+    small.write_text((text * (1 + (1 << 20) // len(text)))[: 1 << 20], encoding="utf-8")
+    big.write_text((text * (1 + (3 << 20) // len(text)))[: 3 << 20], encoding="utf-8")
+    terminal = Tmux(tmp_path / "tmux", [sys.executable, "-m", "charlstm", "write", str(quote_run), "--prime", "ab ",
+                                        "--seed", "1"])
+    try:
+        assert terminal.until(idle_at(terminal, 3), 90), terminal.tmux("capture-pane", "-p")
+        terminal.paste(small)
+        assert terminal.until(idle_at(terminal, 3 + (1 << 20)), 120), terminal.tmux("capture-pane", "-p")
+        peak = next(int(line.split()[1]) for line in open(f"/proc/{terminal.pid}/status") if line.startswith("VmHWM:"))
+        assert peak < 800 * 1024, f"{peak / 1024:.0f} MB"
+        terminal.keys("C-z")
+        assert terminal.until(idle_at(terminal, 3), 30), terminal.tmux("capture-pane", "-p")
+        terminal.paste(big)
+        assert terminal.until(lambda: "reading" in terminal.status(), 60), terminal.tmux("capture-pane", "-p")
+        started = time.monotonic()
+        terminal.keys("C-q")
+        terminal.keys("C-q")                                   # unsaved text: the second ^Q quits
+        assert terminal.until(lambda: not terminal.alive(), 15), terminal.tmux("capture-pane", "-p")
+        assert time.monotonic() - started < 15
+    finally:
+        terminal.close()

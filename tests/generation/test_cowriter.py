@@ -1,17 +1,20 @@
 """generation/cowriter.py: the co-writer's model side, against the model itself: the top characters and
-continuations are the model's, edits cost one step per new character, undo restores saved states, and
-unseen characters follow the unknown policy. (The screen: tests/views/test_writer.py; the command:
-tests/cli/test_write.py.)"""
+continuations are the model's, edits cost one step per new character, a paste is one batched pass in
+chunks that ends where stepping ends and stops between chunks when asked, undo restores saved states
+and its steps are the user's actions, the text has a cap, and unseen characters follow the unknown
+policy. (The screen: tests/views/test_writer.py; the command: tests/cli/test_write.py.)"""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from charlstm.config import SampleConfig, WriteConfig
-from charlstm.errors import UnknownCharactersError
-from charlstm.generation.cowriter import CoWriter
+from charlstm.config import CELLS, MAX_WRITE_CHARS, ModelConfig, SampleConfig, WriteConfig
+from charlstm.data.vocab import Vocab
+from charlstm.errors import CharlstmError, UnknownCharactersError
+from charlstm.generation.cowriter import READ_CHUNK_POSITIONS, STEP_TAIL, CoWriter
 from charlstm.generation.sampling import sample_text
+from charlstm.model.network import CharModel
 from conftest import next_logits
 
 
@@ -138,3 +141,120 @@ def test_unseen_characters_follow_the_unknown_policy(model_vocab):
     assert CoWriter(model, vocab, "To 世 be", WriteConfig(unknown="skip")).text == "To  be"
     replace = CoWriter(model, vocab, "To", WriteConfig(unknown="replace"))
     assert replace.type("😀!") == " !" and replace.text == "To !"
+
+
+@pytest.fixture()
+def one_thread():
+    """One CPU thread for this test (a model this small reads many times faster so on a busy machine)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def count_forward_calls(writer: CoWriter) -> list[int]:
+    """Wrap the writer's model so that its fused forward calls are counted (the model still runs)."""
+    calls = [0]
+    model = writer._model
+
+    def counted(*args, **kwargs):
+        calls[0] += 1
+        return model(*args, **kwargs)
+
+    writer._model = counted
+    return calls
+
+
+def stepped_state(model, vocab: Vocab, text: str) -> torch.Tensor:
+    """The state after `text`, stepped one character at a time from zero: (S, 1, H)."""
+    stepper = model.stepper()
+    state = stepper.init_state(1)
+    for char_id in torch.as_tensor(vocab.encode(text).astype("int64")):
+        _, state, _ = stepper.step(char_id.view(1), state)
+    return torch.cat(state)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_a_paste_is_one_batched_pass_that_ends_where_stepping_ends(cell, one_thread):
+    torch.manual_seed(0)
+    vocab = Vocab(sorted(set("abcdefgh .\n")))
+    model = CharModel(ModelConfig(vocab_size=len(vocab), cell=cell, hidden_size=16, embedding_size=8,
+                                  num_layers=2)).eval()
+    rng = torch.Generator().manual_seed(1)
+    text = "".join(vocab.chars[i] for i in torch.randint(len(vocab), (3 * READ_CHUNK_POSITIONS + 321,), generator=rng))
+    writer = CoWriter(model, vocab, "ab", WriteConfig(seed=1))
+    forward, steps = count_forward_calls(writer), count_steps(writer)
+    assert writer.paste(text) == text
+    writer.sync()
+    assert forward[0] <= len(text) // READ_CHUNK_POSITIONS + 2 and steps[0] == STEP_TAIL
+    torch.testing.assert_close(writer._here(), stepped_state(model, vocab, "ab" + text), rtol=0, atol=1e-5)
+    fresh = CoWriter(model, vocab, "ab" + text)                 # a prime is read the same way
+    torch.testing.assert_close(fresh._here(), writer._here(), rtol=0, atol=1e-5)
+    for _ in range(STEP_TAIL + 10):                            # back into the chunked part: re-read
+        writer.backspace()
+    writer.sync()
+    torch.testing.assert_close(writer._here(), stepped_state(model, vocab, "ab" + text[:-STEP_TAIL - 10]),
+                               rtol=0, atol=1e-5)
+
+
+def test_the_states_kept_for_a_paste_are_bounded(quote_run, one_thread):
+    import charlstm
+
+    model, vocab = charlstm.load(quote_run, threads=1)
+    writer = CoWriter(model, vocab, "", WriteConfig(seed=1))
+    writer.paste("ab cd\n" * 150_000)                           # 900,000 characters
+    writer.sync()
+    assert len(writer._snaps) <= 900_000 // READ_CHUNK_POSITIONS + STEP_TAIL + 2
+    assert writer.undo() and writer.text == ""
+    writer.sync()
+    assert writer.top(3) == CoWriter(model, vocab, "").top(3)
+
+
+def test_a_read_stops_between_chunks_when_asked_and_the_next_sync_goes_on(model_vocab, one_thread):
+    model, vocab = model_vocab
+    text = sample_text(model, vocab, "", SampleConfig(length=4 * READ_CHUNK_POSITIONS, seed=3))[0]
+    writer = CoWriter(model, vocab, "KING", WriteConfig(seed=1))
+    writer.paste(text)
+    forward, asked = count_forward_calls(writer), []
+
+    def keep_going(read, total):
+        asked.append((read, total))
+        return len(asked) < 3
+
+    assert writer.sync(keep_going) is None and writer.suggest(keep_going=keep_going) is None
+    assert forward[0] == 2 and asked[0] == (4, len(writer.text)) and asked[1][0] == READ_CHUNK_POSITIONS
+    assert writer.sync() == "KING" + text
+    assert forward[0] <= 2 + 4                                 # the first two chunks were not read again
+    fresh = CoWriter(model, vocab, "KING" + text)
+    torch.testing.assert_close(writer._here(), fresh._here(), rtol=0, atol=1e-5)
+
+
+def test_undo_steps_are_the_users_actions(model_vocab):
+    model, vocab = model_vocab
+    writer = CoWriter(model, vocab, "KING:")
+    for char in " Go":
+        writer.type(char)
+    writer.paste("od morrow")                                   # a paste in the middle of a word
+    writer.type("s")                                            # typing after a paste: a step of its own
+    writer.paste(", sir.\nWhat news")
+    writer.accept(" from")
+    writer.paste(" the court?")
+    history = []
+    while writer.undo():
+        history.append(writer.text)
+    assert history == ["KING: Good morrows, sir.\nWhat news from", "KING: Good morrows, sir.\nWhat news",
+                       "KING: Good morrows", "KING: Good morrow", "KING: Go", "KING: ", "KING:"]
+
+
+def test_a_text_over_the_cap_is_refused_whole(model_vocab):
+    model, vocab = model_vocab
+    writer = CoWriter(model, vocab, "KING")
+    with pytest.raises(CharlstmError, match=rf"^paste refused: {MAX_WRITE_CHARS - 3:,} characters; .* at most "
+                                            rf"{MAX_WRITE_CHARS:,} and has 4$"):
+        writer.paste("a" * (MAX_WRITE_CHARS - 3))
+    assert writer.text == "KING"
+    assert writer.paste("a" * (MAX_WRITE_CHARS - 4)) and len(writer.text) == MAX_WRITE_CHARS
+    with pytest.raises(CharlstmError, match="typed text refused"):
+        writer.type("a")
+    with pytest.raises(CharlstmError, match=rf"^prime refused: {MAX_WRITE_CHARS + 1:,} characters"):
+        CoWriter(model, vocab, "a" * (MAX_WRITE_CHARS + 1))

@@ -1,13 +1,18 @@
 """views/writer.py: `charlstm write`'s screen, the real Textual app driven headless by Textual's own
-pilot (real model, real keys, what the screen shows): suggestions, keys, temperature and length, model
-work off the UI thread, saving through the files guard, Chinese, emoji and CRLF."""
+pilot (real model, real keys, what the screen shows): suggestions, keys (Alt+digit in each form a
+terminal sends it), temperature and length, model work off the UI thread, a big paste (memory, time,
+one undo step, quitting during it, the cap), saving through the files guard, Chinese, emoji and CRLF.
+(The keys and a paste through a real terminal: tests/cli/test_write.py.)"""
 
 from __future__ import annotations
 
 import asyncio
 import html
+import json
 import os
 import re
+import subprocess
+import sys
 import threading
 import time
 from collections import defaultdict
@@ -15,13 +20,15 @@ from collections import defaultdict
 import pytest
 import torch
 from textual import events
+from textual.keys import _character_to_key
 
 from charlstm.config import SampleConfig, WriteConfig
 from charlstm.errors import UnknownCharactersError
+from charlstm.generation import cowriter
 from charlstm.generation.sampling import sample_text
 from charlstm.views.glyphs import alone, single_line
-from charlstm.views.writer import ConfirmScreen, SaveScreen, WriterApp
-from conftest import ROOT, next_logits
+from charlstm.views.writer import META_DIGITS, OPTION_DIGITS, ConfirmScreen, SaveScreen, WriterApp, take_keys
+from conftest import ENV, ROOT, SMALL, next_logits, quoted_lines, run_cli
 
 
 def run_app(app: WriterApp, script, size=(110, 32)):
@@ -288,3 +295,136 @@ def test_chinese_emoji_and_crlf_survive_writing_and_saving(chinese_run, chinese_
         assert out.read_bytes() == app.writer.text.encode("utf-8")
 
     run_app(app, script)
+
+
+async def press_character(pilot, char: str) -> None:
+    """A key that types `char`, as a terminal's driver reports it (the pilot's own press leaves the
+    character out for many keys outside ASCII)."""
+    pilot.app.post_message(events.Key(_character_to_key(char), char))
+    await pilot.pause()
+
+
+def test_alt_digits_take_in_each_form_a_terminal_sends(checkpoint, tmp_path):
+    """alt+digit (a terminal that reports modifiers, or ESC and a digit: tmux, gnome-terminal, Windows
+    Terminal), macOS's Option+digit characters and xterm's 8-bit meta characters all take a top
+    character, each a character the model never saw; one the model knows is typed."""
+    app = WriterApp(checkpoint, "KING", WriteConfig(seed=1, length=10))
+
+    async def script(pilot):
+        taken = "KING"
+        for key in ("alt+1", OPTION_DIGITS[0], "alt+3", OPTION_DIGITS[1], META_DIGITS[0], META_DIGITS[2],
+                    OPTION_DIGITS[8]):
+            s = await settle(pilot)
+            await (pilot.press(key) if key.startswith("alt+") else press_character(pilot, key))
+            index = int(key[-1]) - 1 if key.startswith("alt+") else take_keys()[key]
+            taken += s.top[index][0]
+            assert app.writer.text == taken, key
+        await settle(pilot)
+        assert "never saw" not in screen_text(app)
+
+    run_app(app, script)
+    corpus = tmp_path / "prices.txt"
+    corpus.write_text("a cup of tea costs £3 and a § mark\n" * 200, encoding="utf-8")
+    result = run_cli("train", corpus, "--out", tmp_path / "run", *SMALL, "--max-steps", "2")
+    assert result.exit_code == 0, result.output
+    app = WriterApp(tmp_path / "run" / "best.safetensors", "tea ", WriteConfig(seed=1, length=5))
+
+    async def known(pilot):
+        await settle(pilot)
+        await press_character(pilot, "£")
+        await press_character(pilot, "§")
+        s = await settle(pilot)
+        await press_character(pilot, "¡")                    # never seen: takes the top character
+        assert app.writer.text == "tea £§" + s.top[0][0]
+
+    run_app(app, known)
+
+
+def test_take_keys_pick_xterms_meaning_of_the_one_character_both_forms_share():
+    assert take_keys({})["¶"] == OPTION_DIGITS.index("¶") == 6
+    assert take_keys({"XTERM_VERSION": "XTerm(390)"})["¶"] == META_DIGITS.index("¶") == 5
+    assert all(take_keys({})[c] == i for i, c in enumerate(OPTION_DIGITS))
+
+
+def test_a_paste_over_the_cap_is_refused_in_the_status_line(checkpoint, monkeypatch):
+    monkeypatch.setattr(cowriter, "MAX_WRITE_CHARS", 100)
+    app = WriterApp(checkpoint, "KING", WriteConfig(seed=1, length=10))
+
+    async def script(pilot):
+        await settle(pilot)
+        app.page.post_message(events.Paste("a" * 97))
+        await pilot.pause(0.1)
+        assert app.writer.text == "KING"
+        status = screen_text(app).splitlines()[-2]
+        assert "paste refused: 97 characters; the co-writer's text holds at most 100 and has 4" in status, status
+        await pilot.press("S")
+        assert app.writer.text == "KINGS" and "refused" not in screen_text(app)
+        app.page.post_message(events.Paste("a" * 95))          # what fits is taken
+        await pilot.pause(0.1)
+        assert len(app.writer.text) == 100
+
+    run_app(app, script)
+
+
+#: A child process: `charlstm write` (the real app, headless under Textual's pilot) is handed a paste of
+#: argv[2] characters, then undoes it, then gets a paste of argv[3] and is quit while it reads that.
+#: It prints what it saw as JSON, with its own peak resident memory (VmHWM: ru_maxrss would count the
+#: pytest process it was forked from, which Linux keeps across exec).
+_BIG_PASTE = """
+import asyncio, json, sys, time
+from textual import events
+from charlstm.config import WriteConfig
+from charlstm.views.writer import WriterApp
+
+checkpoint, size, more = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+lines = open(sys.argv[4], encoding="utf-8").read()
+app, seen = WriterApp(checkpoint, "ab ", WriteConfig(seed=1, length=20)), {}
+
+async def fresh(pilot):
+    while app.page.fresh is None:
+        assert app.return_code is None, app.failure
+        await pilot.pause(0.02)
+
+async def go():
+    async with app.run_test(size=(110, 32)) as pilot:
+        await fresh(pilot)
+        started = time.monotonic()
+        app.page.post_message(events.Paste((lines * (size // len(lines) + 1))[:size]))
+        while app.writer is None or len(app.writer.text) != 3 + size:
+            await pilot.pause(0.02)
+        await fresh(pilot)
+        seen["seconds"] = time.monotonic() - started
+        await pilot.press("ctrl+z")
+        seen["undone"] = app.writer.text
+        await fresh(pilot)
+        app.page.post_message(events.Paste((lines * (more // len(lines) + 1))[:more]))
+        while app.page.reading is None:
+            await pilot.pause(0.02)
+        seen["reading"] = app.page.reading
+        started = time.monotonic()
+        await pilot.press("ctrl+q", "ctrl+q")
+    seen["quit_seconds"] = time.monotonic() - started
+
+asyncio.run(go())
+seen["quit_seconds"] = max(seen["quit_seconds"], 0)
+seen["peak_mb"] = int(open("/proc/self/status").read().split("VmHWM:")[1].split()[0]) / 1024
+print(json.dumps(seen))
+"""
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="reads the peak memory from /proc")
+def test_a_big_paste_is_one_pass_in_bounded_memory_and_time_and_quitting_stops_it(quote_run, tmp_path):
+    """1 MiB pasted into a 16-unit model's co-writer: suggestions for it within a minute, the process
+    under 800 MB at its peak, the paste one undo step; quitting while a paste of 3 MiB is read ends
+    the app (worker and all) within seconds."""
+    lines = tmp_path / "lines.txt"
+    lines.write_text(quoted_lines(2000, seed=1), encoding="utf-8")
+    run = subprocess.run([sys.executable, "-c", _BIG_PASTE, str(quote_run / "best.safetensors"), str(1 << 20),
+                          str(3 << 20), str(lines)], env=ENV, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    seen = json.loads(run.stdout.strip().splitlines()[-1])
+    assert seen["seconds"] < 60 and seen["peak_mb"] < 800, seen
+    assert seen["undone"] == "ab "
+    read, total = seen["reading"]
+    assert total == 3 + (3 << 20) and read < total
+    assert seen["quit_seconds"] < 3, seen
