@@ -21,15 +21,11 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Sequence
 
-from ..config import LOG2E, SampleConfig
+from ..config import LOG2E, ReportConfig, SampleConfig
 from ..files import LATEST, PAGE_GENERATOR
 from .charts import PALETTE, Reference, Series, _finite, _thin, svg_chart
 from .facts import fact_rows
 from .glyphs import alone, single_line
-
-#: Characters of the memorisation sample by default.
-NOVELTY_LENGTH = 2000
-
 
 #: Most previews listed per run (evenly chosen, the last kept), and characters shown of each.
 MAX_PREVIEWS = 60
@@ -55,7 +51,8 @@ class RunFacts:
     yardsticks: object | None = None           # scoring.yardsticks.Yardsticks of its vocabulary and corpus
 
 
-def gather(target: str | None, novelty_length: int = NOVELTY_LENGTH, seed: int = 0, device: str | None = None) -> RunFacts:
+def gather(target: str | None, novelty_length: int = ReportConfig.novelty_length, seed: int = ReportConfig.seed,
+           device: str | None = None) -> RunFacts:
     """The facts of the run `target` names (a run folder or checkpoint; None: the most recent run).
     With novelty_length > 0, a sample of that many characters (seed `seed`) is generated and checked
     against the training corpus; a corpus that is not at hand becomes a note, not an error."""
@@ -64,6 +61,7 @@ def gather(target: str | None, novelty_length: int = NOVELTY_LENGTH, seed: int =
     from ..runs.folder import Run
     from ..scoring.yardsticks import of_run
 
+    ReportConfig(novelty_length=novelty_length, seed=seed)  # refused as `charlstm report` refuses them
     path = ckpt.resolve(target, prefer=LATEST)         # where the run stands now, not its best moment
     loaded = ckpt.load(path)
     info = loaded.run_info
