@@ -5,7 +5,8 @@ corpus and clock, its log (metrics.jsonl) and previews (samples.txt) through run
 (scoring/yardsticks.py) and a memorisation check of a fresh sample (scoring/novelty.py).
 `build_report(runs)` draws them: loss curves as inline SVG (charts.py; every run overlaid, in one
 colour each; training solid, validation dashed; the yardsticks as dotted levels; the x axis
-switchable between steps and wall-clock time by a CSS-only toggle), the previews over time, the
+switchable between steps and wall-clock time by a CSS-only toggle; logged values no such figure
+can take left out, with a note that counts them), the previews over time, the
 facts side by side in words (facts.py; values that differ between runs marked), and the sample
 with its copied spans highlighted.
 
@@ -23,7 +24,7 @@ from typing import Sequence
 
 from ..config import LOG2E, ReportConfig, SampleConfig
 from ..files import LATEST, PAGE_GENERATOR
-from .charts import PALETTE, Reference, Series, _finite, _thin, svg_chart
+from .charts import PALETTE, LogFigures, Reference, Series, _thin, svg_chart
 from .facts import fact_rows
 from .glyphs import alone, single_line
 
@@ -96,23 +97,26 @@ def gather(target: str | None, novelty_length: int = ReportConfig.novelty_length
     return facts
 
 
-def _charts(runs: Sequence[RunFacts]) -> list[tuple[str, list[Series], list[Reference]]]:
+def _charts(runs: Sequence[RunFacts]) -> tuple[list[tuple[str, list[Series], list[Reference]]], str]:
     """Each chart: its label, its series (training and validation loss in bits per character;
-    throughput) and the levels drawn across it (each run's yardsticks, on the loss chart)."""
+    throughput) and the levels drawn across it (each run's yardsticks, on the loss chart); and the
+    note of the logged values left out of them, as no such figure can take them (charts.LogFigures)."""
     loss, speed, references = [], [], {}
+    figure = LogFigures()
     for i, run in enumerate(runs):
         colour = PALETTE[i % len(PALETTE)]
         train, val, rate = [], [], []
         for r in run.metrics:
-            step, seconds = _finite(r.get("step")), _finite(r.get("elapsed_s")) or 0.0
-            if step is None:
+            step, seconds = figure(r, "step"), figure(r, "elapsed_s")
+            if step is None or (seconds is None and r.get("elapsed_s") is not None):
                 continue
-            if _finite(r.get("train_loss")) is not None:
-                train.append((step, seconds, r["train_loss"] * LOG2E))
-            if _finite(r.get("val_bpc")) is not None:
-                val.append((step, seconds, r["val_bpc"]))
-            if _finite(r.get("chars_per_s")) is not None and "train_loss" in r:
-                rate.append((step, seconds, r["chars_per_s"]))
+            seconds = seconds or 0.0
+            if (loss_nats := figure(r, "train_loss")) is not None:
+                train.append((step, seconds, loss_nats * LOG2E))
+            if (bpc := figure(r, "val_bpc")) is not None:
+                val.append((step, seconds, bpc))
+            if (chars := figure(r, "chars_per_s")) is not None and "train_loss" in r:
+                rate.append((step, seconds, chars))
         loss += [Series(f"{run.name} training", colour, _thin(train)),
                  Series(f"{run.name} validation", colour, _thin(val), dashed=True)]
         speed.append(Series(run.name, colour, _thin(rate)))
@@ -123,7 +127,7 @@ def _charts(runs: Sequence[RunFacts]) -> list[tuple[str, list[Series], list[Refe
                 if y is not None:   # the same level for several runs (one corpus) is drawn once
                     references.setdefault(round(y, 3), Reference(f"{what}{whose}: {y:.2f}", y))
     return [("loss (bits per character)", loss, list(references.values())),
-            ("training speed (characters/s)", speed, [])]
+            ("training speed (characters/s)", speed, [])], figure.note()
 
 
 def _e(value) -> str:
@@ -223,8 +227,9 @@ def _vocabulary(run: RunFacts, shown: int = 600) -> str:
 def build_report(runs: Sequence[RunFacts], title: str | None = None) -> str:
     """The page for `runs` (one or more, overlaid in the charts, side by side in the facts)."""
     title = title or "charlstm report: " + ", ".join(r.name for r in runs)
-    charts = []
-    for label, series, references in _charts(runs):
+    drawn, left_out = _charts(runs)
+    charts = [f'<p class="dim left-out">{_e(left_out)}</p>'] if left_out else []
+    for label, series, references in drawn:
         legend = _legend(runs, styles=any(s.dashed for s in series))
         charts.append(f'<figure><figcaption>{_e(label)}</figcaption>{legend}'
                       f'<div class="by-steps">{svg_chart(series, "steps", label, references=references)}</div>'
