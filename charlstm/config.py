@@ -412,9 +412,9 @@ class ReportConfig:
 MAX_BPC = 1000.0
 #: The most characters per second a run's log can mean.
 MAX_CHARS_PER_S = 1e12
-#: What each figure of a run's log (metrics.jsonl) that a chart draws can hold: a value outside it
-#: (negative, past a cap, not a number) comes from a torn, edited or foreign log. The report leaves
-#: it out of its charts and says how many it left out.
+#: What each figure of a run's log (metrics.jsonl) that a chart draws can hold. A value outside it
+#: (negative, past a cap, not a number) is from a torn, edited or foreign log, or a run gone wrong:
+#: the report leaves it out of its charts and says how many it left out.
 LOG_FIGURES: Mapping[str, Bounds] = MappingProxyType({
     "step": Bounds(0, MAX_STEPS, integer=True),
     "elapsed_s": Bounds(0, MAX_SECONDS),
