@@ -78,12 +78,42 @@ MAX_SEED = (1 << 63) - 1
 MIN_TEMPERATURE = 1e-3
 
 
+#: Caps on the work one setting can ask for, far above any real use: an absurd number is refused
+#: before any work starts, by the command line and the Python API alike (each through a Bounds).
+MAX_STEPS = 10**12                     # steps of a run, and every count of steps or evaluations in it
+MAX_SECONDS = 3650 * 86400.0           # a time budget or a cadence in seconds: ten years
+MAX_BATCH = 1 << 20                    # streams per batch (batch_size), characters per window (seq_len)
+MAX_CORPUS_CHARS = 10**12              # characters of a corpus a setting counts (eval_chars, min_char_count)
+#: The most characters one sample asks for (the Python API holds it as a string), and the most
+#: samples one sampling asks for (the command line streams them batch after batch).
+MAX_SAMPLE_CHARS = 10**7
+MAX_SAMPLES = 10**9
+#: The most values one trace may hold (characters × layers × vectors × units of a layer): 2 GiB of
+#: float32. A trace is kept whole for the views, so its text is capped by what is traced.
+MAX_TRACE_VALUES = 1 << 29
+#: The most characters of text `charlstm inspect --window` shows around a peak.
+MAX_WINDOW_CHARS = 1 << 20
+#: The most CPU threads a command or the Python API pins.
+MAX_THREADS = 1024
+#: The largest magnitude --clamp pins a unit to (a hidden state lies in [-1, 1]; a cell state rarely passes a few dozen).
+MAX_CLAMP = 1e6
+#: The largest float32. A model's arithmetic runs in float32: a temperature, learning rate, weight
+#: decay or gradient norm above it is infinite there.
+MAX_FLOAT32 = 3.4028234663852886e38
+#: The largest length parameter of a probe task (max_n, max_noise, max_gap, length): a line is made
+#: whole, so its size is bounded by what a user can mean, not by the number typed.
+MAX_PROBE_PARAMETER = 1_000_000
+#: The most lines one probe corpus holds.
+MAX_PROBE_LINES = 10**9
+#: The longest one user's regular expression may run over one text, in seconds: a pattern that
+#: backtracks without end (`(e+)+$`) is refused rather than left to run.
+MAX_PATTERN_SECONDS = 2.0
+
+
 #: Bits per nat: losses are computed and logged in nats, and shown in bits per character (× LOG2E).
 LOG2E = 1.0 / math.log(2.0)
 #: The largest N of `charlstm score --baseline ngram:N` (the paper's n-grams go up to 20).
 MAX_NGRAM_ORDER = 20
-#: Characters of text around each window `charlstm inspect --find` and `--top` show.
-WINDOW_CHARS = 60
 
 
 class _Accepts:
@@ -263,27 +293,27 @@ class ModelConfig:
 class TrainConfig:
     """How to train."""
 
-    batch_size: int = bounded(64, 1)              # B parallel streams
-    seq_len: int = bounded(100, 1)                # T characters per BPTT window …
+    batch_size: int = bounded(64, 1, MAX_BATCH, cap=True)   # B parallel streams
+    seq_len: int = bounded(100, 1, MAX_BATCH, cap=True)     # T characters per BPTT window …
     short_windows: float = bounded(1 / 3, 0, 1)   # … half of it over this first fraction of the budget (benchmarks/README.md); 0: none
-    learning_rate: float = bounded(5e-3, 0, low_open=True)  # held after warmup until the decay (benchmarks/README.md: how chosen)
+    learning_rate: float = bounded(5e-3, 0, MAX_FLOAT32, low_open=True, cap=True)  # held after warmup until the decay (benchmarks/README.md: how chosen)
     min_lr_ratio: float = bounded(0.1, 0, 1)      # cosine decays to learning_rate * this …
     decay_fraction: float = bounded(0.5, 0, 1)    # … over this last fraction of the budget (steps or time; benchmarks/README.md)
-    warmup_steps: int = bounded(0, 0)
-    weight_decay: float = bounded(0.01, 0)        # AdamW, on matrices only
-    grad_clip: float = bounded(5.0, 0, low_open=True)  # max global gradient norm
+    warmup_steps: int = bounded(0, 0, MAX_STEPS, cap=True)
+    weight_decay: float = bounded(0.01, 0, MAX_FLOAT32, cap=True)  # AdamW, on matrices only
+    grad_clip: float = bounded(5.0, 0, MAX_FLOAT32, low_open=True, cap=True)  # max global gradient norm
     ema_decay: float = bounded(0.995, 0, 1, high_open=True)  # the moving average of the weights that is evaluated and saved (model/average.py); 0: none
-    max_steps: int | None = bounded(None, 1, integer=True)        # budget in steps …
-    time_budget: float | None = bounded(300.0, 0, optional=True)  # … and/or in wall-clock seconds, evaluation included
-    eval_every: int = bounded(200, 1)             # steps between validations (and checkpoints) …
-    eval_seconds: float | None = bounded(60.0, 0, optional=True)  # … and seconds between them (the first after half); 0/None: steps only
-    patience: int | None = bounded(None, 1, integer=True)  # stop after this many evaluations without a better validation figure
-    eval_chars: int = bounded(250_000, 1)         # validation characters scored per evaluation (a prefix)
+    max_steps: int | None = bounded(None, 1, MAX_STEPS, integer=True, cap=True)  # budget in steps …
+    time_budget: float | None = bounded(300.0, 0, MAX_SECONDS, optional=True, cap=True)  # … and/or in wall-clock seconds, evaluation included
+    eval_every: int = bounded(200, 1, MAX_STEPS, cap=True)  # steps between validations (and checkpoints) …
+    eval_seconds: float | None = bounded(60.0, 0, MAX_SECONDS, optional=True, cap=True)  # … and seconds between them (the first after half); 0/None: steps only
+    patience: int | None = bounded(None, 1, MAX_STEPS, integer=True, cap=True)  # stop after this many evaluations without a better validation figure
+    eval_chars: int = bounded(250_000, 1, MAX_CORPUS_CHARS, cap=True)  # validation characters scored per evaluation (a prefix)
     val_fraction: float = bounded(0.05, 0, 0.5)
-    log_every: int = bounded(10, 1)               # steps between metrics.jsonl lines
-    preview_chars: int = bounded(200, 0)          # sample shown at each evaluation; 0 for none
+    log_every: int = bounded(10, 1, MAX_STEPS, cap=True)  # steps between metrics.jsonl lines
+    preview_chars: int = bounded(200, 0, MAX_SAMPLE_CHARS, cap=True)  # sample shown at each evaluation; 0 for none
     seed: int = bounded(1337, 0, MAX_SEED)
-    min_char_count: int | None = bounded(None, 1, integer=True)  # characters seen fewer times read as one unknown symbol; None: data.vocab.rare_threshold
+    min_char_count: int | None = bounded(None, 1, MAX_CORPUS_CHARS, integer=True, cap=True)  # characters seen fewer times read as one unknown symbol; None: data.vocab.rare_threshold
 
     def __post_init__(self) -> None:
         """Refuse what the command line refuses: wrong types (TypeError), NaN, ±inf and values out
@@ -312,12 +342,12 @@ UNKNOWN_POLICIES = ("error", "skip", "replace")
 class SampleConfig:
     """How to generate."""
 
-    length: int = bounded(1000, 0)                # characters to generate per sample (the prime not counted)
-    temperature: float = bounded(0.8, 0, floor=MIN_TEMPERATURE,  # 0 = always the most likely character
+    length: int = bounded(1000, 0, MAX_SAMPLE_CHARS, cap=True)  # characters to generate per sample (the prime not counted)
+    temperature: float = bounded(0.8, 0, MAX_FLOAT32, cap=True, floor=MIN_TEMPERATURE,  # 0 = always the most likely character
                                  floor_hint="give 0 to pick the most likely character every time")
-    top_k: int | None = bounded(None, 1, integer=True)  # keep only the k most likely characters
+    top_k: int | None = bounded(None, 1, MAX_VOCAB_SIZE, integer=True, cap=True)  # keep only the k most likely characters
     top_p: float | None = bounded(None, 0, 1, low_open=True)  # keep the smallest set whose probability reaches p
-    num_samples: int = bounded(1, 1)              # generated together as one batch
+    num_samples: int = bounded(1, 1, MAX_SAMPLES, cap=True)  # generated together as one batch
     seed: int | None = bounded(None, 0, MAX_SEED, integer=True)  # same seed, same text
     stop: tuple[str, ...] = field(default_factory=tuple)  # end a sample when one appears (not emitted)
     unknown: str = one_of("error", UNKNOWN_POLICIES)  # characters the model never saw
@@ -353,6 +383,52 @@ class WriteConfig:
     def __post_init__(self) -> None:
         """Refuse what the command line refuses (see TrainConfig.__post_init__)."""
         check_bounds(self)
+
+
+@dataclass(frozen=True)
+class InspectConfig:
+    """What `charlstm inspect` reads when no text is given, and how much its views show."""
+
+    length: int | None = bounded(None, 1, MAX_TRACE_VALUES, integer=True, cap=True)  # characters read (None: each view's own)
+    seed: int = bounded(0, 0, MAX_SEED)           # of a fresh sample
+    top: int | None = bounded(None, 1, MAX_TRACE_VALUES, integer=True, cap=True)  # units --find lists, windows --top shows
+    window: int = bounded(60, 8, MAX_WINDOW_CHARS, cap=True)  # characters of text around each window --find and --top show
+
+    def __post_init__(self) -> None:
+        """Refuse what the command line refuses (see TrainConfig.__post_init__)."""
+        check_bounds(self)
+
+
+@dataclass(frozen=True)
+class ReportConfig:
+    """The fresh sample `charlstm report` checks against each run's corpus for memorisation."""
+
+    novelty_length: int = bounded(2000, 0, MAX_SAMPLE_CHARS, cap=True)  # its characters; 0: no check
+    seed: int = bounded(0, 0, MAX_SEED)
+
+    def __post_init__(self) -> None:
+        """Refuse what the command line refuses (see TrainConfig.__post_init__)."""
+        check_bounds(self)
+
+
+#: The largest figure in bits per character a chart draws: a blind guess among every Unicode
+#: character costs log2(MAX_VOCAB_SIZE), about 20.1 bits; a figure fifty times that says only that
+#: training went wrong.
+MAX_BPC = 1000.0
+#: The most characters per second a run's log can mean.
+MAX_CHARS_PER_S = 1e12
+#: What each figure of a run's log (metrics.jsonl) that a chart draws can hold. A value outside it
+#: (negative, past a cap, not a number) is from a torn, edited or foreign log, or a run gone wrong:
+#: the report leaves it out of its charts and says how many it left out.
+LOG_FIGURES: Mapping[str, Bounds] = MappingProxyType({
+    "step": Bounds(0, MAX_STEPS, integer=True),
+    "elapsed_s": Bounds(0, MAX_SECONDS),
+    "train_loss": Bounds(0, MAX_BPC / LOG2E),     # nats
+    "val_bpc": Bounds(0, MAX_BPC),
+    "chars_per_s": Bounds(0, MAX_CHARS_PER_S),
+})
+#: The number of threads a caller pins (None: chosen by timing).
+THREAD_COUNT = Bounds(1, MAX_THREADS, integer=True, optional=True)
 
 
 def config_from(cls, params: Mapping):

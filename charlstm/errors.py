@@ -61,3 +61,7 @@ PrimeError = UnknownCharactersError  # another name for it (charlstm.PrimeError)
 
 class FeatureError(NeuronError):
     """An unknown feature name, an invalid regular expression, or a feature nothing can correlate with."""
+
+
+class PatternTimeout(FeatureError):
+    """A user's regular expression ran past its time limit over a text (config.MAX_PATTERN_SECONDS)."""

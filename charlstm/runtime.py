@@ -22,6 +22,7 @@ from typing import Callable, Iterator, Sequence
 
 import torch
 
+from .config import THREAD_COUNT
 from .errors import ConfigError
 from .runs import checkpoint as ckpt
 
@@ -242,7 +243,8 @@ def load_model(target: str | os.PathLike | None = None, device: str | None = Non
 
 def place(loaded: ckpt.Checkpoint, device: str | None = None, threads: int | None = None):
     """The model of a loaded checkpoint on `device` (see `pick_device`) in eval mode, with the CPU
-    thread count pinned to `threads` or chosen by timing (None)."""
+    thread count pinned to `threads` (1 to MAX_THREADS) or chosen by timing (None)."""
+    THREAD_COUNT.check("threads", threads)
     model = loaded.model(pick_device(device))
     if next(model.parameters()).device.type == "cpu":
         choose_threads(model, threads)

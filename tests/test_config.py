@@ -13,36 +13,49 @@ import pytest
 from charlstm.cli import main
 from charlstm.cli.params import Number, Seed
 from charlstm.config import (
+    MAX_FLOAT32,
     MAX_NUM_LAYERS,
+    MAX_SAMPLE_CHARS,
+    MAX_SAMPLES,
+    MAX_SECONDS,
     MAX_SEED,
+    MAX_STEPS,
+    MAX_THREADS,
+    MAX_VOCAB_SIZE,
     MAX_WIDTH,
     MIN_TEMPERATURE,
     Bounds,
     Choices,
+    InspectConfig,
     ModelConfig,
+    ReportConfig,
     SampleConfig,
     TrainConfig,
     WriteConfig,
     bounds,
+    format_duration,
 )
-from charlstm.errors import CharlstmError, ConfigError
+from charlstm.errors import CharlstmError, ConfigError, NeuronError
+from conftest import refused, run_cli
 
 #: The configs each command builds from its options (inspect and score take the sampling's --unknown).
 CONFIGS = {"train": (TrainConfig, ModelConfig), "sample": (SampleConfig,), "write": (WriteConfig,),
-           "inspect": (SampleConfig,), "score": (SampleConfig,)}
-#: Options named like a field that are not built from it: inspect's text length; --time, a duration
-#: (never negative) that TrainConfig checks once parsed.
-NOT_FIELDS = {("inspect", "length"), ("train", "time_budget")}
+           "inspect": (InspectConfig, SampleConfig), "score": (SampleConfig,), "report": (ReportConfig,)}
+#: Options named like a field that are not built from it: --time, a duration (never negative) whose
+#: type holds TrainConfig's bounds (tests/cli/test_bounds.py).
+NOT_FIELDS = {("train", "time_budget")}
 
 
 def _field_options():
-    """(option, config class, field) for every option named like a field of its command's configs."""
+    """(option, config class, field) for every option named like a field of its command's configs
+    (the first of them that has it: inspect's --length is its own, not the sampling's)."""
     for name, classes in CONFIGS.items():
         for param in main.get_command(None, name).params:
             for cls in classes:
                 if isinstance(param, click.Option) and param.name in cls.__dataclass_fields__ and \
                         "bounds" in cls.__dataclass_fields__[param.name].metadata and (name, param.name) not in NOT_FIELDS:
                     yield pytest.param(param, cls, param.name, id=f"{name}--{param.name}")
+                    break
 
 
 def _candidates(accepts: Bounds) -> list:
@@ -173,3 +186,63 @@ def test_config_bounds_accept_the_edges_and_none_where_optional():
                 time_budget=None, eval_seconds=None, patience=None, min_char_count=None, warmup_steps=0)
     SampleConfig(length=0, temperature=0.0, top_p=1.0, top_k=1, seed=0)
     assert SampleConfig(stop=["\n", ""]).stop == ("\n", "")
+
+
+#: (command line, Python API call, the field named, the cap as each says it): an absurd number each
+#: entry point of the API takes, and the option that sets the same field.
+ABSURD_CALLS = [
+    (["sample", "--length", "1" + "0" * 12], lambda c, m, v, run, out: c.sample(m, v, length=10**12), "length",
+     f"{MAX_SAMPLE_CHARS:,}", str(MAX_SAMPLE_CHARS)),
+    (["sample", "--num-samples", "1" + "0" * 12], lambda c, m, v, run, out: c.sample(m, v, num_samples=10**12),
+     "num_samples", f"{MAX_SAMPLES:,}", str(MAX_SAMPLES)),
+    (["sample", "--top-k", "1" + "0" * 12], lambda c, m, v, run, out: c.sample(m, v, top_k=10**12), "top_k",
+     f"{MAX_VOCAB_SIZE:,}", str(MAX_VOCAB_SIZE)),
+    (["sample", "--temperature", "1e39"], lambda c, m, v, run, out: c.sample(m, v, temperature=1e39), "temperature",
+     f"{MAX_FLOAT32:g}", f"{MAX_FLOAT32:g}"),
+    (["sample", "--threads", "100000"], lambda c, m, v, run, out: c.load(run, threads=100_000), "threads",
+     str(MAX_THREADS), str(MAX_THREADS)),
+    (["train", "--max-steps", "1" + "0" * 13],
+     lambda c, m, v, run, out: c.train("abc" * 100, out, config=c.TrainConfig(max_steps=10**13)), "max_steps",
+     f"{MAX_STEPS:,}", str(MAX_STEPS)),
+    (["train", "--time", "1" + "0" * 12],
+     lambda c, m, v, run, out: c.train("abc" * 100, out, config=c.TrainConfig(time_budget=1e12)), "time_budget",
+     format_duration(MAX_SECONDS), f"{MAX_SECONDS:g}"),
+    (["train", "--preview", "1" + "0" * 9],
+     lambda c, m, v, run, out: c.train("abc" * 100, out, config=c.TrainConfig(preview_chars=10**9)), "preview_chars",
+     f"{MAX_SAMPLE_CHARS:,}", str(MAX_SAMPLE_CHARS)),
+    (["train", "--threads", "100000"], lambda c, m, v, run, out: c.train("abc" * 100, out, threads=100_000), "threads",
+     str(MAX_THREADS), str(MAX_THREADS)),
+]
+
+
+@pytest.mark.parametrize("argv, call, field, cli_cap, api_cap", ABSURD_CALLS,
+                         ids=[f"{argv[0]}{argv[1]}" for argv, *_ in ABSURD_CALLS])
+def test_every_entry_point_of_the_python_api_refuses_what_the_command_line_refuses(
+        model_vocab, trained_run, tmp_path, argv, call, field, cli_cap, api_cap):
+    """charlstm.sample, load and train refuse an absurd number as ConfigError naming the field and the
+    cap that the command line's refusal of the same number names (its caps come from the same field's
+    Bounds); nothing is run or written first."""
+    import charlstm
+
+    model, vocab = model_vocab
+    with pytest.raises(ConfigError, match=field) as caught:
+        call(charlstm, model, vocab, trained_run, tmp_path / "run")
+    assert api_cap in str(caught.value) and not (tmp_path / "run").exists()
+    target = tmp_path / "missing.txt" if argv[0] == "train" else trained_run
+    refused(run_cli(argv[0], target, *argv[1:]), argv[1], cli_cap, code=2)
+
+
+def test_a_text_too_long_to_trace_is_refused_by_the_api_as_by_inspect(model_vocab, trained_run):
+    """charlstm.trace checks the size of the trace before it makes a buffer, with the error and the
+    words `inspect --length` refuses a text with (a NeuronError)."""
+    import charlstm
+    from charlstm.config import MAX_TRACE_VALUES
+
+    model, vocab = model_vocab
+    config = model.config
+    per_char = config.num_layers * len(config.vectors) * config.hidden_size
+    too_long = MAX_TRACE_VALUES // per_char + 1
+    with pytest.raises(NeuronError, match="too long to trace") as caught:
+        charlstm.trace(model, vocab, vocab.chars[0] * too_long)
+    refused(run_cli("inspect", trained_run, "--length", too_long, "--vector", "all", "--layer", "all"),
+            str(caught.value))

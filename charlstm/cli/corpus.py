@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from ..config import MAX_PROBE_LINES
 from ..probes.tasks import DEFAULT_COUNT, TASKS, iter_lines, task_parameters, text_blocks
 from .help import Command
 from .params import Integer, Seed
@@ -29,7 +30,7 @@ SECTIONS = {
 @click.argument("task", type=click.Choice(list(TASKS)))
 @click.option("--out", required=True, type=click.Path(dir_okay=False, allow_dash=True),
               help="File to write, one sequence per line ('-' for stdout).")
-@click.option("--count", type=Integer(0), default=DEFAULT_COUNT, show_default=True, help="Sequences (lines) to write.")
+@click.option("--count", type=Integer(0, MAX_PROBE_LINES), default=DEFAULT_COUNT, show_default=True, help="Sequences (lines) to write.")
 @click.option("--seed", type=Seed(), default=0, show_default=True, help="Same seed, same corpus.")
 @click.option("--min-n", type=Integer(1), default=None,
               help=f"counter, selective-counter: fewest a's. {_corpus_default('counter', 'min_n')}")
@@ -106,5 +107,6 @@ def _lines(task: str, count: int, seed: int, params: dict):
 
     try:
         return iter_lines(task, count, seed, **params)
-    except ValueError as error:  # an empty or inverted range: name the options as typed
-        raise click.UsageError(re.sub(r"\b(min|max)_(\w+)", lambda m: f"--{m[1]}-{m[2]}", str(error))) from None
+    except ValueError as error:  # an empty or inverted range, a size past the cap: name the options as typed
+        names = "|".join(task_parameters(task))
+        raise click.UsageError(re.sub(rf"\b({names})\b", lambda m: _option(m[1]), str(error))) from None

@@ -8,15 +8,18 @@ and analyses, and `views.output.write` prints the result in the chosen --format.
 
 from __future__ import annotations
 
+import contextlib
+
 import click
 
-from ..config import CELL_KINDS, GATE_VECTORS, WINDOW_CHARS, SampleConfig
-from ..errors import FeatureError, NeuronError
+from ..config import CELL_KINDS, GATE_VECTORS, InspectConfig, SampleConfig
+from ..errors import FeatureError, NeuronError, PatternTimeout
 from ..inspection.saturation import SATURATION_HIGH, SATURATION_LOW, saturation
 from ..inspection.selection import ALL, check_trace_size, pick
 from ..inspection.texts import ANALYSIS_LENGTH, VIEW_LENGTH, inspect_text
+from .common import explicit
 from .help import Command
-from .params import DEVICE_HELP, Integer, Seed, device_option, field_option, number_list, threads_option, vector_list
+from .params import DEVICE_HELP, device_option, field_option, number_list, threads_option, vector_list
 
 #: The views that read the training corpus's tail when no text is given.
 ANALYSES = ("find", "top", "stats", "atlas")
@@ -55,20 +58,20 @@ def _vectors(cell: str) -> str:
 @click.option("--text", default=None, help="Text to run through the model.")
 @click.option("--text-file", type=click.Path(exists=True, dir_okay=False, allow_dash=True), default=None,
               help="File to run through the model ('-' for stdin).")
-@click.option("--length", type=Integer(1), default=None,
+@field_option(InspectConfig, "length", show_default=False,
               help=f"Characters to read without --text. [default: a fresh {VIEW_LENGTH}-character sample; for the "
                    f"analyses the last {ANALYSIS_LENGTH:,} of the training corpus; for --html what the page holds]")
-@click.option("--seed", type=Seed(), default=0, show_default=True, help="Seed of a fresh sample.")
+@field_option(InspectConfig, "seed", help="Seed of a fresh sample.")
 @field_option(SampleConfig, "unknown", help="What to do with characters of the text the model never saw.")
 @click.option("--html", "html_path", type=click.Path(dir_okay=False), default=None,
               help="Write one self-contained HTML page to explore every unit of the model on the text.")
 @click.option("--find", "find_feature", metavar="FEATURE", default=None,
               help="Rank every unit by correlation with a feature of the text: {features}.")
 @click.option("--find-regex", metavar="PATTERN", default=None, help="As --find, the feature being 'inside a match of PATTERN'.")
-@click.option("--top", type=Integer(1), default=None,
+@field_option(InspectConfig, "top", show_default=False,
               help=f"With --find: units to list [default: {FIND_TOP}]. Else: the N windows of text where --neuron is "
                    "most positive, and the N where it is most negative.")
-@click.option("--window", type=Integer(8), default=WINDOW_CHARS, show_default=True,
+@field_option(InspectConfig, "window",
               help="Characters per window shown by --find and --top.")
 @click.option("--atlas", is_flag=True,
               help="Every unit of every --layer and --vector against every feature: its best feature, |r|, chance "
@@ -116,20 +119,31 @@ def command(checkpoint, neurons, layers, vectors, all_vectors, text, text_file, 
     if note:
         click.echo(f"charlstm: reading {note}", err=True)
     source, vocab = str(path), loaded.vocab
-    if mode == "find":
-        _find(model, vocab, source, text, picked, find_feature, find_regex, top or FIND_TOP, window, fmt)
-    elif mode == "top":
-        _top(model, vocab, source, text, picked, top, window, fmt)
-    elif mode == "atlas":
-        context = click.get_current_context().get_parameter_source("window") == click.core.ParameterSource.COMMANDLINE
-        _atlas(model, vocab, source, text, picked, find_feature, find_regex, top, window if context else None, fmt)
-    elif mode == "stats":
-        _stats(model, vocab, source, text, picked, fmt)
-    elif mode == "html":
-        _html(model, vocab, source, text, picked, html_path, layers is not None, vectors is not None,
-              neurons is not None, find_feature, find_regex)
-    else:
-        _view(model, vocab, source, text, picked, fmt)
+    with _option_of_pattern(find_regex):       # a pattern that runs too long is refused as its option's
+        if mode == "find":
+            _find(model, vocab, source, text, picked, find_feature, find_regex, top or FIND_TOP, window, fmt)
+        elif mode == "top":
+            _top(model, vocab, source, text, picked, top, window, fmt)
+        elif mode == "atlas":
+            context = explicit(click.get_current_context(), "window")
+            _atlas(model, vocab, source, text, picked, find_feature, find_regex, top, window if context else None, fmt)
+        elif mode == "stats":
+            _stats(model, vocab, source, text, picked, fmt)
+        elif mode == "html":
+            _html(model, vocab, source, text, picked, html_path, layers is not None, vectors is not None,
+                  neurons is not None, find_feature, find_regex)
+        else:
+            _view(model, vocab, source, text, picked, fmt)
+
+
+@contextlib.contextmanager
+def _option_of_pattern(find_regex):
+    """A user's pattern that ran past its time limit (PatternTimeout) as one line naming the option
+    that gave it: --find-regex PATTERN or --find regex:PATTERN."""
+    try:
+        yield
+    except PatternTimeout as error:
+        raise click.ClickException(f"{'--find-regex' if find_regex is not None else '--find'}: {error}") from None
 
 
 def _mode(find_feature, find_regex, top, stats, html_path, fmt, neurons, atlas=False) -> str:

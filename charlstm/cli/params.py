@@ -13,17 +13,47 @@ import re
 
 import click
 
-from ..config import MAX_NGRAM_ORDER, MAX_SEED, Bounds, Choices, bounds
+from ..config import (
+    MAX_CLAMP,
+    MAX_NGRAM_ORDER,
+    MAX_SEED,
+    MAX_THREADS,
+    Bounds,
+    Choices,
+    bounds,
+    format_duration,
+)
 from ..errors import CharlstmError, CorpusError, NeuronError
 from ..inspection import selection
 
 #: The seeds every --seed takes, as help texts and messages say it.
 SEEDS = f"0 to 2**{MAX_SEED.bit_length()} - 1"
-#: The most CPU threads --threads pins.
-MAX_THREADS = 1024
 
 
-class Number(click.FloatRange):
+#: The highest top of a range that --help shows; a higher one is a cap far above any use (10**12
+#: steps, the largest float32), which the refusal of a value past it names instead.
+SHOWN_TOP = 100_000
+
+
+class _Capped:
+    """What Number and Integer share: Click's range in --help without a top past SHOWN_TOP, and a
+    value past such a top refused as above the cap."""
+
+    def _describe_range(self) -> str:
+        if self.max is None or self.max <= SHOWN_TOP:
+            return super()._describe_range()
+        if self.min is None:
+            return "any"
+        return f"x{'>' if self.min_open else '>='}{self.min}"
+
+    def _check_cap(self, number, param, ctx) -> None:
+        if self.max is not None and self.max > SHOWN_TOP and number > self.max:
+            top = f"{self.max:,}" if isinstance(self.max, int) else f"{self.max:g}"
+            self.fail(f"{number:g} is above the cap of {top}" if isinstance(number, float) else
+                      f"{number} is above the cap of {top}", param, ctx)
+
+
+class Number(_Capped, click.FloatRange):
     """A finite float, optionally in a range: the type of every float option of every command.
 
     NaN passes every comparison and so every `click.FloatRange`; this refuses NaN and ±inf first,
@@ -43,6 +73,7 @@ class Number(click.FloatRange):
             self.fail(f"{value!r} is not a number", param, ctx)
         if not math.isfinite(number):
             self.fail(f"{value!r} is not a finite number{self._range_note()}", param, ctx)
+        self._check_cap(number, param, ctx)
         number = super().convert(number, param, ctx)
         if self.floor is not None and 0 < number < self.floor:
             self.fail(f"{number:g} is below the smallest {param.name if param else 'value'}, {self.floor:g}; "
@@ -56,8 +87,13 @@ class Number(click.FloatRange):
         return "FLOAT"
 
 
-class Integer(click.IntRange):
+class Integer(_Capped, click.IntRange):
     """An integer in a range, shown in --help as INTEGER with its range after the description."""
+
+    def convert(self, value, param, ctx):
+        number = click.INT.convert(value, param, ctx)
+        self._check_cap(number, param, ctx)
+        return super().convert(number, param, ctx)
 
     def get_metavar(self, param, ctx=None) -> str:
         return "INTEGER"
@@ -210,6 +246,25 @@ def parse_duration(value: str | None) -> float | None:
     return sum(float(n) * {"h": 3600, "m": 60, "s": 1}[unit] for n, unit in parts)
 
 
+class Duration(click.ParamType):
+    """A span of time as --time takes it (90, 90s, 5m, 1h30m; `parse_duration`) in seconds, in
+    the range of config field `name` of `cls`."""
+
+    name = "duration"
+
+    def __init__(self, cls, name: str) -> None:
+        self.accepts = bounds(cls, name)
+
+    def convert(self, value, param, ctx):
+        seconds = value if isinstance(value, float) else parse_duration(str(value))
+        if self.accepts.problem(seconds) is not None:  # a duration is never negative: it is too long
+            self.fail(f"{value!r} is longer than the cap of {format_duration(self.accepts.high)}", param, ctx)
+        return seconds
+
+    def get_metavar(self, param, ctx=None) -> str:
+        return "TIME"
+
+
 def unescape(text: str) -> str:
     """Let `--stop '\\n'` mean a line break, as users type it in a shell."""
     return re.sub(r"\\([nrt\\])", lambda m: {"n": "\n", "r": "\r", "t": "\t", "\\": "\\"}[m.group(1)], text)
@@ -245,10 +300,6 @@ def _as_usage_error(param: click.Parameter, parse, *args):
 def edit_vector(config) -> str:
     """What --clamp and --ablate pin: the cell state of an LSTM-like cell, else the hidden state."""
     return "cell" if config.has_cell_state else "hidden"
-
-
-#: The largest magnitude --clamp pins a unit to (a hidden state lies in [-1, 1]; a cell state rarely passes a few dozen).
-MAX_CLAMP = 1e6
 
 
 def parse_edits(clamps: tuple[str, ...], ablations: tuple[str, ...], config) -> dict[tuple[int, int], float]:

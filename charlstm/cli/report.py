@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import click
 
-from ..views.report import NOVELTY_LENGTH, build_report, gather
+from ..config import ReportConfig
+from ..views.report import build_report, gather
 from .common import Notices
 from .help import Command
-from .params import DEVICE_HELP, Integer, Seed, device_option
+from .params import DEVICE_HELP, device_option, field_option
 
 
 @click.command("report", cls=Command)
 @click.argument("runs", nargs=-1)
 @click.option("--out", required=True, type=click.Path(dir_okay=False),
               help="The page to write (an existing file is replaced only if charlstm wrote it).")
-@click.option("--novelty-length", type=Integer(0), default=NOVELTY_LENGTH, show_default=True,
+@field_option(ReportConfig, "novelty_length",
               help="Characters of the sample checked against each run's training corpus (0: no check).")
-@click.option("--seed", type=Seed(), default=0, show_default=True, help="Seed of that sample.")
+@field_option(ReportConfig, "seed", help="Seed of that sample.")
 @click.option("--device", default=None, callback=device_option, help=DEVICE_HELP)
 def command(runs, out, novelty_length, seed, device):
     """Write one HTML page that reports on one or more runs.

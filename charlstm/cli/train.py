@@ -14,7 +14,7 @@ from ..training.fit import DROPOUT_EPOCHS, FITTED_DROPOUT, MAX_EMBEDDING, MIN_TW
 from ..views.progress import PlainProgress
 from .common import explicit, invocation, notice_skipped, prepare_corpus, stderr_console
 from .help import Command
-from .params import DEVICE_HELP, Encoding, Threads, device_option, field_option, parse_duration
+from .params import DEVICE_HELP, Duration, Encoding, Threads, device_option, field_option
 
 _FUSED = ", ".join(name for name, kind in CELL_KINDS.items() if kind.fused)
 _EXPLICIT = ", ".join(name for name, kind in CELL_KINDS.items() if not kind.fused)
@@ -51,8 +51,8 @@ SECTIONS = {
               help=f"Dropout between layers and before the head. [default: fitted: {ModelConfig.dropout:g}, or "
                    f"{FITTED_DROPOUT:g} for {DROPOUT_EPOCHS:g}+ planned passes]")
 @field_option(ModelConfig, "forget_bias", help="Initial forget-gate bias of LSTM-like cells (char-rnn's: 1).")
-@click.option("--time-budget", "--time", "time_budget", metavar="TIME", default=f"{TrainConfig.time_budget:g}s",
-              show_default=True, help="Wall-clock budget, evaluation included: 90s, 5m, 1h30m.")
+@click.option("--time-budget", "--time", "time_budget", type=Duration(TrainConfig, "time_budget"),
+              default=f"{TrainConfig.time_budget:g}s", show_default=True, help="Wall-clock budget, evaluation included: 90s, 5m, 1h30m.")
 @field_option(TrainConfig, "max_steps", help="Stop at this step, counted from the run's start.")
 @field_option(TrainConfig, "patience", help="Stop after N evaluations without a better validation figure.")
 @field_option(TrainConfig, "batch_size", help="Streams of text read side by side.")
@@ -89,7 +89,6 @@ def command(ctx: click.Context, corpus, glob, encoding, out, resume, device, thr
     from ..training.resume import plan_run
 
     typed = {name for name in params if explicit(ctx, name)}
-    params["time_budget"] = parse_duration(params["time_budget"])
     if params["max_steps"] is not None and "time_budget" not in typed:  # --max-steps alone: no clock
         params["time_budget"] = None
         typed.add("time_budget")

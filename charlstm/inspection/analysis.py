@@ -13,7 +13,7 @@ Shape legend: T time, H hidden, N units ranked.
 
 from __future__ import annotations
 
-import re
+import bisect
 from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
@@ -34,8 +34,8 @@ def feature_values(name: str | None, text: str, regex: str | None = None) -> np.
     try:
         if regex is not None:
             try:
-                compiled = re.compile(regex)
-            except re.error as error:
+                compiled = feature_lib.compile_pattern(regex)
+            except ValueError as error:
                 raise FeatureError(f"invalid regular expression {regex!r}: {error}") from None
             return feature_lib.regex_feature(text, compiled)
         return feature_lib.get_feature(name or "")(text)
@@ -103,7 +103,8 @@ def feature_window(feature: np.ndarray, width: int) -> tuple[int, int]:
     if T <= width:
         return 0, T
     changes = np.concatenate(([0.0], (np.diff(feature) != 0).astype(np.float64)))
-    sums = np.convolve(changes, np.ones(width), mode="valid")                         # (T − width + 1,)
+    running = np.concatenate(([0.0], np.cumsum(changes)))                             # (T + 1,)
+    sums = running[width:] - running[:-width]     # (T − width + 1,): changes in each window, in time linear in T
     start = int(np.argmax(sums))
     return start, start + width
 
@@ -128,13 +129,18 @@ class Window:
 
 def spaced_peaks(candidates: Iterable[int], n: int, width: int) -> list[int]:
     """The first `n` of `candidates` (best first) at least `width` apart, so that windows of
-    `width` around them do not repeat one stretch."""
+    `width` around them do not repeat one stretch. Each candidate is checked against its nearest
+    peaks alone (kept in order), so the work grows with the candidates, not with their product with n."""
     peaks: list[int] = []
+    ordered: list[int] = []                       # the peaks so far, in text order
     for p in candidates:
         if len(peaks) >= n:
             break
-        if all(abs(int(p) - q) >= width for q in peaks):
-            peaks.append(int(p))
+        p = int(p)
+        i = bisect.bisect_left(ordered, p)
+        if (i == len(ordered) or ordered[i] - p >= width) and (i == 0 or p - ordered[i - 1] >= width):
+            ordered.insert(i, p)
+            peaks.append(p)
     return peaks
 
 

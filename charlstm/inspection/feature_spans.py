@@ -1,6 +1,9 @@
 """Features of spans of text: quotes, comments, URLs, hashtags, mentions and regular-expression matches.
 
-Each is 1 inside its span and 0 outside, following the position and line conventions of features.py."""
+Each is 1 inside its span and 0 outside, following the position and line conventions of features.py.
+A user's regular expression is compiled by `compile_pattern` and applied by `regex_feature` alone,
+with the `regex` engine (Python's syntax, and a time limit on matching): a pattern that backtracks
+without end is refused after MAX_PATTERN_SECONDS, not left to run."""
 
 from __future__ import annotations
 
@@ -8,7 +11,10 @@ import re
 import unicodedata
 
 import numpy as np
+import regex
 
+from ..config import MAX_PATTERN_SECONDS
+from ..errors import PatternTimeout
 from .feature_chars import from_mask
 
 
@@ -279,15 +285,40 @@ def inside_mention(text: str) -> np.ndarray:
     return _tag_feature(text, "@")
 
 
-def regex_feature(text: str, pattern: str | re.Pattern[str]) -> np.ndarray:
-    """1 for every character inside any match of `pattern` (non-overlapping, re.finditer).
+def compile_pattern(pattern: str | re.Pattern[str]) -> regex.Pattern:
+    """A user's regular expression (a str, or a pattern `re` compiled, its flags kept) compiled for
+    `regex_feature`; a ValueError with the engine's reason for one that does not compile."""
+    if isinstance(pattern, regex.Pattern):
+        return pattern
+    flags = 0
+    if isinstance(pattern, re.Pattern):
+        flags = sum(getattr(regex, name) for name in _FLAGS if pattern.flags & getattr(re, name))
+        pattern = pattern.pattern
+    try:
+        return regex.compile(pattern, flags)
+    except regex.error as error:
+        raise ValueError(str(error)) from None
 
-    Zero-width matches mark nothing. A str pattern is compiled with default flags; pass a
-    compiled pattern for flags.
+
+#: The flags of a pattern `re` compiled that `compile_pattern` carries over (`re` and `regex` number them apart).
+_FLAGS = ("IGNORECASE", "MULTILINE", "DOTALL", "VERBOSE", "ASCII")
+
+
+def regex_feature(text: str, pattern: str | re.Pattern[str] | regex.Pattern) -> np.ndarray:
+    """1 for every character inside any match of `pattern` (non-overlapping, as re.finditer finds them).
+
+    Zero-width matches mark nothing. A str pattern is compiled with default flags (`compile_pattern`);
+    pass a compiled pattern for flags. Matching that runs past MAX_PATTERN_SECONDS in all is a
+    PatternTimeout.
     """
-    compiled = re.compile(pattern) if isinstance(pattern, str) else pattern
+    compiled = compile_pattern(pattern)
     mask = bytearray(len(text))
-    for match in compiled.finditer(text):
-        start, end = match.span()
-        mask[start:end] = b"\x01" * (end - start)
+    try:
+        for match in compiled.finditer(text, timeout=MAX_PATTERN_SECONDS):
+            start, end = match.span()
+            mask[start:end] = b"\x01" * (end - start)
+    except TimeoutError:
+        raise PatternTimeout(f"the regular expression {compiled.pattern!r} took longer than {MAX_PATTERN_SECONDS:g} s "
+                             f"over {len(text):,} characters and was stopped: a repeat inside a repeat, as in (a+)+, "
+                             f"can backtrack without end; simplify it") from None
     return from_mask(mask)

@@ -29,7 +29,6 @@ All features are heuristics over raw text, not parsers: each documents its limit
 
 from __future__ import annotations
 
-import re
 from functools import partial
 from types import MappingProxyType
 from typing import Callable, Mapping, NamedTuple
@@ -53,6 +52,7 @@ from .feature_chars import (
     paren_depth,
 )
 from .feature_spans import (
+    compile_pattern,
     inside_comment,
     inside_double_quote,
     inside_hashtag,
@@ -153,8 +153,8 @@ def get_feature(name: str) -> FeatureFunction:
         if not pattern:
             raise ValueError(f"feature {name!r}: regex:PATTERN needs a pattern after 'regex:'")
         try:
-            compiled = re.compile(pattern)
-        except re.error as error:
+            compiled = compile_pattern(pattern)
+        except ValueError as error:
             raise ValueError(f"feature {name!r}: invalid regular expression: {error}") from None
         return partial(regex_feature, pattern=compiled)
     raise ValueError(f"unknown feature {name!r}; valid names: {_valid_names_hint()}")

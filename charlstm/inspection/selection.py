@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
+from ..config import MAX_TRACE_VALUES
 from ..errors import NeuronError
 
 #: The spec that means every layer, vector or unit.
@@ -157,17 +158,12 @@ def pick(config, layers: NumberSpec | Sequence[int], vectors: Sequence[str],
 # ------------------------------------------------------------------------------------------- size
 
 
-#: The most values one trace may hold (characters × layers × vectors × units of a layer): 2 GiB of
-#: float32. A trace is kept whole for the views, so its text is capped by what is traced.
-TRACE_VALUES = 1 << 29
-
-
 def check_trace_size(chars: int, num_layers: int, num_vectors: int, hidden_size: int) -> None:
     """Raise a NeuronError, before any text is made or read, when tracing `chars` characters through
-    `num_layers` layers × `num_vectors` vectors of `hidden_size` units would pass TRACE_VALUES; the
+    `num_layers` layers × `num_vectors` vectors of `hidden_size` units would pass MAX_TRACE_VALUES; the
     message names the most characters this selection can trace."""
     per_char = max(1, num_layers * num_vectors * hidden_size)
-    if chars * per_char > TRACE_VALUES:
+    if chars * per_char > MAX_TRACE_VALUES:
         raise NeuronError(f"{chars:,} characters is too long to trace: {num_layers} layer(s) × {num_vectors} vector(s) × "
-                          f"{hidden_size} units hold at most {TRACE_VALUES // per_char:,} characters; give a shorter "
+                          f"{hidden_size} units hold at most {MAX_TRACE_VALUES // per_char:,} characters; give a shorter "
                           f"text or --length, or pick fewer layers and vectors")

@@ -216,7 +216,8 @@ def trace_many(model: CharModel, vocab: Vocab, texts: Sequence[str], vectors: Se
 
     `vectors` and `layers` (1-based) limit what is kept and computed, which matters for long texts:
     an LSTM records six vectors × layers × H floats per character; hidden states alone need no
-    gate products at all. Values are float32 on the CPU, computed without autograd (under no_grad
+    gate products at all. A batch that would record more than config.MAX_TRACE_VALUES values is
+    refused (selection.check_trace_size, a NeuronError) before any is computed. Values are float32 on the CPU, computed without autograd (under no_grad
     rather than inference_mode, so they are ordinary tensors that can be fed back to the model).
 
     Speed on a CPU is bounded by the recurrence, one matrix-vector product per character and layer;
@@ -226,6 +227,8 @@ def trace_many(model: CharModel, vocab: Vocab, texts: Sequence[str], vectors: Se
     config = model.config
     keep_vectors = _check_vectors(model, vectors)
     keep_layers = _check_layers(model, layers)
+    selection.check_trace_size(len(texts) * max((len(t) for t in texts), default=0), len(keep_layers),
+                               len(keep_vectors), config.hidden_size)          # before any buffer is made
     device = next(model.parameters()).device
     ids = encode_texts(vocab, texts, device).t()                                      # (T, B): time-major
     T, B = ids.shape

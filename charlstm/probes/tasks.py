@@ -20,6 +20,8 @@ import re
 from types import MappingProxyType
 from typing import Callable, Iterator, Mapping, NamedTuple
 
+from ..config import MAX_PROBE_LINES, MAX_PROBE_PARAMETER
+
 
 class SyntheticTask(NamedTuple):
     """A registered task: its generator (count, seed, **params) -> lines, and a description."""
@@ -28,23 +30,20 @@ class SyntheticTask(NamedTuple):
     description: str
 
 
-#: The largest length parameter of a task (max_n, max_noise, max_gap, length): a line is made
-#: whole, so its size is bounded by what a user can mean, not by the number typed.
-MAX_PARAMETER = 1_000_000
-
-
 def _check_range(name: str, low: int, high: int, minimum: int) -> None:
     if low < minimum or high < low:
         raise ValueError(
             f"need {minimum} <= min_{name} <= max_{name}, got min_{name}={low}, max_{name}={high}"
         )
-    if high > MAX_PARAMETER:
-        raise ValueError(f"max_{name} is at most {MAX_PARAMETER:,}, got max_{name}={high}")
+    if high > MAX_PROBE_PARAMETER:
+        raise ValueError(f"max_{name} is at most {MAX_PROBE_PARAMETER:,}, got max_{name}={high}")
 
 
 def _check_count(count: int) -> None:
     if count < 0:
         raise ValueError(f"count must be >= 0, got {count}")
+    if count > MAX_PROBE_LINES:
+        raise ValueError(f"count is at most {MAX_PROBE_LINES:,}, got {count}")
 
 
 def generate_counter(count: int, seed: int = 0, *, min_n: int = 1, max_n: int = 10) -> list[str]:
@@ -137,8 +136,8 @@ def generate_copy(
 
 def _copy_lines(count: int, seed: int, *, length: int, alphabet: str) -> Iterator[str]:
     _check_count(count)
-    if not 1 <= length <= MAX_PARAMETER:
-        raise ValueError(f"length must be from 1 to {MAX_PARAMETER:,}, got {length}")
+    if not 1 <= length <= MAX_PROBE_PARAMETER:
+        raise ValueError(f"length must be from 1 to {MAX_PROBE_PARAMETER:,}, got {length}")
     if not alphabet or any(char in "X\n\r" for char in alphabet):
         raise ValueError(
             f"alphabet must be non-empty and hold no 'X' or line end, got {alphabet!r}"

@@ -122,7 +122,8 @@ class RunLog:
     def records(self, fields: Iterable[str] | None = None, limit: int | None = None) -> Iterator[dict]:
         """The log's records (JSON objects with a step `log_number` keeps), from at most the first
         `limit` bytes (default MAX_LOG_READ), one at a time. With `fields`, a record holds its step
-        and only those of `fields` that are figures `log_number` keeps. Nothing when there is no log."""
+        and only those of `fields` that are finite numbers (the drawer decides which a figure can
+        take, and says what it left out). Nothing when there is no log."""
         wanted = None if fields is None else tuple(fields)
         for line in _read_lines(self.metrics, limit or MAX_LOG_READ):
             record = _record(line)
@@ -131,9 +132,9 @@ class RunLog:
             if wanted is not None:
                 kept = {"step": record["step"]}
                 for name in wanted:
-                    value = log_number(record.get(name))
-                    if value is not None:
-                        kept[name] = value
+                    value = record.get(name)
+                    if type(value) in (int, float) and math.isfinite(value):  # not a bool; what a figure may
+                        kept[name] = value                                   # hold is the drawer's (config.LOG_FIGURES)
                 record = kept
             yield record
 

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..config import ModelConfig, SampleConfig, TrainConfig
+from ..config import THREAD_COUNT, ModelConfig, SampleConfig, TrainConfig
 from ..data.corpus import Corpus
 from ..data.streams import StreamLayout, fit_layout, split, stream_batch
 from ..errors import CorpusError, TrainingError
@@ -68,6 +68,7 @@ def train(
     it had never stopped; `config` then only changes the budget and cadence. `threads` pins the CPU
     thread count; None times the candidates on the first steps and keeps the fastest (runtime.ThreadTuner).
     """
+    THREAD_COUNT.check("threads", threads)         # before the run folder is made
     run = Run(out_dir)
     run.create()
     cluster = Cluster.from_env(pick_device(device))

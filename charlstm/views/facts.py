@@ -13,7 +13,7 @@ from fractions import Fraction
 from typing import Callable, Sequence
 
 from ..config import format_duration
-from .charts import _finite
+from .charts import LogFigures
 
 NOT_RECORDED = "not recorded in the run"  # (runs trained before charlstm stored it)
 NONE = "—"
@@ -120,7 +120,8 @@ def _yardstick_rows(runs) -> list[tuple[str, str, list[str]]]:
 def fact_rows(runs) -> list[tuple[str, str, list[str]]]:
     """(group, fact, one value per run) for report.RunFacts `runs`."""
     def last_rate(run) -> str:
-        rates = [r["chars_per_s"] for r in run.metrics if _finite(r.get("chars_per_s")) is not None]
+        figure = LogFigures()
+        rates = [rate for rate in (figure(r, "chars_per_s") for r in run.metrics) if rate is not None]
         return f"{rates[-1]:,.0f} characters/s" if rates else NONE
 
     def info(run, key: str, words: Callable = str, missing: str = NONE) -> str:

@@ -22,6 +22,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..config import LOG2E
+from .charts import Axis
 from .glyphs import keeping_lines
 
 #: Braille dot bits of a cell, [row][column] for the 4 × 2 dots of one character.
@@ -62,24 +63,31 @@ def braille_plot(series: Sequence[Curve | tuple], width: int, height: int, x_max
         return Text()
     canvas = _Canvas(width, height)
     x_top = max(x_max or 0.0, max(xs), 1e-9)
-    drawn = [(curve, _column_means(curve.points, lambda x: min(int(x / x_top * (canvas.cols - 1) + 0.5),
-                                                                canvas.cols - 1))) for curve in curves]
+    x_axis = Axis.spanning(min(min(xs), 0.0), x_top)
+    drawn = [(curve, _column_means(curve.points, lambda x: int(x_axis.fraction(x) * (canvas.cols - 1) + 0.5)))
+             for curve in curves]
     means = [point for _, runs in drawn for run in runs for point in run]
     since = max(col for col, _ in means) * (1.0 - recent) if recent else 0
     lo, hi = min(y for _, y in means), max(y for col, y in means if col >= since)
-    if hi - lo < 1e-9:
+    if hi - lo < 1e-9:     # a level line, half a unit either side (a flat axis where that is lost to rounding)
         lo, hi = lo - 0.5, hi + 0.5
+    y_axis = Axis.spanning(lo, hi)
     for curve, runs in drawn:
         for run in runs:
             for shown in _below(run, hi):
-                rows = [(col, (hi - y) / (hi - lo) * (canvas.rows - 1)) for col, y in shown]
+                rows = [(col, (1.0 - y_axis.fraction(y)) * (canvas.rows - 1)) for col, y in shown]
                 if curve.mark:
                     canvas.mark(rows, curve.mark, curve.style)
                 else:
                     canvas.line(rows, curve.style)
     clipped = any(y > hi + 1e-9 for _, y in means)
-    return canvas.text((f"{hi:5.2f} ", f"{lo:5.2f} "), f"{x_top:,.0f}",
+    return canvas.text((f"{_figure(hi)} ", f"{_figure(lo)} "), f"{x_top:,.0f}" if x_top < 1e21 else f"{x_top:.3g}",
                        "the first steps, higher, run off the top" if clipped else "")
+
+
+def _figure(value: float) -> str:
+    """A y-axis label: two decimals, or two figures and an exponent for a value too large for them."""
+    return f"{value:5.2f}" if abs(value) < 1e5 else f"{value:5.2g}"
 
 
 def _below(run: list[tuple[int, float]], top: float) -> list[list[tuple[int, float]]]:
@@ -97,16 +105,18 @@ def _column_means(points: Sequence[tuple[float, float]], column) -> list[list[tu
     """The points as runs of (dot column, mean y of the points in it), a run broken at a value that
     is not finite (NaN, ±inf): one dot a column keeps a noisy curve a line rather than a smear."""
     runs: list[list[tuple[int, float]]] = [[]]
-    total, count, at = 0.0, 0, None
+    values: list[float] = []
+    at = None
     for x, y in [*points, (None, math.nan)]:
         col = column(x) if x is not None and math.isfinite(y) else None
-        if count and col != at:
-            runs[-1].append((at, total / count))
-            total, count = 0.0, 0
+        if values and col != at:
+            runs[-1].append((at, math.fsum(v / len(values) for v in values)))   # no sum leaves the float range
+            values = []
         if col is None:
             runs.append([])
             continue
-        total, count, at = total + y, count + 1, col
+        values.append(y)
+        at = col
     return [run for run in runs if run]
 
 

@@ -8,7 +8,8 @@ figures drawn (DRAWN), an evenly spaced choice of each kind of record and of the
 last kept), and of each preview the characters shown.
 `build_report(runs)` draws them: loss curves as inline SVG (charts.py; every run overlaid, in one
 colour each; training solid, validation dashed; the yardsticks as dotted levels; the x axis
-switchable between steps and wall-clock time by a CSS-only toggle), the previews over time, the
+switchable between steps and wall-clock time by a CSS-only toggle; logged values no such figure
+can take left out, with a note that counts them), the previews over time, the
 facts side by side in words (facts.py; values that differ between runs marked), and the sample
 with its copied spans highlighted.
 
@@ -24,15 +25,11 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Callable, Sequence
 
-from ..config import LOG2E, SampleConfig
+from ..config import LOG2E, ReportConfig, SampleConfig
 from ..files import LATEST, PAGE_GENERATOR
-from .charts import MAX_POINTS, PALETTE, Reference, Series, _finite, _thin, svg_chart
+from .charts import MAX_POINTS, PALETTE, LogFigures, Reference, Series, _thin, svg_chart
 from .facts import fact_rows
 from .glyphs import alone, single_line
-
-#: Characters of the memorisation sample by default.
-NOVELTY_LENGTH = 2000
-
 
 #: Most previews listed per run (evenly chosen, the last kept), and characters shown of each.
 MAX_PREVIEWS = 60
@@ -63,8 +60,8 @@ class RunFacts:
     yardsticks: object | None = None           # scoring.yardsticks.Yardsticks of its vocabulary and corpus
 
 
-def gather(target: str | None, novelty_length: int = NOVELTY_LENGTH, seed: int = 0, device: str | None = None,
-           notice: Callable[[str], None] | None = None) -> RunFacts:
+def gather(target: str | None, novelty_length: int = ReportConfig.novelty_length, seed: int = ReportConfig.seed,
+           device: str | None = None, notice: Callable[[str], None] | None = None) -> RunFacts:
     """The facts of the run `target` names (a run folder or checkpoint; None: the most recent run).
     With novelty_length > 0, a sample of that many characters (seed `seed`) is generated and checked
     against the training corpus; a corpus that is not at hand becomes a note, not an error. A cache
@@ -74,6 +71,7 @@ def gather(target: str | None, novelty_length: int = NOVELTY_LENGTH, seed: int =
     from ..runs.folder import Run
     from ..scoring.yardsticks import of_run
 
+    ReportConfig(novelty_length=novelty_length, seed=seed)  # refused as `charlstm report` refuses them
     path = ckpt.resolve(target, prefer=LATEST)         # where the run stands now, not its best moment
     loaded = ckpt.load(path)
     info = loaded.run_info
@@ -144,23 +142,26 @@ def _spread(records, limit: int) -> list[dict]:
                                            key=lambda item: item[0])]
 
 
-def _charts(runs: Sequence[RunFacts]) -> list[tuple[str, list[Series], list[Reference]]]:
+def _charts(runs: Sequence[RunFacts]) -> tuple[list[tuple[str, list[Series], list[Reference]]], str]:
     """Each chart: its label, its series (training and validation loss in bits per character;
-    throughput) and the levels drawn across it (each run's yardsticks, on the loss chart)."""
+    throughput) and the levels drawn across it (each run's yardsticks, on the loss chart); and the
+    note of the logged values left out of them, as no such figure can take them (charts.LogFigures)."""
     loss, speed, references = [], [], {}
+    figure = LogFigures()
     for i, run in enumerate(runs):
         colour = PALETTE[i % len(PALETTE)]
         train, val, rate = [], [], []
         for r in run.metrics:
-            step, seconds = _finite(r.get("step")), _finite(r.get("elapsed_s")) or 0.0
-            if step is None:
+            step, seconds = figure(r, "step"), figure(r, "elapsed_s")
+            if step is None or (seconds is None and r.get("elapsed_s") is not None):
                 continue
-            if _finite(r.get("train_loss")) is not None:
-                train.append((step, seconds, r["train_loss"] * LOG2E))
-            if _finite(r.get("val_bpc")) is not None:
-                val.append((step, seconds, r["val_bpc"]))
-            if _finite(r.get("chars_per_s")) is not None and "train_loss" in r:
-                rate.append((step, seconds, r["chars_per_s"]))
+            seconds = seconds or 0.0
+            if (loss_nats := figure(r, "train_loss")) is not None:
+                train.append((step, seconds, loss_nats * LOG2E))
+            if (bpc := figure(r, "val_bpc")) is not None:
+                val.append((step, seconds, bpc))
+            if (chars := figure(r, "chars_per_s")) is not None and "train_loss" in r:
+                rate.append((step, seconds, chars))
         loss += [Series(f"{run.name} training", colour, _thin(train)),
                  Series(f"{run.name} validation", colour, _thin(val), dashed=True)]
         speed.append(Series(run.name, colour, _thin(rate)))
@@ -171,7 +172,7 @@ def _charts(runs: Sequence[RunFacts]) -> list[tuple[str, list[Series], list[Refe
                 if y is not None:   # the same level for several runs (one corpus) is drawn once
                     references.setdefault(round(y, 3), Reference(f"{what}{whose}: {y:.2f}", y))
     return [("loss (bits per character)", loss, list(references.values())),
-            ("training speed (characters/s)", speed, [])]
+            ("training speed (characters/s)", speed, [])], figure.note()
 
 
 def _e(value) -> str:
@@ -271,8 +272,9 @@ def _vocabulary(run: RunFacts, shown: int = 600) -> str:
 def build_report(runs: Sequence[RunFacts], title: str | None = None) -> str:
     """The page for `runs` (one or more, overlaid in the charts, side by side in the facts)."""
     title = title or "charlstm report: " + ", ".join(r.name for r in runs)
-    charts = []
-    for label, series, references in _charts(runs):
+    drawn, left_out = _charts(runs)
+    charts = [f'<p class="dim left-out">{_e(left_out)}</p>'] if left_out else []
+    for label, series, references in drawn:
         legend = _legend(runs, styles=any(s.dashed for s in series))
         charts.append(f'<figure><figcaption>{_e(label)}</figcaption>{legend}'
                       f'<div class="by-steps">{svg_chart(series, "steps", label, references=references)}</div>'

@@ -79,7 +79,7 @@ def test_figures_in_help_come_from_their_owners():
                                            "import charlstm.scoring.comparison as s; s.ERROR_P = 0.375"))
     assert "N from 1 to 17" in score and "the last 12,345 characters" in score
     assert "gives p < 0.375" in score and "p >= 0.375" in score
-    inspect = flat(help_text("inspect", before="import charlstm.config as c; c.WINDOW_CHARS = 44"))
+    inspect = flat(help_text("inspect", before="import charlstm.config as c; c.InspectConfig.window = 44"))
     assert "[default: 44; x>=8]" in inspect and "double-quote," in inspect
     train = flat(help_text("train", before="import charlstm.config as c, dataclasses\n"
                                            "c.TrainConfig.min_lr_ratio = 0.25"))

@@ -9,8 +9,9 @@ import click
 import pytest
 
 from charlstm.cli import COMMANDS, main
-from charlstm.cli.params import Encoding, Number, Seed, device_option, parse_duration
+from charlstm.cli.params import Duration, Encoding, NgramBaseline, Number, Seed, Threads, device_option, parse_duration
 from charlstm.config import MAX_NUM_LAYERS, MAX_SEED, MAX_WIDTH, MIN_TEMPERATURE
+from charlstm.probes.tasks import TASKS, task_parameters
 from conftest import SMALL, refused, rewrite_checkpoint, run_cli
 
 
@@ -135,6 +136,61 @@ def test_an_absurd_forget_bias_is_refused_as_an_option_and_in_a_checkpoint(small
     refused(run_cli("sample", small_run / "best.safetensors", "--length", "5"), "forget_bias")
     refused(run_cli("export", small_run / "best.safetensors", "--out", tmp_path / "exported"), "forget_bias")
     assert not (tmp_path / "exported").exists()
+
+
+# ------------------------------------------------------------------------------ upper bounds
+
+#: The option types that take a number, and a value of each far past any bound, above and below.
+ABSURD = {click.types.IntParamType: ("1" + "0" * 30, "-1" + "0" * 30),
+          click.types.FloatParamType: ("1e300", "-1e300"),
+          Threads: ("1" + "0" * 30, "-1"), Duration: ("1" + "0" * 30 + "h", "1" + "0" * 400),
+          NgramBaseline: ("ngram:1" + "0" * 30, "ngram:-1")}
+#: The option types that take no number.
+NOT_NUMBERS = (click.types.StringParamType, click.Path, click.Choice, click.types.BoolParamType, Encoding)
+#: What each command needs to reach its options (none of it is read: every refusal comes first).
+NEEDS = {"train": ["missing.txt"], "prepare": ["missing.txt"], "report": ["--out", "never.html"],
+         "export": ["--out", "never"]}
+
+
+def _needs(name: str, param) -> list[str]:
+    """NEEDS, and for `corpus` the task that takes the option (another would refuse it for that)."""
+    if name != "corpus":
+        return NEEDS.get(name, [])
+    task = next((t for t in TASKS if param.name in task_parameters(t)), "counter")
+    return [task, "--out", "never.txt"]
+
+
+def _numeric_options():
+    """(command, option, value) for every option of every command that takes a number, each with
+    each absurd value of its type; an option of a type not known here fails the listing."""
+    for name, command in _commands():
+        for param in command.params:
+            if not isinstance(param, click.Option) or param.is_flag:
+                continue
+            kinds = [kind for kind in ABSURD if isinstance(param.type, kind)]
+            if not kinds:
+                assert isinstance(param.type, NOT_NUMBERS), f"{name} {param.opts[0]}: a type this test does not know"
+                continue
+            for value in ABSURD[kinds[0]]:
+                yield pytest.param(name, param, value, id=f"{name}{param.opts[0]}={value[:12]}")
+
+
+@pytest.mark.parametrize("name, param, value", list(_numeric_options()))
+def test_every_number_any_command_takes_is_bounded_while_parsing(tmp_path, monkeypatch, name, param, value):
+    """Each option that takes a number (listed from the commands themselves, so a new one without a
+    bound fails here) refuses an absurd value as a usage error naming it, before any work or file."""
+    monkeypatch.chdir(tmp_path)
+    result = run_cli(name, *_needs(name, param), param.opts[0], value)
+    line = refused(result, code=2)
+    assert any(opt in line for opt in param.opts), line
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_numbers_listed_are_every_one():
+    listed = {(name, param.name) for name, param, _ in (p.values for p in _numeric_options())}
+    assert {("report", "novelty_length"), ("train", "time_budget"), ("train", "max_steps"), ("sample", "length"),
+            ("inspect", "window"), ("corpus", "count"), ("score", "baseline"), ("write", "temperature")} <= listed
+    assert len(listed) == 55, sorted(listed)
 
 
 # ------------------------------------------------------------------------------ seeds

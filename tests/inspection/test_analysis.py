@@ -4,6 +4,8 @@ windows (inspection/analysis.py), and gate saturation (inspection/saturation.py)
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 import torch
@@ -79,6 +81,32 @@ def test_feature_window_finds_where_the_feature_changes():
     start, end = feature_window(feature, 40)
     assert end - start == 40 and start <= 200 and 215 <= end
     assert feature_window(feature[:10], 40) == (0, 10)
+
+
+def test_the_work_of_top_and_window_grows_with_the_text_not_with_the_numbers_typed():
+    """--top N and --window W each set work: peaks are checked against their neighbours alone and the
+    busiest window is a running sum, so a large N or W over a long text takes seconds, and both
+    give what the plain definitions give."""
+    rng = np.random.default_rng(0)
+    for _ in range(50):                      # against the definitions, on small random cases
+        values, n, width = rng.normal(size=int(rng.integers(1, 60))), int(rng.integers(1, 30)), int(rng.integers(1, 9))
+        order = np.argsort(-values, kind="stable")
+        plain: list[int] = []
+        for p in order:
+            if len(plain) < n and all(abs(int(p) - q) >= width for q in plain):
+                plain.append(int(p))
+        assert [w.peak for w in top_windows(values, n, width)[0]] == plain
+        feature = (rng.random(len(values)) < 0.3).astype(np.float64)
+        changes = [0.0, *(np.diff(feature) != 0)]
+        sums = [sum(changes[s:s + width]) for s in range(len(values) - width + 1)]
+        assert feature_window(feature, width) == ((int(np.argmax(sums)), int(np.argmax(sums)) + width)
+                                                  if len(values) > width else (0, len(values)))
+    started = time.process_time()
+    values = rng.normal(size=400_000)
+    positive, negative = top_windows(values, 400_000, width=8)
+    assert 400_000 // 8 // 2 <= len(positive) <= 400_000 // 8 + 1
+    assert feature_window((rng.random(2_000_000) < 0.5).astype(np.float64), 500_000)[1] - 500_000 >= 0
+    assert time.process_time() - started < 20
 
 
 # ---------------------------------------------------------------------------------------- windows

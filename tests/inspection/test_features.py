@@ -3,15 +3,17 @@ expected values on hand-written strings; the registry and its names."""
 
 from __future__ import annotations
 
+import re
 import time
 
 import numpy as np
 import pytest
 
-from charlstm.inspection import features
+from charlstm.errors import PatternTimeout
+from charlstm.inspection import feature_spans, features
 from charlstm.inspection.feature_chars import bracket_depth, column, count_since_newline, in_uppercase_run, indent_level, is_digit, is_line_start, is_newline, is_uppercase, is_vowel, is_whitespace, is_word_start, paren_depth
 from charlstm.inspection.features import get_feature
-from charlstm.inspection.feature_spans import inside_comment, inside_double_quote, inside_hashtag, inside_mention, inside_single_quote, inside_url, regex_feature
+from charlstm.inspection.feature_spans import compile_pattern, inside_comment, inside_double_quote, inside_hashtag, inside_mention, inside_single_quote, inside_url, regex_feature
 
 
 def marks(pattern: str) -> list[float]:
@@ -249,6 +251,38 @@ def test_regex_feature_marks_matches_and_not_zero_width_matches() -> None:
     assert_feature(regex_feature(text, r"[0-9]+"), text, "001101")
     assert_feature(regex_feature(text, r"\b|(?=c)"), text, "000000")
     assert_feature(get_feature("regex:b1|c")(text), text, "011010")
+
+
+#: Patterns that backtrack without end over the text beside them in Python's `re`; the last three
+#: in the `regex` engine too.
+RUNAWAY = [(r"(e+)+$", "e" * 40 + "!"), (r"(\w|\w\w)+$", "e" * 60 + "!"), (r"(a|aa)+$", "a" * 60 + "b"),
+           (r"(x+x+)+y", "x" * 5000)]
+
+
+@pytest.mark.parametrize("pattern, text", RUNAWAY)
+def test_a_pattern_that_backtracks_without_end_is_stopped_at_its_time_limit(pattern, text, monkeypatch) -> None:
+    """Matched in full when the engine can, else a PatternTimeout naming the pattern, after at most
+    the time limit of matching (a quarter of a second here; the real one over the command line in
+    test_find.py): never a search that runs on."""
+    monkeypatch.setattr(feature_spans, "MAX_PATTERN_SECONDS", 0.25)
+    for apply in (lambda: regex_feature(text, pattern), lambda: get_feature("regex:" + pattern)(text)):
+        started = time.process_time()
+        try:
+            values = apply()
+        except PatternTimeout as error:
+            assert "took longer than 0.25 s" in str(error) and repr(pattern) in str(error)
+        else:
+            assert not values.any()      # none of them matches: each ends in a character it cannot take
+        assert time.process_time() - started < 1.0
+
+
+def test_user_patterns_compile_once_with_their_flags_and_their_errors() -> None:
+    text = "AbA\nb"
+    assert_feature(regex_feature(text, re.compile("a", re.IGNORECASE)), text, "10100")
+    assert_feature(regex_feature(text, re.compile("^b", re.MULTILINE)), text, "00001")
+    assert compile_pattern(compile_pattern("a+")).pattern == "a+"
+    with pytest.raises(ValueError, match="missing \\)"):
+        compile_pattern("(a")
 
 
 def test_every_registered_feature_handles_empty_and_mixed_text() -> None:

@@ -5,13 +5,17 @@ and an untrained model reach."""
 from __future__ import annotations
 
 import json
+import time
+
 import torch
+
+from charlstm.config import MAX_PATTERN_SECONDS
 
 from charlstm.runs import checkpoint as ckpt
 from charlstm.model.network import CharModel
 from charlstm.inspection.analysis import feature_values, find_neurons
 from charlstm.inspection.tracing import trace
-from conftest import quoted_lines, run_cli
+from conftest import charlstm_process, error_line, quoted_lines, run_cli
 
 
 def test_find_ranks_the_quote_unit_far_above_chance(quote_run, tmp_path):
@@ -58,3 +62,21 @@ def test_find_defaults_to_the_tail_of_the_training_corpus(quote_run):
     # The run was trained from text in memory (no corpus files recorded), so a fresh sample stands in, and says so.
     assert "fresh 3,000-character sample" in result.stderr and "give --text-file" in result.stderr
     assert json.loads(result.stdout)["characters"] == 3000
+
+
+def test_a_pattern_that_backtracks_without_end_is_refused_as_its_option_within_seconds(quote_run):
+    """The red team's `(e+)+$` over 40 e's is matched (the engine does not backtrack on it); patterns
+    that backtrack in any engine are stopped at config.MAX_PATTERN_SECONDS of matching and refused in
+    one line naming the option that gave them. Each command, torch's import included, ends well
+    within the process's time limit."""
+    text = "e" * 40 + "a ee"                  # Python's `re` backtracks without end from the first e
+    done = charlstm_process("inspect", quote_run, "--find-regex", "(e+)+$", "--text", text, timeout=120)
+    assert done.returncode == 0, done.stderr
+    for option, pattern, text in (("--find-regex", r"(\w|\w\w)+$", "e" * 60 + " "),
+                                  ("--find", r"regex:(a|aa)+$", "a" * 60 + " ")):
+        started = time.monotonic()
+        done = charlstm_process("inspect", quote_run, option, pattern, "--text", text, timeout=120)
+        line = error_line(done.stderr)
+        assert done.returncode == 1 and line.startswith(f"Error: {option}: the regular expression "), line
+        assert f"took longer than {MAX_PATTERN_SECONDS:g} s" in line
+        assert time.monotonic() - started < 100

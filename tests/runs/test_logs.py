@@ -108,7 +108,7 @@ def test_every_number_is_taken_only_within_its_bounds(tmp_path):
     log = Run(tmp_path).log
     assert [r["step"] for r in log.records()] == [7, 8]     # a line of 5,000 digits is no record: Python cannot read it
     assert list(log.records(["elapsed_s", "train_loss", "val_bpc", "chars_per_s", "lr", "stopped"])) == [
-        {"step": 7, "elapsed_s": 1.5}, {"step": 8, "lr": 0.5}]
+        {"step": 7, "elapsed_s": 1.5}, {"step": 8, "chars_per_s": -5, "lr": 0.5}]  # a figure's range is the drawer's
     assert log.read_samples() == [(4, None, "kept"), (5, None, "kept")]
     assert log_number(2.5) == 2.5 and log_number(True) is None and log_number(10 ** 20) is None
     assert log_number(12, step=True) == 12 and log_number(12.0, step=True) is None

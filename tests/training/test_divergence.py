@@ -22,7 +22,7 @@ MODEL = small_model()
 
 def test_a_diverging_fresh_run_names_step_0_and_writes_nothing_non_finite(tmp_path, corpus):
     run = tmp_path / "run"
-    proc = charlstm_process("train", corpus, "--out", run, "--lr", "1e39", "--eval-every", "1", "--max-steps", "5",
+    proc = charlstm_process("train", corpus, "--out", run, "--lr", "1e38", "--eval-every", "1", "--max-steps", "5",
                             *SEEDED)
     assert proc.returncode == 1, proc.stderr
     line = error_line(proc.stderr)
@@ -43,7 +43,7 @@ def test_a_diverging_resume_leaves_latest_and_best_byte_identical(tmp_path, corp
     before = run_files(run)
     assert {"latest.safetensors", "best.safetensors", "metrics.jsonl"} <= set(before)
 
-    proc = charlstm_process("train", "--resume", "--out", run, "--lr", "1e39", "--eval-every", "1", "--max-steps", "20")
+    proc = charlstm_process("train", "--resume", "--out", run, "--lr", "1e38", "--eval-every", "1", "--max-steps", "20")
     assert proc.returncode == 1, proc.stderr
     line = error_line(proc.stderr)
     assert line.startswith("Error: training diverged at step 11: ") and "try a lower --lr" in line

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import fcntl
 import io
+import math
 import os
 import pty
 import re
@@ -16,11 +17,13 @@ import sys
 import termios
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from rich.cells import cell_len
 from rich.console import Console
 from rich.text import Text
 
-from charlstm.views.live import VALIDATION_MARK, LiveView, braille_plot, pieces_in_lines
+from charlstm.views.live import RECENT_SHARE, VALIDATION_MARK, LiveView, braille_plot, pieces_in_lines
 from charlstm.config import ModelConfig, TrainConfig
 from charlstm.training.loop import train
 from conftest import TINY
@@ -172,3 +175,32 @@ def test_the_figures_break_only_between_figures():
         assert all(len(line) <= width for line in lines), (width, lines)
         assert [piece for line in lines for piece in line.split("   ")] == [p.plain for p in pieces]
     assert pieces_in_lines(pieces, 200).plain.count("\n") == 0
+
+
+#: Any finite float: zero, subnormals, the largest, and everything between.
+FINITE = st.floats(allow_nan=False, allow_infinity=False)
+
+
+def _check_braille(curves, width: int, height: int, x_max, recent) -> None:
+    text = braille_plot(curves, width=width, height=height, x_max=x_max, recent=recent).plain
+    lines = text.splitlines()
+    assert len(lines) == height + 2
+    assert all(cell_len(line) <= len("-99999.99 ") + 1 + width for line in lines[:height]), lines  # labels stay short
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.lists(st.tuples(FINITE, FINITE), min_size=1, max_size=12), min_size=1, max_size=2),
+       st.integers(4, 40), st.integers(2, 8), st.none() | FINITE, st.none() | st.floats(0.05, 1))
+def test_the_braille_chart_draws_any_finite_points(curves, width, height, x_max, recent):
+    """The live view's chart shares the report's axis (charts.Axis): any finite values draw, a zero
+    range is a flat line, nothing overflows or divides by zero."""
+    _check_braille([("a", "", points) for points in curves], width, height, x_max, recent)
+
+
+def test_the_braille_chart_at_the_red_teams_values():
+    big = 1.7976931348623157e308
+    for points in ([(1, 1e17)], [(1, 1e17), (2, 1e17)], [(1, 1e16), (2, math.nextafter(1e16, math.inf))],
+                   [(1, -big), (2, big)], [(1, big), (1, big), (2, big)], [(0, 5e-324), (1e300, 0.0)], [(-5.0, 2.0)]):
+        _check_braille([("a", "", points), ("b", "", points, VALIDATION_MARK)], 30, 6, None, RECENT_SHARE)
+    flat = braille_plot([("a", "", [(1, 1e17), (2, 1e17)])], width=20, height=4).plain.splitlines()
+    assert "1e+17" in flat[0] and any(ch != " " for ch in flat[1][7:] + flat[2][7:])    # a flat line mid-height
