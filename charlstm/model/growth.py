@@ -1,0 +1,79 @@
+"""A model's vocabulary grown by new characters: the weights of a model of V' ≥ V characters whose
+first V characters are the base model's, row for row, and whose new rows start from the base.
+
+Every cell kind reads characters through the embedding (V, E) and writes them through the head
+(V, H) and its bias (V,); nothing else has a row per character, and `grown_state` checks that
+against the model it grows into (a layout it does not know is a ConfigError, never a guess). How a
+new row starts is one of NEW_EMBEDDING_ROWS and NEW_HEAD_ROWS (what each costs or gains:
+benchmarks/README.md, "Starting from a model that already reads"). Knows tensors and the network's
+parameter names; nothing of vocabularies, corpora or runs.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+import torch
+
+from ..errors import ConfigError
+
+#: Where the network keeps a row per character: its input table and its output layer.
+EMBEDDING, HEAD_WEIGHT, HEAD_BIAS = "embed.weight", "head.weight", "head.bias"
+
+#: A new character's embedding: the mean of the base's rows, zeros, or a fresh model's random row.
+NEW_EMBEDDING_ROWS = ("mean", "zero", "fresh")
+#: A new character's output row: zero weights and a bias from how often it occurs in the new text
+#: (its log frequency, shifted to the base's biases), zero weights and the base's mean bias, or a
+#: fresh model's random row.
+NEW_HEAD_ROWS = ("frequency", "mean", "fresh")
+
+
+@torch.no_grad()
+def grown_state(base: Mapping[str, torch.Tensor], fresh: Mapping[str, torch.Tensor], counts: torch.Tensor | None = None,
+                embedding: str = "mean", head: str = "frequency") -> dict[str, torch.Tensor]:
+    """The base's weights (`base`, a state dict of V characters) for the model `fresh` is the state
+    dict of (V' characters, its other shapes the base's): the base's tensors as they are, its V rows
+    of the embedding and the head kept exactly, the V' − V new rows set by `embedding` and `head`.
+    `counts` (V',): how often each character occurs in the text the grown model learns (needed by
+    head="frequency"). A tensor of another shape than the base's, other than those rows, is a
+    ConfigError."""
+    if embedding not in NEW_EMBEDDING_ROWS or head not in NEW_HEAD_ROWS:
+        raise ValueError(f"new rows must be one of {NEW_EMBEDDING_ROWS} and {NEW_HEAD_ROWS}, not {embedding!r}, {head!r}")
+    old = base[EMBEDDING].shape[0]
+    grown = {}
+    for name, tensor in fresh.items():
+        kept = base.get(name)
+        if kept is not None and kept.shape == tensor.shape:
+            grown[name] = kept.detach().clone()
+        elif kept is not None and name in (EMBEDDING, HEAD_WEIGHT, HEAD_BIAS) and tensor.shape[1:] == kept.shape[1:] \
+                and tensor.shape[0] >= old == kept.shape[0]:
+            grown[name] = torch.cat([kept.detach(), tensor[old:].detach()]).clone()
+        else:
+            shape = None if kept is None else tuple(kept.shape)
+            raise ConfigError(f"cannot grow this model's vocabulary: its {name} is {shape}, the grown model needs "
+                              f"{tuple(tensor.shape)}")
+    if set(base) - set(fresh):
+        raise ConfigError(f"cannot grow this model's vocabulary: {sorted(set(base) - set(fresh))[0]} has no place in it")
+    new = slice(old, grown[EMBEDDING].shape[0])
+    if embedding != "fresh":
+        grown[EMBEDDING][new] = base[EMBEDDING].mean(0) if embedding == "mean" else 0.0
+    if head != "fresh":
+        grown[HEAD_WEIGHT][new] = 0.0
+        grown[HEAD_BIAS][new] = _new_biases(base[HEAD_BIAS], counts, old) if head == "frequency" else base[HEAD_BIAS].mean()
+    return grown
+
+
+def _new_biases(bias: torch.Tensor, counts: torch.Tensor | None, old: int) -> torch.Tensor:
+    """The head biases of the new characters: log frequency in the new text plus the shift that
+    maps the base's characters' log frequencies there onto their biases (the median of bias − log
+    frequency over the base's characters the text has); a character the text lacks counts half. With
+    no base character in the text (or no counts), the base's mean bias."""
+    if counts is None:
+        return bias.mean()
+    counts = counts.to(torch.float64)
+    log_freq = torch.log(counts.clamp(min=0.5) / counts.sum().clamp(min=1.0))
+    shared = counts[:old] > 0
+    if not bool(shared.any()):
+        return bias.mean()
+    shift = (bias.to(torch.float64)[shared] - log_freq[:old][shared]).median()
+    return (log_freq[old:] + shift).to(bias.dtype)
