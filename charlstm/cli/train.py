@@ -9,7 +9,7 @@ import sys
 
 import click
 
-from ..config import CELL_KINDS, SHIPPED_MODELS, ModelConfig, TrainConfig, config_from, format_duration
+from ..config import CELL_KINDS, ModelConfig, TrainConfig, config_from, format_duration
 from ..training.fit import DROPOUT_EPOCHS, FITTED_DROPOUT, MAX_EMBEDDING, MIN_TWO_LAYER_WIDTH
 from ..views.progress import PlainProgress
 from .common import explicit, invocation, notice_skipped, prepare_corpus, stderr_console
@@ -41,7 +41,7 @@ SECTIONS = {
               help="Characters seen fewer times read as one unknown symbol. [default: 1; more in a corpus of "
                    "very many distinct characters]")
 @click.option("--init-from", metavar="MODEL", default=None,
-              help=f"Start from a run, checkpoint or model: {', '.join(SHIPPED_MODELS)}.")
+              help="Start from the weights of a run, a checkpoint or a shipped model.")
 @field_option(ModelConfig, "cell", metavar="CELL",
               help=f"{_FUSED}: PyTorch's fused kernels; {_EXPLICIT}: explicit LSTM variants.")
 @field_option(ModelConfig, "hidden_size", default=None, help="Units per layer. [default: fitted]")

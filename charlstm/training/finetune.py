@@ -78,7 +78,7 @@ class Base:
         """One line for the start of training: the model, where from, the characters it gains."""
         c, added = self.config, len(vocab) - len(self.vocab)
         gained = f" and {added:,} new in the corpus" if added else ", the corpus adding none"
-        return (f"model {c.num_layers}×{c.hidden_size} {c.cell.upper()} started from {self.source} ({self.path}): "
+        return (f"model {c.num_layers}×{c.hidden_size} ({c.cell}) started from {self.source} ({self.path}): "
                 f"its {len(self.vocab):,} characters{gained}")
 
 
