@@ -46,8 +46,7 @@ TARGETS = {"fortunes": "fortunes.txt", "code": "python-sample.py.txt"}
 MODEL = dict(hidden_size=128, embedding_size=32, num_layers=2)
 SHAPE = dict(batch_size=32, seq_len=100, preview_chars=0, eval_seconds=None, log_every=50)
 
-ROWS = [("fresh", "fresh"), ("zero", "fresh"), ("mean", "fresh"), ("zero", "mean"), ("mean", "mean"),
-        ("zero", "frequency"), ("mean", "frequency")]
+ROWS = [("fresh", "fresh"), ("zero", "mean"), ("mean", "mean"), ("zero", "frequency"), ("mean", "frequency")]
 
 
 def recipes(steps: int) -> list[tuple[str, dict]]:
@@ -58,13 +57,14 @@ def recipes(steps: int) -> list[tuple[str, dict]]:
     return [
         ("training from scratch's recipe", scratch),
         ("config.FINE_TUNING", {}),
+        ("… lr 1e-2", {"learning_rate": 1e-2}),
         ("… lr 5e-3", {"learning_rate": 5e-3}),
         ("… lr 2e-3", {"learning_rate": 2e-3}),
         ("… lr 1e-3", {"learning_rate": 1e-3}),
-        ("… lr 5e-4", {"learning_rate": 5e-4}),
         (f"… warm-up {steps // 10} steps", {"warmup_steps": steps // 10}),
         ("… short windows 1/3", {"short_windows": 1 / 3}),
         ("… short windows 0", {"short_windows": 0.0}),
+        ("… decay over the last half", {"decay_fraction": 0.5}),
         ("… decay over all", {"decay_fraction": 1.0}),
         ("… no average", {"ema_decay": 0.0}),
         ("… average held from the base", {"hold": True}),

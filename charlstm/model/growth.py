@@ -11,6 +11,7 @@ parameter names; nothing of vocabularies, corpora or runs.
 
 from __future__ import annotations
 
+import math
 from typing import Mapping
 
 import torch
@@ -22,20 +23,20 @@ EMBEDDING, HEAD_WEIGHT, HEAD_BIAS = "embed.weight", "head.weight", "head.bias"
 
 #: A new character's embedding: the mean of the base's rows, zeros, or a fresh model's random row.
 NEW_EMBEDDING_ROWS = ("mean", "zero", "fresh")
-#: A new character's output row: zero weights and a bias from how often it occurs in the new text
-#: (its log frequency, shifted to the base's biases), zero weights and the base's mean bias, or a
-#: fresh model's random row.
+#: A new character's output row: zero weights and a bias from how often it occurs in the new text,
+#: set against the base's own predictions there (`frequency_biases`), zero weights and the base's
+#: mean bias, or a fresh model's random row.
 NEW_HEAD_ROWS = ("frequency", "mean", "fresh")
 
 
 @torch.no_grad()
-def grown_state(base: Mapping[str, torch.Tensor], fresh: Mapping[str, torch.Tensor], counts: torch.Tensor | None = None,
-                embedding: str = "mean", head: str = "frequency") -> dict[str, torch.Tensor]:
+def grown_state(base: Mapping[str, torch.Tensor], fresh: Mapping[str, torch.Tensor], embedding: str = "mean",
+                head: str = "frequency") -> dict[str, torch.Tensor]:
     """The base's weights (`base`, a state dict of V characters) for the model `fresh` is the state
     dict of (V' characters, its other shapes the base's): the base's tensors as they are, its V rows
-    of the embedding and the head kept exactly, the V' − V new rows set by `embedding` and `head`.
-    `counts` (V',): how often each character occurs in the text the grown model learns (needed by
-    head="frequency"). A tensor of another shape than the base's, other than those rows, is a
+    of the embedding and the head kept exactly, the V' − V new rows set by `embedding` and `head`
+    (head="frequency" starts as "mean": its biases need the grown model's predictions,
+    `frequency_biases`). A tensor of another shape than the base's, other than those rows, is a
     ConfigError."""
     if embedding not in NEW_EMBEDDING_ROWS or head not in NEW_HEAD_ROWS:
         raise ValueError(f"new rows must be one of {NEW_EMBEDDING_ROWS} and {NEW_HEAD_ROWS}, not {embedding!r}, {head!r}")
@@ -59,21 +60,23 @@ def grown_state(base: Mapping[str, torch.Tensor], fresh: Mapping[str, torch.Tens
         grown[EMBEDDING][new] = base[EMBEDDING].mean(0) if embedding == "mean" else 0.0
     if head != "fresh":
         grown[HEAD_WEIGHT][new] = 0.0
-        grown[HEAD_BIAS][new] = _new_biases(base[HEAD_BIAS], counts, old) if head == "frequency" else base[HEAD_BIAS].mean()
+        grown[HEAD_BIAS][new] = base[HEAD_BIAS].mean()
     return grown
 
 
-def _new_biases(bias: torch.Tensor, counts: torch.Tensor | None, old: int) -> torch.Tensor:
-    """The head biases of the new characters: log frequency in the new text plus the shift that
-    maps the base's characters' log frequencies there onto their biases (the median of bias − log
-    frequency over the base's characters the text has); a character the text lacks counts half. With
-    no base character in the text (or no counts), the base's mean bias."""
-    if counts is None:
-        return bias.mean()
+def frequency_biases(counts: torch.Tensor, partition: torch.Tensor, old: int) -> torch.Tensor | None:
+    """The head biases of the new characters (ids `old` on) that give each, on average over the
+    positions of a text, about its share f of the text as probability: log f − log(1 − F) −
+    log mean(1 / Z), where F is the new characters' share together and Z the sum of exp(logit) over
+    the base's characters at each position (`partition`: log Z, (N,), from the grown model with zero
+    new output weights). `counts` (V'): how often each character occurs in the text (a new one it
+    lacks counts half). None when the text holds no base character or no new one (then the mean
+    bias stays)."""
     counts = counts.to(torch.float64)
-    log_freq = torch.log(counts.clamp(min=0.5) / counts.sum().clamp(min=1.0))
-    shared = counts[:old] > 0
-    if not bool(shared.any()):
-        return bias.mean()
-    shift = (bias.to(torch.float64)[shared] - log_freq[:old][shared]).median()
-    return (log_freq[old:] + shift).to(bias.dtype)
+    total = counts.sum()
+    share = counts.clamp(min=0.5)[old:] / total.clamp(min=1.0)
+    together = float(share.sum())
+    if not (0 < together < 1) or not counts[:old].any() or not len(partition):
+        return None
+    mean_inverse = torch.logsumexp(-partition.to(torch.float64), 0) - math.log(len(partition))  # log mean(1/Z)
+    return (share.log() - math.log(1 - together) - mean_inverse).to(torch.float32)

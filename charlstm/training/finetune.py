@@ -18,7 +18,7 @@ import torch
 from ..config import FINE_TUNING, MAX_PARAMETERS, ModelConfig, TrainConfig
 from ..data.vocab import Vocab
 from ..errors import CheckpointError, ConfigError, TrainingError
-from ..model.growth import grown_state
+from ..model.growth import HEAD_BIAS, frequency_biases, grown_state
 from ..model.network import CharModel
 from ..runs import checkpoint as ckpt
 from ..runs.folder import Run
@@ -68,11 +68,19 @@ class Base:
 
     @torch.no_grad()
     def weights(self, model: CharModel, train_ids: np.ndarray) -> dict[str, torch.Tensor]:
-        """The base's weights grown to `model`'s vocabulary: the base's rows kept, the new ones set
-        from the base and from how often each character occurs in `train_ids` (model/growth.py)."""
-        counts = torch.from_numpy(np.bincount(train_ids, minlength=model.config.vocab_size).astype(np.int64))
-        return grown_state(self.checkpoint.model_state, model.state_dict(), counts,
-                           embedding=self.new_embedding_rows, head=self.new_head_rows)
+        """The base's weights grown to `model`'s vocabulary (model/growth.py): the base's rows kept,
+        the new ones set from the base and, for the output biases, from how often each character
+        occurs in `train_ids` against what the grown model predicts there. Leaves `model` holding them."""
+        state = grown_state(self.checkpoint.model_state, model.state_dict(), self.new_embedding_rows,
+                            self.new_head_rows)
+        model.load_state_dict(state)
+        if self.new_head_rows == "frequency" and len(self.vocab) < model.config.vocab_size:
+            counts = torch.from_numpy(np.bincount(train_ids, minlength=model.config.vocab_size).astype(np.int64))
+            biases = frequency_biases(counts, _partition(model, train_ids, len(self.vocab)), len(self.vocab))
+            if biases is not None:
+                state[HEAD_BIAS][len(self.vocab):] = biases
+                model.load_state_dict(state)
+        return state
 
     def describe(self, vocab: Vocab) -> str:
         """One line for the start of training: the model, where from, the characters it gains."""
@@ -127,3 +135,22 @@ def start_vocabulary(run: Run, resume: bool, base: Base | None) -> Vocab | None:
         raise CheckpointError(f"{run.latest}: it records a base of {started.chars:,} characters but holds "
                               f"{len(saved.vocab):,}, so the run cannot be resumed from it; nothing was written")
     return saved.vocab.prefix(started.chars)
+
+
+#: Where the base's predictions on the new text are read (frequency_biases): windows of this many
+#: characters, at most this many of them, spread over the training text.
+PARTITION_WINDOW, PARTITION_WINDOWS = 256, 16
+
+
+@torch.no_grad()
+def _partition(model: CharModel, ids: np.ndarray, old: int) -> torch.Tensor:
+    """log Σ exp(logit) over the first `old` characters at every position of a few windows of `ids`
+    (N,), from `model` in eval mode (each window from a fresh state)."""
+    length = min(PARTITION_WINDOW, len(ids))
+    starts = np.linspace(0, len(ids) - length, num=min(PARTITION_WINDOWS, max(len(ids) // length, 1)), dtype=np.int64)
+    windows = torch.from_numpy(np.stack([ids[s : s + length] for s in starts]).astype(np.int64))   # (N, T)
+    was_training = model.training
+    model.eval()
+    logits, _ = model(windows.to(next(model.parameters()).device))                               # (N, T, V)
+    model.train(was_training)
+    return torch.logsumexp(logits[..., :old].float(), dim=-1).flatten().cpu()

@@ -192,7 +192,7 @@ class Trainer:
         torch.manual_seed(self.config.seed)
         model = CharModel(self.model_config)
         if base is not None and saved is None:
-            model.load_state_dict(base.weights(model, self.train_ids))
+            base.weights(model, self.train_ids)
         return model.to(self.device)
 
     def _restore(self, saved: ckpt.Checkpoint) -> None:

@@ -4,14 +4,12 @@ character's frequency), and a layout it does not know refused in one line rather
 
 from __future__ import annotations
 
-import math
-
 import pytest
 import torch
 
 from charlstm.config import ModelConfig
 from charlstm.errors import ConfigError
-from charlstm.model.growth import EMBEDDING, HEAD_BIAS, HEAD_WEIGHT, grown_state
+from charlstm.model.growth import EMBEDDING, HEAD_BIAS, HEAD_WEIGHT, frequency_biases, grown_state
 from charlstm.model.network import CharModel
 
 
@@ -26,8 +24,7 @@ def states(old: int = 5, new: int = 8):
 @pytest.mark.parametrize("embedding, head", [("mean", "frequency"), ("zero", "mean"), ("fresh", "fresh")])
 def test_the_base_rows_are_kept_and_the_new_ones_start_as_asked(embedding, head):
     base, fresh = states()
-    counts = torch.tensor([10, 20, 0, 5, 40, 80, 5, 0])
-    grown = grown_state(base, fresh, counts, embedding=embedding, head=head)
+    grown = grown_state(base, fresh, embedding=embedding, head=head)
     for name, tensor in base.items():
         assert torch.equal(grown[name][: len(tensor)], tensor), name
     new = grown[EMBEDDING][5:]
@@ -36,22 +33,25 @@ def test_the_base_rows_are_kept_and_the_new_ones_start_as_asked(embedding, head)
     if head == "fresh":
         assert torch.equal(grown[HEAD_WEIGHT][5:], fresh[HEAD_WEIGHT][5:])
         assert torch.equal(grown[HEAD_BIAS][5:], fresh[HEAD_BIAS][5:])
-        return
-    assert not grown[HEAD_WEIGHT][5:].any()
-    bias = grown[HEAD_BIAS][5:]
-    if head == "mean":
-        assert torch.allclose(bias, base[HEAD_BIAS].mean().expand(3))
-    else:  # log frequency plus the median shift of the base characters the text has (ids 0, 1, 3, 4)
-        shared = [0, 1, 3, 4]
-        shift = torch.tensor([base[HEAD_BIAS][i].item() - math.log(counts[i] / 160) for i in shared]).median()
-        want = torch.tensor([math.log(80 / 160), math.log(5 / 160), math.log(0.5 / 160)]) + shift
-        torch.testing.assert_close(bias, want.float())
+    else:  # "frequency" starts as "mean"; its biases come from frequency_biases
+        assert not grown[HEAD_WEIGHT][5:].any()
+        assert torch.allclose(grown[HEAD_BIAS][5:], base[HEAD_BIAS].mean().expand(3))
 
 
-def test_without_a_shared_character_the_frequency_rows_take_the_mean_bias():
-    base, fresh = states()
-    grown = grown_state(base, fresh, torch.tensor([0, 0, 0, 0, 0, 7, 3, 1]))
-    assert torch.allclose(grown[HEAD_BIAS][5:], base[HEAD_BIAS].mean().expand(3))
+def test_frequency_biases_give_each_new_character_its_share_of_the_text():
+    """Where the base's characters' logits sum to the same Z everywhere, zero new weights and these
+    biases make every new character's probability its share of the text, exactly (the base's
+    characters keep their proportions among the rest)."""
+    counts = torch.tensor([10, 20, 0, 5, 40, 80, 5, 0])                # ids 5, 6, 7 are new (7: in the text only later)
+    log_z = 2.5
+    biases = frequency_biases(counts, torch.full((30,), log_z), 5)
+    base_logits = torch.log(torch.tensor([0.1, 0.3, 0.2, 0.15, 0.25])) + log_z   # logsumexp = log_z
+    p = torch.softmax(torch.cat([base_logits, biases]), 0)
+    share = torch.tensor([80, 5, 0.5]) / 160
+    torch.testing.assert_close(p[5:], share, rtol=1e-5, atol=1e-7)
+    torch.testing.assert_close(p[:5] / p[:5].sum(), torch.softmax(base_logits, 0))
+    assert frequency_biases(torch.tensor([0, 0, 0, 0, 0, 7, 3, 1]), torch.zeros(4), 5) is None   # no base character
+    assert frequency_biases(counts, torch.zeros(0), 5) is None
 
 
 def test_a_layout_it_does_not_know_is_one_line():

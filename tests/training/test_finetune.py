@@ -87,9 +87,16 @@ def test_every_cell_kind_grows_keeping_the_base_rows_exactly(tmp_path, texts, ce
 
 
 def test_new_characters_start_as_likely_as_the_new_text_makes_them(tmp_path, base_run, texts):
-    """The output bias of a new character follows its frequency in the new text (log frequency, on the
-    base's bias scale): a frequent one starts above a rare one, by the log of their counts' ratio."""
+    """Before any update the grown model gives the new characters together about their share of the new
+    text, read over the whole text, and each in proportion to its count: a frequent one's output bias
+    is above a rare one's by the log of their counts' ratio."""
     grown = step_zero(texts["new"], tmp_path / "ft", base_run)
+    old = len(ckpt.load(base_run / "best.safetensors").vocab)
+    ids = torch.as_tensor(grown.vocab.encode(texts["new"]).astype("int64")).view(1, -1)
+    with torch.inference_mode():
+        predicted = torch.softmax(grown.model()(ids)[0][0], -1)[:, old:].sum(-1).mean().item()
+    share = sum(texts["new"].count(c) for c in grown.vocab.chars[old:]) / len(texts["new"])
+    assert predicted == pytest.approx(share, rel=0.15)
     train_text = texts["new"][: len(texts["new"]) - round(0.05 * len(texts["new"]))]
     bias = dict(zip(grown.vocab.chars, grown.model_state[HEAD_BIAS].tolist()))
     counts = {c: train_text.count(c) for c in ('"', "1", "(")}
