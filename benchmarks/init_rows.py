@@ -43,10 +43,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import machine  # noqa: E402
 
 TARGETS = {"fortunes": "fortunes.txt", "code": "python-sample.py.txt"}
-MODEL = dict(hidden_size=128, embedding_size=32, num_layers=2)
-SHAPE = dict(batch_size=32, seq_len=100, preview_chars=0, eval_seconds=None, log_every=50)
+MODEL = {"hidden_size": 128, "embedding_size": 32, "num_layers": 2}
+SHAPE = {"batch_size": 32, "seq_len": 100, "preview_chars": 0, "eval_seconds": None, "log_every": 50}
 
-ROWS = [("fresh", "fresh"), ("zero", "mean"), ("mean", "mean"), ("zero", "frequency"), ("mean", "frequency")]
+ROWS = [("fresh", "fresh"), ("fresh", "frequency"), ("spread", "fresh"), ("spread", "mean"), ("spread", "frequency"),
+        ("zero", "mean"), ("mean", "mean"), ("zero", "frequency"), ("mean", "frequency")]
 
 
 def recipes(steps: int) -> list[tuple[str, dict]]:
@@ -57,6 +58,7 @@ def recipes(steps: int) -> list[tuple[str, dict]]:
     return [
         ("training from scratch's recipe", scratch),
         ("config.FINE_TUNING", {}),
+        ("… lr 2e-2", {"learning_rate": 2e-2}),
         ("… lr 1e-2", {"learning_rate": 1e-2}),
         ("… lr 5e-3", {"learning_rate": 5e-3}),
         ("… lr 2e-3", {"learning_rate": 2e-3}),
@@ -121,6 +123,10 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=225)
     parser.add_argument("--targets", nargs="+", default=list(TARGETS), choices=list(TARGETS))
     parser.add_argument("--only", nargs="+", default=["rows", "recipes"], choices=["rows", "recipes"])
+    parser.add_argument("--recipes", nargs="+", default=None, metavar="WORD",
+                        help="only the recipe candidates whose label holds one of these words (and the reference)")
+    parser.add_argument("--rows", nargs="+", default=[f"{e}/{h}" for e, h in ROWS], metavar="EMBEDDING/OUTPUT",
+                        help="the row candidates of table 1, e.g. spread/frequency fresh/fresh")
     args = parser.parse_args()
     if os.environ.get("OMP_NUM_THREADS") != "1":
         sys.exit("run with OMP_NUM_THREADS=1 (one thread: the figures are then the same on any load)")
@@ -145,10 +151,10 @@ def main() -> None:
     if "rows" in args.only:
         print("\n| embedding row | output row | " + " | ".join(f"{n}: step 0 | {n}: end" for n in texts) + " |")
         print("|---|---|" + "---|---|" * len(texts))
-        for embedding, head in ROWS:
+        for embedding, head in (pair.split("/") for pair in args.rows):
             variant = replace(base, new_embedding_rows=embedding, new_head_rows=head)
             cells = []
-            for name, text in texts.items():
+            for text in texts.values():
                 cells += [f"{step_zero(variant, text, fine):.4f}", f"{fine_tune(variant, text, work / 'ft', fine):.4f}"]
             print(f"| {embedding} | {head} | " + " | ".join(cells) + " |", flush=True)
 
@@ -161,15 +167,20 @@ def main() -> None:
             config = replace(fine, **change)
             if (config, hold, dropout) in seen:  # the same run as a row above (a change to what is already so)
                 continue
+            if args.recipes and label != "config.FINE_TUNING" and not any(word in label for word in args.recipes):
+                continue
             seen.append((config, hold, dropout))
             cells = [f"{fine_tune(base, text, work / 'ft', config, dropout, hold):.4f}" for text in texts.values()]
             print(f"| {label} | " + " | ".join(cells) + " |", flush=True)
-        cells = []
-        for text in texts.values():
-            scratch = replace(TrainConfig(), max_steps=args.steps, time_budget=None, eval_every=args.steps, **SHAPE)
-            cells.append(f"{train(text, work / 'scratch', ModelConfig(vocab_size=1, **MODEL), scratch, threads=1).last_val_bpc:.4f}")
-            shutil.rmtree(work / "scratch")
-        print("| from scratch (no base), its own recipe | " + " | ".join(cells) + " |")
+        for rate in dict.fromkeys([TrainConfig.learning_rate, fine.learning_rate]):
+            cells = []
+            for text in texts.values():
+                scratch = replace(TrainConfig(), max_steps=args.steps, time_budget=None, eval_every=args.steps,
+                                  learning_rate=rate, **SHAPE)
+                model = ModelConfig(vocab_size=1, **MODEL)
+                cells.append(f"{train(text, work / 'scratch', model, scratch, threads=1).last_val_bpc:.4f}")
+                shutil.rmtree(work / "scratch")
+            print(f"| from scratch (no base), its own recipe at lr {rate:g} | " + " | ".join(cells) + " |", flush=True)
     shutil.rmtree(work)
     print(f"\n# {time.perf_counter() - started:.0f} s")
 

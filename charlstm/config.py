@@ -347,7 +347,8 @@ class TrainConfig:
 #: nothing: TrainConfig field → value (how it was chosen: benchmarks/README.md, "Starting from a
 #: model that already reads").
 FINE_TUNING: Mapping[str, object] = MappingProxyType({
-    "learning_rate": 5e-3,
+    "learning_rate": 1e-2,
+    "short_windows": 0.0,
 })
 
 

@@ -21,8 +21,10 @@ from ..errors import ConfigError
 #: Where the network keeps a row per character: its input table and its output layer.
 EMBEDDING, HEAD_WEIGHT, HEAD_BIAS = "embed.weight", "head.weight", "head.bias"
 
-#: A new character's embedding: the mean of the base's rows, zeros, or a fresh model's random row.
-NEW_EMBEDDING_ROWS = ("mean", "zero", "fresh")
+#: A new character's embedding: drawn at random from the base's rows' spread (each number from a
+#: normal distribution with the mean and standard deviation of that column of the base's), the
+#: mean of the base's rows, zeros, or a fresh model's random row.
+NEW_EMBEDDING_ROWS = ("spread", "mean", "zero", "fresh")
 #: A new character's output row: zero weights and a bias from how often it occurs in the new text,
 #: set against the base's own predictions there (`frequency_biases`), zero weights and the base's
 #: mean bias, or a fresh model's random row.
@@ -30,7 +32,7 @@ NEW_HEAD_ROWS = ("frequency", "mean", "fresh")
 
 
 @torch.no_grad()
-def grown_state(base: Mapping[str, torch.Tensor], fresh: Mapping[str, torch.Tensor], embedding: str = "mean",
+def grown_state(base: Mapping[str, torch.Tensor], fresh: Mapping[str, torch.Tensor], embedding: str = "spread",
                 head: str = "frequency") -> dict[str, torch.Tensor]:
     """The base's weights (`base`, a state dict of V characters) for the model `fresh` is the state
     dict of (V' characters, its other shapes the base's): the base's tensors as they are, its V rows
@@ -56,8 +58,11 @@ def grown_state(base: Mapping[str, torch.Tensor], fresh: Mapping[str, torch.Tens
     if set(base) - set(fresh):
         raise ConfigError(f"cannot grow this model's vocabulary: {sorted(set(base) - set(fresh))[0]} has no place in it")
     new = slice(old, grown[EMBEDDING].shape[0])
-    if embedding != "fresh":
-        grown[EMBEDDING][new] = base[EMBEDDING].mean(0) if embedding == "mean" else 0.0
+    table = base[EMBEDDING]
+    if embedding == "spread":  # (V' − V, E); drawn from torch's generator, so seeded runs repeat
+        grown[EMBEDDING][new] = table.mean(0) + table.std(0, correction=0) * torch.randn_like(grown[EMBEDDING][new])
+    elif embedding != "fresh":
+        grown[EMBEDDING][new] = table.mean(0) if embedding == "mean" else 0.0
     if head != "fresh":
         grown[HEAD_WEIGHT][new] = 0.0
         grown[HEAD_BIAS][new] = base[HEAD_BIAS].mean()

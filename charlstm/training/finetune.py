@@ -24,6 +24,7 @@ from ..runs import checkpoint as ckpt
 from ..runs.folder import Run
 from ..runs.runinfo import StartedFrom
 from ..runtime import find_model
+from ..scoring.yardsticks import char_counts
 from .resume import MODEL_OPTIONS
 
 #: The model options a run started from a base keeps from it (its dropout may be set anew: it
@@ -41,7 +42,7 @@ class Base:
     path: Path
     checkpoint: ckpt.Checkpoint
     fingerprint: str
-    new_embedding_rows: str = "mean"
+    new_embedding_rows: str = "spread"
     new_head_rows: str = "frequency"
 
     @property
@@ -75,7 +76,7 @@ class Base:
                             self.new_head_rows)
         model.load_state_dict(state)
         if self.new_head_rows == "frequency" and len(self.vocab) < model.config.vocab_size:
-            counts = torch.from_numpy(np.bincount(train_ids, minlength=model.config.vocab_size).astype(np.int64))
+            counts = torch.from_numpy(char_counts(train_ids, model.config.vocab_size))
             biases = frequency_biases(counts, _partition(model, train_ids, len(self.vocab)), len(self.vocab))
             if biases is not None:
                 state[HEAD_BIAS][len(self.vocab):] = biases

@@ -21,14 +21,19 @@ def states(old: int = 5, new: int = 8):
     return base, fresh
 
 
-@pytest.mark.parametrize("embedding, head", [("mean", "frequency"), ("zero", "mean"), ("fresh", "fresh")])
+@pytest.mark.parametrize("embedding, head", [("spread", "frequency"), ("mean", "frequency"), ("zero", "mean"),
+                                             ("fresh", "fresh")])
 def test_the_base_rows_are_kept_and_the_new_ones_start_as_asked(embedding, head):
     base, fresh = states()
+    torch.manual_seed(7)
     grown = grown_state(base, fresh, embedding=embedding, head=head)
     for name, tensor in base.items():
         assert torch.equal(grown[name][: len(tensor)], tensor), name
     new = grown[EMBEDDING][5:]
-    want = {"mean": base[EMBEDDING].mean(0).expand(3, -1), "zero": torch.zeros(3, 3), "fresh": fresh[EMBEDDING][5:]}
+    torch.manual_seed(7)
+    table = base[EMBEDDING]
+    want = {"spread": table.mean(0) + table.std(0, correction=0) * torch.randn(3, 3),
+            "mean": table.mean(0).expand(3, -1), "zero": torch.zeros(3, 3), "fresh": fresh[EMBEDDING][5:]}
     assert torch.equal(new, want[embedding])
     if head == "fresh":
         assert torch.equal(grown[HEAD_WEIGHT][5:], fresh[HEAD_WEIGHT][5:])
