@@ -2,27 +2,29 @@
 and which recipe fine-tunes best.
 
     OMP_NUM_THREADS=1 python benchmarks/init_rows.py [--base-steps 450] [--steps 225]
-                                                      [--targets fortunes code] [--only rows recipes]
+        [--targets fortunes code] [--only rows recipes scratch] [--rows EMBEDDING/OUTPUT ...]
+        [--recipes WORD ...] [--scratch-lr LR ...] [--base MODEL]
 
 One process, one thread. A base model (2×128 LSTM, embedding 32, batch 32 × 100 characters) is
 trained on corpora/shakespeare.txt for --base-steps steps (about a minute on an idle core); then
-each candidate fine-tunes a copy of it on each target for --steps steps (about 30 s) and is scored
-on the target's held-out tail (its last 5 %, which no run trains on) in bits per character: the
+each candidate fine-tunes it on each target for --steps steps (about 30 s) and is scored on the
+target's held-out tail (its last 5 %, which no run trains on) in bits per character: the
 validation figure of the run's last evaluation, the weights or their average, whichever is better,
 as `charlstm train` reports it. Budgets are in steps, so the runs are paired: the same base, the same
 batches, the same seed, the same number of updates whatever else the machine does; only the
-candidate differs, and a rerun prints the same figures.
+candidate differs, and a rerun prints the same figures to the last digit.
 
-Targets: corpora/fortunes.txt (one-line messages: 34 characters Shakespeare lacks, digits, quotes,
-brackets, 2 % of the text) and corpora/python-sample.py.txt (Python: 32 new characters, 9 %).
+Targets: corpora/fortunes.txt (one-line messages: 34 characters Shakespeare lacks — digits, quotes,
+brackets — 1.7 % of the text) and corpora/python-sample.py.txt (Python: 94 new characters, 8 %).
 
-Table 1, the rows of the new characters (under config.FINE_TUNING's recipe): the embedding row
-(fresh random / zeros / the mean of the base's rows) × the output row (fresh random / zero weights
-and the base's mean bias / zero weights and the log frequency of the character in the target,
-shifted to the base's biases); "step 0" is the grown model before any update.
-Table 2, the recipe (with growth.py's default rows): training from scratch's recipe, then one change
-at a time from config.FINE_TUNING; "from scratch" trains a fresh model of the same size on the
-target for the same steps, for scale.
+Table 1, the rows of the new characters (under config.FINE_TUNING's recipe), EMBEDDING/OUTPUT: the
+embedding row (model/growth.py: spread, mean, zero, fresh) and the output row (frequency, mean,
+fresh); "step 0" is the grown model before any update. Table 2, the recipe (with finetune.Base's
+default rows): training from scratch's recipe, config.FINE_TUNING, then one change at a time from
+it ("average held from the base": an average that starts at the base's weights with its full
+decay). Table 3: a fresh model of the same size trained on each target for the same steps, at
+each --scratch-lr, for scale. --base starts from a model you have (`english`, a run folder) instead
+of the Shakespeare one trained here.
 """
 
 from __future__ import annotations
@@ -117,70 +119,102 @@ def fine_tune(base, text: str, out: Path, config, dropout: float | None = None, 
     return result.last_val_bpc
 
 
+def rows_table(base, texts: dict, fine, pairs: list[str], work: Path) -> None:
+    print("\n| embedding row | output row | " + " | ".join(f"{n}: step 0 | {n}: end" for n in texts) + " |")
+    print("|---|---|" + "---|---|" * len(texts))
+    for embedding, head in (pair.split("/") for pair in pairs):
+        variant = replace(base, new_embedding_rows=embedding, new_head_rows=head)
+        cells = []
+        for text in texts.values():
+            cells += [f"{step_zero(variant, text, fine):.4f}", f"{fine_tune(variant, text, work / 'ft', fine):.4f}"]
+        print(f"| {embedding} | {head} | " + " | ".join(cells) + " |", flush=True)
+
+
+def recipes_table(base, texts: dict, fine, steps: int, words: list[str] | None, work: Path) -> None:
+    print("\n| recipe | " + " | ".join(texts) + " |")
+    print("|---|" + "---|" * len(texts))
+    seen = []
+    for label, change in recipes(steps):
+        hold, dropout = change.pop("hold", False), change.pop("dropout", None)
+        config = replace(fine, **change)
+        if (config, hold, dropout) in seen:  # the same run as a row above (a change to what is already so)
+            continue
+        if words and label != "config.FINE_TUNING" and not any(word in label for word in words):
+            continue
+        seen.append((config, hold, dropout))
+        cells = [f"{fine_tune(base, text, work / 'ft', config, dropout, hold):.4f}" for text in texts.values()]
+        print(f"| {label} | " + " | ".join(cells) + " |", flush=True)
+
+
+def scratch_table(texts: dict, steps: int, rates: list[float], work: Path, model: dict) -> None:
+    """A fresh model of the base's size (`model`: ModelConfig fields) trained on each target for the
+    same steps, at each rate."""
+    from charlstm.config import ModelConfig, TrainConfig
+    from charlstm.training.loop import train
+
+    print("\n| from scratch (no base), its own recipe | " + " | ".join(texts) + " |")
+    print("|---|" + "---|" * len(texts))
+    for rate in rates:
+        config = replace(TrainConfig(), max_steps=steps, time_budget=None, eval_every=steps, learning_rate=rate,
+                         **SHAPE)
+        cells = []
+        for text in texts.values():
+            result = train(text, work / "scratch", ModelConfig(**{**model, "vocab_size": 1}), config, threads=1)
+            cells.append(f"{result.last_val_bpc:.4f}")
+            shutil.rmtree(work / "scratch")
+        print(f"| at lr {rate:g} | " + " | ".join(cells) + " |", flush=True)
+
+
 def main() -> None:
+    from charlstm.config import FINE_TUNING, ModelConfig, TrainConfig
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--base-steps", type=int, default=450)
     parser.add_argument("--steps", type=int, default=225)
     parser.add_argument("--targets", nargs="+", default=list(TARGETS), choices=list(TARGETS))
-    parser.add_argument("--only", nargs="+", default=["rows", "recipes"], choices=["rows", "recipes"])
+    tables = ["rows", "recipes", "scratch"]
+    parser.add_argument("--only", nargs="+", default=tables, choices=tables)
     parser.add_argument("--recipes", nargs="+", default=None, metavar="WORD",
                         help="only the recipe candidates whose label holds one of these words (and the reference)")
     parser.add_argument("--rows", nargs="+", default=[f"{e}/{h}" for e, h in ROWS], metavar="EMBEDDING/OUTPUT",
                         help="the row candidates of table 1, e.g. spread/frequency fresh/fresh")
+    parser.add_argument("--scratch-lr", nargs="+", type=float, metavar="LR",
+                        default=list(dict.fromkeys([TrainConfig.learning_rate, FINE_TUNING.get("learning_rate",
+                                                                                              TrainConfig.learning_rate)])))
+    parser.add_argument("--base", default=None, metavar="MODEL",
+                        help="start from this model (a run folder, a checkpoint, a shipped model's name) rather than "
+                             "training one on Shakespeare")
     args = parser.parse_args()
     if os.environ.get("OMP_NUM_THREADS") != "1":
         sys.exit("run with OMP_NUM_THREADS=1 (one thread: the figures are then the same on any load)")
 
-    from charlstm.config import FINE_TUNING, ModelConfig, TrainConfig
     from charlstm.training.finetune import load_base
     from charlstm.training.loop import train
 
     print(f"# {machine()}")
     work = Path(tempfile.mkdtemp(prefix="init-rows-"))
     started = time.perf_counter()
-    shakespeare = (ROOT / "corpora" / "shakespeare.txt").read_text(encoding="utf-8")
-    base_config = TrainConfig(max_steps=args.base_steps, time_budget=None, eval_every=args.base_steps, **SHAPE)
-    base_run = train(shakespeare, work / "base", ModelConfig(vocab_size=1, **MODEL), base_config, threads=1)
-    base = load_base(work / "base")
-    print(f"# base: 2×128 LSTM, {args.base_steps} steps on shakespeare.txt in {base_run.elapsed_s:.0f} s, "
-          f"validation {base_run.best_val_bpc:.3f} bits/char; fine-tunes of {args.steps} steps")
     texts = {name: (ROOT / "corpora" / TARGETS[name]).read_text(encoding="utf-8") for name in args.targets}
-    tuned = replace(TrainConfig(), **FINE_TUNING)
-    fine = replace(tuned, max_steps=args.steps, time_budget=None, eval_every=args.steps, **SHAPE)
-
-    if "rows" in args.only:
-        print("\n| embedding row | output row | " + " | ".join(f"{n}: step 0 | {n}: end" for n in texts) + " |")
-        print("|---|---|" + "---|---|" * len(texts))
-        for embedding, head in (pair.split("/") for pair in args.rows):
-            variant = replace(base, new_embedding_rows=embedding, new_head_rows=head)
-            cells = []
-            for text in texts.values():
-                cells += [f"{step_zero(variant, text, fine):.4f}", f"{fine_tune(variant, text, work / 'ft', fine):.4f}"]
-            print(f"| {embedding} | {head} | " + " | ".join(cells) + " |", flush=True)
-
-    if "recipes" in args.only:
-        print("\n| recipe | " + " | ".join(texts) + " |")
-        print("|---|" + "---|" * len(texts))
-        seen = []
-        for label, change in recipes(args.steps):
-            hold, dropout = change.pop("hold", False), change.pop("dropout", None)
-            config = replace(fine, **change)
-            if (config, hold, dropout) in seen:  # the same run as a row above (a change to what is already so)
-                continue
-            if args.recipes and label != "config.FINE_TUNING" and not any(word in label for word in args.recipes):
-                continue
-            seen.append((config, hold, dropout))
-            cells = [f"{fine_tune(base, text, work / 'ft', config, dropout, hold):.4f}" for text in texts.values()]
-            print(f"| {label} | " + " | ".join(cells) + " |", flush=True)
-        for rate in dict.fromkeys([TrainConfig.learning_rate, fine.learning_rate]):
-            cells = []
-            for text in texts.values():
-                scratch = replace(TrainConfig(), max_steps=args.steps, time_budget=None, eval_every=args.steps,
-                                  learning_rate=rate, **SHAPE)
-                model = ModelConfig(vocab_size=1, **MODEL)
-                cells.append(f"{train(text, work / 'scratch', model, scratch, threads=1).last_val_bpc:.4f}")
-                shutil.rmtree(work / "scratch")
-            print(f"| from scratch (no base), its own recipe at lr {rate:g} | " + " | ".join(cells) + " |", flush=True)
+    fine = replace(TrainConfig(), **FINE_TUNING, max_steps=args.steps, time_budget=None, eval_every=args.steps, **SHAPE)
+    model = dict(MODEL)
+    if args.base:
+        base = load_base(args.base)
+        model = base.config.to_dict()
+        print(f"# base: {args.base} ({base.path}); fine-tunes of {args.steps} steps")
+    elif {"rows", "recipes"} & set(args.only):
+        shakespeare = (ROOT / "corpora" / "shakespeare.txt").read_text(encoding="utf-8")
+        base_config = TrainConfig(max_steps=args.base_steps, time_budget=None, eval_every=args.base_steps, **SHAPE)
+        base_run = train(shakespeare, work / "base", ModelConfig(vocab_size=1, **MODEL), base_config, threads=1)
+        base = load_base(work / "base")
+        print(f"# base: 2×128 LSTM, {args.base_steps} steps on shakespeare.txt in {base_run.elapsed_s:.0f} s, "
+              f"validation {base_run.best_val_bpc:.3f} bits/char; fine-tunes of {args.steps} steps")
+    if {"rows", "recipes"} & set(args.only):
+        if "rows" in args.only:
+            rows_table(base, texts, fine, args.rows, work)
+        if "recipes" in args.only:
+            recipes_table(base, texts, fine, args.steps, args.recipes, work)
+    if "scratch" in args.only:
+        scratch_table(texts, args.steps, args.scratch_lr, work, model)
     shutil.rmtree(work)
     print(f"\n# {time.perf_counter() - started:.0f} s")
 

@@ -12,7 +12,7 @@ import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Mapping
 
-from ..config import Bounds, TrainConfig, bounds
+from ..config import MAX_VOCAB_SIZE, Bounds, TrainConfig, bounds
 from ..data.streams import StreamLayout
 from ..errors import CheckpointError, ConfigError
 from .logs import FIGURE_BOUNDS, STEP_BOUNDS
@@ -222,5 +222,5 @@ def _started_from(check: _Checker, value: Any) -> StartedFrom | None:
     source, fingerprint = check.text(value, "source"), check.text(value, "fingerprint")
     if not source or not fingerprint:
         raise check.fail("init_from", "must name its source and fingerprint")
-    chars = check.integer(value, "chars", required=True, minimum=1, label="init_from.chars")
+    chars = check.integer(value, "chars", required=True, minimum=1, maximum=MAX_VOCAB_SIZE, label="init_from.chars")
     return StartedFrom(source, fingerprint, chars)
