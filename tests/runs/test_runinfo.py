@@ -44,7 +44,7 @@ def test_every_count_and_figure_of_the_metadata_is_bounded(small_run, tmp_path, 
 
 
 def test_the_model_a_run_started_from_is_kept_and_checked():
-    from charlstm.runs.runinfo import RunInfo, StartedFrom, _started_from
+    from charlstm.runs.runinfo import StartedFrom, _started_from
 
     record = StartedFrom("english", "ab" * 32, 96)
     assert _started_from(_Checker("x"), record.to_dict()) == record
