@@ -344,10 +344,11 @@ class TrainConfig:
 
 
 #: The recipe of a run started from a trained model (`train --init-from`) where the user typed
-#: nothing: TrainConfig field → value (how it was chosen: benchmarks/README.md, "Starting from a
+#: nothing: TrainConfig field → value. It reads already, so it takes twice the peak rate of training
+#: from scratch and no short windows (how that was chosen: benchmarks/README.md, "Starting from a
 #: model that already reads").
 FINE_TUNING: Mapping[str, object] = MappingProxyType({
-    "learning_rate": 1e-2,
+    "learning_rate": 2 * TrainConfig.learning_rate,
     "short_windows": 0.0,
 })
 
