@@ -110,6 +110,14 @@ MAX_PROBE_LINES = 10**9
 MAX_PATTERN_SECONDS = 2.0
 
 
+#: The models charlstm ships, by the name `train --init-from NAME` takes: name → its folder, relative
+#: to the source checkout that holds the package (a wheel carries it at the same place inside the package).
+SHIPPED_MODELS: Mapping[str, str] = MappingProxyType({
+    "austen": "examples/models/austen",
+    "python-code": "examples/models/python-code",
+})
+
+
 #: Bits per nat: losses are computed and logged in nats, and shown in bits per character (× LOG2E).
 LOG2E = 1.0 / math.log(2.0)
 #: The largest N of `charlstm score --baseline ngram:N` (the paper's n-grams go up to 20).
@@ -333,6 +341,16 @@ class TrainConfig:
         if values and "short_windows" not in values:  # saved before the field existed: whole windows
             values = {**values, "short_windows": 0.0}
         return cls(**{k: v for k, v in values.items() if k in known})
+
+
+#: The recipe of a run started from a trained model (`train --init-from`) where the user typed
+#: nothing: TrainConfig field → value. It reads already, so it takes twice the peak rate of training
+#: from scratch and no short windows (how that was chosen: benchmarks/README.md, "Starting from a
+#: model that already reads").
+FINE_TUNING: Mapping[str, object] = MappingProxyType({
+    "learning_rate": 2 * TrainConfig.learning_rate,
+    "short_windows": 0.0,
+})
 
 
 UNKNOWN_POLICIES = ("error", "skip", "replace")

@@ -22,8 +22,8 @@ from typing import Callable, Iterator, Sequence
 
 import torch
 
-from .config import THREAD_COUNT
-from .errors import ConfigError
+from .config import SHIPPED_MODELS, THREAD_COUNT
+from .errors import CheckpointError, ConfigError
 from .runs import checkpoint as ckpt
 
 #: Timed steps per candidate in one round of trials (the first of each is a warm-up, not counted).
@@ -229,6 +229,23 @@ def pick_device(device: str | None = None) -> torch.device:
             raise ConfigError(f"device {str(device)!r:.60}: MPS (Apple GPU) is not available here; use --device cpu")
         return chosen
     raise ConfigError(f"device {str(device)!r:.60}: charlstm runs on cpu, cuda or mps, not {chosen.type}")
+
+
+def find_model(target: str | os.PathLike) -> Path:
+    """The checkpoint file `target` names: a checkpoint file, a run folder (its best checkpoint), or
+    the name of a model charlstm ships (config.SHIPPED_MODELS) where no file or folder has that name.
+    Anything else is one CheckpointError line that lists the shipped names."""
+    if not os.path.lexists(target):
+        name = str(target)
+        if name not in SHIPPED_MODELS:
+            raise CheckpointError(f"{name}: no such checkpoint file or run directory, nor a model charlstm ships "
+                                  f"({', '.join(SHIPPED_MODELS)})")
+        package = Path(__file__).resolve().parent
+        inside = package / SHIPPED_MODELS[name]
+        target = inside if inside.is_dir() else package.parent / SHIPPED_MODELS[name]
+        if not target.is_dir():
+            raise CheckpointError(f"{name}: this installation of charlstm does not hold the model ({target} is missing)")
+    return Path(ckpt.resolve(target))
 
 
 def load_model(target: str | os.PathLike | None = None, device: str | None = None, threads: int | None = None):

@@ -193,3 +193,25 @@ def test_pick_device_is_the_one_check():
     for bad in ("foo", "meta", "cuda:-1", "xla"):
         with pytest.raises(ConfigError):
             pick_device(bad)
+
+
+def test_find_model_takes_a_path_a_run_folder_or_a_shipped_name(tmp_path, monkeypatch, trained_run):
+    """runtime.find_model: a path first (a file, a run folder's best checkpoint), else a name of
+    config.SHIPPED_MODELS (examples/models/ in a checkout); anything else one line listing the names."""
+    from pathlib import Path
+
+    from charlstm.config import SHIPPED_MODELS
+    from charlstm.errors import CheckpointError
+    from charlstm.runtime import find_model
+
+    root = Path(__file__).resolve().parent.parent
+    for name, folder in SHIPPED_MODELS.items():
+        assert find_model(name) == root / folder / "best.safetensors"
+    assert find_model(trained_run) == trained_run / "best.safetensors"
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "austen").symlink_to(trained_run)  # a folder of that name where the user is: the folder wins
+    assert find_model("austen") == Path("austen") / "best.safetensors"
+    with pytest.raises(CheckpointError) as caught:
+        find_model("englsh")
+    assert str(caught.value) == (f"englsh: no such checkpoint file or run directory, nor a model charlstm ships "
+                                 f"({', '.join(SHIPPED_MODELS)})")

@@ -23,7 +23,7 @@ _EXPLICIT = ", ".join(name for name, kind in CELL_KINDS.items() if not kind.fuse
 SECTIONS = {
     "Corpus": ("glob", "encoding", "val_fraction", "min_char_count"),
     "Model (fitted to the corpus and the budget, unless given)": (
-        "cell", "hidden_size", "num_layers", "embedding_size", "dropout", "forget_bias"),
+        "init_from", "cell", "hidden_size", "num_layers", "embedding_size", "dropout", "forget_bias"),
     "Budget and schedule": (
         "time_budget", "max_steps", "patience", "batch_size", "seq_len", "short_windows", "learning_rate",
         "warmup_steps", "decay_fraction", "weight_decay", "grad_clip", "ema_decay", "seed"),
@@ -40,6 +40,8 @@ SECTIONS = {
 @field_option(TrainConfig, "min_char_count", default=None,
               help="Characters seen fewer times read as one unknown symbol. [default: 1; more in a corpus of "
                    "very many distinct characters]")
+@click.option("--init-from", metavar="MODEL", default=None,
+              help="Start from the weights of a run, a checkpoint or a shipped model.")
 @field_option(ModelConfig, "cell", metavar="CELL",
               help=f"{_FUSED}: PyTorch's fused kernels; {_EXPLICIT}: explicit LSTM variants.")
 @field_option(ModelConfig, "hidden_size", default=None, help="Units per layer. [default: fitted]")
@@ -79,7 +81,7 @@ SECTIONS = {
 @click.option("--threads", type=Threads(), default="auto", show_default=True,
               help="CPU threads: auto times every core against one as it trains; N pins it.")
 @click.pass_context
-def command(ctx: click.Context, corpus, glob, encoding, out, resume, device, threads, **params):
+def command(ctx: click.Context, corpus, glob, encoding, out, resume, device, threads, init_from, **params):
     """Train a character model on CORPUS.
 
     CORPUS: files, directories, or - for standard input; the bundled Shakespeare if none. Writes
@@ -95,27 +97,51 @@ def command(ctx: click.Context, corpus, glob, encoding, out, resume, device, thr
     config = config_from(TrainConfig, params)
     given = {name: value for name, value in params.items() if value is not None}
     model_config = config_from(ModelConfig, {**given, "vocab_size": 1})  # the corpus sets the vocabulary
+    base = None
+    if init_from is not None:  # the base is read and the options checked against it before anything is written
+        from ..training.finetune import fine_tuning, load_base, refuse_changes
+
+        base = load_base(init_from)
+        refuse_changes(base, model_config, typed)
+        config = fine_tuning(config, typed)
     chosen = plan_run(corpus, glob, encoding, out, resume, config, typed, model=model_config)
     if chosen.complete:  # --resume of a finished run: say so and touch nothing (exit 0, like make)
         stderr_console().print(f"charlstm: {chosen.complete}", markup=False, highlight=False)
         return
+    grows, base = _start(chosen, base)
     notice_skipped(corpus, glob)
     # The run is refused, created and locked before anything is prepared or written into it; under
     # torchrun rank 0 alone owns it (the other ranks read the prepared corpus, never write it).
     main = launched_as_main()
     with chosen.run.claim(resume=chosen.resume) if main else contextlib.nullcontext():
         prepared = prepare_corpus(chosen.files, chosen.encoding, chosen.run, store=main,
-                                  min_char_count=chosen.config.min_char_count)
-        model_config, fitted = _fitted(prepared, chosen, model_config, typed, device)
-        _run_training(prepared, chosen, model_config, device, threads, fitted)
+                                  min_char_count=chosen.config.min_char_count, base=grows)
+        model_config, fitted = _fitted(prepared, chosen, model_config, typed, device, base)
+        _run_training(prepared, chosen, model_config, device, threads, fitted, base)
 
 
-def _fitted(corpus, chosen, model_config, typed, device):
+def _start(chosen, base):
+    """(the vocabulary the corpus's grows, or None; the base a fresh run starts from, or None): a
+    resumed run keeps the model it has, so a base given with it must be the one it started from
+    (finetune.start_vocabulary refuses another), and is not used again."""
+    from ..training.finetune import start_vocabulary
+
+    grows = start_vocabulary(chosen.run, chosen.resume, base)
+    return grows, None if chosen.resume and chosen.run.has_checkpoint() else base
+
+
+def _fitted(corpus, chosen, model_config, typed, device, base=None):
     """(the model config with the options not given fitted to the corpus and the budget (fit.py),
-    the line that says so, or ""); a resumed run keeps its own model (the Trainer loads it)."""
+    the line that says so, or ""); a resumed run keeps its own model (the Trainer loads it), a run
+    started from a base model takes the base's (with the dropout typed now, if one was)."""
+    from dataclasses import replace
+
     from ..runtime import pick_device
     from ..training.loop import fitted_model
 
+    if base is not None:
+        dropout = model_config.dropout if "dropout" in typed else base.config.dropout
+        return replace(base.config, dropout=dropout), base.describe(corpus.vocab)
     if chosen.resume and chosen.run.has_checkpoint():
         return model_config, ""
     config = chosen.config
@@ -128,7 +154,7 @@ def _fitted(corpus, chosen, model_config, typed, device):
     return model, fitted.describe(budget)
 
 
-def _run_training(corpus, chosen, model_config, device, threads, fitted: str = "") -> None:
+def _run_training(corpus, chosen, model_config, device, threads, fitted: str = "", base=None) -> None:
     """Train with a progress bar on stderr; Ctrl-C / SIGTERM save and exit 130 / 143."""
     from ..training.distributed import launched_as_main
     from ..training.loop import train as run_training
@@ -140,7 +166,7 @@ def _run_training(corpus, chosen, model_config, device, threads, fitted: str = "
     with _view(out_dir, chosen.config, quiet, fitted, yardsticks) as progress, stop_on_signals(stop):
         result = run_training(corpus, out_dir, model_config, chosen.config, resume=chosen.resume,
                               source=chosen.source, on_event=progress, stop=stop, device=device,
-                              threads=threads)
+                              threads=threads, init_from=base)
     console = stderr_console()
     if result.interrupted:
         if not quiet:

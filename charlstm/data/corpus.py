@@ -29,8 +29,9 @@ class Corpus:
     fingerprint: str
 
     @classmethod
-    def from_text(cls, text: str, min_char_count: int | None = 1) -> "Corpus":
-        vocab = Vocab.from_text(text, min_char_count)
+    def from_text(cls, text: str, min_char_count: int | None = 1, base: Vocab | None = None) -> "Corpus":
+        """`text` encoded by its vocabulary (`base` grown by its characters, when given: Vocab.extended)."""
+        vocab = Vocab.from_text(text, min_char_count, base)
         return cls(vocab.encode(text), vocab, _hash(text.encode("utf-8")).hexdigest())
 
     def __len__(self) -> int:
@@ -71,7 +72,8 @@ def _hash(data: bytes = b""):
 
 def prepare(paths: Sequence[str | os.PathLike], glob: str | None = None, encoding: str = "utf-8",
             cache: IdCache | None = None, chunk_bytes: int = CHUNK_BYTES,
-            progress: Callable[[int, int], None] | None = None, min_char_count: int | None = 1) -> Corpus:
+            progress: Callable[[int, int], None] | None = None, min_char_count: int | None = 1,
+            base: Vocab | None = None) -> Corpus:
     """Read, check and encode a corpus in bounded memory.
 
     Two streaming passes: the first decodes strictly, collects the characters and hashes the text;
@@ -81,19 +83,20 @@ def prepare(paths: Sequence[str | os.PathLike], glob: str | None = None, encodin
     passes. Standard input is read whole and never cached.
 
     `min_char_count`: characters seen fewer times are read as vocab.UNKNOWN (1: keep every one;
-    None: the default policy, `rare_threshold`).
+    None: the default policy, `rare_threshold`). `base`: the vocabulary of a model the run starts
+    from, which the corpus's grows (Vocab.extended: the policy then applies to new characters only).
     """
     files = corpus_files(paths, glob)
     if not files:
         raise CorpusError("no corpus given")
     if "-" in files:
-        return Corpus.from_text(read_corpus(files, encoding=encoding), min_char_count)
+        return Corpus.from_text(read_corpus(files, encoding=encoding), min_char_count, base)
     total = sum(Path(f).stat().st_size for f in files) * 2
     report = progress or (lambda done, total: None)
     where = str(files[0]) if len(files) == 1 else f"{len(files)} files"
     stamps = [_stamp(f) for f in files]
     vocab, fingerprint, n_chars = _survey(files, encoding, chunk_bytes, where, lambda done: report(done, total),
-                                          min_char_count)
+                                          min_char_count, grows=base)
     made = Provenance(fingerprint, n_chars, tuple(vocab.chars), tuple(str(Path(f).resolve()) for f in files), encoding)
     cached = cache.load(made) if cache is not None else None
     if cached is not None:
@@ -111,7 +114,8 @@ def prepare(paths: Sequence[str | os.PathLike], glob: str | None = None, encodin
 
 
 def _survey(files: list, encoding: str, chunk_bytes: int, where: str,
-            report: Callable[[int], None], min_char_count: int | None = 1) -> tuple[Vocab, str, int]:
+            report: Callable[[int], None], min_char_count: int | None = 1,
+            grows: Vocab | None = None) -> tuple[Vocab, str, int]:
     """Pass 1 of `prepare`: decode strictly, collect the characters, hash the text → (vocab, fingerprint, length)."""
     digest, seen, n_chars, done = _hash(), CharSet(), 0, 0
     for file in files:
@@ -125,7 +129,7 @@ def _survey(files: list, encoding: str, chunk_bytes: int, where: str,
             done = base + consumed
             report(done)
     check_corpus_text(where, n_chars, "".join(seen.chars()))
-    return seen.vocab(min_char_count), digest.hexdigest(), n_chars
+    return seen.vocab(min_char_count, grows), digest.hexdigest(), n_chars
 
 
 def _encoded(files: list, encoding: str, chunk_bytes: int, vocab: Vocab, n_chars: int, stamps: list, where: str,

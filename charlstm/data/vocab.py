@@ -62,11 +62,14 @@ class CharSet:
         seen = np.flatnonzero(self._counts)
         return {chr(c): int(n) for c, n in zip(seen, self._counts[seen])}
 
-    def vocab(self, min_count: int | None = None) -> "Vocab":
+    def vocab(self, min_count: int | None = None, base: "Vocab | None" = None) -> "Vocab":
         """The vocabulary of the text: every character, or the characters seen at least `min_count`
-        times and UNKNOWN standing for the rest (None: `rare_threshold` chooses the count)."""
+        times and UNKNOWN standing for the rest (None: `rare_threshold` chooses the count). With a
+        `base` vocabulary (a model the run starts from), `base.extended` by the text's characters."""
         counts = self.counts()
         least = rare_threshold(np.fromiter(counts.values(), dtype=np.int64)) if min_count is None else min_count
+        if base is not None:
+            return base.extended(counts, least)
         kept = [c for c, n in counts.items() if n >= least]
         if len(kept) == len(counts):
             return Vocab(kept)
@@ -133,10 +136,30 @@ class Vocab:
         self._byte_table: bytes | None = None
 
     @classmethod
-    def from_text(cls, text: str, min_count: int | None = 1) -> "Vocab":
+    def from_text(cls, text: str, min_count: int | None = 1, base: "Vocab | None" = None) -> "Vocab":
         chars = CharSet()
         chars.add(text)
-        return chars.vocab(min_count)
+        return chars.vocab(min_count, base)
+
+    def extended(self, counts: dict[str, int], min_count: int) -> "Vocab":
+        """This vocabulary grown by the characters of a text (`counts`: how often each occurs, in
+        code point order): every character of this one keeps its id, whether the text has it or
+        not; the text's other characters follow in code point order, those seen fewer than
+        `min_count` times read as this vocabulary's unknown symbol (UNKNOWN, added, when it has none)."""
+        new = [c for c in counts if c not in self.index]
+        kept = [c for c in new if counts[c] >= min_count]
+        chars, unknown = [*self.chars, *kept], self.unknown_char
+        if len(kept) < len(new) and unknown is None:
+            unknown = UNKNOWN
+            if UNKNOWN not in self.index and UNKNOWN not in kept:
+                chars.append(UNKNOWN)
+        return Vocab(chars, unknown)
+
+    def prefix(self, size: int) -> "Vocab":
+        """The vocabulary of the first `size` characters (what a grown vocabulary was grown from);
+        the unknown symbol is kept when it is among them."""
+        chars = self.chars[:size]
+        return Vocab(chars, self.unknown_char if self.unknown_char in chars else None)
 
     def __len__(self) -> int:
         return len(self.chars)

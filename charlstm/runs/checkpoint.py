@@ -12,6 +12,7 @@ files.py, and `resolve` from runs/folder.py.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from dataclasses import dataclass, field
@@ -51,6 +52,16 @@ class Checkpoint:
         model = CharModel(self.config)
         model.load_state_dict(self.model_state)
         return model.to(device).eval()
+
+    def fingerprint(self) -> str:
+        """A sha256 of the model itself — config, vocabulary and weights, not the training
+        metadata — so a run and its export, or two copies of a file, have the same one."""
+        digest = hashlib.sha256(json.dumps([self.config.to_dict(), self.vocab.chars, self.vocab.unknown_char],
+                                           ensure_ascii=False).encode("utf-8"))
+        for name, tensor in self.model_state.items():
+            digest.update(f"{name}{tuple(tensor.shape)}{tensor.dtype}".encode())
+            digest.update(tensor.detach().cpu().contiguous().numpy())   # its bytes, not copied
+        return digest.hexdigest()
 
     @property
     def run_info(self) -> RunInfo | None:

@@ -12,7 +12,7 @@ import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Mapping
 
-from ..config import Bounds, TrainConfig, bounds
+from ..config import MAX_VOCAB_SIZE, Bounds, TrainConfig, bounds
 from ..data.streams import StreamLayout
 from ..errors import CheckpointError, ConfigError
 from .logs import FIGURE_BOUNDS, STEP_BOUNDS
@@ -27,6 +27,20 @@ class CorpusSource:
 
     def to_dict(self) -> dict:
         return {"paths": list(self.paths), "encoding": self.encoding}
+
+
+@dataclass(frozen=True)
+class StartedFrom:
+    """The model a run started from (`train --init-from`): the name or path as the user gave it, the
+    fingerprint of its weights (checkpoint.Checkpoint.fingerprint), and how many characters its
+    vocabulary had (the run's first ids are its characters, in its order)."""
+
+    source: str
+    fingerprint: str
+    chars: int
+
+    def to_dict(self) -> dict:
+        return {"source": self.source, "fingerprint": self.fingerprint, "chars": self.chars}
 
 
 @dataclass(frozen=True)
@@ -50,6 +64,7 @@ class RunInfo:
     device: str | None = None             # where the last session trained ("cpu", "cuda:0")
     threads: str | None = None            # its CPU thread choice, as runtime.ThreadTuner.describe() says it
     half_windows: int | None = None       # the streams' position in half windows (a step reads one or two); None: 2 × step
+    init_from: StartedFrom | None = None  # the model it started from, if not from scratch
 
     @property
     def position(self) -> int:
@@ -75,6 +90,7 @@ class RunInfo:
             **({"device": self.device} if self.device else {}),
             **({"threads": self.threads} if self.threads else {}),
             **({"half_windows": self.half_windows} if self.half_windows not in (None, 2 * self.step) else {}),
+            **({"init_from": self.init_from.to_dict()} if self.init_from else {}),
         }
 
     @classmethod
@@ -103,6 +119,7 @@ class RunInfo:
             stopped=check.text(d, "stopped"),
             device=check.text(d, "device"),
             threads=check.text(d, "threads"),
+            init_from=_started_from(check, d.get("init_from")),
         )
 
 
@@ -195,3 +212,15 @@ def _corpus(check: _Checker, value: Any) -> CorpusSource | None:
     if not isinstance(encoding, str):
         raise check.fail("corpus.encoding", f"must be a string, not {encoding!r:.40}")
     return CorpusSource(tuple(paths), encoding)
+
+
+def _started_from(check: _Checker, value: Any) -> StartedFrom | None:
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise check.fail("init_from", "is not an object")
+    source, fingerprint = check.text(value, "source"), check.text(value, "fingerprint")
+    if not source or not fingerprint:
+        raise check.fail("init_from", "must name its source and fingerprint")
+    chars = check.integer(value, "chars", required=True, minimum=1, maximum=MAX_VOCAB_SIZE, label="init_from.chars")
+    return StartedFrom(source, fingerprint, chars)

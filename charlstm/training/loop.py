@@ -37,6 +37,7 @@ from .checkpoints import CheckpointWriter, optimizer_state
 from .clock import Clock, budget_left
 from .distributed import Cluster
 from .events import Event, TrainResult
+from .finetune import KEPT_OPTIONS, Base, load_base, refuse_changes, start_vocabulary
 from .fit import fitted_config
 from .reporting import Reporter
 from .resume import refuse_resume, resumed_layout
@@ -57,6 +58,7 @@ def train(
     stop: StopRequest | None = None,
     device: str | None = None,
     threads: int | None = None,
+    init_from: str | os.PathLike | Base | None = None,
 ) -> TrainResult:
     """Train a character model on `data` (text, or a prepared `Corpus`), writing checkpoints, metrics
     and previews to `out_dir`. `source` (where the corpus came from: {"paths": [...], "encoding": ...})
@@ -67,17 +69,27 @@ def train(
     carried state, RNG and position come from out_dir/latest.safetensors, and the run goes on as if
     it had never stopped; `config` then only changes the budget and cadence. `threads` pins the CPU
     thread count; None times the candidates on the first steps and keeps the fastest (runtime.ThreadTuner).
+
+    `init_from` (a run folder, a checkpoint file, the name of a model charlstm ships, or a loaded
+    finetune.Base) starts a fresh run from that model (finetune.py): its weights and architecture
+    (model_config may set the dropout; other fields that differ are refused), its vocabulary grown
+    by the corpus's new characters, `config` used as given (finetune.fine_tuning applies the recipe
+    the command line takes). Resuming a run that started from a model needs no `init_from`.
     """
     THREAD_COUNT.check("threads", threads)         # before the run folder is made
+    base = load_base(init_from) if isinstance(init_from, (str, os.PathLike)) else init_from
+    if base is not None:
+        refuse_changes(base, model_config, KEPT_OPTIONS)
     run = Run(out_dir)
     run.create()
     cluster = Cluster.from_env(pick_device(device))
-    corpus = data if isinstance(data, Corpus) else Corpus.from_text(data, config.min_char_count)
-    if model_config is None and not (resume and run.latest.is_file()):
+    grows = start_vocabulary(run, resume, base) if base is not None or not isinstance(data, Corpus) else None
+    corpus = data if isinstance(data, Corpus) else Corpus.from_text(data, config.min_char_count, grows)
+    if model_config is None and base is None and not (resume and run.latest.is_file()):
         model_config, _ = fitted_model(corpus, config, cluster.device.type)
     with run.lock() if cluster.main else contextlib.nullcontext():
         trainer = Trainer(corpus, run, model_config, config, resume=resume, source=source, on_event=on_event,
-                          stop=stop, cluster=cluster, threads=threads)
+                          stop=stop, cluster=cluster, threads=threads, base=base)
         return trainer.run()
 
 
@@ -104,7 +116,8 @@ class Trainer:
 
     def __init__(self, corpus: Corpus, run: Run, model_config: ModelConfig | None, config: TrainConfig, *,
                  resume: bool = False, source: dict | None = None, on_event: Callable[[Event], None] | None = None,
-                 stop: StopRequest | None = None, cluster: Cluster | None = None, threads: int | None = None) -> None:
+                 stop: StopRequest | None = None, cluster: Cluster | None = None, threads: int | None = None,
+                 base: Base | None = None) -> None:
         self.cluster = cluster = cluster or Cluster()
         # On the CPU, the thread count is chosen by timing the steps (a busy machine makes torch's
         # spin-waiting default several times slower); ranks of a torchrun job keep what they were given.
@@ -120,14 +133,12 @@ class Trainer:
         saved = self._resumable(resume)
         self.resumed = saved is not None
         info = saved.run_info if saved else None
-        base = model_config or ModelConfig(vocab_size=len(corpus.vocab))
-        self.model_config = saved.config if saved else replace(base, vocab_size=len(corpus.vocab))
-        torch.manual_seed(config.seed)
-        self.model = CharModel(self.model_config).to(self.device)
+        self.train_ids, self.val_ids = split(corpus.ids, config.val_fraction)
+        self.model = self._model(saved, model_config, base)
+        self.started_from = info.init_from if info else base.record() if base and not saved else None
         self.optimizer = _adamw(self.model, config)
         self.weights = Weights(self.model, config.ema_decay)
         self.state: State | None = None
-        self.train_ids, self.val_ids = split(corpus.ids, config.val_fraction)
         # B streams per rank; under torchrun the ranks share one global layout, each taking its rows.
         self.layout = _global_layout(len(self.train_ids), config, cluster.world)
         if saved is not None:
@@ -164,6 +175,25 @@ class Trainer:
         saved = ckpt.load(self.run_dir.latest)
         refuse_resume(saved, self.run_dir, self.config, self.corpus)  # before anything is written
         return saved
+
+    def _model(self, saved: ckpt.Checkpoint | None, model_config: ModelConfig | None, base: Base | None) -> CharModel:
+        """The model of the run: the saved one's architecture (its weights are restored later), else
+        a base's grown to the corpus's vocabulary with its weights (finetune.py), else a fresh one."""
+        vocab = self.corpus.vocab
+        if saved is not None:
+            self.model_config = saved.config
+        elif base is not None:
+            if vocab.chars[: len(base.vocab)] != base.vocab.chars:
+                raise TrainingError(f"the corpus's vocabulary does not start with {base.source}'s; prepare it with "
+                                    f"the base's vocabulary (finetune.start_vocabulary)")
+            self.model_config = base.model_config(len(vocab), model_config.dropout if model_config else None)
+        else:
+            self.model_config = replace(model_config or ModelConfig(vocab_size=1), vocab_size=len(vocab))
+        torch.manual_seed(self.config.seed)
+        model = CharModel(self.model_config)
+        if base is not None and saved is None:
+            base.weights(model, self.train_ids)
+        return model.to(self.device)
 
     def _restore(self, saved: ckpt.Checkpoint) -> None:
         """Weights, optimizer, layout, carried state and RNG as they were saved, and the log cut back
@@ -251,7 +281,8 @@ class Trainer:
     def _describe(self) -> str:
         vocab = self.corpus.vocab
         folded = f" (the rarest read as {vocab.unknown_char})" if vocab.unknown_char is not None else ""
-        return (f"{self.model.num_parameters:,} parameters, {len(vocab)} characters{folded}, "
+        started = f" (started from {self.started_from.source})" if self.started_from else ""
+        return (f"{self.model.num_parameters:,} parameters{started}, {len(vocab)} characters{folded}, "
                 f"{len(self.train_ids):,} training / {len(self.val_ids):,} validation characters, device {self.device}")
 
     # -- the work
@@ -344,7 +375,8 @@ class Trainer:
                        corpus=self.source, corpus_chars=int(len(self.corpus)),
                        corpus_fingerprint=self.corpus.fingerprint, torch=torch.__version__, finished=finished,
                        evals_since_best=scores.stale, stopped=scores.stopped, device=str(self.device),
-                       threads=self.tuner.describe() if self.tuner else None, half_windows=clock.half_windows)
+                       threads=self.tuner.describe() if self.tuner else None, half_windows=clock.half_windows,
+                       init_from=self.started_from)
 
 
 def _adamw(model: CharModel, config: TrainConfig) -> torch.optim.Optimizer:

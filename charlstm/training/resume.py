@@ -218,7 +218,7 @@ def resume_config(info: RunInfo, config: TrainConfig, typed: Iterable[str]) -> T
 
 
 #: Model options a resumed run cannot change (the model is the saved one); vocab_size comes from the corpus.
-_MODEL_OPTIONS = {"cell": "--cell", "hidden_size": "--hidden-size", "num_layers": "--num-layers",
+MODEL_OPTIONS = {"cell": "--cell", "hidden_size": "--hidden-size", "num_layers": "--num-layers",
                   "embedding_size": "--embedding-size", "dropout": "--dropout", "forget_bias": "--forget-bias"}
 
 
@@ -226,7 +226,7 @@ def refuse_model_change(saved: ckpt.Checkpoint, model: ModelConfig | None, typed
     """With --resume, a model option typed now that differs from the saved model is a TrainingError
     naming the saved values: the run goes on with the model it has (typing the same value is fine)."""
     if model is not None:
-        _refuse_typed_change(_MODEL_OPTIONS, model, saved.config, typed, where,
+        _refuse_typed_change(MODEL_OPTIONS, model, saved.config, typed, where,
                              "a resumed run keeps its model", "model")
 
 

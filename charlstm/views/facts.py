@@ -102,6 +102,16 @@ def _settings(group: str, table: dict, configs: Sequence[dict]) -> list[tuple[st
             for name in names]
 
 
+def _started_from(info: dict) -> str:
+    """The model a run started from (runinfo.StartedFrom, as a dict), in words."""
+    if not info:
+        return NONE
+    base = info.get("init_from")
+    if not base:
+        return "nothing: trained from scratch"
+    return f"{base['source']} (fingerprint {base['fingerprint'][:16]}…; its {base['chars']:,} characters kept their ids)"
+
+
 def _bpc(value) -> str:
     return NONE if value is None or not math.isfinite(value) else f"{value:.3f} bits/char"
 
@@ -128,7 +138,8 @@ def fact_rows(runs) -> list[tuple[str, str, list[str]]]:
         value = run.info.get(key)
         return missing if value is None or value == "" else words(value)
 
-    rows = [("run", "checkpoint", [r.checkpoint for r in runs])]
+    rows = [("run", "checkpoint", [r.checkpoint for r in runs]),
+            ("run", "started from", [_started_from(r.info) for r in runs])]
     rows += _settings("model", MODEL, [r.model for r in runs])
     rows += _settings("training", TRAINING, [r.train for r in runs])
     rows += [

@@ -85,7 +85,8 @@ def gather(target: str | None, novelty_length: int = ReportConfig.novelty_length
             "torch": info.torch, "device": info.device, "threads": info.threads,
             "corpus_paths": list(info.corpus.paths) if info.corpus else [],
             "corpus_encoding": info.corpus.encoding if info.corpus else None,
-            "corpus_chars": info.corpus_chars, "corpus_fingerprint": info.corpus_fingerprint},
+            "corpus_chars": info.corpus_chars, "corpus_fingerprint": info.corpus_fingerprint,
+            "init_from": info.init_from.to_dict() if info.init_from else None},
         yardsticks=of_run(loaded, path, notice))
     facts.metrics = _spread(run.log.records(DRAWN), MAX_POINTS)
     chosen = _Spread(MAX_PREVIEWS)

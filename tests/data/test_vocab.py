@@ -86,3 +86,22 @@ def test_charset_over_pieces_equals_set_of_the_whole():
     for piece in pieces:
         chars.add(piece)
     assert chars.chars() == sorted(set("".join(pieces)))
+
+
+def test_a_vocabulary_grown_by_a_text_keeps_every_id_and_folds_only_new_rare_characters():
+    """Vocab.extended: the base's characters keep their ids (present in the text or not, rare or not);
+    the text's new characters follow in code point order, those under the count read as the base's
+    unknown symbol, or as UNKNOWN added last when the base has none; prefix gives the base back."""
+    base = Vocab(["z", "a", " "])
+    text = "a" * 3 + "é" * 9 + "ß" * 9 + "!" + "b" * 4
+    counts = CharSet()
+    counts.add(text)
+    grown = counts.vocab(5, base)
+    assert grown.chars == ["z", "a", " ", "ß", "é", UNKNOWN] and grown.unknown_char == UNKNOWN
+    assert grown.decode(grown.encode(text)) == "aaa" + "é" * 9 + "ß" * 9 + UNKNOWN * 5
+    assert grown.prefix(3) == base
+    assert counts.vocab(1, base).chars == ["z", "a", " ", "!", "b", "ß", "é"]
+    folded = Vocab(["a", UNKNOWN, "b"], unknown=UNKNOWN)
+    assert counts.vocab(5, folded) == Vocab(["a", UNKNOWN, "b", "ß", "é"], unknown=UNKNOWN)
+    assert counts.vocab(5, folded).prefix(3) == folded
+    assert Vocab.from_text("ab", 1, base=Vocab(["b", "a"])) == Vocab(["b", "a"])

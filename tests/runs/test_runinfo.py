@@ -41,3 +41,20 @@ def test_every_count_and_figure_of_the_metadata_is_bounded(small_run, tmp_path, 
                            "optimizer_groups": [], name: value})
     refused(run_cli("report", small_run, "--out", tmp_path / "r.html", "--novelty-length", "0"), said)
     assert not (tmp_path / "r.html").exists()
+
+
+def test_the_model_a_run_started_from_is_kept_and_checked():
+    from charlstm.runs.runinfo import StartedFrom, _started_from
+
+    record = StartedFrom("english", "ab" * 32, 96)
+    assert _started_from(_Checker("x"), record.to_dict()) == record
+    assert _started_from(_Checker("x"), None) is None
+    for value, message in [("english", "'init_from' is not an object"),
+                           ({"source": "english", "chars": 3}, "'init_from' must name its source and fingerprint"),
+                           ({"source": "english", "fingerprint": "ab", "chars": 0}, "'init_from.chars' must be"),
+                           ({"source": 3, "fingerprint": "ab", "chars": 2}, "'source' must be a string")]:
+        with pytest.raises(CheckpointError, match=message):
+            _started_from(_Checker("x"), value)
+    info = {"step": 1, "layout": {"n_chars": 100, "batch_size": 2, "seq_len": 4}, "optimizer_groups": []}
+    assert RunInfo.from_dict(info).init_from is None and "init_from" not in RunInfo.from_dict(info).to_dict()
+    assert RunInfo.from_dict({**info, "init_from": record.to_dict()}).to_dict()["init_from"] == record.to_dict()
