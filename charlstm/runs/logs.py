@@ -4,9 +4,10 @@ The log is one strict JSON object per line, each with its integer "step"; the pr
 headed `--- step N, val X bpc ---`. Training appends to both (rank 0, under the run's lock) and a
 resumed run first drops what came after its checkpoint. Readers stream them: at most MAX_LOG_READ
 bytes of each, a line at a time, a line longer than MAX_LOG_LINE never held whole (a log line is
-skipped, a preview's line cut), torn or foreign lines skipped, and every number taken only within
-the bounds `log_number` keeps (a step, a time, a figure). Only regular files are read, never through a symbolic link: one of
-another kind is files.open_regular's one-line error. Knows nothing of what the figures mean.
+skipped, a preview's line cut), torn or foreign lines skipped; a step is taken only within the
+bounds `log_number` keeps, a figure only when it is a finite number (which values a figure can
+take is the drawer's). Only regular files are read, never through a symbolic link: one of another
+kind is files.open_regular's one-line error. Knows nothing of what the figures mean.
 """
 
 from __future__ import annotations

@@ -21,7 +21,6 @@ loads nothing from the network. Builds a string; writes no files.
 from __future__ import annotations
 
 import html
-import math
 from dataclasses import asdict, dataclass, field
 from typing import Callable, Sequence
 
@@ -206,10 +205,7 @@ def _legend(runs: Sequence[RunFacts], styles: bool = True) -> str:
 
 
 def _previews(run: RunFacts) -> str:
-    previews = run.previews
-    if len(previews) > MAX_PREVIEWS:
-        stride = math.ceil(len(previews) / MAX_PREVIEWS)
-        previews = previews[::stride] + ([previews[-1]] if (len(previews) - 1) % stride else [])
+    previews = _thin(run.previews, MAX_PREVIEWS)
     if not previews:
         return '<p class="dim">no previews recorded (training ran with --preview 0, or samples.txt is gone)</p>'
     items = []
