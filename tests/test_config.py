@@ -246,3 +246,13 @@ def test_a_text_too_long_to_trace_is_refused_by_the_api_as_by_inspect(model_voca
         charlstm.trace(model, vocab, vocab.chars[0] * too_long)
     refused(run_cli("inspect", trained_run, "--length", too_long, "--vector", "all", "--layer", "all"),
             str(caught.value))
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn", "peephole", "coupled"])
+def test_the_parameter_count_is_the_model_s(cell):
+    from charlstm.config import ModelConfig
+    from charlstm.model.network import CharModel
+
+    for embedding, hidden, layers in ((8, 16, 1), (64, 32, 3), (16, 16, 2)):
+        config = ModelConfig(vocab_size=37, cell=cell, embedding_size=embedding, hidden_size=hidden, num_layers=layers)
+        assert config.parameter_count == CharModel(config).num_parameters <= config.parameter_bound
