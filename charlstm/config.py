@@ -92,8 +92,8 @@ MAX_CORPUS_CHARS = 10**12              # characters of a corpus a setting counts
 #: samples one sampling asks for (the command line streams them batch after batch).
 MAX_SAMPLE_CHARS = 10**7
 MAX_SAMPLES = 10**9
-#: The most values one trace may hold (characters × layers × vectors × units of a layer): 2 GiB of
-#: float32. A trace is kept whole for the views, so its text is capped by what is traced.
+#: The most characters `inspect --length` may ask for, and units or windows `--top` may list: a cap
+#: on a number typed. Whether a text's trace fits is weighed against MEMORY_BUDGET (memory.trace).
 MAX_TRACE_VALUES = 1 << 29
 #: The most characters of text `charlstm inspect --window` shows around a peak.
 MAX_WINDOW_CHARS = 1 << 20

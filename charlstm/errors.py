@@ -54,6 +54,11 @@ class NeuronError(CharlstmError):
     """A layer, vector or neuron the model does not have, or an analysis that cannot run."""
 
 
+class TraceTooLongError(MemoryBudgetError, NeuronError):
+    """A text whose trace (or what a view keeps of it) would not fit the memory budget: a
+    MemoryBudgetError, and, as every refusal of what a trace is asked for, a NeuronError."""
+
+
 class UnknownCharactersError(CharlstmError, KeyError):
     """A text (a prime, a text to trace or score, prompts) holds characters the model's vocabulary
     never saw; raised by `data.Vocab` alone. Also a KeyError: a character looked up and not found."""

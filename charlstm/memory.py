@@ -80,12 +80,13 @@ class Need:
         return max(1, min(most, room // max(self.per_position, 1)))
 
 
-def plan(need: Need, chars: int, most: int, refusal: Callable[[Need], str]) -> int:
-    """Positions per chunk for a pass of `need` over `chars` characters (see Need.chunk); a
-    MemoryBudgetError with `refusal(need)` as its message when nothing fits."""
+def plan(need: Need, chars: int, most: int, refusal: Callable[[Need], str],
+         error: type[MemoryBudgetError] = MemoryBudgetError) -> int:
+    """Positions per chunk for a pass of `need` over `chars` characters (see Need.chunk); `error`
+    (a MemoryBudgetError) with `refusal(need)` as its message when nothing fits."""
     chunk = need.chunk(chars, most)
     if not chunk:
-        raise MemoryBudgetError(refusal(need))
+        raise error(refusal(need))
     return chunk
 
 
