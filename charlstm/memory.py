@@ -103,12 +103,14 @@ def weights(config: ModelConfig) -> int:
     return config.parameter_count * FLOAT
 
 
-def forward(config: ModelConfig, streams: int = 1) -> Need:
+def forward(config: ModelConfig, streams: int = 1, logits: bool = True) -> Need:
     """The fused forward with its cross-entropy (scoring, validation), per position of a chunk of
     `streams` streams: the embedding, each layer's gates and outputs, the logits, their
-    log-softmax and the arg-max, and the position's input and target ids."""
+    log-softmax and the arg-max (not with logits=False: the state alone), and the position's
+    input and target ids."""
     E, H, L, V, G = _sizes(config)
-    return Need(per_char=streams * ID, per_position=streams * (FLOAT * (E + L * (G + 2) * H + 3 * V) + 2 * INDEX))
+    work = FLOAT * (E + L * (G + 2) * H + (3 * V if logits else 0)) + 2 * INDEX
+    return Need(per_char=streams * ID, per_position=streams * work)
 
 
 def trace(config: ModelConfig, vectors: int, layers: int, logits: bool, streams: int = 1,
