@@ -212,7 +212,7 @@ class Trainer:
             self.model_config = base.model_config(len(vocab), model_config.dropout if model_config else None)
         else:
             self.model_config = replace(model_config or ModelConfig(vocab_size=1), vocab_size=len(vocab))
-        if saved is None:
+        if saved is None:  # a resumed run's layout is checked first (_restore), its memory after that
             memory_chunks(self.model_config, self.config)             # before a model is built
         torch.manual_seed(self.config.seed)
         model = CharModel(self.model_config)
