@@ -232,6 +232,14 @@ def measured_command(command: list[str], cwd: Path, timeout: float = 120, **kwar
 MEMORY_BOUND_MB = 1500
 
 
+def read_peak(command: str, run: Path, path: Path, *args, cwd: Path, timeout: float = 1800) -> tuple[str, int]:
+    """(stdout, peak MB) of `charlstm COMMAND RUN --text-file PATH ARGS` on one thread, in a process
+    of its own, which must succeed."""
+    code, out, err, peak = measured(command, run, "--text-file", path, *args, "--threads", "1", cwd=cwd, timeout=timeout)
+    assert code == 0, err[-2000:]
+    return out, peak
+
+
 def long_text(path: Path, chars: int, source: str) -> Path:
     """A text file of `chars` characters made of `source` over and over."""
     with open(path, "w", encoding="utf-8") as f:

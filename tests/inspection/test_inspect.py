@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from charlstm.runs import checkpoint as ckpt
-from conftest import MEMORY_BOUND_MB, error_line, long_text, measured, run_cli, unescape_text
+from conftest import MEMORY_BOUND_MB, error_line, long_text, measured, read_peak, run_cli, unescape_text
 from charlstm.inspection.tracing import trace
 
 TEXT = "KING RICHARD III:\nNow is the winter of our discontent\n  Made glorious summer by this sun of York;"
@@ -136,13 +136,6 @@ def test_usage_errors(trained_run, args, message):
 # ------------------------------------------------------------------------------- long texts, memory
 
 
-def _inspect_peak(run, path, *args, cwd):
-    """(stdout, peak MB) of `inspect RUN --text-file PATH ARGS` in a process of its own."""
-    code, out, err, peak = measured("inspect", run, "--text-file", path, *args, "--threads", "1", cwd=cwd, timeout=900)
-    assert code == 0, err[-2000:]
-    return out, peak
-
-
 @pytest.mark.parametrize("fmt", ["tsv", "json"])
 def test_a_long_text_s_values_are_written_as_a_stream(tiny_run, tmp_path, shakespeare_text, fmt):
     """Every character's value is written without the whole output or the whole trace in memory:
@@ -150,7 +143,7 @@ def test_a_long_text_s_values_are_written_as_a_stream(tiny_run, tmp_path, shakes
     peaks = {}
     for chars in (200_000, 1_200_000):
         path = long_text(tmp_path / f"{chars}.txt", chars, shakespeare_text)
-        out, peaks[chars] = _inspect_peak(tiny_run, path, "--neuron", "1", "--format", fmt, cwd=tmp_path)
+        out, peaks[chars] = read_peak("inspect", tiny_run, path, "--neuron", "1", "--format", fmt, cwd=tmp_path)
         if fmt == "tsv":
             lines = out.splitlines()
             assert lines[0] == "position\tchar\tL1.hidden[1]" and len(lines) == chars + 1
@@ -165,7 +158,7 @@ def test_a_long_text_s_values_are_written_as_a_stream(tiny_run, tmp_path, shakes
 @pytest.mark.parametrize("fmt", ["tsv", "json", "text"])
 def test_ten_megabytes_of_values_stay_within_the_bound(tiny_run, tmp_path, shakespeare_text, fmt):
     path = long_text(tmp_path / "big.txt", 10_000_000, shakespeare_text)
-    out, peak = _inspect_peak(tiny_run, path, "--neuron", "1", "--format", fmt, cwd=tmp_path)
+    out, peak = read_peak("inspect", tiny_run, path, "--neuron", "1", "--format", fmt, cwd=tmp_path)
     assert peak < MEMORY_BOUND_MB and len(out) > 10_000_000
 
 
@@ -185,5 +178,5 @@ def test_find_over_a_text_too_long_to_rank_is_refused_in_one_line(tiny_run, tmp_
 @pytest.mark.parametrize("args", [["--stats"], ["--top", "3", "--neuron", "2"], ["--neuron", "0-7", "--format", "tsv"]])
 def test_stats_top_and_all_units_of_a_long_text_stay_within_the_bound(tiny_run, tmp_path, shakespeare_text, args):
     path = long_text(tmp_path / "long.txt", 5_000_000, shakespeare_text)
-    out, peak = _inspect_peak(tiny_run, path, *args, cwd=tmp_path)
+    out, peak = read_peak("inspect", tiny_run, path, *args, cwd=tmp_path)
     assert peak < MEMORY_BOUND_MB and out

@@ -17,7 +17,7 @@ from charlstm.data.vocab import Vocab
 from charlstm.errors import MemoryBudgetError, NeuronError
 from charlstm.model.network import CharModel
 from charlstm.scoring.bits import score_text
-from conftest import MEMORY_BOUND_MB, long_text, measured, run_cli, unescape_text
+from conftest import MEMORY_BOUND_MB, long_text, read_peak, run_cli, unescape_text
 
 
 def test_score_is_the_cross_entropy_of_the_next_character():
@@ -145,12 +145,6 @@ def test_score_gives_its_yardsticks(trained_run, shakespeare_text, tmp_path):
 # ------------------------------------------------------------------------------- long texts, memory
 
 
-def _score_peak(run, path, *args, cwd):
-    code, out, err, peak = measured("score", run, "--text-file", path, *args, "--threads", "1", cwd=cwd, timeout=1800)
-    assert code == 0, err[-2000:]
-    return out, peak
-
-
 @pytest.mark.parametrize("fmt", ["json", "text"])
 def test_scoring_a_long_text_holds_a_few_bytes_per_character(tiny_run, tmp_path, shakespeare_text, fmt):
     """The scores of every character are kept compact and written as a stream: six times the text
@@ -158,7 +152,7 @@ def test_scoring_a_long_text_holds_a_few_bytes_per_character(tiny_run, tmp_path,
     peaks = {}
     for chars in (200_000, 1_200_000):
         path = long_text(tmp_path / f"{chars}.txt", chars, shakespeare_text)
-        out, peaks[chars] = _score_peak(tiny_run, path, "--format", fmt, cwd=tmp_path)
+        out, peaks[chars] = read_peak("score", tiny_run, path, "--format", fmt, cwd=tmp_path)
         if fmt == "json":
             data = json.loads(out)
             assert data["predicted_characters"] == len(data["surprisal_bits"]) == len(data["expected"]) == chars - 1
@@ -173,7 +167,7 @@ def test_scoring_the_longest_text_charlstm_reads_stays_within_the_bound(tiny_run
     from charlstm.data.reading import MAX_TEXT_BYTES
 
     path = long_text(tmp_path / "big.txt", MAX_TEXT_BYTES, shakespeare_text)        # ASCII: one byte a character
-    out, peak = _score_peak(tiny_run, path, "--format", "tsv", cwd=tmp_path)
+    out, peak = read_peak("score", tiny_run, path, "--format", "tsv", cwd=tmp_path)
     assert peak < MEMORY_BOUND_MB and out.count("\n") == MAX_TEXT_BYTES
 
 
