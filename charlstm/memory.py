@@ -30,7 +30,7 @@ from .config import ModelConfig
 from .errors import MemoryBudgetError
 
 #: Bytes of one float32 value, of one int64 index, and of a character's id as kept for a whole
-#: text (data.vocab.id_dtype: at most 4).
+#: text at most (data.vocab.id_dtype; a caller that knows the vocabulary passes its own width).
 FLOAT, INDEX, ID = 4, 8, 4
 #: Streams a validation during training reads side by side (data.streams.eval_streams).
 EVAL_STREAMS = 32
@@ -103,28 +103,28 @@ def weights(config: ModelConfig) -> int:
     return config.parameter_count * FLOAT
 
 
-def forward(config: ModelConfig, streams: int = 1, logits: bool = True) -> Need:
-    """The fused forward with its cross-entropy (scoring, validation), per position of a chunk of
-    `streams` streams: the embedding, each layer's gates and outputs, the logits, their
-    log-softmax and the arg-max (not with logits=False: the state alone), and the position's
-    input and target ids."""
+def forward(config: ModelConfig, streams: int = 1, logits: bool = True, id_bytes: int = ID) -> Need:
+    """The fused forward with its cross-entropy (scoring, validation) over `streams` streams: the
+    ids of the text (`id_bytes` each), and per position of a chunk the embedding, each layer's
+    gates and outputs, the logits, their log-softmax and the arg-max (not with logits=False: the
+    state alone), and the position's input and target ids."""
     E, H, L, V, G = _sizes(config)
     work = FLOAT * (E + L * (G + 2) * H + (3 * V if logits else 0)) + 2 * INDEX
-    return Need(per_char=streams * ID, per_position=streams * work)
+    return Need(per_char=streams * id_bytes, per_position=streams * work)
 
 
 def trace(config: ModelConfig, vectors: int, layers: int, logits: bool, streams: int = 1,
-          streamed: bool = False) -> Need:
+          streamed: bool = False, id_bytes: int = ID) -> Need:
     """A trace (inspection.tracing) of `streams` texts keeping `vectors` × `layers` vectors of H
-    units (and the V logits, with `logits`) and the id of every character; working memory per
-    position: one layer's gates, outputs and cell-state scan at a time, and a chunk's logits.
-    `streamed`: the vectors are kept a chunk at a time only."""
+    units (and the V logits, with `logits`) and the id of every character (`id_bytes` each);
+    working memory per position: one layer's gates, outputs and cell-state scan at a time, and a
+    chunk's logits. `streamed`: the vectors are kept a chunk at a time only."""
     E, H, L, V, G = _sizes(config)
     kept = FLOAT * (vectors * layers * H + (V if logits else 0))
     work = FLOAT * (E + (2 * G + 8) * H + V) + INDEX
     if streamed:
-        return Need(per_char=streams * ID, per_position=streams * (work + kept))
-    return Need(per_char=streams * (ID + kept), per_position=streams * work)
+        return Need(per_char=streams * id_bytes, per_position=streams * (work + kept))
+    return Need(per_char=streams * (id_bytes + kept), per_position=streams * work)
 
 
 def training(config: ModelConfig, batch_size: int, seq_len: int, average: bool) -> Need:

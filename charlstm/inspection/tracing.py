@@ -324,7 +324,7 @@ def check_trace(config, chars: int, vectors: int, layers: int, *, logits: bool =
     (and the logits) of a model of `config` (a ModelConfig), with `kept` bytes per character more
     kept by the caller; streamed, the vectors are kept a chunk at a time only. A TraceTooLongError
     naming the most characters that fit when even one character at a time does not."""
-    need = memory.trace(config, vectors, layers, logits, streams, streamed) + kept
+    need = memory.trace(config, vectors, layers, logits, streams, streamed, id_dtype(config.vocab_size).itemsize) + kept
 
     def refusal(need: memory.Need) -> str:
         values = f" and the logits of {config.vocab_size:,} characters" if logits else ""

@@ -17,15 +17,14 @@ import torch
 import torch.nn.functional as F
 
 from .. import memory
-from ..data.vocab import Vocab
+from ..data.vocab import Vocab, id_dtype
 from ..errors import NeuronError
 from ..inspection.tracing import TRACE_CHUNK, encode_texts, ids_chunk
 from ..model.network import CharModel
 
-#: Bytes `surprisal` keeps per character: float32 bits and an id of at most 4 bytes …
-SURPRISAL_BYTES = 8
-#: … and a `TextScore`: float64 bits, int64 ids, with the compact arrays they are made from.
-TEXT_SCORE_BYTES = SURPRISAL_BYTES + 16
+#: Bytes a `TextScore` keeps per character beside the compact arrays it is made from: float64
+#: bits and int64 ids.
+TEXT_SCORE_BYTES = 16
 
 
 @dataclass(frozen=True)
@@ -62,15 +61,24 @@ def chunked_cross_entropy(model: CharModel, ids: np.ndarray, chunk: int,
         yield F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1), reduction=reduction), logits
 
 
+def surprisal_need(config, kept: int = 0) -> memory.Need:
+    """What `surprisal` holds with a model of `config` (a ModelConfig): the forward in chunks
+    (memory.forward) and per character the text's id, its float32 bits and predicted id, and the
+    caller's own `kept` bytes."""
+    width = id_dtype(config.vocab_size).itemsize
+    return memory.forward(config, id_bytes=width) + memory.Need(per_char=memory.FLOAT + width + kept)
+
+
 @torch.no_grad()
 def surprisal(model: CharModel, vocab: Vocab, text: str, chunk: int = TRACE_CHUNK,
-              kept: int = SURPRISAL_BYTES) -> tuple[np.ndarray, np.ndarray]:
+              kept: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """(bits (T − 1,) float32, predicted (T − 1,) ids in the vocabulary's compact type) of `text`,
     through the fused forward in chunks (state carried) sized to the memory budget with `kept`
-    bytes kept per character (`memory.forward`); a MemoryBudgetError first when they cannot fit."""
+    bytes per character more kept by the caller (`surprisal_need`); a MemoryBudgetError first
+    when they cannot fit."""
     if len(text) < 2:
         raise NeuronError("need at least 2 characters to score (the first one is only context)")
-    need = memory.forward(model.config) + memory.Need(per_char=kept)
+    need = surprisal_need(model.config, kept)
 
     def refusal(need: memory.Need) -> str:
         return (f"{len(text):,} characters is too long to score: this model's scores hold at most "

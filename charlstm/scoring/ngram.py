@@ -259,7 +259,7 @@ def build_baseline(loaded, order: int, max_buckets: int = MAX_BUCKETS) -> Baseli
 def run_baseline(loaded, model, text: str, order: int, max_buckets: int = MAX_BUCKETS):
     """`charlstm score --baseline ngram:N`: the LSTM and the n-gram of the run's training text on
     `text` (already checked against the vocabulary), compared (an erroranalysis.Comparison)."""
-    from .bits import TEXT_SCORE_BYTES, score_text
+    from .bits import TEXT_SCORE_BYTES, score_text, surprisal_need
     from .comparison import COMPARISON_BYTES, compare, word_counts
 
     def refusal(need: memory.Need) -> str:
@@ -267,7 +267,7 @@ def run_baseline(loaded, model, text: str, order: int, max_buckets: int = MAX_BU
                 f"{need.most_chars():,} characters in the memory budget of {memory.megabytes(memory.budget())}; "
                 f"give a shorter text")
 
-    need = memory.forward(model.config) + memory.Need(per_char=TEXT_SCORE_BYTES + COMPARISON_BYTES)
+    need = surprisal_need(model.config, TEXT_SCORE_BYTES + COMPARISON_BYTES)
     memory.plan(need, len(text), 1, refusal)                    # before the n-gram is built
     baseline = build_baseline(loaded, order, max_buckets)      # first: a missing corpus is reported at once
     lstm = score_text(model, loaded.vocab, text)

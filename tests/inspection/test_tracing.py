@@ -124,9 +124,9 @@ def test_linear_scan_is_the_recurrence(T, block):
 def test_a_trace_too_big_for_memory_is_one_error_naming_what_fits():
     config = ModelConfig(vocab_size=65, embedding_size=16, hidden_size=48, num_layers=2)
     check_trace(config, 20_000, 6, 2)                                  # the default analysis length: fine
-    # 768 MiB hold 2,075,523 characters of 2 × 48 float32 values and an id, one chunk's work aside
+    # 768 MiB hold 2,091,696 characters of 2 × 48 float32 values and a one-byte id, one chunk's work aside
     with pytest.raises(MemoryBudgetError, match=r"1,000,000,000 characters is too long to trace: 2 layer\(s\) × 1 "
-                                                r"vector\(s\) × 48 units hold at most 2,075,523 characters"):
+                                                r"vector\(s\) × 48 units hold at most 2,091,696 characters"):
         check_trace(config, 10**9, 1, 2)
 
 
