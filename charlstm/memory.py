@@ -1,8 +1,8 @@
 """The one estimate of the memory a pass over a text holds, and the one refusal of what cannot fit.
 
 Every pass that reads text through a model sizes its chunks here: training's step (the output
-layer taken in pieces of positions) and its evaluation, scoring, tracing, and what the analyses of
-`inspect` keep per character. A pass is a `Need`, built from the model's sizes (layers, hidden,
+layer taken in pieces of positions) and its evaluation, scoring, tracing, the co-writer's reads,
+and what the analyses of `inspect` keep per character. A pass is a `Need`, built from the model's sizes (layers, hidden,
 vocabulary, the cell kind's gates) and the request (the vectors and layers kept, the streams read
 side by side, what an analysis keeps):
 
@@ -44,7 +44,7 @@ def budget() -> int:
 
 
 def megabytes(count: float) -> str:
-    """Bytes in MiB, as a person reads them: '768 MiB'."""
+    """Bytes in MiB, as a person reads them ('1,536 MiB')."""
     return f"{count / (1 << 20):,.0f} MiB"
 
 

@@ -186,7 +186,7 @@ def _pick(config, mode: str, layers, vectors, neurons):
 def _fits(config, mode: str, picked, chars: int, fmt: str, extra_features: dict) -> None:
     """Refuse, in one MemoryBudgetError naming the longest text that fits, a view whose trace and
     analysis would not fit the memory budget with a text of `chars` characters: checked before a
-    text is made or read, and again once it is. A page caps its own length (views.page)."""
+    text is made or read, and again once it is. A page holds the characters views.page allows."""
     from ..inspection.analysis import TOP_BYTES, find_need
     from ..inspection.atlas import atlas_need
     from ..inspection.features import FEATURES
@@ -206,9 +206,15 @@ def _fits(config, mode: str, picked, chars: int, fmt: str, extra_features: dict)
         check_trace(config, chars, gates, layers, streamed=True, what="measure saturation over")
     elif mode == "find":
         check_trace(config, chars, 1, layers, kept=find_need(layers * H), what="rank units over")
-    elif mode == "atlas":
+    elif mode in ("atlas", "html"):  # a page keeps the logits for its predictions, and maps its units too
         need = atlas_need(config, layers * vectors * H, len(FEATURES) + len(extra_features))
-        check_trace(config, chars, vectors, layers, kept=need, what="map")
+        if mode == "atlas":
+            check_trace(config, chars, vectors, layers, kept=need, what="map")
+        else:
+            from ..views.page import page_chars
+
+            check_trace(config, page_chars(chars, layers, vectors, H), vectors, layers, logits=True, kept=need,
+                        what="draw a page of")
 
 
 def _view(model, vocab, source: str, text: str, picked, fmt: str) -> None:
