@@ -13,7 +13,7 @@ import contextlib
 import click
 
 from ..config import CELL_KINDS, GATE_VECTORS, InspectConfig, SampleConfig
-from ..errors import FeatureError, NeuronError, PatternTimeout
+from ..errors import FeatureError, PatternTimeout
 from ..inspection.saturation import SATURATION_HIGH, SATURATION_LOW, measure_saturation
 from ..inspection.selection import ALL, pick
 from ..inspection.texts import ANALYSIS_LENGTH, VIEW_LENGTH, inspect_text
