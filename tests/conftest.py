@@ -248,6 +248,27 @@ def long_text(path: Path, chars: int, source: str) -> Path:
     return path
 
 
+def distinct_chars(count: int) -> list[str]:
+    """`count` distinct characters a corpus may hold: CJK ideographs on, past the surrogates, the
+    private use area and the noncharacters."""
+    chars, code = [], 0x4E00
+    while len(chars) < count:
+        if not (0xD800 <= code <= 0xF8FF or 0xFDD0 <= code <= 0xFDEF or code & 0xFFFE == 0xFFFE):
+            chars.append(chr(code))
+        code += 1
+    return chars
+
+
+@pytest.fixture(scope="session")
+def wide_corpus(tmp_path_factory) -> Path:
+    """300,000 characters: 100,000 distinct ones, three times each, in shuffled lines of 40."""
+    chars = distinct_chars(100_000) * 3
+    random.Random(0).shuffle(chars)
+    path = tmp_path_factory.mktemp("wide") / "wide.txt"
+    path.write_text("\n".join("".join(chars[i : i + 40]) for i in range(0, len(chars), 40)) + "\n", encoding="utf-8")
+    return path
+
+
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory, shakespeare_text) -> Path:
     """A 1×8 LSTM trained for two steps on Shakespeare: a model whose passes over long texts (of

@@ -6,9 +6,7 @@ test_saving.py; stopping by signal: test_interrupts.py.)"""
 
 from __future__ import annotations
 
-import random
 import re
-from pathlib import Path
 
 import pytest
 
@@ -62,27 +60,6 @@ def test_no_validation_text_logs_null_not_nan(tmp_path, corpus):
 
 
 # ------------------------------------------------------------------------ a very large vocabulary
-
-
-def _distinct(count: int) -> list[str]:
-    """`count` distinct characters a corpus may hold: CJK ideographs on, past the surrogates, the
-    private use area and the noncharacters."""
-    chars, code = [], 0x4E00
-    while len(chars) < count:
-        if not (0xD800 <= code <= 0xF8FF or 0xFDD0 <= code <= 0xFDEF or code & 0xFFFE == 0xFFFE):
-            chars.append(chr(code))
-        code += 1
-    return chars
-
-
-@pytest.fixture(scope="module")
-def wide_corpus(tmp_path_factory) -> Path:
-    """300,000 characters: 100,000 distinct ones, three times each, in shuffled lines of 40."""
-    chars = _distinct(100_000) * 3
-    random.Random(0).shuffle(chars)
-    path = tmp_path_factory.mktemp("wide") / "wide.txt"
-    path.write_text("\n".join("".join(chars[i : i + 40]) for i in range(0, len(chars), 40)) + "\n", encoding="utf-8")
-    return path
 
 
 def test_a_model_too_large_for_memory_is_refused_before_the_run_is_made(wide_corpus, tmp_path):
