@@ -68,6 +68,10 @@ MAX_NUM_LAYERS = 1024
 #: The largest initial forget-gate bias a model may ask for (a sigmoid is 1 to float precision long before).
 MAX_FORGET_BIAS = 1000.0
 MAX_PARAMETERS = 2_000_000_000         # 8 GB of float32 weights
+#: The bytes one command's passes over a text may hold at once on top of the interpreter, the loaded
+#: model and the text itself: a model in training with its copies, what a pass keeps per character,
+#: one chunk's working memory (memory.py sizes every chunk to it and refuses what cannot fit).
+MEMORY_BUDGET = 768 << 20
 #: Seeds every command (and a stored recipe) may hold: what numpy's SeedSequence (no negatives),
 #: torch.manual_seed and torch.Generator.manual_seed (64 bits at most) and random.Random all take,
 #: and the range of the seeds charlstm draws itself (secrets.randbits(63)).
@@ -88,8 +92,8 @@ MAX_CORPUS_CHARS = 10**12              # characters of a corpus a setting counts
 #: samples one sampling asks for (the command line streams them batch after batch).
 MAX_SAMPLE_CHARS = 10**7
 MAX_SAMPLES = 10**9
-#: The most values one trace may hold (characters × layers × vectors × units of a layer): 2 GiB of
-#: float32. A trace is kept whole for the views, so its text is capped by what is traced.
+#: The most characters `inspect --length` may ask for, and units or windows `--top` may list: a cap
+#: on a number typed. Whether a text's trace fits is weighed against MEMORY_BUDGET (memory.trace).
 MAX_TRACE_VALUES = 1 << 29
 #: The most characters of text `charlstm inspect --window` shows around a peak.
 MAX_WINDOW_CHARS = 1 << 20
@@ -270,14 +274,27 @@ class ModelConfig:
         values out of range or above the caps (ConfigError, a ValueError); then a model that may
         hold more than MAX_PARAMETERS parameters."""
         check_bounds(self)
-        G, E, H, L, V = self.kind.gates, self.embedding_size, self.hidden_size, self.num_layers, self.vocab_size
-        at_most = L * G * H * (max(E, H) + H + 5) + V * (E + H + 1)  # ≥ the parameter count of every cell kind
+        at_most = self.parameter_bound
         if at_most > MAX_PARAMETERS:
             raise ConfigError(f"a model this size may hold up to {at_most:,} parameters, over the cap of "
                              f"{MAX_PARAMETERS:,}: make hidden_size, num_layers or embedding_size smaller")
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    @property
+    def parameter_bound(self) -> int:
+        """At least the parameter count of a model of this config, whatever its cell kind."""
+        G, E, H, L, V = self.kind.gates, self.embedding_size, self.hidden_size, self.num_layers, self.vocab_size
+        return L * G * H * (max(E, H) + H + 5) + V * (E + H + 1)
+
+    @property
+    def parameter_count(self) -> int:
+        """The parameters of a model of this config: the embedding (V, E); per layer G·H rows of
+        input and recurrent weights and two biases (and a peephole cell's (3, H)); the head (V, H + 1)."""
+        G, E, H, L, V = self.kind.gates, self.embedding_size, self.hidden_size, self.num_layers, self.vocab_size
+        layers = G * H * (E + H + 2) + (L - 1) * G * H * (2 * H + 2) + (3 * H * L if self.kind.peepholes else 0)
+        return V * E + layers + V * (H + 1)
 
     @property
     def kind(self) -> CellKind:

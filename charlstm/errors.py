@@ -32,6 +32,11 @@ class ConfigError(CharlstmError):
     this machine or charlstm cannot run on."""
 
 
+class MemoryBudgetError(CharlstmError):
+    """A request that would hold more memory than charlstm's budget (config.MEMORY_BUDGET): a text
+    too long for what is kept of it, a model too large to train; the message says what fits."""
+
+
 class StreamError(CharlstmError):
     """The process's own standard input or output cannot be used: closed, or an encoding that
     cannot write the text."""
@@ -47,6 +52,11 @@ class TrainingError(CharlstmError):
 
 class NeuronError(CharlstmError):
     """A layer, vector or neuron the model does not have, or an analysis that cannot run."""
+
+
+class TraceTooLongError(MemoryBudgetError, NeuronError):
+    """A text whose trace (or what a view keeps of it) would not fit the memory budget: a
+    MemoryBudgetError, and, as every refusal of what a trace is asked for, a NeuronError."""
 
 
 class UnknownCharactersError(CharlstmError, KeyError):

@@ -214,11 +214,73 @@ _MEASURE = ("import resource, subprocess, sys\n"
 def measured(*args, cwd: Path, timeout: float = 120, **kwargs) -> tuple[int, str, str, int]:
     """`python -m charlstm ARGS` in a process of its own: (exit code, stdout, stderr without the
     measurement, the process's peak resident memory in MB)."""
-    done = subprocess.run([sys.executable, "-c", _MEASURE, sys.executable, "-m", "charlstm", *map(str, args)], cwd=cwd,
-                          capture_output=True, text=True, timeout=timeout, **kwargs)
+    return measured_command([sys.executable, "-m", "charlstm", *map(str, args)], cwd=cwd, timeout=timeout, **kwargs)
+
+
+def measured_command(command: list[str], cwd: Path, timeout: float = 120, **kwargs) -> tuple[int, str, str, int]:
+    """`measured` of any command (`[sys.executable, "-c", code]` for the Python API); the
+    measurement's own environment is this checkout's (ENV) unless `env` is given."""
+    kwargs.setdefault("env", ENV)
+    done = subprocess.run([sys.executable, "-c", _MEASURE, *command], cwd=cwd, capture_output=True, text=True,
+                          timeout=timeout, **kwargs)
     lines = done.stderr.splitlines()
     peak = next(int(line.split()[1]) for line in lines if line.startswith("maxrss "))
     return done.returncode, done.stdout, "\n".join(l for l in lines if not l.startswith("maxrss ")), peak // 1024
+
+
+#: Peak resident memory (MB) every command must stay under, whatever the input the readers take.
+MEMORY_BOUND_MB = 1500
+
+
+def read_peak(command: str, run: Path, path: Path, *args, cwd: Path, timeout: float = 1800) -> tuple[str, int]:
+    """(stdout, peak MB) of `charlstm COMMAND RUN --text-file PATH ARGS` on one thread, in a process
+    of its own, which must succeed."""
+    code, out, err, peak = measured(command, run, "--text-file", path, *args, "--threads", "1", cwd=cwd, timeout=timeout)
+    assert code == 0, err[-2000:]
+    return out, peak
+
+
+def long_text(path: Path, chars: int, source: str) -> Path:
+    """A text file of `chars` characters made of `source` over and over."""
+    with open(path, "w", encoding="utf-8") as f:
+        for start in range(0, chars, len(source)):
+            f.write(source[: min(len(source), chars - start)])
+    return path
+
+
+def distinct_chars(count: int) -> list[str]:
+    """`count` distinct characters a corpus may hold: CJK ideographs on, past the surrogates, the
+    private use area and the noncharacters."""
+    chars, code = [], 0x4E00
+    while len(chars) < count:
+        if not (0xD800 <= code <= 0xF8FF or 0xFDD0 <= code <= 0xFDEF or code & 0xFFFE == 0xFFFE):
+            chars.append(chr(code))
+        code += 1
+    return chars
+
+
+@pytest.fixture(scope="session")
+def wide_corpus(tmp_path_factory) -> Path:
+    """300,000 characters: 100,000 distinct ones, three times each, in shuffled lines of 40."""
+    chars = distinct_chars(100_000) * 3
+    random.Random(0).shuffle(chars)
+    path = tmp_path_factory.mktemp("wide") / "wide.txt"
+    path.write_text("\n".join("".join(chars[i : i + 40]) for i in range(0, len(chars), 40)) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory, shakespeare_text) -> Path:
+    """A 1×8 LSTM trained for two steps on Shakespeare: a model whose passes over long texts (of
+    `long_text(..., shakespeare_text)`) are quick, so what they hold is what a test measures."""
+    work = tmp_path_factory.mktemp("tiny")
+    corpus = work / "plays.txt"
+    corpus.write_text(shakespeare_text, encoding="utf-8")
+    out = work / "run"
+    result = run_cli("train", corpus, "--out", out, "--hidden-size", "8", "--num-layers", "1", "--embedding-size", "4",
+                     "--batch-size", "4", "--seq-len", "16", "--preview", "0", "--max-steps", "2", "--eval-every", "2")
+    assert result.exit_code == 0, result.output
+    return out
 
 
 def error_line(output: str) -> str:

@@ -233,16 +233,42 @@ def test_every_entry_point_of_the_python_api_refuses_what_the_command_line_refus
 
 
 def test_a_text_too_long_to_trace_is_refused_by_the_api_as_by_inspect(model_vocab, trained_run):
-    """charlstm.trace checks the size of the trace before it makes a buffer, with the error and the
-    words `inspect --length` refuses a text with (a NeuronError)."""
+    """charlstm.trace weighs what the trace keeps against the memory budget before it makes a buffer,
+    and `inspect` weighs what its view keeps the same way (tracing.check_trace): one error, a
+    NeuronError and a MemoryBudgetError, in the same words, naming the most characters that fit."""
+    import re
+
     import charlstm
-    from charlstm.config import MAX_TRACE_VALUES
+    from charlstm.errors import MemoryBudgetError
+    from charlstm.inspection.analysis import find_need
+    from charlstm.inspection.tracing import check_trace
 
     model, vocab = model_vocab
     config = model.config
-    per_char = config.num_layers * len(config.vectors) * config.hidden_size
-    too_long = MAX_TRACE_VALUES // per_char + 1
-    with pytest.raises(NeuronError, match="too long to trace") as caught:
+
+    def most(**request) -> int:
+        """The most characters a trace of `request` holds, as its refusal of a billion says."""
+        with pytest.raises(NeuronError) as refusal:
+            check_trace(config, 10**9, **request)
+        return int(re.search(r"hold at most ([\d,]+) characters", str(refusal.value)).group(1).replace(",", ""))
+
+    too_long = most(vectors=len(config.vectors), layers=config.num_layers, logits=True) + 1
+    with pytest.raises(NeuronError, match=f"^{too_long:,} characters is too long to trace") as caught:
         charlstm.trace(model, vocab, vocab.chars[0] * too_long)
-    refused(run_cli("inspect", trained_run, "--length", too_long, "--vector", "all", "--layer", "all"),
-            str(caught.value))
+    assert isinstance(caught.value, MemoryBudgetError)
+    ranked = dict(vectors=1, layers=config.num_layers, kept=find_need(config.num_layers * config.hidden_size),
+                  what="rank units over")
+    too_long = most(**ranked) + 1
+    with pytest.raises(NeuronError) as expected:
+        check_trace(config, too_long, **ranked)
+    refused(run_cli("inspect", trained_run, "--length", too_long, "--find", "whitespace"), str(expected.value))
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn", "peephole", "coupled"])
+def test_the_parameter_count_is_the_model_s(cell):
+    from charlstm.config import ModelConfig
+    from charlstm.model.network import CharModel
+
+    for embedding, hidden, layers in ((8, 16, 1), (64, 32, 3), (16, 16, 2)):
+        config = ModelConfig(vocab_size=37, cell=cell, embedding_size=embedding, hidden_size=hidden, num_layers=layers)
+        assert config.parameter_count == CharModel(config).num_parameters <= config.parameter_bound

@@ -13,12 +13,13 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "charlstm"
 
 #: The rooms every room above them may use.
-_FLOOR = {"errors", "config", "files", "model", "data", "runs"}
+_FLOOR = {"errors", "config", "files", "memory", "model", "data", "runs"}
 #: room → the rooms it may import (besides itself). A room is a subpackage or a top-level module.
 ALLOWED = {
     "errors": set(),
     "config": {"errors"},
     "files": {"errors"},
+    "memory": {"errors", "config"},
     "model": {"errors", "config"},
     "data": {"errors", "config", "files"},
     "runs": {"errors", "config", "files", "model", "data"},

@@ -154,11 +154,13 @@ def invocation() -> str:
     return f"{python} -m charlstm"
 
 
-def prepare_corpus(files, encoding: str, run, store: bool = True, min_char_count: int | None = None, base=None):
+def prepare_corpus(files, encoding: str, run, store: bool = True, min_char_count: int | None = None, base=None,
+                   surveyed=None):
     """Encode the corpus (cached in the run directory, whose lock the caller holds; store=False only
     reads the cache), with a progress bar when it is big; a damaged cache, made again, is said in one
-    line; `base`: the vocabulary it grows (a model the run starts from). SIGTERM stops it like Ctrl-C,
-    leaving no temp file: exit 143."""
+    line; `base`: the vocabulary it grows (a model the run starts from); `surveyed(vocab, characters)`
+    may refuse the corpus before anything is stored (data.corpus.prepare). SIGTERM stops it like
+    Ctrl-C, leaving no temp file: exit 143."""
     from tqdm import tqdm
 
     from ..data.corpus import prepare
@@ -174,7 +176,7 @@ def prepare_corpus(files, encoding: str, run, store: bool = True, min_char_count
                 bar.update(done - bar.n)
 
             prepared = prepare(files, encoding=encoding, cache=cache, progress=progress, min_char_count=min_char_count,
-                               base=base)
+                               base=base, surveyed=surveyed)
     except Terminated:
         click.echo("\ncharlstm: terminated while preparing the corpus; nothing half-written was left", err=True)
         sys.exit(128 + signal.SIGTERM)

@@ -13,9 +13,9 @@ import contextlib
 import click
 
 from ..config import CELL_KINDS, GATE_VECTORS, InspectConfig, SampleConfig
-from ..errors import FeatureError, NeuronError, PatternTimeout
-from ..inspection.saturation import SATURATION_HIGH, SATURATION_LOW, saturation
-from ..inspection.selection import ALL, check_trace_size, pick
+from ..errors import FeatureError, PatternTimeout
+from ..inspection.saturation import SATURATION_HIGH, SATURATION_LOW, measure_saturation
+from ..inspection.selection import ALL, pick
 from ..inspection.texts import ANALYSIS_LENGTH, VIEW_LENGTH, inspect_text
 from .common import explicit
 from .help import Command
@@ -104,8 +104,7 @@ def command(checkpoint, neurons, layers, vectors, all_vectors, text, text_file, 
 
     loaded, model, path = load_model(checkpoint, device, threads)
     picked = _pick(loaded.config, mode, layers, (ALL,) if all_vectors else vectors, neurons)
-    fits = lambda chars: mode == "html" or check_trace_size(  # noqa: E731  (the page caps its own length)
-        chars, len(picked.layers), len(picked.vectors), loaded.config.hidden_size)
+    fits = lambda chars: _fits(loaded.config, mode, picked, chars, fmt, _extra_features(find_feature, find_regex))  # noqa: E731
     fits(length or (ANALYSIS_LENGTH if mode in ANALYSES else VIEW_LENGTH))      # before a text is made or read
     sample_length = None
     if mode == "html" and length is None:   # the page reads as much of the corpus's (held-out) tail as it holds,
@@ -184,12 +183,49 @@ def _pick(config, mode: str, layers, vectors, neurons):
     return picked
 
 
-def _view(model, vocab, source: str, text: str, picked, fmt: str) -> None:
-    from ..inspection.tracing import trace
-    from ..views.output import write
-    from ..views.traces import trace_output
+def _fits(config, mode: str, picked, chars: int, fmt: str, extra_features: dict) -> None:
+    """Refuse, in one MemoryBudgetError naming the longest text that fits, a view whose trace and
+    analysis would not fit the memory budget with a text of `chars` characters: checked before a
+    text is made or read, and again once it is. A page holds the characters views.page allows."""
+    from ..inspection.analysis import TOP_BYTES, find_need
+    from ..inspection.atlas import atlas_need
+    from ..inspection.features import FEATURES
+    from ..inspection.tracing import check_trace
+    from ..memory import FLOAT, Need
+    from ..views.traces import PICTURE_BYTES
 
-    write(fmt, trace_output(source, trace(model, vocab, text, vectors=picked.vectors, layers=picked.layers), picked))
+    layers, vectors, H = len(picked.layers), len(picked.vectors), config.hidden_size
+    if mode == "view":
+        columns = layers * vectors * len(picked.units)
+        kept = Need(per_char=FLOAT * columns + (PICTURE_BYTES if fmt == "text" else 0))
+        check_trace(config, chars, vectors, layers, streamed=True, kept=kept)
+    elif mode == "top":
+        check_trace(config, chars, 1, 1, streamed=True, kept=Need(per_char=FLOAT + TOP_BYTES + PICTURE_BYTES))
+    elif mode == "stats":
+        gates = sum(v in GATE_VECTORS for v in config.vectors)
+        check_trace(config, chars, gates, layers, streamed=True, what="measure saturation over")
+    elif mode == "find":
+        check_trace(config, chars, 1, layers, kept=find_need(layers * H), what="rank units over")
+    elif mode in ("atlas", "html"):  # a page keeps the logits for its predictions, and maps its units too
+        need = atlas_need(config, layers * vectors * H, len(FEATURES) + len(extra_features))
+        if mode == "atlas":
+            check_trace(config, chars, vectors, layers, kept=need, what="map")
+        else:
+            from ..views.page import page_chars
+
+            check_trace(config, page_chars(chars, layers, vectors, H), vectors, layers, logits=True, kept=need,
+                        what="draw a page of")
+
+
+def _view(model, vocab, source: str, text: str, picked, fmt: str) -> None:
+    from ..inspection.tracing import trace_columns
+    from ..views.output import write
+    from ..views.traces import PICTURE_BYTES, trace_output
+
+    keys = [(layer, vector, unit) for layer in picked.layers for unit in picked.units for vector in picked.vectors]
+    values = trace_columns(model, vocab, text, keys, extra=PICTURE_BYTES if fmt == "text" else 0)
+    columns = {f"L{layer}.{vector}[{unit}]": column for (layer, vector, unit), column in zip(keys, values)}
+    write(fmt, trace_output(source, model.config.cell, text, columns, picked))
 
 
 def _find(model, vocab, source: str, text: str, picked, feature_name, regex, top: int, window: int, fmt: str) -> None:
@@ -199,7 +235,7 @@ def _find(model, vocab, source: str, text: str, picked, feature_name, regex, top
     from ..views.traces import find_output
 
     feature = feature_values(feature_name, text, regex=regex)
-    result = trace(model, vocab, text, vectors=picked.vectors, layers=picked.layers)
+    result = trace(model, vocab, text, vectors=picked.vectors, layers=picked.layers, logits=False)
     search = find_neurons(result, feature, picked.vectors[0], picked.layers, top=top)
     name = feature_name if feature_name is not None else f"regex:{regex}"
     write(fmt, find_output(source, name, text, search, picked.layers, feature_window(feature, window)))
@@ -212,7 +248,7 @@ def _atlas(model, vocab, source: str, text: str, picked, feature_name, regex, to
     from ..views.output import write
 
     features = builtin_features(text, _extra_features(feature_name, regex))
-    result, baseline = (trace(m, vocab, text, vectors=picked.vectors, layers=picked.layers)
+    result, baseline = (trace(m, vocab, text, vectors=picked.vectors, layers=picked.layers, logits=False)
                         for m in (model, untrained_like(model)))
     atlas = build_atlas(result, features, picked.vectors, picked.layers, width=width or ATLAS_CONTEXT_WIDTH,
                         baseline=baseline)
@@ -225,25 +261,21 @@ def _extra_features(feature_name, regex) -> dict:
 
 
 def _top(model, vocab, source: str, text: str, picked, n: int, window: int, fmt: str) -> None:
-    from ..inspection.analysis import top_windows
-    from ..inspection.tracing import trace
+    from ..inspection.analysis import TOP_BYTES, top_windows
+    from ..inspection.tracing import trace_columns
     from ..views.output import write
-    from ..views.traces import windows_output
+    from ..views.traces import PICTURE_BYTES, windows_output
 
     (layer,), (vector,), (unit,) = picked.layers, picked.vectors, picked.units
-    values = trace(model, vocab, text, vectors=[vector], layers=[layer]).values(layer, vector, unit)
+    values = trace_columns(model, vocab, text, [(layer, vector, unit)], extra=TOP_BYTES + PICTURE_BYTES)[0]
     write(fmt, windows_output(source, text, layer, vector, unit, values, *top_windows(values, n, window)))
 
 
 def _stats(model, vocab, source: str, text: str, picked, fmt: str) -> None:
-    from ..inspection.tracing import trace
     from ..views.output import write
     from ..views.traces import stats_output
 
-    gates = [v for v in model.config.vectors if v in GATE_VECTORS]
-    if not gates:
-        raise NeuronError(f"a {model.config.cell} cell has no gates to measure; --stats needs an LSTM or a GRU")
-    result = saturation(trace(model, vocab, text, vectors=gates, layers=picked.layers))
+    result = measure_saturation(model, vocab, text, picked.layers)
     write(fmt, stats_output(source, len(text), result, SATURATION_LOW, SATURATION_HIGH))
 
 
@@ -267,7 +299,7 @@ def _html(model, vocab, source: str, text: str, picked, html_path: str, layers_g
     first = (first_layer, first_vector, picked.units[0])
     extra = _extra_features(feature_name, regex)
     try:
-        baseline = trace(untrained_like(model), vocab, text[:shown], vectors=vectors, layers=layers)
+        baseline = trace(untrained_like(model), vocab, text[:shown], vectors=vectors, layers=layers, logits=False)
         atlas = build_atlas(result, builtin_features(result.text, extra), vectors, layers, baseline=baseline)
     except FeatureError:
         if extra:

@@ -57,8 +57,10 @@ def command(checkpoint, text, text_file, unknown, fmt, baseline, device, threads
     """
     if text is not None and text_file is not None:
         raise click.UsageError("give the text to score with --text or --text-file, not both")
+    import numpy as np
+
     from ..runtime import load_model
-    from ..scoring.bits import score_text
+    from ..scoring.bits import surprisal
     from ..scoring.yardsticks import of_run
     from ..views.output import write
     from ..views.scores import score_output
@@ -73,10 +75,10 @@ def command(checkpoint, text, text_file, unknown, fmt, baseline, device, threads
         comparison = run_baseline(loaded, model, text, baseline)
         write(fmt, comparison_output(str(path), comparison, DEFINITIONS, PARAMETERS, of_run(loaded, path, Notices())))
         return
-    result = score_text(model, loaded.vocab, text)
-    expected = list(loaded.vocab.decode(result.predicted))
+    bits, predicted = surprisal(model, loaded.vocab, text)
+    bits_per_char = float(np.mean(bits, dtype=np.float64))
     yardsticks = of_run(loaded, path, Notices())
-    write(fmt, score_output(str(path), text, result.bits, expected, result.bits_per_char, yardsticks))
+    write(fmt, score_output(str(path), text, bits, predicted, loaded.vocab.chars, bits_per_char, yardsticks))
 
 
 def _held_out(loaded, path) -> str:

@@ -115,7 +115,9 @@ def command(ctx: click.Context, corpus, glob, encoding, out, resume, device, thr
     main = launched_as_main()
     with chosen.run.claim(resume=chosen.resume) if main else contextlib.nullcontext():
         prepared = prepare_corpus(chosen.files, chosen.encoding, chosen.run, store=main,
-                                  min_char_count=chosen.config.min_char_count, base=grows)
+                                  min_char_count=chosen.config.min_char_count, base=grows,
+                                  surveyed=lambda vocab, chars: _fits(vocab, chars, chosen, model_config, typed, device,
+                                                                      base))
         model_config, fitted = _fitted(prepared, chosen, model_config, typed, device, base)
         _run_training(prepared, chosen, model_config, device, threads, fitted, base)
 
@@ -152,6 +154,23 @@ def _fitted(corpus, chosen, model_config, typed, device, base=None):
         f"{format_duration(config.time_budget)}" if config.time_budget is not None else "",
         f"{config.max_steps:,} steps" if config.max_steps is not None else "") if part)
     return model, fitted.describe(budget)
+
+
+def _fits(vocab, chars: int, chosen, model_config, typed, device, base=None) -> None:
+    """Refuse, once the corpus's characters are known and before anything is stored in the run, a
+    fresh run whose model (as given, fitted as `_fitted` fits it, or the base it starts from, grown
+    to the corpus's characters) cannot train within the memory budget (a MemoryBudgetError naming
+    what to make smaller)."""
+    from dataclasses import replace
+
+    from ..runtime import pick_device
+    from ..training.loop import fitted_for, memory_chunks
+
+    if chosen.resume and chosen.run.has_checkpoint():  # the run's own model: the trainer checks it
+        return
+    model = base.config if base is not None else fitted_for(len(vocab), chars, chosen.config, pick_device(device).type,
+                                                             base=model_config, keep=typed)[0]
+    memory_chunks(replace(model, vocab_size=len(vocab)), chosen.config)
 
 
 def _run_training(corpus, chosen, model_config, device, threads, fitted: str = "", base=None) -> None:

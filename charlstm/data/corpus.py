@@ -73,7 +73,7 @@ def _hash(data: bytes = b""):
 def prepare(paths: Sequence[str | os.PathLike], glob: str | None = None, encoding: str = "utf-8",
             cache: IdCache | None = None, chunk_bytes: int = CHUNK_BYTES,
             progress: Callable[[int, int], None] | None = None, min_char_count: int | None = 1,
-            base: Vocab | None = None) -> Corpus:
+            base: Vocab | None = None, surveyed: Callable[[Vocab, int], None] | None = None) -> Corpus:
     """Read, check and encode a corpus in bounded memory.
 
     Two streaming passes: the first decodes strictly, collects the characters and hashes the text;
@@ -85,18 +85,25 @@ def prepare(paths: Sequence[str | os.PathLike], glob: str | None = None, encodin
     `min_char_count`: characters seen fewer times are read as vocab.UNKNOWN (1: keep every one;
     None: the default policy, `rare_threshold`). `base`: the vocabulary of a model the run starts
     from, which the corpus's grows (Vocab.extended: the policy then applies to new characters only).
+    `surveyed(vocab, characters)` is called once the text is known and before any id is made or
+    stored: a refusal raised there leaves no cache.
     """
     files = corpus_files(paths, glob)
     if not files:
         raise CorpusError("no corpus given")
     if "-" in files:
-        return Corpus.from_text(read_corpus(files, encoding=encoding), min_char_count, base)
+        corpus = Corpus.from_text(read_corpus(files, encoding=encoding), min_char_count, base)
+        if surveyed is not None:
+            surveyed(corpus.vocab, len(corpus))
+        return corpus
     total = sum(Path(f).stat().st_size for f in files) * 2
     report = progress or (lambda done, total: None)
     where = str(files[0]) if len(files) == 1 else f"{len(files)} files"
     stamps = [_stamp(f) for f in files]
     vocab, fingerprint, n_chars = _survey(files, encoding, chunk_bytes, where, lambda done: report(done, total),
                                           min_char_count, grows=base)
+    if surveyed is not None:
+        surveyed(vocab, n_chars)
     made = Provenance(fingerprint, n_chars, tuple(vocab.chars), tuple(str(Path(f).resolve()) for f in files), encoding)
     cached = cache.load(made) if cache is not None else None
     if cached is not None:

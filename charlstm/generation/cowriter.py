@@ -36,6 +36,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Callable
 
+from .. import memory
 from ..config import MAX_WRITE_CHARS, SampleConfig, WriteConfig, bounds
 from ..data.vocab import Vocab
 from ..errors import CharlstmError
@@ -46,9 +47,9 @@ SNAPSHOT_BYTES = 64 << 20
 #: What one kept state costs beyond its numbers: the tensor object, its storage and a dict entry.
 SNAPSHOT_OVERHEAD_BYTES = 1024
 #: Characters per call of the model's fused forward when sync reads a long stretch (a paste, a
-#: prime, the way back to an old state). A fixed count of positions: a call's temporary tensors grow
-#: with it times the model's width and vocabulary, so a chunk estimator is meant to size it from
-#: those. It also bounds how long a cancelled read runs on.
+#: prime, the way back to an old state), at most: fewer when a call's temporary tensors (positions
+#: times the model's width: no logits are made) would not fit the memory budget (memory.forward).
+#: It also bounds how long a cancelled read runs on.
 READ_CHUNK_POSITIONS = 1024
 #: The last characters of a read (all of a shorter one, such as typing) are stepped one at a time,
 #: keeping the state after each, so deleting back into them re-reads nothing.
@@ -97,6 +98,9 @@ class CoWriter:
         self.text = prepare_prime(vocab, prime, config.unknown)
         self._undo: list[tuple[int, str, str]] = []   # (keep, tail, kind): the text before = text[:keep] + tail
         self._model, self._stepper = model, model.stepper()
+        self._chunk = memory.plan(memory.forward(model.config, logits=False), 0, READ_CHUNK_POSITIONS,
+                                  lambda need: f"the co-writer cannot read this model's text one character at a time: "
+                                               f"{memory.over_budget(need, 0)}")
         self._cell = model.config.has_cell_state
         device = self._stepper.device
         self._generator = torch.Generator(device=device)
@@ -198,7 +202,7 @@ class CoWriter:
                 self._read = target[:position]
                 return None
             # Chunks end on multiples of the chunk size, so that thinning keeps them evenly.
-            end = min(tail, (position // READ_CHUNK_POSITIONS + 1) * READ_CHUNK_POSITIONS)
+            end = min(tail, (position // self._chunk + 1) * self._chunk)
             state = self._forward(state, target[position:end])
             position = end
             self._snaps[position] = state
@@ -232,7 +236,7 @@ class CoWriter:
         L = self._layers
         carried = (state[:L], state[L:]) if self._cell else (state,)             # (L, 1, H) each
         with torch.inference_mode():
-            _, new = self._model(self._ids(text).view(1, -1), carried)            # ids (1, T)
+            _, new = self._model.features(self._ids(text).view(1, -1), carried)   # ids (1, T); no logits
             return torch.cat(new)                                                 # (S, 1, H)
 
     def _step(self, state, text: str):

@@ -20,9 +20,10 @@ from typing import Iterable, Sequence
 import numpy as np
 import torch
 
+from .. import memory
 from ..errors import FeatureError
 from . import features as feature_lib
-from .correlation import check_length, feature_column, pearson, shift_chance, shift_offsets, shifted, standardised
+from .correlation import check_length, feature_column, pearson, shift_chance, shift_offsets, standardised
 from .tracing import Trace
 
 # -------------------------------------------------------------------------------------- features
@@ -43,6 +44,10 @@ def feature_values(name: str | None, text: str, regex: str | None = None) -> np.
         raise
     except ValueError as error:
         raise FeatureError(str(error)) from None
+
+
+#: Shifts behind the chance level of --find.
+FIND_SHIFTS = 8
 
 
 @dataclass(frozen=True)
@@ -72,7 +77,7 @@ def ranked_units(r: np.ndarray, layers: Sequence[int], hidden_size: int, top: in
 
 
 def find_neurons(trace: Trace, feature: np.ndarray, vector: str = "hidden", layers: Sequence[int] | None = None,
-                 top: int = 10, shifts: int = 8, seed: int = 0) -> FeatureSearch:
+                 top: int = 10, shifts: int = FIND_SHIFTS, seed: int = 0) -> FeatureSearch:
     """Rank every unit of `vector` in `layers` (default: all traced) by |Pearson r| with `feature`.
 
     Chance level (correlation.py): the largest |r| any unit reaches with the feature circularly
@@ -90,10 +95,21 @@ def find_neurons(trace: Trace, feature: np.ndarray, vector: str = "hidden", laye
     z, _ = standardised(units.to(torch.float64))
     zf, _ = standardised(torch.as_tensor(feature)[:, None])                           # (T, 1)
     r = pearson(z, zf)[:, 0].numpy()                                                  # (N,)
-    chance = float(shift_chance(z, shifted(zf, shift_offsets(T, shifts, seed)), 1)[0])
+    chance = float(shift_chance(z, zf, shift_offsets(T, shifts, seed))[0])
     best = ranked_units(r, layers, trace.hidden_size, top)
     values = [trace.values(u.layer, vector, u.unit).numpy() for u in best]            # top × (T,)
     return FeatureSearch(vector, best, chance, units.shape[1], feature, values)
+
+
+def find_need(units: int, shifts: int = FIND_SHIFTS) -> memory.Need:
+    """What `find_neurons` holds per character beside the trace of the `units` units it ranks:
+    their values side by side and standardised in float64, the feature and its shifted copies."""
+    return memory.Need(per_char=units * (memory.FLOAT + 24) + 8 * (2 * shifts + 4))
+
+
+#: What `top_windows` holds per character beside the unit's values: them in float64, signed,
+#: and their order (twice).
+TOP_BYTES = 40
 
 
 def feature_window(feature: np.ndarray, width: int) -> tuple[int, int]:

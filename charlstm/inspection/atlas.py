@@ -34,17 +34,18 @@ from typing import Mapping, Sequence
 import numpy as np
 import torch
 
+from .. import memory
 from ..errors import FeatureError
 from .analysis import Window, feature_values, spaced_peaks
 from .correlation import (
     CONSTANT_STD,
+    SHIFT_BYTES,
     check_length,
     feature_column,
     pearson,
     reach,
     shift_chance,
     shift_offsets,
-    shifted,
     standardised,
 )
 from .features import FEATURES
@@ -140,6 +141,16 @@ class Atlas:
         return int(((column >= self.chance[feature] + TRACKS_MARGIN) & (column >= TRACKS_MIN_R)).sum())
 
 
+def atlas_need(config, units: int, features: int) -> memory.Need:
+    """What the atlas of `units` units of a model of `config` (a ModelConfig) against `features`
+    features holds beside the trace of the units: the untrained model (its weights and its own trace
+    of the units), each feature in float64 and standardised (with the float64 copies standardising
+    makes), the standardised values of one (layer, vector) block at a time, and the shifted
+    features of one group (correlation.SHIFT_BYTES)."""
+    per_char = units * memory.FLOAT + features * 40 + config.hidden_size * 32 + 16
+    return memory.Need(fixed=memory.weights(config) + 2 * SHIFT_BYTES, per_char=per_char)
+
+
 def builtin_features(text: str, extra: Mapping[str, str | None] | None = None) -> dict[str, np.ndarray]:
     """Every registered feature of `text`, plus `extra` ones: name → regex pattern (or None for a
     named or parameterised feature such as "count:a")."""
@@ -185,8 +196,7 @@ def build_atlas(trace: Trace, features: Mapping[str, np.ndarray], vectors: Seque
     layers = list(layers) if layers else trace.traced_layers
     names, absent, f = _varying(features, T)                                         # f (T, K)
     offsets = shift_offsets(T, shifts, seed)
-    shifted_f = shifted(f, offsets)                                                  # (T, S·K)
-    blocks = [_Block.measure(trace, baseline, layer, vector, f, shifted_f) for layer in layers for vector in vectors]
+    blocks = [_Block.measure(trace, baseline, layer, vector, f, offsets) for layer in layers for vector in vectors]
     r = torch.cat([b.r for b in blocks]).numpy()                                     # (N, K)
     shift = torch.stack([b.shift_chance for b in blocks]).amax(dim=0).numpy()        # (K,)
     untrained = None
@@ -231,13 +241,13 @@ class _Block:
 
     @classmethod
     def measure(cls, trace: Trace, baseline: Trace | None, layer: int, vector: str, f: torch.Tensor,
-                shifted_f: torch.Tensor) -> "_Block":
+                offsets: list[int]) -> "_Block":
         x = trace.layers[layer - 1][vector].to(torch.float32)                          # (T, H)
         z, std = standardised(x)
         untrained = torch.zeros(f.shape[1], dtype=torch.float64)
         if baseline is not None:
             untrained = reach(standardised(baseline.layers[layer - 1][vector].to(torch.float32))[0], f)
-        return cls(layer, vector, x, pearson(z, f), shift_chance(z, shifted_f, f.shape[1]), untrained,
+        return cls(layer, vector, x, pearson(z, f), shift_chance(z, f, offsets), untrained,
                    saturation_share(vector, x), std <= CONSTANT_STD)
 
 
@@ -292,11 +302,20 @@ class Predictions:
 
 
 def next_char_predictions(trace: Trace, vocab, k: int = 5) -> Predictions:
-    """Top-k of softmax(logits[t]) for every t (logits[t] predicts text[t + 1])."""
-    probs = torch.softmax(trace.logits.to(torch.float64), dim=-1)                     # (T, V)
-    top = torch.topk(probs, min(k, probs.shape[1]), dim=-1)
-    actual = np.full(len(trace.text), np.nan)
-    if len(trace.text) > 1:
-        following = torch.as_tensor(np.asarray(vocab.encode(trace.text[1:]), dtype=np.int64))
-        actual[:-1] = probs[torch.arange(len(following)), following].numpy()
-    return Predictions(top.indices.numpy(), top.values.numpy(), actual)
+    """Top-k of softmax(logits[t]) for every t (logits[t] predicts text[t + 1]), in float64, a
+    block of rows at a time beside the trace's logits (memory.plan)."""
+    T, V = trace.logits.shape
+    k = min(k, V)
+    rows = memory.plan(memory.Need(fixed=trace.logits.numel() * memory.FLOAT, per_position=2 * 8 * V), 0, max(T, 1),
+                       lambda need: f"the predictions of {T:,} characters {memory.over_budget(need, 0)}")
+    following = np.asarray(vocab.encode(trace.text[1:]), dtype=np.int64)
+    ids, probs, actual = np.empty((T, k), dtype=np.int64), np.empty((T, k)), np.full(T, np.nan)
+    for start in range(0, T, rows):
+        end = min(T, start + rows)
+        p = torch.softmax(trace.logits[start:end].to(torch.float64), dim=-1)           # (rows, V)
+        top = torch.topk(p, k, dim=-1)
+        ids[start:end], probs[start:end] = top.indices.numpy(), top.values.numpy()
+        known = min(end, T - 1) - start                                                # rows whose next character is in the text
+        if known > 0:
+            actual[start : start + known] = p[torch.arange(known), torch.as_tensor(following[start : start + known])].numpy()
+    return Predictions(ids, probs, actual)

@@ -79,11 +79,9 @@ def shift_offsets(characters: int, shifts: int, seed: int) -> list[int]:
     return [int(rng.integers(low, characters - low + 1)) for _ in range(shifts)]
 
 
-def shifted(z_features: torch.Tensor, offsets: list[int]) -> torch.Tensor:
-    """(T, K) → (T, S·K): the features rolled along the text by each offset in turn."""
-    if not offsets:
-        return z_features[:, :0]
-    return torch.cat([torch.roll(z_features, offset, dims=0) for offset in offsets], dim=1)
+#: Bytes of shifted copies of the features multiplied at once for a chance level: the shifts are
+#: taken in groups that fit (the same figures as all at once).
+SHIFT_BYTES = 32 << 20
 
 
 def reach(z_units: torch.Tensor, z_features: torch.Tensor) -> torch.Tensor:
@@ -93,10 +91,15 @@ def reach(z_units: torch.Tensor, z_features: torch.Tensor) -> torch.Tensor:
     return pearson(z_units, z_features).abs().amax(dim=0)
 
 
-def shift_chance(z_units: torch.Tensor, shifted_features: torch.Tensor, features: int) -> torch.Tensor:
-    """(K,) float64: the largest |r| any unit (T, N) reaches with each of the K `features` over its
-    shifted copies (T, S·K, from `shifted`); 0 without shifts."""
-    shifts = shifted_features.shape[1] // max(features, 1)
-    if shifts == 0:
-        return torch.zeros(features, dtype=torch.float64)
-    return reach(z_units, shifted_features).view(shifts, features).amax(dim=0)
+def shift_chance(z_units: torch.Tensor, z_features: torch.Tensor, offsets: list[int]) -> torch.Tensor:
+    """(K,) float64: the largest |r| any unit (T, N) reaches with each of the K standardised
+    features (T, K) rolled along the text by each of `offsets`; 0 without shifts. The rolled copies
+    are made a group of shifts at a time, within SHIFT_BYTES (twice that while one is made)."""
+    T, K = z_features.shape
+    best = torch.zeros(K, dtype=torch.float64)
+    group = max(1, SHIFT_BYTES // max(1, T * K * z_features.element_size()))
+    for start in range(0, len(offsets), group):
+        part = offsets[start : start + group]
+        rolled = torch.cat([torch.roll(z_features, offset, dims=0) for offset in part], dim=1)   # (T, s·K)
+        best = torch.maximum(best, reach(z_units, rolled).view(len(part), K).amax(dim=0))
+    return best

@@ -59,6 +59,28 @@ def saturation(trace: Trace, low: float = SATURATION_LOW, high: float = SATURATI
     return out
 
 
+def measure_saturation(model, vocab, text: str, layers, low: float = SATURATION_LOW,
+                       high: float = SATURATION_HIGH) -> list[GateSaturation]:
+    """`saturation` of the trace of `text` through `layers` (from 1) of `model`, counted a chunk at
+    a time: nothing of the trace is kept (inspection.tracing.trace_chunks)."""
+    from .tracing import trace_chunks
+
+    gates = [v for v in model.config.vectors if v in GATE_VECTORS]
+    if not gates:
+        raise NeuronError(f"a {model.config.cell} cell has no gates to measure; --stats needs an LSTM or a GRU")
+    if len(text) == 0:
+        raise NeuronError("the text is empty")
+    layers = sorted(set(layers))
+    counts: dict[tuple[int, str], list] = {}
+    for piece in trace_chunks(model, vocab, text, gates, layers, what="measure saturation over"):
+        for layer in layers:
+            for gate, values in piece.layers[layer - 1].items():
+                left, right = counts.setdefault((layer, gate), [0, 0])
+                counts[(layer, gate)] = [left + (values < low).sum(0).double(), right + (values > high).sum(0).double()]
+    return [GateSaturation(layer, gate, (left / len(text)).numpy(), (right / len(text)).numpy())
+            for (layer, gate), (left, right) in counts.items()]
+
+
 def saturation_share(vector: str, values: torch.Tensor) -> torch.Tensor:
     """(T, H) → (H,): the share of characters where each unit is at its bound: a gate below
     SATURATION_LOW or above SATURATION_HIGH, a cell state beyond ±CELL_BOUND, a tanh-bounded value

@@ -18,7 +18,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
-from ..config import MAX_TRACE_VALUES
 from ..errors import NeuronError
 
 #: The spec that means every layer, vector or unit.
@@ -153,17 +152,3 @@ def pick(config, layers: NumberSpec | Sequence[int], vectors: Sequence[str],
     vector_list = pick_vectors(vectors, config.vectors, cell_owner(config.cell))
     layer_list = pick_layers(layers, config.num_layers)
     return Selection(layer_list, vector_list, pick_units(units, layer_list[0] if layer_list else 1, config.hidden_size))
-
-
-# ------------------------------------------------------------------------------------------- size
-
-
-def check_trace_size(chars: int, num_layers: int, num_vectors: int, hidden_size: int) -> None:
-    """Raise a NeuronError, before any text is made or read, when tracing `chars` characters through
-    `num_layers` layers × `num_vectors` vectors of `hidden_size` units would pass MAX_TRACE_VALUES; the
-    message names the most characters this selection can trace."""
-    per_char = max(1, num_layers * num_vectors * hidden_size)
-    if chars * per_char > MAX_TRACE_VALUES:
-        raise NeuronError(f"{chars:,} characters is too long to trace: {num_layers} layer(s) × {num_vectors} vector(s) × "
-                          f"{hidden_size} units hold at most {MAX_TRACE_VALUES // per_char:,} characters; give a shorter "
-                          f"text or --length, or pick fewer layers and vectors")

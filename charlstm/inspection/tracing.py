@@ -11,15 +11,16 @@ Shape legend: B batch, T time, V vocab, E embedding, H hidden, L layers.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 import torch
 import torch.nn as nn
 
+from .. import memory
 from ..config import GATE_VECTORS
-from ..data.vocab import Vocab
-from ..errors import NeuronError
+from ..data.vocab import Vocab, id_dtype
+from ..errors import NeuronError, TraceTooLongError
 from ..model.cells import CELL_MATH
 from ..model.network import CharModel, fold_first_layer, split_biases
 from . import selection
@@ -38,13 +39,13 @@ class Trace:
 
     layers[l][name] is a (T, H) tensor: row t is the value after the model has read text[t]
     (layer l + 1 on the command line). Layers left out with `trace(..., layers=...)` are empty dicts.
-    logits[t] (V,) is the model's prediction of text[t + 1].
+    logits[t] (V,) is the model's prediction of text[t + 1] (None when traced with logits=False).
     """
 
     text: str
     cell: str
     layers: list[dict[str, torch.Tensor]]
-    logits: torch.Tensor
+    logits: torch.Tensor | None
     hidden_size: int = 0
 
     def __post_init__(self) -> None:
@@ -149,15 +150,23 @@ def _check_layers(model: CharModel, layers: Sequence[int] | None) -> list[int]:
     return list(selection.pick_layers(sorted(set(layers)), L)) if layers else list(range(1, L + 1))
 
 
-def encode_texts(vocab: Vocab, texts: Sequence[str], device: torch.device | str = "cpu") -> torch.Tensor:
-    """Texts as one (B, T) id tensor, right-padded with id 0; the vocabulary refuses unseen
-    characters (UnknownCharactersError)."""
+def encode_texts(vocab: Vocab, texts: Sequence[str]) -> np.ndarray:
+    """Texts as one (B, T) array of ids in the vocabulary's compact type (`data.vocab.id_dtype`),
+    right-padded with id 0; the vocabulary refuses unseen characters (UnknownCharactersError).
+    Chunks become int64 tensors one at a time (`ids_chunk`)."""
     B, T = len(texts), max((len(t) for t in texts), default=0)
-    ids = torch.zeros(B, T, dtype=torch.long)
+    ids = np.zeros((B, T), dtype=id_dtype(len(vocab)))
     for b, text in enumerate(texts):
         if text:
-            ids[b, : len(text)] = torch.from_numpy(vocab.encode(text).astype(np.int64))
-    return ids.to(device)
+            ids[b, : len(text)] = vocab.encode(text)
+    return ids
+
+
+def ids_chunk(ids: np.ndarray, start: int, end: int, device: torch.device | str = "cpu",
+              time_major: bool = False) -> torch.Tensor:
+    """ids[:, start:end] of an (B, T) id array as an int64 tensor on `device`: (B, t), or (t, B)."""
+    part = ids[:, start:end]
+    return torch.from_numpy(np.ascontiguousarray(part.T if time_major else part).astype(np.int64)).to(device)
 
 
 class _GateWeights:
@@ -203,12 +212,12 @@ class _GateWeights:
 
 @torch.no_grad()
 def trace_many(model: CharModel, vocab: Vocab, texts: Sequence[str], vectors: Sequence[str] | None = None,
-               layers: Sequence[int] | None = None, chunk: int = TRACE_CHUNK) -> list[Trace]:
+               layers: Sequence[int] | None = None, chunk: int = TRACE_CHUNK, logits: bool = True) -> list[Trace]:
     """Trace several texts as one batch (shorter ones are padded at the end; padding never reaches them).
 
     How, exactly and fast: the hidden states of every layer come from the fused recurrent kernel,
-    run one layer at a time over chunks of `chunk` characters with the state carried across chunks.
-    Given every h_{t−1} and input x_t, each gate of all time steps is one matrix product
+    run one layer at a time over chunks of at most `chunk` characters with the state carried across
+    chunks. Given every h_{t−1} and input x_t, each gate of all time steps is one matrix product
     (PyTorch's equations and gate order i, f, g, o), and the LSTM cell state is the linear
     recurrence c_t = f_t c_{t−1} + i_t g_t, solved by `linear_scan` and restarted at every chunk
     from the kernel's own final c. Tests pin the result to the step-by-step `Stepper` and to the
@@ -216,55 +225,146 @@ def trace_many(model: CharModel, vocab: Vocab, texts: Sequence[str], vectors: Se
 
     `vectors` and `layers` (1-based) limit what is kept and computed, which matters for long texts:
     an LSTM records six vectors × layers × H floats per character; hidden states alone need no
-    gate products at all. A batch that would record more than config.MAX_TRACE_VALUES values is
-    refused (selection.check_trace_size, a NeuronError) before any is computed. Values are float32 on the CPU, computed without autograd (under no_grad
-    rather than inference_mode, so they are ordinary tensors that can be fed back to the model).
+    gate products at all. `logits=False` keeps no logits (Trace.logits is None): with a large
+    vocabulary they are most of a trace. What is kept must fit the memory budget (`check_trace`):
+    a longer text is refused with one TraceTooLongError (a MemoryBudgetError and a NeuronError)
+    naming the longest that fits, before any work. Values are float32 on the CPU, computed without autograd (under no_grad rather than
+    inference_mode, so they are ordinary tensors that can be fed back to the model).
 
     Speed on a CPU is bounded by the recurrence, one matrix-vector product per character and layer;
     it uses torch's threads as set (torch.set_num_threads, OMP_NUM_THREADS): more threads help on
     idle cores, one thread on cores busy with other work.
     """
     config = model.config
-    keep_vectors = _check_vectors(model, vectors)
-    keep_layers = _check_layers(model, layers)
-    selection.check_trace_size(len(texts) * max((len(t) for t in texts), default=0), len(keep_layers),
-                               len(keep_vectors), config.hidden_size)          # before any buffer is made
+    keep_vectors, keep_layers = _check_vectors(model, vectors), _check_layers(model, layers)
+    B, T = len(texts), max((len(t) for t in texts), default=0)
+    # several texts are each copied out of the batch's buffers at the end: twice the values, then
+    step = check_trace(config, T, len(keep_vectors), len(keep_layers), logits=logits, streams=B if B == 1 else 2 * B,
+                       chunk=chunk)
+    ids = encode_texts(vocab, texts)
     device = next(model.parameters()).device
-    ids = encode_texts(vocab, texts, device).t()                                      # (T, B): time-major
-    T, B = ids.shape
     H, V, L = config.hidden_size, config.vocab_size, config.num_layers
     # Time-major buffers, so that a chunk of time steps is one contiguous block to write into.
     recorded = [{name: torch.empty(T, B, H, device=device) for name in keep_vectors} if layer + 1 in keep_layers else {}
                 for layer in range(L)]                                                # (T, B, H) each
-    logits_all = torch.empty(T, B, V, device=device)                                  # (T, B, V)
-    cells = _single_layers(model)
-    weights = [_GateWeights(model, layer) if set(recorded[layer]) - {"hidden"} and not config.explicit else None
+    logits_all = torch.empty(T, B, V, device=device) if logits else None              # (T, B, V)
+
+    def views(start: int, end: int):
+        return ([{name: buffer[start:end] for name, buffer in layer.items()} for layer in recorded],
+                None if logits_all is None else logits_all[start:end])
+
+    for _ in _passes(model, ids, keep_vectors, keep_layers, step, views, depth=L if logits else max(keep_layers)):
+        pass
+    traces = []
+    for b, text in enumerate(texts):
+        n = len(text)
+        layer_dicts = [{name: v[:n, b] if B == 1 else v[:n, b].contiguous() for name, v in layer.items()}
+                       for layer in recorded]
+        kept = None if logits_all is None else logits_all[:n, b] if B == 1 else logits_all[:n, b].contiguous()
+        traces.append(Trace(text, config.cell, [{k: v.cpu() for k, v in d.items()} for d in layer_dicts],
+                            None if kept is None else kept.cpu(), hidden_size=H))
+    return traces
+
+
+@dataclass(frozen=True)
+class TraceChunk:
+    """The values of characters [start, end) of a text traced a chunk at a time (`trace_chunks`)."""
+
+    start: int
+    end: int
+    layers: list[dict[str, torch.Tensor]]   # layers[l][name] (end − start, H); empty for layers left out
+
+
+@torch.no_grad()
+def trace_chunks(model: CharModel, vocab: Vocab, text: str, vectors: Sequence[str] | None = None,
+                 layers: Sequence[int] | None = None, kept: memory.Need = memory.Need(), what: str = "trace",
+                 chunk: int = TRACE_CHUNK) -> Iterator[TraceChunk]:
+    """Trace one text a chunk at a time, keeping nothing: the values of `trace` for `vectors` and
+    `layers`, chunk after chunk. A chunk's tensors are overwritten by the next one: copy what you
+    keep. `kept` is what the caller keeps per character (memory.Need), counted in the budget with
+    the chunks' own working memory (`check_trace`; `what` names the pass in a refusal)."""
+    config = model.config
+    keep_vectors, keep_layers = _check_vectors(model, vectors), _check_layers(model, layers)
+    step = check_trace(config, len(text), len(keep_vectors), len(keep_layers), logits=False, streamed=True,
+                       kept=kept, what=what, chunk=chunk)
+    ids = encode_texts(vocab, [text])
+    device = next(model.parameters()).device
+    scratch = [{name: torch.empty(step, 1, config.hidden_size, device=device) for name in keep_vectors}
+               if layer + 1 in keep_layers else {} for layer in range(config.num_layers)]
+
+    def views(start: int, end: int):
+        return [{name: buffer[: end - start] for name, buffer in layer.items()} for layer in scratch], None
+
+    for start, end in _passes(model, ids, keep_vectors, keep_layers, step, views, depth=max(keep_layers)):
+        yield TraceChunk(start, end, [{name: b[: end - start, 0].cpu() for name, b in layer.items()} for layer in scratch])
+
+
+def trace_columns(model: CharModel, vocab: Vocab, text: str, columns: Sequence[tuple[int, str, int]],
+                  extra: int = 0, what: str = "trace") -> np.ndarray:
+    """(len(columns), T) float32: the values of each (layer, vector, unit) of `columns` (layers from
+    1) at every character of `text`, traced a chunk at a time (`trace_chunks`) and only these kept.
+    `extra` bytes per character that the caller keeps beside them count in the budget."""
+    config = model.config
+    for layer, vector, unit in columns:
+        selection.check_neuron(config, layer, vector, unit)
+    layers = sorted({layer for layer, _, _ in columns})
+    vectors = list(dict.fromkeys(vector for _, vector, _ in columns))
+    out = np.empty((len(columns), len(text)), dtype=np.float32)
+    kept = memory.Need(per_char=memory.FLOAT * len(columns) + extra)
+    for piece in trace_chunks(model, vocab, text, vectors, layers, kept=kept, what=what):
+        for k, (layer, vector, unit) in enumerate(columns):
+            out[k, piece.start : piece.end] = piece.layers[layer - 1][vector][:, unit].numpy()
+    return out
+
+
+def check_trace(config, chars: int, vectors: int, layers: int, *, logits: bool = False, streams: int = 1,
+                streamed: bool = False, kept: memory.Need = memory.Need(), what: str = "trace",
+                chunk: int = TRACE_CHUNK) -> int:
+    """Characters per chunk of a trace of `chars` characters keeping `vectors` × `layers` vectors
+    (and the logits) of a model of `config` (a ModelConfig), with `kept` bytes per character more
+    kept by the caller; streamed, the vectors are kept a chunk at a time only. A TraceTooLongError
+    naming the most characters that fit when even one character at a time does not."""
+    need = memory.trace(config, vectors, layers, logits, streams, streamed, id_dtype(config.vocab_size).itemsize) + kept
+
+    def refusal(need: memory.Need) -> str:
+        values = f" and the logits of {config.vocab_size:,} characters" if logits else ""
+        return (f"{chars:,} characters is too long to {what}: {layers} layer(s) × {vectors} vector(s) × "
+                f"{config.hidden_size} units{values} hold at most {need.most_chars():,} characters in the memory "
+                f"budget of {memory.megabytes(memory.budget())}; give a shorter text or --length, or pick fewer "
+                f"layers and vectors")
+
+    return memory.plan(need, chars, max(1, chunk), refusal, TraceTooLongError)
+
+
+def _passes(model: CharModel, ids: np.ndarray, keep_vectors: Sequence[str], keep_layers: Sequence[int], chunk: int,
+            into, depth: int) -> Iterator[tuple[int, int]]:
+    """Run the first `depth` layers over ids (B, T) `chunk` characters at a time, the state carried
+    (all of them when the logits are wanted); for each chunk [start, end), `into(start, end)` gives
+    (per layer, name → (t, B, H) tensors to write the kept vectors into; a (t, B, V) tensor for the
+    logits, or None for none), and (start, end) is yielded once they are written."""
+    config = model.config
+    device = next(model.parameters()).device
+    B, T = ids.shape
+    H, L = config.hidden_size, config.num_layers
+    cells = _single_layers(model)[:depth]
+    gates = set(keep_vectors) - {"hidden"}
+    weights = [_GateWeights(model, layer) if layer + 1 in keep_layers and gates and not config.explicit else None
                for layer in range(L)]
     zeros = torch.zeros(B, H, device=device)
     states: list[tuple[torch.Tensor, ...]] = [(zeros, zeros) if config.has_cell_state else (zeros,) for _ in range(L)]
     for start in range(0, T, chunk):
-        _trace_chunk(model, cells, weights, ids[start : start + chunk], states,
-                     [{name: buffer[start : start + chunk] for name, buffer in layer.items()} for layer in recorded],
-                     logits_all[start : start + chunk])
-    traces = []
-    for b, text in enumerate(texts):
-        n = len(text)
-        if B == 1:
-            layer_dicts = [{name: v[:n, 0] for name, v in layer.items()} for layer in recorded]
-            logits = logits_all[:n, 0]
-        else:
-            layer_dicts = [{name: v[:n, b].contiguous() for name, v in layer.items()} for layer in recorded]
-            logits = logits_all[:n, b].contiguous()
-        traces.append(Trace(text, config.cell, [{k: v.cpu() for k, v in d.items()} for d in layer_dicts],
-                            logits.cpu(), hidden_size=H))
-    return traces
+        end = min(T, start + chunk)
+        keep, logits = into(start, end)
+        _trace_chunk(model, cells, weights, ids_chunk(ids, start, end, device, time_major=True), states, keep, logits)
+        yield start, end
 
 
 def _trace_chunk(model: CharModel, cells: list[nn.Module], weights: list, ids: torch.Tensor,
-                 states: list[tuple[torch.Tensor, ...]], keep: list[dict[str, torch.Tensor]], logits: torch.Tensor) -> None:
+                 states: list[tuple[torch.Tensor, ...]], keep: list[dict[str, torch.Tensor]],
+                 logits: torch.Tensor | None) -> None:
     """Advance every layer over one chunk of ids (t, B), writing the kept vectors into `keep`
-    (per layer, views (t, B, H) of the trace buffers) and the logits into `logits` (t, B, V);
-    `states` (per layer, each (B, H)) are carried over to the next chunk."""
+    (per layer, views (t, B, H) of the trace buffers) and the logits into `logits` (t, B, V; None:
+    not computed); `states` (per layer, each (B, H)) are carried over to the next chunk."""
     x = model.embed(ids)                                                              # (t, B, E)
     for layer, cell in enumerate(cells):
         state = states[layer]
@@ -286,8 +386,9 @@ def _trace_chunk(model: CharModel, cells: list[nn.Module], weights: list, ids: t
         if set(keep[layer]) - {"hidden"}:
             _gates_into(weights[layer], ids, x, h, state, keep[layer])
         x = h
-    V, H = logits.shape[-1], x.shape[-1]
-    torch.addmm(model.head.bias, x.reshape(-1, H), model.head.weight.t(), out=logits.view(-1, V))  # (t·B, V)
+    if logits is not None:  # every layer was run
+        V, H = logits.shape[-1], x.shape[-1]
+        torch.addmm(model.head.bias, x.reshape(-1, H), model.head.weight.t(), out=logits.view(-1, V))  # (t·B, V)
 
 
 def _gates_into(weights: _GateWeights, ids: torch.Tensor, x: torch.Tensor, h: torch.Tensor,
@@ -331,6 +432,6 @@ def _gru_gates(weights: _GateWeights, pre, ids, x, h, h0, keep: dict[str, torch.
 
 
 def trace(model: CharModel, vocab: Vocab, text: str, vectors: Sequence[str] | None = None,
-          layers: Sequence[int] | None = None) -> Trace:
+          layers: Sequence[int] | None = None, logits: bool = True) -> Trace:
     """Trace one text through every layer; see `trace_many`."""
-    return trace_many(model, vocab, [text], vectors, layers)[0]
+    return trace_many(model, vocab, [text], vectors, layers, logits=logits)[0]

@@ -66,13 +66,18 @@ class CharModel(nn.Module):
         return (zeros(), zeros()) if c.has_cell_state else (zeros(),)
 
     def forward(self, idx: torch.Tensor, state: State | None = None) -> tuple[torch.Tensor, State]:
+        out, new = self.features(idx, state)                # (B, T, H)
+        return self.head(out), new                          # logits (B, T, V)
+
+    def features(self, idx: torch.Tensor, state: State | None = None) -> tuple[torch.Tensor, State]:
+        """What the head reads at every position (B, T, H), dropout applied, and the new state:
+        the forward without its output layer (training takes that layer in pieces: loss.py)."""
         emb = self.drop(self.embed(idx))                    # (B, T, E)
         if state is None:
             out, new = self.rnn(emb)
         else:
             out, new = self.rnn(emb, state if self.config.has_cell_state else state[0])
-        logits = self.head(self.drop(out))                  # out (B, T, H) → logits (B, T, V)
-        return logits, (tuple(new) if self.config.has_cell_state else (new,))
+        return self.drop(out), (tuple(new) if self.config.has_cell_state else (new,))
 
     def layer_weights(self, layer: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """(W_ih (G·H, in), W_hh (G·H, H), b_ih (G·H,), b_hh (G·H,)) of one layer, 0-based."""

@@ -34,6 +34,10 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+#: Bytes the comparison holds per character of the text at most: both models' probabilities, bits
+#: and ids, the categories and oracles' arrays, and the text's code points (a Python list while made).
+COMPARISON_BYTES = 256
+
 #: The LSTM errs on a character it gives a probability below this.
 ERROR_P = 0.5
 #: Characters of context the memory oracle matches (with the character itself).

@@ -57,6 +57,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .. import memory
 from ..errors import CheckpointError, CorpusError, NeuronError, UnknownCharactersError
 from ..files import is_regular
 from .ngram_tables import (
@@ -258,9 +259,16 @@ def build_baseline(loaded, order: int, max_buckets: int = MAX_BUCKETS) -> Baseli
 def run_baseline(loaded, model, text: str, order: int, max_buckets: int = MAX_BUCKETS):
     """`charlstm score --baseline ngram:N`: the LSTM and the n-gram of the run's training text on
     `text` (already checked against the vocabulary), compared (an erroranalysis.Comparison)."""
-    from .bits import score_text
-    from .comparison import compare, word_counts
+    from .bits import TEXT_SCORE_BYTES, score_text, surprisal_need
+    from .comparison import COMPARISON_BYTES, compare, word_counts
 
+    def refusal(need: memory.Need) -> str:
+        return (f"{len(text):,} characters is too long to compare with the n-gram: the comparison holds at most "
+                f"{need.most_chars():,} characters in the memory budget of {memory.megabytes(memory.budget())}; "
+                f"give a shorter text")
+
+    need = surprisal_need(model.config, TEXT_SCORE_BYTES + COMPARISON_BYTES)
+    memory.plan(need, len(text), 1, refusal)                    # before the n-gram is built
     baseline = build_baseline(loaded, order, max_buckets)      # first: a missing corpus is reported at once
     lstm = score_text(model, loaded.vocab, text)
     ids = loaded.vocab.encode(text)

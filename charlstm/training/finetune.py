@@ -15,6 +15,7 @@ from typing import Iterable
 import numpy as np
 import torch
 
+from .. import memory
 from ..config import FINE_TUNING, MAX_PARAMETERS, ModelConfig, TrainConfig
 from ..data.vocab import Vocab
 from ..errors import CheckpointError, ConfigError, TrainingError
@@ -150,8 +151,14 @@ def _partition(model: CharModel, ids: np.ndarray, old: int) -> torch.Tensor:
     length = min(PARTITION_WINDOW, len(ids))
     starts = np.linspace(0, len(ids) - length, num=min(PARTITION_WINDOWS, max(len(ids) // length, 1)), dtype=np.int64)
     windows = torch.from_numpy(np.stack([ids[s : s + length] for s in starts]).astype(np.int64))   # (N, T)
+    # the windows' logits are read a chunk of positions at a time, the state carried (memory.forward)
+    step = memory.plan(memory.forward(model.config, streams=len(windows)), 0, length,
+                       lambda need: f"the base's predictions on the new text {memory.over_budget(need, 0)}")
     was_training = model.training
     model.eval()
-    logits, _ = model(windows.to(next(model.parameters()).device))                               # (N, T, V)
+    parts, state = [], None
+    for start in range(0, length, step):
+        logits, state = model(windows[:, start : start + step].to(next(model.parameters()).device), state)  # (N, t, V)
+        parts.append(torch.logsumexp(logits[..., :old].float(), dim=-1))
     model.train(was_training)
-    return torch.logsumexp(logits[..., :old].float(), dim=-1).flatten().cpu()
+    return torch.cat(parts, dim=1).flatten().cpu()

@@ -1,6 +1,6 @@
 """The model a run gets when the user does not choose one: sized to the corpus and the budget.
 
-Two limits, the smaller wins:
+Three limits, the smallest wins:
 
 - **the data**: the weights that see the data — the recurrent layers and the softmax head; not the
   input embedding, which each character only looks up — stay within DATA_RATIO × the training
@@ -11,6 +11,8 @@ Two limits, the smaller wins:
   of CPU training, and never below it. The head is left out of this count: it is one large matrix
   product per step, much faster per weight than the step-by-step recurrence. A budget in steps
   counts as the characters those steps read, at REFERENCE_CHARS_PER_PARAMETER.
+- **memory**: training the model (its weights and their copies, a step, a validation) fits the
+  memory budget (memory.training_fits), which only a very large vocabulary makes bind.
 
 A model fitted this way trains with dropout FITTED_DROPOUT when the budget plans DROPOUT_EPOCHS
 passes over the training text or more, without it below. A time budget's passes are estimated at the
@@ -26,7 +28,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from typing import Callable
 
+from .. import memory
 from ..config import CELL_KINDS
 
 #: Hidden widths a fitted model takes.
@@ -53,7 +57,7 @@ class FittedModel:
     num_layers: int
     embedding_size: int
     parameters: int
-    limit: str          # what chose the size: "the corpus" or "the budget"
+    limit: str          # what chose the size: "the corpus", "the budget" or "the memory budget"
     train_chars: int    # the training characters it was fitted to
     epochs: float = 0.0     # the passes over them the budget plans (estimated for a time budget)
     dropout: float = 0.0    # chosen from the planned passes
@@ -109,17 +113,18 @@ def fitted_dropout(epochs: float) -> float:
 
 
 def fit_model(train_chars: int, vocab_size: int, time_budget: float | None, max_steps: int | None,
-              chars_per_step: int, device: str = "cpu", gates: int = 4) -> FittedModel:
-    """The widest model of the ladder within both limits (the narrowest if none is), with the
-    dropout its planned passes call for."""
-    fitted = _fit_size(train_chars, vocab_size, time_budget, max_steps, chars_per_step, device, gates)
+              chars_per_step: int, device: str = "cpu", gates: int = 4,
+              fits: Callable[[int, int, int], bool] | None = None) -> FittedModel:
+    """The widest model of the ladder within both limits, and whose training `fits(hidden, layers,
+    embedding)` in memory (the narrowest if none is), with the dropout its planned passes call for."""
+    fitted = _fit_size(train_chars, vocab_size, time_budget, max_steps, chars_per_step, device, gates, fits)
     _, _, recurrent = lstm_parameters(vocab_size, fitted.hidden_size, fitted.num_layers, fitted.embedding_size, gates)
     epochs = planned_epochs(train_chars, recurrent, time_budget, max_steps, chars_per_step, device)
     return replace(fitted, epochs=epochs, dropout=fitted_dropout(epochs))
 
 
 def _fit_size(train_chars: int, vocab_size: int, time_budget: float | None, max_steps: int | None,
-              chars_per_step: int, device: str, gates: int) -> FittedModel:
+              chars_per_step: int, device: str, gates: int, fits: Callable[[int, int, int], bool] | None) -> FittedModel:
     data_cap = DATA_RATIO * train_chars
     budget_cap = compute_cap(time_budget, max_steps, chars_per_step, device) * (1 + 1e-9)
     chosen = None
@@ -127,7 +132,8 @@ def _fit_size(train_chars: int, vocab_size: int, time_budget: float | None, max_
         layers = 2 if width >= MIN_TWO_LAYER_WIDTH else 1
         embedding = min(MAX_EMBEDDING, width)
         total, seeing, recurrent = lstm_parameters(vocab_size, width, layers, embedding, gates)
-        over = "the corpus" if seeing > data_cap else "the budget" if recurrent > budget_cap else None
+        over = ("the corpus" if seeing > data_cap else "the budget" if recurrent > budget_cap else
+                "the memory budget" if fits is not None and not fits(width, layers, embedding) else None)
         if over and chosen is not None:
             return replace(chosen, limit=over)
         chosen = FittedModel(width, layers, embedding, total, over or "the largest width", train_chars)
@@ -151,8 +157,14 @@ def fitted_config(base, train_chars: int, config, device: str = "cpu", keep: fro
             return base, None
         return replace(base, embedding_size=min(MAX_EMBEDDING, base.hidden_size)), None
     per_step = config.batch_size * config.seq_len * (1 - config.short_windows / 2)  # the mean over a step budget
+
+    def fits(hidden: int, layers: int, embedding: int) -> bool:
+        sizes = {"hidden_size": hidden, "num_layers": layers, "embedding_size": embedding}
+        model = replace(base, **{name: value for name, value in sizes.items() if name not in keep})
+        return memory.training_fits(model, config.batch_size, config.seq_len, config.ema_decay > 0)
+
     fitted = fit_model(train_chars, base.vocab_size, config.time_budget, config.max_steps,
-                       round(per_step), device, CELL_KINDS[base.cell].gates)
+                       round(per_step), device, CELL_KINDS[base.cell].gates, fits)
     chosen = {"hidden_size": fitted.hidden_size, "num_layers": fitted.num_layers}
     if "embedding_size" not in keep:
         chosen["embedding_size"] = fitted.embedding_size

@@ -21,13 +21,14 @@ from typing import Callable, Iterable
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
+from .. import memory
 from ..config import THREAD_COUNT, ModelConfig, SampleConfig, TrainConfig
 from ..data.corpus import Corpus
 from ..data.streams import StreamLayout, fit_layout, split, stream_batch
 from ..errors import CorpusError, TrainingError
 from ..generation.sampling import sample_text
+from ..model.loss import cross_entropy
 from ..model.network import CharModel, State
 from ..runs import checkpoint as ckpt
 from ..runs.folder import Run
@@ -81,12 +82,16 @@ def train(
     if base is not None:
         refuse_changes(base, model_config, KEPT_OPTIONS)
     run = Run(out_dir)
-    run.create()
     cluster = Cluster.from_env(pick_device(device))
     grows = start_vocabulary(run, resume, base) if base is not None or not isinstance(data, Corpus) else None
     corpus = data if isinstance(data, Corpus) else Corpus.from_text(data, config.min_char_count, grows)
     if model_config is None and base is None and not (resume and run.latest.is_file()):
         model_config, _ = fitted_model(corpus, config, cluster.device.type)
+    if not (resume and run.latest.is_file()):  # before the run is made
+        dropout = model_config.dropout if model_config else None
+        memory_chunks(base.model_config(len(corpus.vocab), dropout) if base is not None else
+                      replace(model_config, vocab_size=len(corpus.vocab)), config)
+    run.create()
     with run.lock() if cluster.main else contextlib.nullcontext():
         trainer = Trainer(corpus, run, model_config, config, resume=resume, source=source, on_event=on_event,
                           stop=stop, cluster=cluster, threads=threads, base=base)
@@ -98,8 +103,25 @@ def fitted_model(corpus: Corpus, config: TrainConfig, device: str = "cpu", base:
     """`base` (default: every field at its default) with the size fields not in `keep` fitted to the
     training split of `corpus` and the budget of `config` (fit.fitted_config) → (ModelConfig, the
     fit.FittedModel, or None when nothing was fitted)."""
-    base = replace(base or ModelConfig(vocab_size=1), vocab_size=len(corpus.vocab))
-    return fitted_config(base, len(split(corpus.ids, config.val_fraction)[0]), config, device, keep=set(keep))
+    return fitted_for(len(corpus.vocab), len(corpus), config, device, base, keep)
+
+
+def fitted_for(vocab_size: int, chars: int, config: TrainConfig, device: str = "cpu", base: ModelConfig | None = None,
+               keep: Iterable[str] = ()):
+    """`fitted_model` for a corpus of `chars` characters and `vocab_size` distinct ones, before its
+    ids are made."""
+    base = replace(base or ModelConfig(vocab_size=1), vocab_size=vocab_size)
+    train_chars = len(split(range(chars), config.val_fraction)[0])  # the split's rule (and refusal), no ids needed
+    return fitted_config(base, train_chars, config, device, keep=set(keep))
+
+
+def memory_chunks(model_config: ModelConfig, config: TrainConfig, batch_size: int | None = None,
+                  seq_len: int | None = None) -> tuple[int, int]:
+    """(positions per piece of the output layer in a step, positions per chunk of a validation) for
+    this model and recipe (memory.training_chunks); a model that cannot train within the memory
+    budget is a MemoryBudgetError, raised before a run is made or a model built."""
+    return memory.training_chunks(model_config, batch_size or config.batch_size, seq_len or config.seq_len,
+                                  config.ema_decay > 0)
 
 
 class Trainer:
@@ -159,7 +181,8 @@ class Trainer:
             self.reporter.notice(f"corpus is short ({len(self.train_ids)} training characters): using batch size "
                                  f"{per_rank}", self.clock.steps)
         self.chars_per_step = self.layout.batch_size * self.layout.seq_len              # all ranks together
-        self.net = cluster.wrap(self.model)
+        self.piece, self.eval_chunk = memory_chunks(self.model_config, config, per_rank, self.layout.seq_len)
+        self.net = cluster.wrap(Objective(self.model))
         self.autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.device.type == "cuda")  # cuDNN LSTM in bf16
 
     # -- setting up
@@ -189,6 +212,8 @@ class Trainer:
             self.model_config = base.model_config(len(vocab), model_config.dropout if model_config else None)
         else:
             self.model_config = replace(model_config or ModelConfig(vocab_size=1), vocab_size=len(vocab))
+        if saved is None:  # a resumed run's layout is checked first (_restore), its memory after that
+            memory_chunks(self.model_config, self.config)             # before a model is built
         torch.manual_seed(self.config.seed)
         model = CharModel(self.model_config)
         if base is not None and saved is None:
@@ -307,8 +332,7 @@ class Trainer:
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         with self.autocast:
-            logits, new_state = self.net(x, self.state)                          # (b, T, V)
-            loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), y.reshape(-1))
+            loss, new_state = self.net(x, y, self.state, self.piece)
         loss_value = self.cluster.mean(loss)
         if not math.isfinite(loss_value):
             raise self.writer.diverged(f"the loss became {loss_value}")
@@ -347,7 +371,7 @@ class Trainer:
         val_bpc = None
         if main and len(self.val_ids) > 1:
             val_bpc = self.weights.score(lambda model: evaluate(model, self.val_ids, self.layout.seq_len, self.device,
-                                                                self.config.eval_chars))
+                                                                self.config.eval_chars, chunk=self.eval_chunk))
         self.writer.guard(val_bpc is not None and not math.isfinite(val_bpc), f"the validation loss became {val_bpc}")
         if not main:
             self.save(finished=finished)
@@ -377,6 +401,20 @@ class Trainer:
                        evals_since_best=scores.stale, stopped=scores.stopped, device=str(self.device),
                        threads=self.tuner.describe() if self.tuner else None, half_windows=clock.half_windows,
                        init_from=self.started_from)
+
+
+class Objective(torch.nn.Module):
+    """The model and its training loss as one module, so that under torchrun DistributedDataParallel
+    wraps the whole step, the output layer taken in pieces included (model/loss.py)."""
+
+    def __init__(self, model: CharModel) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor, state: State | None, piece: int) -> tuple[torch.Tensor, State]:
+        """(the mean cross-entropy of targets y (b, T) in nats, float32; the new state)."""
+        features, new_state = self.model.features(x, state)                      # (b, T, H)
+        return cross_entropy(features, self.model.head, y, piece), new_state
 
 
 def _adamw(model: CharModel, config: TrainConfig) -> torch.optim.Optimizer:

@@ -13,6 +13,7 @@ import torch
 
 from ..config import LOG2E
 from ..data.streams import eval_streams
+from ..memory import EVAL_CHUNK, EVAL_STREAMS
 from ..model.average import AVERAGE_PREFIX, TRAINING_PREFIX, WeightAverage
 from ..model.network import CharModel
 from ..runs import checkpoint as ckpt
@@ -22,16 +23,17 @@ from ..scoring.bits import chunked_cross_entropy
 
 @torch.inference_mode()
 def evaluate(model: CharModel, val_ids: np.ndarray, seq_len: int, device: torch.device, max_chars: int | None = None,
-             num_streams: int = 32) -> float:
+             num_streams: int = EVAL_STREAMS, chunk: int | None = None) -> float:
     """Validation bits per character: the text as contiguous streams, state carried chunk to chunk
-    (`scoring.bits.chunked_cross_entropy`, the same reading as scoring)."""
+    (`scoring.bits.chunked_cross_entropy`, the same reading as scoring), `chunk` characters of each
+    stream at a time (default max(seq_len, EVAL_CHUNK); a run takes memory.training_chunks's)."""
     if max_chars:
         val_ids = val_ids[: max_chars + 1]
-    streams = torch.as_tensor(eval_streams(val_ids, num_streams).astype(np.int64), device=device)  # (S, L)
+    streams = eval_streams(val_ids, num_streams)                                      # (S, L)
     was_training = model.training
     model.eval()
     total = 0.0
-    for nats, _ in chunked_cross_entropy(model, streams, max(seq_len, 256), reduction="sum"):
+    for nats, _ in chunked_cross_entropy(model, streams, chunk or max(seq_len, EVAL_CHUNK), reduction="sum"):
         total += nats.item()
     model.train(was_training)
     count = streams.shape[0] * max(streams.shape[1] - 1, 0)                           # every target

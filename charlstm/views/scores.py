@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Iterable, Mapping, Sequence
 
+import numpy as np
 from rich.console import Group, RenderableType
 from rich.style import Style
 from rich.table import Table
@@ -11,7 +12,7 @@ from rich.text import Text
 
 from .colours import ORANGE, RGB, WHITE, _blend, _style, value_rgb
 from .glyphs import glyph, single_line
-from .output import Output, _floats
+from .output import Output, Pieces, Rows, _floats
 
 #: Longest text `charlstm score` draws as a surprisal strip; beyond it only the numbers.
 SCORE_STRIP_CHARS = 20_000
@@ -21,21 +22,32 @@ def score_view(title: str, text: str, bits: Sequence[float], predicted: Sequence
                show_strip: bool = True, worst: int = 10, yardsticks=None) -> Group:
     """Surprisal strip (white → orange, full at the bits of a uniform guess), bits per character
     beside its yardsticks (scoring.yardsticks.Yardsticks, when given), and the most surprising
-    characters with what the model expected instead."""
-    bpc = sum(bits) / len(bits) if len(bits) else float("nan")
+    characters with what the model expected instead (`predicted[t]` is read for those alone)."""
+    values = np.asarray(bits)
+    bpc = float(np.mean(values, dtype=np.float64)) if len(values) else float("nan")
     parts: list[RenderableType] = [Text(title, style="bold")]
     if show_strip:
         parts += [_surprisal_strip(text, bits, uniform_bits), Text(""), _surprisal_legend(uniform_bits)]
     else:
         parts.append(Text(f"({len(text)} characters: strip left out; --format tsv lists every character)", style="dim"))
-    parts.append(Text(f"{bpc:.3f} bits per character over {len(bits)} predicted characters "
+    parts.append(Text(f"{bpc:.3f} bits per character over {len(values)} predicted characters "
                       f"(the first character is context only)"))
     if yardsticks is not None:
         parts.append(Text(f"for scale: {yardsticks.describe(3)}", style="dim"))
-    order = sorted(range(len(bits)), key=lambda t: -bits[t])[:worst]
+    order = _highest(values, worst)
     if order:
-        parts += [Text(""), _surprises_table(text, bits, predicted, order)]
+        parts += [Text(""), _surprises_table(text, values, predicted, order)]
     return Group(*parts)
+
+
+def _highest(values: np.ndarray, k: int, block: int = 1 << 20) -> list[int]:
+    """The positions of the k highest values, highest first and, among equals, earliest first (a
+    stable sort's order), found a block at a time."""
+    candidates: list[int] = []
+    for start in range(0, len(values), block):
+        part = np.asarray(values[start : start + block], dtype=np.float64)
+        candidates += (start + np.argsort(-part, kind="stable")[:k]).tolist()
+    return sorted(candidates, key=lambda t: -float(values[t]))[:k]
 
 
 def _prediction_strip(text: str, colours: Iterable[RGB]) -> Text:
@@ -82,20 +94,47 @@ def _surprises_table(text: str, bits: Sequence[float], predicted: Sequence[str],
     return table
 
 
-def score_output(source: str, text: str, bits: Sequence[float], expected: Sequence[str], bits_per_char: float,
-                 yardsticks) -> Output:
-    """The surprisal `bits` of text[1:] and the characters the model `expected` there, with the
-    model's yardsticks (scoring.yardsticks.Yardsticks)."""
-    bits = _floats(bits)
-    records = ({"position": t + 1, "char": text[t + 1], "bits": b, "expected": expected[t]} for t, b in enumerate(bits))
+#: Characters per block of a score's TSV rows and JSON arrays.
+BLOCK = 1 << 16
+
+
+def spans_of(length: int, block: int = BLOCK):
+    """[start, end) blocks of `block` covering range(length)."""
+    return ((start, min(length, start + block)) for start in range(0, length, block))
+
+
+class _Expected(Sequence[str]):
+    """The characters a model expected, read from its predicted ids one at a time."""
+
+    def __init__(self, ids: np.ndarray, chars: Sequence[str]) -> None:
+        self.ids, self.chars = ids, chars
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __getitem__(self, t):
+        return self.chars[int(self.ids[t])]
+
+
+def score_output(source: str, text: str, bits: np.ndarray, predicted: np.ndarray, chars: Sequence[str],
+                 bits_per_char: float, yardsticks) -> Output:
+    """The surprisal `bits` of text[1:] and the ids the model `predicted` there (characters of the
+    vocabulary `chars`), with the model's yardsticks (scoring.yardsticks.Yardsticks). TSV and JSON
+    are written a block of characters at a time."""
+    spans = lambda: spans_of(len(bits))  # noqa: E731
+    expected = lambda a, b: [chars[i] for i in np.asarray(predicted[a:b]).tolist()]  # noqa: E731
+    rows = Rows(lambda: ([list(range(a + 1, b + 1)), list(text[a + 1 : b + 1]), np.asarray(bits[a:b]).tolist(),
+                          expected(a, b)] for a, b in spans()))
     document = {"checkpoint": source, "bits_per_char": round(bits_per_char, 6), "characters": len(text),
-                "predicted_characters": len(bits), "yardsticks": yardsticks.to_dict(), "text": text,
-                "surprisal_bits": [round(b, 6) for b in bits], "expected": list(expected)}
+                "predicted_characters": len(bits), "yardsticks": yardsticks.to_dict(),
+                "text": Pieces(lambda: (text[a:b] for a, b in spans_of(len(text))), string=True),
+                "surprisal_bits": Pieces(lambda: ([round(b, 6) for b in np.asarray(bits[a:z]).tolist()] for a, z in spans())),
+                "expected": Pieces(lambda: (expected(a, b) for a, b in spans()))}
     uniform_bits = max(yardsticks.blind_bpc, 1.0)  # a blind guess among the vocabulary: full colour
-    return Output(["position", "char", "bits", "expected"], records, document,
-                  lambda width: score_view(f"{bits_per_char:.3f} bits per character   {source}", text, bits, expected,
-                                           uniform_bits, show_strip=len(text) <= SCORE_STRIP_CHARS,
-                                           yardsticks=yardsticks))
+    return Output(["position", "char", "bits", "expected"], rows, document,
+                  lambda width: score_view(f"{bits_per_char:.3f} bits per character   {source}", text, bits,
+                                           _Expected(predicted, chars), uniform_bits,
+                                           show_strip=len(text) <= SCORE_STRIP_CHARS, yardsticks=yardsticks))
 
 
 #: Bits of difference drawn at full colour in the comparison strip.

@@ -17,8 +17,9 @@ the model. Scores are drawn by scores.py, the HTML page by page.py.
 from __future__ import annotations
 
 import math
-from typing import Mapping, Sequence
+from typing import Iterator, Mapping, Sequence
 
+import numpy as np
 from rich.cells import cell_len
 from rich.console import Group, RenderableType
 from rich.table import Table
@@ -26,7 +27,7 @@ from rich.text import Text
 
 from .colours import _style, colouring, full_scale, value_rgb
 from .glyphs import glyph
-from .output import Output, _column_records, _floats
+from .output import Output, Pieces, Rows
 
 
 def strip(text: str, values: Sequence[float], gate: bool, scale: float | None = None, keep_lines: bool = True,
@@ -62,13 +63,12 @@ def legend(gate: bool, scale: float, label: str = "") -> Text:
 
 def summary(values: Sequence[float], text: str | None = None, count: bool = True) -> Text:
     """min (where) · max (where) · mean · std · count."""
-    vals = [float(v) for v in values]
-    if not vals:
+    vals = np.asarray(values, dtype=np.float64)
+    if not len(vals):
         return Text("no characters", style="dim")
-    lo = min(range(len(vals)), key=vals.__getitem__)
-    hi = max(range(len(vals)), key=vals.__getitem__)
-    mean = sum(vals) / len(vals)
-    std = math.sqrt(sum((v - mean) ** 2 for v in vals) / len(vals))
+    lo, hi = int(np.argmin(vals)), int(np.argmax(vals))
+    mean = float(vals.mean())
+    std = math.sqrt(float(np.mean((vals - mean) ** 2)))
 
     def where(pos: int) -> str:
         return f" at {pos}" + (f" {glyph(text[pos])!r}" if text is not None else "")
@@ -81,51 +81,89 @@ def neuron_view(title: str, text: str, values: Sequence[float], vector: str | No
                 gate: bool = False) -> Group:
     """Title, coloured strip, legend and min/max/mean of one neuron's trace: the values of `vector`,
     drawn on its scale; values of no named vector are drawn as gates (0..1) with `gate`, else signed."""
+    return Group(*neuron_parts(title, text, values, vector, gate=gate))
+
+
+def neuron_parts(title: str, text: str, values: Sequence[float], vector: str | None = None, *,
+                 gate: bool = False) -> Iterator[RenderableType]:
+    """`neuron_view` one renderable at a time, its strip a line at a time (`strip_lines`), so a
+    long text is drawn without its whole picture in memory."""
     gate, scale = colouring(vector, values) if vector is not None else (gate, full_scale(values, bounded=gate))
-    return Group(Text(title, style="bold"), strip(text, values, gate, scale), Text(""), legend(gate, scale),
-                 summary(values, text))
+    yield Text(title, style="bold")
+    yield from strip_lines(text, values, gate, scale)
+    yield Text("")
+    yield legend(gate, scale)
+    yield summary(values, text)
 
 
-def _segments(text: str, width: int) -> list[tuple[int, int]]:
+#: Bytes per character drawing a unit's strip holds beside its values at once (its values in
+#: float64 and their magnitudes, for the scale and the summary).
+PICTURE_BYTES = 32
+
+#: The most characters of one line `strip_lines` draws as one piece; a longer line is drawn in
+#: pieces of this many (each wrapped on its own).
+LINE_PIECE = 4096
+
+
+def strip_lines(text: str, values: Sequence[float], gate: bool, scale: float) -> Iterator[Text]:
+    """`strip(text, values, gate, scale)` as one Text per line of the text (its line break's glyph
+    ending it), which print as the whole strip does (a final line break, too, leaves an empty line)."""
+    start = 0
+    while start < len(text):
+        end = text.find("\n", start, start + LINE_PIECE)
+        end = min(len(text), start + LINE_PIECE) if end < 0 else end + 1
+        line = strip(text[start:end], values[start:end], gate, scale, keep_lines=False)
+        line.no_wrap = False
+        yield line
+        start = end
+    if text.endswith("\n"):
+        yield Text("")
+
+
+def _segments(text: str, width: int) -> Iterator[tuple[int, int]]:
     """[start, end) pieces of the text: one per line (its line break included), lines wider than
     `width` terminal cells cut into several."""
-    pieces, start, used = [], 0, 0
+    start, used = 0, 0
     for pos, char in enumerate(text):
         w = cell_len(glyph(char))
         if used + w > width and pos > start:
-            pieces.append((start, pos))
+            yield start, pos
             start, used = pos, 0
         used += w
         if char == "\n":
-            pieces.append((start, pos + 1))
+            yield start, pos + 1
             start, used = pos + 1, 0
     if start < len(text):
-        pieces.append((start, len(text)))
-    return pieces
+        yield start, len(text)
 
 
 def stacked_view(title: str, text: str, rows: Mapping[str, tuple[Sequence[float], bool, float]], width: int = 100) -> Group:
     """Several strips of the same text stacked line by line, so a character's row values line up
     (the seeds' six strips of one neuron). rows: label → (values, gate, scale)."""
+    return Group(*stacked_parts(title, text, rows, width))
+
+
+def stacked_parts(title: str, text: str, rows: Mapping[str, tuple[Sequence[float], bool, float]],
+                  width: int = 100) -> Iterator[RenderableType]:
+    """`stacked_view` one renderable at a time."""
     label_width = max(map(len, rows), default=0) + 1
-    parts: list[RenderableType] = [Text(title, style="bold")]
+    yield Text(title, style="bold")
     for start, end in _segments(text, max(10, width - label_width - 2)):
         for label, (values, gate, scale) in rows.items():
             line = Text(no_wrap=True)
             line.append(label.ljust(label_width), style="dim")
             line.append("│", style="dim")
             line.append_text(strip(text[start:end], values[start:end], gate, scale, keep_lines=False))
-            parts.append(line)
-        parts.append(Text(""))
+            yield line
+        yield Text("")
     for label, (values, gate, scale) in rows.items():
         line = Text()
         line.append(label.ljust(label_width), style="dim")
         line.append_text(summary(values, text, count=False))
-        parts.append(line)
+        yield line
     shown = {(gate, scale): label for label, (_, gate, scale) in rows.items()}
     for (gate, scale), label in shown.items():
-        parts.append(legend(gate, scale, "gates" if gate else label if scale != 1.0 else "tanh"))
-    return Group(*parts)
+        yield legend(gate, scale, "gates" if gate else label if scale != 1.0 else "tanh")
 
 
 def find_view(title: str, text: str, window: tuple[int, int], feature: Sequence[float],
@@ -199,34 +237,46 @@ def stats_records(saturations: Sequence) -> list[dict]:
 
 def vectors_view(title: str, text: str, traces: Mapping[str, Sequence[float]], width: int = 100) -> Group:
     """The traces of several vectors of one neuron stacked line by line, each on its vector's scale."""
-    return stacked_view(title, text, {vector: (values, *colouring(vector, values)) for vector, values in traces.items()},
-                        width)
+    return Group(*vectors_parts(title, text, traces, width))
 
 
-def trace_output(source: str, trace, picked) -> Output:
-    """The traces of every picked (layer, vector, unit) of `trace` (an inspection.tracing.Trace); `picked`
-    has .layers, .vectors and .units (an inspection.selection.Selection). TSV and JSON hold one column per unit."""
-    text = trace.text
-    columns = {f"L{layer}.{vector}[{unit}]": _floats(trace.values(layer, vector, unit))
-               for layer in picked.layers for unit in picked.units for vector in picked.vectors}
-    document = {"checkpoint": source, "cell": trace.cell, "layers": list(picked.layers),
-                "vectors": list(picked.vectors), "neurons": list(picked.units), "text": text, "chars": list(text),
-                "traces": {name: [round(v, 6) for v in col] for name, col in columns.items()}}
+def vectors_parts(title: str, text: str, traces: Mapping[str, Sequence[float]], width: int = 100) -> Iterator[RenderableType]:
+    """`vectors_view` one renderable at a time."""
+    return stacked_parts(title, text, {vector: (values, *colouring(vector, values)) for vector, values in traces.items()},
+                         width)
 
-    def picture(width: int) -> Group:
-        parts: list[RenderableType] = []
+
+#: Characters per block of a trace's TSV rows and JSON arrays.
+BLOCK = 1 << 16
+
+
+def trace_output(source: str, cell: str, text: str, columns: Mapping[str, np.ndarray], picked) -> Output:
+    """The traces of every picked (layer, vector, unit): `columns` maps "L{layer}.{vector}[{unit}]"
+    to its (T,) values (inspection.tracing.trace_columns), `cell` is the model's cell kind and
+    `picked` has .layers, .vectors and .units (an inspection.selection.Selection). TSV and JSON
+    hold one column per unit, written a block of characters at a time."""
+    spans = lambda: ((start, min(len(text), start + BLOCK)) for start in range(0, len(text), BLOCK))  # noqa: E731
+    rounded = lambda values: (np.asarray(values[a:b]).tolist() for a, b in spans())  # noqa: E731
+    document = {"checkpoint": source, "cell": cell, "layers": list(picked.layers), "vectors": list(picked.vectors),
+                "neurons": list(picked.units), "text": Pieces(lambda: (text[a:b] for a, b in spans()), string=True),
+                "chars": Pieces(lambda: (list(text[a:b]) for a, b in spans())),
+                "traces": {name: Pieces(lambda col=col: ([round(v, 6) for v in piece] for piece in rounded(col)))
+                           for name, col in columns.items()}}
+    rows = Rows(lambda: ([list(range(a, b)), list(text[a:b]), *(np.asarray(col[a:b]).tolist() for col in columns.values())]
+                         for a, b in spans()))
+
+    def picture(width: int) -> Iterator[RenderableType]:
         for layer in picked.layers:
             for unit in picked.units:
                 traces = {vector: columns[f"L{layer}.{vector}[{unit}]"] for vector in picked.vectors}
                 if len(traces) == 1:
                     (vector, values), = traces.items()
-                    parts.append(neuron_view(f"layer {layer} · {vector} · neuron {unit}   {source}", text, values, vector))
+                    yield from neuron_parts(f"layer {layer} · {vector} · neuron {unit}   {source}", text, values, vector)
                 else:
-                    parts.append(vectors_view(f"layer {layer} · neuron {unit}   {source}", text, traces, width))
-                parts.append(Text(""))
-        return Group(*parts)
+                    yield from vectors_parts(f"layer {layer} · neuron {unit}   {source}", text, traces, width)
+                yield Text("")
 
-    return Output(["position", "char", *columns], _column_records(text, columns), document, picture)
+    return Output(["position", "char", *columns], rows, document, picture)
 
 
 def find_output(source: str, feature: str, text: str, search, layers: Sequence[int], window: tuple[int, int]) -> Output:
@@ -240,7 +290,7 @@ def find_output(source: str, feature: str, text: str, search, layers: Sequence[i
     def picture(width: int) -> Table:
         rows = []
         for unit, values in zip(search.ranked, search.values):
-            values = _floats(values)
+            values = np.asarray(values, dtype=np.float64)
             rows.append((unit.layer, unit.unit, unit.r, values, *colouring(search.vector, values)))
         title = (f"{search.vector} units most correlated with {feature} over {len(text):,} characters "
                  f"({search.num_units} units searched)   {source}")
@@ -259,7 +309,7 @@ def windows_output(source: str, text: str, layer: int, vector: str, unit: int, v
                 "windows": records}
 
     def picture(width: int) -> Group:
-        vals = _floats(values)
+        vals = np.asarray(values, dtype=np.float64)
         title = f"layer {layer} · {vector} · neuron {unit} over {len(text):,} characters   {source}"
         return windows_view(title, text, vals, *colouring(vector, vals), positive, negative)
 

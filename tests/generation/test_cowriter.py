@@ -153,15 +153,16 @@ def one_thread():
 
 
 def count_forward_calls(writer: CoWriter) -> list[int]:
-    """Wrap the writer's model so that its fused forward calls are counted (the model still runs)."""
+    """Wrap the writer's model so that its fused forward calls (the forward without its output
+    layer: the state is what a read needs) are counted (the model still runs)."""
     calls = [0]
-    model = writer._model
+    features = writer._model.features
 
     def counted(*args, **kwargs):
         calls[0] += 1
-        return model(*args, **kwargs)
+        return features(*args, **kwargs)
 
-    writer._model = counted
+    writer._model.features = counted
     return calls
 
 

@@ -1,10 +1,12 @@
 """inspection/atlas.py, `inspect --atlas`: every unit against every feature in one pass, pinned to the
 per-feature search, with chance levels that an unrelated feature cannot beat and a unit trained to
-track quotes does."""
+track quotes does; a text too long to map is refused in one line naming the most that fits, and that
+much fits (peak memory measured in a real process)."""
 
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -23,7 +25,7 @@ from charlstm.inspection.tracing import trace
 from charlstm.config import TrainConfig
 from charlstm.training.loop import train
 
-from conftest import quoted_lines, run_cli
+from conftest import MEMORY_BOUND_MB, error_line, long_text, measured, quoted_lines, run_cli
 
 MIXED = 'Line one "quoted" (a, b)\r\n  # comment 中文 诗 🙂 "more"\r\nURL www.x.org @me #tag 42\n' * 8
 
@@ -238,3 +240,25 @@ def _model(run):
 
     loaded, model, _ = load_model(str(run), None)
     return model, loaded.vocab
+
+
+def test_the_atlas_of_a_long_text_is_refused_in_one_line_and_what_it_names_fits(tiny_run, tmp_path,
+                                                                                   shakespeare_text):
+    """The atlas keeps every unit of two models and every feature at every character: a text too
+    long for that is refused in one line, within the bound, naming the longest that fits; the
+    atlas of a text that long runs within the bound."""
+    big = long_text(tmp_path / "big.txt", 3_000_000, shakespeare_text)
+    code, out, err, peak = measured("inspect", tiny_run, "--atlas", "--text-file", big, "--threads", "1", cwd=tmp_path,
+                                    timeout=600)
+    assert code == 1 and out == "" and peak < MEMORY_BOUND_MB
+    line = error_line(err)
+    fits = re.fullmatch(r"Error: 3,000,000 characters is too long to map: 1 layer\(s\) × 1 vector\(s\) × 8 units hold "
+                        r"at most ([\d,]+) characters in the memory budget of 768 MiB; give a shorter text or --length, "
+                        r"or pick fewer layers and vectors", line)
+    assert fits, line
+    most = int(fits.group(1).replace(",", ""))
+    code, out, err, peak = measured("inspect", tiny_run, "--atlas", "--format", "json", "--text-file",
+                                    long_text(tmp_path / "most.txt", most, shakespeare_text), "--threads", "1",
+                                    cwd=tmp_path, timeout=600)
+    assert code == 0, err[-2000:]
+    assert json.loads(out)["characters"] == most and peak < MEMORY_BOUND_MB

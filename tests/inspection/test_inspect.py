@@ -1,5 +1,7 @@
 """`charlstm inspect` (cli/neurons.py) through the real CLI on a really trained model: views, dumps
-that round-trip to the trace, top windows, gate saturation, and every bad request as one line."""
+that round-trip to the trace, top windows, gate saturation, and every bad request as one line; on
+long texts, values written as a stream in bounded memory and a view that cannot fit refused in one
+line (peak memory measured in a real process)."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ import pytest
 import torch
 
 from charlstm.runs import checkpoint as ckpt
-from conftest import run_cli, unescape_text
+from conftest import MEMORY_BOUND_MB, error_line, long_text, measured, read_peak, run_cli, unescape_text
 from charlstm.inspection.tracing import trace
 
 TEXT = "KING RICHARD III:\nNow is the winter of our discontent\n  Made glorious summer by this sun of York;"
@@ -129,3 +131,85 @@ def test_bad_requests_are_one_line_errors(trained_run, args, message):
 def test_usage_errors(trained_run, args, message):
     result = run_cli("inspect", trained_run, "--text", TEXT, *args)
     assert result.exit_code == 2 and message in result.stderr
+
+
+# ------------------------------------------------------------------------------- long texts, memory
+
+
+@pytest.mark.parametrize("fmt", ["tsv", "json"])
+def test_a_long_text_s_values_are_written_as_a_stream(tiny_run, tmp_path, shakespeare_text, fmt):
+    """Every character's value is written without the whole output or the whole trace in memory:
+    six times the text costs a few bytes per character more (once, ~400), within the bound."""
+    peaks = {}
+    for chars in (200_000, 1_200_000):
+        path = long_text(tmp_path / f"{chars}.txt", chars, shakespeare_text)
+        out, peaks[chars] = read_peak("inspect", tiny_run, path, "--neuron", "1", "--format", fmt, cwd=tmp_path)
+        if fmt == "tsv":
+            lines = out.splitlines()
+            assert lines[0] == "position\tchar\tL1.hidden[1]" and len(lines) == chars + 1
+            assert lines[-1].startswith(f"{chars - 1}\t")
+        else:
+            data = json.loads(out)
+            assert len(data["chars"]) == len(data["traces"]["L1.hidden[1]"]) == chars and len(data["text"]) == chars
+    assert peaks[1_200_000] < MEMORY_BOUND_MB and peaks[1_200_000] - peaks[200_000] < 100, peaks
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fmt, chars", [("tsv", 10_000_000), ("json", 10_000_000), ("text", 1_000_000)])
+def test_megabytes_of_values_stay_within_the_bound(tiny_run, tmp_path, shakespeare_text, fmt, chars):
+    """Ten megabytes of values as TSV and JSON, and a megabyte drawn in the terminal (a line at a time)."""
+    path = long_text(tmp_path / "big.txt", chars, shakespeare_text)
+    out, peak = read_peak("inspect", tiny_run, path, "--neuron", "1", "--format", fmt, cwd=tmp_path)
+    assert peak < MEMORY_BOUND_MB and len(out) > chars
+
+
+def test_find_over_a_text_too_long_to_rank_is_refused_in_one_line(tiny_run, tmp_path, shakespeare_text):
+    """--find keeps every unit at every character: a text too long for that is refused in one line
+    naming the most that fits, before the trace, within the bound."""
+    path = long_text(tmp_path / "long.txt", 4_000_000, shakespeare_text)
+    code, out, err, peak = measured("inspect", tiny_run, "--text-file", path, "--find", "whitespace", "--threads", "1",
+                                    cwd=tmp_path, timeout=600)
+    assert code == 1 and out == "" and peak < MEMORY_BOUND_MB
+    assert re.fullmatch(r"Error: 4,000,000 characters is too long to rank units over: 1 layer\(s\) × 1 vector\(s\) × 8 "
+                        r"units hold at most [\d,]+ characters in the memory budget of 768 MiB; give a shorter text or "
+                        r"--length, or pick fewer layers and vectors", error_line(err))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("args", [["--stats"], ["--top", "3", "--neuron", "2"], ["--neuron", "0-7", "--format", "tsv"]])
+def test_stats_top_and_all_units_of_a_long_text_stay_within_the_bound(tiny_run, tmp_path, shakespeare_text, args):
+    path = long_text(tmp_path / "long.txt", 5_000_000, shakespeare_text)
+    out, peak = read_peak("inspect", tiny_run, path, *args, cwd=tmp_path)
+    assert peak < MEMORY_BOUND_MB and out
+
+
+def test_a_page_of_a_model_with_a_huge_vocabulary_is_refused_or_drawn_within_the_bound(tmp_path):
+    """A page keeps the logits of every character it shows: with 100,001 characters in the
+    vocabulary the default page is refused in one line naming the most that fits, and a page of
+    that many is drawn within the bound (its predictions made a block of rows at a time)."""
+    import torch
+
+    from charlstm.config import ModelConfig
+    from charlstm.data.vocab import Vocab
+    from charlstm.model.network import CharModel
+
+    chars = [chr(c) for c in range(0x4E00, 0x4E00 + 20_000)] + [chr(c) for c in range(0x20000, 0x20000 + 80_001)]
+    config = ModelConfig(vocab_size=len(chars), hidden_size=8, embedding_size=4, num_layers=1)
+    torch.manual_seed(0)
+    model = ckpt.save(tmp_path / "wide.safetensors", ckpt.Checkpoint(config, Vocab(chars), CharModel(config).state_dict()))
+    text = tmp_path / "text.txt"
+    text.write_text("".join(chars[(7 * i) % len(chars)] for i in range(20_000)), encoding="utf-8")
+    code, _, err, peak = measured("inspect", model, "--html", tmp_path / "page.html", "--text-file", text,
+                                  "--threads", "1", cwd=tmp_path, timeout=600)
+    assert code == 1 and peak < MEMORY_BOUND_MB and not (tmp_path / "page.html").exists()
+    fits = re.fullmatch(r"Error: 20,000 characters is too long to draw a page of: 1 layer\(s\) × 6 vector\(s\) × 8 "
+                        r"units and the logits of 100,001 characters hold at most ([\d,]+) characters in the memory "
+                        r"budget of 768 MiB; give a shorter text or --length, or pick fewer layers and vectors",
+                        error_line(err))
+    assert fits, err
+    most = int(fits.group(1).replace(",", ""))
+    text.write_text(text.read_text(encoding="utf-8")[:most], encoding="utf-8")
+    code, _, err, peak = measured("inspect", model, "--html", tmp_path / "page.html", "--text-file", text,
+                                  "--threads", "1", cwd=tmp_path, timeout=600)
+    assert code == 0, err[-2000:]
+    assert peak < MEMORY_BOUND_MB and (tmp_path / "page.html").stat().st_size > 0

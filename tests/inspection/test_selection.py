@@ -46,13 +46,6 @@ def test_checking_a_span_costs_nothing_whatever_its_size():
     assert selection.pick(config, [2, 1, 2], ["hidden"], selection.parse_numbers("5-7,6,0", "units")).units == (5, 6, 7, 0)
 
 
-def test_a_trace_too_big_for_memory_is_one_error_naming_what_fits():
-    selection.check_trace_size(20_000, 2, 6, 512)                      # the default analysis length: fine
-    with pytest.raises(NeuronError, match=r"1,000,000,000 characters is too long to trace: 2 layer\(s\) × 1 vector\(s\) "
-                                          r"× 48 units hold at most 5,592,405 characters"):
-        selection.check_trace_size(10**9, 2, 1, 48)
-
-
 def test_neuron_ranges(trained_run):
     result = run_cli("inspect", trained_run, "--neuron", "0-3,10", "--vector", "cell", "--text", "To be", "--format",
                      "tsv")

@@ -1,10 +1,12 @@
 """inspection/tracing.py: traces are the model's own math, pinned to the step-by-step Stepper and the fused
 forward for every cell kind; limited to some vectors and layers, they are the same values; tracing
-leaves global state alone; the linear scan is the recurrence. (What is computed over traces:
-test_analysis.py.)"""
+leaves global state alone; the linear scan is the recurrence; a trace that cannot fit the memory
+budget is one error naming what fits, and 10⁷ characters trace within the bound or are refused.
+(What is computed over traces: test_analysis.py.)"""
 
 from __future__ import annotations
 
+import sys
 
 import numpy as np
 import pytest
@@ -13,8 +15,9 @@ import torch
 from charlstm.data.vocab import Vocab
 from charlstm.model.network import CharModel
 from charlstm.config import ModelConfig
-from charlstm.errors import NeuronError, UnknownCharactersError
-from charlstm.inspection.tracing import linear_scan, trace, trace_many
+from charlstm.errors import MemoryBudgetError, NeuronError, UnknownCharactersError
+from charlstm.inspection.tracing import check_trace, linear_scan, trace, trace_many
+from conftest import MEMORY_BOUND_MB, measured_command
 
 VOCAB = Vocab(list("abcdefgh \n\"'"))
 TEXTS = ['abc "def" gh\nhg fed\n' * 6, "h", "ab'c d", ""]
@@ -116,3 +119,44 @@ def test_linear_scan_is_the_recurrence(T, block):
         c = f[t] * c + u[t]
         want.append(c)
     torch.testing.assert_close(linear_scan(f, u, c0, block=block), torch.stack(want))
+
+
+def test_a_trace_too_big_for_memory_is_one_error_naming_what_fits():
+    config = ModelConfig(vocab_size=65, embedding_size=16, hidden_size=48, num_layers=2)
+    check_trace(config, 20_000, 6, 2)                                  # the default analysis length: fine
+    # 768 MiB hold 2,091,696 characters of 2 × 48 float32 values and a one-byte id, one chunk's work aside
+    with pytest.raises(MemoryBudgetError, match=r"1,000,000,000 characters is too long to trace: 2 layer\(s\) × 1 "
+                                                r"vector\(s\) × 48 units hold at most 2,091,696 characters"):
+        check_trace(config, 10**9, 1, 2)
+
+
+
+_TRACE_LONG = """
+import sys, charlstm
+model, vocab = charlstm.load(sys.argv[1], threads=1)
+source = open(sys.argv[2], encoding="utf-8").read()
+text = (source * (10**7 // len(source) + 1))[:10**7]
+try:
+    t = charlstm.trace(model, vocab, text, **eval(sys.argv[3]))
+except charlstm.CharlstmError as error:
+    print("refused", type(error).__name__, error)
+else:
+    print("traced", len(t.text), tuple(t.layers[0]["hidden"].shape))
+"""
+
+
+@pytest.mark.parametrize("options, result", [
+    pytest.param({}, "refused TraceTooLongError 10,000,000 characters is too long to trace: 1 layer(s) × 6 vector(s) × "
+                     "8 units and the logits of ", id="every-vector-and-the-logits"),
+    pytest.param({"vectors": ["hidden"], "logits": False}, "traced 10000000 (10000000, 8)", id="hidden-alone",
+                 marks=pytest.mark.slow),
+])
+def test_tracing_ten_million_characters_fits_or_is_one_error(tiny_run, tmp_path, shakespeare_text, options, result):
+    """charlstm.trace of 10⁷ characters either runs within the bound or is refused with one
+    CharlstmError naming the most that fits, before any work (what a trace keeps is checked first)."""
+    source = tmp_path / "source.txt"
+    source.write_text(shakespeare_text, encoding="utf-8")
+    code, out, err, peak = measured_command([sys.executable, "-c", _TRACE_LONG, str(tiny_run), str(source), repr(options)],
+                                            cwd=tmp_path, timeout=900)
+    assert code == 0, err[-2000:]
+    assert out.startswith(result) and out.count("\n") == 1 and peak < MEMORY_BOUND_MB, (out, peak)

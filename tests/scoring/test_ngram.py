@@ -1,11 +1,13 @@
 """scoring/ngram.py and comparison.py, `charlstm score --baseline ngram:N`: the n-gram model pinned to
 hand counts and a brute-force interpolated modified Kneser–Ney reference, its bounded tables, the
-error breakdown and bracket test, and the real CLI on real tiny models (English, Python, Chinese)."""
+error breakdown and bracket test, and the real CLI on real tiny models (English, Python, Chinese); a
+comparison too long for memory refused in one line."""
 
 from __future__ import annotations
 
 import json
 import math
+import re
 from collections import Counter, defaultdict
 from fractions import Fraction
 
@@ -18,7 +20,7 @@ from charlstm.data.streams import split
 from charlstm.scoring.comparison import CATEGORIES, DEFINITIONS, RARE_COUNT, bracket_test, categorise, word_counts, words
 from charlstm.scoring.ngram_tables import FALLBACK_DISCOUNTS, MAX_ORDER, discounts, table_buckets
 from charlstm.scoring.ngram import NgramModel, training_ids
-from conftest import CORPORA, TINY, run_cli, unescape_text
+from conftest import CORPORA, MEMORY_BOUND_MB, TINY, error_line, long_text, measured, run_cli, unescape_text
 
 
 def train_tiny(tmp_path, text: str, name: str, steps: int = 40):
@@ -344,3 +346,13 @@ def test_help_states_the_definitions_the_analysis_uses():
     from charlstm.cli.params import NgramBaseline
 
     assert NgramBaseline.MAX_ORDER == MAX_ORDER
+
+
+def test_a_comparison_too_long_for_memory_is_refused_in_one_line_before_the_n_gram_is_built(tiny_run, tmp_path,
+                                                                                            shakespeare_text):
+    path = long_text(tmp_path / "long.txt", 8_000_000, shakespeare_text)
+    code, out, err, peak = measured("score", tiny_run, "--text-file", path, "--baseline", "ngram:3", "--threads", "1",
+                                    cwd=tmp_path, timeout=600)
+    assert code == 1 and out == "" and peak < MEMORY_BOUND_MB
+    assert re.fullmatch(r"Error: 8,000,000 characters is too long to compare with the n-gram: the comparison holds at "
+                        r"most [\d,]+ characters in the memory budget of 768 MiB; give a shorter text", error_line(err))

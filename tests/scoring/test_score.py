@@ -1,5 +1,6 @@
 """scoring/bits.py and `charlstm score`: bits per character and per-character surprisal, the cross
-entropy of the next character, through the real CLI; with the yardsticks beside them."""
+entropy of the next character, through the real CLI; with the yardsticks beside them; long texts
+scored in bounded memory (measured in a real process), and scores that cannot fit refused in one line."""
 
 from __future__ import annotations
 
@@ -13,10 +14,10 @@ import torch.nn.functional as F
 
 from charlstm.config import ModelConfig
 from charlstm.data.vocab import Vocab
-from charlstm.errors import NeuronError
+from charlstm.errors import MemoryBudgetError, NeuronError
 from charlstm.model.network import CharModel
 from charlstm.scoring.bits import score_text
-from conftest import run_cli, unescape_text
+from conftest import MEMORY_BOUND_MB, long_text, read_peak, run_cli, unescape_text
 
 
 def test_score_is_the_cross_entropy_of_the_next_character():
@@ -139,3 +140,45 @@ def test_score_gives_its_yardsticks(trained_run, shakespeare_text, tmp_path):
     yardsticks = json.loads(gone.stdout)["yardsticks"]
     assert yardsticks["unigram_bits_per_char"] is None and "not at hand" in yardsticks["unigram_note"]
     assert yardsticks["blind_guess_bits_per_char"] == pytest.approx(math.log2(vocab_size), abs=1e-6)
+
+
+# ------------------------------------------------------------------------------- long texts, memory
+
+
+@pytest.mark.parametrize("fmt", ["json", "text"])
+def test_scoring_a_long_text_holds_a_few_bytes_per_character(tiny_run, tmp_path, shakespeare_text, fmt):
+    """The scores of every character are kept compact and written as a stream: six times the text
+    costs a few bytes per character more (once, ~130), within the bound."""
+    peaks = {}
+    for chars in (200_000, 1_200_000):
+        path = long_text(tmp_path / f"{chars}.txt", chars, shakespeare_text)
+        out, peaks[chars] = read_peak("score", tiny_run, path, "--format", fmt, cwd=tmp_path)
+        if fmt == "json":
+            data = json.loads(out)
+            assert data["predicted_characters"] == len(data["surprisal_bits"]) == len(data["expected"]) == chars - 1
+            assert data["bits_per_char"] == pytest.approx(sum(data["surprisal_bits"]) / (chars - 1), abs=1e-5)
+        else:
+            assert f"over {chars - 1} predicted characters" in out and "most surprising" in out
+    assert peaks[1_200_000] < MEMORY_BOUND_MB and peaks[1_200_000] - peaks[200_000] < 60, peaks
+
+
+@pytest.mark.slow
+def test_scoring_the_longest_text_charlstm_reads_stays_within_the_bound(tiny_run, tmp_path, shakespeare_text):
+    from charlstm.data.reading import MAX_TEXT_BYTES
+
+    path = long_text(tmp_path / "big.txt", MAX_TEXT_BYTES, shakespeare_text)        # ASCII: one byte a character
+    out, peak = read_peak("score", tiny_run, path, cwd=tmp_path)
+    assert peak < MEMORY_BOUND_MB and f"over {MAX_TEXT_BYTES - 1} predicted characters" in out
+
+
+def test_the_scores_of_the_python_api_are_refused_in_one_line_when_they_cannot_fit():
+    """score_text keeps float64 bits and int64 ids: scores of the longest text charlstm reads do not
+    fit, and are one MemoryBudgetError naming the most that fits, before any work."""
+    from charlstm.data.reading import MAX_TEXT_BYTES
+
+    vocab = Vocab(list("ab"))
+    model = CharModel(ModelConfig(vocab_size=2, embedding_size=2, hidden_size=2, num_layers=1)).eval()
+    with pytest.raises(MemoryBudgetError, match=r"^67,108,864 characters is too long to score: this model's scores "
+                                                r"hold at most [\d,]+ characters in the memory budget of 768 MiB; give "
+                                                r"a shorter text$"):
+        score_text(model, vocab, "ab" * (MAX_TEXT_BYTES // 2))

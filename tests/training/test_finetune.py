@@ -2,7 +2,7 @@
 shipped model: the base's characters keep their ids and rows exactly, the corpus's new characters are
 added and learnt, options that contradict the base are refused before anything is written, a file that
 is not a model is one line, the run records what it started from, resumes exactly without --init-from,
-and the base is never written to."""
+and the base is never written to; a base grown by 100k characters starts within the memory bound."""
 
 from __future__ import annotations
 
@@ -13,7 +13,18 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import ROOT, charlstm_process, metrics, read_checkpoint_file, refused, run_cli, small_config, snapshot
+from conftest import (
+    MEMORY_BOUND_MB,
+    ROOT,
+    charlstm_process,
+    measured,
+    metrics,
+    read_checkpoint_file,
+    refused,
+    run_cli,
+    small_config,
+    snapshot,
+)
 
 from charlstm.config import CELLS, FINE_TUNING, SHIPPED_MODELS, ModelConfig, TrainConfig
 from charlstm.errors import ConfigError, TrainingError
@@ -338,3 +349,15 @@ def test_the_fine_tuning_recipe_applies_where_nothing_is_typed(tmp_path, base_ru
 def test_load_base_reads_a_checkpoint_file_or_a_run_folder_alike(base_run):
     by_folder, by_file = load_base(base_run), load_base(base_run / "best.safetensors")
     assert by_folder.fingerprint == by_file.fingerprint and by_folder.path == base_run / "best.safetensors"
+
+
+def test_a_base_grown_by_100k_characters_reads_its_predictions_within_the_bound(tiny_run, wide_corpus, tmp_path):
+    """The new output rows are set from the base's predictions on the new text (a pass over positions
+    × the grown vocabulary), read a chunk of positions at a time: a base grown by 100,000 characters
+    starts, trains a step and evaluates within the bound."""
+    out = tmp_path / "run"
+    code, _, err, peak = measured("train", wide_corpus, "--init-from", tiny_run, "--out", out, "--max-steps", "1",
+                                  "--eval-every", "1", "--val-fraction", "0.01", "--ema-decay", "0", *FAST,
+                                  "--threads", "1", cwd=tmp_path, timeout=900)
+    assert code == 0, err[-2000:]
+    assert peak < MEMORY_BOUND_MB and ckpt.load(out / ckpt.LATEST).config.vocab_size > 100_000

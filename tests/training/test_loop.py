@@ -1,16 +1,20 @@
 """training/loop.py on real text: the validation figure falls, a time budget ends the run with a closing
-evaluation, and the log keeps every record as strict JSON (no validation text: null, never NaN). (Resume:
-test_resume.py; divergence: test_divergence.py; saving: test_saving.py; stopping by signal:
-test_interrupts.py.)"""
+evaluation, and the log keeps every record as strict JSON (no validation text: null, never NaN); a
+vocabulary of 100k characters trains within the memory bound, and a model too large for it is refused
+before its run is made. (Resume: test_resume.py; divergence: test_divergence.py; saving:
+test_saving.py; stopping by signal: test_interrupts.py.)"""
 
 from __future__ import annotations
+
+import re
 
 import pytest
 
 from charlstm.config import ModelConfig, TrainConfig
+from charlstm.errors import MemoryBudgetError
 from charlstm.runs import checkpoint as ckpt
 from charlstm.training.loop import train
-from conftest import SEEDED, metrics, run_cli
+from conftest import MEMORY_BOUND_MB, SEEDED, error_line, measured, metrics, run_cli
 
 MODEL = ModelConfig(vocab_size=1, hidden_size=48, embedding_size=16, num_layers=2)
 
@@ -53,3 +57,45 @@ def test_no_validation_text_logs_null_not_nan(tmp_path, corpus):
     resumed = run_cli("train", "--resume", "--out", run, "--max-steps", "9")
     assert resumed.exit_code == 0, resumed.output
     assert [m["step"] for m in metrics(run) if "val_bpc" in m] == [3, 6, 9]
+
+
+# ------------------------------------------------------------------------ a very large vocabulary
+
+
+def test_a_model_too_large_for_memory_is_refused_before_the_run_is_made(wide_corpus, tmp_path):
+    """A model whose training cannot fit the memory budget is refused in one line naming what to
+    change, before the run folder is made (nothing is written), from the command line and the API."""
+    out = tmp_path / "run"
+    code, _, err, peak = measured("train", wide_corpus, "--out", out, "--hidden-size", "2048", "--max-steps", "1",
+                                  cwd=tmp_path)
+    assert code == 1 and peak < MEMORY_BOUND_MB
+    assert re.fullmatch(r"Error: training a model of [\d,]+ parameters and 100,001 characters, 64 streams × 100 "
+                        r"characters a step, needs about [\d,]+ MiB, over the memory budget of 768 MiB: raise "
+                        r"min_char_count to read rare characters as one symbol, or make embedding_size and hidden_size "
+                        r"smaller", error_line(err))
+    assert not out.exists()
+    with pytest.raises(MemoryBudgetError, match="make embedding_size and hidden_size smaller"):
+        train(wide_corpus.read_text(encoding="utf-8"), out, ModelConfig(vocab_size=1, hidden_size=2048),
+              TrainConfig(max_steps=1, time_budget=None))
+    assert not out.exists()
+
+
+def test_a_vocabulary_of_100k_characters_trains_within_the_bound(wide_corpus, tmp_path):
+    """The output layer over 100,001 characters is taken in pieces of positions, in training and in
+    validation, so a step and an evaluation stay within the bound."""
+    out = tmp_path / "run"
+    code, _, err, peak = measured("train", wide_corpus, "--out", out, "--hidden-size", "8", "--embedding-size", "8",
+                                  "--num-layers", "1", "--batch-size", "16", "--seq-len", "100", "--ema-decay", "0", "--val-fraction", "0.01", "--max-steps", "2",
+                                  "--eval-every", "2", "--preview", "0", "--threads", "1", cwd=tmp_path, timeout=600)
+    assert code == 0, err[-2000:]
+    assert peak < MEMORY_BOUND_MB
+    assert [m["step"] for m in metrics(out) if "val_bpc" in m] == [2]
+
+
+@pytest.mark.slow
+def test_the_fitted_model_of_100k_characters_trains_within_the_bound(wide_corpus, tmp_path):
+    out = tmp_path / "run"
+    code, _, err, peak = measured("train", wide_corpus, "--out", out, "--max-steps", "1", "--eval-every", "1",
+                                  "--preview", "0", "--threads", "1", cwd=tmp_path, timeout=1800)
+    assert code == 0, err[-2000:]
+    assert peak < MEMORY_BOUND_MB and "sized by the memory budget" in err
