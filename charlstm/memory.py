@@ -171,9 +171,9 @@ def _refuse_training(config: ModelConfig, need: Need, batch_size: int, seq_len: 
     copies = _copies(average)
     training_weights = weights(config) * (copies + 2 * (copies - 1))     # as `training` counts them
     vocabulary = config.vocab_size * (config.embedding_size + config.hidden_size + 1)
-    fix = ("make batch_size or seq_len smaller" if training_weights <= budget() // 2 else
-           "raise min_char_count to read rare characters as one symbol, or make embedding_size and hidden_size smaller"
-           if 2 * vocabulary > config.parameter_count else "make hidden_size, num_layers or embedding_size smaller")
+    fix = ("make --batch-size or --seq-len smaller" if training_weights <= budget() // 2 else
+           "raise --min-char-count to read rare characters as one symbol, or make --embedding-size and --hidden-size smaller"
+           if 2 * vocabulary > config.parameter_count else "make --hidden-size, --num-layers or --embedding-size smaller")
     return (f"training a model of {config.parameter_count:,} parameters and {config.vocab_size:,} characters, "
             f"{batch_size} streams × {seq_len} characters a step, {over_budget(need, 0)}: {fix}")
 

@@ -43,8 +43,8 @@ def test_a_large_vocabulary_takes_the_output_layer_in_pieces():
 
 
 @pytest.mark.parametrize("sizes, fix", [
-    (dict(vocab_size=100_001, hidden_size=2048), "raise min_char_count to read rare characters as one symbol"),
-    (dict(vocab_size=200, hidden_size=4096, num_layers=3), "make hidden_size, num_layers or embedding_size smaller"),
+    (dict(vocab_size=100_001, hidden_size=2048), "raise --min-char-count to read rare characters as one symbol"),
+    (dict(vocab_size=200, hidden_size=4096, num_layers=3), "make --hidden-size, --num-layers or --embedding-size smaller"),
 ])
 def test_a_model_too_large_to_train_is_one_line_naming_what_to_make_smaller(sizes, fix):
     config = ModelConfig(**{"embedding_size": 64, **sizes})
@@ -57,7 +57,7 @@ def test_a_model_too_large_to_train_is_one_line_naming_what_to_make_smaller(size
 
 def test_a_long_step_of_a_model_that_fits_is_refused_naming_the_step():
     config = ModelConfig(vocab_size=100, hidden_size=256, embedding_size=64, num_layers=2)
-    with pytest.raises(MemoryBudgetError, match="make batch_size or seq_len smaller"):
+    with pytest.raises(MemoryBudgetError, match="make --batch-size or --seq-len smaller"):
         memory.training_chunks(config, 4096, 2048, average=True)
 
 
@@ -73,5 +73,5 @@ def test_a_vocabulary_too_large_for_the_narrowest_model_is_refused_naming_the_fo
     config = TrainConfig()
     model, fitted = fitted_config(ModelConfig(vocab_size=400_000), 3 * 400_000, config)
     assert (fitted.hidden_size, fitted.limit) == (32, "the memory budget")
-    with pytest.raises(MemoryBudgetError, match="raise min_char_count to read rare characters as one symbol"):
+    with pytest.raises(MemoryBudgetError, match="raise --min-char-count to read rare characters as one symbol"):
         memory.training_chunks(model, config.batch_size, config.seq_len, config.ema_decay > 0)

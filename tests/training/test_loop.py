@@ -71,10 +71,10 @@ def test_a_model_too_large_for_memory_is_refused_before_the_run_is_made(wide_cor
     assert code == 1 and peak < MEMORY_BOUND_MB
     assert re.fullmatch(r"Error: training a model of [\d,]+ parameters and 100,001 characters, 64 streams × 100 "
                         r"characters a step, needs about [\d,]+ MiB, over the memory budget of 768 MiB: raise "
-                        r"min_char_count to read rare characters as one symbol, or make embedding_size and hidden_size "
+                        r"--min-char-count to read rare characters as one symbol, or make --embedding-size and --hidden-size "
                         r"smaller", error_line(err))
     assert not out.exists()
-    with pytest.raises(MemoryBudgetError, match="make embedding_size and hidden_size smaller"):
+    with pytest.raises(MemoryBudgetError, match="make --embedding-size and --hidden-size smaller"):
         train(wide_corpus.read_text(encoding="utf-8"), out, ModelConfig(vocab_size=1, hidden_size=2048),
               TrainConfig(max_steps=1, time_budget=None))
     assert not out.exists()
