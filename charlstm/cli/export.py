@@ -15,7 +15,9 @@ from .help import Command
 @click.option("--html", "html_path", default=None, type=click.Path(dir_okay=False),
               help="One self-contained HTML page that runs the model in a browser (an existing file is "
                    "replaced only if charlstm wrote it).")
-def command(run, out, html_path):
+@click.option("--atlas", "with_atlas", is_flag=True,
+              help="With --html: index the units `inspect --atlas` labels, on the end of the training corpus.")
+def command(run, out, html_path, with_atlas):
     """Export a run's best model, weights only, to share.
 
     RUN: a run folder or a checkpoint; the most recent run if none. What only resuming needs
@@ -30,6 +32,8 @@ def command(run, out, html_path):
     """
     if out is None and html_path is None:
         raise click.UsageError("give --out FOLDER, --html FILE or both")
+    if with_atlas and html_path is None:
+        raise click.UsageError("--atlas labels the units of the --html page: give --html FILE")
     if html_path is not None:
         from ..files import check_output, is_charlstm_page
 
@@ -43,7 +47,7 @@ def command(run, out, html_path):
     if html_path is not None:
         from ..views.web import export_page
 
-        page, source = export_page(run)
+        page, source = export_page(run, with_atlas, notice=lambda said: click.echo(f"charlstm: {said}", err=True))
         _write_page(html_path, page)
         click.echo(f"wrote {html_path}: {len(page) / 1e6:,.1f} MB, the model of {source} in one page", err=True)
 

@@ -207,7 +207,7 @@ Temperature 0 picks the likeliest character and writes what <code>charlstm sampl
 <div id="diagram"></div>
 <pre id="values" hidden></pre>
 </section>
-<aside id="atlas" hidden><h2>atlas</h2><p class="dim">units the atlas labels; click one to watch it</p><ul id="atlas-list"></ul></aside>
+<aside id="atlas" hidden><h2>atlas</h2><p class="dim" id="atlas-text"></p><ul id="atlas-list"></ul></aside>
 </main>
 <script type="application/json" id="charlstm-data">{data}</script>
 <script>
@@ -219,13 +219,50 @@ Temperature 0 picks the likeliest character and writes what <code>charlstm sampl
 """
 
 
-def export_page(source) -> tuple[bytes, Path]:
+#: Units the page's atlas index lists: every unit with a verdict word, else (none earned one) this many
+#: of those furthest above chance.
+ATLAS_SHOWN = 40
+
+
+def atlas_index(loaded, model) -> tuple[dict | None, str]:
+    """The atlas of every layer's hidden units, as `inspect --atlas` builds it on the last
+    ANALYSIS_LENGTH characters of the training corpus (else a fresh sample), for the page's index:
+    {"units": [[layer, vector, unit, label], …], "text": where the text came from}; and a note. None
+    (and the reason) when no feature varies on that text."""
+    from ..errors import FeatureError
+    from ..inspection.atlas import build_atlas, builtin_features, untrained_like
+    from ..inspection.texts import inspect_text
+    from ..inspection.tracing import trace
+
+    text, note = inspect_text(loaded, model, analysis=True)
+    layers, vectors = list(range(1, loaded.config.num_layers + 1)), ("hidden",)
+    result, baseline = (trace(m, loaded.vocab, text, vectors=vectors, layers=layers, logits=False)
+                        for m in (model, untrained_like(model)))
+    try:
+        atlas = build_atlas(result, builtin_features(text), vectors, layers, baseline=baseline)
+    except FeatureError as error:
+        return None, f"no atlas index: {error}"
+    named = [u for u in atlas.units if u.verdict in ("tracks", "weak")] or atlas.units[:ATLAS_SHOWN]
+    units = [[u.layer, u.vector, u.unit, f"{u.feature} r {u.r:+.2f}" + (f" ({u.verdict})" if u.verdict else "")]
+             for u in named]
+    return {"units": units, "text": note or f"{len(text):,} characters"}, f"atlas index: {len(units)} units; {note}"
+
+
+def export_page(source, with_atlas: bool = False, notice=None) -> tuple[bytes, Path]:
     """The page of the checkpoint `source` names (a run folder's best checkpoint, or a checkpoint
-    file; default the most recent run, as `export --out` resolves it), as UTF-8, and that path."""
+    file; default the most recent run, as `export --out` resolves it), as UTF-8, and that path.
+    With `with_atlas`, the page indexes the units the atlas labels (`atlas_index`), and what it says
+    about its text goes to `notice`."""
     from ..runs.checkpoint import load
     from ..runs.folder import resolve
 
     path = resolve(source)
     loaded = load(path)
-    page = build_web(loaded, loaded.model("cpu"), path.parent.name if path.name == BEST else path.stem)
+    model = loaded.model("cpu")
+    atlas = None
+    if with_atlas:
+        atlas, said = atlas_index(loaded, model)
+        if notice is not None:
+            notice(said)
+    page = build_web(loaded, model, path.parent.name if path.name == BEST else path.stem, atlas)
     return page.encode("utf-8"), path

@@ -22,7 +22,7 @@ from charlstm.runs.checkpoint import Checkpoint
 from charlstm.views.page import CSP
 from charlstm.views.web import build_web, weight_arrays
 from chromium import open_browser
-from conftest import run_cli
+from conftest import refused, run_cli
 
 #: The tiny models of this module: every cell kind, two layers.
 SHAPE = ["--hidden-size", "24", "--num-layers", "2", "--embedding-size", "8", "--batch-size", "16", "--seq-len", "48",
@@ -194,3 +194,19 @@ def test_predictions_the_unit_and_the_diagram_follow_the_text(runs, browser):
     browser.js("(() => { const t = document.getElementById('typed'); t.value += 'g'; t.dispatchEvent(new Event('input')); })()")
     assert browser.js("document.getElementById('strip').textContent") == "the king"
     assert browser.js("document.getElementById('guesses').textContent") != guesses
+
+
+def test_the_atlas_labels_are_an_index_of_units(runs, browser, tmp_path):
+    out, _ = runs["lstm"]
+    page = tmp_path / "atlas.html"
+    done = run_cli("export", out, "--html", page, "--atlas")
+    assert done.exit_code == 0, done.output
+    assert "atlas index:" in done.stderr
+    load(browser, page, fragment(text="the king", layer=1, vector="cell", neuron=0))
+    assert browser.js("document.getElementById('atlas').hidden") is False
+    first = browser.js("document.querySelector('#atlas-list li').dataset.key")
+    browser.click("#atlas-list li")
+    layer, vector, unit = first.split("/")
+    assert [browser.js(f"document.getElementById('{k}').value") for k in ("layer", "vector", "neuron")] == [layer, vector, unit]
+    assert browser.js("document.getElementById('label').textContent") != ""
+    refused(run_cli("export", out, "--atlas", "--out", tmp_path / "x"), "give --html FILE", code=2)
