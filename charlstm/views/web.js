@@ -376,7 +376,7 @@ function svg(tag, attrs, text) {
 // The values of the selected unit at position t, and before it (c', h' are 0 before the first character).
 function unitAt(t) {
   const at = (pos, name) => (pos < 0 ? 0 : reading.records[pos][sel.layer - 1][name][sel.neuron]);
-  const out = { prevHidden: at(t - 1, "hidden"), prevCell: DATA.cellState ? at(t - 1, "cell") : 0 };
+  const out = { prevHidden: at(t - 1, "hidden"), prevCell: DATA.cellState ? at(t - 1, "cell") : 0, char: reading.text[t] };
   for (const name of DATA.vectors) out[name] = at(t, name);
   return out;
 }
@@ -402,8 +402,8 @@ function note(g, x, y, text, anchor) { g.appendChild(svg("text", { x, y, "text-a
 function drawLSTM(g, u) {   // Olah's "Understanding LSTMs": the cell state runs along the top
   const gates = [["forget", "forget f", 90], ["input", DATA.coupled ? "input 1−f" : "input i", 200],
     ["candidate", "candidate g", 310], ["output", "output o", 430]];
-  note(g, 20, 44, "c′ " + fmt(u.prevCell), "start");
-  line(g, [[70, 40], [79, 40]]);
+  note(g, 14, 30, "c′ " + fmt(u.prevCell), "start");
+  line(g, [[14, 40], [79, 40]]);
   op(g, 90, 40, "×"); op(g, 310, 40, "+");
   line(g, [[101, 40], [299, 40]]);
   part(g, 520, 40, "cell", "cell c", u.cell, "cell");
@@ -418,18 +418,19 @@ function drawLSTM(g, u) {   // Olah's "Understanding LSTMs": the cell state runs
   line(g, [[520, 58], [520, 90]]); part(g, 520, 110, "tanh", "tanh c", Math.tanh(u.cell), "hidden");
   op(g, 520, 170, "×"); line(g, [[472, 170], [509, 170]]); line(g, [[520, 128], [520, 159]]);
   part(g, 620, 170, "hidden", "hidden h", u.hidden, "hidden"); line(g, [[531, 170], [578, 170]]);
-  note(g, 20, 250, "h′ " + fmt(u.prevHidden) + "  and the character feed every gate", "start");
-  for (const [, , x] of gates) line(g, [[x, 236], [x, 188]]);
+  note(g, 14, 262, "h′ " + fmt(u.prevHidden) + " and the character " + JSON.stringify(u.char) + " feed every gate", "start");
+  for (const [, , x] of gates) line(g, [[x, 248], [x, 188]]);
   if (DATA.peepholes) drawPeepholes(g, u);
 }
-function drawPeepholes(g, u) {   // p ⊙ c′ into input and forget, p ⊙ c into output
-  line(g, [[60, 40], [60, 200], [152, 200]], true); note(g, 150, 218, "p_f·c′ " + fmt(u.peep_forget));
-  line(g, [[60, 200], [60, 226], [240, 226], [240, 188]], true); note(g, 250, 240, "p_i·c′ " + fmt(u.peep_input));
-  line(g, [[560, 58], [560, 140], [470, 140], [470, 152]], true); note(g, 440, 135, "p_o·c " + fmt(u.peep_output));
+function drawPeepholes(g, u) {   // p ⊙ c′ into forget and input, p ⊙ c into output
+  line(g, [[30, 40], [30, 170], [46, 170]], true); note(g, 34, 204, "p_f·c′ " + fmt(u.peep_forget), "start");
+  line(g, [[30, 124], [140, 124], [140, 162], [156, 162]], true); note(g, 150, 216, "p_i·c′ " + fmt(u.peep_input), "start");
+  line(g, [[564, 40], [590, 40], [590, 140], [450, 140], [450, 150]], true);
+  note(g, 596, 100, "p_o·c " + fmt(u.peep_output), "start");
 }
 function drawGRU(g, u) {    // h = (1 − z) ⊙ n + z ⊙ h′, n = tanh(x_n + r ⊙ (W_hn h′ + b_hn))
-  note(g, 20, 44, "h′ " + fmt(u.prevHidden), "start");
-  line(g, [[70, 40], [219, 40]]); op(g, 230, 40, "×"); op(g, 400, 40, "+");
+  note(g, 14, 30, "h′ " + fmt(u.prevHidden), "start");
+  line(g, [[14, 40], [219, 40]]); op(g, 230, 40, "×"); op(g, 400, 40, "+");
   line(g, [[241, 40], [389, 40]]);
   part(g, 520, 40, "hidden", "hidden h", u.hidden, "hidden"); line(g, [[411, 40], [478, 40]]);
   part(g, 120, 170, "reset", "reset r", u.reset, "reset");
@@ -437,11 +438,12 @@ function drawGRU(g, u) {    // h = (1 − z) ⊙ n + z ⊙ h′, n = tanh(x_n + 
   part(g, 400, 170, "candidate", "candidate n", u.candidate, "candidate");
   op(g, 400, 100, "×"); line(g, [[400, 152], [400, 111]]); line(g, [[400, 89], [400, 51]]);
   line(g, [[272, 170], [330, 170], [330, 100], [389, 100]]); note(g, 330, 90, "1 − z");
-  line(g, [[162, 170], [358, 170]], true); note(g, 270, 196, "r gates h′ inside n");
-  note(g, 20, 250, "h′ and the character feed r, z and n", "start");
+  line(g, [[120, 188], [120, 222], [380, 222], [380, 190]], true); note(g, 250, 216, "r ⊙ (W_hn h′ + b_hn) inside n");
+  note(g, 14, 262, "h′ and the character " + JSON.stringify(u.char) + " feed r, z and n", "start");
+  for (const x of [100, 230, 420]) line(g, [[x, 248], [x, 188]]);
 }
 function drawRNN(g, u) {
-  note(g, 20, 104, "h′ " + fmt(u.prevHidden) + " and the character", "start");
+  note(g, 14, 104, "h′ " + fmt(u.prevHidden) + " and " + JSON.stringify(u.char), "start");
   line(g, [[230, 100], [318, 100]]);
   part(g, 360, 100, "hidden", "tanh: hidden h", u.hidden, "hidden");
 }
@@ -450,7 +452,7 @@ function drawDiagram() {
   box.textContent = "";
   if (sel.pos === null || sel.pos >= reading.text.length) return;
   const u = unitAt(sel.pos);
-  const root = svg("svg", { viewBox: "0 0 700 270", width: 700, height: 270, role: "img" });
+  const root = svg("svg", { viewBox: "0 0 700 272", width: 700, height: 272, role: "img" });
   const defs = svg("defs", {}), marker = svg("marker", { id: "arrow", viewBox: "0 0 10 10", refX: 9, refY: 5,
     markerWidth: 6, markerHeight: 6, orient: "auto-start-reverse" });
   marker.appendChild(svg("path", { d: "M 0 0 L 10 5 L 0 10 z", fill: "#444" }));
