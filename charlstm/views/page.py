@@ -161,6 +161,26 @@ def _span(char: str) -> str:
     return f"<span>{html.escape(shown)}</span>"
 
 
+def page_head(title: str, style: str) -> str:
+    """The head of every charlstm page with a script: the generator mark (files.PAGE_GENERATOR), the
+    Content-Security-Policy (CSP), the title (escaped here) and the inline `style`."""
+    return _HEAD.format(generator=PAGE_GENERATOR, csp=CSP, title=html.escape(title), style=style)
+
+
+_HEAD = """<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+{generator}
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta http-equiv="Content-Security-Policy" content="{csp}">
+<title>charlstm · {title}</title>
+<style>
+{style}</style>
+</head>
+"""
+
+
 def render_page(facts: dict, notice: str = "") -> str:
     """The page showing `facts` (from page_facts), with `notice` above the text when given. The
     script receives the facts and, under "drawn", what drawing adds to them: which vectors are
@@ -170,9 +190,10 @@ def render_page(facts: dict, notice: str = "") -> str:
              "colors": {"white": WHITE, "red": RED, "blue": BLUE, "green": GREEN},
              "vocabShown": [alone(c) for c in predict["vocab"]] if predict is not None else []}
     notice_html = f'<p class="notice">{html.escape(notice)}</p>' if notice else ""
-    return _TEMPLATE.format(generator=PAGE_GENERATOR, csp=CSP, title=html.escape(facts["title"]), notice=notice_html,
+    return _TEMPLATE.format(head=page_head(facts["title"], asset("page.css")), title=html.escape(facts["title"]),
+                            notice=notice_html,
                             spans="".join(map(_span, facts["chars"])), data=script_json({**facts, _DRAWN: drawn}),
-                            colours=asset("colours.js"), script=asset("page.js"), style=asset("page.css"))
+                            colours=asset("colours.js"), script=asset("page.js"))
 
 
 def build_page(trace, title: str, layer: int, vector: str, neuron: int, notice: str = "", atlas=None,
@@ -196,18 +217,7 @@ def redraw(page: str) -> str:
     return render_page(*read_page(page))
 
 
-_TEMPLATE = """<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-{generator}
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta http-equiv="Content-Security-Policy" content="{csp}">
-<title>charlstm · {title}</title>
-<style>
-{style}</style>
-</head>
-<body>
+_TEMPLATE = """{head}<body>
 <header>
 <h1>charlstm inspect<small>{title}</small></h1>
 <div class="controls">

@@ -29,12 +29,12 @@ import numpy as np
 import torch
 
 from ..config import GATE_VECTORS, UNKNOWN_POLICIES, ModelConfig, SampleConfig, TrainConfig, bounds
-from ..files import BEST, PAGE_GENERATOR
+from ..files import BEST
 from ..generation.sampling import start_character
 from ..model.network import fold_first_layer, split_biases
 from .colours import BLUE, GREEN, RED, TANH_VECTORS, WHITE
 from .glyphs import alone, glyph
-from .page import CSP, asset, script_json
+from .page import asset, page_head, script_json
 
 #: How the weights travel: little-endian float32 (float16 halves the page but moves unit values by
 #: more than inspect's three decimals and can flip an argmax; docs/browser.md has the measurement).
@@ -146,9 +146,9 @@ def glyphs_of(chars) -> dict:
 def render_web(facts: dict) -> str:
     """The page of `facts` (from web_facts)."""
     data = {**facts, "glyphs": glyphs_of(facts["vocab"])}
-    return _TEMPLATE.format(generator=PAGE_GENERATOR, csp=CSP, title=html.escape(facts["about"]["title"]),
-                            data=script_json(data), style=asset("web.css"), colours=asset("colours.js"),
-                            script=asset("web.js"))
+    title = facts["about"]["title"]
+    return _TEMPLATE.format(head=page_head(title, asset("web.css")), title=html.escape(title), data=script_json(data),
+                            colours=asset("colours.js"), script=asset("web.js"))
 
 
 def build_web(loaded, model, title: str, atlas=None) -> str:
@@ -156,18 +156,7 @@ def build_web(loaded, model, title: str, atlas=None) -> str:
     return render_web(web_facts(loaded, model, title, atlas))
 
 
-_TEMPLATE = """<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-{generator}
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta http-equiv="Content-Security-Policy" content="{csp}">
-<title>charlstm · {title}</title>
-<style>
-{style}</style>
-</head>
-<body>
+_TEMPLATE = """{head}<body>
 <header>
 <h1>charlstm model<small>{title}</small></h1>
 <div id="about"></div>
