@@ -167,6 +167,22 @@ def page_head(title: str, style: str) -> str:
     return _HEAD.format(generator=PAGE_GENERATOR, csp=CSP, title=html.escape(title), style=style)
 
 
+def page_tail(data: dict, script: str) -> str:
+    """The end of every charlstm page with a script: `data` as JSON in its own block (script_json),
+    the shared colours (colours.js), then the page's `script`."""
+    return _TAIL.format(data=script_json(data), colours=asset("colours.js"), script=script)
+
+
+_TAIL = """<script type="application/json" id="charlstm-data">{data}</script>
+<script>
+{colours}</script>
+<script>
+{script}</script>
+</body>
+</html>
+"""
+
+
 _HEAD = """<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -192,8 +208,8 @@ def render_page(facts: dict, notice: str = "") -> str:
     notice_html = f'<p class="notice">{html.escape(notice)}</p>' if notice else ""
     return _TEMPLATE.format(head=page_head(facts["title"], asset("page.css")), title=html.escape(facts["title"]),
                             notice=notice_html,
-                            spans="".join(map(_span, facts["chars"])), data=script_json({**facts, _DRAWN: drawn}),
-                            colours=asset("colours.js"), script=asset("page.js"))
+                            spans="".join(map(_span, facts["chars"])),
+                            tail=page_tail({**facts, _DRAWN: drawn}, asset("page.js")))
 
 
 def build_page(trace, title: str, layer: int, vector: str, neuron: int, notice: str = "", atlas=None,
@@ -249,14 +265,7 @@ _TEMPLATE = """{head}<body>
 </aside>
 </main>
 <div id="predict" hidden></div>
-<script type="application/json" id="charlstm-data">{data}</script>
-<script>
-{colours}</script>
-<script>
-{script}</script>
-</body>
-</html>
-"""
+{tail}"""
 
 
 if __name__ == "__main__":  # python -m charlstm.views.page PAGE...: redraw charlstm pages in place

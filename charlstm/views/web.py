@@ -34,7 +34,7 @@ from ..generation.sampling import start_character
 from ..model.network import fold_first_layer, split_biases
 from .colours import BLUE, GREEN, RED, TANH_VECTORS, WHITE
 from .glyphs import alone, glyph
-from .page import asset, page_head, script_json
+from .page import asset, page_head, page_tail
 
 #: How the weights travel: little-endian float32 (float16 halves the page but moves unit values by
 #: more than inspect's three decimals and can flip an argmax; docs/browser.md has the measurement).
@@ -147,8 +147,8 @@ def render_web(facts: dict) -> str:
     """The page of `facts` (from web_facts)."""
     data = {**facts, "glyphs": glyphs_of(facts["vocab"])}
     title = facts["about"]["title"]
-    return _TEMPLATE.format(head=page_head(title, asset("web.css")), title=html.escape(title), data=script_json(data),
-                            colours=asset("colours.js"), script=asset("web.js"))
+    return _TEMPLATE.format(head=page_head(title, asset("web.css")), title=html.escape(title),
+                            tail=page_tail(data, asset("web.js")))
 
 
 def build_web(loaded, model, title: str, atlas=None) -> str:
@@ -198,14 +198,7 @@ Temperature 0 picks the likeliest character and writes what <code>charlstm sampl
 </section>
 <aside id="atlas" hidden><h2>atlas</h2><p class="dim" id="atlas-text"></p><ul id="atlas-list"></ul></aside>
 </main>
-<script type="application/json" id="charlstm-data">{data}</script>
-<script>
-{colours}</script>
-<script>
-{script}</script>
-</body>
-</html>
-"""
+{tail}"""
 
 
 #: Units the page's atlas index lists: every unit with a verdict word, else (none earned one) this many
