@@ -17,7 +17,10 @@ from .help import Command
                    "replaced only if charlstm wrote it).")
 @click.option("--atlas", "with_atlas", is_flag=True,
               help="With --html: index the units `inspect --atlas` labels, on the end of the training corpus.")
-def command(run, out, html_path, with_atlas):
+@click.option("--text-file", type=click.Path(dir_okay=False), default=None,
+              help="With --atlas: the text the atlas reads, instead of the end of the training corpus (characters "
+                   "the model never saw read as with inspect --unknown replace).")
+def command(run, out, html_path, with_atlas, text_file):
     """Export a run's best model, weights only, to share.
 
     RUN: a run folder or a checkpoint; the most recent run if none. What only resuming needs
@@ -34,6 +37,8 @@ def command(run, out, html_path, with_atlas):
         raise click.UsageError("give --out FOLDER, --html FILE or both")
     if with_atlas and html_path is None:
         raise click.UsageError("--atlas labels the units of the --html page: give --html FILE")
+    if text_file is not None and not with_atlas:
+        raise click.UsageError("--text-file is the text --atlas reads: give --atlas")
     if html_path is not None:
         from ..files import check_output, is_charlstm_page
 
@@ -47,7 +52,8 @@ def command(run, out, html_path, with_atlas):
     if html_path is not None:
         from ..views.web import export_page
 
-        page, source = export_page(run, with_atlas, notice=lambda said: click.echo(f"charlstm: {said}", err=True))
+        page, source = export_page(run, with_atlas, text_file,
+                                   notice=lambda said: click.echo(f"charlstm: {said}", err=True))
         _write_page(html_path, page)
         click.echo(f"wrote {html_path}: {len(page) / 1e6:,.1f} MB, the model of {source} in one page", err=True)
 

@@ -206,9 +206,9 @@ Temperature 0 picks the likeliest character and writes what <code>charlstm sampl
 ATLAS_SHOWN = 40
 
 
-def atlas_index(loaded, model) -> tuple[dict | None, str]:
-    """The atlas of every layer's hidden units, as `inspect --atlas` builds it on the last
-    ANALYSIS_LENGTH characters of the training corpus (else a fresh sample), for the page's index:
+def atlas_index(loaded, model, text_file: str | None = None) -> tuple[dict | None, str]:
+    """The atlas of every layer's hidden units, as `inspect --atlas` builds it on `text_file` or the
+    last ANALYSIS_LENGTH characters of the training corpus (else a fresh sample), for the page's index:
     {"units": [[layer, vector, unit, label], …], "text": where the text came from}; and a note. None
     (and the reason) when no feature varies on that text."""
     from ..errors import FeatureError
@@ -216,7 +216,7 @@ def atlas_index(loaded, model) -> tuple[dict | None, str]:
     from ..inspection.texts import inspect_text
     from ..inspection.tracing import trace
 
-    text, note = inspect_text(loaded, model, analysis=True)
+    text, note = inspect_text(loaded, model, text_file=text_file, unknown="replace", analysis=True)
     layers, vectors = list(range(1, loaded.config.num_layers + 1)), ("hidden",)
     result, baseline = (trace(m, loaded.vocab, text, vectors=vectors, layers=layers, logits=False)
                         for m in (model, untrained_like(model)))
@@ -227,14 +227,15 @@ def atlas_index(loaded, model) -> tuple[dict | None, str]:
     named = [u for u in atlas.units if u.verdict in ("tracks", "weak")] or atlas.units[:ATLAS_SHOWN]
     units = [[u.layer, u.vector, u.unit, f"{u.feature} r {u.r:+.2f}" + (f" ({u.verdict})" if u.verdict else "")]
              for u in named]
-    return {"units": units, "text": note or f"{len(text):,} characters"}, f"atlas index: {len(units)} units; {note}"
+    where = note or f"{len(text):,} characters of {text_file}"
+    return {"units": units, "text": where}, f"atlas index: {len(units)} units; {where}"
 
 
-def export_page(source, with_atlas: bool = False, notice=None) -> tuple[bytes, Path]:
+def export_page(source, with_atlas: bool = False, text_file: str | None = None, notice=None) -> tuple[bytes, Path]:
     """The page of the checkpoint `source` names (a run folder's best checkpoint, or a checkpoint
     file; default the most recent run, as `export --out` resolves it), as UTF-8, and that path.
-    With `with_atlas`, the page indexes the units the atlas labels (`atlas_index`), and what it says
-    about its text goes to `notice`."""
+    With `with_atlas`, the page indexes the units the atlas labels (`atlas_index`, on `text_file` if
+    given), and what it says about its text goes to `notice`."""
     from ..runs.checkpoint import load
     from ..runs.folder import resolve
 
@@ -243,7 +244,7 @@ def export_page(source, with_atlas: bool = False, notice=None) -> tuple[bytes, P
     model = loaded.model("cpu")
     atlas = None
     if with_atlas:
-        atlas, said = atlas_index(loaded, model)
+        atlas, said = atlas_index(loaded, model, text_file)
         if notice is not None:
             notice(said)
     page = build_web(loaded, model, path.parent.name if path.name == BEST else path.stem, atlas)

@@ -210,3 +210,8 @@ def test_the_atlas_labels_are_an_index_of_units(runs, browser, tmp_path):
     assert [browser.js(f"document.getElementById('{k}').value") for k in ("layer", "vector", "neuron")] == [layer, vector, unit]
     assert browser.js("document.getElementById('label').textContent") != ""
     refused(run_cli("export", out, "--atlas", "--out", tmp_path / "x"), "give --html FILE", code=2)
+    text = tmp_path / "text.txt"
+    text.write_text("The KING said: \"Who is there?\" and the queen said \u00e9 nothing.\n" * 40, encoding="utf-8")
+    chosen = run_cli("export", out, "--html", tmp_path / "chosen.html", "--atlas", "--text-file", text)
+    assert chosen.exit_code == 0 and f"characters of {text}" in chosen.stderr, chosen.output
+    refused(run_cli("export", out, "--html", tmp_path / "y.html", "--text-file", text), "give --atlas", code=2)
