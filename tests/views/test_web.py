@@ -172,13 +172,37 @@ def test_page_fetches_nothing(hostile_page):
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:|//)""", page) and "fetch(" not in page
 
 
-def test_a_2x256_lstm_page_fits_in_8_mb():
+@pytest.fixture(scope="module")
+def big_page(tmp_path_factory):
+    """The page of a 2×256 LSTM (embedding 64) over 97 characters: charlstm's default shape."""
+    torch.manual_seed(0)
     vocab = Vocab.from_text("".join(chr(c) for c in range(32, 127)) + "\n\t")
     config = ModelConfig(vocab_size=len(vocab), hidden_size=256, num_layers=2, embedding_size=64)
     model = CharModel(config)
     assert model.num_parameters > 850_000
     page = build_web(Checkpoint(config, vocab, model.state_dict()), model.eval(), "big")
+    path = tmp_path_factory.mktemp("big") / "big.html"
+    path.write_text(page, encoding="utf-8")
+    return page, path
+
+
+def test_a_2x256_lstm_page_fits_in_8_mb(big_page):
+    page, _ = big_page
     assert len(page.encode("utf-8")) <= 8_000_000
+
+
+def test_a_keystroke_on_a_2x256_lstm_updates_within_50_ms(big_page, browser):
+    """After 200 typed characters, one more rereads what changed and redraws the five guesses, the
+    unit's strip and the cell diagram: the median of 11 keystrokes (a busy machine slows it several times)."""
+    _, path = big_page
+    load(browser, path, fragment(text="To be, or not to be, that is the question. " * 5, layer=2, vector="cell",
+                                 neuron=7, pos=0))
+    median = browser.js("(() => { const t = document.getElementById('typed'), times = [];"
+                        " for (let i = 0; i < 11; i++) { const s = performance.now(); t.value += 'e';"
+                        " t.dispatchEvent(new Event('input')); times.push(performance.now() - s); }"
+                        " times.sort((a, b) => a - b); return times[5]; })()")
+    assert browser.js("document.getElementById('strip').textContent").endswith("e" * 11)
+    assert median < 50, f"{median:.1f} ms"
 
 
 def test_predictions_the_unit_and_the_diagram_follow_the_text(runs, browser):
