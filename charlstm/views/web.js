@@ -214,14 +214,18 @@ class StopFilter {
 
 // ------------------------------------------------------------------ generating, streamed into #output
 let running = null;
+// Settings from `get(name)` (a control's value or the address's), held to SampleConfig's bounds: what
+// `charlstm sample` would refuse is taken as the nearest setting it accepts, so the page never breaks.
 function settingsFrom(get) {
-  const num = (name, parse) => { const v = get(name); return v === null || v === "" ? null : parse(v); };
   const d = DATA.sampling;
-  const seed = get("seed");
+  const num = (name, parse) => { const v = parse(get(name)); return Number.isFinite(v) ? v : null; };
+  const within = (v, b) => Math.min(Math.max(v, b.low ?? -Infinity), b.high ?? Infinity);
+  let temperature = within(num("temperature", parseFloat) ?? d.temperature.default, d.temperature);
+  if (temperature > 0 && temperature < d.temperature.floor) temperature = d.temperature.floor;
+  const topK = num("top_k", parseInt), topP = num("top_p", parseFloat), seed = get("seed");
   return {
-    prime: get("prime") || "", length: Math.max(0, Math.min(num("length", parseInt) ?? d.length.default, d.length.high)),
-    temperature: num("temperature", parseFloat) ?? d.temperature.default,
-    topK: num("top_k", parseInt), topP: num("top_p", parseFloat),
+    prime: get("prime") || "", length: within(num("length", parseInt) ?? d.length.default, d.length), temperature,
+    topK: topK === null ? null : within(topK, d.top_k), topP: topP === null || topP <= 0 ? null : Math.min(topP, 1),
     seed: seed === null || seed === "" ? String(crypto.getRandomValues(new Uint32Array(2)).join("")) : seed,
     stop: (get("stop") || "").split("|").map(unescapeStop).filter((s) => s),
     unknown: DATA.policies.includes(get("unknown")) ? get("unknown") : DATA.policies[0],

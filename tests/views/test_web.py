@@ -125,6 +125,10 @@ def test_seeded_sampling_repeats_in_the_page(runs, browser):
     load(browser, page, fragment(prime="the ", length=300, temperature=0.8, top_k=3, top_p=0.9, seed=1, stop="\\n\\n"))
     stopped = browser.js("document.getElementById('output').textContent")
     assert "\n\n" not in stopped and stopped.startswith("the ")
+    # What `charlstm sample` refuses, the page takes as the nearest setting it accepts: it never breaks.
+    load(browser, page, fragment(prime="the ", length="many", temperature="1e-9", top_k=0, top_p=5, seed=2))
+    odd = browser.js("document.getElementById('output').textContent")
+    assert odd.startswith("the ") and len(odd) > 100
 
 
 def test_unknown_characters_are_noted_and_skipped(runs, browser):
