@@ -23,15 +23,6 @@ function unitValues(layer, vector, neuron) {
 const isGate = (v) => DATA.drawn.gates.includes(v);
 // The |value| at full colour, one per unit, chosen in Python (colours.vector_scale) as in the terminal.
 const scaleOf = (layer, vector, neuron) => DATA.traces[String(layer)][vector].scale[neuron];
-function blend(a, b, w) {
-  w = Math.min(Math.max(w, 0), 1);
-  return [0, 1, 2].map((k) => Math.round(a[k] + (b[k] - a[k]) * w));
-}
-function rgbOf(value, gate, scale) {
-  return gate ? blend(C.white, C.green, value / scale) : blend(C.white, value < 0 ? C.red : C.blue, Math.abs(value) / scale);
-}
-function colour(value, gate, scale) { return "rgb(" + rgbOf(value, gate, scale).join(", ") + ")"; }
-function fmt(v) { return (v >= 0 ? "+" : "") + v.toFixed(3); }
 
 function readHash() {
   const p = new URLSearchParams(location.hash.slice(1));
@@ -54,8 +45,7 @@ function render() {
   for (let i = 0; i < spans.length; i++) {
     const rgb = rgbOf(values[i], gate, scale);
     spans[i].style.backgroundColor = "rgb(" + rgb.join(", ") + ")";
-    // Black ink on light backgrounds, white on dark ones (the terminal view does the same).
-    spans[i].style.color = 0.299 * rgb[0] + 0.587 * rgb[1] + 0.114 * rgb[2] > 150 ? "" : "#fff";
+    spans[i].style.color = ink(rgb);
   }
   current = values;
   document.getElementById("layer").value = String(sel.layer);

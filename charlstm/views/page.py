@@ -137,20 +137,64 @@ def page_facts(trace, title: str, layer: int, vector: str, neuron: int, atlas=No
 # ---------------------------------------------------------------- drawing them
 
 @functools.cache
-def _asset(name: str) -> str:
-    """page.css or page.js, package data beside this module."""
+def asset(name: str) -> str:
+    """page.css, page.js or colours.js, package data beside this module."""
     return resources.files(__package__).joinpath(name).read_text(encoding="utf-8")
 
 
-def _script_json(data: dict) -> str:
-    """JSON that is safe inside a <script> element: no '<', '>' or '&' survives outside \\u escapes."""
+#: What every charlstm page may load: nothing from anywhere; only its own inline style and script.
+CSP = "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'"
+
+#: Characters written as \\u escapes in a page's JSON: none can end a <script> block or a line of it.
+_JSON_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+
+
+def script_json(data: dict) -> str:
+    """JSON that is safe inside a <script> element: no '<', '>', '&', U+2028 or U+2029 survives
+    outside \\u escapes."""
     text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
-    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    return text.translate(str.maketrans(_JSON_ESCAPES))
 
 
 def _span(char: str) -> str:
     shown = glyph(char) + (char if char in _KEPT else "")
     return f"<span>{html.escape(shown)}</span>"
+
+
+def page_head(title: str, style: str) -> str:
+    """The head of every charlstm page with a script: the generator mark (files.PAGE_GENERATOR), the
+    Content-Security-Policy (CSP), the title (escaped here) and the inline `style`."""
+    return _HEAD.format(generator=PAGE_GENERATOR, csp=CSP, title=html.escape(title), style=style)
+
+
+def page_tail(data: dict, script: str) -> str:
+    """The end of every charlstm page with a script: `data` as JSON in its own block (script_json),
+    the shared colours (colours.js), then the page's `script`."""
+    return _TAIL.format(data=script_json(data), colours=asset("colours.js"), script=script)
+
+
+_TAIL = """<script type="application/json" id="charlstm-data">{data}</script>
+<script>
+{colours}</script>
+<script>
+{script}</script>
+</body>
+</html>
+"""
+
+
+_HEAD = """<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+{generator}
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta http-equiv="Content-Security-Policy" content="{csp}">
+<title>charlstm · {title}</title>
+<style>
+{style}</style>
+</head>
+"""
 
 
 def render_page(facts: dict, notice: str = "") -> str:
@@ -162,9 +206,10 @@ def render_page(facts: dict, notice: str = "") -> str:
              "colors": {"white": WHITE, "red": RED, "blue": BLUE, "green": GREEN},
              "vocabShown": [alone(c) for c in predict["vocab"]] if predict is not None else []}
     notice_html = f'<p class="notice">{html.escape(notice)}</p>' if notice else ""
-    return _TEMPLATE.format(generator=PAGE_GENERATOR, title=html.escape(facts["title"]), notice=notice_html,
-                            spans="".join(map(_span, facts["chars"])), data=_script_json({**facts, _DRAWN: drawn}),
-                            script=_asset("page.js"), style=_asset("page.css"))
+    return _TEMPLATE.format(head=page_head(facts["title"], asset("page.css")), title=html.escape(facts["title"]),
+                            notice=notice_html,
+                            spans="".join(map(_span, facts["chars"])),
+                            tail=page_tail({**facts, _DRAWN: drawn}, asset("page.js")))
 
 
 def build_page(trace, title: str, layer: int, vector: str, neuron: int, notice: str = "", atlas=None,
@@ -188,18 +233,7 @@ def redraw(page: str) -> str:
     return render_page(*read_page(page))
 
 
-_TEMPLATE = """<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-{generator}
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'">
-<title>charlstm · {title}</title>
-<style>
-{style}</style>
-</head>
-<body>
+_TEMPLATE = """{head}<body>
 <header>
 <h1>charlstm inspect<small>{title}</small></h1>
 <div class="controls">
@@ -231,12 +265,7 @@ _TEMPLATE = """<!DOCTYPE html>
 </aside>
 </main>
 <div id="predict" hidden></div>
-<script type="application/json" id="charlstm-data">{data}</script>
-<script>
-{script}</script>
-</body>
-</html>
-"""
+{tail}"""
 
 
 if __name__ == "__main__":  # python -m charlstm.views.page PAGE...: redraw charlstm pages in place

@@ -169,3 +169,41 @@ def test_an_export_stopped_mid_copy_removes_its_folder_and_a_full_out_is_never_t
     (out / "notes.txt").unlink()
     assert run_cli("export", run, "--out", out).exit_code == 0   # an empty folder is taken
     assert sorted(os.listdir(out)) == ["best.safetensors", "metrics.jsonl", "samples.txt"]
+
+
+# ------------------------------------------------------------------ --html: the model as one page
+
+
+def test_export_html_writes_one_page_and_replaces_only_a_charlstm_page(trained_run, tmp_path):
+    page = tmp_path / "plays.html"
+    done = run_cli("export", str(trained_run), "--html", str(page))
+    assert done.exit_code == 0, done.output
+    assert "wrote" in done.stderr and done.stdout == "" and sorted(os.listdir(tmp_path)) == ["plays.html"]
+    first = page.read_text(encoding="utf-8")
+    assert first.startswith("<!DOCTYPE html>") and '<meta name="generator" content="charlstm">' in first
+    again = run_cli("export", str(trained_run), "--html", str(page))                # its own page: replaced
+    assert again.exit_code == 0 and page.read_text(encoding="utf-8") == first
+    both = run_cli("export", str(trained_run), "--out", str(tmp_path / "shared"), "--html", str(tmp_path / "b.html"))
+    assert both.exit_code == 0, both.output
+    assert (tmp_path / "shared" / "best.safetensors").is_file() and (tmp_path / "b.html").read_bytes() == page.read_bytes()
+    neither = run_cli("export", str(trained_run))
+    assert neither.exit_code == 2 and "give --out FOLDER, --html FILE or both" in neither.stderr
+
+
+def test_export_html_refuses_what_is_not_its_page_before_any_work(trained_run, tmp_path):
+    mine = tmp_path / "notes.html"
+    mine.write_text("<p>my notes</p>", encoding="utf-8")
+    (tmp_path / "folder.html").mkdir()
+    os.symlink(mine, tmp_path / "link.html")
+    os.symlink(tmp_path / "nowhere", tmp_path / "dangling.html")
+    for target, said, code in ((mine, "is not an HTML page charlstm wrote", 1), (tmp_path / "folder.html", "is a directory", 2),
+                               (tmp_path / "link.html", "symbolic link", 1), (tmp_path / "dangling.html", "symbolic link", 1),
+                               (trained_run / "best.safetensors", "checkpoint", 1)):
+        before = {p.name: p.read_bytes() for p in trained_run.iterdir()}
+        refused(run_cli("export", str(trained_run), "--out", str(tmp_path / "shared"), "--html", str(target)), said,
+                code=code)
+        assert not (tmp_path / "shared").exists()                       # refused before --out was written
+        assert {p.name: p.read_bytes() for p in trained_run.iterdir()} == before
+    assert mine.read_text(encoding="utf-8") == "<p>my notes</p>" and not (tmp_path / "nowhere").exists()
+    refused(run_cli("export", str(tmp_path / "none"), "--html", str(tmp_path / "x.html")), "no such checkpoint")
+    assert not (tmp_path / "x.html").exists()

@@ -47,8 +47,8 @@ def test_page_escapes_the_text_and_embeds_json_safely(hostile_trace):
     assert "<span>&lt;</span><span>/</span><span>s</span>" in page
     spans = re.search(r'<div id="text">(.*?)</div>', page, re.S).group(1)
     assert html.unescape(re.sub(r"</?span>", "", spans)) == HOSTILE.replace("\n", "↵\n").replace("\t", "→\t")
-    # Exactly two script elements (data and code) and nothing in the data can end its block.
-    assert page.count("<script") == 2 and page.count("</script>") == 2
+    # Exactly three script elements (data, the shared colours, code) and nothing in the data can end its block.
+    assert page.count("<script") == 3 and page.count("</script>") == 3
     block = re.search(r'id="charlstm-data">(.*?)</script>', page, re.S).group(1)
     assert "<" not in block and ">" not in block and "&" not in block
     data = _embedded_json(page)

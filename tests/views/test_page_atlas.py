@@ -214,7 +214,7 @@ def test_unicode_and_hostile_text_page_in_chromium(tmp_path):
     atlas = build_atlas(result, builtin_features(UNICODE), list(result.vectors))
     page = build_page(result, "unicode <t>", 1, "hidden", 0, atlas=atlas, predictions=next_char_predictions(result, vocab),
                       vocab_chars=vocab.chars)
-    assert "<script>window.pwned" not in page and "<b>bold" not in page and page.count("<script") == 2
+    assert "<script>window.pwned" not in page and "<b>bold" not in page and page.count("<script") == 3
     path = tmp_path / "u.html"
     path.write_text(page, encoding="utf-8")
     browser = open_browser(tmp_path / "profile")
