@@ -295,6 +295,7 @@ function read(raw, policy) {
   }
   reading.text = text; reading.unknown = admitted.unknown;
   reading.logits = Float64Array.from(text.length ? model.logits : startLogits());
+  document.body.dataset.stepped = String(text.length - same);   // characters this update read
 }
 function startLogits() { const m = new Model(); return m.step(INDEX.get(DATA.start)); }
 function unitValues(layer, vector, neuron) {   // layers from 1, as in inspect

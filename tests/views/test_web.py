@@ -195,18 +195,21 @@ def test_a_2x256_lstm_page_fits_in_8_mb(big_page):
     assert len(page.encode("utf-8")) <= 8_000_000
 
 
-def test_a_keystroke_on_a_2x256_lstm_updates_within_50_ms(big_page, browser):
-    """After 200 typed characters, one more rereads what changed and redraws the five guesses, the
-    unit's strip and the cell diagram: the median of 11 keystrokes (a busy machine slows it several times)."""
+def test_a_keystroke_on_a_2x256_lstm_page_rereads_only_what_changed(big_page, browser):
+    """After 200 typed characters, each keystroke steps the model over the one character it adds
+    (how long that takes is benchmarks/web.py's: speed is measured there, not asserted here); an
+    edit in the middle rereads from the edit on."""
     _, path = big_page
-    load(browser, path, fragment(text="To be, or not to be, that is the question. " * 5, layer=2, vector="cell",
-                                 neuron=7, pos=0))
-    median = browser.js("(() => { const t = document.getElementById('typed'), times = [];"
-                        " for (let i = 0; i < 11; i++) { const s = performance.now(); t.value += 'e';"
-                        " t.dispatchEvent(new Event('input')); times.push(performance.now() - s); }"
-                        " times.sort((a, b) => a - b); return times[5]; })()")
+    text = "To be, or not to be, that is the question. " * 5
+    load(browser, path, fragment(text=text, layer=2, vector="cell", neuron=7, pos=0))
+    stepped = browser.js("(() => { const t = document.getElementById('typed'), stepped = [];"
+                         " for (let i = 0; i < 11; i++) { t.value += 'e'; t.dispatchEvent(new Event('input'));"
+                         " stepped.push(document.body.dataset.stepped); } return stepped; })()")
+    assert stepped == ["1"] * 11
     assert browser.js("document.getElementById('strip').textContent").endswith("e" * 11)
-    assert median < 50, f"{median:.1f} ms"
+    edited = browser.js("(() => { const t = document.getElementById('typed'); t.value = 'X' + t.value.slice(1);"
+                        " t.dispatchEvent(new Event('input')); return document.body.dataset.stepped; })()")
+    assert edited == str(len(text) + 11)
 
 
 def test_predictions_the_unit_and_the_diagram_follow_the_text(runs, browser):
