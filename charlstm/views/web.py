@@ -79,9 +79,11 @@ def _option(name: str) -> str:
 
 def retrain_command(config: ModelConfig, info) -> str:
     """The `charlstm train` command of this model's shape and recipe (`info`: the checkpoint's RunInfo
-    or None): its corpus, cell and sizes, the training settings it changed, and its steps."""
+    or None): its corpus files by name (where they were on the machine that trained it says nothing
+    to the reader of a page sent elsewhere), cell and sizes, the training settings it changed, and
+    its steps."""
     paths = info.corpus.paths if info is not None and info.corpus is not None else ()
-    words = ["charlstm", "train", *(paths or ["CORPUS.txt"])]
+    words = ["charlstm", "train", *([Path(path).name for path in paths] or ["CORPUS.txt"])]
     for name in ("cell", "num_layers", "hidden_size", "embedding_size", "dropout", "forget_bias"):
         if name in ("cell", "num_layers", "hidden_size", "embedding_size") or getattr(config, name):
             words += [_option(name), str(getattr(config, name))]

@@ -246,3 +246,14 @@ def test_the_atlas_labels_are_an_index_of_units(runs, browser, tmp_path):
     chosen = run_cli("export", out, "--html", tmp_path / "chosen.html", "--atlas", "--text-file", text)
     assert chosen.exit_code == 0 and f"characters of {text}" in chosen.stderr, chosen.output
     refused(run_cli("export", out, "--html", tmp_path / "y.html", "--text-file", text), "give --atlas", code=2)
+
+
+def test_the_page_says_how_to_train_the_model_again_naming_its_corpus_by_file_name(runs, browser):
+    """The command a reader of a sent page can run: the corpus by its file's name (not where it was on
+    the machine that trained it), the shape, the settings the run changed and its steps."""
+    _, page = runs["gru"]
+    load(browser, page, fragment(text="the", layer=1, vector="hidden", neuron=0))
+    said = browser.js("document.body.textContent")
+    assert ("charlstm train plays.txt --cell gru --num-layers 2 --hidden-size 24 --embedding-size 8 --batch-size 16 "
+            "--seq-len 48 --learning-rate 0.01 --seed 5 --max-steps 120") in said
+    assert str(page.parent) not in said
