@@ -117,6 +117,7 @@ MAX_PATTERN_SECONDS = 2.0
 #: The models charlstm ships, by the name `train --init-from NAME` takes: name → its folder, relative
 #: to the source checkout that holds the package (a wheel carries it at the same place inside the package).
 SHIPPED_MODELS: Mapping[str, str] = MappingProxyType({
+    "english": "examples/models/english",
     "austen": "examples/models/austen",
     "python-code": "examples/models/python-code",
 })
@@ -361,13 +362,16 @@ class TrainConfig:
 
 
 #: The recipe of a run started from a trained model (`train --init-from`) where the user typed
-#: nothing: TrainConfig field → value. It reads already, so it takes twice the peak rate of training
-#: from scratch and no short windows (how that was chosen: benchmarks/README.md, "Starting from a
-#: model that already reads").
+#: nothing: TrainConfig field → value. It reads already, so it takes no short windows, and twice the
+#: peak rate of training from scratch for a base up to FINE_TUNING_WIDTH units wide; a wider base's
+#: rate is that × √(FINE_TUNING_WIDTH / its hidden size) (Adam moves every weight about the rate a
+#: step, and a unit's sum over n inputs moves about √n times that). How both were chosen:
+#: benchmarks/README.md, "Starting from a model that already reads".
 FINE_TUNING: Mapping[str, object] = MappingProxyType({
     "learning_rate": 2 * TrainConfig.learning_rate,
     "short_windows": 0.0,
 })
+FINE_TUNING_WIDTH = 128
 
 
 UNKNOWN_POLICIES = ("error", "skip", "replace")

@@ -237,6 +237,8 @@ def find_model(target: str | os.PathLike) -> Path:
     Anything else is one CheckpointError line that lists the shipped names."""
     if not os.path.lexists(target):
         name = str(target)
+        if name not in SHIPPED_MODELS and (os.sep in name or "." in name):  # a path: no name is meant
+            return Path(ckpt.resolve(target))                              # (its one line says so)
         if name not in SHIPPED_MODELS:
             raise CheckpointError(f"{name}: no such checkpoint file or run directory, nor a model charlstm ships "
                                   f"({', '.join(SHIPPED_MODELS)})")
@@ -249,11 +251,11 @@ def find_model(target: str | os.PathLike) -> Path:
 
 
 def load_model(target: str | os.PathLike | None = None, device: str | None = None, threads: int | None = None):
-    """(checkpoint, its model on `device` in eval mode, the checkpoint's path) for a file, a run folder
-    or the latest run. On the CPU the thread count is pinned (`threads`) or, with None, chosen by
+    """(checkpoint, its model on `device` in eval mode, the checkpoint's path) for a file, a run folder,
+    a shipped model's name (`find_model`) or the latest run. On the CPU the thread count is pinned (`threads`) or, with None, chosen by
     timing the model's own forward on a short text under each candidate (`choose_threads`: some tens
     of milliseconds)."""
-    path = Path(ckpt.resolve(target))
+    path = Path(ckpt.resolve(None)) if target is None else find_model(target)
     loaded = ckpt.load(path)
     return loaded, place(loaded, device, threads), path
 

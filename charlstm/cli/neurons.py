@@ -87,7 +87,8 @@ def command(checkpoint, neurons, layers, vectors, all_vectors, text, text_file, 
             find_feature, find_regex, top, window, atlas, stats, device, threads):
     """Look inside a model's neurons as it reads a text.
 
-    CHECKPOINT: a checkpoint file or a run directory; the most recent run if none. Values are drawn
+    CHECKPOINT: a checkpoint file, a run directory or a shipped model's name (english); the
+    most recent run if none. Values are drawn
     red negative, blue positive; gates (0 to 1) white to green.
 
     \b

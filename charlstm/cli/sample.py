@@ -54,7 +54,8 @@ SECTIONS = {
 def command(checkpoint, prime, prime_file, clamps, ablations, device, threads, novelty, fmt, **params):
     """Stream text from a model.
 
-    CHECKPOINT: a checkpoint file or a run directory; the most recent run if none. The samples go to
+    CHECKPOINT: a checkpoint file, a run directory or a shipped model's name (english); the
+    most recent run if none. The samples go to
     stdout, what was made and how fast to stderr.
     """
     from ..data.reading import read_text_file

@@ -37,7 +37,8 @@ def _definitions() -> dict:
 def command(checkpoint, text, text_file, unknown, fmt, baseline, device, threads):
     """Bits per character of a text under a model.
 
-    CHECKPOINT: a checkpoint file or a run directory; the most recent run if none. Shows how
+    CHECKPOINT: a checkpoint file, a run directory or a shipped model's name (english); the
+    most recent run if none. Shows how
     surprised the model is by each character. The first character is context only: it is never
     predicted, so a text of T characters has T − 1 scores. Lower is better; a blind guess among the
     V characters of the vocabulary costs log2 V bits.

@@ -41,7 +41,8 @@ SECTIONS = {
 def command(checkpoint, prime, prime_file, out, device, **params):
     """Write together with a model, in the terminal.
 
-    CHECKPOINT: a checkpoint file or a run directory; the most recent run if none.
+    CHECKPOINT: a checkpoint file, a run directory or a shipped model's name (english); the
+    most recent run if none.
 
     \b
     Type to write (Enter, Backspace, paste). The model suggests as you go:
