@@ -103,7 +103,7 @@ def command(ctx: click.Context, corpus, glob, encoding, out, resume, device, thr
 
         base = load_base(init_from)
         refuse_changes(base, model_config, typed)
-        config = fine_tuning(config, typed)
+        config = fine_tuning(config, typed, base)
     chosen = plan_run(corpus, glob, encoding, out, resume, config, typed, model=model_config)
     if chosen.complete:  # --resume of a finished run: say so and touch nothing (exit 0, like make)
         stderr_console().print(f"charlstm: {chosen.complete}", markup=False, highlight=False)
@@ -119,6 +119,8 @@ def command(ctx: click.Context, corpus, glob, encoding, out, resume, device, thr
                                   surveyed=lambda vocab, chars: _fits(vocab, chars, chosen, model_config, typed, device,
                                                                       base))
         model_config, fitted = _fitted(prepared, chosen, model_config, typed, device, base)
+        if main and base is None and not chosen.resume:
+            _tip(prepared, corpus)
         _run_training(prepared, chosen, model_config, device, threads, fitted, base)
 
 
@@ -171,6 +173,23 @@ def _fits(vocab, chars: int, chosen, model_config, typed, device, base=None) -> 
     model = base.config if base is not None else fitted_for(len(vocab), chars, chosen.config, pick_device(device).type,
                                                              base=model_config, keep=typed)[0]
     memory_chunks(replace(model, vocab_size=len(vocab)), chosen.config)
+
+
+def _tip(prepared, corpus) -> None:
+    """The tip for a small text the shipped English model already reads: what it reads it at, and
+    the command that starts from it."""
+    import shlex
+
+    from ..training.finetune import BASE_TIP, base_reads
+
+    bits = base_reads(prepared.vocab, prepared.ids)
+    if bits is not None:
+        named = shlex.join(corpus) if corpus else "CORPUS"
+        console = stderr_console()
+        console.print(f"tip: the shipped {BASE_TIP.model} model already reads this small text at {bits:.2f} "
+                      f"bits/char.", markup=False, highlight=False)
+        console.print(f"Start from it with: {invocation()} train {named} --init-from {BASE_TIP.model}", markup=False,
+                      highlight=False, soft_wrap=True)  # a command to paste: one line, for the terminal to fold
 
 
 def _run_training(corpus, chosen, model_config, device, threads, fitted: str = "", base=None) -> None:

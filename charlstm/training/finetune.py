@@ -16,9 +16,16 @@ import numpy as np
 import torch
 
 from .. import memory
-from ..config import FINE_TUNING, MAX_PARAMETERS, ModelConfig, TrainConfig
+from ..config import (
+    FINE_TUNING,
+    FINE_TUNING_WIDTH,
+    LOG2E,
+    MAX_PARAMETERS,
+    ModelConfig,
+    TrainConfig,
+)
 from ..data.vocab import Vocab
-from ..errors import CheckpointError, ConfigError, TrainingError
+from ..errors import CharlstmError, CheckpointError, ConfigError, TrainingError
 from ..model.growth import HEAD_BIAS, frequency_biases, grown_state
 from ..model.network import CharModel
 from ..runs import checkpoint as ckpt
@@ -111,10 +118,17 @@ def refuse_changes(base: Base, model: ModelConfig | None, typed: Iterable[str]) 
                             f"{shown(model)} cannot apply: drop it, or leave out --init-from to train a new model")
 
 
-def fine_tuning(config: TrainConfig, typed: Iterable[str]) -> TrainConfig:
-    """`config` with the recipe of a run started from a model (config.FINE_TUNING) where the user
-    typed nothing (`typed`: field names)."""
-    return replace(config, **{name: value for name, value in FINE_TUNING.items() if name not in set(typed)})
+def recipe(base_config: ModelConfig) -> dict[str, object]:
+    """The recipe of a run started from a base of `base_config` (config.FINE_TUNING, its learning
+    rate scaled down for a base wider than config.FINE_TUNING_WIDTH): TrainConfig field → value."""
+    scale = min(1.0, (FINE_TUNING_WIDTH / base_config.hidden_size) ** 0.5)
+    return {**FINE_TUNING, "learning_rate": FINE_TUNING["learning_rate"] * scale}
+
+
+def fine_tuning(config: TrainConfig, typed: Iterable[str], base: Base) -> TrainConfig:
+    """`config` with the recipe of a run started from `base` (`recipe`) where the user typed
+    nothing (`typed`: field names)."""
+    return replace(config, **{name: value for name, value in recipe(base.config).items() if name not in set(typed)})
 
 
 def start_vocabulary(run: Run, resume: bool, base: Base | None) -> Vocab | None:
@@ -137,6 +151,57 @@ def start_vocabulary(run: Run, resume: bool, base: Base | None) -> Vocab | None:
         raise CheckpointError(f"{run.latest}: it records a base of {started.chars:,} characters but holds "
                               f"{len(saved.vocab):,}, so the run cannot be resumed from it; nothing was written")
     return saved.vocab.prefix(started.chars)
+
+
+@dataclass(frozen=True)
+class BaseTip:
+    """When a fresh `train` suggests starting from the shipped English model
+    (`base_reads`): a corpus of at most `max_chars` characters, at least `known` of
+    them characters the model knows, whose first `sample` characters (read as `rows` pieces side by
+    side) it already reads at `bits` bits/char or better (English reads near 2, code and Spanish
+    above 4: benchmarks/README.md, "Fine-tuning the English base")."""
+
+    model: str = "english"
+    max_chars: int = 200_000
+    known: float = 0.98
+    sample: int = 2_000
+    rows: int = 8
+    bits: float = 3.0
+
+
+BASE_TIP = BaseTip()
+
+
+@torch.no_grad()
+def base_reads(vocab: Vocab, ids: np.ndarray) -> float | None:
+    """The bits/char the shipped English model (BASE_TIP.model) reads a small corpus at
+    (`ids` in `vocab`), when it reads it well enough to start from (BASE_TIP: size,
+    characters it knows, bits/char on the first characters); None for a bigger corpus, one of other
+    characters (Chinese), one it reads badly (code, other languages), or where it is not installed."""
+    if len(ids) > BASE_TIP.max_chars or len(ids) == 0:
+        return None
+    try:
+        base = load_base(BASE_TIP.model)
+    except CharlstmError:
+        return None
+    counts = char_counts(ids, len(vocab))
+    known = sum(int(n) for char, n in zip(vocab.chars, counts) if char in base.vocab and char != vocab.unknown_char)
+    if known < BASE_TIP.known * len(ids):
+        return None
+    sample = base.vocab.encode("".join(char for char in vocab.decode(ids[:BASE_TIP.sample]) if char in base.vocab))
+    rows = max(1, min(BASE_TIP.rows, len(sample) // 2))  # read side by side: a few pieces, each from a fresh state
+    width = len(sample) // rows
+    if width < 2:
+        return None
+    pieces = torch.from_numpy(sample[: rows * width].astype(np.int64)).view(rows, width)       # (R, W)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # a glance: one thread never waits on a busy neighbour
+    try:
+        logits, _ = base.checkpoint.model(torch.device("cpu"))(pieces[:, :-1])                # (R, W-1, V)
+    finally:
+        torch.set_num_threads(threads)
+    bits = float(torch.nn.functional.cross_entropy(logits.flatten(0, 1), pieces[:, 1:].flatten())) * LOG2E
+    return bits if bits <= BASE_TIP.bits else None
 
 
 #: Where the base's predictions on the new text are read (frequency_biases): windows of this many

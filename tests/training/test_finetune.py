@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -26,11 +27,12 @@ from conftest import (
     snapshot,
 )
 
-from charlstm.config import CELLS, FINE_TUNING, SHIPPED_MODELS, ModelConfig, TrainConfig
+from charlstm.config import CELLS, FINE_TUNING, FINE_TUNING_WIDTH, SHIPPED_MODELS, ModelConfig, TrainConfig
+from charlstm.data.vocab import Vocab
 from charlstm.errors import ConfigError, TrainingError
 from charlstm.model.growth import EMBEDDING, HEAD_BIAS, HEAD_WEIGHT
 from charlstm.runs import checkpoint as ckpt
-from charlstm.training.finetune import KEPT_OPTIONS, Base, load_base
+from charlstm.training.finetune import BASE_TIP, KEPT_OPTIONS, Base, base_reads, load_base, recipe
 from charlstm.training.loop import train
 from charlstm.training.stopping import StopRequest
 
@@ -346,6 +348,12 @@ def test_the_fine_tuning_recipe_applies_where_nothing_is_typed(tmp_path, base_ru
     assert FINE_TUNING != {name: getattr(TrainConfig, name) for name in FINE_TUNING}
 
 
+def test_a_wider_base_fine_tunes_at_a_rate_scaled_by_its_width():
+    rate = FINE_TUNING["learning_rate"]
+    for width, expected in ((16, rate), (FINE_TUNING_WIDTH, rate), (4 * FINE_TUNING_WIDTH, rate / 2)):
+        assert recipe(replace(base_model(), hidden_size=width)) == {**FINE_TUNING, "learning_rate": expected}
+
+
 def test_load_base_reads_a_checkpoint_file_or_a_run_folder_alike(base_run):
     by_folder, by_file = load_base(base_run), load_base(base_run / "best.safetensors")
     assert by_folder.fingerprint == by_file.fingerprint and by_folder.path == base_run / "best.safetensors"
@@ -361,3 +369,61 @@ def test_a_base_grown_by_100k_characters_reads_its_predictions_within_the_bound(
                                   "--threads", "1", cwd=tmp_path, timeout=900)
     assert code == 0, err[-2000:]
     assert peak < MEMORY_BOUND_MB and ckpt.load(out / ckpt.LATEST).config.vocab_size > 100_000
+
+
+# ------------------------------------------------------------------ the tip for a small English text
+
+
+def tip_lines(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if line.startswith("tip:")]
+
+
+def test_a_small_english_text_gets_one_tip_naming_the_english_base(tmp_path):
+    """A fresh run on 30 KB of English messages (the bundled fortunes): one line naming
+    `--init-from english` and the bits/char the base already reads them at."""
+    corpus = tmp_path / "letters.txt"
+    corpus.write_text((ROOT / "corpora" / "fortunes.txt").read_text(encoding="utf-8")[:30_000], encoding="utf-8")
+    done = run_cli("train", corpus, "--out", tmp_path / "run", "--max-steps", "1", *FAST, "--threads", "1")
+    assert done.exit_code == 0, done.output
+    (line,) = tip_lines(done.stderr)
+    bits = float(line.split(" small text at ")[1].split(" bits/char")[0])
+    assert 1.0 < bits < BASE_TIP.bits
+    lines = done.stderr.splitlines()
+    assert lines[lines.index(line) + 1].endswith(f" train {corpus} --init-from english")
+
+
+@pytest.mark.parametrize("text", ["chinese", "code", "spanish"])
+def test_no_tip_for_a_text_the_base_reads_badly_or_a_big_one(tmp_path, text):
+    """Chinese (characters it lacks), Python (characters it knows, read badly) and Spanish with its
+    accents: no tip, and none for a corpus over the size the tip is for."""
+    source = {"chinese": "chinese-poetry.txt", "code": "python-sample.py.txt", "spanish": None}[text]
+    if source is None:
+        body = ("El amor tiene fácil la entrada y difícil la salida. ¿Qué será, señor? ¡Mañana! "
+                "Zumo de uvitas suaves, ¡qué bien sabes! Para hacer de una casa un hogar se necesita vivir.\n") * 60
+    else:
+        body = (ROOT / "corpora" / source).read_text(encoding="utf-8")[:20_000]
+    corpus = tmp_path / "small.txt"
+    corpus.write_text(body, encoding="utf-8")
+    done = run_cli("train", corpus, "--out", tmp_path / "run", "--max-steps", "1", *FAST, "--threads", "1")
+    assert done.exit_code == 0, done.output
+    assert tip_lines(done.stderr) == []
+    english = (ROOT / "corpora" / "fortunes.txt").read_text(encoding="utf-8")
+    vocab = Vocab.from_text(english[: BASE_TIP.max_chars + 1])
+    assert base_reads(vocab, vocab.encode(english[: BASE_TIP.max_chars])) is not None
+    assert base_reads(vocab, vocab.encode(english[: BASE_TIP.max_chars + 1])) is None
+
+
+def test_no_tip_when_starting_from_a_model_or_resuming(tmp_path):
+    corpus = tmp_path / "letters.txt"
+    corpus.write_text((ROOT / "corpora" / "fortunes.txt").read_text(encoding="utf-8")[:8_000], encoding="utf-8")
+    started = run_cli("train", corpus, "--init-from", "english", "--out", tmp_path / "ft", "--max-steps", "1",
+                      *FAST, "--threads", "1")
+    assert started.exit_code == 0, started.output
+    assert tip_lines(started.stderr) == []
+    english = ckpt.load(SHIPPED / "english" / "best.safetensors").config
+    rate = ckpt.load(tmp_path / "ft" / "latest.safetensors").run_info.train_config.learning_rate
+    assert rate == pytest.approx(FINE_TUNING["learning_rate"] * (FINE_TUNING_WIDTH / english.hidden_size) ** 0.5)
+    first = run_cli("train", corpus, "--out", tmp_path / "run", "--max-steps", "1", *FAST, "--threads", "1")
+    resumed = run_cli("train", "--resume", "--out", tmp_path / "run", "--max-steps", "2", "--threads", "1")
+    assert first.exit_code == 0 and resumed.exit_code == 0, resumed.output
+    assert len(tip_lines(first.stderr)) == 1 and tip_lines(resumed.stderr) == []
