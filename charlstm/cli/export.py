@@ -3,6 +3,8 @@ that runs it in a browser."""
 
 from __future__ import annotations
 
+import os
+
 import click
 
 from .help import Command
@@ -23,7 +25,7 @@ from .help import Command
 def command(run, out, html_path, with_atlas, text_file):
     """Export a run's best model, weights only, to share.
 
-    RUN: a run folder or a checkpoint; the most recent run if none. What only resuming needs
+    RUN: a run folder, a checkpoint or a shipped model's name (english); the most recent run if none. What only resuming needs
     (optimizer moments, RNG and carried state) is left out: about a third of the size. sample,
     inspect, score, write and report work on the folder; train --resume does not. --html writes a
     page that generates, guesses the next character as you type and shows any unit, with no
@@ -43,6 +45,10 @@ def command(run, out, html_path, with_atlas, text_file):
         from ..files import check_output, is_charlstm_page
 
         check_output(html_path, "an HTML page charlstm wrote", is_charlstm_page)    # before any work: refuse first
+    if run is not None and not os.path.lexists(run):                                 # a shipped model's name
+        from ..runtime import find_model
+
+        run = str(find_model(run).parent)
     if out is not None:
         from ..runs.export import export_run
 

@@ -16,7 +16,7 @@ from safetensors import safe_open
 
 from charlstm.runs.checkpoint import load, save
 from charlstm.inspection.texts import training_corpus
-from conftest import digest, measured, refused, run_cli, start_charlstm
+from conftest import ROOT, digest, measured, refused, run_cli, start_charlstm
 
 
 @pytest.fixture(scope="module")
@@ -207,3 +207,14 @@ def test_export_html_refuses_what_is_not_its_page_before_any_work(trained_run, t
     assert mine.read_text(encoding="utf-8") == "<p>my notes</p>" and not (tmp_path / "nowhere").exists()
     refused(run_cli("export", str(tmp_path / "none"), "--html", str(tmp_path / "x.html")), "no such checkpoint")
     assert not (tmp_path / "x.html").exists()
+
+
+def test_a_shipped_model_is_exported_by_its_name(tmp_path):
+    """`charlstm export english --out DIR`: the shipped folder's model, log and previews, the shipped folder untouched."""
+    shipped = ROOT / "examples" / "models" / "english"
+    before = {p.name: p.stat().st_mtime_ns for p in shipped.iterdir()}
+    done = run_cli("export", "english", "--out", tmp_path / "copy")
+    assert done.exit_code == 0, done.output
+    assert load(tmp_path / "copy" / "best.safetensors").fingerprint() == load(shipped / "best.safetensors").fingerprint()
+    assert (tmp_path / "copy" / "metrics.jsonl").read_bytes() == (shipped / "metrics.jsonl").read_bytes()
+    assert {p.name: p.stat().st_mtime_ns for p in shipped.iterdir()} == before
