@@ -110,7 +110,8 @@ def _column_means(points: Sequence[tuple[float, float]], column) -> list[list[tu
     for x, y in [*points, (None, math.nan)]:
         col = column(x) if x is not None and math.isfinite(y) else None
         if values and col != at:
-            runs[-1].append((at, math.fsum(v / len(values) for v in values)))   # no sum leaves the float range
+            scale = max(abs(v) for v in values) or 1.0                   # no sum leaves the float range:
+            runs[-1].append((at, scale * (math.fsum(v / scale for v in values) / len(values))))  # each |v / scale| ≤ 1
             values = []
         if col is None:
             runs.append([])

@@ -17,7 +17,7 @@ import sys
 import termios
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from rich.cells import cell_len
 from rich.console import Console
@@ -191,6 +191,7 @@ def _check_braille(curves, width: int, height: int, x_max, recent) -> None:
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.lists(st.tuples(FINITE, FINITE), min_size=1, max_size=12), min_size=1, max_size=2),
        st.integers(4, 40), st.integers(2, 8), st.none() | FINITE, st.none() | st.floats(0.05, 1))
+@example([[(0.0, 1.7976931348623157e308)] * 3], 4, 2, None, None)   # a column's mean of the largest floats
 def test_the_braille_chart_draws_any_finite_points(curves, width, height, x_max, recent):
     """The live view's chart shares the report's axis (charts.Axis): any finite values draw, a zero
     range is a flat line, nothing overflows or divides by zero."""
