@@ -12,7 +12,7 @@ import contextlib
 
 import click
 
-from ..config import CELL_KINDS, GATE_VECTORS, InspectConfig, SampleConfig
+from ..config import ATLAS_PROPOSED_FEATURES, CELL_KINDS, GATE_VECTORS, InspectConfig, SampleConfig
 from ..errors import FeatureError, PatternTimeout
 from ..inspection.saturation import SATURATION_HIGH, SATURATION_LOW, measure_saturation
 from ..inspection.selection import ALL, pick
@@ -207,7 +207,7 @@ def _fits(config, mode: str, picked, chars: int, fmt: str, extra_features: dict)
     elif mode == "find":
         check_trace(config, chars, 1, layers, kept=find_need(layers * H), what="rank units over")
     elif mode in ("atlas", "html"):  # a page keeps the logits for its predictions, and maps its units too
-        need = atlas_need(config, layers * vectors * H, len(FEATURES) + len(extra_features))
+        need = atlas_need(config, layers * vectors * H, len(FEATURES) + ATLAS_PROPOSED_FEATURES + len(extra_features))
         if mode == "atlas":
             check_trace(config, chars, vectors, layers, kept=need, what="map")
         else:
@@ -242,12 +242,12 @@ def _find(model, vocab, source: str, text: str, picked, feature_name, regex, top
 
 
 def _atlas(model, vocab, source: str, text: str, picked, feature_name, regex, top, width, fmt: str) -> None:
-    from ..inspection.atlas import ATLAS_CONTEXT_WIDTH, build_atlas, builtin_features, untrained_like
+    from ..inspection.atlas import ATLAS_CONTEXT_WIDTH, atlas_features, build_atlas, untrained_like
     from ..inspection.tracing import trace
     from ..views.atlas import atlas_output
     from ..views.output import write
 
-    features = builtin_features(text, _extra_features(feature_name, regex))
+    features = atlas_features(text, _extra_features(feature_name, regex))
     result, baseline = (trace(m, vocab, text, vectors=picked.vectors, layers=picked.layers, logits=False)
                         for m in (model, untrained_like(model)))
     atlas = build_atlas(result, features, picked.vectors, picked.layers, width=width or ATLAS_CONTEXT_WIDTH,
@@ -282,7 +282,7 @@ def _stats(model, vocab, source: str, text: str, picked, fmt: str) -> None:
 def _html(model, vocab, source: str, text: str, picked, html_path: str, layers_given: bool, vectors_given: bool,
           neurons_given: bool = False, feature_name=None, regex=None) -> None:
     from ..files import check_output, is_charlstm_page, write_file
-    from ..inspection.atlas import build_atlas, builtin_features, next_char_predictions, untrained_like
+    from ..inspection.atlas import atlas_features, build_atlas, next_char_predictions, untrained_like
     from ..inspection.tracing import trace
     from ..views.page import build_page, cut_notice, page_chars
 
@@ -300,7 +300,7 @@ def _html(model, vocab, source: str, text: str, picked, html_path: str, layers_g
     extra = _extra_features(feature_name, regex)
     try:
         baseline = trace(untrained_like(model), vocab, text[:shown], vectors=vectors, layers=layers, logits=False)
-        atlas = build_atlas(result, builtin_features(result.text, extra), vectors, layers, baseline=baseline)
+        atlas = build_atlas(result, atlas_features(result.text, extra), vectors, layers, baseline=baseline)
     except FeatureError:
         if extra:
             raise

@@ -212,7 +212,7 @@ def atlas_index(loaded, model, text_file: str | None = None) -> tuple[dict | Non
     {"units": [[layer, vector, unit, label], …], "text": where the text came from}; and a note. None
     (and the reason) when no feature varies on that text."""
     from ..errors import FeatureError
-    from ..inspection.atlas import build_atlas, builtin_features, untrained_like
+    from ..inspection.atlas import atlas_features, build_atlas, untrained_like
     from ..inspection.texts import inspect_text
     from ..inspection.tracing import trace
 
@@ -221,7 +221,7 @@ def atlas_index(loaded, model, text_file: str | None = None) -> tuple[dict | Non
     result, baseline = (trace(m, loaded.vocab, text, vectors=vectors, layers=layers, logits=False)
                         for m in (model, untrained_like(model)))
     try:
-        atlas = build_atlas(result, builtin_features(text), vectors, layers, baseline=baseline)
+        atlas = build_atlas(result, atlas_features(text), vectors, layers, baseline=baseline)
     except FeatureError as error:
         return None, f"no atlas index: {error}"
     named = [u for u in atlas.units if u.verdict in ("tracks", "weak")] or atlas.units[:ATLAS_SHOWN]
