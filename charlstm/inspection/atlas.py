@@ -185,9 +185,12 @@ def atlas_need(config, units: int, features: int) -> memory.Need:
     """What the atlas of `units` units of a model of `config` (a ModelConfig) against `features`
     features holds beside the trace of the units: the untrained model (its weights and its own trace
     of the units), each feature in float64 and standardised (with the float64 copies standardising
-    makes), the standardised values of one (layer, vector) block at a time, and the shifted
-    features of one group (correlation.SHIFT_BYTES)."""
-    per_char = units * memory.FLOAT + features * 40 + config.hidden_size * 32 + 16
+    makes), what is left of it beyond the character read and each half standardised apart, the
+    character ids, the standardised values of one (layer, vector) block at a time with what is
+    left of them beyond the character (float64 while it is made) and their halves, for the model
+    and its baseline, and the shifted features of one group (correlation.SHIFT_BYTES)."""
+    per_char = (units * memory.FLOAT + features * (40 + 3 * memory.FLOAT + 16) + config.hidden_size * (32 + 48)
+                + memory.INDEX + 16)
     return memory.Need(fixed=memory.weights(config) + 2 * SHIFT_BYTES, per_char=per_char)
 
 

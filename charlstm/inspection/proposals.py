@@ -39,6 +39,9 @@ EQUAL_SHARE = 0.7
 OPENS_FIRST_SHARE = 0.9
 #: Fewest lines holding a pair, and holding each of its characters more than once, for it to be proposed.
 MIN_PAIR_LINES = 5
+#: Pairs are detected on the text's first this many lines at most, which bounds the tables of
+#: counts per line and candidate (16 bytes a cell) whatever the text's length.
+PAIR_LINES = 20_000
 #: Share of the text a character must make up to be counted (count:C) ...
 FREQUENT_SHARE = 0.01
 #: ... and a delimiter to be measured from (since:C).
@@ -78,6 +81,9 @@ def _pairs(codes: np.ndarray, candidates: list[int]) -> list[tuple[int, int]]:
     """(up, down) code points of the candidate pairs that balance line by line and open first."""
     if len(candidates) < 2:
         return []
+    ends = np.flatnonzero(codes == ord("\n"))
+    if len(ends) >= PAIR_LINES:
+        codes = codes[: ends[PAIR_LINES - 1] + 1]
     index = np.full(int(codes.max()) + 1, -1, dtype=np.int64)
     index[candidates] = np.arange(len(candidates))
     line = np.concatenate(([0], np.cumsum(codes[:-1] == ord("\n"))))                   # (T,)

@@ -53,3 +53,13 @@ def test_since_counts_characters_since_the_last_one():
     assert feature_values("since:x", "").shape == (0,)
     with pytest.raises(Exception, match="since:CHAR needs exactly one character"):
         feature_values("since:ab", "abc")
+
+
+def test_pairs_are_detected_on_a_bounded_number_of_lines():
+    from charlstm.inspection import proposals
+
+    text = "".join(line + "\n" for line in tasks.generate("counter", 400, 0))
+    assert proposals._pairs(np.frombuffer(text.encode("utf-32-le"), "<u4"), [ord("a"), ord("b")]) == [(97, 98)]
+    cut = text.split("\n")
+    late = "\n".join(["x"] * proposals.PAIR_LINES + cut)
+    assert "balance:ab" not in [n for n, _ in proposed_names(late)]     # the pairs after the lines looked at
