@@ -125,7 +125,9 @@ def command(checkpoint, neurons, layers, vectors, all_vectors, text, text_file, 
             _top(model, vocab, source, text, picked, top, window, fmt)
         elif mode == "atlas":
             context = explicit(click.get_current_context(), "window")
-            _atlas(model, vocab, source, text, picked, find_feature, find_regex, top, window if context else None, fmt)
+            where = note or (f"--text-file {text_file}" if text_file else "the --text given")
+            _atlas(model, vocab, source, text, picked, find_feature, find_regex, top, window if context else None, fmt,
+                   where)
         elif mode == "stats":
             _stats(model, vocab, source, text, picked, fmt)
         elif mode == "html":
@@ -189,6 +191,7 @@ def _fits(config, mode: str, picked, chars: int, fmt: str, extra_features: dict)
     text is made or read, and again once it is. A page holds the characters views.page allows."""
     from ..inspection.analysis import TOP_BYTES, find_need
     from ..inspection.atlas import atlas_need
+    from ..inspection.effects import ablation_need
     from ..inspection.features import FEATURES
     from ..inspection.tracing import check_trace
     from ..memory import FLOAT, Need
@@ -208,6 +211,7 @@ def _fits(config, mode: str, picked, chars: int, fmt: str, extra_features: dict)
         check_trace(config, chars, 1, layers, kept=find_need(layers * H), what="rank units over")
     elif mode in ("atlas", "html"):  # a page keeps the logits for its predictions, and maps its units too
         need = atlas_need(config, layers * vectors * H, len(FEATURES) + ATLAS_PROPOSED_FEATURES + len(extra_features))
+        need += ablation_need(config, layers * vectors * H) if mode == "atlas" else Need()
         if mode == "atlas":
             check_trace(config, chars, vectors, layers, kept=need, what="map")
         else:
@@ -241,8 +245,10 @@ def _find(model, vocab, source: str, text: str, picked, feature_name, regex, top
     write(fmt, find_output(source, name, text, search, picked.layers, feature_window(feature, window)))
 
 
-def _atlas(model, vocab, source: str, text: str, picked, feature_name, regex, top, width, fmt: str) -> None:
+def _atlas(model, vocab, source: str, text: str, picked, feature_name, regex, top, width, fmt: str,
+           where: str | None = None) -> None:
     from ..inspection.atlas import ATLAS_CONTEXT_WIDTH, atlas_features, build_atlas, untrained_like
+    from ..inspection.effects import unit_effects
     from ..inspection.tracing import trace
     from ..views.atlas import atlas_output
     from ..views.output import write
@@ -252,7 +258,9 @@ def _atlas(model, vocab, source: str, text: str, picked, feature_name, regex, to
                         for m in (model, untrained_like(model)))
     atlas = build_atlas(result, features, picked.vectors, picked.layers, width=width or ATLAS_CONTEXT_WIDTH,
                         baseline=baseline)
-    write(fmt, atlas_output(source, text, atlas, top))
+    del result, baseline
+    atlas.effects = unit_effects(model, vocab, text, atlas.keys, atlas.means)
+    write(fmt, atlas_output(source, text, atlas, top, where))
 
 
 def _extra_features(feature_name, regex) -> dict:

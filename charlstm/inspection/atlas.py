@@ -50,6 +50,7 @@ from .correlation import (
     shift_offsets,
     standardised,
 )
+from .effects import Effects
 from .features import FEATURES
 from .proposals import proposed_names
 from .saturation import SATURATION_HIGH, SATURATION_LOW, saturation_share
@@ -68,7 +69,7 @@ TRACKS_GAIN = 0.2
 SATURATED_SHARE = 0.9
 #: Top contexts kept per unit, and their width in characters.
 ATLAS_CONTEXTS = 3
-ATLAS_CONTEXT_WIDTH = 24
+ATLAS_CONTEXT_WIDTH = 60
 
 #: A unit whose variance the character it reads explains to this share or more reacts to the input:
 #: it is labelled by r and listed after the units that carry state, labelled by r beyond the character.
@@ -138,6 +139,19 @@ class Atlas:
     partial_chance: dict[str, float] = field(default_factory=dict)   # per feature: chance of r beyond the character
     stateful: list[str] = field(default_factory=list)   # features something is left of beyond the character read
     half: int = 0                    # labels are found on text[:half] and checked on text[half:]
+    means: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0))   # (N,) every unit's mean, in `keys` order
+    effects: Effects | None = None   # what holding each unit at its mean does (effects.unit_effects), if measured
+
+    def __post_init__(self):
+        self._rows = {key: k for k, key in enumerate(self.keys)}
+
+    def effect(self, unit: AtlasUnit) -> tuple[float | None, str, str]:
+        """(ablation_bpc, promotes, suppresses) of a unit: None and "" where not measured."""
+        if self.effects is None:
+            return None, "", ""
+        k = self._rows[(unit.layer, unit.vector, unit.unit)]
+        bpc = float(self.effects.ablation_bpc[k])
+        return (None if np.isnan(bpc) else bpc), self.effects.promotes[k], self.effects.suppresses[k]
 
     @property
     def thresholds(self) -> dict[str, float]:
@@ -276,7 +290,8 @@ def build_atlas(trace: Trace, features: Mapping[str, np.ndarray], vectors: Seque
     per_feature = lambda values: {name: float(c) for name, c in zip(names, values)}  # noqa: E731
     return Atlas(T, layers, list(vectors), names, columns.absent, per_feature(chance), per_feature(shift),
                  per_feature(untrained) if untrained is not None else None, len(offsets), units, r, keys,
-                 per_feature(partial_chance), [n for n, s in zip(names, columns.stateful) if s], T // 2)
+                 per_feature(partial_chance), [n for n, s in zip(names, columns.stateful) if s], T // 2,
+                 torch.cat([b.x.to(torch.float64).mean(dim=0) for b in blocks]).numpy())
 
 
 @dataclass

@@ -37,18 +37,24 @@ def _context_text(text: str, window, cells: int) -> Text:
 
 #: The columns of a unit's record, in TSV order.
 RECORD_COLUMNS = ["rank", "layer", "vector", "unit", "feature", "r", "chance", "excess", "saturation", "verdict",
-                  "context", "kind", "partial_r", "partial_chance", "heldout_r", "input_share", "gain"]
+                  "context", "kind", "partial_r", "partial_chance", "heldout_r", "input_share", "gain", "ablation_bpc",
+                  "promotes", "suppresses"]
 
 
 def atlas_records(text: str, atlas) -> list[dict]:
-    """One record per unit of an Atlas, best first (its top context's text in `context`)."""
-    return [{"rank": rank, "layer": u.layer, "vector": u.vector, "unit": u.unit, "feature": u.feature,
+    """One record per unit of an Atlas, best first (its top context's text in `context`; ablation_bpc
+    None where the unit was not or cannot be held at its mean)."""
+    records = [{"rank": rank, "layer": u.layer, "vector": u.vector, "unit": u.unit, "feature": u.feature,
              "r": round(u.r, 6), "chance": round(u.chance, 6), "excess": round(u.excess, 6),
              "saturation": round(u.saturation, 6), "verdict": u.verdict,
              "context": text[u.contexts[0].start : u.contexts[0].end] if u.contexts else "",
              "kind": u.kind, "partial_r": round(u.partial_r, 6), "partial_chance": round(u.partial_chance, 6),
              "heldout_r": round(u.heldout_r, 6), "input_share": round(u.input_share, 6), "gain": round(u.gain, 6)}
-            for rank, u in enumerate(atlas.units, 1)]
+               for rank, u in enumerate(atlas.units, 1)]
+    for record, u in zip(records, atlas.units):
+        bpc, promotes, suppresses = atlas.effect(u)
+        record.update(ablation_bpc=None if bpc is None else round(bpc, 6), promotes=promotes, suppresses=suppresses)
+    return records
 
 
 def _feature_records(atlas) -> list[dict]:
@@ -79,29 +85,50 @@ def _features_table(features: list[dict]) -> Table:
     return table
 
 
+#: The columns of a units table after the unit itself, most wanted first: a narrow terminal drops them
+#: from the end until the context keeps MIN_CONTEXT cells.
+_OPTIONAL = (("r", "right"), ("held-out", "right"), ("chance", "right"), ("verdict", "left"), ("ablation", "right"),
+             ("promotes", "left"), ("r whole", "right"), ("input", "right"), ("sat", "right"), ("suppresses", "left"))
+MIN_CONTEXT = 12
+
+
+def _unit_cells(atlas, u) -> dict[str, str]:
+    bpc, promotes, suppresses = atlas.effect(u)
+    signed = lambda v: "0.000" if abs(v) < 5e-4 else f"{v:+.3f}"  # noqa: E731
+    return {"r": f"{u.label_r:+.3f}", "held-out": f"{u.heldout_r:+.3f}", "chance": f"{u.label_chance:.3f}",
+            "verdict": u.verdict, "ablation": "—" if bpc is None else signed(bpc),
+            "promotes": "".join(glyph(c) for c in promotes), "r whole": f"{u.r:+.3f}",
+            "input": f"{u.input_share:.0%}", "sat": f"{u.saturation:.0%}",
+            "suppresses": "".join(glyph(c) for c in suppresses)}
+
+
 def _units_table(text: str, atlas, units, width: int, start: int, title: str) -> Table:
-    """`units` (ranked from `start`), one row each, with the context where each is most on, cut to
-    what the other columns leave of `width`."""
+    """`units` (ranked from `start`), one row each, with the context where each is most on: the
+    columns of _OPTIONAL that `width` leaves room for, and the context in what they leave."""
     several = len(atlas.vectors) > 1
+    fixed = [("#", "right"), ("layer", "right")] + ([("vector", "left")] if several else []) + [
+        ("unit", "right"), ("feature", "left")]
+    rows = [[str(rank), str(u.layer)] + ([u.vector] if several else []) + [str(u.unit), u.feature]
+            for rank, u in enumerate(units, start)]
+    cells = [_unit_cells(atlas, u) for u in units]
+    if atlas.effects is None:
+        cells = [{k: v for k, v in c.items() if k not in ("ablation", "promotes", "suppresses")} for c in cells]
+    # Each column takes its widest cell or header and two cells between columns.
+    wide = lambda name, values: max([cell_len(name)] + [cell_len(v) for v in values]) + 2  # noqa: E731
+    used = sum(wide(name, [row[k] for row in rows]) for k, (name, _) in enumerate(fixed))
+    optional = [(name, justify) for name, justify in _OPTIONAL if cells and name in cells[0]]
+    while optional and used + sum(wide(n, [c[n] for c in cells]) for n, _ in optional) + MIN_CONTEXT > width:
+        optional.pop()
+    used += sum(wide(n, [c[n] for c in cells]) for n, _ in optional)
     table = Table(title=Text(title), title_justify="left", box=None, pad_edge=False)
-    columns = [("#", "right"), ("layer", "right")] + ([("vector", "left")] if several else []) + [
-        ("unit", "right"), ("feature", "left"), ("r", "right"), ("r|char", "right"), ("held-out", "right"),
-        ("chance", "right"), ("input", "right"), ("sat", "right"), ("verdict", "left")]
-    for name, justify in columns:
+    for name, justify in fixed + optional:
         table.add_column(name, justify=justify, no_wrap=True)
     table.add_column("context", no_wrap=True)
-    rows = [[str(rank), str(u.layer)] + ([u.vector] if several else []) + [
-            str(u.unit), u.feature, f"{u.r:+.3f}", f"{u.partial_r:+.3f}" if u.kind == "state" else "—",
-            f"{u.heldout_r:+.3f}", f"{u.label_chance:.3f}", f"{u.input_share:.0%}", f"{u.saturation:.0%}", u.verdict]
-            for rank, u in enumerate(units, start)]
-    # What the fixed columns take (each at its widest cell or header, two cells between columns)
-    # leaves the context column; it gets at least 12 cells.
-    used = sum(max([cell_len(name)] + [cell_len(row[k]) for row in rows]) + 2 for k, (name, _) in enumerate(columns))
-    cells = max(12, width - used)
-    named = 4 if several else 3
-    for row, u in zip(rows, units):
-        table.add_row(*row[:named], Text(row[named]), *row[named + 1 :],
-                      _context_text(text, u.contexts[0], cells) if u.contexts else Text(""))
+    room = max(MIN_CONTEXT, width - used)
+    named = len(fixed) - 1
+    for row, cell, u in zip(rows, cells, units):
+        table.add_row(*row[:named], Text(row[named]), *[Text(cell[n]) for n, _ in optional],
+                      _context_text(text, u.contexts[0], room) if u.contexts else Text(""))
     return table
 
 
@@ -114,8 +141,8 @@ def _units_tables(text: str, atlas, top: int | None, width: int) -> list[Rendera
     parts: list[RenderableType] = []
     if state:
         parts.append(_units_table(text, atlas, state, width, 1, "units that carry state, furthest above chance first "
-                                  "(feature and r|char: r beyond the character read; context: where the unit is most "
-                                  "on, its peak underlined)"))
+                                  "(r: beyond the character read; ablation: bits/char lost held at its mean; context: "
+                                  "where the unit is most on, its peak underlined)"))
     if rest:
         parts += [Text("")] if state else []
         parts.append(_units_table(text, atlas, rest, width, len(state) + 1,
@@ -124,15 +151,18 @@ def _units_tables(text: str, atlas, top: int | None, width: int) -> list[Rendera
     return parts
 
 
-def atlas_output(source: str, text: str, atlas, top: int | None = None) -> Output:
-    """Every unit of an inspection.atlas.Atlas: its best feature, r, chance, saturation, verdict and
-    contexts. TSV and JSON hold every unit; the terminal table shows the first `top` (default: all)."""
+def atlas_output(source: str, text: str, atlas, top: int | None = None, where: str | None = None) -> Output:
+    """Every unit of an inspection.atlas.Atlas: its label, r, chance, saturation, verdict, effects and
+    contexts. TSV and JSON hold every unit; the terminal table shows the first `top` (default: all).
+    `where` says where the text came from."""
     records = atlas_records(text, atlas)
     features = _feature_records(atlas)
-    document = {"checkpoint": source, "characters": atlas.characters, "layers": list(atlas.layers),
+    document = {"checkpoint": source, "text": where, "characters": atlas.characters, "layers": list(atlas.layers),
                 "vectors": list(atlas.vectors), "shifts": atlas.shifts, "rule": atlas.rule,
                 "thresholds": dict(atlas.thresholds),
                 "features": features, "absent": list(atlas.absent),
+                "ablation": None if atlas.effects is None else {"characters": atlas.effects.characters,
+                                                                "stretches": atlas.effects.stretches},
                 "units": [{**{k: v for k, v in record.items() if k != "context"},
                            "contexts": [{"start": w.start, "end": w.end, "peak": w.peak, "value": round(w.value, 6),
                                          "text": text[w.start : w.end]} for w in u.contexts]}
@@ -140,7 +170,9 @@ def atlas_output(source: str, text: str, atlas, top: int | None = None) -> Outpu
 
     def picture(width: int) -> Group:
         vectors = " / ".join(atlas.vectors)
-        title = Text(f"atlas of {len(atlas.units):,} {vectors} units over {atlas.characters:,} characters   {source}",
+        layers = ", ".join(map(str, atlas.layers))
+        title = Text(f"atlas of {len(atlas.units):,} {vectors} units (layer{'s' if len(atlas.layers) > 1 else ''} "
+                     f"{layers}) over {atlas.characters:,} characters{f' of {where}' if where else ''}   {source}",
                      style="bold")
         parts: list[RenderableType] = [title, Text(""), _features_table(features)]
         if atlas.absent:
@@ -148,6 +180,14 @@ def atlas_output(source: str, text: str, atlas, top: int | None = None) -> Outpu
         parts += [Text(""), *_units_tables(text, atlas, top, width)]
         if top is not None and top < len(atlas.units):
             parts.append(Text(f"… {len(atlas.units) - top:,} more units (--top, or --format tsv for all)", style="dim"))
+        if atlas.effects is not None:
+            e = atlas.effects
+            parts.append(Text(f"ablation: each unit held at its mean over {e.characters:,} characters "
+                              f"({'the whole text' if e.stretches == 1 and e.characters >= atlas.characters - 1 else f'{e.stretches} stretches spread over the text'}), "
+                              "against the model unchanged on the same characters; promotes / suppresses: the "
+                              "characters a last-layer hidden unit's output weights raise and lower most, for any "
+                              "other unit those whose probability holding it at its mean lowers and raises most",
+                              style="dim"))
         parts += [Text(""), Text(atlas.rule, style="dim")]
         return Group(*parts)
 

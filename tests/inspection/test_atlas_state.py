@@ -15,9 +15,11 @@ from conftest import run_cli
 from charlstm.config import ModelConfig
 from charlstm.data.vocab import Vocab
 from charlstm.inspection.atlas import build_atlas, builtin_features, verdict
+from charlstm.inspection.effects import unit_effects
 from charlstm.inspection.tracing import trace
 from charlstm.model.network import CharModel
 from charlstm.probes import recipes, tasks
+from charlstm.runs import checkpoint as ckpt
 
 
 @pytest.fixture(scope="module")
@@ -76,3 +78,57 @@ def test_a_label_that_does_not_hold_on_the_other_half_earns_no_verdict():
     # Over the whole text alone it would pass; on the held-out half it does not.
     assert verdict(row.label_r, row.label_chance, 0.0, False, kind=row.kind) in ("reacts", "weak")
     assert abs(row.heldout_r) < 0.2 and row.verdict in ("", "saturated")
+
+
+# ----------------------------------------------------------------------------------- causal effects
+
+
+def test_holding_the_counting_unit_at_its_mean_costs_more_than_the_median_unit(probes):
+    run, text = probes["counter"]
+    result = run_cli("inspect", str(run), "--atlas", "--vector", "cell", "--text-file", str(text), "--format", "json",
+                     "--threads", "1")
+    doc = json.loads(result.stdout)
+    costs = [u["ablation_bpc"] for u in doc["units"]]
+    best = doc["units"][0]
+    assert best["ablation_bpc"] > 0.3 and best["ablation_bpc"] > np.median(costs) + 0.2
+    # a, b, X and the line break: two characters each way, never one on both lists
+    assert len(best["promotes"]) == len(best["suppresses"]) == 2 and not set(best["promotes"]) & set(best["suppresses"])
+    assert doc["ablation"]["characters"] == len(text.read_text()) - 1      # ten units: the whole text
+
+
+def test_ablation_is_the_model_with_the_unit_pinned_and_promotes_read_the_output_layer(probes):
+    """Against the model stepped alone with `--ablate`'s edit at the unit's mean, character by character."""
+    run, text_path = probes["counter"]
+    loaded = ckpt.load(ckpt.resolve(run))
+    model, vocab = loaded.model(torch.device("cpu")), loaded.vocab
+    text = text_path.read_text()[:600]
+    keys = [(1, "cell", 6), (1, "hidden", 6), (1, "forget", 6)]
+    values = trace(model, vocab, text, vectors=["cell", "hidden"])
+    means = [float(values.values(1, v, 6).mean()) for v in ("cell", "hidden")] + [0.5]
+    effects = unit_effects(model, vocab, text, keys, means)
+    ids = vocab.encode(text)
+
+    def bits(edits):
+        stepper, state, total = model.stepper(), model.stepper().init_state(1), 0.0
+        for t in range(len(ids) - 1):
+            logits, state, _ = stepper.step(torch.tensor([int(ids[t])]), state, edits=edits)
+            total -= float(torch.log_softmax(logits.double(), -1)[0, ids[t + 1]]) / np.log(2)
+        return total / (len(ids) - 1)
+
+    assert effects.ablation_bpc[0] == pytest.approx(bits({(0, 6): means[0]}) - bits(None), abs=1e-5)
+    assert np.isnan(effects.ablation_bpc[2]) and effects.promotes[2] == ""          # a gate is not pinned
+    column = model.head.weight[:, 6].detach().numpy()                               # the last layer's hidden 6
+    assert effects.promotes[1] == "".join(vocab.chars[i] for i in np.argsort(-column)[:2])     # 4 characters: 2 each
+    assert effects.suppresses[1] == "".join(vocab.chars[i] for i in np.argsort(column)[:2])
+
+
+def test_many_units_are_ablated_over_stretches_within_the_budget():
+    from charlstm.config import ATLAS_ABLATION_STEPS
+    from charlstm.inspection.effects import MIN_ABLATION_CHARS, STRETCH, _stretches
+
+    assert _stretches(3_000, 10, ATLAS_ABLATION_STEPS) == [(0, 2_999)]
+    parts = _stretches(20_000, 1024, ATLAS_ABLATION_STEPS)
+    each = sum(end - start for start, end in parts)
+    assert MIN_ABLATION_CHARS <= each and each * 1025 <= ATLAS_ABLATION_STEPS + 1025 * STRETCH
+    assert all(end - start <= STRETCH for start, end in parts) and parts[-1][1] <= 19_999
+    assert all(b[0] >= a[1] for a, b in zip(parts, parts[1:]))                       # spread, not overlapping
