@@ -117,7 +117,7 @@ MAX_PATTERN_SECONDS = 2.0
 ATLAS_PROPOSED_FEATURES = 24
 #: The unit-characters the atlas's ablations step in all (inspection.effects): units × the characters
 #: each is held at its mean over, so that a model of many units is ablated over stretches of the text.
-ATLAS_ABLATION_STEPS = 600_000
+ATLAS_ABLATION_STEPS = 100_000
 
 
 #: The models charlstm ships, by the name `train --init-from NAME` takes: name → its folder, relative

@@ -1,9 +1,10 @@
 """What each unit does to the model's predictions: the bits per character lost when it is held at its
 mean (`ablation_bpc`), and the characters it pushes the prediction towards and away from.
 
-* Ablation: every unit of the atlas is held at its mean over the analysed text in a row of its own, all
-  rows stepped side by side (one batched pass per stretch of text, `network.Stepper`'s layers and cell
-  math, a unit pinned per row), against an unpinned row on the same characters. A unit of `cell` (an
+* Ablation: every unit of the atlas is held at its mean over the analysed text in a row of its own, the
+  rows of one layer stepped side by side (one batched pass per stretch of text and layer,
+  `network.Stepper`'s layers and cell math, a unit pinned per row, the layers below stepped once),
+  against an unpinned row on the same characters. A unit of `cell` (an
   LSTM's cell state) or of a GRU's or RNN's `hidden` is pinned where `--ablate` pins it (the cell
   math's edit); an LSTM's `hidden` unit is pinned after the step, so the next layer and the next step
   read the mean. Gates and candidates are not pinned (their effect is None).
@@ -34,7 +35,7 @@ from ..config import ATLAS_ABLATION_STEPS
 #: Characters read unpinned before each measured stretch, so that it starts from a warm state.
 WARMUP = 64
 #: The fewest characters each unit is ablated over (fewer when the text is shorter).
-MIN_ABLATION_CHARS = 256
+MIN_ABLATION_CHARS = 96
 #: Characters in one measured stretch at most (a long stretch is cut in several, spread over the text).
 STRETCH = 128
 #: Characters listed as promoted and as suppressed per unit (at most half the vocabulary each).
@@ -75,9 +76,13 @@ def unit_effects(model, vocab, text: str, keys: Sequence[tuple[int, str, int]], 
     shift = np.zeros((len(keys), model.config.vocab_size))
     counted = 0
     stepper = model.stepper()
+    # Rows of one layer at a time: the layers below it are the same in every row, so they are stepped once.
+    by_layer = sorted(pinnable, key=lambda k: keys[k][0])
+    chunks = [[k for k in by_layer if keys[k][0] == layer][first : first + ROWS - 1]
+              for layer in sorted({keys[k][0] for k in pinnable})
+              for first in range(0, sum(keys[k][0] == layer for k in pinnable), ROWS - 1)]
     for start, end in stretches:
-        for first in range(0, len(pinnable), ROWS - 1):
-            chunk = pinnable[first : first + ROWS - 1]
+        for chunk in chunks:
             bits, raised = _run(stepper, ids, start, end, [keys[k] for k in chunk], [means[k] for k in chunk])
             lost[chunk] += bits
             shift[chunk] += raised
@@ -107,21 +112,22 @@ def _stretches(T: int, units: int, steps: int) -> list[tuple[int, int]]:
 
 @torch.inference_mode()
 def _run(stepper, ids: torch.Tensor, start: int, end: int, keys, means) -> tuple[np.ndarray, np.ndarray]:
-    """Summed over text[start + 1 : end + 1], per pinned row (the unit keys[b] held at means[b], after
-    WARMUP unpinned characters): the bits (b,) it loses against the unpinned row, and how much (b, V)
-    it raises each character's probability."""
-    B = len(keys) + 1
+    """Summed over text[start + 1 : end + 1], per pinned row (the unit keys[b] held at means[b], all of
+    one layer, after WARMUP unpinned characters): the bits (b,) it loses against the unpinned row, and
+    how much (b, V) it raises each character's probability. The layers below the pinned one are
+    stepped for one row."""
+    B, below = len(keys) + 1, keys[0][0] - 1
     state = stepper.init_state(1)
     hs, cs = list(state[0].unbind(0)), list(state[1].unbind(0)) if len(state) > 1 else None
     for t in range(max(0, start - WARMUP), start):
         stepper.advance(ids[t : t + 1], hs, cs)
-    hs = [h.expand(B, -1).clone() for h in hs]
-    cs = [c.expand(B, -1).clone() for c in cs] if cs is not None else None
+    widen = lambda states: [v if k < below else v.expand(B, -1).clone() for k, v in enumerate(states)]  # noqa: E731
+    hs, cs = widen(hs), widen(cs) if cs is not None else None
     pins = _Pins(keys, means, stepper.config.has_cell_state)
     bits = torch.zeros(B - 1, dtype=torch.float64)
     shift = torch.zeros(B - 1, stepper.head_b.shape[0], dtype=torch.float64)
     for t in range(start, end):
-        logp = torch.log_softmax(_advance(stepper, ids[t].expand(B), hs, cs, pins).to(torch.float64), dim=-1)
+        logp = torch.log_softmax(_advance(stepper, ids[t : t + 1], hs, cs, pins, below, B), dim=-1).to(torch.float64)
         bits += logp[0, ids[t + 1]] - logp[1:, ids[t + 1]]
         p = logp.exp()
         shift += p[1:] - p[0]
@@ -159,10 +165,13 @@ def _pin(values: torch.Tensor, pin) -> torch.Tensor:
     return values
 
 
-def _advance(stepper, ids: torch.Tensor, hs: list, cs: list | None, pins: _Pins) -> torch.Tensor:
-    """One step of every row, as network.Stepper.advance, with the rows' units pinned."""
+def _advance(stepper, ids: torch.Tensor, hs: list, cs: list | None, pins: _Pins, below: int, B: int) -> torch.Tensor:
+    """One step, as network.Stepper.advance: the layers under `below` for one row, the rest for B rows
+    with the rows' units pinned."""
     x = ids
     for layer, layer_input in enumerate(stepper.inputs):
+        if layer == below:
+            x = x.expand(B, *x.shape[1:])
         h, c, _ = stepper.step_math.layer_step(layer_input(x, hs[layer]), hs[layer],
                                                cs[layer] if cs is not None else None, stepper.peepholes[layer],
                                                pins.edit(layer), False)

@@ -132,3 +132,25 @@ def test_many_units_are_ablated_over_stretches_within_the_budget():
     assert MIN_ABLATION_CHARS <= each and each * 1025 <= ATLAS_ABLATION_STEPS + 1025 * STRETCH
     assert all(end - start <= STRETCH for start, end in parts) and parts[-1][1] <= 19_999
     assert all(b[0] >= a[1] for a, b in zip(parts, parts[1:]))                       # spread, not overlapping
+
+
+def test_ablation_of_either_layer_of_a_deeper_model_is_the_stepper_with_the_unit_pinned():
+    text = ('Line one "quoted" (a, b)\n  # comment "more"\nURL www.x.org @me #tag 42\n' * 4)
+    torch.manual_seed(1)
+    vocab = Vocab.from_text(text)
+    model = CharModel(ModelConfig(vocab_size=len(vocab), hidden_size=8, embedding_size=4, num_layers=2)).eval()
+    keys, means = [(1, "cell", 3), (2, "cell", 5), (2, "cell", 1)], [0.4, -0.3, 0.2]
+    effects = unit_effects(model, vocab, text, keys, means)
+    ids = vocab.encode(text)
+
+    def bits(edits):
+        stepper = model.stepper()
+        state, total = stepper.init_state(1), 0.0
+        for t in range(len(ids) - 1):
+            logits, state, _ = stepper.step(torch.tensor([int(ids[t])]), state, edits=edits)
+            total -= float(torch.log_softmax(logits.double(), -1)[0, ids[t + 1]]) / np.log(2)
+        return total / (len(ids) - 1)
+
+    plain = bits(None)
+    for (layer, _, unit), mean, got in zip(keys, means, effects.ablation_bpc):
+        assert got == pytest.approx(bits({(layer - 1, unit): mean}) - plain, abs=1e-5)
