@@ -264,7 +264,7 @@ def _atlas(model, vocab, source: str, text: str, picked, feature_name, regex, to
     atlas = build_atlas(result, features, picked.vectors, picked.layers, width=width or ATLAS_CONTEXT_WIDTH,
                         baseline=baseline)
     del result, baseline
-    atlas.effects = unit_effects(model, vocab, text, atlas.keys, atlas.means)
+    atlas.effects = unit_effects(model, vocab, text, atlas.keys, atlas.means, leading=atlas.rows(atlas.units))
     write(fmt, atlas_output(source, text, atlas, top, where))
 
 
@@ -284,7 +284,7 @@ def _page_atlas(model, vocab, text: str, layers, vectors, extra: dict, where: st
     shown = [(u.layer, u.vector, u.unit) for u in atlas.units[:PAGE_DETAILED]]
     drawn = portraits(result, shown)
     del result
-    atlas.effects = unit_effects(model, vocab, text, atlas.keys, atlas.means)
+    atlas.effects = unit_effects(model, vocab, text, atlas.keys, atlas.means, leading=atlas.rows(atlas.units))
     return atlas, {"atlas_text": text, "portraits": drawn, "where": where}
 
 

@@ -145,6 +145,16 @@ class Atlas:
     def __post_init__(self):
         self._rows = {key: k for k, key in enumerate(self.keys)}
 
+    def rows(self, units: Sequence[AtlasUnit]) -> list[int]:
+        """The rows of `units` in `keys` (and in r)."""
+        return [self._rows[(u.layer, u.vector, u.unit)] for u in units]
+
+    def ablation_chars(self, unit: AtlasUnit) -> int | None:
+        """The characters a unit was held at its mean over (None: not measured)."""
+        if self.effects is None or self.effects.per_unit is None:
+            return None
+        return int(self.effects.per_unit[self._rows[(unit.layer, unit.vector, unit.unit)]])
+
     def effect(self, unit: AtlasUnit) -> tuple[float | None, str, str]:
         """(ablation_bpc, promotes, suppresses) of a unit: None and "" where not measured."""
         if self.effects is None:

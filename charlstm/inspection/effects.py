@@ -10,7 +10,8 @@ mean (`ablation_bpc`), and the characters it pushes the prediction towards and a
   read the mean. Gates and candidates are not pinned (their effect is None).
 * The cost is bounded by config.ATLAS_ABLATION_STEPS, unit-characters in all: a few units are ablated
   over the whole text, many over evenly spaced stretches of it (each read from a warm state: the
-  WARMUP characters before it, unpinned). `Effects.characters` says over how many.
+  WARMUP characters before it, unpinned); the units a reader sees first (`leading`) again over
+  LEADING_CHARS characters, within LEADING_STEPS more. `Effects.per_unit` says over how many.
 * promotes / suppresses: for a hidden unit of the last layer, the characters whose logits its weight
   in the output layer raises and lowers most; for any other unit, the characters whose probability its
   ablation lowers and raises most (on average over the measured characters).
@@ -36,6 +37,10 @@ from ..config import ATLAS_ABLATION_STEPS
 WARMUP = 64
 #: The fewest characters each unit is ablated over (fewer when the text is shorter).
 MIN_ABLATION_CHARS = 96
+#: The units a reader sees first are ablated over this many characters at least ...
+LEADING_CHARS = 4096
+#: ... within this many unit-characters more.
+LEADING_STEPS = 65_536
 #: Characters in one measured stretch at most (a long stretch is cut in several, spread over the text).
 STRETCH = 128
 #: Characters listed as promoted and as suppressed per unit (at most half the vocabulary each).
@@ -54,8 +59,9 @@ class Effects:
     ablation_bpc: np.ndarray            # (N,)
     promotes: list[str]
     suppresses: list[str]
-    characters: int                     # characters each unit was ablated over
+    characters: int                     # characters each unit was ablated over (the leading ones: `per_unit`)
     stretches: int
+    per_unit: np.ndarray | None = None  # (N,) characters each unit was ablated over
 
 
 def ablation_need(config, units: int) -> memory.Need:
@@ -67,29 +73,42 @@ def ablation_need(config, units: int) -> memory.Need:
 
 
 def unit_effects(model, vocab, text: str, keys: Sequence[tuple[int, str, int]], means: Sequence[float],
-                 steps: int = ATLAS_ABLATION_STEPS) -> Effects:
-    """The effects of every unit of `keys` ((layer, vector, unit), layers from 1), each held at its mean."""
+                 steps: int = ATLAS_ABLATION_STEPS, leading: Sequence[int] = ()) -> Effects:
+    """The effects of every unit of `keys` ((layer, vector, unit), layers from 1), each held at its mean;
+    the units `leading` names (indices into keys: those a reader sees first) over LEADING_CHARS
+    characters at least, within LEADING_STEPS unit-characters more."""
     ids = torch.as_tensor(np.asarray(vocab.encode(text), dtype=np.int64))
-    stretches = _stretches(len(text), len(keys), steps)
     pinnable = [k for k, (_, vector, _) in enumerate(keys) if _can_pin(model.config, vector)]
-    lost = np.zeros(len(keys))
-    shift = np.zeros((len(keys), model.config.vocab_size))
-    counted = 0
+    lost, shift, counted = np.zeros(len(keys)), np.zeros((len(keys), model.config.vocab_size)), 0
+    stretches = _stretches(len(text), len(keys), steps)
+    counted = _measure(model, ids, keys, means, pinnable, stretches, lost, shift)
+    lost /= max(counted, 1)
+    characters = np.full(len(keys), counted)
+    first = [k for k in leading if k in set(pinnable)][: max(1, LEADING_STEPS // LEADING_CHARS - 1)]
+    wider = _stretches(len(text), len(first), LEADING_STEPS)
+    if first and sum(end - start for start, end in wider) > counted:
+        more, more_shift = np.zeros(len(keys)), np.zeros_like(shift)
+        wide = _measure(model, ids, keys, means, first, wider, more, more_shift)
+        lost[first], shift[first], characters[first] = more[first] / wide, more_shift[first], wide
+    lost = np.where(np.isin(np.arange(len(keys)), pinnable), lost, np.nan)
+    promotes, suppresses = _characters(model, vocab, keys, -shift)
+    return Effects(lost, promotes, suppresses, counted, len(stretches), characters)
+
+
+def _measure(model, ids, keys, means, units: list[int], stretches, lost: np.ndarray, shift: np.ndarray) -> int:
+    """Add to lost (N,) and shift (N, V), for each of `units` (indices into keys), the bits lost and the
+    probabilities raised summed over `stretches`; the characters measured."""
     stepper = model.stepper()
     # Rows of one layer at a time: the layers below it are the same in every row, so they are stepped once.
-    by_layer = sorted(pinnable, key=lambda k: keys[k][0])
-    chunks = [[k for k in by_layer if keys[k][0] == layer][first : first + ROWS - 1]
-              for layer in sorted({keys[k][0] for k in pinnable})
-              for first in range(0, sum(keys[k][0] == layer for k in pinnable), ROWS - 1)]
+    chunks = [[k for k in units if keys[k][0] == layer][first : first + ROWS - 1]
+              for layer in sorted({keys[k][0] for k in units})
+              for first in range(0, sum(keys[k][0] == layer for k in units), ROWS - 1)]
     for start, end in stretches:
         for chunk in chunks:
             bits, raised = _run(stepper, ids, start, end, [keys[k] for k in chunk], [means[k] for k in chunk])
             lost[chunk] += bits
             shift[chunk] += raised
-        counted += end - start
-    lost = np.where(np.isin(np.arange(len(keys)), pinnable), lost / max(counted, 1), np.nan)
-    promotes, suppresses = _characters(model, vocab, keys, -shift)
-    return Effects(lost, promotes, suppresses, counted, len(stretches))
+    return sum(end - start for start, end in stretches)
 
 
 def _can_pin(config, vector: str) -> bool:

@@ -38,7 +38,7 @@ def _context_text(text: str, window, cells: int) -> Text:
 #: The columns of a unit's record, in TSV order.
 RECORD_COLUMNS = ["rank", "layer", "vector", "unit", "feature", "r", "chance", "excess", "saturation", "verdict",
                   "context", "kind", "partial_r", "partial_chance", "heldout_r", "input_share", "gain", "ablation_bpc",
-                  "promotes", "suppresses"]
+                  "promotes", "suppresses", "ablation_chars"]
 
 
 def atlas_records(text: str, atlas) -> list[dict]:
@@ -53,7 +53,8 @@ def atlas_records(text: str, atlas) -> list[dict]:
                for rank, u in enumerate(atlas.units, 1)]
     for record, u in zip(records, atlas.units):
         bpc, promotes, suppresses = atlas.effect(u)
-        record.update(ablation_bpc=None if bpc is None else round(bpc, 6), promotes=promotes, suppresses=suppresses)
+        record.update(ablation_bpc=None if bpc is None else round(bpc, 6), promotes=promotes, suppresses=suppresses,
+                      ablation_chars=atlas.ablation_chars(u))
     return records
 
 
@@ -151,6 +152,19 @@ def _units_tables(text: str, atlas, top: int | None, width: int) -> list[Rendera
     return parts
 
 
+def _ablation_line(atlas) -> str:
+    """Over how much text the ablations were measured, and what promotes and suppresses mean."""
+    e, T = atlas.effects, atlas.characters
+    where = "the whole text" if e.stretches == 1 and e.characters >= T - 1 else f"{e.stretches} stretches spread over it"
+    wider = sorted({int(c) for c in e.per_unit if c > e.characters}) if e.per_unit is not None else []
+    leading = (f"; the first {sum(int(c) > e.characters for c in e.per_unit)} units listed over {wider[0]:,}"
+               if wider else "")
+    return (f"ablation: each unit held at its mean over {e.characters:,} characters ({where}){leading}, against the "
+            "model unchanged on the same characters; promotes / suppresses: the characters a last-layer hidden "
+            "unit's output weights raise and lower most, for any other unit those whose probability holding it "
+            "at its mean lowers and raises most")
+
+
 def atlas_output(source: str, text: str, atlas, top: int | None = None, where: str | None = None) -> Output:
     """Every unit of an inspection.atlas.Atlas: its label, r, chance, saturation, verdict, effects and
     contexts. TSV and JSON hold every unit; the terminal table shows the first `top` (default: all).
@@ -181,13 +195,7 @@ def atlas_output(source: str, text: str, atlas, top: int | None = None, where: s
         if top is not None and top < len(atlas.units):
             parts.append(Text(f"… {len(atlas.units) - top:,} more units (--top, or --format tsv for all)", style="dim"))
         if atlas.effects is not None:
-            e = atlas.effects
-            parts.append(Text(f"ablation: each unit held at its mean over {e.characters:,} characters "
-                              f"({'the whole text' if e.stretches == 1 and e.characters >= atlas.characters - 1 else f'{e.stretches} stretches spread over the text'}), "
-                              "against the model unchanged on the same characters; promotes / suppresses: the "
-                              "characters a last-layer hidden unit's output weights raise and lower most, for any "
-                              "other unit those whose probability holding it at its mean lowers and raises most",
-                              style="dim"))
+            parts.append(Text(_ablation_line(atlas), style="dim"))
         parts += [Text(""), Text(atlas.rule, style="dim")]
         return Group(*parts)
 

@@ -188,8 +188,8 @@ def test_cli_atlas_json_tsv_and_terminal(quote_run, probe_text, tmp_path):
     header, *rows = tsv.stdout.splitlines()
     assert header.split("\t") == ["rank", "layer", "vector", "unit", "feature", "r", "chance", "excess", "saturation",
                                   "verdict", "context", "kind", "partial_r", "partial_chance", "heldout_r",
-                                  "input_share", "gain", "ablation_bpc", "promotes", "suppresses"]
-    assert len(rows) == 16 and all(len(row.split("\t")) == 20 for row in rows)
+                                  "input_share", "gain", "ablation_bpc", "promotes", "suppresses", "ablation_chars"]
+    assert len(rows) == 16 and all(len(row.split("\t")) == 21 for row in rows)
     assert rows[0].split("\t")[3] == str(best["unit"]) and "\\n" in tsv.stdout   # contexts escaped, one line each
 
     # The terminal table at 80 columns: every number whole, the rule stated.

@@ -154,3 +154,19 @@ def test_ablation_of_either_layer_of_a_deeper_model_is_the_stepper_with_the_unit
     plain = bits(None)
     for (layer, _, unit), mean, got in zip(keys, means, effects.ablation_bpc):
         assert got == pytest.approx(bits({(layer - 1, unit): mean}) - plain, abs=1e-5)
+
+
+def test_the_units_listed_first_are_ablated_over_more_text():
+    from charlstm.inspection.effects import LEADING_CHARS, MIN_ABLATION_CHARS
+
+    text = ('Line one "quoted" (a, b)\n  # comment "more"\nURL www.x.org @me #tag 42\n' * 80)
+    torch.manual_seed(1)
+    vocab = Vocab.from_text(text)
+    model = CharModel(ModelConfig(vocab_size=len(vocab), hidden_size=8, embedding_size=4, num_layers=2)).eval()
+    keys = [(layer, "cell", unit) for layer in (1, 2) for unit in range(8)]
+    effects = unit_effects(model, vocab, text, keys, [0.0] * 16, steps=1_000, leading=[5, 12])
+    assert effects.characters == MIN_ABLATION_CHARS < LEADING_CHARS < len(text)
+    assert [int(effects.per_unit[k]) for k in (5, 12)] == [len(text) - 1] * 2       # two units: the whole text
+    assert {int(c) for k, c in enumerate(effects.per_unit) if k not in (5, 12)} == {MIN_ABLATION_CHARS}
+    alone = unit_effects(model, vocab, text, [keys[12]], [0.0], steps=1_000, leading=[0])
+    assert alone.ablation_bpc[0] == pytest.approx(effects.ablation_bpc[12], abs=1e-6)
