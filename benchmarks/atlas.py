@@ -56,7 +56,7 @@ def main() -> None:
     t_atlas = time.perf_counter() - t2
     without = time.perf_counter() - t0
     t4 = time.perf_counter()
-    effects = unit_effects(model, vocab, text, atlas.keys, atlas.means)
+    effects = unit_effects(model, vocab, text, atlas.keys, atlas.means, leading=atlas.rows(atlas.units))
     t_ablation = time.perf_counter() - t4
 
     t3 = time.perf_counter()
@@ -74,7 +74,7 @@ def main() -> None:
     print(f"{'atlas: ' + str(units) + ' units × ' + str(len(atlas.features)) + ' features, chance, contexts':48} "
           f"{t_atlas:8.2f}")
     print(f"{'atlas, everything above (no ablation)':48} {without:8.2f}")
-    print(f"{'ablation: ' + str(units) + ' units × ' + str(effects.characters) + ' characters':48} {t_ablation:8.2f}")
+    print(f"{'ablation: ' + str(units) + ' units × ' + str(effects.characters) + ' chars, first 15 × ' + str(int(effects.per_unit.max())):48} {t_ablation:8.2f}")
     print(f"{'atlas with ablation':48} {without + t_ablation:8.2f}   ({(without + t_ablation) / without:.2f}× without)")
     print(f"{'find_neurons once per feature (' + str(len(searches)) + ', 8 shifts each)':48} {t_find:8.2f}")
     print(f"\natlas pass vs per-feature search on the same trace: {t_find / t_atlas:.1f}× "

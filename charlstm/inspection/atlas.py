@@ -182,7 +182,7 @@ class Atlas:
                 f"({self.shifts} shifts){untrained}; as the best of many units it already counts picking the best "
                 f"of many. tracks (reacts, for an input unit): |r| ≥ {TRACKS_MIN_R:g} (a quarter of the variance) and "
                 f"either |r| ≥ chance + {TRACKS_MARGIN:g} or |r| explains {TRACKS_GAIN:.0%} of the variance chance "
-                f"leaves unexplained, on both halves; weak: the second part only; saturated: at its bound (gate < "
+                f"leaves unexplained, on both halves; weak: above chance so but |r| < {TRACKS_MIN_R:g}; saturated: at its bound (gate < "
                 f"{SATURATION_LOW:g} or > {SATURATION_HIGH:g}, |tanh| > {SATURATION_HIGH:g}) on ≥ {SATURATED_SHARE:.0%} "
                 f"of the characters; constant: never changes; no word: none of these. Units are sorted by that share "
                 f"explained. sat: share of characters at the bound.")

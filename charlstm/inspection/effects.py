@@ -38,9 +38,9 @@ WARMUP = 64
 #: The fewest characters each unit is ablated over (fewer when the text is shorter).
 MIN_ABLATION_CHARS = 96
 #: The units a reader sees first are ablated over this many characters at least ...
-LEADING_CHARS = 4096
+LEADING_CHARS = 2048
 #: ... within this many unit-characters more.
-LEADING_STEPS = 65_536
+LEADING_STEPS = 32_768
 #: Characters in one measured stretch at most (a long stretch is cut in several, spread over the text).
 STRETCH = 128
 #: Characters listed as promoted and as suppressed per unit (at most half the vocabulary each).
