@@ -224,9 +224,9 @@ def atlas_index(loaded, model, text_file: str | None = None) -> tuple[dict | Non
         atlas = build_atlas(result, atlas_features(text), vectors, layers, baseline=baseline)
     except FeatureError as error:
         return None, f"no atlas index: {error}"
-    named = [u for u in atlas.units if u.verdict in ("tracks", "weak")] or atlas.units[:ATLAS_SHOWN]
-    units = [[u.layer, u.vector, u.unit, f"{u.feature} r {u.r:+.2f}" + (f" ({u.verdict})" if u.verdict else "")]
-             for u in named]
+    named = [u for u in atlas.units if u.verdict in ("tracks", "reacts", "weak")] or atlas.units[:ATLAS_SHOWN]
+    units = [[u.layer, u.vector, u.unit, ("reacts to " if u.kind == "input" else "") + f"{u.feature} r {u.label_r:+.2f}"
+              + (f" ({u.verdict})" if u.verdict else "")] for u in named]
     where = note or f"{len(text):,} characters of {text_file}"
     return {"units": units, "text": where}, f"atlas index: {len(units)} units; {where}"
 
