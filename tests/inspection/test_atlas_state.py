@@ -12,7 +12,7 @@ import pytest
 import torch
 from conftest import run_cli
 
-from charlstm.config import ModelConfig
+from charlstm.config import CELLS, ModelConfig
 from charlstm.data.vocab import Vocab
 from charlstm.inspection.atlas import build_atlas, builtin_features, verdict
 from charlstm.inspection.effects import unit_effects
@@ -116,6 +116,18 @@ def test_ablation_is_the_model_with_the_unit_pinned_and_promotes_read_the_output
         return total / (len(ids) - 1)
 
     assert effects.ablation_bpc[0] == pytest.approx(bits({(0, 6): means[0]}) - bits(None), abs=1e-5)
+
+    # A hidden unit is pinned after each step: the output layer and the next step read the mean.
+    stepper = model.stepper()
+    hs, cs, total = [torch.zeros(1, 10)], [torch.zeros(1, 10)], 0.0
+    with torch.inference_mode():
+        for t in range(len(ids) - 1):
+            stepper.advance(torch.tensor([int(ids[t])]), hs, cs)
+            hs[0] = hs[0].clone()
+            hs[0][0, 6] = means[1]
+            logits = torch.addmm(stepper.head_b, hs[0], stepper.head_w)
+            total -= float(torch.log_softmax(logits.double(), -1)[0, ids[t + 1]]) / np.log(2)
+    assert effects.ablation_bpc[1] == pytest.approx(total / (len(ids) - 1) - bits(None), abs=1e-5)
     assert np.isnan(effects.ablation_bpc[2]) and effects.promotes[2] == ""          # a gate is not pinned
     column = model.head.weight[:, 6].detach().numpy()                               # the last layer's hidden 6
     assert effects.promotes[1] == "".join(vocab.chars[i] for i in np.argsort(-column)[:2])     # 4 characters: 2 each
@@ -134,12 +146,16 @@ def test_many_units_are_ablated_over_stretches_within_the_budget():
     assert all(b[0] >= a[1] for a, b in zip(parts, parts[1:]))                       # spread, not overlapping
 
 
-def test_ablation_of_either_layer_of_a_deeper_model_is_the_stepper_with_the_unit_pinned():
+@pytest.mark.parametrize("cell", CELLS)
+def test_ablation_of_either_layer_of_a_deeper_model_is_the_stepper_with_the_unit_pinned(cell):
+    """Every cell kind: the state `--ablate` pins (the cell state of an LSTM, the hidden state of a GRU or RNN)."""
     text = ('Line one "quoted" (a, b)\n  # comment "more"\nURL www.x.org @me #tag 42\n' * 4)
     torch.manual_seed(1)
     vocab = Vocab.from_text(text)
-    model = CharModel(ModelConfig(vocab_size=len(vocab), hidden_size=8, embedding_size=4, num_layers=2)).eval()
-    keys, means = [(1, "cell", 3), (2, "cell", 5), (2, "cell", 1)], [0.4, -0.3, 0.2]
+    model = CharModel(ModelConfig(vocab_size=len(vocab), hidden_size=8, embedding_size=4, num_layers=2,
+                                  cell=cell)).eval()
+    vector = "cell" if model.config.has_cell_state else "hidden"
+    keys, means = [(1, vector, 3), (2, vector, 5), (2, vector, 1)], [0.4, -0.3, 0.2]
     effects = unit_effects(model, vocab, text, keys, means)
     ids = vocab.encode(text)
 
