@@ -139,7 +139,7 @@ class Atlas:
     partial_chance: dict[str, float] = field(default_factory=dict)   # per feature: chance of r beyond the character
     stateful: list[str] = field(default_factory=list)   # features something is left of beyond the character read
     half: int = 0                    # labels are found on text[:half] and checked on text[half:]
-    means: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0))   # (N,) every unit's mean, in `keys` order
+    means: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0))   # (N,) each unit's mean, `keys` order
     effects: Effects | None = None   # what holding each unit at its mean does (effects.unit_effects), if measured
 
     def __post_init__(self):
@@ -173,19 +173,23 @@ class Atlas:
         """How chance, the labels and the verdict words are defined, in one paragraph for the reader."""
         untrained = (" or that any unit of an untrained model of the same shape reaches on the same text, whichever "
                      "is higher" if self.untrained_chance is not None else "")
-        return (f"input: the share of a unit's variance the character it reads explains (its mean per character); "
-                f"a unit at {INPUT_SHARE:.0%} or more that tracks nothing by r|char (its r with a feature beyond the "
-                f"character read: both minus their mean per character) reacts to the input and is labelled by r; "
-                f"every other unit carries state and is labelled by r|char. The label is the feature furthest above chance on the first "
-                f"{self.half:,} characters; held-out: its r on the other {self.characters - self.half:,}. "
-                f"chance: the largest |r| any unit reaches with the feature circularly shifted along the text "
-                f"({self.shifts} shifts){untrained}; as the best of many units it already counts picking the best "
-                f"of many. tracks (reacts, for an input unit): |r| ≥ {TRACKS_MIN_R:g} (a quarter of the variance) and "
-                f"either |r| ≥ chance + {TRACKS_MARGIN:g} or |r| explains {TRACKS_GAIN:.0%} of the variance chance "
-                f"leaves unexplained, on both halves; weak: above chance so but |r| < {TRACKS_MIN_R:g}; saturated: at its bound (gate < "
-                f"{SATURATION_LOW:g} or > {SATURATION_HIGH:g}, |tanh| > {SATURATION_HIGH:g}) on ≥ {SATURATED_SHARE:.0%} "
-                f"of the characters; constant: never changes; no word: none of these. Units are sorted by that share "
-                f"explained. sat: share of characters at the bound.")
+        parts = (
+            "input: the share of a unit's variance the character it reads explains (its mean per character); ",
+            f"a unit at {INPUT_SHARE:.0%} or more that tracks nothing by r|char (its r with a feature beyond the ",
+            "character read: both minus their mean per character) reacts to the input and is labelled by r; ",
+            "every other unit carries state and is labelled by r|char. ",
+            f"The label is the feature furthest above chance on the first {self.half:,} characters; ",
+            f"held-out: its r on the other {self.characters - self.half:,}. ",
+            "chance: the largest |r| any unit reaches with the feature circularly shifted along the text ",
+            f"({self.shifts} shifts){untrained}; as the best of many units it already counts picking the best ",
+            f"of many. tracks (reacts, for an input unit): |r| ≥ {TRACKS_MIN_R:g} (a quarter of the variance) ",
+            f"and either |r| ≥ chance + {TRACKS_MARGIN:g} or |r| explains {TRACKS_GAIN:.0%} of the variance ",
+            f"chance leaves unexplained, on both halves; weak: above chance so but |r| < {TRACKS_MIN_R:g}; ",
+            f"saturated: at its bound (gate < {SATURATION_LOW:g} or > {SATURATION_HIGH:g}, |tanh| > ",
+            f"{SATURATION_HIGH:g}) on ≥ {SATURATED_SHARE:.0%} of the characters; constant: never changes; ",
+            "no word: none of these. Units are sorted by that share explained. sat: share of characters at the bound.",
+        )
+        return "".join(parts)
 
     def most_informative(self) -> AtlasUnit:
         """The unit a page opens on: furthest above chance among those that change and are at their
@@ -286,7 +290,8 @@ def build_atlas(trace: Trace, features: Mapping[str, np.ndarray], vectors: Seque
     layers = list(layers) if layers else trace.traced_layers
     columns = _Columns.of(trace.text, features)
     offsets = shift_offsets(T, shifts, seed)
-    blocks = [_Block.measure(trace, baseline, layer, vector, columns, offsets) for layer in layers for vector in vectors]
+    blocks = [_Block.measure(trace, baseline, layer, vector, columns, offsets)
+              for layer in layers for vector in vectors]
     r = torch.cat([b.r for b in blocks]).numpy()                                     # (N, K)
     shift = torch.stack([b.shift_chance for b in blocks]).amax(dim=0).numpy()        # (K,)
     untrained = None
