@@ -86,10 +86,11 @@ def _features_table(features: list[dict]) -> Table:
     return table
 
 
-#: The columns of a units table after the unit itself, most wanted first: a narrow terminal drops them
-#: from the end until the context keeps MIN_CONTEXT cells.
+#: The columns of a units table after the unit itself, in order; a narrow terminal drops them in _DROPPED's
+#: order (the least wanted first) until the context keeps MIN_CONTEXT cells.
 _OPTIONAL = (("r", "right"), ("held-out", "right"), ("chance", "right"), ("verdict", "left"), ("ablation", "right"),
              ("promotes", "left"), ("r whole", "right"), ("input", "right"), ("sat", "right"), ("suppresses", "left"))
+_DROPPED = ("suppresses", "sat", "input", "r whole", "promotes", "chance", "held-out", "ablation", "verdict", "r")
 MIN_CONTEXT = 12
 
 
@@ -119,7 +120,9 @@ def _units_table(text: str, atlas, units, width: int, start: int, title: str) ->
     used = sum(wide(name, [row[k] for row in rows]) for k, (name, _) in enumerate(fixed))
     optional = [(name, justify) for name, justify in _OPTIONAL if cells and name in cells[0]]
     while optional and used + sum(wide(n, [c[n] for c in cells]) for n, _ in optional) + MIN_CONTEXT > width:
-        optional.pop()
+        kept = {n for n, _ in optional}
+        drop = next(n for n in _DROPPED if n in kept)
+        optional = [(n, j) for n, j in optional if n != drop]
     used += sum(wide(n, [c[n] for c in cells]) for n, _ in optional)
     table = Table(title=Text(title), title_justify="left", box=None, pad_edge=False)
     for name, justify in fixed + optional:
