@@ -59,6 +59,12 @@ def test_the_terminal_lists_state_units_apart_from_input_units(probes):
     state, inputs = out.index("units that carry state"), out.index("units that react to the")
     assert state < out.index("balance:ab", state) < inputs
     assert "held-out" in out and "r|char" in out
+    # In 80 columns, with a vector column too, the verdict and the ablation stay; less wanted columns go first.
+    narrow = run_cli("inspect", str(run), "--atlas", "--vector", "forget,hidden", "--text-file", str(text),
+                     "--top", "3", "--threads", "1", env={"COLUMNS": "80"})
+    header = next(line for line in narrow.stdout.splitlines() if line.startswith("#"))
+    assert header.split()[:8] == ["#", "layer", "vector", "unit", "feature", "r", "verdict", "ablation"]
+    assert max(len(line) for line in narrow.stdout.splitlines()) <= 80
 
 
 def test_a_label_that_does_not_hold_on_the_other_half_earns_no_verdict():
