@@ -65,11 +65,13 @@ class Effects:
 
 
 def ablation_need(config, units: int) -> memory.Need:
-    """What measuring `units` units holds beside the model: the per-unit change of every character's
-    probability (float64) and one batch of rows' states, logits and working vectors."""
+    """What measuring `units` units holds beside the model: the text's ids (as the vocabulary encodes
+    them, and as int64), the per-unit change of every character's probability (float64, twice while
+    the leading units are measured again) and one batch of rows' states, logits and working vectors."""
     V, H, L = config.vocab_size, config.hidden_size, config.num_layers
     rows = min(units + 1, ROWS)
-    return memory.Need(fixed=units * V * 8 + rows * (2 * L * H + 8 * H + 4 * V) * memory.FLOAT)
+    return memory.Need(fixed=2 * units * V * 8 + rows * (2 * L * H + 8 * H + 4 * V) * memory.FLOAT,
+                       per_char=memory.INDEX + memory.ID)
 
 
 def unit_effects(model, vocab, text: str, keys: Sequence[tuple[int, str, int]], means: Sequence[float],
