@@ -41,6 +41,11 @@ RECORD_COLUMNS = ["rank", "layer", "vector", "unit", "feature", "r", "chance", "
                   "promotes", "suppresses", "ablation_chars"]
 
 
+def _name(feature: str) -> str:
+    """A feature's name as a table shows it: a tab or line break in it (count:\t) as its glyph."""
+    return "".join(glyph(c) for c in feature)
+
+
 def atlas_records(text: str, atlas) -> list[dict]:
     """One record per unit of an Atlas, best first (its top context's text in `context`; ablation_bpc
     None where the unit was not or cannot be held at its mean)."""
@@ -80,7 +85,7 @@ def _features_table(features: list[dict]) -> Table:
         table.add_column(name, justify=justify, no_wrap=True)
     for f in features:
         best = f["best"]
-        table.add_row(Text(f["feature"]), f"{f['shift_chance']:.3f}",
+        table.add_row(Text(_name(f["feature"])), f"{f['shift_chance']:.3f}",
                       "—" if f["untrained_chance"] is None else f"{f['untrained_chance']:.3f}", f"{f['chance']:.3f}",
                       f"L{best['layer']} {best['vector']} {best['unit']}", f"{best['r']:+.3f}", str(f["tracking"]))
     return table
@@ -110,7 +115,7 @@ def _units_table(text: str, atlas, units, width: int, start: int, title: str) ->
     several = len(atlas.vectors) > 1
     fixed = [("#", "right"), ("layer", "right")] + ([("vector", "left")] if several else []) + [
         ("unit", "right"), ("feature", "left")]
-    rows = [[str(rank), str(u.layer)] + ([u.vector] if several else []) + [str(u.unit), u.feature]
+    rows = [[str(rank), str(u.layer)] + ([u.vector] if several else []) + [str(u.unit), _name(u.feature)]
             for rank, u in enumerate(units, start)]
     cells = [_unit_cells(atlas, u) for u in units]
     if atlas.effects is None:

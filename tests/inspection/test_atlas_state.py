@@ -192,3 +192,21 @@ def test_the_units_listed_first_are_ablated_over_more_text():
     assert {int(c) for k, c in enumerate(effects.per_unit) if k not in (5, 12)} == {MIN_ABLATION_CHARS}
     alone = unit_effects(model, vocab, text, [keys[12]], [0.0], steps=1_000, leading=[0])
     assert alone.ablation_bpc[0] == pytest.approx(effects.ablation_bpc[12], abs=1e-6)
+
+
+def test_a_proposed_feature_of_a_tab_is_shown_as_its_glyph():
+    from rich.console import Console
+
+    from charlstm.inspection.atlas import atlas_features
+    from charlstm.views.atlas import atlas_output
+
+    text = "".join(f"\t{'x' * (k % 5)}\t(a)\ty\n" for k in range(200))
+    torch.manual_seed(0)
+    vocab = Vocab.from_text(text)
+    model = CharModel(ModelConfig(vocab_size=len(vocab), hidden_size=6, embedding_size=4, num_layers=1)).eval()
+    atlas = build_atlas(trace(model, vocab, text, vectors=["cell"]), atlas_features(text), ["cell"])
+    assert "since:\t" in atlas.features
+    console = Console(width=120, record=True, file=open("/dev/null", "w"))
+    console.print(atlas_output("m", text, atlas).picture(120))
+    shown = console.export_text()
+    assert "since:→" in shown and "\t" not in shown
