@@ -5,6 +5,7 @@ that does not hold on the held-out half earns no verdict."""
 
 from __future__ import annotations
 
+import io
 import json
 
 import numpy as np
@@ -206,7 +207,7 @@ def test_a_proposed_feature_of_a_tab_is_shown_as_its_glyph():
     model = CharModel(ModelConfig(vocab_size=len(vocab), hidden_size=6, embedding_size=4, num_layers=1)).eval()
     atlas = build_atlas(trace(model, vocab, text, vectors=["cell"]), atlas_features(text), ["cell"])
     assert "since:\t" in atlas.features
-    console = Console(width=120, record=True, file=open("/dev/null", "w"))
+    console = Console(width=120, record=True, file=io.StringIO())
     console.print(atlas_output("m", text, atlas).picture(120))
     shown = console.export_text()
     assert "since:→" in shown and "\t" not in shown
