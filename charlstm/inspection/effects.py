@@ -45,6 +45,8 @@ LEADING_STEPS = 32_768
 STRETCH = 128
 #: Characters listed as promoted and as suppressed per unit (at most half the vocabulary each).
 EFFECT_CHARS = 3
+#: The least average change of a character's probability that names it as promoted or suppressed.
+MIN_SHIFT = 1e-4
 #: Rows stepped side by side at most.
 ROWS = 512
 #: The vectors a unit can be pinned in.
@@ -93,7 +95,7 @@ def unit_effects(model, vocab, text: str, keys: Sequence[tuple[int, str, int]], 
         wide = _measure(model, ids, keys, means, first, wider, more, more_shift)
         lost[first], shift[first], characters[first] = more[first] / wide, more_shift[first], wide
     lost = np.where(np.isin(np.arange(len(keys)), pinnable), lost, np.nan)
-    promotes, suppresses = _characters(model, vocab, keys, -shift)
+    promotes, suppresses = _characters(model, vocab, keys, -shift / np.maximum(characters, 1)[:, None])
     return Effects(lost, promotes, suppresses, counted, len(stretches), characters)
 
 
@@ -205,13 +207,15 @@ def _advance(stepper, ids: torch.Tensor, hs: list, cs: list | None, pins: _Pins,
 def _characters(model, vocab, keys, drop: np.ndarray) -> tuple[list[str], list[str]]:
     """Per unit, the EFFECT_CHARS characters it promotes and suppresses most, as one string each:
     from the output layer's weights for a last-layer hidden unit, else from `drop` (N, V), how much
-    ablating it lowers each character's probability."""
+    ablating it lowers each character's probability on average (none listed where no character's moves
+    by MIN_SHIFT)."""
     head = model.head.weight.detach().to(torch.float64).numpy()                       # (V, H)
     last = model.config.num_layers
     promotes, suppresses = [], []
     for k, (layer, vector, unit) in enumerate(keys):
-        score = head[:, unit] if (layer == last and vector == "hidden") else drop[k]
-        if not np.any(score):
+        from_head = layer == last and vector == "hidden"
+        score = head[:, unit] if from_head else drop[k]
+        if not np.any(score) or (not from_head and np.abs(score).max() < MIN_SHIFT):
             promotes.append("")
             suppresses.append("")
             continue

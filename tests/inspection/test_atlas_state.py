@@ -101,6 +101,9 @@ def test_holding_the_counting_unit_at_its_mean_costs_more_than_the_median_unit(p
     # a, b, X and the line break: two characters each way, never one on both lists
     assert len(best["promotes"]) == len(best["suppresses"]) == 2 and not set(best["promotes"]) & set(best["suppresses"])
     assert doc["ablation"]["characters"] == len(text.read_text()) - 1      # ten units: the whole text
+    # A cell whose mean changes nothing the model predicts names no character it promotes.
+    idle = [u for u in doc["units"] if abs(u["ablation_bpc"]) < 1e-3]
+    assert len(idle) >= 5 and all(u["promotes"] == u["suppresses"] == "" for u in idle)
 
 
 def test_ablation_is_the_model_with_the_unit_pinned_and_promotes_read_the_output_layer(probes):
