@@ -3,8 +3,10 @@
     python benchmarks/atlas.py [--chars 20000] [--hidden 512] [--layers 2]
 
 Times what `charlstm inspect --atlas` does after loading (trace the text through the model and an
-untrained twin, compute every feature, one vectorised pass of every unit against every feature with
-chance levels, contexts) against the per-feature route: `find_neurons` once per built-in feature on
+untrained twin, compute every feature, the built-in ones and those proposed from the text, one
+vectorised pass of every unit against every feature with chance levels, labels beyond the character
+read and on held-out halves, contexts; then every unit held at its mean, the ablation) against the
+per-feature route: `find_neurons` once per built-in feature on
 the same trace (what `--find` computes, leaving out the trace each `--find` call would redo; that
 cost is printed apart). Checks that both give the same best unit for every feature.
 """
@@ -21,7 +23,8 @@ from common import load_tiny_shakespeare, machine
 from charlstm.config import ModelConfig
 from charlstm.data.vocab import Vocab
 from charlstm.inspection.analysis import find_neurons
-from charlstm.inspection.atlas import build_atlas, builtin_features, untrained_like
+from charlstm.inspection.atlas import atlas_features, build_atlas, untrained_like
+from charlstm.inspection.effects import unit_effects
 from charlstm.inspection.tracing import trace
 from charlstm.model.network import CharModel
 
@@ -46,12 +49,15 @@ def main() -> None:
     baseline = trace(untrained_like(model), vocab, text, vectors=["hidden"])
     t_baseline = time.perf_counter() - t0 - t_trace
     t1 = time.perf_counter()
-    features = builtin_features(text)
+    features = atlas_features(text)
     t_features = time.perf_counter() - t1
     t2 = time.perf_counter()
     atlas = build_atlas(result, features, ["hidden"], baseline=baseline)
     t_atlas = time.perf_counter() - t2
-    total = time.perf_counter() - t0
+    without = time.perf_counter() - t0
+    t4 = time.perf_counter()
+    effects = unit_effects(model, vocab, text, atlas.keys, atlas.means, leading=atlas.rows(atlas.units))
+    t_ablation = time.perf_counter() - t4
 
     t3 = time.perf_counter()
     searches = {name: find_neurons(result, values, "hidden", top=1) for name, values in features.items()
@@ -64,10 +70,12 @@ def main() -> None:
     print(f"{'step':48} {'seconds':>8}")
     print(f"{'trace (shared by both routes)':48} {t_trace:8.2f}")
     print(f"{'trace of the untrained twin (atlas chance)':48} {t_baseline:8.2f}")
-    print(f"{'features (' + str(len(features)) + ' built-in)':48} {t_features:8.2f}")
+    print(f"{'features (' + str(len(features)) + ': built-in and proposed)':48} {t_features:8.2f}")
     print(f"{'atlas: ' + str(units) + ' units × ' + str(len(atlas.features)) + ' features, chance, contexts':48} "
           f"{t_atlas:8.2f}")
-    print(f"{'atlas, everything above':48} {total:8.2f}")
+    print(f"{'atlas, everything above (no ablation)':48} {without:8.2f}")
+    print(f"{'ablation: ' + str(units) + ' units × ' + str(effects.characters) + ' chars, first 15 × ' + str(int(effects.per_unit.max())):48} {t_ablation:8.2f}")
+    print(f"{'atlas with ablation':48} {without + t_ablation:8.2f}   ({(without + t_ablation) / without:.2f}× without)")
     print(f"{'find_neurons once per feature (' + str(len(searches)) + ', 8 shifts each)':48} {t_find:8.2f}")
     print(f"\natlas pass vs per-feature search on the same trace: {t_find / t_atlas:.1f}× "
           f"(the atlas also does 16 shifts, an untrained baseline, saturation and contexts)")

@@ -112,6 +112,12 @@ MAX_PROBE_LINES = 10**9
 #: The longest one user's regular expression may run over one text, in seconds: a pattern that
 #: backtracks without end (`(e+)+$`) is refused rather than left to run.
 MAX_PATTERN_SECONDS = 2.0
+#: The most features the atlas proposes from the text itself (counts, detected balances, distances
+#: since a delimiter: inspection.proposals), on top of the named ones: each costs one column per character.
+ATLAS_PROPOSED_FEATURES = 24
+#: The unit-characters the atlas's ablations step in all (inspection.effects): units × the characters
+#: each is held at its mean over, so that a model of many units is ablated over stretches of the text.
+ATLAS_ABLATION_STEPS = 100_000
 
 
 #: The models charlstm ships, by the name `train --init-from NAME` takes: name → its folder, relative

@@ -12,7 +12,7 @@ import contextlib
 
 import click
 
-from ..config import CELL_KINDS, GATE_VECTORS, InspectConfig, SampleConfig
+from ..config import ATLAS_PROPOSED_FEATURES, CELL_KINDS, GATE_VECTORS, InspectConfig, SampleConfig
 from ..errors import FeatureError, PatternTimeout
 from ..inspection.saturation import SATURATION_HIGH, SATURATION_LOW, measure_saturation
 from ..inspection.selection import ALL, pick
@@ -105,14 +105,12 @@ def command(checkpoint, neurons, layers, vectors, all_vectors, text, text_file, 
 
     loaded, model, path = load_model(checkpoint, device, threads)
     picked = _pick(loaded.config, mode, layers, (ALL,) if all_vectors else vectors, neurons)
-    fits = lambda chars: _fits(loaded.config, mode, picked, chars, fmt, _extra_features(find_feature, find_regex))  # noqa: E731
+    fits = lambda chars: _fits(loaded.config, mode, picked, chars, fmt, _extra_features(find_feature, find_regex),  # noqa: E731
+                               vectors is not None or all_vectors)
     fits(length or (ANALYSIS_LENGTH if mode in ANALYSES else VIEW_LENGTH))      # before a text is made or read
     sample_length = None
-    if mode == "html" and length is None:   # the page reads as much of the corpus's (held-out) tail as it holds,
-        from ..views.page import page_chars  # or, without the corpus, a short fresh sample
-
-        length = page_chars(ANALYSIS_LENGTH, len(picked.layers), len(picked.vectors), loaded.config.hidden_size)
-        sample_length = VIEW_LENGTH
+    if mode == "html" and length is None:   # the page's atlas reads what `inspect --atlas` reads (the page shows as
+        sample_length = VIEW_LENGTH          # much of it as it holds), or, without the corpus, a short fresh sample
     text, note = inspect_text(loaded, model, text, text_file, length, seed, unknown, analysis=mode in ANALYSES + ("html",),
                               sample_length=sample_length)
     fits(len(text))
@@ -126,12 +124,15 @@ def command(checkpoint, neurons, layers, vectors, all_vectors, text, text_file, 
             _top(model, vocab, source, text, picked, top, window, fmt)
         elif mode == "atlas":
             context = explicit(click.get_current_context(), "window")
-            _atlas(model, vocab, source, text, picked, find_feature, find_regex, top, window if context else None, fmt)
+            where = note or (f"--text-file {text_file}" if text_file else "the --text given")
+            _atlas(model, vocab, source, text, picked, find_feature, find_regex, top, window if context else None, fmt,
+                   where)
         elif mode == "stats":
             _stats(model, vocab, source, text, picked, fmt)
         elif mode == "html":
-            _html(model, vocab, source, text, picked, html_path, layers is not None, vectors is not None,
-                  neurons is not None, find_feature, find_regex)
+            _html(model, vocab, source, text, picked, html_path, layers is not None, vectors is not None or all_vectors,
+                  neurons is not None, find_feature, find_regex, note or (f"--text-file {text_file}" if text_file
+                                                                          else "the --text given"))
         else:
             _view(model, vocab, source, text, picked, fmt)
 
@@ -184,12 +185,14 @@ def _pick(config, mode: str, layers, vectors, neurons):
     return picked
 
 
-def _fits(config, mode: str, picked, chars: int, fmt: str, extra_features: dict) -> None:
+def _fits(config, mode: str, picked, chars: int, fmt: str, extra_features: dict, vectors_given: bool = False) -> None:
     """Refuse, in one MemoryBudgetError naming the longest text that fits, a view whose trace and
     analysis would not fit the memory budget with a text of `chars` characters: checked before a
-    text is made or read, and again once it is. A page holds the characters views.page allows."""
+    text is made or read, and again once it is. A page holds the characters views.page allows, and maps
+    the whole text (its hidden units, or the vectors given) as --atlas does."""
     from ..inspection.analysis import TOP_BYTES, find_need
     from ..inspection.atlas import atlas_need
+    from ..inspection.effects import ablation_need
     from ..inspection.features import FEATURES
     from ..inspection.tracing import check_trace
     from ..memory import FLOAT, Need
@@ -208,7 +211,8 @@ def _fits(config, mode: str, picked, chars: int, fmt: str, extra_features: dict)
     elif mode == "find":
         check_trace(config, chars, 1, layers, kept=find_need(layers * H), what="rank units over")
     elif mode in ("atlas", "html"):  # a page keeps the logits for its predictions, and maps its units too
-        need = atlas_need(config, layers * vectors * H, len(FEATURES) + len(extra_features))
+        need = atlas_need(config, layers * vectors * H, len(FEATURES) + ATLAS_PROPOSED_FEATURES + len(extra_features))
+        need += ablation_need(config, layers * vectors * H) if mode == "atlas" else Need()
         if mode == "atlas":
             check_trace(config, chars, vectors, layers, kept=need, what="map")
         else:
@@ -216,6 +220,11 @@ def _fits(config, mode: str, picked, chars: int, fmt: str, extra_features: dict)
 
             check_trace(config, page_chars(chars, layers, vectors, H), vectors, layers, logits=True, kept=need,
                         what="draw a page of")
+            atlas_vectors = vectors if vectors_given else 1
+            units = layers * atlas_vectors * H
+            check_trace(config, chars, atlas_vectors, layers, what="map",
+                        kept=atlas_need(config, units, len(FEATURES) + ATLAS_PROPOSED_FEATURES + len(extra_features))
+                        + ablation_need(config, units))
 
 
 def _view(model, vocab, source: str, text: str, picked, fmt: str) -> None:
@@ -242,18 +251,42 @@ def _find(model, vocab, source: str, text: str, picked, feature_name, regex, top
     write(fmt, find_output(source, name, text, search, picked.layers, feature_window(feature, window)))
 
 
-def _atlas(model, vocab, source: str, text: str, picked, feature_name, regex, top, width, fmt: str) -> None:
-    from ..inspection.atlas import ATLAS_CONTEXT_WIDTH, build_atlas, builtin_features, untrained_like
+def _atlas(model, vocab, source: str, text: str, picked, feature_name, regex, top, width, fmt: str,
+           where: str | None = None) -> None:
+    from ..inspection.atlas import ATLAS_CONTEXT_WIDTH, atlas_features, build_atlas, untrained_like
+    from ..inspection.effects import unit_effects
     from ..inspection.tracing import trace
     from ..views.atlas import atlas_output
     from ..views.output import write
 
-    features = builtin_features(text, _extra_features(feature_name, regex))
+    features = atlas_features(text, _extra_features(feature_name, regex))
     result, baseline = (trace(m, vocab, text, vectors=picked.vectors, layers=picked.layers, logits=False)
                         for m in (model, untrained_like(model)))
     atlas = build_atlas(result, features, picked.vectors, picked.layers, width=width or ATLAS_CONTEXT_WIDTH,
                         baseline=baseline)
-    write(fmt, atlas_output(source, text, atlas, top))
+    del result, baseline
+    atlas.effects = unit_effects(model, vocab, text, atlas.keys, atlas.means, leading=atlas.rows(atlas.units))
+    write(fmt, atlas_output(source, text, atlas, top, where))
+
+
+def _page_atlas(model, vocab, text: str, layers, vectors, extra: dict, where: str | None):
+    """The atlas `inspect --atlas` draws for these layers and vectors on the whole text, with its effects,
+    and what the page's index adds: (atlas, build_page's atlas_text, portraits and where)."""
+    from ..inspection.atlas import atlas_features, build_atlas, untrained_like
+    from ..inspection.effects import unit_effects
+    from ..inspection.portraits import portraits
+    from ..inspection.tracing import trace
+    from ..views.page import PAGE_DETAILED
+
+    result, baseline = (trace(m, vocab, text, vectors=vectors, layers=layers, logits=False)
+                        for m in (model, untrained_like(model)))
+    atlas = build_atlas(result, atlas_features(text, extra), vectors, layers, baseline=baseline)
+    del baseline
+    shown = [(u.layer, u.vector, u.unit) for u in atlas.units[:PAGE_DETAILED]]
+    drawn = portraits(result, shown)
+    del result
+    atlas.effects = unit_effects(model, vocab, text, atlas.keys, atlas.means, leading=atlas.rows(atlas.units))
+    return atlas, {"atlas_text": text, "portraits": drawn, "where": where}
 
 
 def _extra_features(feature_name, regex) -> dict:
@@ -281,9 +314,9 @@ def _stats(model, vocab, source: str, text: str, picked, fmt: str) -> None:
 
 
 def _html(model, vocab, source: str, text: str, picked, html_path: str, layers_given: bool, vectors_given: bool,
-          neurons_given: bool = False, feature_name=None, regex=None) -> None:
+          neurons_given: bool = False, feature_name=None, regex=None, where: str | None = None) -> None:
     from ..files import check_output, is_charlstm_page, write_file
-    from ..inspection.atlas import build_atlas, builtin_features, next_char_predictions, untrained_like
+    from ..inspection.atlas import next_char_predictions
     from ..inspection.tracing import trace
     from ..views.page import build_page, cut_notice, page_chars
 
@@ -300,12 +333,11 @@ def _html(model, vocab, source: str, text: str, picked, html_path: str, layers_g
     first = (first_layer, first_vector, picked.units[0])
     extra = _extra_features(feature_name, regex)
     try:
-        baseline = trace(untrained_like(model), vocab, text[:shown], vectors=vectors, layers=layers, logits=False)
-        atlas = build_atlas(result, builtin_features(result.text, extra), vectors, layers, baseline=baseline)
+        atlas, index = _page_atlas(model, vocab, text, layers, vectors if vectors_given else ("hidden",), extra, where)
     except FeatureError:
         if extra:
             raise
-        atlas = None   # too short or too uniform a text to correlate: the page has no index
+        atlas, index = None, {}   # too short or too uniform a text to correlate: the page has no index
         click.echo("charlstm: no feature varies on this text, so the page has no atlas index", err=True)
     if atlas is not None and extra:               # --find: open on its best unit
         name = next(iter(extra))
@@ -317,7 +349,7 @@ def _html(model, vocab, source: str, text: str, picked, html_path: str, layers_g
         best = atlas.most_informative()
         first = (best.layer, best.vector, best.unit)
     page = build_page(result, source, *first, notice, atlas=atlas, predictions=next_char_predictions(result, vocab),
-                      vocab_chars=vocab.chars, feature=next(iter(extra), None))
+                      vocab_chars=vocab.chars, feature=next(iter(extra), None), **index)
     write_file(check_output(html_path, "an HTML page charlstm wrote", is_charlstm_page), page.encode("utf-8"))
     click.echo(f"charlstm: wrote {html_path} ({len(page.encode('utf-8')) / 1e6:.1f} MB: {shown:,} characters, "
                f"{len(layers)} layer(s) × {len(vectors)} vector(s) × {hidden_size} units)", err=True)

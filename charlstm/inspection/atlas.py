@@ -40,6 +40,8 @@ from .analysis import Window, feature_values, spaced_peaks
 from .correlation import (
     CONSTANT_STD,
     SHIFT_BYTES,
+    beyond_character,
+    character_ids,
     check_length,
     feature_column,
     pearson,
@@ -48,7 +50,9 @@ from .correlation import (
     shift_offsets,
     standardised,
 )
+from .effects import Effects
 from .features import FEATURES
+from .proposals import proposed_names
 from .saturation import SATURATION_HIGH, SATURATION_LOW, saturation_share
 from .tracing import Trace
 
@@ -58,14 +62,23 @@ ATLAS_SHIFTS = 16
 TRACKS_MARGIN = 0.1
 #: ... and reach this for "tracks" (r² ≥ 0.25: a quarter of the variance); below it, "weak".
 TRACKS_MIN_R = 0.5
+#: ... or explain this share of the variance chance leaves unexplained (`gain`): near r = 1, where
+#: a margin of TRACKS_MARGIN cannot fit above a high chance level, this is what still separates them.
+TRACKS_GAIN = 0.2
 #: A unit at its bound (saturation.saturation_share) this share of the time or more is "saturated".
 SATURATED_SHARE = 0.9
 #: Top contexts kept per unit, and their width in characters.
 ATLAS_CONTEXTS = 3
-ATLAS_CONTEXT_WIDTH = 24
+ATLAS_CONTEXT_WIDTH = 60
 
-#: The verdict words, strongest claim first.
-VERDICTS = ("tracks", "weak", "saturated", "constant", "")
+#: A unit whose variance the character it reads explains to this share or more reacts to the input:
+#: it is labelled by r and listed after the units that carry state, labelled by r beyond the character.
+INPUT_SHARE = 0.5
+#: A feature the character read explains to within this share of its variance leaves nothing beyond it.
+STATE_SHARE_EPS = 1e-6
+
+#: The verdict words, strongest claim first ("reacts": an input unit that tracks its feature).
+VERDICTS = ("tracks", "reacts", "weak", "saturated", "constant", "")
 
 
 @dataclass(frozen=True)
@@ -75,17 +88,36 @@ class AtlasUnit:
     layer: int                  # 1-based
     vector: str
     unit: int
-    feature: str                # the feature standing furthest above its chance level
+    feature: str                # its label: the feature standing furthest above its chance level
     r: float                    # Pearson r with it
     chance: float               # the chance level of that feature
     saturation: float           # share of characters at the unit's bound
     verdict: str                # one of VERDICTS
-    contexts: tuple[Window, ...]  # where the unit is most "on" (highest if r ≥ 0, lowest if r < 0)
+    contexts: tuple[Window, ...]  # where the unit is most "on" (in the direction of its label's r)
+    partial_r: float = 0.0      # r with the feature beyond the character read (partial r given it)
+    partial_chance: float = 0.0   # the chance level of that
+    heldout_r: float = 0.0      # the r the label stands on (partial for a state unit), on the half it was not found on
+    input_share: float = 0.0    # share of the unit's variance the character read explains
+    kind: str = "state"         # "state" (labelled beyond the character read) or "input" (labelled by r)
+
+    @property
+    def label_r(self) -> float:
+        """The r the label stands on: partial r for a state unit, r for an input unit."""
+        return self.partial_r if self.kind == "state" else self.r
+
+    @property
+    def label_chance(self) -> float:
+        return self.partial_chance if self.kind == "state" else self.chance
 
     @property
     def excess(self) -> float:
-        """How far |r| stands above chance (negative: below it)."""
-        return abs(self.r) - self.chance
+        """How far the label's |r| stands above its chance (negative: below it)."""
+        return abs(self.label_r) - self.label_chance
+
+    @property
+    def gain(self) -> float:
+        """The share of the variance the label's chance leaves unexplained that the unit explains."""
+        return float(gain(self.label_r, self.label_chance))
 
 
 @dataclass
@@ -104,24 +136,60 @@ class Atlas:
     units: list[AtlasUnit]           # sorted, best first
     r: np.ndarray = field(repr=False)     # (N, K) r of every unit (in `keys` order) with every feature
     keys: list[tuple[int, str, int]] = field(repr=False, default_factory=list)  # (layer, vector, unit) per row of r
+    partial_chance: dict[str, float] = field(default_factory=dict)   # per feature: chance of r beyond the character
+    stateful: list[str] = field(default_factory=list)   # features something is left of beyond the character read
+    half: int = 0                    # labels are found on text[:half] and checked on text[half:]
+    means: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0))   # (N,) each unit's mean, `keys` order
+    effects: Effects | None = None   # what holding each unit at its mean does (effects.unit_effects), if measured
+
+    def __post_init__(self):
+        self._rows = {key: k for k, key in enumerate(self.keys)}
+
+    def rows(self, units: Sequence[AtlasUnit]) -> list[int]:
+        """The rows of `units` in `keys` (and in r)."""
+        return [self._rows[(u.layer, u.vector, u.unit)] for u in units]
+
+    def ablation_chars(self, unit: AtlasUnit) -> int | None:
+        """The characters a unit was held at its mean over (None: not measured)."""
+        if self.effects is None or self.effects.per_unit is None:
+            return None
+        return int(self.effects.per_unit[self._rows[(unit.layer, unit.vector, unit.unit)]])
+
+    def effect(self, unit: AtlasUnit) -> tuple[float | None, str, str]:
+        """(ablation_bpc, promotes, suppresses) of a unit: None and "" where not measured."""
+        if self.effects is None:
+            return None, "", ""
+        k = self._rows[(unit.layer, unit.vector, unit.unit)]
+        bpc = float(self.effects.ablation_bpc[k])
+        return (None if np.isnan(bpc) else bpc), self.effects.promotes[k], self.effects.suppresses[k]
 
     @property
     def thresholds(self) -> dict[str, float]:
-        return {"margin": TRACKS_MARGIN, "min_r": TRACKS_MIN_R, "saturated": SATURATED_SHARE}
+        return {"margin": TRACKS_MARGIN, "min_r": TRACKS_MIN_R, "gain": TRACKS_GAIN, "saturated": SATURATED_SHARE,
+                "input_share": INPUT_SHARE}
 
     @property
     def rule(self) -> str:
-        """How chance and the verdict words are defined, in one paragraph for the reader."""
+        """How chance, the labels and the verdict words are defined, in one paragraph for the reader."""
         untrained = (" or that any unit of an untrained model of the same shape reaches on the same text, whichever "
                      "is higher" if self.untrained_chance is not None else "")
-        return (f"chance: the largest |r| any unit reaches with the feature circularly shifted along the text "
-                f"({self.shifts} shifts){untrained}; as the best of many units it already counts picking the best "
-                f"of many. tracks: |r| ≥ "
-                f"chance + {TRACKS_MARGIN:g} and |r| ≥ {TRACKS_MIN_R:g} (a quarter of the variance); weak: |r| ≥ "
-                f"chance + {TRACKS_MARGIN:g} only; saturated: at its bound (gate < {SATURATION_LOW:g} or > "
-                f"{SATURATION_HIGH:g}, |tanh| > {SATURATION_HIGH:g}) on ≥ {SATURATED_SHARE:.0%} of the characters; "
-                f"constant: never changes; no word: within {TRACKS_MARGIN:g} of chance. sat: share of characters at "
-                "the bound.")
+        parts = (
+            "input: the share of a unit's variance the character it reads explains (its mean per character); ",
+            f"a unit at {INPUT_SHARE:.0%} or more that tracks nothing by r|char (its r with a feature beyond the ",
+            "character read: both minus their mean per character) reacts to the input and is labelled by r; ",
+            "every other unit carries state and is labelled by r|char. ",
+            f"The label is the feature furthest above chance on the first {self.half:,} characters; ",
+            f"held-out: its r on the other {self.characters - self.half:,}. ",
+            "chance: the largest |r| any unit reaches with the feature circularly shifted along the text ",
+            f"({self.shifts} shifts){untrained}; as the best of many units it already counts picking the best ",
+            f"of many. tracks (reacts, for an input unit): |r| ≥ {TRACKS_MIN_R:g} (a quarter of the variance) ",
+            f"and either |r| ≥ chance + {TRACKS_MARGIN:g} or |r| explains {TRACKS_GAIN:.0%} of the variance ",
+            f"chance leaves unexplained, on both halves; weak: above chance so but |r| < {TRACKS_MIN_R:g}; ",
+            f"saturated: at its bound (gate < {SATURATION_LOW:g} or > {SATURATION_HIGH:g}, |tanh| > ",
+            f"{SATURATION_HIGH:g}) on ≥ {SATURATED_SHARE:.0%} of the characters; constant: never changes; ",
+            "no word: none of these. Units are sorted by that share explained. sat: share of characters at the bound.",
+        )
+        return "".join(parts)
 
     def most_informative(self) -> AtlasUnit:
         """The unit a page opens on: furthest above chance among those that change and are at their
@@ -145,9 +213,12 @@ def atlas_need(config, units: int, features: int) -> memory.Need:
     """What the atlas of `units` units of a model of `config` (a ModelConfig) against `features`
     features holds beside the trace of the units: the untrained model (its weights and its own trace
     of the units), each feature in float64 and standardised (with the float64 copies standardising
-    makes), the standardised values of one (layer, vector) block at a time, and the shifted
-    features of one group (correlation.SHIFT_BYTES)."""
-    per_char = units * memory.FLOAT + features * 40 + config.hidden_size * 32 + 16
+    makes), what is left of it beyond the character read and each half standardised apart, the
+    character ids, the standardised values of one (layer, vector) block at a time with what is
+    left of them beyond the character (float64 while it is made) and their halves, for the model
+    and its baseline, and the shifted features of one group (correlation.SHIFT_BYTES)."""
+    per_char = (units * memory.FLOAT + features * (40 + 3 * memory.FLOAT + 16) + config.hidden_size * (32 + 48)
+                + memory.INDEX + 16)
     return memory.Need(fixed=memory.weights(config) + 2 * SHIFT_BYTES, per_char=per_char)
 
 
@@ -160,15 +231,38 @@ def builtin_features(text: str, extra: Mapping[str, str | None] | None = None) -
     return values
 
 
-def verdict(r: float, chance: float, saturation: float, constant: bool) -> str:
-    """The verdict word of the module's rule (see the module docstring)."""
+def gain(r, chance):
+    """(r² − chance²) / (1 − chance²), elementwise: the share of the variance left unexplained at
+    the chance level that |r| explains (negative below chance). Ranks and labels units."""
+    r, chance = np.asarray(r, dtype=np.float64), np.minimum(np.asarray(chance, dtype=np.float64), 1 - 1e-12)
+    return (r * r - chance * chance) / (1 - chance * chance)
+
+
+def atlas_features(text: str, extra: Mapping[str, str | None] | None = None) -> dict[str, np.ndarray]:
+    """What the atlas reads units against: the registered features, those proposed from the text
+    itself (proposals.py, at most config.ATLAS_PROPOSED_FEATURES), and `extra` ones (as builtin_features)."""
+    values = builtin_features(text, extra)
+    for name, compute in proposed_names(text):
+        if name not in values:
+            values[name] = compute(text)
+    return values
+
+
+def verdict(r: float, chance: float, saturation: float, constant: bool, heldout: float | None = None,
+            kind: str = "state") -> str:
+    """The verdict word of the module's rule (see the module docstring). With `heldout`, the r of
+    the label on text it was not found on, the label must hold there too (the same sign, and the
+    weaker of the two is what passes or fails); an input unit that tracks its feature "reacts"."""
     if constant:
         return "constant"
-    if abs(r) >= chance + TRACKS_MARGIN and abs(r) >= TRACKS_MIN_R:
-        return "tracks"
+    if heldout is not None:
+        r = min(abs(r), abs(heldout)) if r * heldout > 0 else 0.0
+    above = abs(r) >= chance + TRACKS_MARGIN or (abs(r) > chance and gain(r, chance) >= TRACKS_GAIN)
+    if above and abs(r) >= TRACKS_MIN_R:
+        return "tracks" if kind == "state" else "reacts"
     if saturation >= SATURATED_SHARE:
         return "saturated"
-    if abs(r) >= chance + TRACKS_MARGIN:
+    if above:
         return "weak"
     return ""
 
@@ -194,25 +288,61 @@ def build_atlas(trace: Trace, features: Mapping[str, np.ndarray], vectors: Seque
     T = len(trace.text)
     check_length(T)
     layers = list(layers) if layers else trace.traced_layers
-    names, absent, f = _varying(features, T)                                         # f (T, K)
+    columns = _Columns.of(trace.text, features)
     offsets = shift_offsets(T, shifts, seed)
-    blocks = [_Block.measure(trace, baseline, layer, vector, f, offsets) for layer in layers for vector in vectors]
+    blocks = [_Block.measure(trace, baseline, layer, vector, columns, offsets)
+              for layer in layers for vector in vectors]
     r = torch.cat([b.r for b in blocks]).numpy()                                     # (N, K)
     shift = torch.stack([b.shift_chance for b in blocks]).amax(dim=0).numpy()        # (K,)
     untrained = None
     if baseline is not None:
         untrained = torch.stack([b.untrained_chance for b in blocks]).amax(dim=0).numpy()
     chance = np.maximum(shift, untrained) if untrained is not None else shift
+    partial_chance = torch.stack([b.partial_chance for b in blocks]).amax(dim=0).numpy()
     keys = [(b.layer, b.vector, unit) for b in blocks for unit in range(b.x.shape[1])]
-    units = _units(blocks, keys, names, r, chance, contexts, width)
+    units = _units(blocks, keys, columns, r, chance, partial_chance, contexts, width)
+    names = columns.names
     per_feature = lambda values: {name: float(c) for name, c in zip(names, values)}  # noqa: E731
-    return Atlas(T, layers, list(vectors), names, absent, per_feature(chance), per_feature(shift),
-                 per_feature(untrained) if untrained is not None else None, len(offsets), units, r, keys)
+    return Atlas(T, layers, list(vectors), names, columns.absent, per_feature(chance), per_feature(shift),
+                 per_feature(untrained) if untrained is not None else None, len(offsets), units, r, keys,
+                 per_feature(partial_chance), [n for n, s in zip(names, columns.stateful) if s], T // 2,
+                 torch.cat([b.x.to(torch.float64).mean(dim=0) for b in blocks]).numpy())
+
+
+@dataclass
+class _Columns:
+    """The features that vary on the text, standardised, whole and by halves, and what is left of
+    them beyond the current character."""
+
+    names: list[str]
+    absent: list[str]
+    f: torch.Tensor              # (T, K) standardised
+    halves: tuple[torch.Tensor, torch.Tensor]     # each half standardised on its own
+    fr: torch.Tensor             # (T, K) beyond the current character, standardised (0: none left)
+    fr_halves: tuple[torch.Tensor, torch.Tensor]
+    stateful: np.ndarray         # (K,) bool: something is left of the feature beyond the character
+    ids: torch.Tensor            # (T,) the character read, as an index
+    count: int                   # distinct characters
+
+    @classmethod
+    def of(cls, text: str, features: Mapping[str, np.ndarray]) -> "_Columns":
+        names, absent, raw = _varying(features, len(text))                           # raw (T, K) float64
+        ids, count = character_ids(text)
+        left, share = beyond_character(raw, ids, count)
+        stateful = (share < 1 - STATE_SHARE_EPS).numpy()
+        f, fr = (standardised(v)[0].to(torch.float32) for v in (raw, left))
+        return cls(names, absent, f, _halves(raw), fr, _halves(left), stateful, ids, count)
+
+
+def _halves(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The first and second half of x (T, N) along time, each standardised on its own, in float32."""
+    half = x.shape[0] // 2
+    return tuple(standardised(part)[0].to(torch.float32) for part in (x[:half], x[half:]))
 
 
 def _varying(features: Mapping[str, np.ndarray], T: int) -> tuple[list[str], list[str], torch.Tensor]:
-    """(names, absent, f): the features that vary on the text, those that do not, and the varying
-    ones standardised as float32 columns (T, K)."""
+    """(names, absent, values): the features that vary on the text, those that do not, and the
+    varying ones side by side as float64 columns (T, K)."""
     names, absent, columns = [], [], []
     for name, values in features.items():
         values = feature_column(values, T, name)
@@ -222,13 +352,13 @@ def _varying(features: Mapping[str, np.ndarray], T: int) -> tuple[list[str], lis
     if not names:
         raise FeatureError("no feature varies on this text, so nothing can correlate with one; give a longer or "
                            "more varied text (--text-file)")
-    f, _ = standardised(torch.as_tensor(np.stack(columns, axis=1)))                  # (T, K) float64
-    return names, absent, f.to(torch.float32)
+    return names, absent, torch.as_tensor(np.stack(columns, axis=1))
 
 
 @dataclass
 class _Block:
-    """One (layer, vector) block of units measured against every feature."""
+    """One (layer, vector) block of units measured against every feature, whole and beyond the
+    character read, on the whole text and on each half."""
 
     layer: int
     vector: str
@@ -238,34 +368,67 @@ class _Block:
     untrained_chance: torch.Tensor     # (K,) ... of any unit of the baseline here (0 without one)
     saturation: torch.Tensor           # (H,) share of characters at the bound
     constant: torch.Tensor             # (H,) bool: the unit never changes
+    input_share: torch.Tensor          # (H,) share of the unit's variance the character read explains
+    partial: torch.Tensor              # (H, K) r beyond the character read (partial r)
+    partial_chance: torch.Tensor       # (K,) the chance level of partial r (shifted and untrained)
+    halves: tuple[torch.Tensor, torch.Tensor]           # (H, K) r on the first half, on the second
+    partial_halves: tuple[torch.Tensor, torch.Tensor]   # (H, K) partial r on each half
 
     @classmethod
-    def measure(cls, trace: Trace, baseline: Trace | None, layer: int, vector: str, f: torch.Tensor,
+    def measure(cls, trace: Trace, baseline: Trace | None, layer: int, vector: str, columns: _Columns,
                 offsets: list[int]) -> "_Block":
         x = trace.layers[layer - 1][vector].to(torch.float32)                          # (T, H)
         z, std = standardised(x)
-        untrained = torch.zeros(f.shape[1], dtype=torch.float64)
+        left, share = beyond_character(x, columns.ids, columns.count)
+        zr = standardised(left)[0]
+        untrained = torch.zeros(len(columns.names), dtype=torch.float64)
+        partial_chance = shift_chance(zr, columns.fr, offsets)
         if baseline is not None:
-            untrained = reach(standardised(baseline.layers[layer - 1][vector].to(torch.float32))[0], f)
-        return cls(layer, vector, x, pearson(z, f), shift_chance(z, f, offsets), untrained,
-                   saturation_share(vector, x), std <= CONSTANT_STD)
+            b = baseline.layers[layer - 1][vector].to(torch.float32)
+            untrained = reach(standardised(b)[0], columns.f)
+            b_left = standardised(beyond_character(b, columns.ids, columns.count)[0])[0]
+            partial_chance = torch.maximum(partial_chance, reach(b_left, columns.fr))
+        halves = tuple(pearson(zh, fh) for zh, fh in zip(_halves(x), columns.halves))
+        partial_halves = tuple(pearson(zh, fh) for zh, fh in zip(_halves(left), columns.fr_halves))
+        return cls(layer, vector, x, pearson(z, columns.f), shift_chance(z, columns.f, offsets), untrained,
+                   saturation_share(vector, x), std <= CONSTANT_STD, share, pearson(zr, columns.fr), partial_chance,
+                   halves, partial_halves)
 
 
-def _units(blocks: Sequence[_Block], keys: list[tuple[int, str, int]], names: list[str], r: np.ndarray,
-           chance: np.ndarray, contexts: int, width: int) -> list[AtlasUnit]:
-    """Every unit with the feature furthest above its chance, its verdict and contexts, sorted:
-    the units that change first, furthest above chance first."""
-    best = np.argmax(np.abs(r) - chance, axis=1)                                     # (N,)
-    best_r = r[np.arange(len(best)), best]
-    saturation = torch.cat([b.saturation for b in blocks]).numpy()
-    constant = torch.cat([b.constant for b in blocks]).numpy()
-    windows = _contexts([b.x for b in blocks], best_r, contexts, width)
+def _units(blocks: Sequence[_Block], keys: list[tuple[int, str, int]], columns: _Columns, r: np.ndarray,
+           chance: np.ndarray, partial_chance: np.ndarray, contexts: int, width: int) -> list[AtlasUnit]:
+    """Every unit with its label, verdict and contexts, sorted: units that carry state first, then
+    units that react to the character read, then constant ones; within each, furthest above chance
+    first. A state unit's label is the feature whose r beyond the character read stands furthest
+    above its chance on the first half of the text; an input unit's, the feature whose r does;
+    either is checked on the second half (heldout_r)."""
+    cat = lambda name: torch.cat([getattr(b, name) for b in blocks]).numpy()  # noqa: E731
+    partial, share = cat("partial"), cat("input_share")
+    first, second = (torch.cat([b.halves[k] for b in blocks]).numpy() for k in (0, 1))
+    p_first, p_second = (torch.cat([b.partial_halves[k] for b in blocks]).numpy() for k in (0, 1))
+    saturation, constant = cat("saturation"), cat("constant")
+    # Features nothing is left of beyond the character can never label a state unit.
+    p_score = np.where(columns.stateful, gain(p_first, partial_chance), -np.inf)
+    p_best = np.argmax(p_score, axis=1)                                                              # (N,)
+    rows = np.arange(len(p_best))
+    carries = np.array([verdict(partial[n, k], partial_chance[k], 0.0, False, heldout=p_second[n, k]) == "tracks"
+                        for n, k in zip(rows, p_best)], dtype=bool)
+    state = ((share < INPUT_SHARE) | carries) & columns.stateful.any()
+    best = np.where(state, p_best, np.argmax(gain(first, chance), axis=1))                           # (N,)
+    value = np.where(state, partial[rows, best], r[rows, best])
+    heldout = np.where(state, p_second[rows, best], second[rows, best])
+    level = np.where(state, partial_chance[best], chance[best])
+    windows = _contexts([b.x for b in blocks], value, contexts, width)
     units = []
     for n, (layer, vector, unit) in enumerate(keys):
-        r_n, chance_n, saturation_n = float(best_r[n]), float(chance[best[n]]), float(saturation[n])
-        units.append(AtlasUnit(layer, vector, unit, names[best[n]], r_n, chance_n, saturation_n,
-                               verdict(r_n, chance_n, saturation_n, bool(constant[n])), windows[n]))
-    order = sorted(range(len(units)), key=lambda n: (constant[n], -units[n].excess))
+        kind = "state" if state[n] else "input"
+        word = verdict(float(value[n]), float(level[n]), float(saturation[n]), bool(constant[n]),
+                       heldout=float(heldout[n]), kind=kind)
+        units.append(AtlasUnit(layer, vector, unit, columns.names[best[n]], float(r[n, best[n]]),
+                               float(chance[best[n]]), float(saturation[n]), word, windows[n],
+                               float(partial[n, best[n]]), float(partial_chance[best[n]]), float(heldout[n]),
+                               float(share[n]), kind))
+    order = sorted(range(len(units)), key=lambda n: (bool(constant[n]), not state[n], -units[n].gain))
     return [units[n] for n in order]
 
 

@@ -103,3 +103,27 @@ def shift_chance(z_units: torch.Tensor, z_features: torch.Tensor, offsets: list[
         rolled = torch.cat([torch.roll(z_features, offset, dims=0) for offset in part], dim=1)   # (T, s·K)
         best = torch.maximum(best, reach(z_units, rolled).view(len(part), K).amax(dim=0))
     return best
+
+
+def character_ids(text: str) -> tuple[torch.Tensor, int]:
+    """(ids, count): each character of `text` as the index (T,) of its distinct character, and
+    how many distinct characters there are."""
+    codes = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype="<u4")
+    distinct, inverse = np.unique(codes, return_inverse=True)
+    return torch.as_tensor(inverse.reshape(-1).astype(np.int64)), len(distinct)
+
+
+def beyond_character(x: torch.Tensor, ids: torch.Tensor, count: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(residual, share) of x (T, N) given the character read at each step (ids (T,) of `count`
+    distinct characters): x minus its mean over every step reading the same character, in x's
+    dtype, and per column the share (N,) of its variance those per-character means explain (1 for
+    a column that is a function of the current character, 0 for one that is the same on average
+    whatever character is read; 0 for a constant column)."""
+    x64 = x.to(torch.float64)
+    sums = torch.zeros(count, x.shape[1], dtype=torch.float64).index_add_(0, ids, x64)
+    seen = torch.bincount(ids, minlength=count).to(torch.float64).clamp(min=1)[:, None]
+    residual = x64 - (sums / seen)[ids]
+    total = x64.var(dim=0, unbiased=False)
+    left = residual.var(dim=0, unbiased=False)
+    share = torch.where(total > CONSTANT_STD**2, 1 - left / total.clamp(min=CONSTANT_STD**2), torch.zeros_like(total))
+    return residual.to(x.dtype), share.clamp(0, 1)

@@ -15,7 +15,7 @@ FEATURE_DTYPE = np.float64
 TAB_WIDTH = 4
 
 
-def _code_points(text: str) -> np.ndarray:
+def code_points(text: str) -> np.ndarray:
     """The text as an array of code points (uint32), one per character of the str."""
     # surrogatepass keeps lone surrogates (e.g. from surrogateescape decoding) one-per-char
     # instead of raising, so the array always has len(text) entries.
@@ -28,7 +28,7 @@ def _per_char(text: str, predicate: Callable[[str], float]) -> np.ndarray:
         return np.zeros(0, dtype=FEATURE_DTYPE)
     # Texts have few distinct characters, so evaluating on the unique ones and scattering
     # back is far faster than a Python call per position.
-    distinct, inverse = np.unique(_code_points(text), return_inverse=True)
+    distinct, inverse = np.unique(code_points(text), return_inverse=True)
     table = np.array([predicate(chr(code)) for code in distinct], dtype=FEATURE_DTYPE)
     return table[inverse.reshape(-1)]
 
@@ -40,7 +40,7 @@ def from_mask(mask: bytearray) -> np.ndarray:
 
 def _line_start_index(text: str) -> np.ndarray:
     """For every position, the index of the first character of the line it is on."""
-    codes = _code_points(text)
+    codes = code_points(text)
     starts = np.zeros(len(codes), dtype=np.int64)
     if len(codes) == 0:
         return starts
@@ -58,7 +58,7 @@ def _is_letter(char: str) -> bool:
 def _nesting_depth(text: str, openers: str, closers: str) -> np.ndarray:
     if not text:
         return np.zeros(0, dtype=FEATURE_DTYPE)
-    codes = _code_points(text)
+    codes = code_points(text)
     opens = np.isin(codes, [ord(c) for c in openers]).astype(np.int64)
     closes = np.isin(codes, [ord(c) for c in closers]).astype(np.int64)
     running_sum = np.cumsum(opens - closes)
@@ -127,7 +127,7 @@ def count_since_newline(text: str, char: str) -> np.ndarray:
     """
     if len(char) != 1:
         raise ValueError(f"count_since_newline needs exactly one character, got {char!r}")
-    codes = _code_points(text)
+    codes = code_points(text)
     matches = (codes == ord(char)).astype(np.int64)
     running = np.cumsum(matches)
     line_starts = _line_start_index(text)
@@ -141,6 +141,20 @@ def balance_since_newline(text: str, up: str, down: str) -> np.ndarray:
     must hold. For the probe task "aaaXbbb" with up "a", down "b" -> 1 2 3 3 2 1 0, the number of
     b's still owed after each character."""
     return count_since_newline(text, up) - count_since_newline(text, down)
+
+
+def since_last(text: str, char: str) -> np.ndarray:
+    """Characters read since the last `char`: 0 at `char` itself, 1 after it, and so on; before
+    the first `char` the count runs from the start of the text as if one stood just before it.
+
+    "ab a" with char " " -> 1 2 0 1.
+    """
+    if len(char) != 1:
+        raise ValueError(f"since_last needs exactly one character, got {char!r}")
+    codes = code_points(text)
+    positions = np.arange(len(codes), dtype=np.int64)
+    last = np.where(codes == ord(char), positions, -1)
+    return (positions - np.maximum.accumulate(last) if len(codes) else positions).astype(FEATURE_DTYPE)
 
 
 def is_uppercase(text: str) -> np.ndarray:
@@ -168,7 +182,7 @@ def is_word_start(text: str) -> np.ndarray:
     letter = _per_char(text, _is_letter).astype(bool)
     if len(letter) == 0:
         return np.zeros(0, dtype=FEATURE_DTYPE)
-    codes = _code_points(text)
+    codes = code_points(text)
     apostrophe = np.isin(codes, [ord("'"), ord("’")])
     previous_letter = np.concatenate(([False], letter[:-1]))
     next_letter = np.concatenate((letter[1:], [False]))
@@ -190,7 +204,7 @@ def is_digit(text: str) -> np.ndarray:
 
 def is_newline(text: str) -> np.ndarray:
     """1 for "\\n" only; the "\\r" of "\\r\\n" is 0 (it is whitespace)."""
-    return (_code_points(text) == ord("\n")).astype(FEATURE_DTYPE)
+    return (code_points(text) == ord("\n")).astype(FEATURE_DTYPE)
 
 
 def _is_vowel(char: str) -> bool:

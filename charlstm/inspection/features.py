@@ -50,6 +50,7 @@ from .feature_chars import (
     is_whitespace,
     is_word_start,
     paren_depth,
+    since_last,
 )
 from .feature_spans import (
     compile_pattern,
@@ -103,6 +104,7 @@ FEATURES: Mapping[str, FeatureSpec] = MappingProxyType(
 #: Prefixes of the parameterised feature names.
 COUNT_PREFIX = "count:"
 BALANCE_PREFIX = "balance:"
+SINCE_PREFIX = "since:"
 REGEX_PREFIX = "regex:"
 
 
@@ -111,6 +113,7 @@ PARAMETERISED_FEATURES: Mapping[str, str] = MappingProxyType(
     {
         COUNT_PREFIX + "CHAR": "running count of CHAR since the last newline",
         BALANCE_PREFIX + "UPDOWN": "count of UP minus count of DOWN since the last newline (balance:ab for a^n X b^n)",
+        SINCE_PREFIX + "CHAR": "characters read since the last CHAR (0 at CHAR)",
         REGEX_PREFIX + "PATTERN": "inside a match of the regular expression PATTERN",
     }
 )
@@ -129,8 +132,9 @@ def get_feature(name: str) -> FeatureFunction:
     """The function text -> per-character array for a feature name.
 
     Accepts every name of FEATURES, "count:CHAR" for exactly one character CHAR (e.g.
-    "count:a", "count: "), and "regex:PATTERN" for any Python regular expression (everything
-    after the first colon, e.g. "regex:[0-9]+"). Raises ValueError naming the valid names for
+    "count:a", "count: "), "balance:UPDOWN" for two characters, "since:CHAR" for one, and
+    "regex:PATTERN" for any Python regular expression (everything after the first colon, e.g.
+    "regex:[0-9]+"). Raises ValueError naming the valid names for
     an unknown name, and explaining the problem for a bad CHAR or PATTERN.
     """
     if name in FEATURES:
@@ -148,6 +152,11 @@ def get_feature(name: str) -> FeatureFunction:
         if len(pair) != 2:
             raise ValueError(f"feature {name!r}: balance:UPDOWN needs exactly two characters, e.g. balance:ab")
         return partial(balance_since_newline, up=pair[0], down=pair[1])
+    if name.startswith(SINCE_PREFIX):
+        char = name[len(SINCE_PREFIX) :]
+        if len(char) != 1:
+            raise ValueError(f"feature {name!r}: since:CHAR needs exactly one character after 'since:', got {char!r}")
+        return partial(since_last, char=char)
     if name.startswith(REGEX_PREFIX):
         pattern = name[len(REGEX_PREFIX) :]
         if not pattern:

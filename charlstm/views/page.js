@@ -114,49 +114,87 @@ const A = DATA.atlas;
 const labelOf = new Map();
 function unitKey(layer, vector, neuron) { return layer + "/" + vector + "/" + neuron; }
 function pct(bp) { return (bp / 100).toFixed(1) + "%"; }
-function labelText(u) {   // u: [layer, vector, unit, feature, r, chance, saturation, verdict]
+function labelText(u) {   // u: [layer, vector, unit, feature, r, chance, saturation, verdict, kind, label r, held-out r, label chance, input, ablation, promotes, suppresses]
   const f = A.features[u[3]];
-  return (u[7] ? u[7] + " " : "") + f + "  r " + fmt(u[4]) + " (chance " + u[5].toFixed(2) +
+  if (u.length <= 8) return (u[7] ? u[7] + " " : "") + f + "  r " + fmt(u[4]) + " (chance " + u[5].toFixed(2) +
     ")  sat " + Math.round(u[6] * 100) + "%";
+  return (u[7] ? u[7] + " " : "") + f + "  r " + fmt(u[9]) + (u[8] === "state" ? " beyond the character" : "") +
+    " (chance " + u[11].toFixed(2) + ", held-out " + fmt(u[10]) + ")" +
+    (u[13] === null || u[13] === undefined ? "" : "  ablation " + fmt(u[13]) + " bits/char") +
+    (u[14] ? "  promotes " + u[14] + "  suppresses " + u[15] : "") +
+    "  sat " + Math.round(u[6] * 100) + "%";
 }
 function openUnit(layer, vector, neuron) { sel.layer = layer; sel.vector = vector; sel.neuron = neuron; render(); }
+const rowOf = new Map();   // unit key → its index in A.units (its portrait, if the page holds one)
 function setupAtlas() {
   const panel = document.getElementById("atlas");
   if (!A) { panel.hidden = true; return; }
-  for (const u of A.units) labelOf.set(unitKey(u[0], u[1], u[2]), u);
+  A.units.forEach((u, k) => { labelOf.set(unitKey(u[0], u[1], u[2]), u); rowOf.set(unitKey(u[0], u[1], u[2]), k); });
   const filter = document.getElementById("atlas-filter");
-  filter.add(new Option("every unit, furthest above chance first", ""));
+  filter.add(new Option("every unit: carrying state first, furthest above chance first", ""));
   A.features.forEach((f, k) => filter.add(new Option(f + " — " + A.tracking[k] + " tracking; top " + A.ranked[k].length + " by |r|", f)));
   filter.value = DATA.filter || "";
   filter.addEventListener("change", drawAtlas);
   document.getElementById("atlas-rule").textContent = A.rule;
+  document.getElementById("atlas-text").textContent = A.text || "";
   drawAtlas();
 }
+function cell(tr, text, cls) { const td = document.createElement("td"); td.textContent = text; if (cls) td.className = cls; tr.appendChild(td); }
 function drawAtlas() {
-  const list = document.getElementById("atlas-list"), f = document.getElementById("atlas-filter").value;
-  list.textContent = "";
+  const body = document.querySelector("#atlas-list tbody"), f = document.getElementById("atlas-filter").value;
+  body.textContent = "";
   const rows = f ? A.ranked[A.features.indexOf(f)].map((x) => [x, labelOf.get(unitKey(x[0], x[1], x[2]))])
                  : A.units.slice(0, 200).map((u) => [u, u]);
   for (const [x, u] of rows) {
-    const li = document.createElement("li");
-    li.dataset.key = unitKey(x[0], x[1], x[2]);
-    const where = ("L" + x[0] + " " + x[1] + " " + x[2]).padEnd(16);
-    // filtered: r with the chosen feature, then the unit's own label where it names another feature
-    li.textContent = where + (!f ? labelText(u) : "r " + fmt(x[3]) + "  " + (A.features[u[3]] === f
-      ? (u[7] || "") + "  sat " + Math.round(u[6] * 100) + "%" : "label: " + labelText(u)));
-    li.addEventListener("click", () => openUnit(x[0], x[1], x[2]));
-    list.appendChild(li);
+    const tr = document.createElement("tr");
+    tr.dataset.key = unitKey(x[0], x[1], x[2]);
+    const full = u && u.length > 8;
+    cell(tr, "L" + x[0] + " " + x[1] + " " + x[2]);
+    cell(tr, u ? (u[8] === "input" ? "reacts to " : "") + A.features[u[3]] : "");
+    cell(tr, f ? fmt(x[3]) : full ? fmt(u[9]) : fmt(u[4]), "num");
+    cell(tr, full ? fmt(u[10]) : "", "num");
+    cell(tr, u ? (full ? u[11] : u[5]).toFixed(2) : "", "num");
+    cell(tr, u ? u[7] : "");
+    cell(tr, full && u[13] !== null ? fmt(u[13]) : "", "num");
+    cell(tr, full ? u[14] : "");
+    tr.addEventListener("click", () => openUnit(x[0], x[1], x[2]));
+    body.appendChild(tr);
   }
   document.getElementById("atlas-count").textContent = f
-    ? rows.length + " units with the highest |r| with " + f
+    ? rows.length + " units with the highest |r| with " + f + " (r: with it, over the whole text)"
     : rows.length + " of " + A.units.length + " units";
   markAtlas();
 }
 function markAtlas() {
   const key = unitKey(sel.layer, sel.vector, sel.neuron);
-  for (const li of document.querySelectorAll("#atlas-list li")) li.classList.toggle("current", li.dataset.key === key);
+  for (const tr of document.querySelectorAll("#atlas-list tbody tr")) tr.classList.toggle("current", tr.dataset.key === key);
   const u = A ? labelOf.get(key) : null;
   document.getElementById("label").textContent = u ? labelText(u) : "";
+  drawPortrait(A ? rowOf.get(key) : undefined);
+}
+// The current unit's histogram over the atlas's text and an example from each quantile of its values.
+function drawPortrait(k) {
+  const box = document.getElementById("atlas-unit");
+  box.textContent = "";
+  const d = A && A.detail && k !== undefined ? A.detail[k] : null;
+  if (!d) return;
+  const most = Math.max(...d.counts, 1), bars = "▁▂▃▄▅▆▇█";
+  const hist = document.createElement("div");
+  hist.className = "hist";
+  hist.textContent = fmt(d.lo) + " " + d.counts.map((c) => c ? bars[Math.min(7, Math.floor(c / most * 7.999))] : " ").join("") + " " + fmt(d.hi);
+  hist.title = "histogram of the unit's values over the atlas's text: " + d.counts.join(", ");
+  box.appendChild(hist);
+  const q = ["2%", "25%", "50%", "75%", "98%"];
+  d.examples.forEach((e, j) => {
+    const row = document.createElement("div");
+    row.className = "example";
+    const head = document.createElement("span"); head.className = "dim"; head.textContent = (q[j] || "") + " " + fmt(e[0]) + " ";
+    const before = document.createElement("span"); before.textContent = e[1];
+    const peak = document.createElement("b"); peak.textContent = e[2];
+    const after = document.createElement("span"); after.textContent = e[3];
+    row.append(head, before, peak, after);
+    box.appendChild(row);
+  });
 }
 
 // ------------------------------------------------------- the model's next-character guesses, under each character

@@ -86,21 +86,53 @@ def _unit_data(vector: str, values: np.ndarray) -> dict:
     return {**_quantise(values), "scale": [float(v) for v in vector_scale(vector, values)]}
 
 
-def _atlas_data(atlas) -> dict:
+#: Units of the page's atlas index shown with their histogram and an example from each quantile.
+PAGE_DETAILED = 200
+
+
+def _atlas_data(atlas, text: str | None = None, portraits=None, where: str | None = None) -> dict:
     """The atlas (an inspection.atlas.Atlas) as the page's index: every unit with its label, best first,
-    and per feature the PAGE_RANKED units of highest |r| with it."""
+    per feature the PAGE_RANKED units of highest |r| with it, where its text came from, and for the
+    first units their portraits (inspection.portraits, in atlas.units order) with examples cut from `text`."""
     index = {name: k for k, name in enumerate(atlas.features)}
+
+    def row(u) -> list:
+        bpc, promotes, suppresses = atlas.effect(u)
+        # layer, vector, unit, feature (index), r, chance, saturation, verdict, then kind, the label's r and its
+        # held-out r and chance, the input share, ablation (bits/char, None if not measured), promotes, suppresses
+        return [u.layer, u.vector, u.unit, index[u.feature], round(u.r, 4), round(u.chance, 4), round(u.saturation, 3),
+                u.verdict, u.kind, round(u.label_r, 4), round(u.heldout_r, 4), round(u.label_chance, 4),
+                round(u.input_share, 3), None if bpc is None else round(bpc, 4), _shown(promotes), _shown(suppresses)]
+
+    detail = [{"lo": round(p.lo, 4), "hi": round(p.hi, 4), "counts": list(p.counts),
+               "examples": [[round(w.value, 3), _shown(text[w.start : w.peak]), _shown(text[w.peak]),
+                             _shown(text[w.peak + 1 : w.end])]
+                            for w in p.examples]} for p in (portraits or [])] if text is not None else []
     return {
         "features": list(atlas.features),
         "chance": [round(atlas.chance[name], 4) for name in atlas.features],
         "tracking": [atlas.tracking(name) for name in atlas.features],
         "rule": atlas.rule,
-        # layer, vector, unit, feature (index), r, chance, saturation, verdict
-        "units": [[u.layer, u.vector, u.unit, index[u.feature], round(u.r, 4), round(u.chance, 4),
-                   round(u.saturation, 3), u.verdict] for u in atlas.units],
+        "text": _atlas_source(atlas, where),
+        "ablation": None if atlas.effects is None else atlas.effects.characters,
+        "units": [row(u) for u in atlas.units],
+        "detail": detail,
         "ranked": [[[layer, vector, unit, round(r, 4)] for layer, vector, unit, r in atlas.ranking(name, PAGE_RANKED)]
                    for name in atlas.features],
     }
+
+
+def _shown(text: str) -> str:
+    """Text as the page's index shows it: every invisible character as its glyph."""
+    return "".join(glyph(c) for c in text)
+
+
+def _atlas_source(atlas, where: str | None) -> str:
+    """Which text and vectors the index ranked, in one line."""
+    layers = f"layer{'s' if len(atlas.layers) > 1 else ''} {', '.join(map(str, atlas.layers))}"
+    of = f" of {where}" if where else ""
+    return (f"ranked on {atlas.characters:,} characters{of}; {'/'.join(atlas.vectors)} units of {layers}, as "
+            "`charlstm inspect --atlas` ranks them")
 
 
 def _prediction_data(predictions, chars) -> dict:
@@ -112,11 +144,13 @@ def _prediction_data(predictions, chars) -> dict:
 
 
 def page_facts(trace, title: str, layer: int, vector: str, neuron: int, atlas=None, predictions=None,
-               vocab_chars=None, feature: str | None = None) -> dict:
+               vocab_chars=None, feature: str | None = None, atlas_text: str | None = None, portraits=None,
+               where: str | None = None) -> dict:
     """What a page of `trace` (an inspection.tracing.Trace: every traced layer and vector) shows, as JSON-ready data:
     the text, the quantised traces, the view it opens on (layer, vector, neuron); with an atlas (of
     this trace) its index, filtered by `feature` at first; with predictions and the vocabulary's
-    characters, the model's guesses after each character."""
+    characters, the model's guesses after each character; with `atlas_text` (the text the atlas read, which
+    may be longer than the trace's) the first units' `portraits` and `where` that text came from."""
     return {
         "title": title,
         "cell": trace.cell,
@@ -128,7 +162,7 @@ def page_facts(trace, title: str, layer: int, vector: str, neuron: int, atlas=No
         "initial": {"layer": layer, "vector": vector, "neuron": neuron},
         "traces": {str(n): {name: _unit_data(name, values.numpy()) for name, values in trace.layers[n - 1].items()}
                    for n in trace.traced_layers},
-        "atlas": _atlas_data(atlas) if atlas is not None else None,
+        "atlas": _atlas_data(atlas, atlas_text, portraits, where) if atlas is not None else None,
         "filter": feature if atlas is not None and feature in atlas.features else "",
         "predict": _prediction_data(predictions, vocab_chars) if predictions is not None else None,
     }
@@ -213,9 +247,10 @@ def render_page(facts: dict, notice: str = "") -> str:
 
 
 def build_page(trace, title: str, layer: int, vector: str, neuron: int, notice: str = "", atlas=None,
-               predictions=None, vocab_chars=None, feature: str | None = None) -> str:
-    """The page for a trace, opening on (layer, vector, neuron): `render_page` of `page_facts`."""
-    facts = page_facts(trace, title, layer, vector, neuron, atlas, predictions, vocab_chars, feature)
+               predictions=None, vocab_chars=None, feature: str | None = None, **atlas_index) -> str:
+    """The page for a trace, opening on (layer, vector, neuron): `render_page` of `page_facts`
+    (`atlas_index`: its atlas_text, portraits and where)."""
+    facts = page_facts(trace, title, layer, vector, neuron, atlas, predictions, vocab_chars, feature, **atlas_index)
     return render_page(facts, notice)
 
 
@@ -258,9 +293,11 @@ _TEMPLATE = """{head}<body>
 <div id="match-summary" class="dim">select a stretch of the text</div>
 <ul id="match-units"></ul></section>
 <section id="atlas"><h2>atlas</h2>
+<p id="atlas-text" class="dim"></p>
+<div id="atlas-unit"></div>
 <select id="atlas-filter"></select>
 <div id="atlas-count" class="dim"></div>
-<ul id="atlas-list"></ul>
+<table id="atlas-list"><thead><tr><th>unit</th><th>feature</th><th>r</th><th>held-out</th><th>chance</th><th>verdict</th><th>ablation</th><th>promotes</th></tr></thead><tbody></tbody></table>
 <p id="atlas-rule" class="dim"></p></section>
 </aside>
 </main>

@@ -214,7 +214,8 @@ def atlas_index(loaded, model, text_file: str | None = None) -> tuple[dict | Non
     {"units": [[layer, vector, unit, label], …], "text": where the text came from}; and a note. None
     (and the reason) when no feature varies on that text."""
     from ..errors import FeatureError
-    from ..inspection.atlas import build_atlas, builtin_features, untrained_like
+    from ..inspection.atlas import atlas_features, build_atlas, untrained_like
+    from ..inspection.effects import unit_effects
     from ..inspection.texts import inspect_text
     from ..inspection.tracing import trace
 
@@ -223,14 +224,24 @@ def atlas_index(loaded, model, text_file: str | None = None) -> tuple[dict | Non
     result, baseline = (trace(m, loaded.vocab, text, vectors=vectors, layers=layers, logits=False)
                         for m in (model, untrained_like(model)))
     try:
-        atlas = build_atlas(result, builtin_features(text), vectors, layers, baseline=baseline)
+        atlas = build_atlas(result, atlas_features(text), vectors, layers, baseline=baseline)
     except FeatureError as error:
         return None, f"no atlas index: {error}"
-    named = [u for u in atlas.units if u.verdict in ("tracks", "weak")] or atlas.units[:ATLAS_SHOWN]
-    units = [[u.layer, u.vector, u.unit, f"{u.feature} r {u.r:+.2f}" + (f" ({u.verdict})" if u.verdict else "")]
-             for u in named]
+    del result, baseline
+    atlas.effects = unit_effects(model, loaded.vocab, text, atlas.keys, atlas.means, leading=atlas.rows(atlas.units))
+    named = [u for u in atlas.units if u.verdict in ("tracks", "reacts", "weak")] or atlas.units[:ATLAS_SHOWN]
+    units = [[u.layer, u.vector, u.unit, _label(atlas, u)] for u in named]
     where = note or f"{len(text):,} characters of {text_file}"
     return {"units": units, "text": where}, f"atlas index: {len(units)} units; {where}"
+
+
+def _label(atlas, u) -> str:
+    """A unit's line in the index: its label and r, its verdict, what holding it at its mean costs and the
+    characters it promotes, as `inspect --atlas` gives them."""
+    bpc, promotes, _ = atlas.effect(u)
+    return (("reacts to " if u.kind == "input" else "") + f"{u.feature} r {u.label_r:+.2f}"
+            + (f" ({u.verdict})" if u.verdict else "") + ("" if bpc is None else f", ablation {bpc:+.3f} bits/char")
+            + (f", promotes {''.join(glyph(c) for c in promotes)}" if promotes else ""))
 
 
 def export_page(source, with_atlas: bool = False, text_file: str | None = None, notice=None) -> tuple[bytes, Path]:

@@ -63,9 +63,10 @@ def test_atlas_of_a_trained_model_names_the_unit_the_probe_finds(quote_run, prob
     assert row.chance == atlas.chance["double-quote"] == max(atlas.shift_chance["double-quote"],
                                                              atlas.untrained_chance["double-quote"])
     assert abs(row.r) >= row.chance + TRACKS_MARGIN
-    # Sorted by how far above chance each unit stands.
-    excess = [u.excess for u in atlas.units]
-    assert excess == sorted(excess, reverse=True)
+    # Units that carry state first, then those that react to the character read, then constant ones; within
+    # each, by the share of what chance leaves unexplained that the label's r explains.
+    order = [(u.verdict == "constant", u.kind != "state", -u.gain) for u in atlas.units]
+    assert order == sorted(order) and {u.kind for u in atlas.units} == {"state", "input"}
     # Features constant on this text (no digits, no brackets) are set apart, never matched.
     assert {"digit", "bracket-depth", "url"} <= set(atlas.absent)
     assert not {u.feature for u in atlas.units} & set(atlas.absent)
@@ -89,11 +90,22 @@ def test_atlas_correlations_equal_the_per_feature_search(mixed_trace):
         best = max(((layer, unit, r) for layer, vector, unit, r in atlas.ranking(name, 72) if vector == "cell"),
                    key=lambda x: abs(x[2]))
         assert (best[0], best[1]) == (found.layer, found.unit) and best[2] == pytest.approx(found.r, abs=2e-5)
-    # Each unit's feature is the one furthest above its chance level.
+    # Each unit's feature is the one explaining most of what its chance level leaves unexplained, on the first
+    # half of the text: by r for a unit that reacts to the input, by r beyond the character read for the others.
+    half = len(MIXED) // 2
+    ids = np.unique(np.array([ord(c) for c in MIXED]), return_inverse=True)[1]
+    def beyond(column):                                                 # the column minus its mean per character
+        means = np.bincount(ids, weights=column) / np.bincount(ids)
+        return column - means[ids]
     for u in atlas.units:
-        k = atlas.keys.index((u.layer, u.vector, u.unit))
-        excess = np.abs(atlas.r[k]) - np.array([atlas.chance[n] for n in atlas.features])
-        assert u.feature == atlas.features[int(np.argmax(excess))]
+        x = mixed_trace.values(u.layer, u.vector, u.unit).numpy().astype(np.float64)
+        state = u.kind == "state"
+        columns = [beyond(features[n]) if state else features[n] for n in atlas.features]
+        level = np.array([(atlas.partial_chance if state else atlas.chance)[n] for n in atlas.features])
+        first = np.array([correlations((beyond(x) if state else x)[:half, None], c[:half])[0] for c in columns])
+        nothing_left = np.array([state and np.ptp(beyond(features[n])) < 1e-9 for n in atlas.features])
+        score = np.where(nothing_left, -np.inf, (first**2 - level**2) / (1 - level**2))
+        assert u.feature == atlas.features[int(np.argmax(score))], (u, score)
 
 
 def test_find_and_the_atlas_share_one_chance_level(mixed_trace):
@@ -125,11 +137,11 @@ def test_contexts_are_top_windows_in_the_direction_of_r(shakespeare_text):
     result = trace(CharModel(ModelConfig(vocab_size=len(vocab), hidden_size=12, embedding_size=6, num_layers=2)).eval(),
                    vocab, text, vectors=["cell"])
     atlas = build_atlas(result, builtin_features(text), ["cell"], contexts=3, width=10)
-    assert {u.r >= 0 for u in atlas.units} == {True, False}
+    assert {u.label_r >= 0 for u in atlas.units} == {True, False}
     for u in atlas.units:
         values = result.values(u.layer, "cell", u.unit)
         positive, negative = top_windows(values, 3, 10)
-        expected = positive if u.r >= 0 else negative
+        expected = positive if u.label_r >= 0 else negative
         assert [w.peak for w in u.contexts] == [w.peak for w in expected]
         assert [(w.start, w.end) for w in u.contexts] == [(w.start, w.end) for w in expected]
 
@@ -175,8 +187,9 @@ def test_cli_atlas_json_tsv_and_terminal(quote_run, probe_text, tmp_path):
     assert tsv.exit_code == 0, tsv.output
     header, *rows = tsv.stdout.splitlines()
     assert header.split("\t") == ["rank", "layer", "vector", "unit", "feature", "r", "chance", "excess", "saturation",
-                                  "verdict", "context"]
-    assert len(rows) == 16 and all(len(row.split("\t")) == 11 for row in rows)
+                                  "verdict", "context", "kind", "partial_r", "partial_chance", "heldout_r",
+                                  "input_share", "gain", "ablation_bpc", "promotes", "suppresses", "ablation_chars"]
+    assert len(rows) == 16 and all(len(row.split("\t")) == 21 for row in rows)
     assert rows[0].split("\t")[3] == str(best["unit"]) and "\\n" in tsv.stdout   # contexts escaped, one line each
 
     # The terminal table at 80 columns: every number whole, the rule stated.

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from charlstm.runs import checkpoint as ckpt
-from charlstm.inspection.atlas import build_atlas, builtin_features, next_char_predictions, untrained_like
+from charlstm.inspection.atlas import atlas_features, build_atlas, builtin_features, next_char_predictions, untrained_like
 from charlstm.data.vocab import Vocab
 from charlstm.model.network import CharModel
 from charlstm.config import ModelConfig
@@ -41,11 +41,13 @@ def _data(path) -> dict:
 
 
 def _reference(run, text):
+    """The trace of every vector, and the atlas `inspect --atlas` draws by default (hidden units), which the
+    page's index holds."""
     loaded = ckpt.load(ckpt.resolve(run))
     model = loaded.model(torch.device("cpu"))
     result = trace(model, loaded.vocab, text)
     baseline = trace(untrained_like(model), loaded.vocab, text)
-    return loaded, result, build_atlas(result, builtin_features(text), list(result.vectors), baseline=baseline)
+    return loaded, result, build_atlas(result, atlas_features(text), ["hidden"], baseline=baseline)
 
 
 def test_page_opens_on_the_most_informative_unit_and_holds_the_atlas(quote_run, probe, tmp_path):
@@ -59,8 +61,21 @@ def test_page_opens_on_the_most_informative_unit_and_holds_the_atlas(quote_run, 
     assert data["initial"] == {"layer": best.layer, "vector": best.vector, "neuron": best.unit}
     assert best.verdict == "tracks" and data["initial"] != {"layer": 1, "vector": "hidden", "neuron": 0}
     index = data["atlas"]
-    assert len(index["units"]) == 16 * 6 and index["units"][0][:3] == [atlas.units[0].layer, atlas.units[0].vector,
-                                                                          atlas.units[0].unit]
+    assert len(index["units"]) == 16 and index["units"][0][:3] == [atlas.units[0].layer, atlas.units[0].vector,
+                                                                      atlas.units[0].unit]
+    # One story: the page ranks the units the terminal's atlas ranks, the same way, on the same text, and says so.
+    terminal = json.loads(run_cli("inspect", str(quote_run), "--atlas", "--text-file", str(probe), "--format",
+                                  "json").stdout)
+    assert [u[:3] for u in index["units"]] == [[u["layer"], u["vector"], u["unit"]] for u in terminal["units"]]
+    assert [u[9] for u in index["units"]] == [round(u["partial_r"] if u["kind"] == "state" else u["r"], 4)
+                                              for u in terminal["units"]]
+    assert [u[13] for u in index["units"]] == [None if u["ablation_bpc"] is None else round(u["ablation_bpc"], 4)
+                                               for u in terminal["units"]]
+    assert index["text"].startswith(f"ranked on {len(text):,} characters of --text-file {probe}; hidden units")
+    # Each listed unit's histogram counts every character, and its examples sit at rising quantiles.
+    detail = index["detail"]
+    assert len(detail) == 16 and all(sum(d["counts"]) == len(text) for d in detail)
+    assert all([e[0] for e in d["examples"]] == sorted(e[0] for e in d["examples"]) for d in detail)
     quote = index["features"].index("double-quote")
     assert index["ranked"][quote][0][:3] == list(atlas.ranking("double-quote", 1)[0][:3])
     # The model's guesses after every character: the top-5 of its softmax, in basis points.
@@ -143,19 +158,30 @@ def test_page_index_predictions_and_match_in_chromium(quote_run, probe, tmp_path
         assert browser.js("location.hash") == f"#layer={first['layer']}&vector={first['vector']}&neuron={first['neuron']}"
         label = browser.js("document.getElementById('label').textContent")
         best = next(u for u in atlas.units if u.saturation < 0.5)
-        assert label.startswith(f"tracks {best.feature}  r {best.r:+.3f} (chance {best.chance:.2f})"), label
-        rows = "Array.from(document.querySelectorAll('#atlas-list li')).map(li => li.dataset.key)"
-        assert len(browser.js(rows)) == 96
+        assert label.startswith(f"tracks {best.feature}  r {best.label_r:+.3f} beyond the character (chance "
+                                f"{best.label_chance:.2f}, held-out {best.heldout_r:+.3f})  ablation "), label
+        assert "bits/char  promotes " in label
+        rows = "Array.from(document.querySelectorAll('#atlas-list tbody tr')).map(tr => tr.dataset.key)"
+        assert len(browser.js(rows)) == 16
+        # A real table: a header, and one cell per column in every row.
+        assert browser.js("Array.from(document.querySelectorAll('#atlas-list th')).map(th => th.textContent)") == [
+            "unit", "feature", "r", "held-out", "chance", "verdict", "ablation", "promotes"]
+        assert browser.js("new Set(Array.from(document.querySelectorAll('#atlas-list tbody tr')).map(tr => "
+                          "tr.cells.length)).size") == 1
+        # The opened unit's histogram and one example from each quantile, beside its label.
+        assert browser.js("document.querySelectorAll('#atlas-unit .example').length") == 5
+        assert browser.js("document.querySelector('#atlas-unit .hist').textContent").startswith(
+            f"{float(result.values(best.layer, best.vector, best.unit).min()):+.3f}")
 
-        # Filter by a feature: the 50 units of highest |r| with it, the best first.
+        # Filter by a feature: the units of highest |r| with it (all 16 here), the best first.
         browser.js("(() => { const f = document.getElementById('atlas-filter'); f.value = 'uppercase';"
                    " f.dispatchEvent(new Event('change')); })()")
         keys = browser.js(rows)
-        assert len(keys) == 50
+        assert len(keys) == 16
         assert keys[:3] == ["/".join(map(str, x[:3])) for x in atlas.ranking("uppercase", 3)]
 
         # A real click on the third row opens that unit: the address, the colours and the current row follow.
-        browser.click("#atlas-list li:nth-child(3)")
+        browser.click("#atlas-list tbody tr:nth-child(3)")
         layer, vector, unit = keys[2].split("/")
         layer, unit = int(layer), int(unit)
         assert browser.js("location.hash") == f"#layer={layer}&vector={vector}&neuron={unit}"
@@ -163,7 +189,7 @@ def test_page_index_predictions_and_match_in_chromium(quote_run, probe, tmp_path
         scale = max(abs(v) for v in values) if vector == "cell" else 1.0
         colours = browser.js("Array.from(document.querySelectorAll('#text span')).map(s => s.style.backgroundColor)")
         assert close_to(colours, [value_rgb(v, vector in ("input", "forget", "output"), scale) for v in values])
-        assert browser.js("document.querySelector('#atlas-list li.current').dataset.key") == keys[2]
+        assert browser.js("document.querySelector('#atlas-list tr.current').dataset.key") == keys[2]
 
         # Hover a character: under it, the model's top guesses for the next one with their probabilities.
         x, y = browser.centre("#text span", 20)

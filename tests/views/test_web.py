@@ -240,6 +240,13 @@ def test_the_atlas_labels_are_an_index_of_units(runs, browser, tmp_path):
     layer, vector, unit = first.split("/")
     assert [browser.js(f"document.getElementById('{k}').value") for k in ("layer", "vector", "neuron")] == [layer, vector, unit]
     assert browser.js("document.getElementById('label').textContent") != ""
+    # The index tells the story `inspect --atlas` tells on the same text: its first unit, label, r and ablation.
+    units = json.loads(run_cli("inspect", out, "--atlas", "--format", "json").stdout)["units"]
+    terminal = next((u for u in units if u["verdict"] in ("tracks", "reacts", "weak")), units[0])
+    assert first == f"{terminal['layer']}/{terminal['vector']}/{terminal['unit']}"
+    label = browser.js("document.querySelector('#atlas-list li').textContent")
+    r = terminal["partial_r"] if terminal["kind"] == "state" else terminal["r"]
+    assert f"{terminal['feature']} r {r:+.2f}" in label and f"ablation {terminal['ablation_bpc']:+.3f} bits/char" in label
     refused(run_cli("export", out, "--atlas", "--out", tmp_path / "x"), "give --html FILE", code=2)
     text = tmp_path / "text.txt"
     text.write_text("The KING said: \"Who is there?\" and the queen said \u00e9 nothing.\n" * 40, encoding="utf-8")
