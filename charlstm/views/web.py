@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import base64
 import html
-import os
 import shlex
 from pathlib import Path
 
@@ -77,13 +76,18 @@ def _option(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
+def _corpus_names(info) -> list[str]:
+    """The corpus files a run read, by name: where they lay on the machine that trained it says
+    nothing to the reader of a page sent elsewhere."""
+    paths = info.corpus.paths if info is not None and info.corpus is not None else ()
+    return [Path(path).name for path in paths]
+
+
 def retrain_command(config: ModelConfig, info) -> str:
     """The `charlstm train` command of this model's shape and recipe (`info`: the checkpoint's RunInfo
-    or None): its corpus files by name (where they were on the machine that trained it says nothing
-    to the reader of a page sent elsewhere), cell and sizes, the training settings it changed, and
-    its steps."""
-    paths = info.corpus.paths if info is not None and info.corpus is not None else ()
-    words = ["charlstm", "train", *([Path(path).name for path in paths] or ["CORPUS.txt"])]
+    or None): its corpus files by name, cell and sizes, the training settings it changed, and its
+    steps."""
+    words = ["charlstm", "train", *(_corpus_names(info) or ["CORPUS.txt"])]
     for name in ("cell", "num_layers", "hidden_size", "embedding_size", "dropout", "forget_bias"):
         if name in ("cell", "num_layers", "hidden_size", "embedding_size") or getattr(config, name):
             words += [_option(name), str(getattr(config, name))]
@@ -99,11 +103,10 @@ def about(loaded, title: str) -> dict:
     """What the model is: its size, corpus, training steps, best validation bits/char and the command
     that trains it again (None where the checkpoint does not record it)."""
     config, info = loaded.config, loaded.run_info
-    paths = info.corpus.paths if info is not None and info.corpus is not None else ()
     return {"title": title, "cell": config.cell, "layers": config.num_layers, "hidden": config.hidden_size,
             "embedding": config.embedding_size, "vocab": config.vocab_size,
             "parameters": sum(t.numel() for t in loaded.model_state.values()),
-            "corpus": ", ".join(os.path.basename(p) for p in paths) or None,
+            "corpus": ", ".join(_corpus_names(info)) or None,
             "corpusChars": info.corpus_chars if info is not None else None,
             "steps": info.step if info is not None else None,
             "valBpc": info.best_val_bpc if info is not None else None,
