@@ -21,6 +21,21 @@ characters in 359k), the bundled one-line messages (corpora/fortunes.txt), and `
 first 30,000 characters of the Song ci (2,200 distinct): a small corpus, where the fit is sized by
 the data. A cell whose fitted model and vocabulary are exactly the fixed ones is reported as such
 and not trained (the two runs would be the same run).
+
+    python benchmarks/defaults.py --widths 64 128 [--minutes 2] [--corpora ...] [--parallel]
+
+The learning rate that follows the width (fit.fitted_rate): `charlstm train CORPUS --hidden-size W
+--time Nm` as a user types it (the rate fitted to W) against the same with `--lr 5e-3`, the rate every
+width took before, scored the same way.
+
+    python benchmarks/defaults.py --probes [--seeds 3]
+
+The seeds' probe tasks with the defaults: `charlstm corpus TASK --out F --seed 1`, then `charlstm train
+F --hidden-size 10 --num-layers 1 --max-steps 1500 --seq-len 64 --batch-size 32 --seed S` with the rate
+fitted to 10 units (2.5e-2) and with `--lr 5e-3`; each model then answers one prompt per length
+(counter, selective counter: N = 1..10; memorizer: A and B over gaps 1..10), each read from a zero
+state after a line break as `charlstm sample --prime $'\\naaaX' --temperature 0` reads it, and 200
+held-out lines each after another held-out line, as in the training stream.
 """
 
 from __future__ import annotations
@@ -148,6 +163,116 @@ def cell(name: str, corpus: Path, minutes: float, seed: int, work: Path, paralle
     return row
 
 
+OLD_RATE = ["--lr", "5e-3"]
+
+
+def width_cell(name: str, corpus: Path, minutes: float, width: int, seed: int, work: Path, parallel: bool,
+               flip: bool) -> dict:
+    """One corpus at one width: the rate fitted to the width against the old fixed rate."""
+    from charlstm.training.fit import fitted_rate
+
+    text = corpus.read_text(encoding="utf-8")
+    counts = collections.Counter(text)
+    held_out = text[len(text) - max(int(round(len(text) * VAL_FRACTION)), 2):]
+    shape = ["--hidden-size", str(width)]
+    runs = {"fitted": shape, "old": shape + OLD_RATE}
+    order = list(runs)[::-1] if flip else list(runs)
+    outs = {kind: work / f"{name}-{minutes}m-w{width}-{seed}-{kind}" for kind in runs}
+    if parallel:
+        import concurrent.futures as cf
+
+        with cf.ThreadPoolExecutor(2) as pool:
+            futures = {kind: pool.submit(train, corpus, outs[kind], minutes, runs[kind], seed, core)
+                       for core, kind in enumerate(order)}
+            for future in futures.values():
+                future.result()
+    else:
+        for kind in order:
+            train(corpus, outs[kind], minutes, runs[kind], seed, None)
+    row = {"corpus": name, "minutes": minutes, "width": width, "seed": seed, "rate": fitted_rate(width)}
+    for kind in runs:
+        bpc, info = honest_bpc(outs[kind] / "best.safetensors", held_out, counts)
+        row[kind] = {"bpc": round(bpc, 4), **info}
+    return row
+
+
+def probe_cell(task: str, seed: int, work: Path, extra: list[str]) -> dict:
+    """A probe model trained with the defaults (+ extra), and how many answers it gets exactly right."""
+    import random
+
+    import torch
+
+    from charlstm.probes import recipes, tasks
+    from charlstm.runs import checkpoint as ckpt
+
+    corpus = work / f"{task}.txt"
+    if not corpus.exists():
+        subprocess.run([sys.executable, "-m", "charlstm", "corpus", task, "--out", str(corpus), "--seed", "1"],
+                       check=True, capture_output=True, cwd=ROOT)
+    out = work / f"{task}-{seed}-{'old' if extra else 'fitted'}"
+    command = [sys.executable, "-m", "charlstm", "train", str(corpus), "--out", str(out), "--hidden-size", "10",
+               "--num-layers", "1", "--max-steps", "1500", "--seq-len", "64", "--batch-size", "32", "--seed", str(seed),
+               "--threads", "1", *extra]
+    subprocess.run(command, check=True, capture_output=True, cwd=ROOT)
+    saved = ckpt.load(out / "best.safetensors")
+    model, vocab = saved.model(torch.device("cpu")), saved.vocab
+    rng = random.Random(7)
+    if task == "memorizer":
+        lines = [letter + "x" * gap + "Y" + letter.lower() for gap in range(1, 11) for letter in "AB"]
+    elif task == "counter":
+        lines = ["a" * n + "X" + "b" * n for n in range(1, 11)]
+    else:
+        lines = []
+        for n in range(1, 11):
+            noise = [0] * n
+            for _ in range(rng.randint(0, 5)):
+                noise[rng.randrange(n)] += 1
+            lines.append("".join("a" + "X" * k for k in noise) + "Y" + "b" * n)
+    with torch.inference_mode():
+        fresh, _ = recipes.solves(model, vocab, task, lines, ["\n"] * len(lines))
+        held = tasks.generate(task, 200, 99)
+        in_stream, _ = recipes.solves(model, vocab, task, held, recipes.prompt_contexts(task, 201, 98)[1:])
+    return {"task": task, "seed": seed, "fresh": sum(fresh), "of": len(lines), "in_stream": sum(in_stream) / len(held),
+            "val_bpc": saved.run_info.last_val_bpc, "lr": saved.run_info.train_config.learning_rate}
+
+
+def probes(seeds: int, as_json: Path | None) -> None:
+    print(f"{'task':<19}{'seed':>5}   {'rate fitted to 10 units':<42}{'--lr 5e-3'}")
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for task in ("counter", "selective-counter", "memorizer"):
+            for seed in range(1, seeds + 1):
+                pair = [probe_cell(task, seed, Path(tmp), extra) for extra in ([], OLD_RATE)]
+                rows.append(pair)
+                said = [f"lr {r['lr']:g}: {r['fresh']:>2}/{r['of']} fresh, {r['in_stream']:6.1%} in stream"
+                        for r in pair]
+                print(f"{task:<19}{seed:>5}   {said[0]:<42}{said[1]}", flush=True)
+    if as_json:
+        as_json.write_text(json.dumps(rows, indent=1))
+
+
+def widths(args) -> None:
+    print(f"{'corpus':<12}{'budget':>7}{'width':>6}{'seed':>5}   {'fitted rate':>11}{'bpc':>8}   {'lr 5e-3 bpc':>11}"
+          f"{'fitted − old':>14}")
+    rows = []
+    flip = False
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        for minutes in args.minutes:
+            for name in args.corpora:
+                corpus = corpus_path(name, work)
+                for width in args.widths:
+                    for seed in range(1, args.seeds + 1):
+                        row = width_cell(name, corpus, minutes, width, seed, work, args.parallel, flip)
+                        flip = not flip
+                        rows.append(row)
+                        f, o = row["fitted"]["bpc"], row["old"]["bpc"]
+                        print(f"{name:<12}{minutes:>6g}m{width:>6}{seed:>5}   {row['rate']:>11g}{f:>8.3f}   {o:>11.3f}"
+                              f"{f - o:>+14.3f}", flush=True)
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=1))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--minutes", type=float, nargs="+", default=[2, 8])
@@ -155,8 +280,15 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=1)
     parser.add_argument("--parallel", action="store_true")
     parser.add_argument("--json", type=Path, default=None, help="also write the rows here")
+    parser.add_argument("--widths", type=int, nargs="+", default=None,
+                        help="compare the rate fitted to each width against --lr 5e-3 instead")
+    parser.add_argument("--probes", action="store_true", help="train the probe tasks with the defaults instead")
     args = parser.parse_args()
     print(machine())
+    if args.probes:
+        return probes(args.seeds, args.json)
+    if args.widths:
+        return widths(args)
     print(f"{'corpus':<12}{'budget':>7}{'seed':>5}   {'fitted model':<34}{'bpc':>7}   {'fixed 2×256':<28}{'bpc':>7}"
           f"{'fitted − fixed':>16}")
     rows = []

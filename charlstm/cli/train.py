@@ -10,7 +10,7 @@ import sys
 import click
 
 from ..config import CELL_KINDS, ModelConfig, TrainConfig, config_from, format_duration
-from ..training.fit import DROPOUT_EPOCHS, FITTED_DROPOUT, MAX_EMBEDDING, MIN_TWO_LAYER_WIDTH
+from ..training.fit import DROPOUT_EPOCHS, FITTED_DROPOUT, LEARNING_RATE_WIDTH, MAX_EMBEDDING, MIN_TWO_LAYER_WIDTH
 from ..views.progress import PlainProgress
 from .common import explicit, invocation, notice_skipped, prepare_corpus, stderr_console
 from .help import Command
@@ -61,7 +61,7 @@ SECTIONS = {
 @field_option(TrainConfig, "seq_len", help="Characters per window: one update each.")
 @field_option(TrainConfig, "short_windows", show_default="1/3",
               help="First share of the budget read in half windows: more updates early.")
-@field_option(TrainConfig, "learning_rate", "--lr", help="Peak learning rate.")
+@field_option(TrainConfig, "learning_rate", "--lr", help=f"Peak learning rate; more below {LEARNING_RATE_WIDTH} units.")
 @field_option(TrainConfig, "warmup_steps", help="Steps of linear warmup to the peak.")
 @field_option(TrainConfig, "decay_fraction", "--lr-decay",
               help=f"Last share: cosine decay to {TrainConfig.min_lr_ratio:g} × peak.")
@@ -119,6 +119,7 @@ def command(ctx: click.Context, corpus, glob, encoding, out, resume, device, thr
                                   surveyed=lambda vocab, chars: _fits(vocab, chars, chosen, model_config, typed, device,
                                                                       base))
         model_config, fitted = _fitted(prepared, chosen, model_config, typed, device, base)
+        chosen, fitted = _rate(chosen, model_config, typed, base, fitted)
         if main and base is None and not chosen.resume:
             _tip(prepared, corpus)
         _run_training(prepared, chosen, model_config, device, threads, fitted, base)
@@ -156,6 +157,22 @@ def _fitted(corpus, chosen, model_config, typed, device, base=None):
         f"{format_duration(config.time_budget)}" if config.time_budget is not None else "",
         f"{config.max_steps:,} steps" if config.max_steps is not None else "") if part)
     return model, fitted.describe(budget)
+
+
+def _rate(chosen, model_config, typed, base, fitted: str):
+    """(the plan with the learning rate of a fresh run from scratch fitted to its model's width when
+    none was typed (fit.fitted_rate), the start line with the rate said when it is not the default)."""
+    from dataclasses import replace
+
+    from ..training.fit import fitted_rate
+
+    if base is not None or "learning_rate" in typed or (chosen.resume and chosen.run.has_checkpoint()):
+        return chosen, fitted
+    rate = fitted_rate(model_config.hidden_size)
+    if rate == chosen.config.learning_rate:
+        return chosen, fitted
+    said = f"learning rate {rate:.2g} for a model {model_config.hidden_size} units wide (--lr chooses it)"
+    return replace(chosen, config=replace(chosen.config, learning_rate=rate)), f"{fitted}; {said}" if fitted else said
 
 
 def _fits(vocab, chars: int, chosen, model_config, typed, device, base=None) -> None:

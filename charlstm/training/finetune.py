@@ -33,6 +33,7 @@ from ..runs.folder import Run
 from ..runs.runinfo import StartedFrom
 from ..runtime import find_model
 from ..scoring.yardsticks import char_counts
+from .fit import scaled_rate
 from .resume import MODEL_OPTIONS
 
 #: The model options a run started from a base keeps from it (its dropout may be set anew: it
@@ -121,8 +122,8 @@ def refuse_changes(base: Base, model: ModelConfig | None, typed: Iterable[str]) 
 def recipe(base_config: ModelConfig) -> dict[str, object]:
     """The recipe of a run started from a base of `base_config` (config.FINE_TUNING, its learning
     rate scaled down for a base wider than config.FINE_TUNING_WIDTH): TrainConfig field → value."""
-    scale = min(1.0, (FINE_TUNING_WIDTH / base_config.hidden_size) ** 0.5)
-    return {**FINE_TUNING, "learning_rate": FINE_TUNING["learning_rate"] * scale}
+    rate = FINE_TUNING["learning_rate"]
+    return {**FINE_TUNING, "learning_rate": min(rate, scaled_rate(rate, FINE_TUNING_WIDTH, base_config.hidden_size))}
 
 
 def fine_tuning(config: TrainConfig, typed: Iterable[str], base: Base) -> TrainConfig:

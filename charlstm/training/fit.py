@@ -19,6 +19,10 @@ passes over the training text or more, without it below. A time budget's passes 
 reference rate, as if the model read no faster than a 2×256 and slower in proportion to its
 recurrent weights when larger, so the estimate errs towards no dropout.
 
+The learning rate follows the width, fitted or chosen: a model narrower than the 2×256 the
+default rate was chosen at trains at a higher one (fitted_rate; 2.5e-2 for 10 units, near the 3e-2
+the probe recipes take).
+
 Widths come from a ladder, two layers (one below MIN_TWO_LAYER_WIDTH), an embedding of at most 64.
 Torch-free: the device is named by its kind ("cpu", "cuda", "mps"). How the rule was measured, and
 against what: benchmarks/README.md, "The fitted model" (benchmarks/defaults.py).
@@ -31,7 +35,7 @@ from dataclasses import dataclass, replace
 from typing import Callable
 
 from .. import memory
-from ..config import CELL_KINDS
+from ..config import CELL_KINDS, TrainConfig
 
 #: Hidden widths a fitted model takes.
 WIDTHS = (32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024, 1536, 2048)
@@ -49,6 +53,11 @@ DROPOUT_EPOCHS = 10.0
 FITTED_DROPOUT = 0.2
 MIN_TWO_LAYER_WIDTH = 64
 MAX_EMBEDDING = 64
+#: The width TrainConfig.learning_rate was chosen at (a 2×256 LSTM). A narrower model trained from
+#: scratch with no rate typed takes scaled_rate(learning_rate, LEARNING_RATE_WIDTH, its hidden size)
+#: (fitted_rate); a wider one the rate itself. How chosen: benchmarks/README.md, "A narrower model
+#: wants a higher rate".
+LEARNING_RATE_WIDTH = 256
 
 
 @dataclass(frozen=True)
@@ -140,6 +149,21 @@ def _fit_size(train_chars: int, vocab_size: int, time_budget: float | None, max_
         if over:  # even the narrowest is over a limit
             return chosen
     return chosen
+
+
+def scaled_rate(rate: float, reference: int, width: int) -> float:
+    """The learning rate that moves a unit of a `width`-wide layer about as far a step as `rate`
+    moves one of a `reference`-wide layer: Adam moves every weight about the rate a step, and a
+    unit's sum over n inputs moves about √n times that, so rate × √(reference / width)."""
+    return rate * math.sqrt(reference / width)
+
+
+def fitted_rate(hidden_size: int) -> float:
+    """The peak learning rate of a model `hidden_size` units wide trained from scratch with no rate
+    typed: TrainConfig.learning_rate, raised for a model narrower than LEARNING_RATE_WIDTH
+    (scaled_rate), never lowered."""
+    rate = TrainConfig.learning_rate
+    return max(rate, float(f"{scaled_rate(rate, LEARNING_RATE_WIDTH, hidden_size):.2g}"))  # as a person writes it
 
 
 #: The ModelConfig fields a fit sets.

@@ -88,6 +88,6 @@ def test_figures_in_help_come_from_their_owners():
 
 def test_one_sided_ranges_that_say_positive_are_left_out_and_others_stay():
     train = flat(help_text("train"))
-    assert "Peak learning rate. [default: 0.005]" in train and "x>0" not in train and "x>=1" not in train
+    assert "Peak learning rate; more below 256 units. [default: 0.005]" in train and "x>0" not in train and "x>=1" not in train
     assert "[default: 0.05; 0<=x<=0.5]" in train and "[1<=x<=65536]" in train
     assert "[default: 1337; 0 to 2**63 - 1]" in train

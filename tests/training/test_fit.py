@@ -1,9 +1,14 @@
 """training/fit.py: the model size (and dropout) a run gets when the user chooses none: within the data
-cap and the budget cap; what the user gives is kept."""
+cap and the budget cap; what the user gives is kept. The learning rate that follows the width, and the
+probe tasks it lets a 10-unit model learn with the defaults."""
 
 from __future__ import annotations
 
+import json
 import math
+
+import numpy as np
+import pytest
 
 from charlstm.runs import checkpoint as ckpt
 from charlstm.config import ModelConfig, TrainConfig
@@ -123,3 +128,76 @@ def test_train_on_a_small_corpus_with_many_passes_trains_with_dropout(tmp_path, 
                     "--seq-len", "32", "--eval-every", "1000", "--dropout", "0")
     assert given.exit_code == 0, given.output
     assert ckpt.load(tmp_path / "given" / "latest.safetensors").config.dropout == 0.0 and "no dropout" in given.stderr
+
+
+def test_a_narrower_model_trains_at_a_higher_rate_a_wider_one_at_the_default():
+    from charlstm.training.fit import LEARNING_RATE_WIDTH, fitted_rate, scaled_rate
+
+    rate = TrainConfig.learning_rate
+    assert fitted_rate(LEARNING_RATE_WIDTH) == rate and fitted_rate(512) == rate and fitted_rate(2048) == rate
+    assert [fitted_rate(width) for width in (10, 48, 64, 128, 192)] == [0.025, 0.012, 0.01, 0.0071, 0.0058]
+    assert math.isclose(scaled_rate(rate, LEARNING_RATE_WIDTH, 64), 2 * rate)   # a quarter of the inputs: twice the rate
+    rates = [fitted_rate(width) for width in range(1, 300)]
+    assert rates == sorted(rates, reverse=True)
+
+
+@pytest.mark.parametrize("task", ["counter", "selective-counter", "memorizer"])
+def test_the_probe_tasks_train_with_the_defaults(tmp_path, task):
+    """Issue 32: `charlstm train` of a 1×10 model for 1,500 steps, no recipe typed, learns each probe
+    task: it answers from a fresh start after a line break, as `charlstm sample --prime $'\\naaaX'
+    --temperature 0` reads it, and after other lines, as in the training stream (at lr 5e-3, the
+    rate every width took before, seed 1 answered 0 of 10 counter prompts, 4 of 10 selective counter
+    prompts and 18 of 20 memorizer prompts from a fresh start: benchmarks/defaults.py --probes)."""
+    import torch
+
+    from charlstm.probes import recipes, tasks
+
+    corpus, out = tmp_path / "probe.txt", tmp_path / "run"
+    assert run_cli("corpus", task, "--out", str(corpus), "--seed", "1").exit_code == 0
+    result = run_cli("train", str(corpus), "--out", str(out), "--hidden-size", "10", "--num-layers", "1",
+                     "--max-steps", "1500", "--seq-len", "64", "--batch-size", "32", "--seed", "1", "--threads", "1")
+    assert result.exit_code == 0, result.output
+    assert "learning rate 0.025 for a model 10 units wide (--lr chooses it)" in result.stderr
+    saved = ckpt.load(out / "best.safetensors")
+    assert saved.run_info.train_config.learning_rate == 0.025
+    model = saved.model(torch.device("cpu"))
+    if task == "memorizer":  # each letter over each gap
+        lines = [letter + "x" * gap + "Y" + letter.lower() for gap in range(1, 11) for letter in "AB"]
+    else:  # one line of each length N = 1..10
+        lines = [next(line for line in tasks.generate(task, 200, 5) if line.count("b") == n) for n in range(1, 11)]
+    fresh, written = recipes.solves(model, saved.vocab, task, lines, ["\n"] * len(lines))
+    assert sum(fresh) >= 0.9 * len(lines), list(zip(lines, written))
+    held = tasks.generate(task, 100, 99)
+    in_stream, _ = recipes.solves(model, saved.vocab, task, held, recipes.prompt_contexts(task, 101, 98)[1:])
+    assert sum(in_stream) >= 0.9 * len(held)
+    if task == "memorizer":
+        return
+    # The atlas, asked nothing, lists the counting unit first or second, its label held on the other half,
+    # holding it at its mean costs more than the median unit, and it names the characters it promotes.
+    text = tmp_path / "held-out.txt"
+    text.write_text("".join(line + "\n" for line in held), encoding="utf-8")
+    atlas = run_cli("inspect", str(out), "--atlas", "--text-file", str(text), "--format", "json", "--threads", "1")
+    assert atlas.exit_code == 0, atlas.output
+    units = json.loads(atlas.stdout)["units"]
+    counting = next(u for u in units[:2] if u["feature"] == "balance:ab")
+    assert abs(counting["partial_r"]) >= 0.9 and abs(counting["heldout_r"]) >= 0.9 and counting["verdict"] == "tracks"
+    costs = [u["ablation_bpc"] for u in units if u["ablation_bpc"] is not None]
+    assert counting["ablation_bpc"] > float(np.median(costs)) and counting["promotes"]
+
+
+def test_a_rate_typed_or_a_resumed_run_keeps_its_rate(tmp_path, shakespeare_text):
+    corpus = tmp_path / "short.txt"
+    corpus.write_text(shakespeare_text[:20_000], encoding="utf-8")
+    narrow = ["--hidden-size", "48", "--embedding-size", "16", "--batch-size", "16", "--seq-len", "48", "--max-steps", "2"]
+    typed = run_cli("train", str(corpus), "--out", str(tmp_path / "typed"), *narrow, "--lr", "5e-3")
+    assert typed.exit_code == 0 and "learning rate" not in typed.stderr
+    assert ckpt.load(tmp_path / "typed" / "latest.safetensors").run_info.train_config.learning_rate == 5e-3
+    wide = run_cli("train", str(corpus), "--out", str(tmp_path / "wide"), "--max-steps", "2", "--hidden-size", "256",
+                   "--batch-size", "4", "--seq-len", "16")
+    assert wide.exit_code == 0 and "learning rate" not in wide.stderr
+    assert ckpt.load(tmp_path / "wide" / "latest.safetensors").run_info.train_config.learning_rate == 5e-3
+    fitted = run_cli("train", str(corpus), "--out", str(tmp_path / "narrow"), *narrow)
+    assert fitted.exit_code == 0 and "learning rate 0.012 for a model 48 units wide" in fitted.stderr
+    resumed = run_cli("train", "--resume", "--out", str(tmp_path / "narrow"), "--max-steps", "4")
+    assert resumed.exit_code == 0 and "learning rate" not in resumed.stderr
+    assert ckpt.load(tmp_path / "narrow" / "latest.safetensors").run_info.train_config.learning_rate == 0.012

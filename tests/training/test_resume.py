@@ -333,7 +333,7 @@ def test_an_extended_budget_never_jumps_back_to_the_peak_learning_rate(tmp_path,
     peak, floor = 5e-3, 5e-4
     finished = tmp_path / "finished"
     assert run_cli("train", corpus, "--out", finished, "--max-steps", "20", "--eval-every", "10", "--log-every", "1",
-                   "--lr-decay", "0.2", *SEEDED).exit_code == 0
+                   "--lr-decay", "0.2", "--lr", str(peak), *SEEDED).exit_code == 0
     lr = _lrs(finished)
     assert lr[1] == pytest.approx(peak) and floor < lr[20] < lr[19] < peak
     assert run_cli("train", "--resume", "--out", finished, "--max-steps", "60").exit_code == 0
