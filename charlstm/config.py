@@ -32,6 +32,12 @@ class CellKind:
         assert len(self.blocks) == self.gates, f"{self.name}: {len(self.blocks)} block names for {self.gates} gates"
 
     @property
+    def state(self) -> tuple[str, ...]:
+        """The vectors the cell carries from one character to the next, memory first: what the atlas
+        maps unless told otherwise."""
+        return ("cell", "hidden") if self.cell_state else ("hidden",)
+
+    @property
     def coupled(self) -> bool:
         """An LSTM-like cell without an input block: its input gate is 1 − forget."""
         return self.cell_state and "input" not in self.blocks
@@ -370,8 +376,7 @@ class TrainConfig:
 #: The recipe of a run started from a trained model (`train --init-from`) where the user typed
 #: nothing: TrainConfig field → value. It reads already, so it takes no short windows, and twice the
 #: peak rate of training from scratch for a base up to FINE_TUNING_WIDTH units wide; a wider base's
-#: rate is that × √(FINE_TUNING_WIDTH / its hidden size) (Adam moves every weight about the rate a
-#: step, and a unit's sum over n inputs moves about √n times that). How both were chosen:
+#: rate is training/fit.scaled_rate(that, FINE_TUNING_WIDTH, its hidden size). How both were chosen:
 #: benchmarks/README.md, "Starting from a model that already reads".
 FINE_TUNING: Mapping[str, object] = MappingProxyType({
     "learning_rate": 2 * TrainConfig.learning_rate,

@@ -204,9 +204,9 @@ class Atlas:
         return [(*self.keys[k], float(column[k])) for k in order]
 
     def tracking(self, feature: str) -> int:
-        """How many units track `feature` (by the verdict rule) — whether or not it is their best."""
-        column = np.abs(self.r[:, self.features.index(feature)])
-        return int(((column >= self.chance[feature] + TRACKS_MARGIN) & (column >= TRACKS_MIN_R)).sum())
+        """How many units the atlas labels with `feature` and a verdict of tracks or reacts: the units
+        list's own rule (beyond the character read for a state unit, held on both halves)."""
+        return sum(1 for u in self.units if u.feature == feature and u.verdict in ("tracks", "reacts"))
 
 
 def atlas_need(config, units: int, features: int) -> memory.Need:

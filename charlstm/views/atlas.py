@@ -64,7 +64,7 @@ def atlas_records(text: str, atlas) -> list[dict]:
 
 
 def _feature_records(atlas) -> list[dict]:
-    """Per feature: its chance levels, how many units track it, and its best unit."""
+    """Per feature: its chance levels, how many units it labels as tracked, and its best unit."""
     features = []
     for name in atlas.features:
         (layer, vector, unit, r), = atlas.ranking(name, 1)
@@ -78,7 +78,7 @@ def _feature_records(atlas) -> list[dict]:
 
 
 def _features_table(features: list[dict]) -> Table:
-    """The feature records as a table: chance levels, best unit, its r, and how many units track it."""
+    """The feature records as a table: chance levels, best unit, its r, and how many units track it (labelled so)."""
     table = Table(title=Text("features (best unit of each)"), title_justify="left", box=None, pad_edge=False)
     for name, justify in (("feature", "left"), ("shifted", "right"), ("untrained", "right"), ("chance", "right"),
                           ("best unit", "right"), ("r", "right"), ("tracking", "right")):
