@@ -32,10 +32,10 @@ class CellKind:
         assert len(self.blocks) == self.gates, f"{self.name}: {len(self.blocks)} block names for {self.gates} gates"
 
     @property
-    def state(self) -> tuple[str, ...]:
-        """The vectors the cell carries from one character to the next, memory first: what the atlas
-        maps unless told otherwise."""
-        return ("cell", "hidden") if self.cell_state else ("hidden",)
+    def memory(self) -> tuple[str, ...]:
+        """The vector that carries the cell's memory from one character to the next (its cell state,
+        else its hidden state): what the atlas maps unless told otherwise."""
+        return ("cell",) if self.cell_state else ("hidden",)
 
     @property
     def coupled(self) -> bool:

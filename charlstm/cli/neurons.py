@@ -53,7 +53,7 @@ def _vectors(cell: str) -> str:
               help="Layer from 1; several: 1,2 or all. [default: the last; every layer for --find, --stats, --html]")
 @click.option("--vector", "vectors", default=None, callback=vector_list,
               help=f"{_vectors('lstm')} (LSTM); {_vectors('gru')} (GRU); several: cell,hidden. "
-                   "[default: hidden; cell,hidden for --atlas (the state it carries); every vector for --html]")
+                   "[default: hidden; cell for an LSTM's --atlas; every vector for --html]")
 @click.option("--all-vectors", is_flag=True, help="Every vector of the neuron, stacked line by line (the seeds' six strips).")
 @click.option("--text", default=None, help="Text to run through the model.")
 @click.option("--text-file", type=click.Path(exists=True, dir_okay=False, allow_dash=True), default=None,
@@ -174,9 +174,9 @@ def _mode(find_feature, find_regex, top, stats, html_path, fmt, neurons, atlas=F
 def _pick(config, mode: str, layers, vectors, neurons):
     """The layers, vectors and neurons to show, checked against the model (selection.pick), with
     each view's defaults: the last layer (every layer for find, stats, html, atlas); hidden (every vector
-    for html, the state the cell carries for atlas: config.CellKind.state); neuron 0."""
+    for html, the cell's memory for atlas: config.CellKind.memory); neuron 0."""
     every_layer = mode in ("find", "stats", "html", "atlas")
-    default = (ALL,) if mode == "html" else config.kind.state if mode == "atlas" else ("hidden",)
+    default = (ALL,) if mode == "html" else config.kind.memory if mode == "atlas" else ("hidden",)
     picked = pick(config, layers if layers is not None else range(1, config.num_layers + 1) if every_layer
                   else [config.num_layers], vectors or default, neurons or [0])
     if mode in ("find", "top") and len(picked.vectors) > 1:
@@ -190,7 +190,7 @@ def _fits(config, mode: str, picked, chars: int, fmt: str, extra_features: dict,
     """Refuse, in one MemoryBudgetError naming the longest text that fits, a view whose trace and
     analysis would not fit the memory budget with a text of `chars` characters: checked before a
     text is made or read, and again once it is. A page holds the characters views.page allows, and maps
-    the whole text (the state the cell carries, or the vectors given) as --atlas does."""
+    the whole text (the cell's memory, or the vectors given) as --atlas does."""
     from ..inspection.analysis import TOP_BYTES, find_need
     from ..inspection.atlas import atlas_need
     from ..inspection.effects import ablation_need
@@ -221,7 +221,7 @@ def _fits(config, mode: str, picked, chars: int, fmt: str, extra_features: dict,
 
             check_trace(config, page_chars(chars, layers, vectors, H), vectors, layers, logits=True, kept=need,
                         what="draw a page of")
-            atlas_vectors = vectors if vectors_given else len(config.kind.state)
+            atlas_vectors = vectors if vectors_given else len(config.kind.memory)
             units = layers * atlas_vectors * H
             check_trace(config, chars, atlas_vectors, layers, what="map",
                         kept=atlas_need(config, units, len(FEATURES) + ATLAS_PROPOSED_FEATURES + len(extra_features))
@@ -334,7 +334,7 @@ def _html(model, vocab, source: str, text: str, picked, html_path: str, layers_g
     first = (first_layer, first_vector, picked.units[0])
     extra = _extra_features(feature_name, regex)
     try:
-        atlas, index = _page_atlas(model, vocab, text, layers, vectors if vectors_given else model.config.kind.state,
+        atlas, index = _page_atlas(model, vocab, text, layers, vectors if vectors_given else model.config.kind.memory,
                                    extra, where)
     except FeatureError:
         if extra:

@@ -223,7 +223,7 @@ def atlas_index(loaded, model, text_file: str | None = None) -> tuple[dict | Non
     from ..inspection.tracing import trace
 
     text, note = inspect_text(loaded, model, text_file=text_file, unknown="replace", analysis=True)
-    layers, vectors = list(range(1, loaded.config.num_layers + 1)), loaded.config.kind.state
+    layers, vectors = list(range(1, loaded.config.num_layers + 1)), loaded.config.kind.memory
     result, baseline = (trace(m, loaded.vocab, text, vectors=vectors, layers=layers, logits=False)
                         for m in (model, untrained_like(model)))
     try:

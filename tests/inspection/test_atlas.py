@@ -171,8 +171,8 @@ def test_cli_atlas_json_tsv_and_terminal(quote_run, probe_text, tmp_path):
                                   "--find-regex", '"[^"\n]*"')
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
-    assert doc["characters"] == len(probe_text) and doc["vectors"] == ["cell", "hidden"] and len(doc["units"]) == 32
-    assert sorted(u["unit"] for u in doc["units"] if u["vector"] == "hidden") == list(range(16))
+    assert doc["characters"] == len(probe_text) and doc["vectors"] == ["cell"] and len(doc["units"]) == 16
+    assert sorted(u["unit"] for u in doc["units"]) == list(range(16))
     names = [f["feature"] for f in doc["features"]]
     assert "double-quote" in names and 'regex:"[^"\n]*"' in names
     quote = next(f for f in doc["features"] if f["feature"] == "double-quote")
@@ -189,14 +189,14 @@ def test_cli_atlas_json_tsv_and_terminal(quote_run, probe_text, tmp_path):
     assert header.split("\t") == ["rank", "layer", "vector", "unit", "feature", "r", "chance", "excess", "saturation",
                                   "verdict", "context", "kind", "partial_r", "partial_chance", "heldout_r",
                                   "input_share", "gain", "ablation_bpc", "promotes", "suppresses", "ablation_chars"]
-    assert len(rows) == 32 and all(len(row.split("\t")) == 21 for row in rows)
+    assert len(rows) == 16 and all(len(row.split("\t")) == 21 for row in rows)
     assert rows[0].split("\t")[3] == str(best["unit"]) and "\\n" in tsv.stdout   # contexts escaped, one line each
 
     # The terminal table at 80 columns: every number whole, the rule stated.
     table = run_cli("inspect", str(quote_run), "--atlas", "--text-file", str(probe), "--top", "4")
     assert table.exit_code == 0, table.output
     assert f"{best['r']:+.3f}" in table.stdout and f"{best['chance']:.3f}" in table.stdout
-    assert "… 28 more units" in table.stdout and "tracks" in table.stdout and "chance: the largest |r|" in table.stdout
+    assert "… 12 more units" in table.stdout and "tracks" in table.stdout and "chance: the largest |r|" in table.stdout
     assert max(len(line) for line in table.stdout.splitlines()) <= 80
 
 
@@ -217,7 +217,7 @@ def test_cli_atlas_on_chinese_emoji_and_crlf(tmp_path):
         for context in unit["contexts"]:
             assert MIXED[context["start"] : context["end"]] == context["text"]
     text = run_cli("inspect", str(run), "--atlas", "--text-file", str(corpus))
-    assert text.exit_code == 0 and "atlas of 32 cell / hidden units" in text.stdout
+    assert text.exit_code == 0 and "atlas of 16 cell units" in text.stdout
 
 
 def test_cli_atlas_refuses_clearly(quote_run):
@@ -265,7 +265,7 @@ def test_the_atlas_of_a_long_text_is_refused_in_one_line_and_what_it_names_fits(
                                     timeout=600)
     assert code == 1 and out == "" and peak < MEMORY_BOUND_MB
     line = error_line(err)
-    fits = re.fullmatch(r"Error: 3,000,000 characters is too long to map: 1 layer\(s\) × 2 vector\(s\) × 8 units hold "
+    fits = re.fullmatch(r"Error: 3,000,000 characters is too long to map: 1 layer\(s\) × 1 vector\(s\) × 8 units hold "
                         r"at most ([\d,]+) characters in the memory budget of 768 MiB; give a shorter text or --length, "
                         r"or pick fewer layers and vectors", line)
     assert fits, line

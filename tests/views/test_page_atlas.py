@@ -41,13 +41,13 @@ def _data(path) -> dict:
 
 
 def _reference(run, text):
-    """The trace of every vector, and the atlas `inspect --atlas` draws by default (the state the cell carries:
-    cell and hidden units), which the page's index holds."""
+    """The trace of every vector, and the atlas `inspect --atlas` draws by default (an LSTM's memory: its
+    cell units), which the page's index holds."""
     loaded = ckpt.load(ckpt.resolve(run))
     model = loaded.model(torch.device("cpu"))
     result = trace(model, loaded.vocab, text)
     baseline = trace(untrained_like(model), loaded.vocab, text)
-    return loaded, result, build_atlas(result, atlas_features(text), loaded.config.kind.state, baseline=baseline)
+    return loaded, result, build_atlas(result, atlas_features(text), loaded.config.kind.memory, baseline=baseline)
 
 
 def test_page_opens_on_the_most_informative_unit_and_holds_the_atlas(quote_run, probe, tmp_path):
@@ -61,7 +61,7 @@ def test_page_opens_on_the_most_informative_unit_and_holds_the_atlas(quote_run, 
     assert data["initial"] == {"layer": best.layer, "vector": best.vector, "neuron": best.unit}
     assert best.verdict == "tracks" and data["initial"] != {"layer": 1, "vector": "hidden", "neuron": 0}
     index = data["atlas"]
-    assert len(index["units"]) == 32 and index["units"][0][:3] == [atlas.units[0].layer, atlas.units[0].vector,
+    assert len(index["units"]) == 16 and index["units"][0][:3] == [atlas.units[0].layer, atlas.units[0].vector,
                                                                       atlas.units[0].unit]
     # One story: the page ranks the units the terminal's atlas ranks, the same way, on the same text, and says so.
     terminal = json.loads(run_cli("inspect", str(quote_run), "--atlas", "--text-file", str(probe), "--format",
@@ -71,10 +71,10 @@ def test_page_opens_on_the_most_informative_unit_and_holds_the_atlas(quote_run, 
                                               for u in terminal["units"]]
     assert [u[13] for u in index["units"]] == [None if u["ablation_bpc"] is None else round(u["ablation_bpc"], 4)
                                                for u in terminal["units"]]
-    assert index["text"].startswith(f"ranked on {len(text):,} characters of --text-file {probe}; cell/hidden units")
+    assert index["text"].startswith(f"ranked on {len(text):,} characters of --text-file {probe}; cell units")
     # Each listed unit's histogram counts every character, and its examples sit at rising quantiles.
     detail = index["detail"]
-    assert len(detail) == 32 and all(sum(d["counts"]) == len(text) for d in detail)
+    assert len(detail) == 16 and all(sum(d["counts"]) == len(text) for d in detail)
     assert all([e[0] for e in d["examples"]] == sorted(e[0] for e in d["examples"]) for d in detail)
     quote = index["features"].index("double-quote")
     assert index["ranked"][quote][0][:3] == list(atlas.ranking("double-quote", 1)[0][:3])
@@ -162,7 +162,7 @@ def test_page_index_predictions_and_match_in_chromium(quote_run, probe, tmp_path
                                 f"{best.label_chance:.2f}, held-out {best.heldout_r:+.3f})  ablation "), label
         assert "bits/char  promotes " in label
         rows = "Array.from(document.querySelectorAll('#atlas-list tbody tr')).map(tr => tr.dataset.key)"
-        assert len(browser.js(rows)) == 32
+        assert len(browser.js(rows)) == 16
         # A real table: a header, and one cell per column in every row.
         assert browser.js("Array.from(document.querySelectorAll('#atlas-list th')).map(th => th.textContent)") == [
             "unit", "feature", "r", "held-out", "chance", "verdict", "ablation", "promotes"]
@@ -173,11 +173,11 @@ def test_page_index_predictions_and_match_in_chromium(quote_run, probe, tmp_path
         assert browser.js("document.querySelector('#atlas-unit .hist').textContent").startswith(
             f"{float(result.values(best.layer, best.vector, best.unit).min()):+.3f}")
 
-        # Filter by a feature: the units of highest |r| with it (all 32 here), the best first.
+        # Filter by a feature: the units of highest |r| with it (all 16 here), the best first.
         browser.js("(() => { const f = document.getElementById('atlas-filter'); f.value = 'uppercase';"
                    " f.dispatchEvent(new Event('change')); })()")
         keys = browser.js(rows)
-        assert len(keys) == 32
+        assert len(keys) == 16
         assert keys[:3] == ["/".join(map(str, x[:3])) for x in atlas.ranking("uppercase", 3)]
 
         # A real click on the third row opens that unit: the address, the colours and the current row follow.
