@@ -63,6 +63,12 @@ def atlas_records(text: str, atlas) -> list[dict]:
     return records
 
 
+def bits_lost(bpc: float) -> str:
+    """An ablation cost as every atlas view writes it: three decimals, signed, and a cost that rounds
+    to nothing as 0.000 (never −0.000)."""
+    return "0.000" if abs(bpc) < 5e-4 else f"{bpc:+.3f}"
+
+
 def _feature_records(atlas) -> list[dict]:
     """Per feature: its chance levels, how many units it labels as tracked, and its best unit."""
     features = []
@@ -101,9 +107,8 @@ MIN_CONTEXT = 12
 
 def _unit_cells(atlas, u) -> dict[str, str]:
     bpc, promotes, suppresses = atlas.effect(u)
-    signed = lambda v: "0.000" if abs(v) < 5e-4 else f"{v:+.3f}"  # noqa: E731
     return {"r": f"{u.label_r:+.3f}", "held-out": f"{u.heldout_r:+.3f}", "chance": f"{u.label_chance:.3f}",
-            "verdict": u.verdict, "ablation": "—" if bpc is None else signed(bpc),
+            "verdict": u.verdict, "ablation": "—" if bpc is None else bits_lost(bpc),
             "promotes": "".join(glyph(c) for c in promotes), "r whole": f"{u.r:+.3f}",
             "input": f"{u.input_share:.0%}", "sat": f"{u.saturation:.0%}",
             "suppresses": "".join(glyph(c) for c in suppresses)}

@@ -484,7 +484,7 @@ function setupAtlas() {
   const A = DATA.atlas;
   if (!A) return;
   document.getElementById("atlas").hidden = false;
-  document.getElementById("atlas-text").textContent = "units the atlas labels (inspect --atlas, hidden units, on " +
+  document.getElementById("atlas-text").textContent = "units the atlas labels (inspect --atlas, " + A.vectors.join("/") + " units, on " +
     A.text + "); click one to watch it";
   const list = document.getElementById("atlas-list");
   for (const [layer, vector, unit, label] of A.units) {

@@ -31,6 +31,7 @@ from ..config import GATE_VECTORS, UNKNOWN_POLICIES, ModelConfig, SampleConfig, 
 from ..files import BEST
 from ..generation.sampling import start_character
 from ..model.network import fold_first_layer, split_biases
+from .atlas import bits_lost
 from .colours import BLUE, GREEN, RED, TANH_VECTORS, WHITE
 from .glyphs import alone, glyph
 from .page import asset, page_head, page_tail
@@ -212,9 +213,10 @@ ATLAS_SHOWN = 40
 
 
 def atlas_index(loaded, model, text_file: str | None = None) -> tuple[dict | None, str]:
-    """The atlas of every layer's hidden units, as `inspect --atlas` builds it on `text_file` or the
-    last ANALYSIS_LENGTH characters of the training corpus (else a fresh sample), for the page's index:
-    {"units": [[layer, vector, unit, label], …], "text": where the text came from}; and a note. None
+    """The atlas of every layer's memory units (config.CellKind.memory), as `inspect --atlas` builds it
+    on `text_file` or the last ANALYSIS_LENGTH characters of the training corpus (else a fresh sample),
+    for the page's index: {"units": [[layer, vector, unit, label], …], "text": where the text came
+    from, "vectors": the vectors it mapped}; and a note. None
     (and the reason) when no feature varies on that text."""
     from ..errors import FeatureError
     from ..inspection.atlas import atlas_features, build_atlas, untrained_like
@@ -235,7 +237,7 @@ def atlas_index(loaded, model, text_file: str | None = None) -> tuple[dict | Non
     named = [u for u in atlas.units if u.verdict in ("tracks", "reacts", "weak")] or atlas.units[:ATLAS_SHOWN]
     units = [[u.layer, u.vector, u.unit, _label(atlas, u)] for u in named]
     where = note or f"{len(text):,} characters of {text_file}"
-    return {"units": units, "text": where}, f"atlas index: {len(units)} units; {where}"
+    return {"units": units, "text": where, "vectors": list(vectors)}, f"atlas index: {len(units)} units; {where}"
 
 
 def _label(atlas, u) -> str:
@@ -243,7 +245,7 @@ def _label(atlas, u) -> str:
     characters it promotes, as `inspect --atlas` gives them."""
     bpc, promotes, _ = atlas.effect(u)
     return (("reacts to " if u.kind == "input" else "") + f"{u.feature} r {u.label_r:+.2f}"
-            + (f" ({u.verdict})" if u.verdict else "") + ("" if bpc is None else f", ablation {bpc:+.3f} bits/char")
+            + (f" ({u.verdict})" if u.verdict else "") + ("" if bpc is None else f", ablation {bits_lost(bpc)} bits/char")
             + (f", promotes {''.join(glyph(c) for c in promotes)}" if promotes else ""))
 
 
