@@ -172,7 +172,7 @@ def page_facts(trace, title: str, layer: int, vector: str, neuron: int, atlas=No
 
 @functools.cache
 def asset(name: str) -> str:
-    """page.css, page.js or colours.js, package data beside this module."""
+    """A page's style or script (page.css, page.js, colours.js, model.js …), package data beside this module."""
     return resources.files(__package__).joinpath(name).read_text(encoding="utf-8")
 
 
@@ -203,13 +203,14 @@ def page_head(title: str, style: str) -> str:
 
 def page_tail(data: dict, script: str) -> str:
     """The end of every charlstm page with a script: `data` as JSON in its own block (script_json),
-    the shared colours (colours.js), then the page's `script`."""
-    return _TAIL.format(data=script_json(data), colours=asset("colours.js"), script=script)
+    what every page shares in one script (the colours, colours.js; the model run in the browser,
+    model.js), then the page's `script`."""
+    return _TAIL.format(data=script_json(data), shared=asset("colours.js") + asset("model.js"), script=script)
 
 
 _TAIL = """<script type="application/json" id="charlstm-data">{data}</script>
 <script>
-{colours}</script>
+{shared}</script>
 <script>
 {script}</script>
 </body>

@@ -20,7 +20,8 @@ from charlstm.data.vocab import Vocab
 from charlstm.model.network import CharModel
 from charlstm.runs.checkpoint import Checkpoint
 from charlstm.views.page import CSP
-from charlstm.views.web import build_web, weight_arrays
+from charlstm.views.web import build_web
+from charlstm.views.weights import weight_arrays
 from chromium import open_browser
 from conftest import refused, run_cli
 
