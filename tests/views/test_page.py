@@ -222,9 +222,6 @@ def test_page_in_headless_chromium(hostile, hostile_trace, tmp_path):
 
 # ------------------------------------------------------------- every cell kind, computed in the browser
 
-#: The tiny models of the tests below: every cell kind, two layers, briefly but really trained.
-SHAPE = ["--hidden-size", "24", "--num-layers", "2", "--embedding-size", "8", "--batch-size", "16", "--seq-len", "48",
-         "--preview", "0", "--lr", "1e-2", "--eval-every", "30", "--log-every", "10", "--seed", "5", "--max-steps", "30"]
 #: Every unit of every vector of every layer the page offers, at every character, as the page computes them.
 ALL_UNITS = ("JSON.stringify(Object.fromEntries(DATA.layers.flatMap((l) => DATA.vectors.flatMap((v) =>"
              " Array.from({length: H}, (_, n) => ['L' + l + '.' + v + '[' + n + ']',"
@@ -232,27 +229,6 @@ ALL_UNITS = ("JSON.stringify(Object.fromEntries(DATA.layers.flatMap((l) => DATA.
 #: The probabilities the page shows under each character: the head over the last layer's kept state.
 ALL_GUESSES = "JSON.stringify(Array.from({length: T}, (_, t) => Array.from(softmax(NET.logits(stateAt(states[NET.L - 1].h, t))))))"
 DONE = "document.body.dataset.done === '1'"
-
-
-@pytest.fixture(scope="module")
-def cell_runs(tmp_path_factory, shakespeare_text):
-    """One briefly but really trained 2-layer run per cell kind."""
-    work = tmp_path_factory.mktemp("cells")
-    corpus = work / "plays.txt"
-    corpus.write_text(shakespeare_text[:30_000], encoding="utf-8")
-    made = {}
-    for cell in CELLS:
-        made[cell] = work / cell
-        result = run_cli("train", corpus, "--out", made[cell], "--cell", cell, *SHAPE)
-        assert result.exit_code == 0, result.output
-    return made
-
-
-@pytest.fixture(scope="module")
-def browser(tmp_path_factory):
-    b = open_browser(tmp_path_factory.mktemp("profile"))
-    yield b
-    b.close()
 
 
 @pytest.mark.parametrize("cell", CELLS)
