@@ -69,6 +69,10 @@ class UnknownCharactersError(CharlstmError, KeyError):
 PrimeError = UnknownCharactersError  # another name for it (charlstm.PrimeError)
 
 
+class PageError(CharlstmError):
+    """A charlstm HTML page that cannot be drawn again: an older page's facts, which today's page does not read."""
+
+
 class FeatureError(NeuronError):
     """An unknown feature name, an invalid regular expression, or a feature nothing can correlate with."""
 

@@ -101,6 +101,14 @@ class Browser:
             raise RuntimeError(f"{expression}: {result['exceptionDetails']}")
         return result["result"].get("value")
 
+    def until(self, expression: str, timeout: float = 120.0) -> None:
+        """Wait until `expression` is true in the page (work a page does after it loads)."""
+        deadline = time.monotonic() + timeout
+        while not self.js(expression):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"never true: {expression}")
+            time.sleep(0.05)
+
     def mouse(self, kind: str, x: float, y: float) -> None:
         self.send("Input.dispatchMouseEvent", {"type": kind, "x": x, "y": y, "button": "left", "clickCount": 1})
 

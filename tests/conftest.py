@@ -179,6 +179,38 @@ def quote_run(tmp_path_factory) -> Path:
     return out
 
 
+#: The 2-layer models of every cell kind that the pages run in a browser (tests/views/test_web.py, test_page.py).
+CELL_SHAPE = ["--hidden-size", "24", "--num-layers", "2", "--embedding-size", "8", "--batch-size", "16", "--seq-len",
+              "48", "--preview", "0", "--lr", "1e-2", "--eval-every", "60", "--log-every", "20", "--seed", "5"]
+
+
+@pytest.fixture(scope="session")
+def cell_runs(tmp_path_factory, shakespeare_text) -> dict[str, Path]:
+    """One briefly but really trained 2-layer run (CELL_SHAPE) per cell kind, by name."""
+    from charlstm.config import CELLS
+
+    work = tmp_path_factory.mktemp("cells")
+    corpus = work / "plays.txt"
+    corpus.write_text(shakespeare_text[:30_000], encoding="utf-8")
+    made = {}
+    for cell in CELLS:
+        made[cell] = work / cell
+        steps = "120" if cell in ("lstm", "gru") else "40"
+        result = run_cli("train", corpus, "--out", made[cell], "--cell", cell, "--max-steps", steps, *CELL_SHAPE)
+        assert result.exit_code == 0, result.output
+    return made
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    """One headless Chromium for a module's tests (tests/chromium.py)."""
+    from chromium import open_browser
+
+    b = open_browser(tmp_path_factory.mktemp("profile"))
+    yield b
+    b.close()
+
+
 # ------------------------------------------------------------------------------- the command line
 
 

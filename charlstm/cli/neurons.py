@@ -189,8 +189,10 @@ def _pick(config, mode: str, layers, vectors, neurons):
 def _fits(config, mode: str, picked, chars: int, fmt: str, extra_features: dict, vectors_given: bool = False) -> None:
     """Refuse, in one MemoryBudgetError naming the longest text that fits, a view whose trace and
     analysis would not fit the memory budget with a text of `chars` characters: checked before a
-    text is made or read, and again once it is. A page holds the characters views.page allows, and maps
-    the whole text (the cell's memory, or the vectors given) as --atlas does."""
+    text is made or read, and again once it is. A page holds the characters views.page allows (its trace
+    keeps only the vectors whose colour scale their values choose; drawing it holds the weights several
+    times over: views.page.page_need), and maps the whole text (the cell's memory, or the vectors
+    given) as --atlas does, before its own trace."""
     from ..inspection.analysis import TOP_BYTES, find_need
     from ..inspection.atlas import atlas_need
     from ..inspection.effects import ablation_need
@@ -211,21 +213,20 @@ def _fits(config, mode: str, picked, chars: int, fmt: str, extra_features: dict,
         check_trace(config, chars, gates, layers, streamed=True, what="measure saturation over")
     elif mode == "find":
         check_trace(config, chars, 1, layers, kept=find_need(layers * H), what="rank units over")
-    elif mode in ("atlas", "html"):  # a page keeps the logits for its predictions, and maps its units too
+    elif mode == "atlas":
         need = atlas_need(config, layers * vectors * H, len(FEATURES) + ATLAS_PROPOSED_FEATURES + len(extra_features))
-        need += ablation_need(config, layers * vectors * H) if mode == "atlas" else Need()
-        if mode == "atlas":
-            check_trace(config, chars, vectors, layers, kept=need, what="map")
-        else:
-            from ..views.page import page_chars
+        check_trace(config, chars, vectors, layers, kept=need + ablation_need(config, layers * vectors * H), what="map")
+    elif mode == "html":   # the atlas first, then the page's own trace (its scales) and its drawing
+        from ..views.page import check_page, page_chars, page_need, scaled_vectors
 
-            check_trace(config, page_chars(chars, layers, vectors, H), vectors, layers, logits=True, kept=need,
-                        what="draw a page of")
-            atlas_vectors = vectors if vectors_given else len(config.kind.memory)
-            units = layers * atlas_vectors * H
-            check_trace(config, chars, atlas_vectors, layers, what="map",
-                        kept=atlas_need(config, units, len(FEATURES) + ATLAS_PROPOSED_FEATURES + len(extra_features))
-                        + ablation_need(config, units))
+        check_page(config)
+        check_trace(config, page_chars(chars, config), len(scaled_vectors(picked.vectors)), layers,
+                    kept=page_need(config), what="draw a page of")
+        atlas_vectors = vectors if vectors_given else len(config.kind.memory)
+        units = layers * atlas_vectors * H
+        check_trace(config, chars, atlas_vectors, layers, what="map",
+                    kept=atlas_need(config, units, len(FEATURES) + ATLAS_PROPOSED_FEATURES + len(extra_features))
+                    + ablation_need(config, units))
 
 
 def _view(model, vocab, source: str, text: str, picked, fmt: str) -> None:
@@ -317,18 +318,16 @@ def _stats(model, vocab, source: str, text: str, picked, fmt: str) -> None:
 def _html(model, vocab, source: str, text: str, picked, html_path: str, layers_given: bool, vectors_given: bool,
           neurons_given: bool = False, feature_name=None, regex=None, where: str | None = None) -> None:
     from ..files import check_output, is_charlstm_page, write_file
-    from ..inspection.atlas import next_char_predictions
     from ..inspection.tracing import trace
-    from ..views.page import build_page, cut_notice, page_chars
+    from ..views.page import build_page, cut_notice, page_chars, scaled_vectors
 
-    check_output(html_path, "an HTML page charlstm wrote", is_charlstm_page)  # before the trace: refuse first
+    check_output(html_path, "an HTML page charlstm wrote", is_charlstm_page)  # before any trace: refuse first
 
-    layers, vectors, hidden_size = picked.layers, picked.vectors, model.config.hidden_size
-    shown = page_chars(len(text), len(layers), len(vectors), hidden_size)
-    notice = cut_notice(shown, len(text), len(layers), len(vectors))
+    layers, vectors, config = picked.layers, picked.vectors, model.config
+    shown = page_chars(len(text), config)
+    notice = cut_notice(shown, len(text), config)
     if notice:
         click.echo(f"charlstm: {notice}", err=True)
-    result = trace(model, vocab, text[:shown], vectors=vectors, layers=layers)
     first_layer = layers[0] if layers_given else layers[-1]
     first_vector = "hidden" if not vectors_given and "hidden" in vectors else vectors[0]
     first = (first_layer, first_vector, picked.units[0])
@@ -350,8 +349,10 @@ def _html(model, vocab, source: str, text: str, picked, html_path: str, layers_g
     elif atlas is not None and not (neurons_given or layers_given or vectors_given):   # the most informative unit
         best = atlas.most_informative()
         first = (best.layer, best.vector, best.unit)
-    page = build_page(result, source, *first, notice, atlas=atlas, predictions=next_char_predictions(result, vocab),
-                      vocab_chars=vocab.chars, feature=next(iter(extra), None), **index)
+    result = trace(model, vocab, text[:shown], vectors=scaled_vectors(vectors), layers=layers, logits=False)
+    page = build_page(result, model, vocab.chars, source, *first, notice, layers=layers, vectors=vectors, atlas=atlas,
+                      feature=next(iter(extra), None), **index)
     write_file(check_output(html_path, "an HTML page charlstm wrote", is_charlstm_page), page.encode("utf-8"))
     click.echo(f"charlstm: wrote {html_path} ({len(page.encode('utf-8')) / 1e6:.1f} MB: {shown:,} characters, "
-               f"{len(layers)} layer(s) × {len(vectors)} vector(s) × {hidden_size} units)", err=True)
+               f"{len(layers)} layer(s) × {len(vectors)} vector(s) × {config.hidden_size} units, computed in the "
+               "browser from the model's weights)", err=True)

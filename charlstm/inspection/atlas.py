@@ -453,32 +453,3 @@ def _contexts(blocks: Sequence[torch.Tensor], r: np.ndarray, n: int, width: int)
                              for p in spaced_peaks(top[unit], n, width)))
         start_unit += H
     return out
-
-
-@dataclass(frozen=True)
-class Predictions:
-    """The model's top next-character guesses after each character of a trace's text."""
-
-    ids: np.ndarray       # (T, k) vocabulary ids, most probable first
-    probs: np.ndarray     # (T, k)
-    actual: np.ndarray    # (T,) the probability it gave the character that came next (NaN after the last)
-
-
-def next_char_predictions(trace: Trace, vocab, k: int = 5) -> Predictions:
-    """Top-k of softmax(logits[t]) for every t (logits[t] predicts text[t + 1]), in float64, a
-    block of rows at a time beside the trace's logits (memory.plan)."""
-    T, V = trace.logits.shape
-    k = min(k, V)
-    rows = memory.plan(memory.Need(fixed=trace.logits.numel() * memory.FLOAT, per_position=2 * 8 * V), 0, max(T, 1),
-                       lambda need: f"the predictions of {T:,} characters {memory.over_budget(need, 0)}")
-    following = np.asarray(vocab.encode(trace.text[1:]), dtype=np.int64)
-    ids, probs, actual = np.empty((T, k), dtype=np.int64), np.empty((T, k)), np.full(T, np.nan)
-    for start in range(0, T, rows):
-        end = min(T, start + rows)
-        p = torch.softmax(trace.logits[start:end].to(torch.float64), dim=-1)           # (rows, V)
-        top = torch.topk(p, k, dim=-1)
-        ids[start:end], probs[start:end] = top.indices.numpy(), top.values.numpy()
-        known = min(end, T - 1) - start                                                # rows whose next character is in the text
-        if known > 0:
-            actual[start : start + known] = p[torch.arange(known), torch.as_tensor(following[start : start + known])].numpy()
-    return Predictions(ids, probs, actual)

@@ -69,10 +69,15 @@ def full_scale(values, bounded: bool = False):
     return float(top) if top.ndim == 0 else top
 
 
+def fixed_scale(vector: str) -> bool:
+    """Whether a vector is drawn on a fixed scale (gates, tanh-bounded vectors), not on one its values choose."""
+    return vector in GATE_VECTORS or vector in TANH_VECTORS
+
+
 def vector_scale(vector: str, values):
     """full_scale for the values of a vector: gates and tanh-bounded vectors on their fixed scale,
     the unbounded cell state scaled by its largest |value|."""
-    return full_scale(values, bounded=vector in GATE_VECTORS or vector in TANH_VECTORS)
+    return full_scale(values, bounded=fixed_scale(vector))
 
 
 def colouring(vector: str, values: Sequence[float]) -> tuple[bool, float]:

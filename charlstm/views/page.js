@@ -1,35 +1,83 @@
 "use strict";
+// The inspect page: the text coloured by any unit of the model reading it. The model runs here
+// (model.js, its weights from the page's data) over the text once, a slice at a time; every unit
+// is read or computed from the states that pass keeps. Text is only ever set as textContent.
 const DATA = JSON.parse(document.getElementById("charlstm-data").textContent);
 const spans = Array.from(document.querySelectorAll("#text span"));
 const indexOf = new Map(spans.map((s, i) => [s, i]));
 const C = DATA.drawn.colors;
-const decoded = {};
+const NET = new Net(DATA.model), T = DATA.length, H = NET.H;
+const VOCAB = new Map(DATA.vocab.map((c, i) => [c, i]));
+const ids = Int32Array.from(DATA.chars, (c) => VOCAB.get(c));
 let sel = { layer: DATA.initial.layer, vector: DATA.initial.vector, neuron: DATA.initial.neuron, pos: null };
 
-function unitValues(layer, vector, neuron) {
-  const key = layer + "/" + vector;
-  if (!decoded[key]) {
-    const t = DATA.traces[String(layer)][vector];
-    const raw = atob(t.q);
-    const bytes = new Uint8Array(raw.length);
-    for (let i = 0; i < raw.length; i++) bytes[i] = raw.charCodeAt(i);
-    decoded[key] = { codes: new Uint16Array(bytes.buffer), lo: t.lo, hi: t.hi };
-  }
-  const d = decoded[key], T = DATA.length, lo = d.lo[neuron], span = d.hi[neuron] - lo;
-  const out = new Float64Array(T), codes = d.codes.subarray(neuron * T, (neuron + 1) * T);
-  for (let i = 0; i < T; i++) out[i] = lo + codes[i] / 65535 * span;
-  return out;
+// ------------------------------------------------------------------ reading the text, once, a slice at a time
+// Every layer's hidden state (and cell state) after each character, float32, time-major (T, H).
+const states = Array.from({ length: NET.L }, () => ({ h: new Float32Array(T * H), c: NET.cellState ? new Float32Array(T * H) : null }));
+let readTo = 0;   // characters read so far
+function readText() {
+  const model = new Model(NET);
+  const slice = () => {
+    const started = performance.now(), from = readTo;
+    while (readTo < T && performance.now() - started < 80) {   // a slice: short enough to stay responsive
+      model.read(ids[readTo]);
+      for (let k = 0; k < NET.L; k++) {
+        states[k].h.set(model.h[k], readTo * H);
+        if (states[k].c) states[k].c.set(model.c[k], readTo * H);
+      }
+      readTo++;
+    }
+    if (readTo < T) { extend(from); setTimeout(slice, 0); }
+    else { render(); if (selected) matchSelection(true); document.body.dataset.done = "1"; }
+  };
+  slice();
+}
+const ZERO = new Float32Array(H), BUF = NET.unitBuffers();
+const stateAt = (a, t) => (t < 0 ? ZERO : a.subarray(t * H, (t + 1) * H));
+// One unit's value at character t (read already): hidden and cell from the kept states, any other
+// vector computed for that unit alone from them (Net.unitStep).
+function unitAt(layer, vector, n, t) {
+  const k = layer - 1, s = states[k];
+  if (vector === "hidden") return s.h[t * H + n];
+  if (vector === "cell" && s.c) return s.c[t * H + n];
+  const x = k === 0 ? ids[t] : stateAt(states[k - 1].h, t);
+  return NET.unitStep(k, n, x, stateAt(s.h, t - 1), s.c ? stateAt(s.c, t - 1) : null, BUF)[vector][n];
+}
+// The unit shown, over the characters read so far: each value computed once.
+const view = { key: null, values: new Float64Array(T), upto: 0 };
+function viewValues() {
+  const key = unitKey(sel.layer, sel.vector, sel.neuron);
+  if (view.key !== key) { view.key = key; view.upto = 0; }
+  for (let t = view.upto; t < readTo; t++) view.values[t] = unitAt(sel.layer, sel.vector, sel.neuron, t);
+  view.upto = readTo;
+  return view.values.subarray(0, readTo);
 }
 const isGate = (v) => DATA.drawn.gates.includes(v);
 // The |value| at full colour, one per unit, chosen in Python (colours.vector_scale) as in the terminal.
-const scaleOf = (layer, vector, neuron) => DATA.traces[String(layer)][vector].scale[neuron];
+const scaleOf = (layer, vector, neuron) => DATA.scales[String(layer)][vector][neuron];
+function paint(from, to) {
+  const gate = isGate(sel.vector), scale = scaleOf(sel.layer, sel.vector, sel.neuron), values = view.values;
+  for (let i = from; i < to; i++) {
+    const rgb = rgbOf(values[i], gate, scale);
+    spans[i].style.backgroundColor = "rgb(" + rgb.join(", ") + ")";
+    spans[i].style.color = ink(rgb);
+  }
+}
+// After a slice: colour what it read, and say how far the reading is.
+function extend(from) {
+  const before = view.upto;
+  viewValues();
+  paint(Math.min(before, from), readTo);
+  document.getElementById("stats").textContent = "reading " + readTo.toLocaleString("en") + " of " +
+    T.toLocaleString("en") + " characters";
+}
 
 function readHash() {
   const p = new URLSearchParams(location.hash.slice(1));
   const layer = parseInt(p.get("layer"), 10), neuron = parseInt(p.get("neuron"), 10), pos = parseInt(p.get("pos"), 10);
   if (DATA.layers.includes(layer)) sel.layer = layer;
   if (DATA.vectors.includes(p.get("vector"))) sel.vector = p.get("vector");
-  if (neuron >= 0 && neuron < DATA.hiddenSize) sel.neuron = neuron;
+  if (neuron >= 0 && neuron < H) sel.neuron = neuron;
   sel.pos = pos >= 0 && pos < DATA.length ? pos : null;
 }
 function writeHash() {
@@ -38,23 +86,18 @@ function writeHash() {
   if (location.hash !== h) history.replaceState(null, "", h);
 }
 
-let current = null;
 function render() {
-  const values = unitValues(sel.layer, sel.vector, sel.neuron);
+  const values = viewValues();
   const gate = isGate(sel.vector), scale = scaleOf(sel.layer, sel.vector, sel.neuron);
-  for (let i = 0; i < spans.length; i++) {
-    const rgb = rgbOf(values[i], gate, scale);
-    spans[i].style.backgroundColor = "rgb(" + rgb.join(", ") + ")";
-    spans[i].style.color = ink(rgb);
-  }
-  current = values;
+  paint(0, readTo);
   document.getElementById("layer").value = String(sel.layer);
   document.getElementById("vector").value = sel.vector;
   document.getElementById("neuron").value = String(sel.neuron);
   let min = Infinity, max = -Infinity, sum = 0;
   for (const v of values) { min = Math.min(min, v); max = Math.max(max, v); sum += v; }
-  document.getElementById("stats").textContent = values.length
-    ? "min " + fmt(min) + "   max " + fmt(max) + "   mean " + fmt(sum / values.length) : "";
+  document.getElementById("stats").textContent = readTo < T
+    ? "reading " + readTo.toLocaleString("en") + " of " + T.toLocaleString("en") + " characters"
+    : values.length ? "min " + fmt(min) + "   max " + fmt(max) + "   mean " + fmt(sum / values.length) : "";
   const ramp = document.getElementById("ramp");
   ramp.style.background = gate
     ? "linear-gradient(to right, " + colour(0, true, 1) + ", " + colour(1, true, 1) + ")"
@@ -71,24 +114,21 @@ function showInfo(pos) {
   const info = document.getElementById("info");
   showPredict(pos);
   if (pos === null || pos === undefined) { info.textContent = "hover over a character to see its values; click to pin it"; return; }
-  const here = [];
-  for (const v of DATA.vectors) {
-    const vals = v === sel.vector ? current : unitValues(sel.layer, v, sel.neuron);
-    here.push((v === sel.vector ? "▸" : "") + v + " " + fmt(vals[pos]));
-  }
-  info.textContent = "position " + pos + " " + JSON.stringify(DATA.chars[pos]) + "   layer " + sel.layer + " neuron " +
-    sel.neuron + ":   " + here.join("   ");
+  const where = "position " + pos + " " + JSON.stringify(DATA.chars[pos]) + "   layer " + sel.layer + " neuron " + sel.neuron + ":   ";
+  if (pos >= readTo) { info.textContent = where + "not read yet"; return; }
+  const here = DATA.vectors.map((v) => (v === sel.vector ? "▸" : "") + v + " " + fmt(unitAt(sel.layer, v, sel.neuron, pos)));
+  info.textContent = where + here.join("   ");
 }
 
 function setup() {
   const layerSel = document.getElementById("layer"), vectorSel = document.getElementById("vector"), neuronIn = document.getElementById("neuron");
   for (const l of DATA.layers) layerSel.add(new Option(String(l), String(l)));
   for (const v of DATA.vectors) vectorSel.add(new Option(v, v));
-  neuronIn.max = String(DATA.hiddenSize - 1);
-  document.getElementById("units").textContent = "of 0–" + (DATA.hiddenSize - 1);
+  neuronIn.max = String(H - 1);
+  document.getElementById("units").textContent = "of 0–" + (H - 1);
   layerSel.addEventListener("change", () => { sel.layer = parseInt(layerSel.value, 10); render(); });
   vectorSel.addEventListener("change", () => { sel.vector = vectorSel.value; render(); });
-  const setNeuron = (n) => { if (n >= 0 && n < DATA.hiddenSize) { sel.neuron = n; render(); } };
+  const setNeuron = (n) => { if (n >= 0 && n < H) { sel.neuron = n; render(); } };
   neuronIn.addEventListener("input", () => { const n = parseInt(neuronIn.value, 10); if (!isNaN(n)) setNeuron(n); });
   document.getElementById("prev").addEventListener("click", () => setNeuron(sel.neuron - 1));
   document.getElementById("next").addEventListener("click", () => setNeuron(sel.neuron + 1));
@@ -107,13 +147,14 @@ function setup() {
   setupAtlas();
   readHash();
   render();
+  readText();
 }
 
 // ------------------------------------------------------------------ the atlas index (units and labels)
 const A = DATA.atlas;
 const labelOf = new Map();
 function unitKey(layer, vector, neuron) { return layer + "/" + vector + "/" + neuron; }
-function pct(bp) { return (bp / 100).toFixed(1) + "%"; }
+function pct(p) { return (p * 100).toFixed(1) + "%"; }
 function labelText(u) {   // u: [layer, vector, unit, feature, r, chance, saturation, verdict, kind, label r, held-out r, label chance, input, ablation, promotes, suppresses]
   const f = A.features[u[3]];
   if (u.length <= 8) return (u[7] ? u[7] + " " : "") + f + "  r " + fmt(u[4]) + " (chance " + u[5].toFixed(2) +
@@ -198,23 +239,26 @@ function drawPortrait(k) {
 }
 
 // ------------------------------------------------------- the model's next-character guesses, under each character
+// Computed on hover from the last layer's state after the character, through the head (one V × H product).
 const P = DATA.predict;
 function showPredict(pos) {
   const box = document.getElementById("predict");
-  if (!P || pos === null || pos === undefined) { box.hidden = true; return; }
+  if (!P || pos === null || pos === undefined || pos >= readTo) { box.hidden = true; return; }
   box.textContent = "";
+  const p = softmax(NET.logits(stateAt(states[NET.L - 1].h, pos)));
+  const top = likeliest(p, P.k);
   const head = document.createElement("div");
-  const next = pos + 1 < DATA.length ? DATA.chars[pos + 1] : null;
+  const next = pos + 1 < T ? DATA.chars[pos + 1] : null;
   head.textContent = "after " + JSON.stringify(DATA.chars[pos]) + " the model expects" +
-    (next !== null ? "   (next is " + JSON.stringify(next) + ": " + pct(P.actual[pos]) + ")" : "");
+    (next !== null ? "   (next is " + JSON.stringify(next) + ": " + pct(p[ids[pos + 1]]) + ")" : "");
   box.appendChild(head);
-  for (let j = 0; j < P.k; j++) {
-    const row = document.createElement("div"), p = P.p[pos * P.k + j];
+  for (const id of top) {
+    const row = document.createElement("div");
     row.className = "guess";
-    row.textContent = DATA.drawn.vocabShown[P.ids[pos * P.k + j]].padEnd(2) + " " + pct(p).padStart(6);
+    row.textContent = DATA.drawn.vocabShown[id].padEnd(2) + " " + pct(p[id]).padStart(6);
     const bar = document.createElement("span");
     bar.className = "bar";
-    bar.style.width = Math.max(1, Math.round(p / 100)) + "px";
+    bar.style.width = Math.max(1, Math.round(p[id] * 100)) + "px";
     row.appendChild(bar);
     box.appendChild(row);
   }
@@ -222,6 +266,18 @@ function showPredict(pos) {
   box.style.left = Math.max(0, r.left + window.scrollX) + "px";
   box.style.top = (r.bottom + window.scrollY + 4) + "px";
   box.hidden = false;
+}
+
+// The k ids of highest probability, likeliest first (the lower id first on a tie): one pass over p.
+function likeliest(p, k) {
+  const top = [];
+  for (let i = 0; i < p.length; i++) {
+    if (top.length === k) { if (p[i] <= p[top[k - 1]]) continue; top.pop(); }
+    let at = top.length;
+    while (at > 0 && p[top[at - 1]] < p[i]) at--;
+    top.splice(at, 0, i);
+  }
+  return top;
 }
 
 // ---------------- LSTMVis-style match: units on throughout a selected span, and where else they are on together
@@ -239,19 +295,14 @@ function matchSelection(keep) {
     selected = [Math.min(i, j), Math.max(i, j)];
   }
   if (!selected) return;
-  const threshold = parseFloat(document.getElementById("threshold").value);
-  const [i, j] = selected, on = [], T = DATA.length;
-  const vals = [];
-  for (let n = 0; n < DATA.hiddenSize; n++) {
-    const v = unitValues(sel.layer, sel.vector, n), scale = scaleOf(sel.layer, sel.vector, n);
-    let all = true;
-    for (let t = i; t <= j && all; t++) all = v[t] / scale >= threshold;
-    if (all) { on.push(n); vals.push([v, scale]); }
+  const threshold = parseFloat(document.getElementById("threshold").value), [i, j] = selected;
+  if (j >= readTo) {   // readText matches again once it has read the whole text
+    document.getElementById("match-summary").textContent = "still reading the text: the match follows";
+    return;
   }
-  const hits = new Uint8Array(T);
-  if (on.length) for (let t = 0; t < T; t++) hits[t] = vals.every(([v, scale]) => v[t] / scale >= threshold) ? 1 : 0;
+  const on = unitsOn(i, j, threshold), hits = together(on, threshold);
   let places = 0;
-  for (let t = 0; t < T; t++) {
+  for (let t = 0; t < readTo; t++) {
     spans[t].classList.toggle("match", hits[t] === 1);
     if (hits[t] && (t === 0 || !hits[t - 1]) && !(t >= i && t <= j)) places++;
   }
@@ -268,5 +319,26 @@ function matchSelection(keep) {
     li.addEventListener("click", () => openUnit(sel.layer, sel.vector, n));
     list.appendChild(li);
   }
+}
+// The units of the layer and vector shown at or above `threshold` (of their full scale) at every character i..j.
+function unitsOn(i, j, threshold) {
+  const on = [];
+  for (let n = 0; n < H; n++) {
+    const scale = scaleOf(sel.layer, sel.vector, n);
+    let all = true;
+    for (let t = i; t <= j && all; t++) all = unitAt(sel.layer, sel.vector, n, t) / scale >= threshold;
+    if (all) on.push(n);
+  }
+  return on;
+}
+// Where all the units `on` are at once, over the characters read: each unit is computed only where
+// the ones before it all are.
+function together(on, threshold) {
+  const hits = new Uint8Array(readTo).fill(on.length ? 1 : 0);
+  for (const n of on) {
+    const scale = scaleOf(sel.layer, sel.vector, n);
+    for (let t = 0; t < readTo; t++) if (hits[t] && !(unitAt(sel.layer, sel.vector, n, t) / scale >= threshold)) hits[t] = 0;
+  }
+  return hits;
 }
 setup();

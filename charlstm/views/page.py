@@ -1,17 +1,20 @@
-"""One self-contained HTML page of a trace: the text coloured by any neuron, chosen in the page.
+"""One self-contained HTML page of a model reading a text: the text coloured by any neuron, chosen in
+the page.
 
-The page holds everything inline — its style (page.css), its script (page.js), and the trace — and
-loads nothing from the network. Every unit of every traced layer and vector is embedded, quantised
-per unit to 16 bits over that unit's own min..max in the text (within half a step of 1/65535 of its
-range, so the values shown to three decimals on hover are right), with its colour scale, chosen by
-colours.vector_scale as in the terminal (the script only draws); a page stops at a size budget and
-says so (see `page_chars`).
+The page holds everything inline — its style (page.css), its script (page.js over the shared
+model.js and colours.js), the text and the model's weights (weights.py) — and loads nothing from the
+network. It holds no traced values: on load the browser runs the model over the text once, keeping
+every layer's state at each character, and computes any unit of any vector from those states, and
+the model's guesses after a character from the last layer's. What Python measured rides along: each
+unit's colour scale, chosen by colours.vector_scale as in the terminal (the script only draws), and
+the atlas. A page holds at most the characters `page_chars` allows (the characters it shows and the
+work it asks of the browser), and says so when it holds fewer than the text.
 
-A page is drawn in two steps: `page_facts` gathers what was measured (the text, the quantised
-traces, the atlas, the model's guesses) and `render_page` draws them with the colours, the glyphs
-(glyphs.py, the one table of invisible characters), the style and the script. A page embeds its
-facts, so `redraw` draws a page again with today's drawing code (docs/findings/*.html are kept so;
-`python -m charlstm.views.page PAGE...` redraws pages in place).
+A page is drawn in two steps: `page_facts` gathers the facts (the text, the model, the scales, the
+atlas) and `render_page` draws them with the colours, the glyphs (glyphs.py, the one table of
+invisible characters), the style and the script. A page embeds its facts, so `redraw` draws a page
+again with today's drawing code (`python -m charlstm.views.page PAGE...` redraws pages in place); a
+page whose facts hold traces instead of a model is refused with the command that draws it anew.
 
 Safety: every character of the text is HTML-escaped into its own <span>; the data travels as JSON
 in a <script type="application/json"> block with <, > and & written as \\u003c, \\u003e, \\u0026,
@@ -24,7 +27,6 @@ redraws the pages it is given in place (through files.write_file).
 
 from __future__ import annotations
 
-import base64
 import functools
 import html
 import json
@@ -33,15 +35,28 @@ from importlib import resources
 
 import numpy as np
 
+from .. import memory
+from ..errors import MemoryBudgetError, PageError
 from ..files import PAGE_GENERATOR  # the mark that lets a later --html replace this page
-from .colours import BLUE, GREEN, RED, WHITE, is_gate, vector_scale
+from .colours import BLUE, GREEN, RED, WHITE, fixed_scale, is_gate, vector_scale
 from .glyphs import alone, glyph
+from .weights import network_facts
 
-#: Most values (characters × layers × vectors × units) one page embeds, 2 bytes each before base64.
-PAGE_VALUE_BUDGET = 8_000_000
+#: The most characters a page shows: each is its own <span>, and the browser keeps every layer's
+#: state at each.
+PAGE_MOST_CHARS = 100_000
+#: The most multiply-adds the page's one pass over its text asks of the browser (characters × the
+#: recurrent products of every layer, `page_work`): what the model page steps at (benchmarks/README.md)
+#: in seconds, never minutes.
+PAGE_WORK = 20_000_000_000
+#: The most state values (characters × layers × H, twice with a cell state) a page keeps in the browser.
+PAGE_STATES = 64_000_000
 
 #: Units listed per feature in the page's atlas index when it is filtered by that feature.
 PAGE_RANKED = 50
+
+#: The model's likeliest next characters shown under a hovered character.
+PAGE_GUESSES = 5
 
 #: The key of the page's data that holds what drawing adds to the facts.
 _DRAWN = "drawn"
@@ -51,39 +66,75 @@ _DRAWN = "drawn"
 _KEPT = "\n\t"
 
 
-def page_chars(length: int, num_layers: int, num_vectors: int, hidden_size: int, budget: int | None = None) -> int:
-    """How many leading characters of a `length`-character text a page can hold within `budget`
-    values (default PAGE_VALUE_BUDGET)."""
-    budget = PAGE_VALUE_BUDGET if budget is None else budget
-    per_char = max(1, num_layers * num_vectors * hidden_size)
-    return min(length, max(1, budget // per_char))
+def page_work(config) -> int:
+    """Multiply-adds per character of the page's pass for a model of `config` (a ModelConfig): each
+    layer's W_hh h′ and, above the first (a table lookup), W_ih x; the head is left for hovers."""
+    G, H, L = config.kind.gates, config.hidden_size, config.num_layers
+    return G * H * H * (2 * L - 1)
 
 
-def cut_notice(shown: int, length: int, num_layers: int, num_vectors: int) -> str:
-    """What a page says when it holds only the first `shown` of `length` characters ("" when all)."""
+def page_chars(length: int, config) -> int:
+    """How many leading characters of a `length`-character text a page of a model of `config` holds:
+    at most PAGE_MOST_CHARS, PAGE_WORK multiply-adds and PAGE_STATES kept values (at least one)."""
+    states = config.num_layers * config.hidden_size * (2 if config.kind.cell_state else 1)
+    return min(length, PAGE_MOST_CHARS, max(1, PAGE_WORK // page_work(config)), max(1, PAGE_STATES // states))
+
+
+#: Copies of the weights (as base64: 4/3 of their bytes) that drawing a page holds at once at most: the
+#: packed arrays, the page's JSON and its escaped copy, the page and its bytes; a text beyond Latin-1
+#: makes each string four bytes a character.
+_PAGE_COPIES = 12
+#: Bytes held per character of the text while a page is drawn: its span and its JSON, with their copies.
+_PAGE_CHAR_BYTES = 512
+
+
+def page_need(config) -> memory.Need:
+    """What drawing a page of a model of `config` holds beyond its trace (memory.Need)."""
+    return memory.Need(fixed=memory.weights(config) * 4 // 3 * _PAGE_COPIES, per_char=_PAGE_CHAR_BYTES)
+
+
+def check_page(config) -> None:
+    """Refuse, in one MemoryBudgetError before any work, a model whose page cannot be drawn within the
+    memory budget even for one character (page_need)."""
+    need = page_need(config)
+    if need.most_chars() == 0:
+        raise MemoryBudgetError(f"a page of this model holds its {config.parameter_count:,} weights several times over "
+                                f"while it is drawn: {memory.over_budget(need, 1)}; explore it with the terminal's "
+                                "views (inspect --atlas, --find, --top)")
+
+
+def scaled_vectors(vectors) -> list[str]:
+    """Of the vectors a page offers, those whose colour scale their values choose (not colours.fixed_scale):
+    what the page's trace must hold; hidden (in every cell) when there is none."""
+    return [v for v in vectors if not fixed_scale(v)] or ["hidden"]
+
+
+def cut_notice(shown: int, length: int, config) -> str:
+    """What a page of a model of `config` says when it holds only the first `shown` of `length`
+    characters ("" when all)."""
     if shown >= length:
         return ""
-    return (f"This page shows the first {shown:,} of {length:,} characters: it holds every unit of "
-            f"{num_layers} layer(s) × {num_vectors} vector(s). For more characters, pick fewer with "
-            f"--layer and --vector (e.g. --vector hidden,cell).")
+    return (f"This page shows the first {shown:,} of {length:,} characters: the browser runs the model over every "
+            f"character shown ({page_work(config):,} multiply-adds a character for this model), and a page asks for "
+            f"at most {PAGE_MOST_CHARS:,} characters and {PAGE_WORK:,} multiply-adds. For a later stretch, give "
+            "that text (--text-file).")
 
 
 # ---------------------------------------------------------------- the facts a page embeds
 
-def _quantise(values: np.ndarray) -> dict:
-    """(T, H) float → per-unit lo, hi and base64 of uint16 codes laid out unit-major (H, T), little-endian."""
-    lo = values.min(axis=0) if len(values) else np.zeros(values.shape[1], np.float32)
-    hi = values.max(axis=0) if len(values) else np.zeros(values.shape[1], np.float32)
-    span = np.where(hi > lo, hi - lo, 1.0)
-    codes = np.rint((values - lo) / span * 65535.0).clip(0, 65535).astype("<u2")       # (T, H)
-    return {"lo": [float(v) for v in lo], "hi": [float(v) for v in hi],
-            "q": base64.b64encode(np.ascontiguousarray(codes.T).tobytes()).decode("ascii")}
+def _scales(trace, layers, vectors) -> dict:
+    """Each unit's colour scale, by layer and vector: colours.vector_scale of the trace's values, or of
+    none for a vector on a fixed scale that the trace need not hold."""
+    H = trace.hidden_size
+    none = np.zeros((0, H), np.float32)
 
+    def scale(layer: int, name: str) -> list[float]:
+        held = trace.layers[layer - 1].get(name)
+        assert held is not None or fixed_scale(name), f"the scale of {name} needs its values in the trace"
+        values = held.numpy() if held is not None else none
+        return [float(v) for v in np.broadcast_to(vector_scale(name, values), (H,))]
 
-def _unit_data(vector: str, values: np.ndarray) -> dict:
-    """One vector of one layer, (T, H): its quantised values and each unit's colour scale, chosen
-    by colours.vector_scale as in the terminal."""
-    return {**_quantise(values), "scale": [float(v) for v in vector_scale(vector, values)]}
+    return {str(layer): {name: scale(layer, name) for name in vectors} for layer in layers}
 
 
 #: Units of the page's atlas index shown with their histogram and an example from each quantile.
@@ -135,36 +186,32 @@ def _atlas_source(atlas, where: str | None) -> str:
             "`charlstm inspect --atlas` ranks them")
 
 
-def _prediction_data(predictions, chars) -> dict:
-    """Top next-character guesses (an inspection.atlas.Predictions) as ids and basis points (1/10000)."""
-    return {"vocab": list(chars), "k": int(predictions.ids.shape[1]),
-            "ids": predictions.ids.reshape(-1).tolist(),
-            "p": np.rint(predictions.probs * 10000).astype(int).reshape(-1).tolist(),
-            "actual": [-1 if v != v else int(round(v * 10000)) for v in predictions.actual.tolist()]}
-
-
-def page_facts(trace, title: str, layer: int, vector: str, neuron: int, atlas=None, predictions=None,
-               vocab_chars=None, feature: str | None = None, atlas_text: str | None = None, portraits=None,
-               where: str | None = None) -> dict:
-    """What a page of `trace` (an inspection.tracing.Trace: every traced layer and vector) shows, as JSON-ready data:
-    the text, the quantised traces, the view it opens on (layer, vector, neuron); with an atlas (of
-    this trace) its index, filtered by `feature` at first; with predictions and the vocabulary's
-    characters, the model's guesses after each character; with `atlas_text` (the text the atlas read, which
-    may be longer than the trace's) the first units' `portraits` and `where` that text came from."""
+def page_facts(trace, model, vocab_chars, title: str, layer: int, vector: str, neuron: int, layers=None, vectors=None,
+               atlas=None, guesses: bool = True, feature: str | None = None, atlas_text: str | None = None,
+               portraits=None, where: str | None = None) -> dict:
+    """What a page of `model` (a CharModel, its vocabulary's characters `vocab_chars`) reading the text
+    of `trace` (an inspection.tracing.Trace) shows, as JSON-ready data: the text, the model
+    (weights.network_facts), the `layers` and `vectors` it offers (default: the trace's) with each
+    unit's colour scale (a vector whose scale depends on its values must be in the trace), the view
+    it opens on (layer, vector, neuron); with `guesses`, the model's guesses under a hovered
+    character; with an atlas (of this text) its index, filtered by `feature` at first; with
+    `atlas_text` (the text the atlas read, which may be longer than the trace's) the first units'
+    `portraits` and `where` that text came from."""
+    layers = list(layers or trace.traced_layers)
+    vectors = list(vectors or trace.vectors)
     return {
         "title": title,
-        "cell": trace.cell,
         "length": len(trace.text),
         "chars": list(trace.text),
-        "hiddenSize": trace.hidden_size,
-        "layers": trace.traced_layers,
-        "vectors": list(trace.vectors),
+        "vocab": list(vocab_chars),
+        "layers": layers,
+        "vectors": vectors,
         "initial": {"layer": layer, "vector": vector, "neuron": neuron},
-        "traces": {str(n): {name: _unit_data(name, values.numpy()) for name, values in trace.layers[n - 1].items()}
-                   for n in trace.traced_layers},
+        "model": network_facts(model),
+        "scales": _scales(trace, layers, vectors),
         "atlas": _atlas_data(atlas, atlas_text, portraits, where) if atlas is not None else None,
         "filter": feature if atlas is not None and feature in atlas.features else "",
-        "predict": _prediction_data(predictions, vocab_chars) if predictions is not None else None,
+        "predict": {"k": min(PAGE_GUESSES, len(vocab_chars))} if guesses else None,
     }
 
 
@@ -172,7 +219,7 @@ def page_facts(trace, title: str, layer: int, vector: str, neuron: int, atlas=No
 
 @functools.cache
 def asset(name: str) -> str:
-    """page.css, page.js or colours.js, package data beside this module."""
+    """A page's style or script (page.css, page.js, colours.js, model.js …), package data beside this module."""
     return resources.files(__package__).joinpath(name).read_text(encoding="utf-8")
 
 
@@ -203,13 +250,14 @@ def page_head(title: str, style: str) -> str:
 
 def page_tail(data: dict, script: str) -> str:
     """The end of every charlstm page with a script: `data` as JSON in its own block (script_json),
-    the shared colours (colours.js), then the page's `script`."""
-    return _TAIL.format(data=script_json(data), colours=asset("colours.js"), script=script)
+    what every page shares in one script (the colours, colours.js; the model run in the browser,
+    model.js), then the page's `script`."""
+    return _TAIL.format(data=script_json(data), shared=asset("colours.js") + asset("model.js"), script=script)
 
 
 _TAIL = """<script type="application/json" id="charlstm-data">{data}</script>
 <script>
-{colours}</script>
+{shared}</script>
 <script>
 {script}</script>
 </body>
@@ -235,10 +283,9 @@ def render_page(facts: dict, notice: str = "") -> str:
     """The page showing `facts` (from page_facts), with `notice` above the text when given. The
     script receives the facts and, under "drawn", what drawing adds to them: which vectors are
     gates, the colours, and each vocabulary character as it is shown standing alone."""
-    predict = facts["predict"]
     drawn = {"gates": sorted(v for v in facts["vectors"] if is_gate(v)),
              "colors": {"white": WHITE, "red": RED, "blue": BLUE, "green": GREEN},
-             "vocabShown": [alone(c) for c in predict["vocab"]] if predict is not None else []}
+             "vocabShown": [alone(c) for c in facts["vocab"]]}
     notice_html = f'<p class="notice">{html.escape(notice)}</p>' if notice else ""
     return _TEMPLATE.format(head=page_head(facts["title"], asset("page.css")), title=html.escape(facts["title"]),
                             notice=notice_html,
@@ -246,18 +293,21 @@ def render_page(facts: dict, notice: str = "") -> str:
                             tail=page_tail({**facts, _DRAWN: drawn}, asset("page.js")))
 
 
-def build_page(trace, title: str, layer: int, vector: str, neuron: int, notice: str = "", atlas=None,
-               predictions=None, vocab_chars=None, feature: str | None = None, **atlas_index) -> str:
-    """The page for a trace, opening on (layer, vector, neuron): `render_page` of `page_facts`
-    (`atlas_index`: its atlas_text, portraits and where)."""
-    facts = page_facts(trace, title, layer, vector, neuron, atlas, predictions, vocab_chars, feature, **atlas_index)
-    return render_page(facts, notice)
+def build_page(trace, model, vocab_chars, title: str, layer: int, vector: str, neuron: int, notice: str = "",
+               **facts) -> str:
+    """The page of `model` reading the text of `trace`, opening on (layer, vector, neuron): `render_page`
+    of `page_facts` (`facts`: its other arguments by name)."""
+    return render_page(page_facts(trace, model, vocab_chars, title, layer, vector, neuron, **facts), notice)
 
 
 def read_page(page: str) -> tuple[dict, str]:
-    """The facts and the notice a page was drawn from (what `render_page` needs to draw it again)."""
+    """The facts and the notice a page was drawn from (what `render_page` needs to draw it again); a
+    PageError for a page whose facts hold traces instead of a model."""
     data = json.loads(re.search(r'<script type="application/json" id="charlstm-data">(.*?)</script>', page,
                                 re.S).group(1))
+    if "model" not in data:
+        raise PageError("this page holds traces, not a model, and today's page runs the model in the browser: "
+                           "draw it again with `charlstm inspect CHECKPOINT --html PAGE` and the options it was made with")
     facts = {key: value for key, value in data.items() if key != _DRAWN}
     notice = re.search(r'<p class="notice">(.*?)</p>', page, re.S)
     return facts, html.unescape(notice.group(1)) if notice else ""
@@ -309,7 +359,12 @@ if __name__ == "__main__":  # python -m charlstm.views.page PAGE...: redraw char
     import sys
     from pathlib import Path
 
+    from ..errors import one_line
     from ..files import write_file
 
     for name in sys.argv[1:]:
-        write_file(name, redraw(Path(name).read_text(encoding="utf-8")).encode("utf-8"))
+        try:
+            drawn = redraw(Path(name).read_text(encoding="utf-8"))
+        except PageError as error:
+            sys.exit(one_line(f"Error: {name}: {error}"))
+        write_file(name, drawn.encode("utf-8"))

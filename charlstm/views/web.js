@@ -1,123 +1,12 @@
 "use strict";
-// The model page: a trained charlstm model run in the browser. The step math mirrors
-// charlstm/model/cells.py (CELL_MATH) and the weights come arranged as network.Stepper arranges them
-// (views/web.py); sampling mirrors generation/sampling.py. Text is only ever set as textContent.
+// The model page: a trained charlstm model run in the browser. The model itself (weights, step math
+// mirroring charlstm/model/cells.py) is model.js's; sampling mirrors generation/sampling.py. Text is
+// only ever set as textContent.
 const DATA = JSON.parse(document.getElementById("charlstm-data").textContent);
 const C = DATA.drawn.colors;
 const V = DATA.vocab.length, H = DATA.hidden, L = DATA.numLayers;
 const INDEX = new Map(DATA.vocab.map((c, i) => [c, i]));
-const block = (name) => DATA.blocks.indexOf(name) * H;   // where a gate's rows start (config.CELL_KINDS blocks)
-
-// ------------------------------------------------------------------ weights
-function floats(b64) {   // base64 of little-endian float32 (every browser's Float32Array is little-endian)
-  if (!b64) return null;
-  const raw = atob(b64), bytes = new Uint8Array(raw.length);
-  for (let i = 0; i < raw.length; i++) bytes[i] = raw.charCodeAt(i);
-  return new Float32Array(bytes.buffer);
-}
-const W = {
-  layers: DATA.weights.layers.map((l) => ({ table: floats(l.table), wih: floats(l.wih), bx: floats(l.bx),
-    whh: floats(l.whh), bh: floats(l.bh), peep: floats(l.peep) })),
-  headW: floats(DATA.weights.headW), headB: floats(DATA.weights.headB),
-};
-
-// out[r] = bias[r] + Σ_c M[r, c] x[c] for M (rows, cols) row-major; no bias when bias is null. Four
-// rows at a time share each load of x (the step's cost is here: about half again as fast as one row).
-function affine(out, M, x, rows, cols, bias) {
-  let r = 0;
-  for (; r + 3 < rows; r += 4) {
-    const k0 = r * cols, k1 = k0 + cols, k2 = k1 + cols, k3 = k2 + cols;
-    let a = 0, b = 0, c = 0, d = 0;
-    for (let j = 0; j < cols; j++) {
-      const xj = x[j];
-      a += M[k0 + j] * xj; b += M[k1 + j] * xj; c += M[k2 + j] * xj; d += M[k3 + j] * xj;
-    }
-    out[r] = a; out[r + 1] = b; out[r + 2] = c; out[r + 3] = d;
-  }
-  for (; r < rows; r++) {
-    let s = 0;
-    for (let j = 0, k = r * cols; j < cols; j++) s += M[k + j] * x[j];
-    out[r] = s;
-  }
-  if (bias) for (let i = 0; i < rows; i++) out[i] += bias[i];
-  return out;
-}
-const sigmoid = (x) => 1 / (1 + Math.exp(-x));
-
-// ------------------------------------------------------------------ one step of every cell kind (cells.py)
-// Each fills `v` (vector name → Float64Array(H)) and updates h, c in place, unit by unit: a unit's new
-// value depends only on its own old one once the preactivations ax (input side) and ah (hidden side) exist.
-const CELLS = {
-  lstm(ax, ah, h, c, p, v) {
-    const bi = block("input"), bf = block("forget"), bg = block("candidate"), bo = block("output");
-    for (let j = 0; j < H; j++) {
-      const cp = c[j];
-      const i = sigmoid(ax[bi + j] + ah[bi + j] + (p ? p[j] * cp : 0));
-      const f = sigmoid(ax[bf + j] + ah[bf + j] + (p ? p[H + j] * cp : 0));
-      const g = Math.tanh(ax[bg + j] + ah[bg + j]);
-      const cn = f * cp + i * g;
-      const o = sigmoid(ax[bo + j] + ah[bo + j] + (p ? p[2 * H + j] * cn : 0));
-      c[j] = cn; h[j] = o * Math.tanh(cn);
-      v.input[j] = i; v.forget[j] = f; v.candidate[j] = g; v.output[j] = o; v.cell[j] = cn; v.hidden[j] = h[j];
-      if (p) { v.peep_input[j] = p[j] * cp; v.peep_forget[j] = p[H + j] * cp; v.peep_output[j] = p[2 * H + j] * cn; }
-    }
-  },
-  coupled(ax, ah, h, c, p, v) {   // blocks (f, g, o); the input gate is 1 − f: c = g + f (c' − g)
-    const bf = block("forget"), bg = block("candidate"), bo = block("output");
-    for (let j = 0; j < H; j++) {
-      const f = sigmoid(ax[bf + j] + ah[bf + j]), g = Math.tanh(ax[bg + j] + ah[bg + j]);
-      const o = sigmoid(ax[bo + j] + ah[bo + j]), cn = g + f * (c[j] - g);
-      c[j] = cn; h[j] = o * Math.tanh(cn);
-      v.input[j] = 1 - f; v.forget[j] = f; v.candidate[j] = g; v.output[j] = o; v.cell[j] = cn; v.hidden[j] = h[j];
-    }
-  },
-  gru(ax, ah, h, c, p, v) {       // nn.GRU: n = tanh(x_n + r ⊙ (W_hn h' + b_hn)), h = (1 − z) n + z h'
-    const br = block("reset"), bz = block("update"), bn = block("candidate");
-    for (let j = 0; j < H; j++) {
-      const r = sigmoid(ax[br + j] + ah[br + j]), z = sigmoid(ax[bz + j] + ah[bz + j]);
-      const n = Math.tanh(ax[bn + j] + r * ah[bn + j]);
-      h[j] = n + z * (h[j] - n);
-      v.reset[j] = r; v.update[j] = z; v.candidate[j] = n; v.hidden[j] = h[j];
-    }
-  },
-  rnn(ax, ah, h, c, p, v) {
-    for (let j = 0; j < H; j++) { h[j] = Math.tanh(ax[j] + ah[j]); v.hidden[j] = h[j]; }
-  },
-};
-CELLS.peephole = CELLS.lstm;      // the LSTM's loop with the peephole terms (p given)
-const cellStep = CELLS[DATA.cell];
-
-// The model's state and the buffers one step writes into.
-class Model {
-  constructor() {
-    const G = DATA.blocks.length;
-    this.h = []; this.c = []; this.ax = []; this.ah = []; this.v = [];
-    for (let k = 0; k < L; k++) {
-      this.h.push(new Float64Array(H)); this.c.push(DATA.cellState ? new Float64Array(H) : null);
-      this.ax.push(new Float64Array(G * H)); this.ah.push(new Float64Array(G * H));
-      this.v.push(Object.fromEntries(DATA.vectors.map((name) => [name, new Float64Array(H)])));
-    }
-    this.logits = new Float64Array(V);
-  }
-  // Read one character id: every layer, then the head. Returns the logits (V).
-  step(id) {
-    const G = DATA.blocks.length;
-    let x = null;
-    for (let k = 0; k < L; k++) {
-      const w = W.layers[k], ax = this.ax[k];
-      if (w.table) { for (let r = 0; r < G * H; r++) ax[r] = w.table[id * G * H + r]; }
-      else affine(ax, w.wih, x, G * H, H, w.bx);
-      affine(this.ah[k], w.whh, this.h[k], G * H, H, w.bh);
-      cellStep(ax, this.ah[k], this.h[k], this.c[k], w.peep, this.v[k]);
-      x = this.h[k];
-    }
-    return affine(this.logits, W.headW, x, V, H, W.headB);
-  }
-  // Every recorded vector of every layer after the last step, as float32 copies: [layer][vector] → (H).
-  snapshot() {
-    return this.v.map((byName) => Object.fromEntries(Object.entries(byName).map(([n, a]) => [n, Float32Array.from(a)])));
-  }
-}
+const NET = new Net(DATA);   // the shape and weights (model.js; DATA holds views/weights.py's network_facts)
 
 // ------------------------------------------------------------------ unknown characters (data/vocab.py's admit)
 // A page never refuses typed text: "skip" drops a character the model never saw, "replace" reads it as
@@ -242,7 +131,7 @@ function generate(s, done) {
   const admitted = admit(s.prime, s.unknown);
   note.textContent = unknownNote(admitted.unknown, s.unknown);
   note.hidden = !note.textContent;
-  const model = new Model(), random = seededRandom(s.seed), filter = new StopFilter(s.stop);
+  const model = new Model(NET), random = seededRandom(s.seed), filter = new StopFilter(s.stop);
   let logits = null;
   for (const ch of admitted.text || DATA.start) logits = model.step(INDEX.get(ch));
   out.textContent = admitted.text;
@@ -273,7 +162,7 @@ function generateFromControls() {
 // ------------------------------------------------------------------ reading typed text, position by position
 // What the reader keeps: for each admitted character its recorded vectors (every layer), and the
 // logits after the last one. A keystroke rereads only from the first character that changed.
-const reading = { text: [], model: new Model(), states: [], records: [], logits: null, unknown: [] };
+const reading = { text: [], model: new Model(NET), states: [], records: [], logits: null, unknown: [] };
 function saveState(model) {
   return { h: model.h.map((a) => Float64Array.from(a)), c: model.c.map((a) => (a ? Float64Array.from(a) : null)) };
 }
@@ -286,7 +175,7 @@ function read(raw, policy) {
   let same = 0;
   while (same < text.length && same < reading.text.length && text[same] === reading.text[same]) same++;
   const model = reading.model;
-  if (same === 0) loadState(model, saveState(new Model()));
+  if (same === 0) loadState(model, saveState(new Model(NET)));
   else loadState(model, reading.states[same - 1]);
   reading.states.length = same; reading.records.length = same;
   for (let t = same; t < text.length; t++) {
@@ -297,7 +186,7 @@ function read(raw, policy) {
   reading.logits = Float64Array.from(text.length ? model.logits : startLogits());
   document.body.dataset.stepped = String(text.length - same);   // characters this update read
 }
-function startLogits() { const m = new Model(); return m.step(INDEX.get(DATA.start)); }
+function startLogits() { const m = new Model(NET); return m.step(INDEX.get(DATA.start)); }
 function unitValues(layer, vector, neuron) {   // layers from 1, as in inspect
   return reading.records.map((r) => r[layer - 1][vector][neuron]);
 }

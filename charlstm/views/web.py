@@ -1,15 +1,14 @@
 """The model as a page: one self-contained HTML file that runs a trained model in the browser's own
-JavaScript (web.js) — generation, the next character guessed as you type, any unit over the typed
-text, and the cell drawn for one unit at one character.
+JavaScript (web.js over the shared model.js) — generation, the next character guessed as you type,
+any unit over the typed text, and the cell drawn for one unit at one character.
 
-What it holds: the weights, arranged for stepping as `network.Stepper` arranges them (layer 0's
-input side folded into a (V, G·H) table by `fold_first_layer`, the biases split by `split_biases`),
-as base64 of little-endian float32 arrays (WEB_DTYPE); the vocabulary; what the cell kind records
-(config.CELL_KINDS); the sampling defaults and bounds of config.SampleConfig; the colours and which
-vectors sit on a fixed scale (colours.py); and what the model is (size, corpus, steps, validation
-bits/char, the command that trains it again). It does not hold the training state or the corpus.
+What it holds: the model as weights.py arranges it for the browser (cell kind, sizes, the weights
+as base64 of little-endian float32); the vocabulary; the sampling defaults and bounds of
+config.SampleConfig; the colours and which vectors sit on a fixed scale (colours.py); and what the
+model is (size, corpus, steps, validation bits/char, the command that trains it again). It does not
+hold the training state or the corpus.
 
-The step math in web.js mirrors model/cells.py, gate for gate; tests/views/test_web.py pins it to
+The step math in model.js mirrors model/cells.py, gate for gate; tests/views/test_web.py pins it to
 `charlstm sample --temperature 0` and `charlstm inspect --format json` in a real browser.
 
 Safety and the network are page.py's: the same Content-Security-Policy (nothing is fetched; the
@@ -19,26 +18,18 @@ U+2029 outside \\u escapes), text only ever set as textContent. Builds strings; 
 
 from __future__ import annotations
 
-import base64
 import html
 import shlex
 from pathlib import Path
 
-import numpy as np
-import torch
-
 from ..config import GATE_VECTORS, UNKNOWN_POLICIES, ModelConfig, SampleConfig, TrainConfig, bounds
 from ..files import BEST
 from ..generation.sampling import start_character
-from ..model.network import fold_first_layer, split_biases
 from .atlas import bits_lost
 from .colours import BLUE, GREEN, RED, TANH_VECTORS, WHITE
 from .glyphs import alone, glyph
 from .page import asset, page_head, page_tail
-
-#: How the weights travel: little-endian float32 (float16 halves the page but moves unit values by
-#: more than inspect's three decimals and can flip an argmax; docs/browser.md has the measurement).
-WEB_DTYPE = "<f4"
+from .weights import network_facts
 
 #: The unknown-character policies a page offers: a page never refuses what is typed ("error").
 PAGE_POLICIES = tuple(p for p in UNKNOWN_POLICIES if p != "error")
@@ -46,31 +37,6 @@ PAGE_POLICIES = tuple(p for p in UNKNOWN_POLICIES if p != "error")
 #: TrainConfig fields the retraining command repeats when a run set them away from their default.
 _RECIPE = ("batch_size", "seq_len", "learning_rate", "short_windows", "warmup_steps", "weight_decay", "grad_clip",
            "ema_decay", "seed", "min_char_count")
-
-
-def _packed(tensor: torch.Tensor) -> str:
-    """A tensor as base64 of its little-endian float32 values, row-major."""
-    array = np.ascontiguousarray(tensor.detach().cpu().to(torch.float32).numpy().astype(WEB_DTYPE))
-    return base64.b64encode(array.tobytes()).decode("ascii")
-
-
-@torch.no_grad()
-def weight_arrays(model) -> dict:
-    """The weights of a CharModel as the page steps with them: per layer the input side (layer 0: the
-    folded (V, G·H) table; deeper: W_ih (G·H, in) and b_x), W_hh (G·H, H), the hidden-side bias b_h
-    of a GRU and the peephole weights (3, H); then the head (V, H) and its bias."""
-    config, layers = model.config, []
-    for k in range(config.num_layers):
-        w_ih, w_hh, b_ih, b_hh = model.layer_weights(k)
-        b_x, b_h = split_biases(config.kind, b_ih, b_hh)
-        layer = {"table": _packed(fold_first_layer(model))} if k == 0 else {"wih": _packed(w_ih), "bx": _packed(b_x)}
-        layer["whh"] = _packed(w_hh)
-        if b_h is not None:
-            layer["bh"] = _packed(b_h)
-        if config.kind.peepholes:
-            layer["peep"] = _packed(model.rnn.peephole(k))
-        layers.append(layer)
-    return {"layers": layers, "headW": _packed(model.head.weight), "headB": _packed(model.head.bias)}
 
 
 def _option(name: str) -> str:
@@ -127,16 +93,12 @@ def _sampling() -> dict:
 def web_facts(loaded, model, title: str, atlas=None) -> dict:
     """Everything the page embeds, JSON-ready: the model (cell kind, sizes, vocabulary, weights), the
     sampling settings, the colours, what the model is, and the atlas index if given."""
-    config, vocab = loaded.config, loaded.vocab
-    kind = config.kind
+    vocab = loaded.vocab
     return {
-        "cell": config.cell, "numLayers": config.num_layers, "hidden": config.hidden_size, "blocks": list(kind.blocks),
-        "cellState": kind.cell_state, "peepholes": kind.peepholes, "coupled": kind.coupled,
-        "vectors": list(config.vectors),
+        **network_facts(model),
         "vocab": list(vocab.chars), "alone": [alone(c) for c in vocab.chars],
         "start": start_character(vocab), "substitute": vocab.substitute, "policies": list(PAGE_POLICIES),
         "sampling": _sampling(),
-        "weights": weight_arrays(model),
         "about": about(loaded, title),
         "atlas": atlas,
         "drawn": {"gates": sorted(GATE_VECTORS), "fixed": sorted(GATE_VECTORS | TANH_VECTORS),

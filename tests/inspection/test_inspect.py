@@ -184,9 +184,8 @@ def test_stats_top_and_all_units_of_a_long_text_stay_within_the_bound(tiny_run, 
 
 
 def test_a_page_of_a_model_with_a_huge_vocabulary_is_refused_or_drawn_within_the_bound(tmp_path):
-    """A page keeps the logits of every character it shows: with 100,001 characters in the
-    vocabulary the default page is refused in one line naming the most that fits, and a page of
-    that many is drawn within the bound (its predictions made a block of rows at a time)."""
+    """A page keeps no logits (the browser computes the guesses under a hovered character): with 100,001
+    characters in the vocabulary the default page of 20,000 characters is drawn, whole, within the bound."""
     import torch
 
     from charlstm.config import ModelConfig
@@ -201,15 +200,27 @@ def test_a_page_of_a_model_with_a_huge_vocabulary_is_refused_or_drawn_within_the
     text.write_text("".join(chars[(7 * i) % len(chars)] for i in range(20_000)), encoding="utf-8")
     code, _, err, peak = measured("inspect", model, "--html", tmp_path / "page.html", "--text-file", text,
                                   "--threads", "1", cwd=tmp_path, timeout=600)
-    assert code == 1 and peak < MEMORY_BOUND_MB and not (tmp_path / "page.html").exists()
-    fits = re.fullmatch(r"Error: 20,000 characters is too long to draw a page of: 1 layer\(s\) × 6 vector\(s\) × 8 "
-                        r"units and the logits of 100,001 characters hold at most ([\d,]+) characters in the memory "
-                        r"budget of 768 MiB; give a shorter text or --length, or pick fewer layers and vectors",
-                        error_line(err))
-    assert fits, err
-    most = int(fits.group(1).replace(",", ""))
-    text.write_text(text.read_text(encoding="utf-8")[:most], encoding="utf-8")
-    code, _, err, peak = measured("inspect", model, "--html", tmp_path / "page.html", "--text-file", text,
-                                  "--threads", "1", cwd=tmp_path, timeout=600)
     assert code == 0, err[-2000:]
-    assert peak < MEMORY_BOUND_MB and (tmp_path / "page.html").stat().st_size > 0
+    assert peak < MEMORY_BOUND_MB and "20,000 characters" in err and "shows the first" not in err
+
+
+def test_a_page_of_a_model_too_big_to_draw_is_refused_before_any_work(tmp_path):
+    """Drawing a page holds the model's weights several times over (views.page.page_need): a model
+    whose page cannot fit the memory budget is refused up front in one line, within the bound, and
+    no page is written."""
+    import torch
+
+    from charlstm.config import ModelConfig
+    from charlstm.data.vocab import Vocab
+    from charlstm.model.network import CharModel
+
+    config = ModelConfig(vocab_size=30, hidden_size=2048, embedding_size=4, num_layers=1)
+    torch.manual_seed(0)
+    vocab = Vocab([chr(c) for c in range(97, 127)])
+    model = ckpt.save(tmp_path / "big.safetensors", ckpt.Checkpoint(config, vocab, CharModel(config).state_dict()))
+    code, _, err, peak = measured("inspect", model, "--html", tmp_path / "page.html", "--text", "abc" * 100,
+                                  "--threads", "1", cwd=tmp_path, timeout=600)
+    assert code == 1 and peak < MEMORY_BOUND_MB and not (tmp_path / "page.html").exists()
+    assert re.fullmatch(r"Error: a page of this model holds its [\d,]+ weights several times over while it is drawn: "
+                        r"needs about [\d,]+ MiB, over the memory budget of 768 MiB; explore it with the terminal's "
+                        r"views \(inspect --atlas, --find, --top\)", error_line(err)), err

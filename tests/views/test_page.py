@@ -16,9 +16,10 @@ import torch
 
 from charlstm.data.vocab import Vocab
 from charlstm.model.network import CharModel
-from charlstm.config import ModelConfig
+from charlstm.config import CELLS, ModelConfig
 from charlstm.inspection.tracing import trace
-from charlstm.views.page import PAGE_VALUE_BUDGET, build_page, page_chars, read_page, redraw
+from charlstm.views.page import (PAGE_MOST_CHARS, PAGE_STATES, PAGE_WORK, build_page, page_chars, page_work,
+                                 read_page, redraw)
 from charlstm.views.colours import value_rgb
 from chromium import close_to, open_browser
 from conftest import ROOT, run_cli
@@ -27,12 +28,23 @@ HOSTILE = 'A "quote" & <b>bold</b>\n</script><script>window.pwned = 1</script><i
 
 
 @pytest.fixture(scope="module")
-def hostile_trace():
-    """A small random model whose vocabulary holds every character HTML cares about."""
+def hostile():
+    """A small random model whose vocabulary holds every character HTML cares about, and its vocabulary."""
     torch.manual_seed(0)
     vocab = Vocab.from_text(HOSTILE + "abcdefghijklmnopqrstuvwxyz")
-    model = CharModel(ModelConfig(vocab_size=len(vocab), hidden_size=8, embedding_size=4, num_layers=2)).eval()
+    return CharModel(ModelConfig(vocab_size=len(vocab), hidden_size=8, embedding_size=4, num_layers=2)).eval(), vocab
+
+
+@pytest.fixture(scope="module")
+def hostile_trace(hostile):
+    model, vocab = hostile
     return trace(model, vocab, HOSTILE)
+
+
+def hostile_page(hostile, hostile_trace, *args, **kwargs) -> str:
+    """build_page of the hostile model reading HOSTILE."""
+    model, vocab = hostile
+    return build_page(hostile_trace, model, vocab.chars, *args, **kwargs)
 
 
 def _embedded_json(page: str) -> dict:
@@ -40,8 +52,8 @@ def _embedded_json(page: str) -> dict:
     return json.loads(block)
 
 
-def test_page_escapes_the_text_and_embeds_json_safely(hostile_trace):
-    page = build_page(hostile_trace, "run <1>", layer=2, vector="cell", neuron=3)
+def test_page_escapes_the_text_and_embeds_json_safely(hostile, hostile_trace):
+    page = hostile_page(hostile, hostile_trace, "run <1>", layer=2, vector="cell", neuron=3)
     # The corpus text appears only escaped: no tag from it reaches the page.
     assert "<script>window.pwned" not in page and "<img" not in page and "<b>bold" not in page
     assert "<span>&lt;</span><span>/</span><span>s</span>" in page
@@ -59,27 +71,33 @@ def test_page_escapes_the_text_and_embeds_json_safely(hostile_trace):
     assert "Content-Security-Policy" in page
 
 
-def test_page_values_survive_quantisation(hostile_trace):
-    data = _embedded_json(build_page(hostile_trace, "t", layer=1, vector="hidden", neuron=0))
-    T, H = data["length"], data["hiddenSize"]
+def test_a_page_holds_the_model_not_its_traces(hostile, hostile_trace):
+    """The page embeds the weights as float32 exactly, each unit's colour scale as colours.vector_scale
+    chooses it, and no traced value."""
+    model, _ = hostile
+    data = _embedded_json(hostile_page(hostile, hostile_trace, "t", layer=1, vector="hidden", neuron=0))
+    assert "traces" not in data and data["model"]["cell"] == "lstm" and data["model"]["hidden"] == 8
+    head = np.frombuffer(base64.b64decode(data["model"]["weights"]["headW"]), dtype="<f4").reshape(model.head.weight.shape)
+    assert np.array_equal(head, model.head.weight.detach().numpy())
     for layer in (1, 2):
-        for vector in ("cell", "forget", "hidden"):
-            packed = data["traces"][str(layer)][vector]
-            codes = np.frombuffer(base64.b64decode(packed["q"]), dtype="<u2").reshape(H, T)
-            lo, hi = np.array(packed["lo"]), np.array(packed["hi"])
-            decoded = lo[:, None] + codes / 65535.0 * (hi - lo)[:, None]               # (H, T)
-            exact = hostile_trace.layers[layer - 1][vector].numpy().T
-            assert np.abs(decoded - exact).max() <= (hi - lo).max() / 65535 + 1e-6
+        cell = hostile_trace.layers[layer - 1]["cell"].abs().amax(dim=0)
+        assert np.allclose(data["scales"][str(layer)]["cell"], cell.numpy())
+        assert data["scales"][str(layer)]["forget"] == [1.0] * 8 and data["scales"][str(layer)]["hidden"] == [1.0] * 8
 
 
-def test_page_budget():
-    assert page_chars(100, 2, 6, 256) == 100
-    assert page_chars(100_000, 2, 6, 256) == PAGE_VALUE_BUDGET // (2 * 6 * 256)
-    assert page_chars(100_000, 2, 1, 256, budget=5120) == 10
+def test_page_budget_follows_the_work_the_browser_does():
+    lstm = ModelConfig(vocab_size=97, hidden_size=256, num_layers=2, embedding_size=64)
+    assert page_work(lstm) == 4 * 256 * 256 * 3               # W_hh of both layers, W_ih of the second
+    assert page_chars(20_000, lstm) == 20_000                 # charlstm's default shape: the whole analysed text
+    assert page_chars(10**6, lstm) == min(PAGE_MOST_CHARS, PAGE_WORK // page_work(lstm), PAGE_STATES // (2 * 256 * 2))
+    wide = ModelConfig(vocab_size=97, hidden_size=1024, num_layers=3, embedding_size=64)
+    assert page_chars(20_000, wide) == PAGE_WORK // (4 * 1024 * 1024 * 5) < 20_000     # more work a character, fewer
+    tiny = ModelConfig(vocab_size=97, hidden_size=8, num_layers=1, embedding_size=4, cell="rnn")
+    assert page_chars(10**7, tiny) == PAGE_MOST_CHARS and page_chars(100, tiny) == 100
 
 
-def test_a_page_is_drawn_again_from_the_facts_it_embeds(hostile_trace):
-    page = build_page(hostile_trace, "run <1>", layer=2, vector="cell", neuron=3, notice="cut <here> & there")
+def test_a_page_is_drawn_again_from_the_facts_it_embeds(hostile, hostile_trace):
+    page = hostile_page(hostile, hostile_trace, "run <1>", layer=2, vector="cell", neuron=3, notice="cut <here> & there")
     facts, notice = read_page(page)
     assert notice == "cut <here> & there" and facts["chars"] == list(HOSTILE)
     assert "drawn" not in facts and set(facts["vectors"]) == set(hostile_trace.vectors)     # drawing adds the rest
@@ -98,14 +116,31 @@ def test_committed_findings_pages_are_what_page_py_draws_today():
             f"{page.name} was drawn by an older page.py; redraw it: python -m charlstm.views.page docs/findings/*.html")
 
 
-def test_redraw_command_brings_a_stale_page_up_to_date(hostile_trace, tmp_path):
-    page = build_page(hostile_trace, "t", layer=1, vector="hidden", neuron=0)
+def test_redraw_command_brings_a_stale_page_up_to_date(hostile, hostile_trace, tmp_path):
+    page = hostile_page(hostile, hostile_trace, "t", layer=1, vector="hidden", neuron=0)
     stale = tmp_path / "stale.html"
     stale.write_text(page.replace('"use strict";', '"use strict"; // an older script'), encoding="utf-8")
     done = subprocess.run([sys.executable, "-m", "charlstm.views.page", str(stale)], capture_output=True, text=True,
                           timeout=120)
     assert done.returncode == 0, done.stderr
     assert stale.read_text(encoding="utf-8") == page and sorted(p.name for p in tmp_path.iterdir()) == ["stale.html"]
+
+
+def test_redraw_refuses_a_page_that_holds_traces_in_one_line(hostile, hostile_trace, tmp_path):
+    """A page drawn from traces (before pages ran the model) cannot be drawn again: one line naming the
+    command that draws it anew, a non-zero exit, the page untouched."""
+    data = _embedded_json(hostile_page(hostile, hostile_trace, "t", layer=1, vector="hidden", neuron=0))
+    del data["model"]
+    data["traces"] = {}
+    old = tmp_path / "old.html"
+    old.write_text('<script type="application/json" id="charlstm-data">' + json.dumps(data) + "</script>",
+                   encoding="utf-8")
+    before = old.read_bytes()
+    done = subprocess.run([sys.executable, "-m", "charlstm.views.page", str(old)], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode != 0 and "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    assert "holds traces, not a model" in done.stderr and "charlstm inspect CHECKPOINT --html" in done.stderr
+    assert old.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["old.html"]
 
 
 def test_cli_writes_a_page_and_says_when_it_cuts_the_text(trained_run, tmp_path, monkeypatch):
@@ -120,7 +155,7 @@ def test_cli_writes_a_page_and_says_when_it_cuts_the_text(trained_run, tmp_path,
 
     import charlstm.views.page
 
-    monkeypatch.setattr(charlstm.views.page, "PAGE_VALUE_BUDGET", 20 * 2 * 48)      # 20 characters of 2 vectors
+    monkeypatch.setattr(charlstm.views.page, "PAGE_MOST_CHARS", 20)
     result = run_cli("inspect", str(trained_run), "--html", str(out), "--vector", "cell,hidden",
                                        "--layer", "1", "--text", "To be, or not to be: that is the question.")
     assert result.exit_code == 0, result.output
@@ -133,13 +168,14 @@ def test_cli_writes_a_page_and_says_when_it_cuts_the_text(trained_run, tmp_path,
 # ----------------------------------------------------------------------------------- a real browser
 
 
-def test_page_in_headless_chromium(hostile_trace, tmp_path):
+def test_page_in_headless_chromium(hostile, hostile_trace, tmp_path):
     """Open the page, switch neuron with a real click, hover a character, and check colours and values."""
     browser = open_browser(tmp_path / "profile")
     path = tmp_path / "page.html"
-    path.write_text(build_page(hostile_trace, "hostile", layer=2, vector="cell", neuron=3), encoding="utf-8")
+    path.write_text(hostile_page(hostile, hostile_trace, "hostile", layer=2, vector="cell", neuron=3), encoding="utf-8")
     try:
         browser.open(path.as_uri() + "#layer=1&vector=hidden&neuron=2")
+        browser.until("document.body.dataset.done === '1'")
         colours = "Array.from(document.querySelectorAll('#text span')).map(s => s.style.backgroundColor)"
 
         def expected(layer, vector, neuron):
@@ -182,3 +218,99 @@ def test_page_in_headless_chromium(hostile_trace, tmp_path):
         assert shot.startswith(b"\x89PNG")
     finally:
         browser.close()
+
+
+# ------------------------------------------------------------- every cell kind, computed in the browser
+
+#: Every unit of every vector of every layer the page offers, at every character, as the page computes them.
+ALL_UNITS = ("JSON.stringify(Object.fromEntries(DATA.layers.flatMap((l) => DATA.vectors.flatMap((v) =>"
+             " Array.from({length: H}, (_, n) => ['L' + l + '.' + v + '[' + n + ']',"
+             " Array.from({length: T}, (_, t) => unitAt(l, v, n, t))])))))")
+#: The probabilities the page shows under each character: the head over the last layer's kept state.
+ALL_GUESSES = "JSON.stringify(Array.from({length: T}, (_, t) => Array.from(softmax(NET.logits(stateAt(states[NET.L - 1].h, t))))))"
+DONE = "document.body.dataset.done === '1'"
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_every_unit_and_guess_is_what_python_computes(cell_runs, browser, cell, tmp_path):
+    """The page computes every unit of every vector (hidden and cell read from the states it keeps, the
+    rest computed for one unit at a time) within 1e-3 of `inspect --format json`, and its guesses as
+    the model's softmax: the same likeliest character, every probability within 1e-3."""
+    import charlstm
+
+    out, page = cell_runs[cell], tmp_path / "page.html"
+    text = "To be, or not to be: that is the question.\nWhether 'tis nobler in the mind to suffer"
+    made = run_cli("inspect", out, "--html", page, "--text", text)
+    assert made.exit_code == 0, made.output
+    record = json.loads(run_cli("inspect", out, "--text", text, "--layer", "all", "--vector", "all", "--neuron", "all",
+                                "--format", "json").stdout)
+    browser.open(page.as_uri())
+    browser.until(DONE)
+    shown, inspected = json.loads(browser.js(ALL_UNITS)), record["traces"]
+    assert set(shown) == set(inspected) and len(inspected) == 2 * 24 * len(record["vectors"])
+    worst = max(abs(a - b) for key in inspected for a, b in zip(shown[key], inspected[key], strict=True))
+    assert worst <= 1e-3, worst
+    model, vocab = charlstm.load(out)
+    probs = torch.softmax(trace(model, vocab, text).logits.double(), dim=-1).numpy()         # (T, V)
+    guessed = np.array(json.loads(browser.js(ALL_GUESSES)))
+    assert guessed.shape == probs.shape and np.abs(guessed - probs).max() <= 1e-3
+    assert (guessed.argmax(axis=1) == probs.argmax(axis=1)).all()
+
+
+def test_a_2x256_lstm_page_of_20000_characters_is_small_and_shows_them_all(shakespeare_text, browser, tmp_path):
+    """charlstm's default shape on 20,000 characters (what `inspect --html` reads by default): every
+    character shown, the page at most 6 MB, and the browser's pass over it reaches the last character."""
+    corpus = tmp_path / "plays.txt"
+    corpus.write_text(shakespeare_text, encoding="utf-8")
+    run = tmp_path / "run"
+    trained = run_cli("train", corpus, "--out", run, "--hidden-size", "256", "--num-layers", "2", "--embedding-size",
+                      "64", "--batch-size", "4", "--seq-len", "32", "--max-steps", "2", "--eval-every", "2",
+                      "--preview", "0")
+    assert trained.exit_code == 0, trained.output
+    page, text = tmp_path / "page.html", tmp_path / "text.txt"
+    text.write_text(shakespeare_text[-20_000:], encoding="utf-8")
+    made = run_cli("inspect", run, "--html", page, "--text-file", text)
+    assert made.exit_code == 0, made.output
+    data = _embedded_json(page.read_text(encoding="utf-8"))
+    assert data["length"] == 20_000 and "".join(data["chars"]) == shakespeare_text[-20_000:]
+    assert data["model"]["hidden"] == 256 and data["atlas"] is not None and "shows the first" not in made.stderr
+    assert page.stat().st_size <= 6_000_000, page.stat().st_size
+    browser.open(page.as_uri() + "#layer=2&vector=forget&neuron=7")
+    browser.until(DONE, timeout=600)
+    assert browser.js("document.querySelectorAll('#text span').length") == 20_000
+    assert browser.js("document.querySelectorAll('#text span')[19999].style.backgroundColor") != ""
+    assert browser.js("document.getElementById('stats').textContent").startswith("min ")
+
+
+_DRAW = r"""
+import sys, torch
+from charlstm.config import ModelConfig
+from charlstm.data.vocab import Vocab
+from charlstm.inspection.tracing import trace
+from charlstm.model.network import CharModel
+from charlstm.views.page import build_page, page_need, scaled_vectors
+
+def status(key):
+    return next(int(line.split()[1]) * 1024 for line in open("/proc/self/status") if line.startswith(key))
+
+torch.manual_seed(0)
+text = ("Er sprach: \"中文 诗 🙂\" & <b>bold</b>\n" * 200)[:6_000]
+vocab = Vocab.from_text(text)
+config = ModelConfig(vocab_size=len(vocab), hidden_size=512, embedding_size=64, num_layers=2)
+model = CharModel(config).eval()
+result = trace(model, vocab, text, vectors=scaled_vectors(config.vectors))
+with open("/proc/self/clear_refs", "w") as f:
+    f.write("5")                                   # the peak from here on: drawing the page alone
+before = status("VmRSS")
+page = build_page(result, model, vocab.chars, "t", 1, "hidden", 0, vectors=config.vectors).encode("utf-8")
+print(status("VmHWM") - before, page_need(config).total(len(text)), len(page))
+"""
+
+
+def test_drawing_a_page_holds_no_more_than_the_memory_check_counts(tmp_path):
+    """The bytes `inspect --html` weighs up front for drawing a page (page_need) cover what drawing one
+    holds at its peak (RSS), for a 2×512 LSTM on a text beyond Latin-1 (four bytes a character)."""
+    done = subprocess.run([sys.executable, "-c", _DRAW], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    peak, counted, size = map(int, done.stdout.split())
+    assert size > 4_000_000 and 0 < peak <= counted, (peak, counted, size)

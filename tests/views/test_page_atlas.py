@@ -14,12 +14,13 @@ import pytest
 import torch
 
 from charlstm.runs import checkpoint as ckpt
-from charlstm.inspection.atlas import atlas_features, build_atlas, builtin_features, next_char_predictions, untrained_like
+from charlstm.inspection.atlas import atlas_features, build_atlas, builtin_features, untrained_like
 from charlstm.data.vocab import Vocab
 from charlstm.model.network import CharModel
 from charlstm.config import ModelConfig
-from charlstm.views.page import build_page, page_chars
+from charlstm.views.page import PAGE_GUESSES, build_page, page_chars
 from charlstm.views.colours import value_rgb, vector_scale
+from charlstm.views.glyphs import alone
 from charlstm.inspection.tracing import trace
 
 from conftest import quoted_lines, run_cli
@@ -78,16 +79,8 @@ def test_page_opens_on_the_most_informative_unit_and_holds_the_atlas(quote_run, 
     assert all([e[0] for e in d["examples"]] == sorted(e[0] for e in d["examples"]) for d in detail)
     quote = index["features"].index("double-quote")
     assert index["ranked"][quote][0][:3] == list(atlas.ranking("double-quote", 1)[0][:3])
-    # The model's guesses after every character: the top-5 of its softmax, in basis points.
-    predict, probs = data["predict"], torch.softmax(traced.logits.double(), dim=-1)
-    k = predict["k"]
-    assert k == 5 and len(predict["ids"]) == len(text) * k
-    for pos in (0, 17, len(text) - 1):
-        top = torch.topk(probs[pos], k)
-        assert predict["ids"][pos * k : pos * k + k] == top.indices.tolist()
-        assert np.allclose(np.array(predict["p"][pos * k : pos * k + k]) / 1e4, top.values.numpy(), atol=1e-4)
-    nxt = loaded.vocab.encode(text[18])[0]
-    assert predict["actual"][17] == round(float(probs[17, nxt]) * 1e4) and predict["actual"][-1] == -1
+    # The page computes the model's guesses under a hovered character: the top five.
+    assert data["predict"] == {"k": 5} and PAGE_GUESSES == 5 and "ids" not in data["predict"]
 
 
 def test_find_and_html_combine(quote_run, probe, tmp_path):
@@ -120,8 +113,9 @@ def test_page_defaults_to_the_tail_of_the_training_corpus(trained_run, shakespea
     assert result.exit_code == 0, result.output
     assert "training corpus plays.txt" in result.stderr and "held out from training" in result.stderr
     shown = "".join(_data(out)["chars"])
-    budget = page_chars(20_000, 2, 2, 48)
+    budget = page_chars(20_000, ckpt.load(ckpt.resolve(trained_run)).config)
     assert shakespeare_text.endswith(shown) and budget - 200 <= len(shown) <= budget   # not a fresh sample
+    assert "shows the first" not in result.stderr                                       # the whole analysed text
 
 
 # ------------------------------------------------------------------------------------ in Chromium
@@ -155,6 +149,7 @@ def test_page_index_predictions_and_match_in_chromium(quote_run, probe, tmp_path
     browser = open_browser(tmp_path / "profile")
     try:
         browser.open(out.as_uri())
+        browser.until("document.body.dataset.done === '1'")
         assert browser.js("location.hash") == f"#layer={first['layer']}&vector={first['vector']}&neuron={first['neuron']}"
         label = browser.js("document.getElementById('label').textContent")
         best = next(u for u in atlas.units if u.saturation < 0.5)
@@ -204,6 +199,20 @@ def test_page_index_predictions_and_match_in_chromium(quote_run, probe, tmp_path
         box_top = browser.js("document.getElementById('predict').getBoundingClientRect().top")
         span_bottom = browser.js("document.querySelectorAll('#text span')[20].getBoundingClientRect().bottom")
         assert box_top >= span_bottom                                                  # under the character
+        # At the first, a middle and the last character: the top five of the softmax and the next one's share.
+        for pos in (0, 17, len(text) - 1):
+            browser.js(f"showPredict({pos})")
+            guesses = browser.js("Array.from(document.querySelectorAll('#predict .guess')).map(g => g.textContent)")
+            probs = torch.softmax(result.logits[pos].double(), dim=-1)
+            top = torch.topk(probs, 5)
+            assert [g.split()[1] for g in guesses] == [f"{p * 100:.1f}%" for p in top.values.tolist()], guesses
+            assert guesses[0].split()[0] == alone(loaded.vocab.chars[top.indices[0]])
+            head = browser.js("document.querySelector('#predict div').textContent")
+            if pos + 1 < len(text):
+                nxt = loaded.vocab.encode(text[pos + 1])[0]
+                assert head.endswith(f": {float(probs[nxt]) * 100:.1f}%)"), head
+            else:
+                assert "next is" not in head
 
         # Select a span: the units of this layer and vector on throughout it, and where else they are on together.
         browser.js("location.hash = '#layer=1&vector=hidden&neuron=0'")
@@ -238,14 +247,14 @@ def test_unicode_and_hostile_text_page_in_chromium(tmp_path):
     model = CharModel(ModelConfig(vocab_size=len(vocab), hidden_size=8, embedding_size=4, num_layers=2)).eval()
     result = trace(model, vocab, UNICODE)
     atlas = build_atlas(result, builtin_features(UNICODE), list(result.vectors))
-    page = build_page(result, "unicode <t>", 1, "hidden", 0, atlas=atlas, predictions=next_char_predictions(result, vocab),
-                      vocab_chars=vocab.chars)
+    page = build_page(result, model, vocab.chars, "unicode <t>", 1, "hidden", 0, atlas=atlas)
     assert "<script>window.pwned" not in page and "<b>bold" not in page and page.count("<script") == 3
     path = tmp_path / "u.html"
     path.write_text(page, encoding="utf-8")
     browser = open_browser(tmp_path / "profile")
     try:
         browser.open(path.as_uri())
+        browser.until("document.body.dataset.done === '1'")
         assert browser.js("document.querySelectorAll('#text span').length") == len(UNICODE)
         pos = UNICODE.index("🙂")
         x, y = browser.centre("#text span", pos)

@@ -20,41 +20,25 @@ from charlstm.data.vocab import Vocab
 from charlstm.model.network import CharModel
 from charlstm.runs.checkpoint import Checkpoint
 from charlstm.views.page import CSP
-from charlstm.views.web import build_web, weight_arrays
-from chromium import open_browser
+from charlstm.views.web import build_web
+from charlstm.views.weights import weight_arrays
 from conftest import refused, run_cli
 
-#: The tiny models of this module: every cell kind, two layers.
-SHAPE = ["--hidden-size", "24", "--num-layers", "2", "--embedding-size", "8", "--batch-size", "16", "--seq-len", "48",
-         "--preview", "0", "--lr", "1e-2", "--eval-every", "60", "--log-every", "20", "--seed", "5"]
 PRIMES = ("ROMEO:\n", "And the")
 HOSTILE = 'A "q" & <b>x</b>\n</script><script>window.pwned = 1</script><img src=x onerror="window.pwned=2">\u2028\u2029'
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory, shakespeare_text):
-    """One briefly but really trained 2-layer run per cell kind, and its page."""
+def runs(cell_runs, tmp_path_factory):
+    """One briefly but really trained 2-layer run per cell kind (conftest.cell_runs), and its page."""
     work = tmp_path_factory.mktemp("web")
-    corpus = work / "plays.txt"
-    corpus.write_text(shakespeare_text[:30_000], encoding="utf-8")
     made = {}
-    for cell in CELLS:
-        out = work / cell
-        steps = "120" if cell in ("lstm", "gru") else "40"
-        result = run_cli("train", corpus, "--out", out, "--cell", cell, "--max-steps", steps, *SHAPE)
-        assert result.exit_code == 0, result.output
+    for cell, out in cell_runs.items():
         page = work / f"{cell}.html"
         result = run_cli("export", out, "--html", page)
         assert result.exit_code == 0, result.output
         made[cell] = (out, page)
     return made
-
-
-@pytest.fixture(scope="module")
-def browser(tmp_path_factory):
-    b = open_browser(tmp_path_factory.mktemp("profile"))
-    yield b
-    b.close()
 
 
 def load(browser, page, fragment: str, timeout: float = 60.0) -> None:
