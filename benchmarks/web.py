@@ -1,13 +1,15 @@
 """The model page (`charlstm export --html`) in headless Chromium vs `charlstm sample`, same model, same run.
 
-    python benchmarks/web.py [--run RUN] [--chars 2000] [--train-seconds 40]
+    python benchmarks/web.py [--run RUN] [--chars 2000] [--train-seconds 40] [--inspect-chars 20000]
 
 On a 2×256 LSTM (embedding 64; trained for --train-seconds on corpora/shakespeare.txt unless --run
 names one): argmax generation in the page's JavaScript and in `charlstm sample --temperature 0`
 (its own chars/s line), in characters per second, and their ratio; the time of one keystroke in the
 page (reread the changed text, the five guesses, the unit's strip and the cell diagram) after 200
 typed characters; and what float16 weights would cost: the largest difference of any unit value
-from float32 over the text, and where an argmax sample first parts from float32's.
+from float32 over the text, and where an argmax sample first parts from float32's. And the inspect
+page (`charlstm inspect --html`) of --inspect-chars characters, which carries the model and reads the
+text in the browser: its size beside what its traces would take at 16 bits, and the time of its pass.
 """
 
 from __future__ import annotations
@@ -75,6 +77,27 @@ def page_rates(page: Path, chars: int, profile: Path) -> tuple[float, float, dic
         browser.close()
 
 
+def inspect_page(run: Path, work: Path, chars: int) -> tuple[Path, float]:
+    """(the `charlstm inspect --html` page of `chars` characters of Shakespeare's end, the seconds
+    from opening it in headless Chromium to the end of its pass over the text)."""
+    import time
+
+    text = work / "scene.txt"
+    text.write_text((ROOT / "corpora" / "shakespeare.txt").read_text(encoding="utf-8")[-chars:], encoding="utf-8")
+    page = work / "inspect.html"
+    subprocess.run([sys.executable, "-m", "charlstm", "inspect", str(run), "--html", str(page), "--text-file",
+                    str(text)], check=True, capture_output=True)
+    browser = open_browser(work / "profile-inspect")
+    try:
+        started = time.perf_counter()
+        browser.open(page.as_uri())
+        while browser.js("document.body.dataset.done") != "1":
+            time.sleep(0.05)
+        return page, time.perf_counter() - started
+    finally:
+        browser.close()
+
+
 def float16_cost(run: Path, chars: int) -> tuple[float, int | None]:
     """(largest |unit value difference| over TEXT with float16-rounded weights, first character at
     which a `chars`-long argmax sample differs, or None)."""
@@ -95,6 +118,7 @@ def main() -> None:
     parser.add_argument("--run", type=Path, default=None)
     parser.add_argument("--chars", type=int, default=2000)
     parser.add_argument("--train-seconds", type=float, default=40.0)
+    parser.add_argument("--inspect-chars", type=int, default=20_000)
     args = parser.parse_args()
     print(f"machine: {machine()}")
     with tempfile.TemporaryDirectory() as tmp:
@@ -114,6 +138,12 @@ def main() -> None:
         print(f"keystroke after 200 characters (guesses, strip, diagram): {keystroke:.1f} ms (median of 21)")
         print(f"float32 page vs charlstm's trace over {len(TEXT)} characters: largest unit value difference "
               f"{page_worst:.2e}")
+        shown, seconds = inspect_page(run, work, args.inspect_chars)
+        config = model.config
+        traces = args.inspect_chars * config.num_layers * len(config.vectors) * config.hidden_size * 2 * 4 / 3
+        print(f"inspect --html of {args.inspect_chars:,} characters: page {shown.stat().st_size / 1e6:.2f} MB "
+              f"(every unit's trace at 16 bits would be {traces / 1e6:.1f} MB); its pass over the text in the browser "
+              f"{seconds:.1f} s from opening ({args.inspect_chars / seconds:,.0f} chars/s)")
         worst, parted = float16_cost(run, args.chars)
         print(f"float16 weights: largest unit value difference {worst:.2e}; argmax sample "
               + (f"parts from float32's at character {parted}" if parted is not None else f"same for {args.chars}"))
