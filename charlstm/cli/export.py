@@ -49,17 +49,19 @@ def command(run, out, html_path, with_atlas, text_file):
         from ..runtime import find_model
 
         run = str(find_model(run).parent)
+    page = None
+    if html_path is not None:  # made first: a model whose page cannot be drawn is refused before the folder is written
+        from ..views.web import export_page
+
+        page, source = export_page(run, with_atlas, text_file,
+                                   notice=lambda said: click.echo(f"charlstm: {said}", err=True))
     if out is not None:
         from ..runs.export import export_run
 
         done = export_run(run, out)
         click.echo(f"wrote {done.path}: {done.bytes_after / 1e6:,.1f} MB (from {done.bytes_before / 1e6:,.1f} MB in "
                    f"{done.source})" + (f", with {' and '.join(done.copied)}" if done.copied else ""), err=True)
-    if html_path is not None:
-        from ..views.web import export_page
-
-        page, source = export_page(run, with_atlas, text_file,
-                                   notice=lambda said: click.echo(f"charlstm: {said}", err=True))
+    if page is not None:
         _write_page(html_path, page)
         click.echo(f"wrote {html_path}: {len(page) / 1e6:,.1f} MB, the model of {source} in one page", err=True)
 

@@ -93,14 +93,14 @@ def page_need(config) -> memory.Need:
     return memory.Need(fixed=memory.weights(config) * 4 // 3 * _PAGE_COPIES, per_char=_PAGE_CHAR_BYTES)
 
 
-def check_page(config) -> None:
-    """Refuse, in one MemoryBudgetError before any work, a model whose page cannot be drawn within the
-    memory budget even for one character (page_need)."""
+def check_page(config, instead: str = "explore it with the terminal's views (inspect --atlas, --find, --top)") -> None:
+    """Refuse, in one MemoryBudgetError before any work, a model whose page (the inspect page or the
+    model page: both embed the weights) cannot be drawn within the memory budget even for one
+    character (page_need); the message ends with what to do `instead`."""
     need = page_need(config)
     if need.most_chars() == 0:
         raise MemoryBudgetError(f"a page of this model holds its {config.parameter_count:,} weights several times over "
-                                f"while it is drawn: {memory.over_budget(need, 1)}; explore it with the terminal's "
-                                "views (inspect --atlas, --find, --top)")
+                                f"while it is drawn: {memory.over_budget(need, 1)}; {instead}")
 
 
 def scaled_vectors(vectors) -> list[str]:

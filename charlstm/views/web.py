@@ -26,9 +26,9 @@ from ..config import GATE_VECTORS, UNKNOWN_POLICIES, ModelConfig, SampleConfig, 
 from ..files import BEST
 from ..generation.sampling import start_character
 from .atlas import bits_lost
-from .colours import BLUE, GREEN, RED, TANH_VECTORS, WHITE
+from .colours import BLUE, GREEN, RED, WHITE, fixed_scale
 from .glyphs import alone, glyph
-from .page import asset, page_head, page_tail
+from .page import asset, check_page, page_head, page_tail
 from .weights import network_facts
 
 #: The unknown-character policies a page offers: a page never refuses what is typed ("error").
@@ -101,7 +101,7 @@ def web_facts(loaded, model, title: str, atlas=None) -> dict:
         "sampling": _sampling(),
         "about": about(loaded, title),
         "atlas": atlas,
-        "drawn": {"gates": sorted(GATE_VECTORS), "fixed": sorted(GATE_VECTORS | TANH_VECTORS),
+        "drawn": {"gates": sorted(GATE_VECTORS), "fixed": [v for v in model.config.vectors if fixed_scale(v)],
                   "colors": {"white": WHITE, "red": RED, "blue": BLUE, "green": GREEN}},
     }
 
@@ -221,6 +221,7 @@ def export_page(source, with_atlas: bool = False, text_file: str | None = None, 
 
     path = resolve(source)
     loaded = load(path)
+    check_page(loaded.config, instead="share it as a folder with export --out")
     model = loaded.model("cpu")
     atlas = None
     if with_atlas:

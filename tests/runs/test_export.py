@@ -218,3 +218,30 @@ def test_a_shipped_model_is_exported_by_its_name(tmp_path):
     assert load(tmp_path / "copy" / "best.safetensors").fingerprint() == load(shipped / "best.safetensors").fingerprint()
     assert (tmp_path / "copy" / "metrics.jsonl").read_bytes() == (shipped / "metrics.jsonl").read_bytes()
     assert {p.name: p.stat().st_mtime_ns for p in shipped.iterdir()} == before
+
+
+def test_a_model_page_too_big_to_draw_is_refused_before_any_work(tmp_path):
+    """The model page embeds the weights, and drawing it holds them several times over (views.page.page_need,
+    as for the inspect page): a model whose page cannot fit the memory budget is refused in one line, within
+    the bound, before the page or the --out folder is written."""
+    import re
+
+    import torch
+
+    from charlstm.config import ModelConfig
+    from charlstm.data.vocab import Vocab
+    from charlstm.model.network import CharModel
+    from charlstm.runs import checkpoint as ckpt
+    from conftest import MEMORY_BOUND_MB, error_line
+
+    config = ModelConfig(vocab_size=30, hidden_size=2048, embedding_size=4, num_layers=1)
+    torch.manual_seed(0)
+    model = ckpt.save(tmp_path / "big.safetensors",
+                      ckpt.Checkpoint(config, Vocab([chr(c) for c in range(97, 127)]), CharModel(config).state_dict()))
+    code, _, err, peak = measured("export", model, "--html", tmp_path / "page.html", "--out", tmp_path / "shared",
+                                  cwd=tmp_path, timeout=600)
+    assert code == 1 and peak < MEMORY_BOUND_MB, err[-2000:]
+    assert not (tmp_path / "page.html").exists() and not (tmp_path / "shared").exists()
+    assert re.fullmatch(r"Error: a page of this model holds its [\d,]+ weights several times over while it is drawn: "
+                        r"needs about [\d,]+ MiB, over the memory budget of 768 MiB; share it as a folder with "
+                        r"export --out", error_line(err)), err
