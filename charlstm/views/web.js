@@ -60,8 +60,8 @@ function distribution(logits, s) {
     const kth = [...z].sort((a, b) => b - a)[s.topK - 1];
     for (let i = 0; i < z.length; i++) if (z[i] < kth) z[i] = -Infinity;
   }
-  const top = Math.max(...z);
-  let total = 0;
+  let top = -Infinity, total = 0;
+  for (const x of z) if (x > top) top = x;   // no spread: a vocabulary of 100k characters overflows the call stack
   const p = z.map((x) => { const e = Math.exp(x - top); total += e; return e; });
   for (let i = 0; i < p.length; i++) p[i] /= total;
   if (s.topP !== null && s.topP < 1) {
@@ -193,11 +193,8 @@ function unitValues(layer, vector, neuron) {   // layers from 1, as in inspect
 
 // ------------------------------------------------------------------ the five likeliest next characters
 function showGuesses() {
-  const box = document.getElementById("guesses"), logits = reading.logits;
-  const top = Math.max(...logits);
-  let total = 0;
-  const p = Array.from(logits, (x) => { const e = Math.exp(x - top); total += e; return e; });
-  const order = p.map((_, i) => i).sort((a, b) => p[b] - p[a]).slice(0, 5);
+  const box = document.getElementById("guesses"), p = softmax(reading.logits);
+  const order = Array.from(p.keys()).sort((a, b) => p[b] - p[a]).slice(0, 5);
   box.textContent = "";
   const head = document.createElement("span");
   head.className = "dim";
@@ -206,7 +203,7 @@ function showGuesses() {
   for (const i of order) {
     const item = document.createElement("span");
     item.className = "guess";
-    item.textContent = DATA.alone[i] + " " + (100 * p[i] / total).toFixed(1) + "%";
+    item.textContent = DATA.alone[i] + " " + (100 * p[i]).toFixed(1) + "%";
     box.appendChild(item);
   }
 }
