@@ -55,6 +55,17 @@ class Cluster:
             dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
         return cls(dist.get_rank(), dist.get_world_size(), device)
 
+    def close(self) -> None:
+        """Leave the process group once every rank has finished: a rank that exits while another's gloo
+        threads still talk to it can abort ("terminate called without an active exception")."""
+        if not self.active:
+            return
+        import torch.distributed as dist
+
+        if dist.is_initialized():
+            dist.barrier()
+            dist.destroy_process_group()
+
     def wrap(self, model: nn.Module) -> nn.Module:
         """DDP averages gradients across ranks during backward; rank 0's initial weights win."""
         if not self.active:

@@ -95,7 +95,9 @@ def train(
     with run.lock() if cluster.main else contextlib.nullcontext():
         trainer = Trainer(corpus, run, model_config, config, resume=resume, source=source, on_event=on_event,
                           stop=stop, cluster=cluster, threads=threads, base=base)
-        return trainer.run()
+        result = trainer.run()
+    cluster.close()                                 # every rank finished the run (the ranks stop on one step)
+    return result
 
 
 def fitted_model(corpus: Corpus, config: TrainConfig, device: str = "cpu", base: ModelConfig | None = None,
