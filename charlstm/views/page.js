@@ -268,18 +268,6 @@ function showPredict(pos) {
   box.hidden = false;
 }
 
-// The k ids of highest probability, likeliest first (the lower id first on a tie): one pass over p.
-function likeliest(p, k) {
-  const top = [];
-  for (let i = 0; i < p.length; i++) {
-    if (top.length === k) { if (p[i] <= p[top[k - 1]]) continue; top.pop(); }
-    let at = top.length;
-    while (at > 0 && p[top[at - 1]] < p[i]) at--;
-    top.splice(at, 0, i);
-  }
-  return top;
-}
-
 // ---------------- LSTMVis-style match: units on throughout a selected span, and where else they are on together
 let selected = null;
 function matchSelection(keep) {

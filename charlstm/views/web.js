@@ -193,8 +193,7 @@ function unitValues(layer, vector, neuron) {   // layers from 1, as in inspect
 
 // ------------------------------------------------------------------ the five likeliest next characters
 function showGuesses() {
-  const box = document.getElementById("guesses"), p = softmax(reading.logits);
-  const order = Array.from(p.keys()).sort((a, b) => p[b] - p[a]).slice(0, 5);
+  const box = document.getElementById("guesses"), p = softmax(reading.logits), order = likeliest(p, 5);
   box.textContent = "";
   const head = document.createElement("span");
   head.className = "dim";
