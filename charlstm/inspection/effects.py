@@ -83,7 +83,7 @@ def unit_effects(model, vocab, text: str, keys: Sequence[tuple[int, str, int]], 
     characters at least, within LEADING_STEPS unit-characters more."""
     ids = torch.as_tensor(np.asarray(vocab.encode(text), dtype=np.int64))
     pinnable = [k for k, (_, vector, _) in enumerate(keys) if _can_pin(model.config, vector)]
-    lost, shift, counted = np.zeros(len(keys)), np.zeros((len(keys), model.config.vocab_size)), 0
+    lost, shift = np.zeros(len(keys)), np.zeros((len(keys), model.config.vocab_size))
     stretches = _stretches(len(text), len(keys), steps)
     counted = _measure(model, ids, keys, means, pinnable, stretches, lost, shift)
     lost /= max(counted, 1)
