@@ -11,7 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..inspection.atlas import INPUT_SHARE
-from .glyphs import glyph
+from .glyphs import glyph, single_line
 from .output import Output
 
 
@@ -43,7 +43,7 @@ RECORD_COLUMNS = ["rank", "layer", "vector", "unit", "feature", "r", "chance", "
 
 def _name(feature: str) -> str:
     """A feature's name as a table shows it: a tab or line break in it (count:\t) as its glyph."""
-    return "".join(glyph(c) for c in feature)
+    return single_line(feature)
 
 
 def atlas_records(text: str, atlas) -> list[dict]:
@@ -109,9 +109,9 @@ def _unit_cells(atlas, u) -> dict[str, str]:
     bpc, promotes, suppresses = atlas.effect(u)
     return {"r": f"{u.label_r:+.3f}", "held-out": f"{u.heldout_r:+.3f}", "chance": f"{u.label_chance:.3f}",
             "verdict": u.verdict, "ablation": "—" if bpc is None else bits_lost(bpc),
-            "promotes": "".join(glyph(c) for c in promotes), "r whole": f"{u.r:+.3f}",
+            "promotes": single_line(promotes), "r whole": f"{u.r:+.3f}",
             "input": f"{u.input_share:.0%}", "sat": f"{u.saturation:.0%}",
-            "suppresses": "".join(glyph(c) for c in suppresses)}
+            "suppresses": single_line(suppresses)}
 
 
 def _units_table(text: str, atlas, units, width: int, start: int, title: str) -> Table:

@@ -39,7 +39,7 @@ from .. import memory
 from ..errors import MemoryBudgetError, PageError
 from ..files import PAGE_GENERATOR  # the mark that lets a later --html replace this page
 from .colours import BLUE, GREEN, RED, WHITE, fixed_scale, is_gate, vector_scale
-from .glyphs import alone, glyph
+from .glyphs import alone, glyph, single_line
 from .weights import network_facts
 
 #: The most characters a page shows: each is its own <span>, and the browser keeps every layer's
@@ -153,11 +153,11 @@ def _atlas_data(atlas, text: str | None = None, portraits=None, where: str | Non
         # held-out r and chance, the input share, ablation (bits/char, None if not measured), promotes, suppresses
         return [u.layer, u.vector, u.unit, index[u.feature], round(u.r, 4), round(u.chance, 4), round(u.saturation, 3),
                 u.verdict, u.kind, round(u.label_r, 4), round(u.heldout_r, 4), round(u.label_chance, 4),
-                round(u.input_share, 3), None if bpc is None else round(bpc, 4), _shown(promotes), _shown(suppresses)]
+                round(u.input_share, 3), None if bpc is None else round(bpc, 4), single_line(promotes), single_line(suppresses)]
 
     detail = [{"lo": round(p.lo, 4), "hi": round(p.hi, 4), "counts": list(p.counts),
-               "examples": [[round(w.value, 3), _shown(text[w.start : w.peak]), _shown(text[w.peak]),
-                             _shown(text[w.peak + 1 : w.end])]
+               "examples": [[round(w.value, 3), single_line(text[w.start : w.peak]), single_line(text[w.peak]),
+                             single_line(text[w.peak + 1 : w.end])]
                             for w in p.examples]} for p in (portraits or [])] if text is not None else []
     return {
         "features": list(atlas.features),
@@ -172,10 +172,6 @@ def _atlas_data(atlas, text: str | None = None, portraits=None, where: str | Non
                    for name in atlas.features],
     }
 
-
-def _shown(text: str) -> str:
-    """Text as the page's index shows it: every invisible character as its glyph."""
-    return "".join(glyph(c) for c in text)
 
 
 def _atlas_source(atlas, where: str | None) -> str:

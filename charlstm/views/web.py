@@ -27,7 +27,7 @@ from ..files import BEST
 from ..generation.sampling import start_character
 from .atlas import bits_lost
 from .colours import BLUE, GREEN, RED, WHITE, fixed_scale
-from .glyphs import alone, glyph
+from .glyphs import alone, glyph, single_line
 from .page import asset, check_page, page_head, page_tail
 from .weights import network_facts
 
@@ -208,7 +208,7 @@ def _label(atlas, u) -> str:
     bpc, promotes, _ = atlas.effect(u)
     return (("reacts to " if u.kind == "input" else "") + f"{u.feature} r {u.label_r:+.2f}"
             + (f" ({u.verdict})" if u.verdict else "") + ("" if bpc is None else f", ablation {bits_lost(bpc)} bits/char")
-            + (f", promotes {''.join(glyph(c) for c in promotes)}" if promotes else ""))
+            + (f", promotes {single_line(promotes)}" if promotes else ""))
 
 
 def export_page(source, with_atlas: bool = False, text_file: str | None = None, notice=None) -> tuple[bytes, Path]:
